@@ -1,0 +1,145 @@
+/*
+ * store.h: the durable store behind one interface. The embedded backend is
+ * SQLite in WAL mode with synchronous=FULL, so a committed transaction
+ * survives a crash or power loss; a PostgreSQL backend can be added behind
+ * the same functions. No SQL leaves store/: callers use typed operations.
+ *
+ * Transactions: store_begin() takes the store's write lock (BEGIN IMMEDIATE
+ * in SQLite, so several processes sharing one file serialise) and every
+ * write between it and store_commit() is one atomic unit. A state change and
+ * the audit record that describes it are always written in one transaction.
+ * Functions marked "in a transaction" must be called between store_begin()
+ * and store_commit()/store_rollback() by the same thread.
+ *
+ * Threads: a store may be shared by threads; the write lock serialises
+ * writers, and reads take the same connection under a mutex.
+ */
+#ifndef GOVPKI_STORE_H
+#define GOVPKI_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+typedef struct store store;
+
+/* Opens (with |create|, creates) the database at |path| and runs every
+ * pending schema migration in order. GP_ERR_NOT_FOUND if it does not exist
+ * and !create; GP_ERR_STORE naming the file otherwise. */
+int store_open(const char *path, int create, store **out) GP_WUR;
+void store_free(store *st);
+
+/* The schema version after migrations. */
+int store_schema_version(store *st);
+
+int store_begin(store *st) GP_WUR;
+int store_commit(store *st) GP_WUR;
+void store_rollback(store *st);
+
+/* Runs a trivial query; for health checks. */
+int store_ping(store *st) GP_WUR;
+
+/* A key/value table for small instance state (CRL numbers, clocks). */
+int store_meta_get(store *st, const char *key, char **out_value) GP_WUR;
+/* In a transaction. */
+int store_meta_set(store *st, const char *key, const char *value) GP_WUR;
+
+/*
+ * Audit rows. The store keeps them as given; the chain is computed by
+ * audit/. Text fields may be NULL (stored as NULL, read back as NULL).
+ */
+struct store_audit_row {
+	int64_t seq;
+	int64_t time_ms;
+	char *actor;
+	char *role;
+	char *op;
+	char *object;
+	char *outcome;
+	char *request_id;
+	char *client;
+	char *details; /* JSON text */
+	uint8_t prev_hash[32];
+	uint8_t hash[32];
+};
+void store_audit_row_clear(struct store_audit_row *row);
+
+/* In a transaction: the last row's seq and hash; seq 0 and a zero hash when
+ * the log is empty. */
+int store_audit_head(store *st, int64_t *out_seq, uint8_t out_hash[32])
+    GP_WUR;
+/* In a transaction: inserts |row| as is. */
+int store_audit_insert(store *st, const struct store_audit_row *row) GP_WUR;
+
+/* Calls |fn| for each row with seq > |after| in ascending seq order, at most
+ * |limit| rows (0: no limit), stopping early when |fn| returns non-zero
+ * (that value is returned). Rows are read in pages, so memory stays bounded
+ * for any log size. The row passed to |fn| is valid only during the call. */
+typedef int (*store_audit_fn)(void *arg, const struct store_audit_row *row);
+int store_audit_scan(store *st, int64_t after, int64_t limit,
+    store_audit_fn fn, void *arg) GP_WUR;
+
+/* Number of rows and highest seq, for verification and metrics. */
+int store_audit_count(store *st, int64_t *out_count, int64_t *out_max_seq)
+    GP_WUR;
+
+struct store_checkpoint {
+	int64_t id;
+	int64_t seq;       /* last record covered */
+	int64_t time_ms;
+	uint8_t hash[32];  /* that record's hash */
+	uint8_t *sig;
+	size_t sig_len;
+};
+void store_checkpoint_clear(struct store_checkpoint *cp);
+
+/* In a transaction. */
+int store_checkpoint_insert(store *st, const struct store_checkpoint *cp)
+    GP_WUR;
+
+/* Calls |fn| for each checkpoint in ascending id order. */
+typedef int (*store_checkpoint_fn)(void *arg,
+    const struct store_checkpoint *cp);
+int store_checkpoint_scan(store *st, store_checkpoint_fn fn, void *arg)
+    GP_WUR;
+
+/*
+ * Certificates issued by this instance. |serial| is lower-case hex without
+ * leading zeros; the store refuses a duplicate serial (GP_ERR_EXISTS).
+ * |status| is "good", "hold" or "revoked"; |reason| an RFC 5280 CRLReason
+ * code (-1 when none).
+ */
+struct store_cert {
+	char *serial;
+	char *issuer;      /* "root" or "ca": which CA key signed it */
+	char *profile;
+	char *subject;     /* RFC 2253 text */
+	char *role;        /* administrative role carried, or NULL */
+	char *uscc;        /* unified social credit code, or NULL */
+	char *id_number;   /* resident ID number, or NULL */
+	int64_t not_before;
+	int64_t not_after; /* Unix seconds */
+	char *status;
+	int64_t revoked_at;      /* Unix seconds, 0 when not revoked */
+	int64_t invalidity_date; /* Unix seconds, 0 when none */
+	int reason;
+	int64_t created_ms;
+	uint8_t *der;
+	size_t der_len;
+};
+void store_cert_clear(struct store_cert *c);
+
+/* In a transaction. */
+int store_cert_insert(store *st, const struct store_cert *c) GP_WUR;
+
+/* GP_ERR_NOT_FOUND when this instance never issued |serial|. */
+int store_cert_get(store *st, const char *serial, struct store_cert *out)
+    GP_WUR;
+
+/* In a transaction: sets status, revocation time, reason and invalidity
+ * date of |serial|. GP_ERR_NOT_FOUND when unknown. */
+int store_cert_set_status(store *st, const char *serial, const char *status,
+    int64_t revoked_at, int reason, int64_t invalidity_date) GP_WUR;
+
+#endif /* GOVPKI_STORE_H */

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every unit-test binary (build/tests/test_*) and every black-box shell
+# test (tests/t_*.sh), each bounded in time, and prints their sum last as
+# "N passed, N failed". A binary or script that dies without its summary
+# line counts as one failure.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export GOVPKI="$PWD/$BUILD/govpki"
+export BUILD
+passed=0
+failed=0
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+
+run_one() {
+	local name=$1; shift
+	echo "== $name"
+	timeout --kill-after=10 600 "$@" >"$log/out" 2>&1
+	local rc=$?
+	cat "$log/out"
+	local sum
+	sum=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed$' "$log/out" | tail -n 1)
+	if [ -z "$sum" ]; then
+		echo "$name: died without a summary (exit $rc)"
+		failed=$((failed + 1))
+		return
+	fi
+	local p f
+	p=$(echo "$sum" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+	f=$(echo "$sum" | sed -E 's/.* ([0-9]+) failed$/\1/')
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "$name: exit $rc with no failed case"
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	run_one "$(basename "$t")" "$t"
+done
+for t in tests/t_*.sh; do
+	[ -f "$t" ] || continue
+	run_one "$(basename "$t")" bash "$t"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
