@@ -64,4 +64,8 @@ int instance_softhsm_env(const struct gp_config *cfg) GP_WUR;
  * then terminal). The caller frees it with gp_secret_free(). */
 int instance_pin(const struct gp_config *cfg, char **out_pin) GP_WUR;
 
+/* "local:<login name>" of the user running this process, the actor of
+ * CLI operations in the audit log. */
+void instance_local_actor(char *buf, size_t len);
+
 #endif /* GOVPKI_INSTANCE_H */

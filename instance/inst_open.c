@@ -1,0 +1,208 @@
+/*
+ * inst_open.c: opens an instance directory: configuration, SoftHSM
+ * environment, store, audit writer, the instance's certificates and, when
+ * asked, a token login and every key. The login is audited, success or
+ * failure; the PIN is wiped right after it is used.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "instance/instance.h"
+
+#define INST_CERT_MAX (64 * 1024)
+#define INST_CONF_MAX (64 * 1024)
+
+int
+instance_softhsm_env(const struct gp_config *cfg)
+{
+	char *want = NULL, *tokens = NULL;
+	uint8_t *have = NULL;
+	size_t have_len = 0;
+	int r = GP_ERR_INTERNAL;
+
+	if (cfg->softhsm_conf == NULL)
+		return 0;
+	ENSURE((tokens = gp_path_join(cfg->dir, "tokens")) != NULL,
+	    GP_ERR_NOMEM);
+	ENSURE(asprintf(&want, "# SoftHSM store of this govpki instance.\n"
+	    "directories.tokendir = %s\nobjectstore.backend = file\n"
+	    "log.level = ERROR\nslots.removable = false\n", tokens) >= 0,
+	    GP_ERR_NOMEM);
+	r = gp_file_read(cfg->softhsm_conf, INST_CONF_MAX, &have, &have_len);
+	if (r != 0 && r != GP_ERR_NOT_FOUND)
+		goto out;
+	/* The instance directory may have moved since init: keep the token
+	 * directory pointing inside it. */
+	if (r == GP_ERR_NOT_FOUND || strcmp((char *)have, want) != 0)
+		GUARD(gp_file_write(cfg->softhsm_conf, want, strlen(want), 0600,
+		    0));
+	if (setenv("SOFTHSM2_CONF", cfg->softhsm_conf, 1) != 0) {
+		r = gp_err_set(GP_ERR_INTERNAL, "setenv SOFTHSM2_CONF");
+		goto out;
+	}
+	r = 0;
+out:
+	free(want);
+	free(tokens);
+	free(have);
+	return r;
+}
+
+int
+instance_pin(const struct gp_config *cfg, char **out_pin)
+{
+	struct tok_pin_source src;
+	struct stat sb;
+
+	*out_pin = NULL;
+	if (cfg->pin_file != NULL && stat(cfg->pin_file, &sb) == 0) {
+		src.kind = TOK_PIN_FILE;
+		src.value = cfg->pin_file;
+		return tok_pin_read(&src, out_pin);
+	}
+	if (cfg->pin_env != NULL && getenv(cfg->pin_env) != NULL) {
+		src.kind = TOK_PIN_ENV;
+		src.value = cfg->pin_env;
+		return tok_pin_read(&src, out_pin);
+	}
+	if (isatty(STDIN_FILENO)) {
+		src.kind = TOK_PIN_PROMPT;
+		src.value = "Token user PIN: ";
+		return tok_pin_read(&src, out_pin);
+	}
+	return gp_err_set(GP_ERR_NO_PIN,
+	    "no PIN for token \"%s\": put it in the file named by "
+	    "token.pin_file, or set $%s, or run from a terminal",
+	    cfg->token_label, cfg->pin_env ? cfg->pin_env : "GOVPKI_PIN");
+}
+
+static int
+inst_cert_load(const char *dir, const char *name, X509 **out)
+{
+	char *path = NULL, file[64];
+	uint8_t *buf = NULL;
+	size_t len;
+	BIO *bio = NULL;
+	int r;
+
+	*out = NULL;
+	snprintf(file, sizeof(file), "certs/%s.pem", name);
+	if ((path = gp_path_join(dir, file)) == NULL)
+		return GP_ERR_NOMEM;
+	GUARD(gp_file_read(path, INST_CERT_MAX, &buf, &len));
+	ENSURE((bio = BIO_new_mem_buf(buf, (int)len)) != NULL, GP_ERR_NOMEM);
+	if ((*out = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		r = gp_err_ssl(GP_ERR_INVALID, "%s: not a PEM certificate",
+		    path);
+		goto out;
+	}
+	r = 0;
+out:
+	BIO_free(bio);
+	free(buf);
+	free(path);
+	return r;
+}
+
+void
+instance_local_actor(char *buf, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+
+	if (getpwuid_r(getuid(), &pw, tmp, sizeof(tmp), &res) == 0 &&
+	    res != NULL)
+		snprintf(buf, len, "local:%s", pw.pw_name);
+	else
+		snprintf(buf, len, "local:uid=%lu", (unsigned long)getuid());
+}
+
+/* Logs in and loads every key; audits the login either way. */
+static int
+inst_keys(struct instance *inst)
+{
+	struct gp_config *cfg = inst->cfg;
+	struct audit_event ev;
+	char *pin = NULL;
+	size_t i;
+	int r, ar;
+
+	GUARD(tok_ctx_new(cfg->module, &inst->tok));
+	GUARD(instance_pin(cfg, &pin));
+	r = tok_login(inst->tok, cfg->token_label, pin);
+	gp_secret_free(pin);
+	pin = NULL;
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = inst->actor;
+	ev.role = "local";
+	ev.op = "token.login";
+	ev.object = cfg->token_label;
+	ev.outcome = r == 0 ? "success" : "failure";
+	ev.details = r == 0 ? NULL : json_pack("{s:s}", "error",
+	    gp_err_name(r));
+	ar = audit_log(inst->audit, &ev);
+	json_decref(ev.details);
+	GUARD(r);
+	GUARD(ar);
+	for (i = 0; i < GP_KEY_COUNT; i++)
+		GUARD(tok_key_load(inst->tok, cfg->key_uri[i], &inst->key[i]));
+	r = 0;
+out:
+	gp_secret_free(pin);
+	return r;
+}
+
+int
+instance_open(const char *dir, unsigned int flags, struct instance **out)
+{
+	struct instance *inst = NULL;
+	char *db = NULL;
+	size_t i;
+	int r = GP_ERR_INTERNAL;
+
+	*out = NULL;
+	ENSURE((inst = calloc(1, sizeof(*inst))) != NULL, GP_ERR_NOMEM);
+	instance_local_actor(inst->actor, sizeof(inst->actor));
+	GUARD(gp_config_load(dir, &inst->cfg));
+	GUARD(instance_softhsm_env(inst->cfg));
+	ENSURE((db = gp_path_join(inst->cfg->dir, "govpki.db")) != NULL,
+	    GP_ERR_NOMEM);
+	GUARD(store_open(db, 0, &inst->st));
+	GUARD(audit_new(inst->st, &inst->audit));
+	for (i = 0; i < GP_KEY_COUNT; i++)
+		GUARD(inst_cert_load(inst->cfg->dir, gp_key_names[i],
+		    &inst->cert[i]));
+	if (flags & INSTANCE_KEYS)
+		GUARD(inst_keys(inst));
+	*out = inst;
+	inst = NULL; /* transferred */
+	r = 0;
+out:
+	instance_free(inst);
+	free(db);
+	return r;
+}
+
+void
+instance_free(struct instance *inst)
+{
+	size_t i;
+
+	if (inst == NULL)
+		return;
+	for (i = 0; i < GP_KEY_COUNT; i++) {
+		EVP_PKEY_free(inst->key[i]);
+		X509_free(inst->cert[i]);
+	}
+	tok_ctx_free(inst->tok);
+	audit_free(inst->audit);
+	store_free(inst->st);
+	gp_config_free(inst->cfg);
+	free(inst);
+}
