@@ -1,0 +1,708 @@
+/*
+ * bench.c: `make bench`. Measures, in one run, the raw limits and then the
+ * operations under test against them, and prints one table:
+ *
+ *   raw sign        signatures/s of a key on a throwaway SoftHSM token
+ *                   through libp11 (tokens/), 1 and 2 threads, P-256 and
+ *                   RSA-2048: the ceiling every signing operation is
+ *                   compared with;
+ *   audit append    durable audit records/s (fsync per commit), 1 thread
+ *                   and 8 threads sharing group commits;
+ *   http healthz    GET /healthz on a `govpki serve` started on a free
+ *                   loopback port, keep-alive clients: the HTTP path's own
+ *                   cost, compared with the raw P-256 rate.
+ *
+ * Numbers are noisy: ratios within one run are what to read. Everything it
+ * starts binds to 127.0.0.1, is bounded in time and is stopped on every path.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <openssl/asn1.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "audit/audit.h"
+#include "store/store.h"
+#include "tokens/tokens.h"
+
+#define BENCH_MAX_THREADS 16
+#define BENCH_MAX_SAMPLES (1 << 21)
+
+struct bench_row {
+	char op[48];
+	int threads;
+	double ops;
+	double p50_ms;
+	double p99_ms;
+	double rss_mb;
+	double ratio; /* < 0: not applicable */
+	char against[32];
+};
+
+static struct bench_row rows[32];
+static size_t rows_len;
+static double bench_seconds = 2.0;
+static char bench_tmp[256];
+static pid_t server_pid = -1;
+
+/* Latency samples of one worker thread, in microseconds. */
+struct bench_lat {
+	uint32_t *us;
+	size_t len;
+	size_t cap;
+};
+
+static void
+lat_add(struct bench_lat *l, double us)
+{
+	if (l->len == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 4096;
+		uint32_t *n;
+		if (ncap > BENCH_MAX_SAMPLES)
+			return;
+		if ((n = realloc(l->us, ncap * sizeof(*n))) == NULL)
+			return;
+		l->us = n;
+		l->cap = ncap;
+	}
+	l->us[l->len++] = us > 4e9 ? 4000000000u : (uint32_t)us;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Merges the samples of |n| threads and fills p50/p99 of |row|. */
+static void
+lat_finish(struct bench_lat *lat, int n, struct bench_row *row)
+{
+	size_t total = 0, k = 0;
+	uint32_t *all;
+	int i;
+
+	for (i = 0; i < n; i++)
+		total += lat[i].len;
+	if (total == 0 || (all = malloc(total * sizeof(*all))) == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		memcpy(all + k, lat[i].us, lat[i].len * sizeof(*all));
+		k += lat[i].len;
+		free(lat[i].us);
+		memset(&lat[i], 0, sizeof(lat[i]));
+	}
+	qsort(all, total, sizeof(*all), cmp_u32);
+	row->p50_ms = all[total / 2] / 1000.0;
+	row->p99_ms = all[(total * 99) / 100] / 1000.0;
+	free(all);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+rss_self_mb(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss / 1024.0;
+}
+
+static double
+rss_pid_mb(pid_t pid)
+{
+	char path[64], line[256];
+	FILE *f;
+	double mb = -1;
+	long kb;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			mb = kb / 1024.0;
+	}
+	fclose(f);
+	return mb;
+}
+
+static struct bench_row *
+row_add(const char *op, int threads)
+{
+	struct bench_row *r = &rows[rows_len++];
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->op, sizeof(r->op), "%s", op);
+	r->threads = threads;
+	r->ratio = -1;
+	return r;
+}
+
+/* ---- raw signing through the token ---- */
+
+struct sign_arg {
+	EVP_PKEY *key;
+	double until;
+	long count;
+	int failed;
+	struct bench_lat lat;
+};
+
+static void *
+sign_worker(void *p)
+{
+	struct sign_arg *a = p;
+	unsigned char dgst[32], sig[1024];
+	size_t sig_len;
+	EVP_PKEY_CTX *ctx;
+	double t0, t1;
+
+	RAND_bytes(dgst, sizeof(dgst));
+	while ((t0 = now_s()) < a->until) {
+		/* One signature of a SHA-256 digest, as every govpki
+		 * signature is made: the digest is computed in process. */
+		ctx = EVP_PKEY_CTX_new(a->key, NULL);
+		sig_len = sizeof(sig);
+		if (ctx == NULL || EVP_PKEY_sign_init(ctx) <= 0 ||
+		    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) <= 0 ||
+		    EVP_PKEY_sign(ctx, sig, &sig_len, dgst, sizeof(dgst)) <= 0) {
+			a->failed = 1;
+			EVP_PKEY_CTX_free(ctx);
+			break;
+		}
+		EVP_PKEY_CTX_free(ctx);
+		t1 = now_s();
+		lat_add(&a->lat, (t1 - t0) * 1e6);
+		a->count++;
+	}
+	return NULL;
+}
+
+static int
+bench_sign(EVP_PKEY *key, const char *name, int threads, double *out_ops)
+{
+	pthread_t th[BENCH_MAX_THREADS];
+	struct sign_arg args[BENCH_MAX_THREADS];
+	struct bench_lat lat[BENCH_MAX_THREADS];
+	struct bench_row *row;
+	double start, ops;
+	long total = 0;
+	int i;
+
+	memset(args, 0, sizeof(args));
+	start = now_s();
+	for (i = 0; i < threads; i++) {
+		args[i].key = key;
+		args[i].until = start + bench_seconds;
+		pthread_create(&th[i], NULL, sign_worker, &args[i]);
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		if (args[i].failed) {
+			fprintf(stderr, "bench: signing with %s failed\n", name);
+			return -1;
+		}
+		total += args[i].count;
+		lat[i] = args[i].lat;
+	}
+	ops = total / (now_s() - start);
+	row = row_add(name, threads);
+	row->ops = ops;
+	row->rss_mb = rss_self_mb();
+	lat_finish(lat, threads, row);
+	*out_ops = ops;
+	return 0;
+}
+
+/* ---- durable audit appends ---- */
+
+struct audit_arg {
+	audit *a;
+	double until;
+	long count;
+	int failed;
+	struct bench_lat lat;
+};
+
+static void *
+audit_worker(void *p)
+{
+	struct audit_arg *arg = p;
+	struct audit_event ev;
+	double t0;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "bench";
+	ev.role = "local";
+	ev.op = "bench.append";
+	ev.object = "bench";
+	ev.outcome = "success";
+	ev.client = "127.0.0.1";
+	while ((t0 = now_s()) < arg->until) {
+		if (audit_log(arg->a, &ev) != 0) {
+			arg->failed = 1;
+			break;
+		}
+		lat_add(&arg->lat, (now_s() - t0) * 1e6);
+		arg->count++;
+	}
+	return NULL;
+}
+
+static int
+bench_audit(int threads, double raw_ops)
+{
+	pthread_t th[BENCH_MAX_THREADS];
+	struct audit_arg args[BENCH_MAX_THREADS];
+	struct bench_lat lat[BENCH_MAX_THREADS];
+	struct bench_row *row;
+	char path[300];
+	store *st = NULL;
+	audit *a = NULL;
+	double start;
+	long total = 0;
+	int i, r = -1;
+
+	snprintf(path, sizeof(path), "%s/audit-%d.db", bench_tmp, threads);
+	if (store_open(path, 1, &st) != 0 || audit_new(st, &a) != 0) {
+		fprintf(stderr, "bench: audit store: %s\n", gp_err_detail());
+		goto out;
+	}
+	memset(args, 0, sizeof(args));
+	start = now_s();
+	for (i = 0; i < threads; i++) {
+		args[i].a = a;
+		args[i].until = start + bench_seconds;
+		pthread_create(&th[i], NULL, audit_worker, &args[i]);
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		total += args[i].count;
+		lat[i] = args[i].lat;
+		if (args[i].failed)
+			fprintf(stderr, "bench: audit append failed: %s\n",
+			    gp_err_detail());
+	}
+	row = row_add("audit append (durable)", threads);
+	row->ops = total / (now_s() - start);
+	row->rss_mb = rss_self_mb();
+	row->ratio = raw_ops > 0 ? row->ops / raw_ops : -1;
+	snprintf(row->against, sizeof(row->against), "raw P-256 x%d", threads);
+	lat_finish(lat, threads, row);
+	r = 0;
+out:
+	audit_free(a);
+	store_free(st);
+	return r;
+}
+
+/* ---- HTTP load generator (keep-alive, loopback only) ---- */
+
+struct http_arg {
+	uint16_t port;
+	const char *request;
+	double until;
+	long count;
+	long errors;
+	struct bench_lat lat;
+};
+
+static int
+http_connect(uint16_t port)
+{
+	struct sockaddr_in sa;
+	int fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads one HTTP/1.1 response with Content-Length; returns its status or
+ * -1. */
+static int
+http_read_response(int fd, char *buf, size_t cap)
+{
+	size_t have = 0, need = 0;
+	ssize_t n;
+	char *end, *cl;
+	int status;
+
+	for (;;) {
+		n = read(fd, buf + have, cap - have - 1);
+		if (n <= 0)
+			return -1;
+		have += (size_t)n;
+		buf[have] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) != NULL)
+			break;
+		if (have + 1 >= cap)
+			return -1;
+	}
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		return -1;
+	cl = strcasestr(buf, "\r\nContent-Length:");
+	if (cl != NULL)
+		need = (size_t)strtoul(cl + 17, NULL, 10);
+	need += (size_t)(end + 4 - buf);
+	while (have < need) {
+		n = read(fd, buf, cap - 1 < need - have ? cap - 1 : need - have);
+		if (n <= 0)
+			return -1;
+		have += (size_t)n;
+	}
+	return status;
+}
+
+static void *
+http_worker(void *p)
+{
+	struct http_arg *a = p;
+	char buf[65536];
+	size_t len = strlen(a->request);
+	double t0;
+	int fd = -1, status;
+
+	while ((t0 = now_s()) < a->until) {
+		if (fd < 0 && (fd = http_connect(a->port)) < 0) {
+			a->errors++;
+			usleep(1000);
+			continue;
+		}
+		if (write(fd, a->request, len) != (ssize_t)len ||
+		    (status = http_read_response(fd, buf, sizeof(buf))) < 0) {
+			close(fd);
+			fd = -1;
+			a->errors++;
+			continue;
+		}
+		if (status != 200)
+			a->errors++;
+		else
+			a->count++;
+		lat_add(&a->lat, (now_s() - t0) * 1e6);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static int
+bench_http(const char *name, uint16_t port, const char *request,
+    int clients, double raw_ops, const char *against)
+{
+	pthread_t th[BENCH_MAX_THREADS];
+	struct http_arg args[BENCH_MAX_THREADS];
+	struct bench_lat lat[BENCH_MAX_THREADS];
+	struct bench_row *row;
+	double start;
+	long total = 0, errors = 0;
+	int i;
+
+	memset(args, 0, sizeof(args));
+	start = now_s();
+	for (i = 0; i < clients; i++) {
+		args[i].port = port;
+		args[i].request = request;
+		args[i].until = start + bench_seconds;
+		pthread_create(&th[i], NULL, http_worker, &args[i]);
+	}
+	for (i = 0; i < clients; i++) {
+		pthread_join(th[i], NULL);
+		total += args[i].count;
+		errors += args[i].errors;
+		lat[i] = args[i].lat;
+	}
+	row = row_add(name, clients);
+	row->ops = total / (now_s() - start);
+	row->rss_mb = rss_pid_mb(server_pid);
+	row->ratio = raw_ops > 0 ? row->ops / raw_ops : -1;
+	snprintf(row->against, sizeof(row->against), "%s", against);
+	lat_finish(lat, clients, row);
+	if (errors > 0)
+		fprintf(stderr, "bench: %s: %ld failed requests\n", name,
+		    errors);
+	return errors > total / 100 ? -1 : 0;
+}
+
+static uint16_t
+free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	uint16_t port = 0;
+	int fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static int
+run_cmd(char *const argv[])
+{
+	pid_t pid;
+	int st;
+
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Starts `govpki serve` on a fresh instance; waits until it answers. */
+static int
+server_start(const char *govpki, uint16_t *out_port)
+{
+	char dir[300], http[64], https[64];
+	uint16_t port = free_port(), sport = free_port();
+	int i, fd;
+
+	snprintf(dir, sizeof(dir), "%s/inst", bench_tmp);
+	{
+		char *argv[] = {(char *)govpki, "init", "--dir", dir, NULL};
+		if (run_cmd(argv) != 0) {
+			fprintf(stderr, "bench: govpki init failed\n");
+			return -1;
+		}
+	}
+	snprintf(http, sizeof(http), "127.0.0.1:%u", port);
+	snprintf(https, sizeof(https), "127.0.0.1:%u", sport);
+	if ((server_pid = fork()) < 0)
+		return -1;
+	if (server_pid == 0) {
+		int devnull = open("/dev/null", 1);
+		if (devnull >= 0) {
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		execl(govpki, govpki, "serve", "--dir", dir, "--http", http,
+		    "--https", https, "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100; i++) {
+		if ((fd = http_connect(port)) >= 0) {
+			close(fd);
+			*out_port = port;
+			return 0;
+		}
+		usleep(100000);
+	}
+	fprintf(stderr, "bench: govpki serve did not start\n");
+	return -1;
+}
+
+static void
+server_stop(void)
+{
+	int st, i;
+
+	if (server_pid <= 0)
+		return;
+	kill(server_pid, SIGTERM);
+	for (i = 0; i < 150; i++) {
+		if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
+			server_pid = -1;
+			return;
+		}
+		usleep(100000);
+	}
+	kill(server_pid, SIGKILL);
+	waitpid(server_pid, &st, 0);
+	server_pid = -1;
+}
+
+static void
+cleanup(void)
+{
+	char cmd[400];
+
+	server_stop();
+	if (bench_tmp[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", bench_tmp);
+		if (system(cmd) != 0)
+			fprintf(stderr, "bench: could not remove %s\n",
+			    bench_tmp);
+	}
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	server_stop();
+	_exit(1);
+}
+
+/* A throwaway SoftHSM token with one key of each benchmarked type. */
+static int
+token_setup(tok_ctx **out_tok, EVP_PKEY **out_ec, EVP_PKEY **out_rsa)
+{
+	char conf[300], tokdir[300], text[700];
+	tok_ctx *tok = NULL;
+	FILE *f;
+
+	snprintf(tokdir, sizeof(tokdir), "%s/tokens", bench_tmp);
+	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", bench_tmp);
+	if (gp_mkdir(tokdir, 0700) != 0 || (f = fopen(conf, "w")) == NULL)
+		return -1;
+	snprintf(text, sizeof(text), "directories.tokendir = %s\n"
+	    "objectstore.backend = file\nlog.level = ERROR\n", tokdir);
+	fputs(text, f);
+	fclose(f);
+	setenv("SOFTHSM2_CONF", conf, 1);
+	if (tok_ctx_new(GP_SOFTHSM_MODULE, &tok) != 0 ||
+	    tok_init_token(tok, "bench", "bench-so-pin", "bench-pin") != 0 ||
+	    tok_login(tok, "bench", "bench-pin") != 0 ||
+	    tok_keygen(tok, "bench", "ec", TOK_ALGO_EC_P256, NULL) != 0 ||
+	    tok_keygen(tok, "bench", "rsa", TOK_ALGO_RSA_2048, NULL) != 0 ||
+	    tok_key_load(tok, "pkcs11:token=bench;object=ec", out_ec) != 0 ||
+	    tok_key_load(tok, "pkcs11:token=bench;object=rsa", out_rsa) != 0) {
+		fprintf(stderr, "bench: token: %s\n", gp_err_detail());
+		tok_ctx_free(tok);
+		return -1;
+	}
+	*out_tok = tok;
+	return 0;
+}
+
+static void
+print_table(void)
+{
+	size_t i;
+
+	printf("\n| operation | threads/clients | ops/s | p50 ms | p99 ms | "
+	    "peak RSS MB | ratio | against |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---|\n");
+	for (i = 0; i < rows_len; i++) {
+		struct bench_row *r = &rows[i];
+		char ratio[16];
+		if (r->ratio >= 0)
+			snprintf(ratio, sizeof(ratio), "%.2f", r->ratio);
+		else
+			snprintf(ratio, sizeof(ratio), "-");
+		printf("| %s | %d | %.0f | %.3f | %.3f | %.1f | %s | %s |\n",
+		    r->op, r->threads, r->ops, r->p50_ms, r->p99_ms, r->rss_mb,
+		    ratio, r->against[0] ? r->against : "-");
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"govpki", required_argument, NULL, 'g'},
+		{"seconds", required_argument, NULL, 's'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *govpki = "build/govpki";
+	tok_ctx *tok = NULL;
+	EVP_PKEY *ec = NULL, *rsa = NULL;
+	double raw_ec[3] = {0}, raw_rsa[3] = {0};
+	uint16_t port = 0;
+	int c, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'g':
+			govpki = optarg;
+			break;
+		case 's':
+			bench_seconds = atof(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: govpki-bench [--govpki PATH] "
+			    "[--seconds S]\n");
+			return 2;
+		}
+	}
+	if (getenv("BENCH_SECONDS") != NULL)
+		bench_seconds = atof(getenv("BENCH_SECONDS"));
+	if (bench_seconds <= 0 || bench_seconds > 60)
+		bench_seconds = 2.0;
+	ASN1_STRING_set_default_mask_asc("utf8only");
+	snprintf(bench_tmp, sizeof(bench_tmp), "/tmp/govpki-bench.XXXXXX");
+	if (mkdtemp(bench_tmp) == NULL) {
+		bench_tmp[0] = '\0';
+		return 1;
+	}
+	atexit(cleanup);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	printf("govpki bench: %.1f s per measurement, raw limits first\n",
+	    bench_seconds);
+	if (token_setup(&tok, &ec, &rsa) != 0)
+		goto out;
+	if (bench_sign(ec, "raw sign P-256 (PKCS#11)", 1, &raw_ec[1]) != 0 ||
+	    bench_sign(ec, "raw sign P-256 (PKCS#11)", 2, &raw_ec[2]) != 0 ||
+	    bench_sign(rsa, "raw sign RSA-2048 (PKCS#11)", 1, &raw_rsa[1]) != 0 ||
+	    bench_sign(rsa, "raw sign RSA-2048 (PKCS#11)", 2, &raw_rsa[2]) != 0)
+		goto out;
+	if (bench_audit(1, raw_ec[1]) != 0 || bench_audit(8, raw_ec[2]) != 0)
+		goto out;
+	if (server_start(govpki, &port) != 0)
+		goto out;
+	if (bench_http("http GET /healthz", port,
+	    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 4, raw_ec[2],
+	    "raw P-256 x2") != 0)
+		goto out;
+	rc = 0;
+out:
+	print_table();
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(rsa);
+	tok_ctx_free(tok);
+	if (rc != 0)
+		fprintf(stderr, "bench: incomplete (see above)\n");
+	return rc;
+}

@@ -1,0 +1,209 @@
+/*
+ * test_core.c: core/: the error detail, configuration loading and its
+ * refusals (each names the field), atomic and exclusive file writes, capped
+ * reads, hex, ID masking.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "tests/test.h"
+
+static char tmpdir[] = "/tmp/govpki-core.XXXXXX";
+
+static void
+write_text(const char *name, const char *text)
+{
+	char *p = gp_path_join(tmpdir, name);
+	FILE *f = fopen(p, "w");
+
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+	free(p);
+}
+
+/* Writes govpki.json from the defaults with |edit| applied to the JSON. */
+static int
+load_with(const char *key, json_t *value, struct gp_config **out)
+{
+	struct gp_config *def = NULL;
+	json_t *root;
+	char *text, *p;
+	int r;
+
+	if (gp_config_defaults(tmpdir, &def) != 0)
+		return -100;
+	root = gp_config_to_json(def);
+	gp_config_free(def);
+	if (key != NULL) {
+		/* "section.field" or "field" */
+		const char *dot = strchr(key, '.');
+		if (dot != NULL) {
+			char sec[64];
+			snprintf(sec, sizeof(sec), "%.*s", (int)(dot - key), key);
+			json_object_set_new(json_object_get(root, sec), dot + 1,
+			    value);
+		} else {
+			json_object_set_new(root, key, value);
+		}
+	}
+	text = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	p = gp_path_join(tmpdir, "govpki.json");
+	r = gp_file_write(p, text, strlen(text), 0644, 0);
+	free(p);
+	free(text);
+	if (r != 0)
+		return -101;
+	return gp_config_load(tmpdir, out);
+}
+
+static void
+test_err_detail(void)
+{
+	gp_err_clear();
+	CHECK_STR(gp_err_detail(), "");
+	CHECK_EQ(gp_err_set(GP_ERR_INVALID, "field %s bad", "x"),
+	    GP_ERR_INVALID);
+	CHECK_STR(gp_err_detail(), "field x bad");
+	CHECK_STR(gp_err_name(GP_ERR_PIN_LOCKED), "pin_locked");
+	CHECK_STR(gp_err_name(-999), "internal");
+	CHECK(strlen(gp_err_str(GP_ERR_TAMPERED)) > 0);
+}
+
+static void
+test_config_roundtrip(void)
+{
+	struct gp_config *cfg = NULL;
+
+	CHECK_EQ(load_with(NULL, NULL, &cfg), 0);
+	CHECK(cfg != NULL);
+	if (cfg == NULL)
+		return;
+	CHECK_STR(cfg->token_label, "govpki");
+	CHECK_STR(cfg->http_listen, "127.0.0.1:8080");
+	CHECK_EQ(cfg->threads, 4);
+	/* Paths come back absolute, inside the directory. */
+	CHECK(strncmp(cfg->pin_file, cfg->dir, strlen(cfg->dir)) == 0);
+	gp_config_free(cfg);
+}
+
+static void
+test_config_refusals(void)
+{
+	struct gp_config *cfg = NULL;
+
+	CHECK_EQ(load_with("colour", json_string("blue"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "unknown field colour");
+	CHECK_EQ(load_with("listen.http", json_string("localhost"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "listen.http");
+	CHECK_EQ(load_with("listen.https", json_string("1.2.3.4:99999"),
+	    &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "listen.https");
+	CHECK_EQ(load_with("limits.threads", json_integer(0), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "limits.threads");
+	CHECK_EQ(load_with("version", json_integer(2), &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "version");
+	CHECK_EQ(load_with("keys.tsa", json_string("http://x"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "keys.tsa");
+	CHECK_EQ(load_with("public_url", json_string("ftp://x"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "public_url");
+	CHECK(cfg == NULL);
+
+	write_text("govpki.json", "{\"version\": 1,");
+	CHECK_EQ(gp_config_load(tmpdir, &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "govpki.json: line");
+	CHECK_EQ(gp_config_load("/nonexistent/govpki", &cfg),
+	    GP_ERR_NOT_FOUND);
+	CHECK_CONTAINS(gp_err_detail(), "govpki init");
+}
+
+static void
+test_file_write_exclusive(void)
+{
+	char *p = gp_path_join(tmpdir, "f.txt");
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct stat sb;
+
+	unlink(p);
+	CHECK_EQ(gp_file_write(p, "abc", 3, 0600, 1), 0);
+	CHECK_EQ(gp_file_write(p, "xyz", 3, 0600, 1), GP_ERR_EXISTS);
+	CHECK_EQ(gp_file_read(p, 100, &buf, &len), 0);
+	CHECK_EQ(len, 3);
+	CHECK(buf != NULL && memcmp(buf, "abc", 3) == 0);
+	free(buf);
+	buf = NULL;
+	CHECK(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+	/* Non-exclusive replaces atomically. */
+	CHECK_EQ(gp_file_write(p, "xyz!", 4, 0644, 0), 0);
+	CHECK_EQ(gp_file_read(p, 100, &buf, &len), 0);
+	CHECK_EQ(len, 4);
+	free(buf);
+	buf = NULL;
+	/* The cap is enforced before allocating. */
+	CHECK_EQ(gp_file_read(p, 3, &buf, &len), GP_ERR_TOO_LARGE);
+	CHECK(buf == NULL);
+	CHECK_EQ(gp_file_read("/nonexistent", 3, &buf, &len),
+	    GP_ERR_NOT_FOUND);
+	CHECK_EQ(gp_file_write("/nonexistent/dir/x", "a", 1, 0600, 0),
+	    GP_ERR_IO);
+	free(p);
+}
+
+static void
+test_hex_mask_hostport(void)
+{
+	uint8_t b[3] = {0x00, 0xab, 0xff};
+	char *h = gp_hex(b, 3), *m, *host = NULL;
+	uint16_t port = 0;
+
+	CHECK_STR(h, "00abff");
+	free(h);
+	m = gp_mask_id("11010519491231002X");
+	CHECK_STR(m, "110105**********2X");
+	free(m);
+	m = gp_mask_id("1234");
+	CHECK_STR(m, "****");
+	free(m);
+	CHECK(gp_mask_id(NULL) == NULL);
+	CHECK_EQ(gp_parse_hostport("f", "127.0.0.1:8080", &host, &port), 0);
+	CHECK_STR(host, "127.0.0.1");
+	CHECK_EQ(port, 8080);
+	free(host);
+	CHECK_EQ(gp_parse_hostport("f", "127.0.0.1:0", &host, &port),
+	    GP_ERR_INVALID);
+	CHECK_EQ(gp_parse_hostport("f", ":80", &host, &port), GP_ERR_INVALID);
+	CHECK_EQ(gp_parse_hostport("f", "x:80a", &host, &port),
+	    GP_ERR_INVALID);
+	CHECK(host == NULL);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	RUN(test_err_detail);
+	RUN(test_config_roundtrip);
+	RUN(test_config_refusals);
+	RUN(test_file_write_exclusive);
+	RUN(test_hex_mask_hostport);
+	{
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", tmpdir);
+	}
+	return test_done("core");
+}
