@@ -1,0 +1,214 @@
+/*
+ * test_ca.c: the certificate builder: serials (positive, 128-bit, unique),
+ * the extensions every certificate must carry, validity, self-signed and
+ * issued certificates verifying, and refusals of bad names and specs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509v3.h>
+
+#include "ca/ca.h"
+#include "tests/test.h"
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+test_serials(void)
+{
+	enum { N = 5000 };
+	char **hex = calloc(N, sizeof(char *));
+	ASN1_INTEGER *s = NULL;
+	BIGNUM *bn;
+	int i, dups = 0;
+
+	CHECK(hex != NULL);
+	if (hex == NULL)
+		return;
+	for (i = 0; i < N; i++) {
+		CHECK_EQ(ca_serial_new(&s), 0);
+		bn = ASN1_INTEGER_to_BN(s, NULL);
+		CHECK(bn != NULL && !BN_is_negative(bn) && !BN_is_zero(bn));
+		/* 127 random bits: always 16 bytes, never a sign byte. */
+		CHECK_EQ(BN_num_bytes(bn), 16);
+		hex[i] = BN_bn2hex(bn);
+		BN_free(bn);
+		ASN1_INTEGER_free(s);
+		s = NULL;
+	}
+	qsort(hex, N, sizeof(char *), cmp_str);
+	for (i = 1; i < N; i++)
+		dups += strcmp(hex[i - 1], hex[i]) == 0;
+	CHECK_EQ(dups, 0);
+	for (i = 0; i < N; i++)
+		OPENSSL_free(hex[i]);
+	free(hex);
+}
+
+static void
+test_name_parse(void)
+{
+	X509_NAME *n = NULL;
+	char buf[256];
+
+	CHECK_EQ(ca_name_parse("/CN=张三/O=某某有限公司", &n), 0);
+	CHECK(n != NULL);
+	if (n != NULL) {
+		const X509_NAME_ENTRY *e = X509_NAME_get_entry(n, 0);
+		CHECK_EQ(ASN1_STRING_type(X509_NAME_ENTRY_get_data(e)),
+		    V_ASN1_UTF8STRING);
+		X509_NAME_oneline(n, buf, sizeof(buf));
+		X509_NAME_free(n);
+		n = NULL;
+	}
+	CHECK_EQ(ca_name_parse("CN=x", &n), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "subject");
+	CHECK_EQ(ca_name_parse("/CN", &n), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "CN");
+	CHECK_EQ(ca_name_parse("/NOPE=x", &n), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "NOPE");
+	CHECK(n == NULL);
+}
+
+static int
+has_ext(X509 *c, int nid, int *critical)
+{
+	int i = X509_get_ext_by_NID(c, nid, -1);
+
+	if (i < 0)
+		return 0;
+	if (critical != NULL)
+		*critical = X509_EXTENSION_get_critical(X509_get_ext(c, i));
+	return 1;
+}
+
+static void
+test_sign_chain(void)
+{
+	EVP_PKEY *rk = EVP_EC_gen("P-256"), *lk = EVP_EC_gen("P-384");
+	X509_NAME *rn = NULL, *ln = NULL;
+	X509 *root = NULL, *leaf = NULL;
+	X509_STORE *xs = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	struct ca_cert_spec spec;
+	char *serial = NULL;
+	int crit = 0;
+
+	CHECK(rk != NULL && lk != NULL);
+	CHECK_EQ(ca_name_parse("/CN=Test Root/O=govpki", &rn), 0);
+	CHECK_EQ(ca_name_parse("/CN=Test TSA/O=govpki", &ln), 0);
+	memset(&spec, 0, sizeof(spec));
+	spec.subject = rn;
+	spec.pubkey = rk;
+	spec.issuer_key = rk;
+	spec.not_before = 1700000000;
+	spec.not_after = 1700000000 + 86400 * 3650;
+	spec.is_ca = 1;
+	spec.path_len = 0;
+	spec.key_usage = "critical,keyCertSign,cRLSign";
+	CHECK_EQ(ca_cert_sign(&spec, &root, &serial), 0);
+	CHECK(serial != NULL && strlen(serial) == 32);
+	free(serial);
+	serial = NULL;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.subject = ln;
+	spec.pubkey = lk;
+	spec.issuer_cert = root;
+	spec.issuer_key = rk;
+	spec.not_before = 1700000000;
+	spec.not_after = 1700000000 + 86400 * 365;
+	spec.path_len = -1;
+	spec.key_usage = "critical,digitalSignature";
+	spec.ext_key_usage = "critical,timeStamping";
+	spec.crl_url = "http://127.0.0.1:8080/crl/ca.crl";
+	spec.ocsp_url = "http://127.0.0.1:8080/ocsp";
+	spec.ca_issuers_url = "http://127.0.0.1:8080/certs/ca.crt";
+	CHECK_EQ(ca_cert_sign(&spec, &leaf, &serial), 0);
+	if (root == NULL || leaf == NULL)
+		goto out;
+	CHECK(has_ext(leaf, NID_subject_key_identifier, NULL));
+	CHECK(has_ext(leaf, NID_authority_key_identifier, NULL));
+	CHECK(has_ext(leaf, NID_ext_key_usage, &crit) && crit == 1);
+	CHECK(has_ext(leaf, NID_basic_constraints, &crit) && crit == 1);
+	CHECK(has_ext(leaf, NID_crl_distribution_points, NULL));
+	CHECK(has_ext(leaf, NID_info_access, NULL));
+	CHECK(X509_check_issued(root, leaf) == X509_V_OK);
+	{
+		char *hex = ca_serial_hex(leaf);
+		CHECK_STR(hex, serial);
+		free(hex);
+	}
+
+	xs = X509_STORE_new();
+	ctx = X509_STORE_CTX_new();
+	X509_STORE_add_cert(xs, root);
+	X509_STORE_CTX_init(ctx, xs, leaf, NULL);
+	X509_STORE_CTX_set_time(ctx, 0, 1700000000 + 86400);
+	CHECK_EQ(X509_verify_cert(ctx), 1);
+
+	/* A wrong issuer key must not verify. */
+	{
+		X509 *bad = NULL;
+		char *bs = NULL;
+		EVP_PKEY *other = EVP_EC_gen("P-256");
+		spec.issuer_key = other;
+		CHECK_EQ(ca_cert_sign(&spec, &bad, &bs), 0);
+		CHECK(bad != NULL && X509_verify(bad, rk) != 1);
+		X509_free(bad);
+		free(bs);
+		EVP_PKEY_free(other);
+	}
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(xs);
+	X509_free(root);
+	X509_free(leaf);
+	X509_NAME_free(rn);
+	X509_NAME_free(ln);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(lk);
+	free(serial);
+}
+
+static void
+test_bad_spec(void)
+{
+	struct ca_cert_spec spec;
+	X509 *c = NULL;
+	char *s = NULL;
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509_NAME *n = NULL;
+
+	CHECK_EQ(ca_name_parse("/CN=x", &n), 0);
+	memset(&spec, 0, sizeof(spec));
+	spec.subject = n;
+	spec.pubkey = k;
+	spec.issuer_key = k;
+	spec.not_before = 2000;
+	spec.not_after = 1000;
+	CHECK_EQ(ca_cert_sign(&spec, &c, &s), GP_ERR_INVALID);
+	spec.not_after = 3000;
+	spec.path_len = -1;
+	spec.ext_key_usage = "critical,noSuchPurpose";
+	CHECK_EQ(ca_cert_sign(&spec, &c, &s), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "extendedKeyUsage");
+	CHECK(c == NULL && s == NULL);
+	X509_NAME_free(n);
+	EVP_PKEY_free(k);
+}
+
+int
+main(void)
+{
+	ASN1_STRING_set_default_mask_asc("utf8only");
+	RUN(test_serials);
+	RUN(test_name_parse);
+	RUN(test_sign_chain);
+	RUN(test_bad_spec);
+	return test_done("ca");
+}
