@@ -51,18 +51,33 @@ int audit_new(store *st, audit **out) GP_WUR;
 void audit_free(audit *a);
 
 /* In the caller's store transaction: appends |ev| as the next record. The
- * record commits or rolls back with the state change it describes. */
+ * record commits or rolls back with the state change it describes.
+ * GP_ERR_TOO_LARGE when a text field exceeds 4 KiB or the details 64 KiB. */
 int audit_append_tx(audit *a, const struct audit_event *ev,
     int64_t *out_seq) GP_WUR;
 
 /* Appends |ev| in its own transaction and returns once it is durable.
  * Concurrent callers share one commit (group commit), so appending does not
- * bound the rate of the operations it records. */
+ * bound the rate of the operations it records. |ev| is only borrowed while
+ * the call waits. Never call it with a store transaction open on this thread
+ * (it would wait for itself): that is refused with GP_ERR_INTERNAL; use
+ * audit_append_tx() there. If the batch fails, every caller in it gets the
+ * error (a bad event is retried alone so it does not fail the others). */
 int audit_log(audit *a, const struct audit_event *ev) GP_WUR;
 
-/* Signs the current head with |key| and records the checkpoint. A no-op
- * returning 0 when no record was added since the last checkpoint, unless
- * |force|. */
+/* Records appended through audit_log() since audit_new(), and the group
+ * commits that carried them: records/commits is the batching factor. */
+void audit_stats(audit *a, int64_t *out_records, int64_t *out_commits);
+
+/* Signs the current head with |key| and records the checkpoint, then the
+ * "audit.checkpoint" record (actor "govpki", role "system", object
+ * "checkpoint:<id>", details {"hash":"<hex>","seq":S}) in the same
+ * transaction. A no-op returning 0 when the log is empty, or, unless
+ * |force|, when no record but the last checkpoint's own was added since.
+ * The signature is made before the write lock is taken (a token may be
+ * slow); if another writer sealed the same or a later record meanwhile,
+ * this one is dropped and 0 returned. |key| is only used through
+ * EVP_DigestSign*, so it may live on a PKCS#11 token. */
 int audit_checkpoint(audit *a, EVP_PKEY *key, int force) GP_WUR;
 
 struct audit_report {
@@ -70,17 +85,29 @@ struct audit_report {
 	int64_t checkpoints;
 	int64_t last_checkpoint_seq;
 	int64_t unsealed;        /* records after the last checkpoint */
-	int64_t first_bad_seq;   /* 0 when the log verifies */
-	char reason[512];        /* why first_bad_seq is bad */
+	int64_t first_bad_seq;   /* 0 when the log verifies; else >= 1, the
+	                          * first position where it stops verifying
+	                          * (a forged record before seq 1: 1) */
+	char reason[512];        /* why, naming the record or checkpoint */
 };
 
 /* Verifies the whole chain and every checkpoint signature against |pub|.
  * Returns 0 when everything verifies, GP_ERR_TAMPERED with |out| naming the
  * first bad record and the reason, or another error when it could not read
- * the log. Memory stays bounded for any log size. */
+ * the log. Memory stays bounded for any log size. Safe while other threads
+ * or processes append: checkpoints made after it started are not checked.
+ * Detected: a changed, deleted, inserted or reordered record; a chain
+ * rewritten consistently (it no longer matches a signed checkpoint); a
+ * deleted, replaced or re-signed checkpoint; records deleted from the tail
+ * up to and including the last checkpoint's own record. Not detectable:
+ * deleting records appended after the last checkpoint record, which no
+ * signature covers yet (checkpoint often). */
 int audit_verify(store *st, EVP_PKEY *pub, struct audit_report *out) GP_WUR;
 
-/* The JSON object of a stored record (hashes in hex). New reference. */
+/* The JSON object of a stored record: seq, time (UTC ISO 8601 with ms),
+ * time_ms, the text fields (null when absent), details (the parsed JSON,
+ * or the raw text if it does not parse, or null) and prev_hash and hash in
+ * hex. New reference; NULL on allocation failure or NULL |row|. */
 json_t *audit_row_json(const struct store_audit_row *row);
 
 #endif /* GOVPKI_AUDIT_H */

@@ -16,6 +16,7 @@
  * starts binds to 127.0.0.1, is bounded in time and is stopped on every path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>

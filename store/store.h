@@ -24,23 +24,36 @@
 
 typedef struct store store;
 
-/* Opens (with |create|, creates) the database at |path| and runs every
- * pending schema migration in order. GP_ERR_NOT_FOUND if it does not exist
- * and !create; GP_ERR_STORE naming the file otherwise. */
+/* Opens (with |create|, creates, mode 0600) the database at |path| and runs
+ * every pending schema migration in order, in one transaction. Returns
+ * GP_ERR_NOT_FOUND if it does not exist and !create; GP_ERR_UNSUPPORTED when
+ * its schema version is newer than this binary knows (it is left untouched);
+ * GP_ERR_STORE naming the file otherwise. */
 int store_open(const char *path, int create, store **out) GP_WUR;
 void store_free(store *st);
 
 /* The schema version after migrations. */
 int store_schema_version(store *st);
 
+/* Takes the store's write lock (GP_ERR_BUSY after a 10 s wait for another
+ * process). Not nestable: a second store_begin() on the same thread fails. */
 int store_begin(store *st) GP_WUR;
+/* Commits and releases the lock. On failure the transaction has been rolled
+ * back and the lock released; a store_rollback() after it is a no-op. */
 int store_commit(store *st) GP_WUR;
+/* Discards the transaction and releases the lock; a no-op when the calling
+ * thread has no transaction open (after a failed begin or commit). */
 void store_rollback(store *st);
+
+/* 1 when the calling thread has a transaction open on |st|, else 0. */
+int store_in_tx(store *st);
 
 /* Runs a trivial query; for health checks. */
 int store_ping(store *st) GP_WUR;
 
-/* A key/value table for small instance state (CRL numbers, clocks). */
+/* A key/value table for small instance state (CRL numbers, clocks).
+ * store_meta_get: GP_ERR_NOT_FOUND when |key| is unset; the caller frees
+ * *out_value. */
 int store_meta_get(store *st, const char *key, char **out_value) GP_WUR;
 /* In a transaction. */
 int store_meta_set(store *st, const char *key, const char *value) GP_WUR;
@@ -65,17 +78,24 @@ struct store_audit_row {
 };
 void store_audit_row_clear(struct store_audit_row *row);
 
-/* In a transaction: the last row's seq and hash; seq 0 and a zero hash when
- * the log is empty. */
+/* The last row's seq and hash; seq 0 and a zero hash when the log is empty.
+ * In a transaction for a head to append to; outside one, a snapshot. */
 int store_audit_head(store *st, int64_t *out_seq, uint8_t out_hash[32])
     GP_WUR;
-/* In a transaction: inserts |row| as is. */
+/* In a transaction: inserts |row| as is. GP_ERR_EXISTS if its seq exists. */
 int store_audit_insert(store *st, const struct store_audit_row *row) GP_WUR;
+
+/* The row |seq| into |out| (the caller clears it); GP_ERR_NOT_FOUND. */
+int store_audit_get(store *st, int64_t seq, struct store_audit_row *out)
+    GP_WUR;
 
 /* Calls |fn| for each row with seq > |after| in ascending seq order, at most
  * |limit| rows (0: no limit), stopping early when |fn| returns non-zero
  * (that value is returned). Rows are read in pages, so memory stays bounded
- * for any log size. The row passed to |fn| is valid only during the call. */
+ * for any log size. The row passed to |fn| is valid only during the call.
+ * The store's lock is not held while |fn| runs, so |fn| may use the store.
+ * A row whose stored hash is not 32 bytes ends the scan with GP_ERR_TAMPERED
+ * (after |fn| saw the rows before it). */
 typedef int (*store_audit_fn)(void *arg, const struct store_audit_row *row);
 int store_audit_scan(store *st, int64_t after, int64_t limit,
     store_audit_fn fn, void *arg) GP_WUR;
@@ -94,11 +114,19 @@ struct store_checkpoint {
 };
 void store_checkpoint_clear(struct store_checkpoint *cp);
 
-/* In a transaction. */
+/* In a transaction. |cp->id| 0 lets the store choose the next id;
+ * GP_ERR_EXISTS if that id exists. */
 int store_checkpoint_insert(store *st, const struct store_checkpoint *cp)
     GP_WUR;
 
-/* Calls |fn| for each checkpoint in ascending id order. */
+/* Checkpoint |id|, or the one with the highest id, into |out| (the caller
+ * clears it); GP_ERR_NOT_FOUND when there is none. */
+int store_checkpoint_get(store *st, int64_t id, struct store_checkpoint *out)
+    GP_WUR;
+int store_checkpoint_last(store *st, struct store_checkpoint *out) GP_WUR;
+
+/* Calls |fn| for each checkpoint in ascending id order, paged like
+ * store_audit_scan(), stopping early when |fn| returns non-zero. */
 typedef int (*store_checkpoint_fn)(void *arg,
     const struct store_checkpoint *cp);
 int store_checkpoint_scan(store *st, store_checkpoint_fn fn, void *arg)
@@ -133,7 +161,8 @@ void store_cert_clear(struct store_cert *c);
 /* In a transaction. */
 int store_cert_insert(store *st, const struct store_cert *c) GP_WUR;
 
-/* GP_ERR_NOT_FOUND when this instance never issued |serial|. */
+/* GP_ERR_NOT_FOUND when this instance never issued |serial|. The caller
+ * clears |out| with store_cert_clear(). */
 int store_cert_get(store *st, const char *serial, struct store_cert *out)
     GP_WUR;
 

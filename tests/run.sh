@@ -6,7 +6,8 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-export GOVPKI="$PWD/$BUILD/govpki"
+case $BUILD in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
+export GOVPKI="$BUILD/govpki"
 export BUILD
 passed=0
 failed=0

@@ -95,7 +95,12 @@ if sqlite3 "$I/govpki.db" "SELECT op FROM audit" | grep -q '^key.generate$'; the
 tamper() { # NAME EXPECT-REGEX SQL
 	local name=$1 pat=$2 sql=$3 d="$T_TMP/tamper.$RANDOM"
 	cp -a "$I" "$d"
-	sqlite3 "$d/govpki.db" "$sql" || { t_fail "$name" "sqlite3 failed"; return; }
+	# The schema refuses UPDATE and DELETE on the log; whoever holds the
+	# file can drop those triggers, so the chain itself must catch it.
+	sqlite3 "$d/govpki.db" "DROP TRIGGER IF EXISTS audit_no_update;
+		DROP TRIGGER IF EXISTS audit_no_delete;
+		DROP TRIGGER IF EXISTS checkpoints_no_update;
+		DROP TRIGGER IF EXISTS checkpoints_no_delete; $sql" || { t_fail "$name" "sqlite3 failed"; return; }
 	t_refuse "$name" "$pat" "$GOVPKI" audit verify --dir "$d"
 	rm -rf "$d"
 }
@@ -114,6 +119,8 @@ tamper "a deleted checkpoint is detected" "checkpoint" \
 	"DELETE FROM checkpoints"
 tamper "a forged checkpoint signature is detected" "checkpoint" \
 	"UPDATE checkpoints SET sig=randomblob(length(sig))"
+t_refuse "the schema itself refuses edits of the log" "refuse|abort|constraint|append-only" \
+	sqlite3 "$I/govpki.db" "UPDATE audit SET actor='x' WHERE seq=2"
 t_check "the original still verifies" "$GOVPKI" audit verify --dir "$I"
 
 t_done instance

@@ -58,7 +58,11 @@ int tok_pin_read(const struct tok_pin_source *src, char **out_pin) GP_WUR;
 int tok_pin_random(size_t len, char **out_pin) GP_WUR;
 
 /* Loads |module_path|. GP_ERR_MODULE naming the path when it cannot be
- * loaded or initialised. For SoftHSM the caller sets SOFTHSM2_CONF first. */
+ * loaded or initialised. For SoftHSM the caller sets SOFTHSM2_CONF first.
+ * One tok_ctx per module per process: GP_ERR_BUSY while another tok_ctx
+ * holds the same module (PKCS#11 initialisation and login are process-wide,
+ * so freeing one would log the other out and finalise its module); free the
+ * first, or share it. */
 int tok_ctx_new(const char *module_path, tok_ctx **out) GP_WUR;
 
 /* Logs out, releases every key loaded from |ctx| and unloads the module.
@@ -136,8 +140,12 @@ int tok_csr_make(EVP_PKEY *key, const X509_NAME *subject, X509_REQ **out)
  * while keys are in use. */
 int tok_probe(tok_ctx *ctx, const char *token, int timeout_ms) GP_WUR;
 
-/* A parsed RFC 7512 URI. Unknown attributes are an error; "pin-value" is
- * refused so that PINs never travel in URIs. */
+/* A parsed RFC 7512 URI. Path attributes token, serial, object, type and
+ * id, query attribute module-path; values are pct-decoded. Any other
+ * attribute is GP_ERR_INVALID naming it; "pin-value" (and "pin-source") are
+ * refused so that PINs never travel in URIs. "file:/path" and
+ * "file:///path" give |file| only. tok_uri_clear() frees the fields and
+ * accepts a zeroed or cleared struct; on failure *out is left cleared. */
 struct tok_uri {
 	char *token;
 	char *serial;
@@ -145,6 +153,8 @@ struct tok_uri {
 	char *type;        /* "private", "public", "cert" or NULL */
 	char *module_path; /* query attribute module-path, or NULL */
 	char *file;        /* for file: URIs */
+	unsigned char *id; /* path attribute id (pct-decoded bytes), or NULL */
+	size_t id_len;
 };
 int tok_uri_parse(const char *uri, struct tok_uri *out) GP_WUR;
 void tok_uri_clear(struct tok_uri *uri);

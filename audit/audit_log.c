@@ -1,0 +1,428 @@
+/*
+ * audit_log.c: appending records and checkpoints.
+ *
+ * audit_append_tx() appends inside the caller's transaction. audit_log()
+ * is group commit: callers put their event on a queue and sleep; one writer
+ * thread takes everything queued, appends it in one transaction and commits
+ * once (one fsync for the whole batch), then wakes the callers of that batch
+ * with its result. While it commits, new callers queue up for the next
+ * batch, so N concurrent callers cost about one commit, not N.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthread.h>
+
+#include "audit/internal.h"
+
+/* One waiting audit_log() call; lives on its caller's stack. */
+struct audit_req {
+	const struct audit_event *ev; /* borrowed: the caller is waiting */
+	char *details;                /* encoded by the caller */
+	int done;
+	int r;
+	char err[256];                /* the writer's error detail */
+	struct audit_req *next;
+};
+
+struct audit {
+	store *st;
+	pthread_mutex_t mu;
+	pthread_cond_t work;          /* the writer waits for requests */
+	pthread_cond_t done;          /* callers wait for their batch */
+	struct audit_req *head, *tail;
+	int stop;
+	int started;
+	pthread_t writer;
+	int64_t records;              /* appended through audit_log() */
+	int64_t commits;              /* group commits that carried them */
+};
+
+/* Encodes |details| as audit.h says (compact, sorted keys). */
+static int
+audit_details_dump(const json_t *details, char **out)
+{
+	*out = NULL;
+	if (details == NULL)
+		return 0;
+	if ((*out = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS |
+	    JSON_ENCODE_ANY)) == NULL)
+		return gp_err_set(GP_ERR_INVALID, "audit details: cannot "
+		    "encode as JSON");
+	if (strlen(*out) > AUDIT_MAX_DETAILS) {
+		free(*out);
+		*out = NULL;
+		return gp_err_set(GP_ERR_TOO_LARGE, "audit details: over %d "
+		    "bytes", AUDIT_MAX_DETAILS);
+	}
+	return 0;
+}
+
+static int
+audit_field_ok(const char *name, const char *s)
+{
+	if (s != NULL && strlen(s) > AUDIT_MAX_FIELD)
+		return gp_err_set(GP_ERR_TOO_LARGE, "audit field %s: over %d "
+		    "bytes", name, AUDIT_MAX_FIELD);
+	return 0;
+}
+
+/* In a transaction: appends |ev| with the encoded |details|. The row only
+ * borrows the event's strings (the store copies them on insert). */
+static int
+audit_append(store *st, const struct audit_event *ev, const char *details,
+    int64_t *out_seq)
+{
+	int r = GP_ERR_INTERNAL;
+	struct store_audit_row row;
+	int64_t head = 0;
+
+	memset(&row, 0, sizeof(row));
+	ENSURE(ev != NULL, GP_ERR_INVALID);
+	GUARD(audit_field_ok("actor", ev->actor));
+	GUARD(audit_field_ok("role", ev->role));
+	GUARD(audit_field_ok("op", ev->op));
+	GUARD(audit_field_ok("object", ev->object));
+	GUARD(audit_field_ok("outcome", ev->outcome));
+	GUARD(audit_field_ok("request_id", ev->request_id));
+	GUARD(audit_field_ok("client", ev->client));
+	GUARD(store_audit_head(st, &head, row.prev_hash));
+	row.seq = head + 1;
+	row.time_ms = gp_now_ms();
+	row.actor = (char *)ev->actor;
+	row.role = (char *)ev->role;
+	row.op = (char *)ev->op;
+	row.object = (char *)ev->object;
+	row.outcome = (char *)ev->outcome;
+	row.request_id = (char *)ev->request_id;
+	row.client = (char *)ev->client;
+	row.details = (char *)details;
+	GUARD(audit_chain_hash(&row, row.hash));
+	GUARD(store_audit_insert(st, &row));
+	if (out_seq != NULL)
+		*out_seq = row.seq;
+	r = 0;
+out:
+	return r; /* |row| borrows every string: nothing to free */
+}
+
+int
+audit_append_tx(audit *a, const struct audit_event *ev, int64_t *out_seq)
+{
+	int r = GP_ERR_INTERNAL;
+	char *details = NULL;
+
+	ENSURE(a != NULL && ev != NULL, GP_ERR_INVALID);
+	GUARD(audit_details_dump(ev->details, &details));
+	GUARD(audit_append(a->st, ev, details, out_seq));
+	r = 0;
+out:
+	free(details);
+	return r;
+}
+
+static void
+audit_req_fail(struct audit_req *q, int r)
+{
+	q->r = r;
+	snprintf(q->err, sizeof(q->err), "%s", gp_err_detail());
+}
+
+/* One request in its own transaction: the fallback when a batch failed, so
+ * that one bad event does not take the others down with it. */
+static void
+audit_commit_one(audit *a, struct audit_req *q)
+{
+	int r;
+
+	if ((r = store_begin(a->st)) != 0) {
+		audit_req_fail(q, r);
+		return;
+	}
+	if ((r = audit_append(a->st, q->ev, q->details, NULL)) != 0) {
+		audit_req_fail(q, r);
+		store_rollback(a->st);
+		return;
+	}
+	if ((r = store_commit(a->st)) != 0) {
+		audit_req_fail(q, r);
+		return;
+	}
+	q->r = 0;
+}
+
+/* Appends and commits the list |batch|, setting each request's result. */
+static void
+audit_commit_batch(audit *a, struct audit_req *batch)
+{
+	struct audit_req *q;
+	int r;
+
+	gp_err_clear();
+	if ((r = store_begin(a->st)) != 0) {
+		for (q = batch; q != NULL; q = q->next)
+			audit_req_fail(q, r);
+		return;
+	}
+	for (q = batch; q != NULL; q = q->next) {
+		if ((r = audit_append(a->st, q->ev, q->details, NULL)) != 0)
+			break;
+	}
+	if (q != NULL) {
+		/* One request failed: retry each on its own. */
+		store_rollback(a->st);
+		for (q = batch; q != NULL; q = q->next)
+			audit_commit_one(a, q);
+		return;
+	}
+	r = store_commit(a->st);
+	for (q = batch; q != NULL; q = q->next) {
+		if (r != 0)
+			audit_req_fail(q, r);
+		else
+			q->r = 0;
+	}
+}
+
+static void *
+audit_writer(void *arg)
+{
+	audit *a = arg;
+	struct audit_req *batch, *q, *next;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (a->head == NULL && !a->stop)
+			pthread_cond_wait(&a->work, &a->mu);
+		if (a->head == NULL)
+			break; /* stopping and drained */
+		batch = a->head;
+		a->head = a->tail = NULL;
+		pthread_mutex_unlock(&a->mu);
+
+		audit_commit_batch(a, batch);
+
+		pthread_mutex_lock(&a->mu);
+		a->commits++;
+		for (q = batch; q != NULL; q = next) {
+			next = q->next; /* |q| may vanish once done is set */
+			a->records += q->r == 0;
+			q->done = 1;
+		}
+		pthread_cond_broadcast(&a->done);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+int
+audit_new(store *st, audit **out)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	audit *a = NULL;
+	sigset_t all, old;
+
+	*out = NULL;
+	ENSURE(st != NULL, GP_ERR_INVALID);
+	ENSURE((a = calloc(1, sizeof(*a))) != NULL, GP_ERR_NOMEM);
+	a->st = st;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->work, NULL);
+	pthread_cond_init(&a->done, NULL);
+	/* The writer takes no signals: they belong to the main thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&a->writer, NULL, audit_writer, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		r = gp_err_set(GP_ERR_INTERNAL, "audit: cannot start the "
+		    "writer thread: %s", strerror(rc));
+		goto out;
+	}
+	a->started = 1;
+	*out = a;
+	a = NULL; /* transferred */
+	r = 0;
+out:
+	audit_free(a);
+	return r;
+}
+
+void
+audit_free(audit *a)
+{
+	if (a == NULL)
+		return;
+	if (a->started) {
+		pthread_mutex_lock(&a->mu);
+		a->stop = 1;
+		pthread_cond_signal(&a->work);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->writer, NULL); /* commits what is queued */
+	}
+	pthread_cond_destroy(&a->done);
+	pthread_cond_destroy(&a->work);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
+
+int
+audit_log(audit *a, const struct audit_event *ev)
+{
+	int r = GP_ERR_INTERNAL;
+	struct audit_req q;
+
+	memset(&q, 0, sizeof(q));
+	ENSURE(a != NULL && ev != NULL, GP_ERR_INVALID);
+	if (store_in_tx(a->st)) {
+		/* The writer would wait for our lock while we wait for it. */
+		r = gp_err_set(GP_ERR_INTERNAL, "audit_log() inside a store "
+		    "transaction; use audit_append_tx()");
+		goto out;
+	}
+	q.ev = ev;
+	GUARD(audit_details_dump(ev->details, &q.details));
+
+	pthread_mutex_lock(&a->mu);
+	if (a->stop) {
+		pthread_mutex_unlock(&a->mu);
+		r = gp_err_set(GP_ERR_INTERNAL, "audit: log is closing");
+		goto out;
+	}
+	if (a->tail != NULL)
+		a->tail->next = &q;
+	else
+		a->head = &q;
+	a->tail = &q;
+	pthread_cond_signal(&a->work);
+	while (!q.done)
+		pthread_cond_wait(&a->done, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+
+	if (q.r != 0) {
+		r = gp_err_set(q.r, "%s", q.err);
+		goto out;
+	}
+	r = 0;
+out:
+	free(q.details);
+	return r;
+}
+
+/* Should a checkpoint be skipped because nothing was added since the last
+ * one? |last_seq| is the last checkpoint's seq or -1 when there is none. */
+static int
+audit_checkpoint_idle(store *st, int64_t head, int64_t last_seq, int *out)
+{
+	int r = GP_ERR_INTERNAL;
+	struct store_audit_row row;
+
+	memset(&row, 0, sizeof(row));
+	*out = 0;
+	if (last_seq >= head) {
+		*out = 1;
+		r = 0;
+		goto out;
+	}
+	GUARD(store_audit_get(st, head, &row));
+	*out = row.op != NULL && strcmp(row.op, AUDIT_OP_CHECKPOINT) == 0;
+	r = 0;
+out:
+	store_audit_row_clear(&row);
+	return r;
+}
+
+int
+audit_checkpoint(audit *a, EVP_PKEY *key, int force)
+{
+	int r = GP_ERR_INTERNAL, rl, idle = 0, in_tx = 0;
+	struct store_checkpoint cp, last;
+	json_t *details = NULL;
+	char *hex = NULL;
+	char object[64];
+	int64_t last_seq = -1;
+	struct audit_event ev;
+
+	memset(&cp, 0, sizeof(cp));
+	memset(&last, 0, sizeof(last));
+	ENSURE(a != NULL && key != NULL, GP_ERR_INVALID);
+
+	/* What to seal: a snapshot of the head. Records are never changed
+	 * once written, so the head read now may be sealed after more are
+	 * appended. */
+	GUARD(store_audit_head(a->st, &cp.seq, cp.hash));
+	if (cp.seq == 0) {
+		r = 0; /* an empty log has nothing to seal */
+		goto out;
+	}
+	rl = store_checkpoint_last(a->st, &last);
+	if (rl != 0 && rl != GP_ERR_NOT_FOUND) {
+		r = rl;
+		goto out;
+	}
+	if (rl == 0)
+		last_seq = last.seq;
+	if (!force) {
+		GUARD(audit_checkpoint_idle(a->st, cp.seq, last_seq, &idle));
+		if (idle) {
+			r = 0;
+			goto out;
+		}
+	}
+
+	/* Sign without holding the write lock: a token may take seconds. */
+	cp.time_ms = gp_now_ms();
+	GUARD(audit_chain_sign(key, &cp));
+
+	GUARD(store_begin(a->st));
+	in_tx = 1;
+	/* Another thread or process may have sealed meanwhile. */
+	store_checkpoint_clear(&last);
+	rl = store_checkpoint_last(a->st, &last);
+	if (rl != 0 && rl != GP_ERR_NOT_FOUND) {
+		r = rl;
+		goto out;
+	}
+	if (rl == 0 && (last.seq > cp.seq || (!force && last.seq == cp.seq))) {
+		r = 0; /* covered already; seqs must not go backwards */
+		goto out;
+	}
+	cp.id = rl == 0 ? last.id + 1 : 1;
+	GUARD(store_checkpoint_insert(a->st, &cp));
+
+	ENSURE((hex = gp_hex(cp.hash, 32)) != NULL, GP_ERR_NOMEM);
+	ENSURE((details = json_pack("{s:I, s:s}", "seq", (json_int_t)cp.seq,
+	    "hash", hex)) != NULL, GP_ERR_NOMEM);
+	snprintf(object, sizeof(object), "checkpoint:%lld",
+	    (long long)cp.id);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "govpki";
+	ev.role = "system";
+	ev.op = AUDIT_OP_CHECKPOINT;
+	ev.object = object;
+	ev.outcome = "success";
+	ev.details = details;
+	GUARD(audit_append_tx(a, &ev, NULL));
+	in_tx = 0;
+	GUARD(store_commit(a->st));
+	r = 0;
+out:
+	if (in_tx)
+		store_rollback(a->st);
+	json_decref(details);
+	free(hex);
+	store_checkpoint_clear(&last);
+	store_checkpoint_clear(&cp);
+	return r;
+}
+
+void
+audit_stats(audit *a, int64_t *out_records, int64_t *out_commits)
+{
+	pthread_mutex_lock(&a->mu);
+	*out_records = a->records;
+	*out_commits = a->commits;
+	pthread_mutex_unlock(&a->mu);
+}

@@ -1,0 +1,226 @@
+/*
+ * internal.h: what the files of server/ share and nothing outside uses.
+ *
+ *   srv_main.c     server_run(): listeners, signals, periodic work, drain
+ *   srv_http.c     request plumbing: request ids, body cap, replies, the
+ *                  request log line, dispatch through the route table
+ *   srv_route.c    the route table and its lookup
+ *   srv_public.c   handlers of the public listener (/healthz, /certs/...)
+ *   srv_auth.c     client-certificate authentication of the admin listener
+ *   srv_admin.c    handlers of the admin API
+ *   srv_metrics.c  server-wide counters and their Prometheus text
+ *
+ * Threads: handlers run on libmicrohttpd pool threads. struct srv is
+ * written before the daemons start and only read afterwards, except for the
+ * atomics and the mutex-protected health cache.
+ */
+#ifndef GOVPKI_SERVER_INTERNAL_H
+#define GOVPKI_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+#include <openssl/x509.h>
+
+#include "core/core.h"
+#include "instance/instance.h"
+#include "server/server.h"
+
+enum srv_listener { SRV_PUBLIC = 0, SRV_ADMIN = 1, SRV_LISTENERS = 2 };
+
+/* "public" or "admin". */
+const char *srv_listener_name(enum srv_listener l);
+
+/* Roles, as bits so that a route can allow several. */
+#define SRV_ROLE_SYSADMIN 0x1u
+#define SRV_ROLE_OFFICER 0x2u
+#define SRV_ROLE_AUDITOR 0x4u
+#define SRV_ROLE_ANY (SRV_ROLE_SYSADMIN | SRV_ROLE_OFFICER | SRV_ROLE_AUDITOR)
+
+/* The bit of role |name| ("sysadmin", "officer", "auditor"), 0 otherwise. */
+unsigned int srv_role_bit(const char *name);
+
+/* Caps on what a client controls. */
+#define SRV_MAX_CERT_DER 16384   /* one client certificate */
+#define SRV_MAX_ACTOR 1024       /* "<subject RFC 2253>,serial=<hex>" */
+#define SRV_MAX_PATH_LOG 512     /* path kept for the log line and audit */
+#define SRV_MAX_PEM 1048576      /* tls/ and certs/ files read at start */
+#define SRV_AUDIT_LIMIT_MAX 1000
+#define SRV_AUDIT_LIMIT_DEFAULT 100
+
+/* An authenticated administrator, parsed from its certificate. */
+struct srv_ident {
+	char serial[72];            /* lower-case hex, no leading zeros */
+	char role[16];
+	unsigned int role_bit;
+	char actor[SRV_MAX_ACTOR];
+	int64_t not_before;         /* Unix seconds */
+	int64_t not_after;
+	uint8_t *der;               /* the certificate, owned */
+	size_t der_len;
+};
+
+/* Parses the identity of |cert| without verifying it: serial (positive,
+ * at most 32 bytes), role from the single subject title attribute (one of
+ * the three roles, else GP_ERR_UNAUTHENTICATED naming it), actor string,
+ * validity period and DER. Fills |out|, which the caller clears with
+ * srv_ident_clear() on success and failure. */
+int srv_ident_parse(X509 *cert, struct srv_ident *out) GP_WUR;
+void srv_ident_clear(struct srv_ident *id);
+
+/* State kept per TCP connection (MHD socket context). */
+struct srv_conn {
+	int have_ident;             /* ident verified on this connection */
+	struct srv_ident ident;
+};
+
+struct srv;
+
+/* The closure given to one daemon's callbacks: with a thread pool, MHD
+ * reports a worker daemon for a connection, so the listener is told by the
+ * closure, never by comparing daemon pointers. */
+struct srv_lctx {
+	struct srv *srv;
+	enum srv_listener listener;
+};
+
+struct srv {
+	struct instance *inst;
+	struct srv_lctx lctx[SRV_LISTENERS];
+	struct MHD_Daemon *d[SRV_LISTENERS];
+	char *listen[SRV_LISTENERS]; /* "host:port" as bound */
+	/* Admin TLS material, kept until the daemons stop. */
+	char *tls_cert_pem;
+	char *tls_key_pem;
+	size_t tls_key_len;
+	char *tls_trust_pem;
+	/* OpenSSL's view of the admin trust: root trusted, ca untrusted. */
+	X509_STORE *trust;
+	STACK_OF(X509) *untrusted;
+	atomic_int in_flight;
+	/* Health: one token probe at a time, cached for a second. */
+	pthread_mutex_t health_mu;
+	int64_t health_at_ms;
+	int health_store;
+	int health_token;
+};
+
+/* One request, the MHD per-request context. */
+struct srv_req {
+	struct srv *srv;
+	enum srv_listener listener;
+	struct MHD_Connection *conn;
+	struct srv_conn *sc;        /* NULL on the public listener */
+	const struct srv_ident *who; /* set once authenticated */
+	char request_id[17];
+	char method[16];
+	char path[SRV_MAX_PATH_LOG];
+	char client[64];
+	struct timespec start;
+	unsigned int status;        /* 0 until a response is queued */
+	int replied;
+	int too_large;
+	uint8_t *body;
+	size_t body_len;
+	size_t body_cap;
+	/* The response a handler built, queued by the dispatcher. */
+	struct MHD_Response *resp;
+	unsigned int resp_status;
+};
+
+/*
+ * Handlers: build rq->resp/rq->resp_status with the srv_reply_* helpers
+ * and return 0, or return a GP_ERR_* code (with gp_err_set detail) and the
+ * dispatcher replies with the error. |url| is the path without the query.
+ */
+typedef int (*srv_handler)(struct srv_req *rq, const char *url);
+
+struct srv_route {
+	enum srv_listener listener;
+	const char *method;         /* "GET", "POST" ... */
+	const char *path;
+	int prefix;                 /* path is a prefix ("/certs/") */
+	srv_handler fn;
+	unsigned int roles;         /* admin: roles allowed; public: 0 */
+};
+
+/* Finds the route for |method| |path| on |listener| (HEAD is served by a
+ * GET route). Returns 0 with *out set, GP_ERR_NOT_FOUND when no route has
+ * that path, GP_ERR_UNSUPPORTED when the path exists but not for that
+ * method (HTTP 405). */
+int srv_route_find(enum srv_listener listener, const char *method,
+    const char *path, const struct srv_route **out) GP_WUR;
+
+/* Writes the methods allowed on |path| ("GET, HEAD") into |buf|. */
+void srv_route_allow(enum srv_listener listener, const char *path, char *buf,
+    size_t len);
+
+/* Handlers, by file. */
+int srv_h_healthz(struct srv_req *rq, const char *url);
+int srv_h_metrics(struct srv_req *rq, const char *url);
+int srv_h_cert(struct srv_req *rq, const char *url);
+int srv_h_config(struct srv_req *rq, const char *url);
+int srv_h_audit_list(struct srv_req *rq, const char *url);
+int srv_h_audit_verify(struct srv_req *rq, const char *url);
+
+/* Replies (srv_http.c). Each sets rq->resp and rq->resp_status; the JSON
+ * one takes ownership of |obj| (steals the reference, also on failure). */
+int srv_reply_json(struct srv_req *rq, unsigned int status, json_t *obj)
+    GP_WUR;
+int srv_reply_bytes(struct srv_req *rq, unsigned int status,
+    const char *content_type, const void *buf, size_t len) GP_WUR;
+/* {"error":{"code":gp_err_name(code),"message":gp_err_str(code)+detail}} */
+int srv_reply_error(struct srv_req *rq, unsigned int status, int code,
+    const char *detail) GP_WUR;
+
+/* The error object of |code| and |detail| (detail may be NULL or ""). */
+json_t *srv_error_json(int code, const char *detail);
+
+/* Parses a decimal integer in [min, max]; GP_ERR_INVALID naming |field|. */
+int srv_parse_i64(const char *field, const char *s, int64_t min, int64_t max,
+    int64_t *out) GP_WUR;
+
+/* Appends an audit record for |rq| (actor and role from the client
+ * certificate when there is one). */
+int srv_audit(struct srv_req *rq, const char *op, const char *object,
+    const char *outcome, json_t *details) GP_WUR;
+
+/* The access, completed and connection callbacks given to MHD. */
+enum MHD_Result srv_access(void *cls, struct MHD_Connection *c,
+    const char *url, const char *method, const char *version,
+    const char *upload_data, size_t *upload_data_size, void **req_cls);
+void srv_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+    enum MHD_RequestTerminationCode toe);
+void srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode toe);
+
+/* Admin authentication (srv_auth.c): on success rq->who points at the
+ * connection's verified identity, re-checked against the store (status
+ * "good") and the clock on every request. GP_ERR_UNAUTHENTICATED with a
+ * detail, or GP_ERR_STORE when the store cannot answer. */
+int srv_auth(struct srv_req *rq) GP_WUR;
+
+/* Loads the OpenSSL trust for client certificates from |inst|. */
+int srv_trust_init(struct srv *s) GP_WUR;
+void srv_trust_free(struct srv *s);
+
+/*
+ * Metrics (srv_metrics.c): process-wide counters, safe from any thread.
+ */
+void srv_metrics_request(enum srv_listener l, unsigned int status,
+    double seconds);
+void srv_metrics_error(int code);
+/* Counts one signature made with key |key| ("ca", "tsa", "ocsp" ...);
+ * for the signing routes to call. */
+void srv_metrics_signature(const char *key);
+/* Resets every counter (tests). */
+void srv_metrics_reset(void);
+/* Renders the Prometheus text exposition; |audit_records| < 0 omits that
+ * gauge. The caller frees *out with free(). */
+int srv_metrics_render(int64_t audit_records, int in_flight, char **out,
+    size_t *out_len) GP_WUR;
+
+#endif /* GOVPKI_SERVER_INTERNAL_H */

@@ -1,0 +1,105 @@
+/*
+ * srv_route.c: the route table. One row per endpoint: listener, method,
+ * path (exact, or a prefix ending in '/'), handler and, on the admin
+ * listener, the roles allowed. Later features (CA, TSA, OCSP, CRL) add rows
+ * here and a handler in their own srv_*.c; nothing else changes.
+ *
+ * The admin roles follow the three-way split of powers: the sysadmin runs
+ * the system, the officer issues and revokes, the auditor reads the audit.
+ * No row gives one role both an operation and the audit that records it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+static const struct srv_route srv_routes[] = {
+	/* public */
+	{SRV_PUBLIC, "GET", "/healthz", 0, srv_h_healthz, 0},
+	{SRV_PUBLIC, "GET", "/metrics", 0, srv_h_metrics, 0},
+	{SRV_PUBLIC, "GET", "/certs/", 1, srv_h_cert, 0},
+	/* admin */
+	{SRV_ADMIN, "GET", "/healthz", 0, srv_h_healthz, SRV_ROLE_ANY},
+	{SRV_ADMIN, "GET", "/api/v1/config", 0, srv_h_config,
+	    SRV_ROLE_SYSADMIN},
+	{SRV_ADMIN, "GET", "/api/v1/audit", 0, srv_h_audit_list,
+	    SRV_ROLE_AUDITOR},
+	{SRV_ADMIN, "GET", "/api/v1/audit/verify", 0, srv_h_audit_verify,
+	    SRV_ROLE_AUDITOR},
+};
+
+unsigned int
+srv_role_bit(const char *name)
+{
+	if (name == NULL)
+		return 0;
+	if (strcmp(name, "sysadmin") == 0)
+		return SRV_ROLE_SYSADMIN;
+	if (strcmp(name, "officer") == 0)
+		return SRV_ROLE_OFFICER;
+	if (strcmp(name, "auditor") == 0)
+		return SRV_ROLE_AUDITOR;
+	return 0;
+}
+
+static int
+srv_route_path_match(const struct srv_route *rt, const char *path)
+{
+	size_t n;
+
+	if (!rt->prefix)
+		return strcmp(rt->path, path) == 0;
+	n = strlen(rt->path);
+	/* A prefix route needs something after the prefix. */
+	return strncmp(rt->path, path, n) == 0 && path[n] != '\0';
+}
+
+int
+srv_route_find(enum srv_listener listener, const char *method,
+    const char *path, const struct srv_route **out)
+{
+	size_t i;
+	int path_seen = 0;
+
+	*out = NULL;
+	if (method == NULL || path == NULL)
+		return GP_ERR_NOT_FOUND;
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET";
+	for (i = 0; i < sizeof(srv_routes) / sizeof(srv_routes[0]); i++) {
+		const struct srv_route *rt = &srv_routes[i];
+
+		if (rt->listener != listener || !srv_route_path_match(rt, path))
+			continue;
+		path_seen = 1;
+		if (strcmp(rt->method, method) == 0) {
+			*out = rt;
+			return 0;
+		}
+	}
+	return path_seen ? GP_ERR_UNSUPPORTED : GP_ERR_NOT_FOUND;
+}
+
+void
+srv_route_allow(enum srv_listener listener, const char *path, char *buf,
+    size_t len)
+{
+	size_t i, used = 0;
+	int n;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(srv_routes) / sizeof(srv_routes[0]); i++) {
+		const struct srv_route *rt = &srv_routes[i];
+
+		if (rt->listener != listener || !srv_route_path_match(rt, path))
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s%s",
+		    used ? ", " : "", rt->method,
+		    strcmp(rt->method, "GET") == 0 ? ", HEAD" : "");
+		if (n < 0 || (size_t)n >= len - used)
+			return;
+		used += (size_t)n;
+	}
+}

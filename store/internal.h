@@ -1,0 +1,93 @@
+/*
+ * store/internal.h: what the files of store/ share and nothing else sees:
+ * the store object, the statement cache and the SQLite-to-GP_ERR mapping.
+ *
+ * Locking: st->mu is a recursive mutex. store_begin() holds it until
+ * store_commit()/store_rollback(), so the thread in a transaction may run
+ * reads (which lock it again) while every other thread waits. A read outside
+ * a transaction holds it for the duration of its statement.
+ */
+#ifndef GOVPKI_STORE_INTERNAL_H
+#define GOVPKI_STORE_INTERNAL_H
+
+#include <pthread.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Every statement is prepared once per connection and kept (the hot ones
+ * are the audit head and insert). One slot per SQL text. */
+enum store_stmt_id {
+	STORE_STMT_META_GET,
+	STORE_STMT_META_SET,
+	STORE_STMT_PING,
+	STORE_STMT_AUDIT_HEAD,
+	STORE_STMT_AUDIT_INSERT,
+	STORE_STMT_AUDIT_PAGE,
+	STORE_STMT_AUDIT_GET,
+	STORE_STMT_AUDIT_COUNT,
+	STORE_STMT_CP_INSERT,
+	STORE_STMT_CP_PAGE,
+	STORE_STMT_CP_GET,
+	STORE_STMT_CP_LAST,
+	STORE_STMT_CERT_INSERT,
+	STORE_STMT_CERT_GET,
+	STORE_STMT_CERT_SET_STATUS,
+	STORE_STMT_COUNT_
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	pthread_mutex_t mu;  /* recursive; see above */
+	int in_tx;           /* written only with mu held */
+	pthread_t tx_owner;
+	int version;
+	sqlite3_stmt *stmt[STORE_STMT_COUNT_];
+};
+
+/* Rows per page when scanning; bounds memory of store_*_scan(). */
+#define STORE_PAGE_ROWS 1000
+
+void store_lock(store *st);
+void store_unlock(store *st);
+
+/* With st->mu held: the cached statement |id| for |sql|, prepared on first
+ * use. The caller calls store_stmt_done() on it before unlocking. */
+int store_stmt(store *st, enum store_stmt_id id, const char *sql,
+    sqlite3_stmt **out) GP_WUR;
+/* Resets |s| and clears its bindings; accepts NULL. */
+void store_stmt_done(sqlite3_stmt *s);
+
+/* Maps SQLite result |rc| to a GP_ERR_* code and records the detail
+ * "<file>: <what>: <sqlite message>". SQLITE_BUSY/LOCKED map to
+ * GP_ERR_BUSY, constraint violations of a unique key to GP_ERR_EXISTS, the
+ * rest to GP_ERR_STORE. */
+int store_err(store *st, int rc, const char *what);
+
+/* GP_ERR_INTERNAL naming |what| unless the calling thread is inside its
+ * store_begin() transaction: writes outside one would bypass the lock. */
+int store_check_tx(store *st, const char *what) GP_WUR;
+
+/* Binds |s| (NULL binds SQL NULL). Return SQLite codes. */
+int store_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
+
+/* Copies a text column into *out (NULL for SQL NULL). GP_ERR_NOMEM. */
+int store_col_text(sqlite3_stmt *stmt, int col, char **out) GP_WUR;
+
+/* Copies a 32-byte hash column into |out|. GP_ERR_TAMPERED naming |what|
+ * when the stored blob has another length (nobody but an editor of the
+ * file writes one). */
+int store_col_hash(sqlite3_stmt *stmt, int col, uint8_t out[32],
+    const char *what, int64_t key) GP_WUR;
+
+/* Reads the audit row at the current step of |stmt| (the column order of
+ * STORE_AUDIT_COLS) into |row|, which the caller clears. */
+#define STORE_AUDIT_COLS                                               \
+	"seq, time_ms, actor, role, op, object, outcome, request_id, " \
+	"client, details, prev_hash, hash"
+int store_audit_row_read(sqlite3_stmt *stmt, struct store_audit_row *row)
+    GP_WUR;
+
+#endif /* GOVPKI_STORE_INTERNAL_H */

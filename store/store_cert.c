@@ -1,0 +1,196 @@
+/*
+ * store_cert.c: the certificates this instance issued, keyed by serial, with
+ * their revocation status. OCSP and CRL generation read it; issuance and
+ * revocation write it inside the transaction that also appends their audit
+ * record. The serial's PRIMARY KEY makes a duplicate serial a refused
+ * insert (GP_ERR_EXISTS), never a second row.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/internal.h"
+
+#define STORE_CERT_COLS                                                  \
+	"serial, issuer, profile, subject, role, uscc, id_number, "      \
+	"not_before, not_after, status, revoked_at, invalidity_date, "   \
+	"reason, created_ms, der"
+
+/* Certificates are a few kilobytes; anything bigger is a caller's bug. */
+#define STORE_CERT_MAX_DER (256 * 1024)
+
+void
+store_cert_clear(struct store_cert *c)
+{
+	if (c == NULL)
+		return;
+	free(c->serial);
+	free(c->issuer);
+	free(c->profile);
+	free(c->subject);
+	free(c->role);
+	free(c->uscc);
+	free(c->id_number);
+	free(c->status);
+	free(c->der);
+	memset(c, 0, sizeof(*c));
+}
+
+static int
+store_cert_status_ok(const char *status)
+{
+	return status != NULL && (strcmp(status, "good") == 0 ||
+	    strcmp(status, "hold") == 0 || strcmp(status, "revoked") == 0);
+}
+
+int
+store_cert_insert(store *st, const struct store_cert *c)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+
+	store_lock(st);
+	GUARD(store_check_tx(st, "store_cert_insert"));
+	if (c->serial == NULL || c->issuer == NULL || c->profile == NULL ||
+	    c->subject == NULL || c->der == NULL || c->der_len == 0 ||
+	    c->der_len > STORE_CERT_MAX_DER || !store_cert_status_ok(c->status)) {
+		r = gp_err_set(GP_ERR_INVALID, "certificate %s: serial, "
+		    "issuer, profile, subject, status and DER are required",
+		    c->serial ? c->serial : "(no serial)");
+		goto out;
+	}
+	GUARD(store_stmt(st, STORE_STMT_CERT_INSERT,
+	    "INSERT INTO certificates (" STORE_CERT_COLS ") VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	    "?15)", &s));
+	if ((rc = store_bind_text(s, 1, c->serial)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 2, c->issuer)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 3, c->profile)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 4, c->subject)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 5, c->role)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 6, c->uscc)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 7, c->id_number)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 8, c->not_before)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 9, c->not_after)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 10, c->status)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 11, c->revoked_at)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 12, c->invalidity_date)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_int(s, 13, c->reason)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 14, c->created_ms)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(s, 15, c->der, (int)c->der_len,
+	    SQLITE_STATIC)) != SQLITE_OK) {
+		r = store_err(st, rc, "certificate insert");
+		goto out;
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+		r = gp_err_set(GP_ERR_EXISTS, "%s: certificate serial %s "
+		    "exists already", st->path, c->serial);
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = store_err(st, rc, "certificate insert");
+		goto out;
+	}
+	r = 0;
+out:
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_cert_get(store *st, const char *serial, struct store_cert *out)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+	const void *b;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	store_lock(st);
+	ENSURE(serial != NULL, GP_ERR_INVALID);
+	GUARD(store_stmt(st, STORE_STMT_CERT_GET,
+	    "SELECT " STORE_CERT_COLS " FROM certificates WHERE serial = ?1",
+	    &s));
+	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK) {
+		r = store_err(st, rc, "certificate get");
+		goto out;
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		r = gp_err_set(GP_ERR_NOT_FOUND, "certificate serial %s was "
+		    "not issued by this instance", serial);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = store_err(st, rc, "certificate get");
+		goto out;
+	}
+	GUARD(store_col_text(s, 0, &out->serial));
+	GUARD(store_col_text(s, 1, &out->issuer));
+	GUARD(store_col_text(s, 2, &out->profile));
+	GUARD(store_col_text(s, 3, &out->subject));
+	GUARD(store_col_text(s, 4, &out->role));
+	GUARD(store_col_text(s, 5, &out->uscc));
+	GUARD(store_col_text(s, 6, &out->id_number));
+	out->not_before = sqlite3_column_int64(s, 7);
+	out->not_after = sqlite3_column_int64(s, 8);
+	GUARD(store_col_text(s, 9, &out->status));
+	out->revoked_at = sqlite3_column_int64(s, 10);
+	out->invalidity_date = sqlite3_column_int64(s, 11);
+	out->reason = sqlite3_column_int(s, 12);
+	out->created_ms = sqlite3_column_int64(s, 13);
+	b = sqlite3_column_blob(s, 14);
+	n = sqlite3_column_bytes(s, 14);
+	if (b != NULL && n > 0) {
+		ENSURE((out->der = malloc((size_t)n)) != NULL, GP_ERR_NOMEM);
+		memcpy(out->der, b, (size_t)n);
+		out->der_len = (size_t)n;
+	}
+	r = 0;
+out:
+	if (r != 0)
+		store_cert_clear(out);
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_cert_set_status(store *st, const char *serial, const char *status,
+    int64_t revoked_at, int reason, int64_t invalidity_date)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+
+	store_lock(st);
+	GUARD(store_check_tx(st, "store_cert_set_status"));
+	if (serial == NULL || !store_cert_status_ok(status)) {
+		r = gp_err_set(GP_ERR_INVALID, "certificate status %s: want "
+		    "good, hold or revoked", status ? status : "(none)");
+		goto out;
+	}
+	GUARD(store_stmt(st, STORE_STMT_CERT_SET_STATUS,
+	    "UPDATE certificates SET status = ?2, revoked_at = ?3, "
+	    "reason = ?4, invalidity_date = ?5 WHERE serial = ?1", &s));
+	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 2, status)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 3, revoked_at)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(s, 4, reason)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 5, invalidity_date)) != SQLITE_OK ||
+	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
+		r = store_err(st, rc, "certificate status");
+		goto out;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		r = gp_err_set(GP_ERR_NOT_FOUND, "certificate serial %s was "
+		    "not issued by this instance", serial);
+		goto out;
+	}
+	r = 0;
+out:
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}

@@ -1,0 +1,557 @@
+/*
+ * store_sqlite.c: the SQLite connection behind store.h: opening, pragmas,
+ * versioned schema migrations, transactions, the statement cache, the meta
+ * table and the helpers the other store files share (store/internal.h).
+ *
+ * Durability: WAL with synchronous=FULL, so a COMMIT that returned is on
+ * disk. Several processes may open one file: BEGIN IMMEDIATE takes SQLite's
+ * write lock and the busy timeout makes the others wait for it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/internal.h"
+
+/* How long a writer waits for another process's transaction. */
+#define STORE_BUSY_TIMEOUT_MS 10000
+
+/*
+ * The schema, one step per version: step i brings version i to i+1 and runs
+ * in the same transaction as the user_version update. Never edit a step
+ * that has shipped; append a new one.
+ */
+static const char *const store_migrations[] = {
+	/* 1: the tables. */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  value TEXT NOT NULL);"
+	"CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  time_ms INTEGER NOT NULL,"
+	"  actor TEXT, role TEXT, op TEXT, object TEXT, outcome TEXT,"
+	"  request_id TEXT, client TEXT, details TEXT,"
+	"  prev_hash BLOB NOT NULL,"
+	"  hash BLOB NOT NULL);"
+	"CREATE TABLE checkpoints ("
+	"  id INTEGER PRIMARY KEY,"
+	"  seq INTEGER NOT NULL,"
+	"  time_ms INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL,"
+	"  sig BLOB NOT NULL);"
+	"CREATE TABLE certificates ("
+	"  serial TEXT PRIMARY KEY NOT NULL,"
+	"  issuer TEXT NOT NULL,"
+	"  profile TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  role TEXT, uscc TEXT, id_number TEXT,"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('good', 'hold', 'revoked')),"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
+	"  invalidity_date INTEGER NOT NULL DEFAULT 0,"
+	"  reason INTEGER NOT NULL DEFAULT -1,"
+	"  created_ms INTEGER NOT NULL,"
+	"  der BLOB NOT NULL);"
+	"CREATE INDEX certificates_uscc ON certificates(uscc);"
+	"CREATE INDEX certificates_id_number ON certificates(id_number);"
+	"CREATE INDEX certificates_status ON certificates(status);"
+	"CREATE INDEX certificates_profile ON certificates(profile);",
+
+	/* 2: audit rows and checkpoints are append-only through this
+	 * connection. Whoever edits the file can drop these triggers; the
+	 * hash chain and the signed checkpoints are what detect that. */
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+	"  BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
+	"CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints"
+	"  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
+	"CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints"
+	"  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;",
+};
+
+#define STORE_SCHEMA_VERSION \
+	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+void
+store_lock(store *st)
+{
+	pthread_mutex_lock(&st->mu);
+}
+
+void
+store_unlock(store *st)
+{
+	pthread_mutex_unlock(&st->mu);
+}
+
+int
+store_err(store *st, int rc, const char *what)
+{
+	const char *msg = st->db != NULL ? sqlite3_errmsg(st->db) :
+	    sqlite3_errstr(rc);
+
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return gp_err_set(GP_ERR_BUSY, "%s: %s: %s (another process "
+		    "holds the database)", st->path, what, msg);
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+		    rc == SQLITE_CONSTRAINT_UNIQUE)
+			return gp_err_set(GP_ERR_EXISTS, "%s: %s: %s",
+			    st->path, what, msg);
+		return gp_err_set(GP_ERR_STORE, "%s: %s: %s", st->path, what,
+		    msg);
+	case SQLITE_NOMEM:
+		return gp_err_set(GP_ERR_NOMEM, "%s: %s: %s", st->path, what,
+		    msg);
+	default:
+		return gp_err_set(GP_ERR_STORE, "%s: %s: %s", st->path, what,
+		    msg);
+	}
+}
+
+int
+store_stmt(store *st, enum store_stmt_id id, const char *sql,
+    sqlite3_stmt **out)
+{
+	int rc;
+
+	if (st->stmt[id] == NULL) {
+		rc = sqlite3_prepare_v3(st->db, sql, -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			st->stmt[id] = NULL;
+			return store_err(st, rc, "prepare");
+		}
+	}
+	*out = st->stmt[id];
+	return 0;
+}
+
+void
+store_stmt_done(sqlite3_stmt *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+int
+store_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
+{
+	if (s == NULL)
+		return sqlite3_bind_null(stmt, idx);
+	return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
+}
+
+int
+store_col_text(sqlite3_stmt *stmt, int col, char **out)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+	int n = sqlite3_column_bytes(stmt, col);
+
+	*out = NULL;
+	if (t == NULL) {
+		if (sqlite3_column_type(stmt, col) != SQLITE_NULL)
+			return gp_err_set(GP_ERR_NOMEM, "store: column text");
+		return 0;
+	}
+	if ((*out = malloc((size_t)n + 1)) == NULL)
+		return gp_err_set(GP_ERR_NOMEM, "store: column text");
+	memcpy(*out, t, (size_t)n);
+	(*out)[n] = '\0';
+	return 0;
+}
+
+int
+store_col_hash(sqlite3_stmt *stmt, int col, uint8_t out[32],
+    const char *what, int64_t key)
+{
+	const void *b = sqlite3_column_blob(stmt, col);
+	int n = sqlite3_column_bytes(stmt, col);
+
+	if (b == NULL || n != 32) {
+		memset(out, 0, 32);
+		return gp_err_set(GP_ERR_TAMPERED, "%s %lld: stored hash has "
+		    "%d bytes, not 32", what, (long long)key, n);
+	}
+	memcpy(out, b, 32);
+	return 0;
+}
+
+/* Is the calling thread inside its transaction? With st->mu held. */
+static int
+store_in_own_tx(store *st)
+{
+	return st->in_tx && pthread_equal(st->tx_owner, pthread_self());
+}
+
+static int
+store_exec(store *st, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return store_err(st, rc, what);
+	return 0;
+}
+
+static int
+store_user_version(store *st, int *out)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_err(st, rc, "schema version");
+		goto out;
+	}
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		r = store_err(st, rc, "schema version");
+		goto out;
+	}
+	*out = sqlite3_column_int(s, 0);
+	r = 0;
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* Applies every pending migration in one transaction; refuses a database
+ * from a newer govpki. */
+static int
+store_migrate(store *st)
+{
+	int r = GP_ERR_INTERNAL, v = 0, i, in_tx = 0;
+	char sql[64];
+
+	GUARD(store_user_version(st, &v));
+	if (v == STORE_SCHEMA_VERSION) {
+		st->version = v;
+		r = 0;
+		goto out;
+	}
+	GUARD(store_exec(st, "BEGIN IMMEDIATE", "migration"));
+	in_tx = 1;
+	/* Another process may have migrated meanwhile: read it again. */
+	GUARD(store_user_version(st, &v));
+	if (v > STORE_SCHEMA_VERSION || v < 0) {
+		r = gp_err_set(GP_ERR_UNSUPPORTED, "%s: schema version %d is "
+		    "newer than this govpki knows (%d); run a newer govpki",
+		    st->path, v, STORE_SCHEMA_VERSION);
+		goto out;
+	}
+	for (i = v; i < STORE_SCHEMA_VERSION; i++) {
+		snprintf(sql, sizeof(sql), "schema migration %d", i + 1);
+		GUARD(store_exec(st, store_migrations[i], sql));
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+	    STORE_SCHEMA_VERSION);
+	GUARD(store_exec(st, sql, "schema version"));
+	GUARD(store_exec(st, "COMMIT", "migration commit"));
+	in_tx = 0;
+	st->version = STORE_SCHEMA_VERSION;
+	r = 0;
+out:
+	if (in_tx)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+static int
+store_pragmas(store *st)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+	const unsigned char *mode;
+
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s,
+	    NULL);
+	if (rc != SQLITE_OK || (rc = sqlite3_step(s)) != SQLITE_ROW) {
+		r = store_err(st, rc, "journal_mode=WAL");
+		goto out;
+	}
+	mode = sqlite3_column_text(s, 0);
+	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
+		r = gp_err_set(GP_ERR_STORE, "%s: cannot switch to WAL "
+		    "journal mode (got %s)", st->path,
+		    mode ? (const char *)mode : "nothing");
+		goto out;
+	}
+	GUARD(store_exec(st, "PRAGMA synchronous = FULL", "synchronous"));
+	GUARD(store_exec(st, "PRAGMA foreign_keys = ON", "foreign_keys"));
+	r = 0;
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+store_open(const char *path, int create, store **out)
+{
+	int r = GP_ERR_INTERNAL, rc, fd;
+	store *st = NULL;
+	pthread_mutexattr_t ma;
+	struct stat sb;
+
+	*out = NULL;
+	ENSURE(path != NULL && *path != '\0', GP_ERR_INVALID);
+	if (stat(path, &sb) != 0) {
+		if (errno != ENOENT) {
+			r = gp_err_set(GP_ERR_STORE, "%s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (!create) {
+			r = gp_err_set(GP_ERR_NOT_FOUND, "%s: no database "
+			    "(is this an instance directory?)", path);
+			goto out;
+		}
+		/* Created here so that it, and the -wal and -shm files
+		 * SQLite derives from it, are private to the owner. */
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST) {
+			r = gp_err_set(GP_ERR_STORE, "%s: cannot create: %s",
+			    path, strerror(errno));
+			goto out;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+
+	ENSURE((st = calloc(1, sizeof(*st))) != NULL, GP_ERR_NOMEM);
+	ENSURE((st->path = strdup(path)) != NULL, GP_ERR_NOMEM);
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	rc = pthread_mutex_init(&st->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+	if (rc != 0) {
+		free(st->path);
+		free(st);
+		st = NULL;
+		r = gp_err_set(GP_ERR_INTERNAL, "store: mutex: %s",
+		    strerror(rc));
+		goto out;
+	}
+
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_err(st, rc, "open");
+		goto out;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	GUARD(store_pragmas(st));
+	GUARD(store_migrate(st));
+
+	*out = st;
+	st = NULL; /* transferred */
+	r = 0;
+out:
+	store_free(st);
+	return r;
+}
+
+void
+store_free(store *st)
+{
+	int i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < STORE_STMT_COUNT_; i++)
+		sqlite3_finalize(st->stmt[i]);
+	/* Closing rolls back a transaction left open by mistake. */
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->mu);
+	free(st->path);
+	free(st);
+}
+
+int
+store_schema_version(store *st)
+{
+	return st->version;
+}
+
+int
+store_begin(store *st)
+{
+	int r = GP_ERR_INTERNAL;
+
+	store_lock(st);
+	if (st->in_tx) {
+		/* We hold the mutex, so the transaction is ours. */
+		r = gp_err_set(GP_ERR_INTERNAL, "%s: store_begin() inside a "
+		    "transaction", st->path);
+		goto out;
+	}
+	GUARD(store_exec(st, "BEGIN IMMEDIATE", "begin"));
+	st->in_tx = 1;
+	st->tx_owner = pthread_self();
+	r = 0;
+out:
+	if (r != 0)
+		store_unlock(st);
+	return r;
+}
+
+/* Ends this thread's transaction with |sql|; releases both the lock taken
+ * here and the one store_begin() took. */
+static int
+store_end(store *st, const char *sql)
+{
+	int r = GP_ERR_INTERNAL, owned;
+
+	store_lock(st);
+	owned = store_in_own_tx(st);
+	if (!owned) {
+		r = gp_err_set(GP_ERR_INTERNAL, "%s: %s outside a "
+		    "transaction", st->path, sql);
+		goto out;
+	}
+	r = store_exec(st, sql, sql);
+	/* A failed COMMIT (busy, disk full) may leave it open. */
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->in_tx = 0;
+out:
+	if (owned)
+		store_unlock(st);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_commit(store *st)
+{
+	return store_end(st, "COMMIT");
+}
+
+void
+store_rollback(store *st)
+{
+	int owned;
+
+	/* A no-op outside a transaction (after a failed begin or commit). */
+	store_lock(st);
+	owned = store_in_own_tx(st);
+	store_unlock(st);
+	if (owned)
+		(void)store_end(st, "ROLLBACK");
+}
+
+int
+store_in_tx(store *st)
+{
+	int in;
+
+	/* Without waiting: if another thread holds the mutex, this one is
+	 * not in a transaction (the mutex is recursive, so the holder's own
+	 * trylock succeeds). */
+	if (pthread_mutex_trylock(&st->mu) != 0)
+		return 0;
+	in = store_in_own_tx(st);
+	store_unlock(st);
+	return in;
+}
+
+int
+store_check_tx(store *st, const char *what)
+{
+	int r = 0;
+
+	store_lock(st);
+	if (!store_in_own_tx(st))
+		r = gp_err_set(GP_ERR_INTERNAL, "%s: %s must run in a "
+		    "transaction", st->path, what);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_ping(store *st)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+
+	store_lock(st);
+	GUARD(store_stmt(st, STORE_STMT_PING, "SELECT 1", &s));
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		r = store_err(st, rc, "ping");
+		goto out;
+	}
+	r = 0;
+out:
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_meta_get(store *st, const char *key, char **out_value)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+
+	*out_value = NULL;
+	store_lock(st);
+	GUARD(store_stmt(st, STORE_STMT_META_GET,
+	    "SELECT value FROM meta WHERE key = ?1", &s));
+	if ((rc = store_bind_text(s, 1, key)) != SQLITE_OK) {
+		r = store_err(st, rc, "meta get");
+		goto out;
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		r = gp_err_set(GP_ERR_NOT_FOUND, "%s: no meta value %s",
+		    st->path, key);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = store_err(st, rc, "meta get");
+		goto out;
+	}
+	GUARD(store_col_text(s, 0, out_value));
+	r = 0;
+out:
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_meta_set(store *st, const char *key, const char *value)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+
+	store_lock(st);
+	ENSURE(key != NULL && value != NULL, GP_ERR_INVALID);
+	GUARD(store_check_tx(st, "store_meta_set"));
+	GUARD(store_stmt(st, STORE_STMT_META_SET,
+	    "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", &s));
+	if ((rc = store_bind_text(s, 1, key)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 2, value)) != SQLITE_OK ||
+	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
+		r = store_err(st, rc, "meta set");
+		goto out;
+	}
+	r = 0;
+out:
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}

@@ -1,0 +1,846 @@
+/*
+ * test_audit.c: the tamper-evident audit log. Each case builds a fresh log
+ * (records from audit_log() on several threads and audit_append_tx(), and
+ * two checkpoints signed with a software EC key), then edits the database
+ * file with sqlite3 directly, as an attacker with file access would, and
+ * checks that audit_verify() names the first bad record and why. The hash
+ * is recomputed here independently from audit.h's definition.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "audit/audit.h"
+#include "store/store.h"
+#include "tests/test.h"
+
+static EVP_PKEY *test_key;   /* the audit key */
+static EVP_PKEY *other_key;  /* someone else's */
+
+struct fx {
+	char dir[64];
+	char path[128];
+	store *st;
+	audit *a;
+};
+
+static void
+fx_open(struct fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/govpki-audit.XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(f->path, sizeof(f->path), "%s/govpki.db", f->dir);
+	if (store_open(f->path, 1, &f->st) != 0 ||
+	    audit_new(f->st, &f->a) != 0) {
+		fprintf(stderr, "fixture: %s\n", gp_err_detail());
+		exit(1);
+	}
+}
+
+static void
+fx_close(struct fx *f)
+{
+	char p[160];
+
+	audit_free(f->a);
+	store_free(f->st);
+	unlink(f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	rmdir(f->dir);
+}
+
+/* An editor of the file: drops the append-only triggers first. */
+static int
+tamper(struct fx *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+	int rc;
+
+	if ((rc = sqlite3_open(f->path, &db)) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		rc = sqlite3_exec(db,
+		    "DROP TRIGGER IF EXISTS audit_no_update;"
+		    "DROP TRIGGER IF EXISTS audit_no_delete;"
+		    "DROP TRIGGER IF EXISTS checkpoints_no_update;"
+		    "DROP TRIGGER IF EXISTS checkpoints_no_delete;", NULL, NULL,
+		    &err);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+	}
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "  tamper: %s\n", err ? err : "?");
+	sqlite3_free(err);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* audit.h's hash, written again from the definition. */
+static void
+put_field(EVP_MD_CTX *md, const char *s)
+{
+	uint8_t b[5];
+	uint32_t n;
+
+	if (s == NULL) {
+		b[0] = 0;
+		EVP_DigestUpdate(md, b, 1);
+		return;
+	}
+	n = (uint32_t)strlen(s);
+	b[0] = 1;
+	b[1] = (uint8_t)(n >> 24);
+	b[2] = (uint8_t)(n >> 16);
+	b[3] = (uint8_t)(n >> 8);
+	b[4] = (uint8_t)n;
+	EVP_DigestUpdate(md, b, 5);
+	EVP_DigestUpdate(md, s, n);
+}
+
+static void
+put_be64(uint8_t *p, int64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
+}
+
+static void
+ref_hash(const uint8_t prev[32], int64_t seq, int64_t time_ms,
+    const char *const f[8], uint8_t out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t num[16];
+	int i;
+
+	put_be64(num, seq);
+	put_be64(num + 8, time_ms);
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, "govpki-audit-v1", 15);
+	EVP_DigestUpdate(md, prev, 32);
+	EVP_DigestUpdate(md, num, 16);
+	for (i = 0; i < 8; i++)
+		put_field(md, f[i]);
+	EVP_DigestFinal_ex(md, out, NULL);
+	EVP_MD_CTX_free(md);
+}
+
+static void
+ref_row_hash(const struct store_audit_row *r, uint8_t out[32])
+{
+	const char *f[8] = {r->actor, r->role, r->op, r->object, r->outcome,
+	    r->request_id, r->client, r->details};
+
+	ref_hash(r->prev_hash, r->seq, r->time_ms, f, out);
+}
+
+/* Recomputes every prev_hash and hash in seq order with the published
+ * encoding: the attacker who rewrites the chain after an edit. */
+static int
+rechain(struct fx *f)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL, *u = NULL;
+	uint8_t prev[32] = {0}, h[32];
+	int rc, i, n = 0;
+	int64_t seqs[4096];
+	uint8_t (*hashes)[2][32] = calloc(4096, sizeof(*hashes));
+
+	if (tamper(f, "SELECT 1") != SQLITE_OK || hashes == NULL)
+		return -1;
+	sqlite3_open(f->path, &db);
+	rc = sqlite3_prepare_v2(db, "SELECT seq, time_ms, actor, role, op, "
+	    "object, outcome, request_id, client, details FROM audit ORDER BY "
+	    "seq", -1, &s, NULL);
+	while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW && n < 4096) {
+		const char *fl[8];
+
+		for (i = 0; i < 8; i++)
+			fl[i] = (const char *)sqlite3_column_text(s, 2 + i);
+		ref_hash(prev, sqlite3_column_int64(s, 0),
+		    sqlite3_column_int64(s, 1), fl, h);
+		seqs[n] = sqlite3_column_int64(s, 0);
+		memcpy(hashes[n][0], prev, 32);
+		memcpy(hashes[n][1], h, 32);
+		memcpy(prev, h, 32);
+		n++;
+	}
+	sqlite3_finalize(s);
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	sqlite3_prepare_v2(db, "UPDATE audit SET prev_hash = ?1, hash = ?2 "
+	    "WHERE seq = ?3", -1, &u, NULL);
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_blob(u, 1, hashes[i][0], 32, SQLITE_STATIC);
+		sqlite3_bind_blob(u, 2, hashes[i][1], 32, SQLITE_STATIC);
+		sqlite3_bind_int64(u, 3, seqs[i]);
+		if (sqlite3_step(u) != SQLITE_DONE)
+			rc = -1;
+		sqlite3_reset(u);
+	}
+	sqlite3_finalize(u);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(db);
+	free(hashes);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int
+append_tx(struct fx *f, const char *op, const char *object)
+{
+	struct audit_event ev;
+	json_t *d = json_pack("{s:s, s:i, s:{s:b}}", "zeta", "last", "alpha",
+	    1, "nested", "ok", 1);
+	int64_t seq = 0;
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "CN=\xe5\xbc\xa0\xe4\xb8\x89,serial=0a1b";
+	ev.role = "officer";
+	ev.op = op;
+	ev.object = object;
+	ev.outcome = "success";
+	ev.request_id = "req-1";
+	ev.client = "127.0.0.1";
+	ev.details = d;
+	if ((r = store_begin(f->st)) == 0) {
+		r = audit_append_tx(f->a, &ev, &seq);
+		if (r == 0)
+			r = store_commit(f->st);
+		else
+			store_rollback(f->st);
+	}
+	json_decref(d);
+	return r;
+}
+
+struct logger {
+	audit *a;
+	int n;
+	int id;
+	int errors;
+};
+
+static void *
+logger_main(void *p)
+{
+	struct logger *l = p;
+	struct audit_event ev;
+	char obj[64];
+	json_t *d;
+	int i;
+
+	for (i = 0; i < l->n; i++) {
+		snprintf(obj, sizeof(obj), "thread:%d:%d", l->id, i);
+		d = json_pack("{s:i, s:i}", "thread", l->id, "i", i);
+		memset(&ev, 0, sizeof(ev));
+		ev.actor = "local:test";
+		ev.role = "local";
+		ev.op = "test.log";
+		ev.object = obj;
+		ev.outcome = i % 3 ? "success" : "failure";
+		ev.details = d;
+		if (audit_log(l->a, &ev) != 0)
+			l->errors++;
+		json_decref(d);
+	}
+	return NULL;
+}
+
+/* |threads| threads each calling audit_log() |n| times; errors. */
+static int
+log_threads(audit *a, int threads, int n)
+{
+	pthread_t th[16];
+	struct logger l[16];
+	int i, errors = 0;
+
+	for (i = 0; i < threads; i++) {
+		l[i].a = a;
+		l[i].n = n;
+		l[i].id = i;
+		l[i].errors = 0;
+		pthread_create(&th[i], NULL, logger_main, &l[i]);
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		errors += l[i].errors;
+	}
+	return errors;
+}
+
+/*
+ * The standard log: records 1-10 by audit_append_tx, 11-50 by audit_log
+ * from 4 threads, checkpoint 1 covering 50 (record 51 seals it), 52-61 by
+ * audit_append_tx, checkpoint 2 covering 61 (record 62), 63-67 by
+ * audit_log. 67 records, 2 checkpoints, last checkpoint at 61.
+ */
+static void
+populate(struct fx *f)
+{
+	int i;
+	char obj[32];
+
+	for (i = 0; i < 10; i++) {
+		snprintf(obj, sizeof(obj), "cert:%02x", i);
+		CHECK_EQ(append_tx(f, "ca.issue", obj), 0);
+	}
+	CHECK_EQ(log_threads(f->a, 4, 10), 0);
+	CHECK_EQ(audit_checkpoint(f->a, test_key, 0), 0);
+	for (i = 0; i < 10; i++)
+		CHECK_EQ(append_tx(f, "ca.revoke", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f->a, test_key, 0), 0);
+	CHECK_EQ(log_threads(f->a, 1, 5), 0);
+}
+
+static int
+verify(struct fx *f, struct audit_report *rep)
+{
+	return audit_verify(f->st, test_key, rep);
+}
+
+static void
+test_empty_and_null(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	int64_t n = -1, max = -1;
+
+	fx_open(&f);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.records, 0);
+	CHECK_EQ(rep.checkpoints, 0);
+	CHECK_EQ(rep.first_bad_seq, 0);
+	/* Nothing to seal in an empty log, even forced. */
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 1), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.checkpoints, 0);
+	CHECK_EQ(audit_log(NULL, NULL), GP_ERR_INVALID);
+	CHECK_EQ(audit_log(f.a, NULL), GP_ERR_INVALID);
+	CHECK_EQ(audit_verify(f.st, NULL, &rep), GP_ERR_INVALID);
+	CHECK_EQ(audit_checkpoint(f.a, NULL, 1), GP_ERR_INVALID);
+	CHECK(audit_row_json(NULL) == NULL);
+	audit_free(NULL);
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(n, 0);
+	fx_close(&f);
+}
+
+struct ref_check {
+	int64_t next;
+	int bad;
+	int checkpoint_records;
+};
+
+static int
+ref_fn(void *arg, const struct store_audit_row *row)
+{
+	struct ref_check *c = arg;
+	uint8_t h[32];
+
+	ref_row_hash(row, h);
+	if (row->seq != c->next || memcmp(h, row->hash, 32) != 0)
+		c->bad++;
+	if (row->op != NULL && strcmp(row->op, "audit.checkpoint") == 0) {
+		c->checkpoint_records++;
+		if (strcmp(row->actor, "govpki") != 0 ||
+		    strcmp(row->role, "system") != 0 ||
+		    strncmp(row->object, "checkpoint:", 11) != 0 ||
+		    strncmp(row->details, "{\"hash\":\"", 9) != 0)
+			c->bad++;
+	}
+	c->next = row->seq + 1;
+	return 0;
+}
+
+/* The signature verifies over the input audit.h defines, independently. */
+static int
+ref_cp_fn(void *arg, const struct store_checkpoint *cp)
+{
+	int *bad = arg;
+	uint8_t tbs[26 + 8 + 8 + 32];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	memcpy(tbs, "govpki-audit-checkpoint-v1", 26);
+	put_be64(tbs + 26, cp->seq);
+	put_be64(tbs + 34, cp->time_ms);
+	memcpy(tbs + 42, cp->hash, 32);
+	if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, test_key) != 1 ||
+	    EVP_DigestVerify(md, cp->sig, cp->sig_len, tbs, sizeof(tbs)) != 1)
+		(*bad)++;
+	EVP_MD_CTX_free(md);
+	return 0;
+}
+
+static void
+test_append_verify(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	struct ref_check c;
+	int cp_bad = 0;
+	int64_t n = 0, max = 0;
+
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(n, 67);
+	CHECK_EQ(max, 67);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.records, 67);
+	CHECK_EQ(rep.checkpoints, 2);
+	CHECK_EQ(rep.last_checkpoint_seq, 61);
+	CHECK_EQ(rep.unsealed, 6);
+	CHECK_EQ(rep.first_bad_seq, 0);
+
+	memset(&c, 0, sizeof(c));
+	c.next = 1;
+	CHECK_EQ(store_audit_scan(f.st, 0, 0, ref_fn, &c), 0);
+	CHECK_EQ(c.bad, 0);
+	CHECK_EQ(c.next, 68);
+	CHECK_EQ(c.checkpoint_records, 2);
+	CHECK_EQ(store_checkpoint_scan(f.st, ref_cp_fn, &cp_bad), 0);
+	CHECK_EQ(cp_bad, 0);
+
+	/* Someone else's key does not verify the checkpoints. */
+	CHECK_EQ(audit_verify(f.st, other_key, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "signature");
+	fx_close(&f);
+}
+
+static void
+test_checkpoint_idle_and_force(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	struct store_checkpoint cp;
+
+	fx_open(&f);
+	CHECK_EQ(append_tx(&f, "x", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* cp 1 at 1 */
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* idle */
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* idle */
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.checkpoints, 1);
+	CHECK_EQ(rep.records, 2);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 1), 0);     /* forced */
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.checkpoints, 2);
+	CHECK_EQ(rep.records, 3);
+	CHECK_EQ(rep.last_checkpoint_seq, 2);
+	CHECK_EQ(store_checkpoint_last(f.st, &cp), 0);
+	CHECK_EQ(cp.id, 2);
+	CHECK_EQ(cp.seq, 2);
+	store_checkpoint_clear(&cp);
+	fx_close(&f);
+}
+
+/* Each tamper case: a fresh standard log, one edit, the expected verdict. */
+static void
+tamper_case(const char *sql, int64_t want_seq, const char *want_reason)
+{
+	struct fx f;
+	struct audit_report rep;
+
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, want_seq);
+	CHECK_CONTAINS(rep.reason, want_reason);
+	CHECK_CONTAINS(gp_err_detail(), want_reason);
+	fx_close(&f);
+}
+
+static void
+test_tamper_change(void)
+{
+	tamper_case("UPDATE audit SET actor = 'local:mallory' WHERE seq = 20",
+	    20, "record 20 was changed");
+	tamper_case("UPDATE audit SET details = NULL WHERE seq = 5", 5,
+	    "record 5 was changed");
+	tamper_case("UPDATE audit SET time_ms = time_ms + 1 WHERE seq = 67",
+	    67, "record 67 was changed");
+	tamper_case("UPDATE audit SET outcome = 'failure' WHERE seq = 1", 1,
+	    "record 1 was changed");
+}
+
+static void
+test_tamper_delete(void)
+{
+	tamper_case("DELETE FROM audit WHERE seq = 20", 20,
+	    "record 20 is missing");
+	tamper_case("DELETE FROM audit WHERE seq = 1", 1,
+	    "record 1 is missing");
+	tamper_case("DELETE FROM audit WHERE seq BETWEEN 30 AND 40", 30,
+	    "record 30 is missing");
+}
+
+/* A forged record slipped in at 20, later ones shifted up by one. The
+ * forger knows the encoding, so record 20 itself verifies; record 21 (the
+ * old 20) no longer follows it. */
+static void
+test_tamper_insert(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	struct store_audit_row r19, forged;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+
+	fx_open(&f);
+	populate(&f);
+	memset(&forged, 0, sizeof(forged));
+	CHECK_EQ(store_audit_get(f.st, 19, &r19), 0);
+	CHECK_EQ(tamper(&f, "UPDATE audit SET seq = -seq WHERE seq >= 20;"
+	    "UPDATE audit SET seq = 1 - seq WHERE seq < 0"), SQLITE_OK);
+	forged.seq = 20;
+	forged.time_ms = r19.time_ms + 1;
+	forged.actor = "local:mallory";
+	forged.role = "officer";
+	forged.op = "ca.issue";
+	forged.outcome = "success";
+	memcpy(forged.prev_hash, r19.hash, 32);
+	ref_row_hash(&forged, forged.hash);
+	sqlite3_open(f.path, &db);
+	CHECK_EQ(sqlite3_prepare_v2(db, "INSERT INTO audit (seq, time_ms, "
+	    "actor, role, op, outcome, prev_hash, hash) VALUES (20, ?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7)", -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_int64(s, 1, forged.time_ms);
+	sqlite3_bind_text(s, 2, forged.actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, forged.role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, forged.op, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, forged.outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 6, forged.prev_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 7, forged.hash, 32, SQLITE_STATIC);
+	CHECK_EQ(sqlite3_step(s), SQLITE_DONE);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 21);
+	CHECK_CONTAINS(rep.reason, "record 21 does not follow record 20");
+	store_audit_row_clear(&r19);
+	fx_close(&f);
+}
+
+/* Two records' contents swapped in place (seqs kept): the first of them is
+ * named. */
+#define SWAP_SQL(a, b)                                                    \
+	"CREATE TEMP TABLE t AS SELECT * FROM audit WHERE seq IN (" #a ", " \
+	#b ");"                                                           \
+	"UPDATE audit SET (time_ms, actor, role, op, object, outcome, "   \
+	"request_id, client, details, prev_hash, hash) = (SELECT time_ms, " \
+	"actor, role, op, object, outcome, request_id, client, details, " \
+	"prev_hash, hash FROM t WHERE t.seq = " #a " + " #b " - audit.seq) " \
+	"WHERE seq IN (" #a ", " #b ");"
+
+static void
+test_tamper_reorder(void)
+{
+	tamper_case(SWAP_SQL(20, 25), 20, "record 20 does not follow record 19");
+	tamper_case(SWAP_SQL(30, 31), 30, "record 30 does not follow record 29");
+}
+
+static void
+test_tamper_checkpoint_deleted(void)
+{
+	tamper_case("DELETE FROM checkpoints WHERE id = 1", 51,
+	    "checkpoint 1, which is missing");
+	tamper_case("DELETE FROM checkpoints WHERE id = 2", 62,
+	    "checkpoint 2, which is missing");
+	/* Replaced by an older one under the same id. */
+	tamper_case("UPDATE checkpoints SET seq = (SELECT seq FROM checkpoints "
+	    "WHERE id = 1), hash = (SELECT hash FROM checkpoints WHERE id = 1),"
+	    " sig = (SELECT sig FROM checkpoints WHERE id = 1), time_ms = "
+	    "(SELECT time_ms FROM checkpoints WHERE id = 1) WHERE id = 2", 62,
+	    "does not match checkpoint 2");
+}
+
+static void
+test_tamper_checkpoint_sig(void)
+{
+	tamper_case("UPDATE checkpoints SET sig = randomblob(length(sig)) "
+	    "WHERE id = 2", 61, "signature does not verify");
+	/* A valid DER signature over other data: checkpoint 1's. */
+	tamper_case("UPDATE checkpoints SET sig = (SELECT sig FROM checkpoints "
+	    "WHERE id = 1) WHERE id = 2", 61, "signature does not verify");
+	tamper_case("UPDATE checkpoints SET time_ms = time_ms + 1 WHERE id = 1",
+	    50, "signature does not verify");
+}
+
+/* An edit followed by a consistent rewrite of every hash: the chain
+ * verifies but no longer matches what the audit key signed. */
+static void
+test_tamper_rechain(void)
+{
+	struct fx f;
+	struct audit_report rep;
+
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(tamper(&f, "UPDATE audit SET actor = 'local:mallory' "
+	    "WHERE seq = 10"), SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 50);
+	CHECK_CONTAINS(rep.reason, "checkpoint 1 covers record 50 but the "
+	    "chain was rewritten");
+	fx_close(&f);
+
+	/* ...and the checkpoint hashes updated to match: the audit.checkpoint
+	 * record still states the signed hash. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(tamper(&f, "UPDATE audit SET outcome = 'failure' "
+	    "WHERE seq = 55"), SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(tamper(&f, "UPDATE checkpoints SET hash = (SELECT hash FROM "
+	    "audit WHERE audit.seq = checkpoints.seq)"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 62);
+	CHECK_CONTAINS(rep.reason, "does not match checkpoint 2");
+	fx_close(&f);
+
+	/* ...and those records rewritten too: only the signature is left,
+	 * and it does not cover the new hash. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(tamper(&f, "UPDATE audit SET outcome = 'failure' "
+	    "WHERE seq = 55"), SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(tamper(&f, "UPDATE checkpoints SET hash = (SELECT hash FROM "
+	    "audit WHERE audit.seq = checkpoints.seq);"
+	    "UPDATE audit SET details = json_object('hash', lower(hex(("
+	    "SELECT c.hash FROM checkpoints c WHERE 'checkpoint:' || c.id = "
+	    "audit.object))), 'seq', json_extract(details, '$.seq')) "
+	    "WHERE op = 'audit.checkpoint'"), SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 61);
+	CHECK_CONTAINS(rep.reason, "checkpoint 2 (record 61): the signature "
+	    "does not verify");
+	fx_close(&f);
+}
+
+static void
+test_tamper_tail(void)
+{
+	/* Sealed records 55-61 and everything after deleted. */
+	tamper_case("DELETE FROM audit WHERE seq >= 55", 55,
+	    "records after 54 are missing");
+	/* Only checkpoint 2's own record and after. */
+	tamper_case("DELETE FROM audit WHERE seq >= 62", 62,
+	    "records after 61 are missing");
+	/* Unsealed records after the last checkpoint's record are not
+	 * protected by a signature: deleting them goes unnoticed. */
+	{
+		struct fx f;
+		struct audit_report rep;
+
+		fx_open(&f);
+		populate(&f);
+		CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE seq >= 63"),
+		    SQLITE_OK);
+		CHECK_EQ(verify(&f, &rep), 0);
+		CHECK_EQ(rep.records, 62);
+		fx_close(&f);
+	}
+}
+
+static void
+test_tamper_misc(void)
+{
+	/* A row outside the chain. */
+	tamper_case("INSERT INTO audit (seq, time_ms, prev_hash, hash) VALUES "
+	    "(0, 0, zeroblob(32), zeroblob(32))", 1,
+	    "record 0 is not part of the chain");
+	/* A hash blob of the wrong length. */
+	tamper_case("UPDATE audit SET hash = X'00' WHERE seq = 33", 33,
+	    "33");
+	/* The checkpoint record's own claim edited, hashes rewritten. */
+	{
+		struct fx f;
+		struct audit_report rep;
+
+		fx_open(&f);
+		populate(&f);
+		CHECK_EQ(tamper(&f, "UPDATE audit SET details = "
+		    "'{\"hash\":\"00\",\"seq\":50}' WHERE seq = 51"), SQLITE_OK);
+		CHECK_EQ(rechain(&f), 0);
+		CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+		CHECK_EQ(rep.first_bad_seq, 51);
+		CHECK_CONTAINS(rep.reason, "does not match checkpoint 1");
+		fx_close(&f);
+	}
+}
+
+/* 8 threads x 200 events: 1600 contiguous records that verify, carried by
+ * fewer commits than records (group commit). Speed itself is measured by
+ * `make bench`, not here. */
+static void
+test_group_commit(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	int64_t n = 0, max = 0, records = 0, commits = 0;
+
+	fx_open(&f);
+	CHECK_EQ(log_threads(f.a, 1, 200), 0);
+	audit_stats(f.a, &records, &commits);
+	CHECK_EQ(records, 200);
+	CHECK_EQ(commits, 200); /* one caller: nothing to share */
+	fx_close(&f);
+
+	fx_open(&f);
+	CHECK_EQ(log_threads(f.a, 8, 200), 0);
+	audit_stats(f.a, &records, &commits);
+	CHECK_EQ(records, 1600);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(n, 1601);
+	CHECK_EQ(max, 1601);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.records, 1601);
+	CHECK_EQ(rep.last_checkpoint_seq, 1600);
+	printf("# audit_log: 8 threads, 1600 records in %lld commits\n",
+	    (long long)commits);
+	/* Eight callers always waiting: batches must form. */
+	CHECK(commits < 1600 * 3 / 4);
+	fx_close(&f);
+}
+
+/* audit_log() from inside a transaction would deadlock; it is refused. */
+static void
+test_log_inside_tx(void)
+{
+	struct fx f;
+	struct audit_event ev;
+
+	fx_open(&f);
+	memset(&ev, 0, sizeof(ev));
+	ev.op = "x";
+	CHECK_EQ(store_begin(f.st), 0);
+	CHECK_EQ(audit_log(f.a, &ev), GP_ERR_INTERNAL);
+	store_rollback(f.st);
+	CHECK_EQ(audit_log(f.a, &ev), 0);
+	fx_close(&f);
+}
+
+/* The log stores what it is given: a masked ID stays masked, oversized
+ * fields are refused, and audit_row_json renders the record. */
+static void
+test_contents_and_json(void)
+{
+	struct fx f;
+	struct audit_event ev;
+	struct store_audit_row row;
+	char *masked = gp_mask_id("11010519491231002X");
+	char big[5000];
+	json_t *d = json_pack("{s:s, s:s}", "id_number", masked, "name",
+	    "\xe5\xbc\xa0\xe4\xb8\x89");
+	json_t *j = NULL, *jd;
+	char *hex;
+
+	fx_open(&f);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:root";
+	ev.role = "local";
+	ev.op = "ca.issue";
+	ev.outcome = "success";
+	ev.details = d;
+	CHECK_EQ(audit_log(f.a, &ev), 0);
+	CHECK_EQ(store_audit_get(f.st, 1, &row), 0);
+	CHECK(masked != NULL && strcmp(masked, "11010519491231002X") != 0);
+	CHECK(row.details != NULL && masked != NULL &&
+	    strstr(row.details, masked) != NULL);
+	CHECK(row.details != NULL &&
+	    strstr(row.details, "11010519491231002X") == NULL);
+	/* Compact with sorted keys, as the hash needs a stable encoding. */
+	CHECK(row.details != NULL &&
+	    strncmp(row.details, "{\"id_number\":\"", 14) == 0);
+
+	j = audit_row_json(&row);
+	CHECK(j != NULL);
+	CHECK_EQ(json_integer_value(json_object_get(j, "seq")), 1);
+	CHECK_STR(json_string_value(json_object_get(j, "actor")),
+	    "local:root");
+	CHECK(json_is_null(json_object_get(j, "client")));
+	CHECK(json_is_null(json_object_get(j, "object")));
+	jd = json_object_get(j, "details");
+	CHECK(json_is_object(jd));
+	CHECK_STR(json_string_value(json_object_get(jd, "id_number")), masked);
+	hex = gp_hex(row.hash, 32);
+	CHECK_STR(json_string_value(json_object_get(j, "hash")), hex);
+	free(hex);
+	CHECK_EQ(strlen(json_string_value(json_object_get(j, "prev_hash"))),
+	    64);
+	CHECK_EQ(json_integer_value(json_object_get(j, "time_ms")),
+	    row.time_ms);
+	json_decref(j);
+	store_audit_row_clear(&row);
+
+	/* Time formatting is UTC with milliseconds. */
+	memset(&row, 0, sizeof(row));
+	row.seq = 9;
+	row.time_ms = 1795341600123LL; /* 2026-11-22T10:00:00.123Z */
+	j = audit_row_json(&row);
+	CHECK_STR(json_string_value(json_object_get(j, "time")),
+	    "2026-11-22T10:00:00.123Z");
+	CHECK(json_is_null(json_object_get(j, "details")));
+	json_decref(j);
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ev.object = big;
+	CHECK_EQ(audit_log(f.a, &ev), GP_ERR_TOO_LARGE);
+	CHECK_CONTAINS(gp_err_detail(), "object");
+	fx_close(&f);
+	json_decref(d);
+	free(masked);
+}
+
+int
+main(void)
+{
+	test_key = EVP_EC_gen("P-256");
+	other_key = EVP_EC_gen("P-256");
+	if (test_key == NULL || other_key == NULL) {
+		fprintf(stderr, "cannot generate EC keys\n");
+		return 1;
+	}
+	RUN(test_empty_and_null);
+	RUN(test_append_verify);
+	RUN(test_checkpoint_idle_and_force);
+	RUN(test_tamper_change);
+	RUN(test_tamper_delete);
+	RUN(test_tamper_insert);
+	RUN(test_tamper_reorder);
+	RUN(test_tamper_checkpoint_deleted);
+	RUN(test_tamper_checkpoint_sig);
+	RUN(test_tamper_rechain);
+	RUN(test_tamper_tail);
+	RUN(test_tamper_misc);
+	RUN(test_group_commit);
+	RUN(test_log_inside_tx);
+	RUN(test_contents_and_json);
+	EVP_PKEY_free(test_key);
+	EVP_PKEY_free(other_key);
+	return test_done("audit");
+}

@@ -1,0 +1,364 @@
+/*
+ * test_server.c: pure units of server/: the status mapping, the error
+ * object, query integer parsing, the route table (including the split of
+ * powers between roles), the Prometheus text, and the identity read from
+ * an administrator certificate built here with OpenSSL. No listener is
+ * started; tests/t_server.sh covers the daemons end to end.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "server/internal.h"
+#include "tests/test.h"
+
+static void
+test_status_map(void)
+{
+	CHECK_EQ(server_http_status(0), 200);
+	CHECK_EQ(server_http_status(GP_ERR_INVALID), 400);
+	CHECK_EQ(server_http_status(GP_ERR_UNAUTHENTICATED), 401);
+	CHECK_EQ(server_http_status(GP_ERR_DENIED), 403);
+	CHECK_EQ(server_http_status(GP_ERR_NOT_FOUND), 404);
+	CHECK_EQ(server_http_status(GP_ERR_CONFLICT), 409);
+	CHECK_EQ(server_http_status(GP_ERR_EXISTS), 409);
+	CHECK_EQ(server_http_status(GP_ERR_TOO_LARGE), 413);
+	CHECK_EQ(server_http_status(GP_ERR_BUSY), 503);
+	CHECK_EQ(server_http_status(GP_ERR_DEVICE), 503);
+	CHECK_EQ(server_http_status(GP_ERR_INTERNAL), 500);
+	CHECK_EQ(server_http_status(GP_ERR_STORE), 500);
+	CHECK_EQ(server_http_status(GP_ERR_TAMPERED), 500);
+	CHECK_EQ(server_http_status(-1000), 500);
+	CHECK_EQ(server_http_status(12345), 500);
+}
+
+static void
+test_error_json(void)
+{
+	json_t *o = srv_error_json(GP_ERR_DENIED, "role officer");
+	json_t *e = json_object_get(o, "error");
+
+	CHECK(o != NULL && json_is_object(e));
+	CHECK_STR(json_string_value(json_object_get(e, "code")), "denied");
+	CHECK_CONTAINS(json_string_value(json_object_get(e, "message")),
+	    "role officer");
+	CHECK_CONTAINS(json_string_value(json_object_get(e, "message")),
+	    gp_err_str(GP_ERR_DENIED));
+	json_decref(o);
+	o = srv_error_json(GP_ERR_TOO_LARGE, NULL);
+	e = json_object_get(o, "error");
+	CHECK_STR(json_string_value(json_object_get(e, "code")), "too_large");
+	CHECK_STR(json_string_value(json_object_get(e, "message")),
+	    gp_err_str(GP_ERR_TOO_LARGE));
+	json_decref(o);
+}
+
+static void
+test_parse_i64(void)
+{
+	int64_t v = -1;
+
+	CHECK_EQ(srv_parse_i64("limit", "100", 1, 1000, &v), 0);
+	CHECK_EQ(v, 100);
+	CHECK_EQ(srv_parse_i64("after", "0", 0, INT64_MAX, &v), 0);
+	CHECK_EQ(v, 0);
+	CHECK_EQ(srv_parse_i64("after", "9223372036854775807", 0, INT64_MAX,
+	    &v), 0);
+	CHECK_EQ(v, INT64_MAX);
+	/* must fail: bounds, overflow, junk, empty, signs, spaces, NULL */
+	CHECK_EQ(srv_parse_i64("limit", "1001", 1, 1000, &v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "limit");
+	CHECK_EQ(srv_parse_i64("limit", "0", 1, 1000, &v), GP_ERR_INVALID);
+	CHECK_EQ(srv_parse_i64("after", "-1", 0, INT64_MAX, &v),
+	    GP_ERR_INVALID);
+	CHECK_EQ(srv_parse_i64("after", "9223372036854775808", 0, INT64_MAX,
+	    &v), GP_ERR_INVALID);
+	CHECK_EQ(srv_parse_i64("after", "12abc", 0, 100, &v), GP_ERR_INVALID);
+	CHECK_EQ(srv_parse_i64("after", "", 0, 100, &v), GP_ERR_INVALID);
+	CHECK_EQ(srv_parse_i64("after", " 1", 0, 100, &v), GP_ERR_INVALID);
+	CHECK_EQ(srv_parse_i64("after", "+1", 0, 100, &v), GP_ERR_INVALID);
+	CHECK_EQ(srv_parse_i64("after", "1 ", 0, 100, &v), GP_ERR_INVALID);
+	CHECK_EQ(srv_parse_i64("after", NULL, 0, 100, &v), GP_ERR_INVALID);
+	CHECK_EQ(srv_parse_i64("Content-Length",
+	    "000000000000000000000000001", 0, 100, &v), GP_ERR_INVALID);
+}
+
+static void
+test_routes(void)
+{
+	const struct srv_route *rt = NULL;
+	char allow[64];
+
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, "GET", "/healthz", &rt), 0);
+	CHECK(rt != NULL && rt->fn == srv_h_healthz);
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, "HEAD", "/metrics", &rt), 0);
+	CHECK(rt != NULL && rt->fn == srv_h_metrics);
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, "GET", "/certs/ca.crt", &rt), 0);
+	CHECK(rt != NULL && rt->fn == srv_h_cert);
+	/* must fail: wrong method 405, unknown 404, bare prefix, admin
+	 * routes absent from the public listener, no path tricks */
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, "POST", "/healthz", &rt),
+	    GP_ERR_UNSUPPORTED);
+	CHECK(rt == NULL);
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, "GET", "/nope", &rt),
+	    GP_ERR_NOT_FOUND);
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, "GET", "/certs/", &rt),
+	    GP_ERR_NOT_FOUND);
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, "GET", "/api/v1/config", &rt),
+	    GP_ERR_NOT_FOUND);
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, "GET", "/healthz/", &rt),
+	    GP_ERR_NOT_FOUND);
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, "GET", "/HEALTHZ", &rt),
+	    GP_ERR_NOT_FOUND);
+	CHECK_EQ(srv_route_find(SRV_PUBLIC, NULL, "/healthz", &rt),
+	    GP_ERR_NOT_FOUND);
+
+	srv_route_allow(SRV_PUBLIC, "/healthz", allow, sizeof(allow));
+	CHECK_STR(allow, "GET, HEAD");
+
+	/* Admin: roles per route, and the split of powers. */
+	CHECK_EQ(srv_route_find(SRV_ADMIN, "GET", "/healthz", &rt), 0);
+	CHECK(rt != NULL && rt->roles == SRV_ROLE_ANY);
+	CHECK_EQ(srv_route_find(SRV_ADMIN, "GET", "/api/v1/config", &rt), 0);
+	CHECK(rt != NULL && rt->roles == SRV_ROLE_SYSADMIN);
+	CHECK_EQ(srv_route_find(SRV_ADMIN, "GET", "/api/v1/audit", &rt), 0);
+	CHECK(rt != NULL && rt->roles == SRV_ROLE_AUDITOR &&
+	    rt->fn == srv_h_audit_list);
+	CHECK_EQ(srv_route_find(SRV_ADMIN, "GET", "/api/v1/audit/verify",
+	    &rt), 0);
+	CHECK(rt != NULL && rt->roles == SRV_ROLE_AUDITOR &&
+	    rt->fn == srv_h_audit_verify);
+	CHECK_EQ(srv_route_find(SRV_ADMIN, "DELETE", "/api/v1/audit", &rt),
+	    GP_ERR_UNSUPPORTED);
+	CHECK_EQ(srv_route_find(SRV_ADMIN, "GET", "/metrics", &rt),
+	    GP_ERR_NOT_FOUND);
+	CHECK_EQ(srv_route_find(SRV_ADMIN, "GET", "/api/v1/audit/", &rt),
+	    GP_ERR_NOT_FOUND);
+}
+
+static void
+test_roles(void)
+{
+	CHECK_EQ(srv_role_bit("sysadmin"), SRV_ROLE_SYSADMIN);
+	CHECK_EQ(srv_role_bit("officer"), SRV_ROLE_OFFICER);
+	CHECK_EQ(srv_role_bit("auditor"), SRV_ROLE_AUDITOR);
+	CHECK_EQ(srv_role_bit("Auditor"), 0);
+	CHECK_EQ(srv_role_bit("root"), 0);
+	CHECK_EQ(srv_role_bit(""), 0);
+	CHECK_EQ(srv_role_bit(NULL), 0);
+}
+
+static void
+test_metrics_text(void)
+{
+	char *t = NULL;
+	size_t len = 0;
+
+	srv_metrics_reset();
+	srv_metrics_request(SRV_PUBLIC, 200, 0.002);
+	srv_metrics_request(SRV_PUBLIC, 200, 0.2);
+	srv_metrics_request(SRV_ADMIN, 403, 30.0); /* beyond the last bucket */
+	srv_metrics_request(SRV_ADMIN, 0, 0.0);    /* no response */
+	srv_metrics_request(SRV_LISTENERS, 200, 0.0); /* ignored */
+	srv_metrics_error(GP_ERR_DENIED);
+	srv_metrics_error(GP_ERR_DENIED);
+	srv_metrics_error(5); /* not an error code: counted as internal */
+	srv_metrics_signature("tsa");
+	srv_metrics_signature("nonsense");
+	srv_metrics_signature(NULL);
+	CHECK_EQ(srv_metrics_render(42, 3, &t, &len), 0);
+	CHECK(t != NULL && strlen(t) == len);
+	CHECK_CONTAINS(t, "# TYPE govpki_requests_total counter\n");
+	CHECK_CONTAINS(t,
+	    "govpki_requests_total{listener=\"public\",code=\"200\"} 2\n");
+	CHECK_CONTAINS(t,
+	    "govpki_requests_total{listener=\"admin\",code=\"403\"} 1\n");
+	CHECK_CONTAINS(t,
+	    "govpki_requests_total{listener=\"admin\",code=\"0\"} 1\n");
+	CHECK(strstr(t, "code=\"404\"") == NULL);
+	/* cumulative buckets, +Inf equal to the count */
+	CHECK_CONTAINS(t, "govpki_request_duration_seconds_bucket{listener="
+	    "\"public\",le=\"0.001\"} 0\n");
+	CHECK_CONTAINS(t, "govpki_request_duration_seconds_bucket{listener="
+	    "\"public\",le=\"0.005\"} 1\n");
+	CHECK_CONTAINS(t, "govpki_request_duration_seconds_bucket{listener="
+	    "\"public\",le=\"0.25\"} 2\n");
+	CHECK_CONTAINS(t, "govpki_request_duration_seconds_bucket{listener="
+	    "\"public\",le=\"10\"} 2\n");
+	CHECK_CONTAINS(t, "govpki_request_duration_seconds_bucket{listener="
+	    "\"admin\",le=\"10\"} 1\n");
+	CHECK_CONTAINS(t, "govpki_request_duration_seconds_bucket{listener="
+	    "\"admin\",le=\"+Inf\"} 2\n");
+	CHECK_CONTAINS(t, "govpki_request_duration_seconds_count{listener="
+	    "\"admin\"} 2\n");
+	CHECK_CONTAINS(t, "govpki_request_duration_seconds_sum{listener="
+	    "\"public\"} 0.202000\n");
+	CHECK_CONTAINS(t, "govpki_errors_total{kind=\"denied\"} 2\n");
+	CHECK_CONTAINS(t, "govpki_errors_total{kind=\"internal\"} 1\n");
+	CHECK_CONTAINS(t, "govpki_signatures_total{key=\"tsa\"} 1\n");
+	CHECK_CONTAINS(t, "govpki_signatures_total{key=\"other\"} 2\n");
+	CHECK_CONTAINS(t, "govpki_signatures_total{key=\"ca\"} 0\n");
+	CHECK_CONTAINS(t, "govpki_in_flight_requests 3\n");
+	CHECK_CONTAINS(t, "govpki_audit_records 42\n");
+	free(t);
+
+	t = NULL;
+	CHECK_EQ(srv_metrics_render(-1, 0, &t, &len), 0);
+	CHECK(t != NULL && strstr(t, "govpki_audit_records") == NULL);
+	free(t);
+	srv_metrics_reset();
+	t = NULL;
+	CHECK_EQ(srv_metrics_render(0, 0, &t, &len), 0);
+	CHECK(t != NULL && strstr(t, "govpki_requests_total{") == NULL);
+	free(t);
+}
+
+/* A self-signed P-256 certificate with |serial_hex| (may start with '-')
+ * and the subject title entries in |titles| (NULL-terminated, may be
+ * empty); |title_len| > 0 gives the first title that exact byte length. */
+static X509 *
+make_cert(const char *serial_hex, const char *const *titles, int title_len)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n = NULL;
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+	size_t i;
+	int ok = 0;
+
+	if (k == NULL || x == NULL)
+		goto out;
+	if (BN_hex2bn(&bn, serial_hex) == 0)
+		goto out;
+	ai = BN_to_ASN1_INTEGER(bn, NULL);
+	if (ai == NULL || X509_set_serialNumber(x, ai) != 1)
+		goto out;
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"Zhang San, ops", -1, -1, 0);
+	for (i = 0; titles[i] != NULL; i++)
+		X509_NAME_add_entry_by_NID(n, NID_title, MBSTRING_UTF8,
+		    (const unsigned char *)titles[i],
+		    i == 0 && title_len > 0 ? title_len : -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509_set_version(x, 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, k);
+	ok = X509_sign(x, k, EVP_sha256()) > 0;
+out:
+	ASN1_INTEGER_free(ai);
+	BN_free(bn);
+	EVP_PKEY_free(k);
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static void
+test_ident_parse(void)
+{
+	static const char *const auditor[] = {"auditor", NULL};
+	static const char *const officer[] = {"officer", NULL};
+	static const char *const none[] = {NULL};
+	static const char *const other[] = {"root", NULL};
+	static const char *const two[] = {"officer", "sysadmin", NULL};
+	static const char *const nul[] = {"auditor\0x", NULL};
+	struct srv_ident id;
+	X509 *x;
+
+	x = make_cert("00ABCDEF0123", auditor, 0);
+	CHECK(x != NULL);
+	CHECK_EQ(srv_ident_parse(x, &id), 0);
+	CHECK_STR(id.serial, "abcdef0123");
+	CHECK_STR(id.role, "auditor");
+	CHECK_EQ(id.role_bit, SRV_ROLE_AUDITOR);
+	/* RFC 2253 lists the last RDN first and escapes the comma. */
+	CHECK_STR(id.actor, "title=auditor,CN=Zhang San\\, ops,"
+	    "serial=abcdef0123");
+	CHECK(id.not_before < id.not_after);
+	CHECK(id.der != NULL && id.der_len == (size_t)i2d_X509(x, NULL));
+	srv_ident_clear(&id);
+	CHECK(id.der == NULL);
+	X509_free(x);
+
+	/* UTF-8 subjects (Chinese names) stay readable in the actor. */
+	x = make_cert("2a", auditor, 0);
+	CHECK(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O",
+	    MBSTRING_UTF8, (const unsigned char *)"\xe5\xb8\x82\xe6\x94"
+	    "\xbf\xe5\xba\x9c", -1, -1, 0) == 1);
+	CHECK_EQ(srv_ident_parse(x, &id), 0);
+	CHECK_STR(id.actor, "O=\xe5\xb8\x82\xe6\x94\xbf\xe5\xba\x9c,"
+	    "title=auditor,CN=Zhang San\\, ops,serial=2a");
+	srv_ident_clear(&id);
+	X509_free(x);
+
+	x = make_cert("1", officer, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), 0);
+	CHECK_STR(id.serial, "1");
+	CHECK_EQ(id.role_bit, SRV_ROLE_OFFICER);
+	srv_ident_clear(&id);
+	X509_free(x);
+
+	/* must fail: no role, unknown role, two roles, NUL in the role,
+	 * negative and zero serials, over-long serial, NULL */
+	x = make_cert("10", none, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "no role");
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("10", other, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "title");
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("10", two, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "more than one");
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("10", nul, 9);
+	CHECK(x != NULL);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("-5", auditor, 0);
+	CHECK(x != NULL);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "serial");
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("0", auditor, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("0102030405060708090a0b0c0d0e0f101112131415161718191a1b"
+	    "1c1d1e1f2021", auditor, 0);
+	CHECK(x != NULL);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	srv_ident_clear(&id);
+	X509_free(x);
+	CHECK(srv_ident_parse(NULL, &id) != 0);
+	srv_ident_clear(&id);
+	srv_ident_clear(NULL);
+}
+
+int
+main(void)
+{
+	RUN(test_status_map);
+	RUN(test_error_json);
+	RUN(test_parse_i64);
+	RUN(test_routes);
+	RUN(test_roles);
+	RUN(test_metrics_text);
+	RUN(test_ident_parse);
+	return test_done("server");
+}
