@@ -278,7 +278,7 @@ audit_worker(void *p)
 }
 
 static int
-bench_audit(int threads, double raw_ops)
+bench_audit(int threads, double raw_ops, const char *against)
 {
 	pthread_t th[BENCH_MAX_THREADS];
 	struct audit_arg args[BENCH_MAX_THREADS];
@@ -315,7 +315,7 @@ bench_audit(int threads, double raw_ops)
 	row->ops = total / (now_s() - start);
 	row->rss_mb = rss_self_mb();
 	row->ratio = raw_ops > 0 ? row->ops / raw_ops : -1;
-	snprintf(row->against, sizeof(row->against), "raw P-256 x%d", threads);
+	snprintf(row->against, sizeof(row->against), "%s", against);
 	lat_finish(lat, threads, row);
 	r = 0;
 out:
@@ -482,15 +482,18 @@ free_port(void)
 	return port;
 }
 
+/* Runs |argv| quietly (its output would interleave with the table). */
 static int
 run_cmd(char *const argv[])
 {
 	pid_t pid;
-	int st;
+	int st, devnull;
 
 	if ((pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
+		if ((devnull = open("/dev/null", O_WRONLY)) >= 0)
+			dup2(devnull, STDOUT_FILENO);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -520,7 +523,7 @@ server_start(const char *govpki, uint16_t *out_port)
 	if ((server_pid = fork()) < 0)
 		return -1;
 	if (server_pid == 0) {
-		int devnull = open("/dev/null", 1);
+		int devnull = open("/dev/null", O_WRONLY);
 		if (devnull >= 0) {
 			dup2(devnull, 1);
 			dup2(devnull, 2);
@@ -689,10 +692,12 @@ main(int argc, char **argv)
 	    bench_sign(rsa, "raw sign RSA-2048 (PKCS#11)", 1, &raw_rsa[1]) != 0 ||
 	    bench_sign(rsa, "raw sign RSA-2048 (PKCS#11)", 2, &raw_rsa[2]) != 0)
 		goto out;
-	if (bench_audit(1, raw_ec[1]) != 0 || bench_audit(8, raw_ec[2]) != 0)
+	if (bench_audit(1, raw_ec[1], "raw P-256 x1") != 0 ||
+	    bench_audit(8, raw_ec[2], "raw P-256 x2") != 0)
 		goto out;
 	if (server_start(govpki, &port) != 0)
 		goto out;
+	/* /healthz re-probes the token and the store at most once a second. */
 	if (bench_http("http GET /healthz", port,
 	    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 4, raw_ec[2],
 	    "raw P-256 x2") != 0)

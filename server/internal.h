@@ -123,6 +123,7 @@ struct srv_req {
 	unsigned int status;        /* 0 until a response is queued */
 	int replied;
 	int too_large;
+	size_t received;            /* body bytes received, kept or not */
 	uint8_t *body;
 	size_t body_len;
 	size_t body_cap;

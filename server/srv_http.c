@@ -4,9 +4,9 @@
  *   1. first call: a context with a CSPRNG request id, the method, path and
  *      client address; a declared Content-Length over max_body_bytes is
  *      answered 413 at once, before any of the body is read;
- *   2. body calls: bytes accumulate up to max_body_bytes; past it the
- *      request is answered 413 (or the connection dropped) and nothing more
- *      is buffered;
+ *   2. body calls: bytes accumulate up to max_body_bytes; past it what
+ *      was kept is freed and the rest dropped unbuffered, then answered
+ *      413; past twice the cap the connection is closed;
  *   3. last call: admin authentication, route lookup (404/405), role check
  *      (403, audited), then the handler; its reply gets X-Request-Id;
  *   4. completed callback: one JSON log line, metrics, in-flight count.
@@ -425,20 +425,28 @@ srv_access(void *cls, struct MHD_Connection *c, const char *url,
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0; /* consumed, or deliberately dropped */
-		if (rq->replied || rq->too_large)
+		if (rq->replied)
 			return MHD_YES;
+		rq->received = n > SIZE_MAX - rq->received ? SIZE_MAX :
+		    rq->received + n;
+		/* A client that keeps sending far past the cap loses the
+		 * connection. */
+		if (rq->received / 2 > cap)
+			return MHD_NO;
+		if (rq->too_large)
+			return MHD_YES; /* dropped unbuffered; 413 at the end */
 		switch (srv_body_append(rq, upload_data, n, cap)) {
 		case 0:
 			return MHD_YES;
 		case GP_ERR_TOO_LARGE:
+			/* An undeclared (chunked) body went over the cap:
+			 * MHD 0.9.75 cannot queue a reply in mid-body, so
+			 * drop what was kept and what follows. */
 			rq->too_large = 1;
 			free(rq->body);
 			rq->body = NULL;
 			rq->body_len = rq->body_cap = 0;
-			/* MHD may refuse a reply in mid-body; then the
-			 * connection is closed, which refuses it too. */
-			return srv_fail(rq, 413, GP_ERR_TOO_LARGE,
-			    "request body over the limit");
+			return MHD_YES;
 		default:
 			return MHD_NO;
 		}
@@ -483,11 +491,11 @@ srv_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	snprintf(when + n, sizeof(when) - n, ".%03ldZ",
 	    wall.tv_nsec / 1000000);
 	/* Never bodies, never query strings' secrets: method, path only. */
-	line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:f, s:s?, s:b}",
+	line = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s?, s:b}",
 	    "time", when, "request_id", rq->request_id, "listener",
 	    srv_listener_name(rq->listener), "client", rq->client, "method",
-	    rq->method, "path", rq->path, "status", (int)rq->status, "ms",
-	    secs * 1000.0, "actor", rq->who != NULL ? rq->who->actor : NULL,
+	    rq->method, "path", rq->path, "status", (int)rq->status, "us",
+	    (json_int_t)(secs * 1e6), "actor", rq->who != NULL ? rq->who->actor : NULL,
 	    "complete", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	if (line != NULL) {
 		gp_log_obj(line);

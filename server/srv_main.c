@@ -163,6 +163,7 @@ srv_start(struct srv *s, enum srv_listener l, const char *hostport)
 		flags |= MHD_USE_TLS;
 		s->d[l] = MHD_start_daemon(flags, 0, NULL, NULL,
 		    srv_access, &s->lctx[l],
+		    MHD_OPTION_EXTERNAL_LOGGER, srv_mhd_log, (void *)name,
 		    MHD_OPTION_SOCK_ADDR, &addr.sa,
 		    MHD_OPTION_THREAD_POOL_SIZE, threads,
 		    MHD_OPTION_CONNECTION_LIMIT,
@@ -173,7 +174,6 @@ srv_start(struct srv *s, enum srv_listener l, const char *hostport)
 		    &s->lctx[l],
 		    MHD_OPTION_NOTIFY_CONNECTION, srv_conn_notify,
 		    &s->lctx[l],
-		    MHD_OPTION_EXTERNAL_LOGGER, srv_mhd_log, (void *)name,
 		    MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert_pem,
 		    MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
 		    MHD_OPTION_HTTPS_MEM_TRUST, s->tls_trust_pem,
@@ -183,6 +183,7 @@ srv_start(struct srv *s, enum srv_listener l, const char *hostport)
 	} else {
 		s->d[l] = MHD_start_daemon(flags, 0, NULL, NULL,
 		    srv_access, &s->lctx[l],
+		    MHD_OPTION_EXTERNAL_LOGGER, srv_mhd_log, (void *)name,
 		    MHD_OPTION_SOCK_ADDR, &addr.sa,
 		    MHD_OPTION_THREAD_POOL_SIZE, threads,
 		    MHD_OPTION_CONNECTION_LIMIT,
@@ -191,7 +192,6 @@ srv_start(struct srv *s, enum srv_listener l, const char *hostport)
 		    (unsigned int)cfg->request_timeout_s,
 		    MHD_OPTION_NOTIFY_COMPLETED, srv_completed,
 		    &s->lctx[l],
-		    MHD_OPTION_EXTERNAL_LOGGER, srv_mhd_log, (void *)name,
 		    MHD_OPTION_END);
 	}
 	if (s->d[l] == NULL) {
