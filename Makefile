@@ -27,7 +27,7 @@ LDLIBS_ALL = $(SAN) $(PKG_LIBS) -lp11 -ldl -lpthread $(LDLIBS)
 SOFTHSM_MODULE ?= /usr/lib/softhsm/libsofthsm2.so
 POLICIES_DIR ?= $(CURDIR)/policies
 
-MODULES = core tokens store audit ca instance server cli
+MODULES = core tokens store audit ca tsa signer instance server cli
 LIB_SRCS = $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS = $(wildcard tests/test_*.c)
@@ -68,7 +68,7 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libgovpki.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libgovpki.a $(LDLIBS_ALL)
 
-$(BUILD)/govpki-bench: $(BENCH_SRCS) $(BUILD)/libgovpki.a
+$(BUILD)/govpki-bench: $(BENCH_SRCS) bench/bench.h $(BUILD)/libgovpki.a
 	$(CC) $(CFLAGS_ALL) -o $@ $(BENCH_SRCS) $(BUILD)/libgovpki.a $(LDLIBS_ALL)
 
 run: deps

@@ -38,38 +38,20 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "bench/bench.h"
 #include "audit/audit.h"
 #include "store/store.h"
 #include "tokens/tokens.h"
 
-#define BENCH_MAX_THREADS 16
-#define BENCH_MAX_SAMPLES (1 << 21)
 
-struct bench_row {
-	char op[48];
-	int threads;
-	double ops;
-	double p50_ms;
-	double p99_ms;
-	double rss_mb;
-	double ratio; /* < 0: not applicable */
-	char against[32];
-};
-
-static struct bench_row rows[32];
+static struct bench_row rows[64];
 static size_t rows_len;
-static double bench_seconds = 2.0;
-static char bench_tmp[256];
-static pid_t server_pid = -1;
+double bench_seconds = 2.0;
+char bench_tmp[256];
+pid_t server_pid = -1;
+char bench_inst[300];
 
-/* Latency samples of one worker thread, in microseconds. */
-struct bench_lat {
-	uint32_t *us;
-	size_t len;
-	size_t cap;
-};
-
-static void
+void
 lat_add(struct bench_lat *l, double us)
 {
 	if (l->len == l->cap) {
@@ -94,7 +76,7 @@ cmp_u32(const void *a, const void *b)
 }
 
 /* Merges the samples of |n| threads and fills p50/p99 of |row|. */
-static void
+void
 lat_finish(struct bench_lat *lat, int n, struct bench_row *row)
 {
 	size_t total = 0, k = 0;
@@ -117,7 +99,7 @@ lat_finish(struct bench_lat *lat, int n, struct bench_row *row)
 	free(all);
 }
 
-static double
+double
 now_s(void)
 {
 	struct timespec ts;
@@ -126,7 +108,7 @@ now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double
+double
 rss_self_mb(void)
 {
 	struct rusage ru;
@@ -135,7 +117,7 @@ rss_self_mb(void)
 	return ru.ru_maxrss / 1024.0;
 }
 
-static double
+double
 rss_pid_mb(pid_t pid)
 {
 	char path[64], line[256];
@@ -154,7 +136,7 @@ rss_pid_mb(pid_t pid)
 	return mb;
 }
 
-static struct bench_row *
+struct bench_row *
 row_add(const char *op, int threads)
 {
 	struct bench_row *r = &rows[rows_len++];
@@ -206,7 +188,7 @@ sign_worker(void *p)
 	return NULL;
 }
 
-static int
+int
 bench_sign(EVP_PKEY *key, const char *name, int threads, double *out_ops)
 {
 	pthread_t th[BENCH_MAX_THREADS];
@@ -329,13 +311,14 @@ out:
 struct http_arg {
 	uint16_t port;
 	const char *request;
+	size_t request_len;
 	double until;
 	long count;
 	long errors;
 	struct bench_lat lat;
 };
 
-static int
+int
 http_connect(uint16_t port)
 {
 	struct sockaddr_in sa;
@@ -396,7 +379,7 @@ http_worker(void *p)
 {
 	struct http_arg *a = p;
 	char buf[65536];
-	size_t len = strlen(a->request);
+	size_t len = a->request_len;
 	double t0;
 	int fd = -1, status;
 
@@ -424,9 +407,9 @@ http_worker(void *p)
 	return NULL;
 }
 
-static int
+int
 bench_http(const char *name, uint16_t port, const char *request,
-    int clients, double raw_ops, const char *against)
+    size_t request_len, int clients, double raw_ops, const char *against)
 {
 	pthread_t th[BENCH_MAX_THREADS];
 	struct http_arg args[BENCH_MAX_THREADS];
@@ -441,6 +424,7 @@ bench_http(const char *name, uint16_t port, const char *request,
 	for (i = 0; i < clients; i++) {
 		args[i].port = port;
 		args[i].request = request;
+		args[i].request_len = request_len;
 		args[i].until = start + bench_seconds;
 		pthread_create(&th[i], NULL, http_worker, &args[i]);
 	}
@@ -462,7 +446,7 @@ bench_http(const char *name, uint16_t port, const char *request,
 	return errors > total / 100 ? -1 : 0;
 }
 
-static uint16_t
+uint16_t
 free_port(void)
 {
 	struct sockaddr_in sa;
@@ -483,7 +467,7 @@ free_port(void)
 }
 
 /* Runs |argv| quietly (its output would interleave with the table). */
-static int
+int
 run_cmd(char *const argv[])
 {
 	pid_t pid;
@@ -511,6 +495,7 @@ server_start(const char *govpki, uint16_t *out_port)
 	int i, fd;
 
 	snprintf(dir, sizeof(dir), "%s/inst", bench_tmp);
+	snprintf(bench_inst, sizeof(bench_inst), "%s", dir);
 	{
 		char *argv[] = {(char *)govpki, "init", "--dir", dir, NULL};
 		if (run_cmd(argv) != 0) {
@@ -698,10 +683,29 @@ main(int argc, char **argv)
 	if (server_start(govpki, &port) != 0)
 		goto out;
 	/* /healthz re-probes the token and the store at most once a second. */
-	if (bench_http("http GET /healthz", port,
-	    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 4, raw_ec[2],
-	    "raw P-256 x2") != 0)
-		goto out;
+	{
+		static const char req[] =
+		    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+		if (bench_http("http GET /healthz", port, req, sizeof(req) - 1,
+		    4, raw_ec[2], "raw P-256 x2") != 0)
+			goto out;
+	}
+	/* Each capability measures itself against the raw limits above. */
+	{
+		struct bench_env env;
+		size_t k;
+		memset(&env, 0, sizeof(env));
+		env.port = port;
+		env.inst_dir = bench_inst;
+		env.raw_ec[0] = raw_ec[1];
+		env.raw_ec[1] = raw_ec[2];
+		env.raw_rsa[0] = raw_rsa[1];
+		env.raw_rsa[1] = raw_rsa[2];
+		for (k = 0; bench_features[k] != NULL; k++) {
+			if (bench_features[k](&env) != 0)
+				goto out;
+		}
+	}
 	rc = 0;
 out:
 	print_table();

@@ -1,0 +1,77 @@
+/*
+ * bench.h: the shared parts of `make bench`. bench.c measures the raw
+ * limits, starts one `govpki serve` on a fresh instance, and then calls each
+ * feature's bench function listed in bench_features (bench_features.c); a
+ * feature adds rows to the one table with row_add() and compares its rate
+ * with the raw limits in |env|, measured in the same run.
+ */
+#ifndef GOVPKI_BENCH_H
+#define GOVPKI_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/evp.h>
+
+#define BENCH_MAX_THREADS 32
+#define BENCH_MAX_SAMPLES (1 << 21)
+
+struct bench_row {
+	char op[48];
+	int threads;
+	double ops;
+	double p50_ms;
+	double p99_ms;
+	double rss_mb;
+	double ratio; /* < 0: not applicable */
+	char against[32];
+};
+
+/* Latency samples of one worker thread, in microseconds. */
+struct bench_lat {
+	uint32_t *us;
+	size_t len;
+	size_t cap;
+};
+
+struct bench_env {
+	uint16_t port;         /* the public listener of the running server */
+	const char *inst_dir;  /* its instance directory */
+	double raw_ec[2];      /* raw P-256 signatures/s, 1 and 2 threads */
+	double raw_rsa[2];     /* raw RSA-2048 signatures/s, 1 and 2 threads */
+};
+
+typedef int (*bench_feature_fn)(const struct bench_env *env);
+/* NULL-terminated; defined in bench_features.c. */
+extern const bench_feature_fn bench_features[];
+
+extern double bench_seconds;  /* per measurement */
+extern char bench_tmp[256];   /* scratch directory, removed at exit */
+extern pid_t server_pid;
+
+struct bench_row *row_add(const char *op, int threads);
+void lat_add(struct bench_lat *l, double us);
+/* Merges the samples of |n| threads into |row|'s p50 and p99; frees them. */
+void lat_finish(struct bench_lat *lat, int n, struct bench_row *row);
+double now_s(void);
+double rss_self_mb(void);
+double rss_pid_mb(pid_t pid);
+
+/* Signs SHA-256 digests with |key| from |threads| threads for
+ * bench_seconds; adds a row named |name| and returns the rate. */
+int bench_sign(EVP_PKEY *key, const char *name, int threads,
+    double *out_ops);
+
+/* Sends |request| (a whole HTTP/1.1 request, keep-alive) from |clients|
+ * threads to 127.0.0.1:|port| for bench_seconds; counts 200 answers; adds a
+ * row with the ratio to |raw_ops|. Fails when over 1% of requests fail. */
+int bench_http(const char *name, uint16_t port, const char *request,
+    size_t request_len, int clients, double raw_ops, const char *against);
+
+int http_connect(uint16_t port);
+uint16_t free_port(void);
+/* Runs |argv| with stdout discarded; returns its exit status. */
+int run_cmd(char *const argv[]);
+
+#endif /* GOVPKI_BENCH_H */
