@@ -76,6 +76,10 @@ srv_mhd_log(void *cls, const char *fmt, va_list ap)
 	size_t n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* libmicrohttpd 0.9.75 prints this through the very logger it names,
+	 * although the logger is the first option here: noise, not news. */
+	if (strstr(msg, "EXTERNAL_LOGGER is not the first option") != NULL)
+		return;
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
