@@ -34,7 +34,7 @@ TEST_SRCS = $(wildcard tests/test_*.c)
 TEST_BINS = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRCS = $(wildcard bench/*.c)
 
-.PHONY: all deps run check test asan bench install clean
+.PHONY: all deps run check test asan bench fuzz install clean
 
 all: $(BUILD)/govpki $(TEST_BINS) $(BUILD)/govpki-bench
 
@@ -91,6 +91,24 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/govpki $(BUILD)/govpki-bench
 	@$(BUILD)/govpki-bench --govpki $(BUILD)/govpki
 
+# Fuzzing: every parser of untrusted input has a libFuzzer harness in
+# tests/fuzz/fuzz_<name>.c with seeds in tests/fuzz/corpus/<name>/.
+# `make fuzz FUZZ_SECONDS=60` runs each for that long.
+FUZZ_SECONDS ?= 20
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	  OPT="-O1 -g" SAN="-fsanitize=address,undefined,fuzzer-no-link" \
+	  WARN="-Wall -Wextra -Werror -Wno-unused-parameter" build-fuzz/libgovpki.a
+	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); n=$${n#fuzz_}; \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=address,undefined,fuzzer -I. \
+	    $(PKG_CFLAGS) $$f build-fuzz/libgovpki.a $(PKG_LIBS) -lp11 -ldl -lpthread \
+	    -o build-fuzz/fuzz_$$n; \
+	  mkdir -p build-fuzz/corpus/$$n; \
+	  echo "fuzz $$n: $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    build-fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 2; done
+
 install: $(BUILD)/govpki
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/govpki/policies
 	install -m 0755 $(BUILD)/govpki $(DESTDIR)$(PREFIX)/bin/govpki
@@ -98,6 +116,6 @@ install: $(BUILD)/govpki
 	  install -m 0644 policies/*.json $(DESTDIR)$(PREFIX)/share/govpki/policies/; fi
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
