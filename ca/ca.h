@@ -12,10 +12,13 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "audit/audit.h"
 #include "core/core.h"
+#include "store/store.h"
 
 struct ca_cert_spec {
 	const X509_NAME *subject;
@@ -33,7 +36,15 @@ struct ca_cert_spec {
 	const char *crl_url;       /* CRL distribution point, or NULL */
 	const char *ocsp_url;      /* AIA OCSP, or NULL */
 	const char *ca_issuers_url;/* AIA caIssuers, or NULL */
+	const char *policies;      /* certificate policy OIDs, comma
+	                            * separated ("1.2.156.1.1,2.23.140.1.2.1"),
+	                            * or NULL */
 };
+
+/* Builds the certificate described by |spec| with a fresh serial, every
+ * field and extension set, but NOT signed, so that it can be checked
+ * before the key is used (ca_cert_lint). The caller frees *out. */
+int ca_cert_build(const struct ca_cert_spec *spec, X509 **out) GP_WUR;
 
 /* Builds and signs the certificate described by |spec|. The caller frees
  * *out with X509_free() and *out_serial (lower-case hex, no leading zeros)
@@ -55,5 +66,256 @@ const EVP_MD *ca_digest_for(const EVP_PKEY *key);
 /* Builds a name from "/CN=x/O=y" style text, every entry a UTF8String.
  * GP_ERR_INVALID naming the bad component. */
 int ca_name_parse(const char *text, X509_NAME **out) GP_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Issuance under profiles (ca_profile.c, ca_ids.c, ca_lint.c,
+ * ca_issue.c, ca_request.c, ca_revoke.c). */
+
+/* Unified social credit code, GB 32100-2015: 18 characters of
+ * 0-9 A-H J-N P-R T U W-Y, the last a check character. 0, or
+ * GP_ERR_INVALID naming |field| and what is wrong. */
+int ca_uscc_check(const char *field, const char *code) GP_WUR;
+
+/* Resident identity number, GB 11643-1999: 17 digits, a valid birth date,
+ * and an ISO 7064 MOD 11-2 check character (0-9 or X). The error detail
+ * never holds the number unmasked. */
+int ca_resident_id_check(const char *field, const char *id) GP_WUR;
+
+/* The profiles of policies/ (one JSON file each), loaded and validated at
+ * start. Opaque; read through the accessors. */
+struct ca_profile;
+struct ca_profiles;
+
+/* Loads every *.json in cfg->profiles_dir. A bad file fails the whole
+ * load with GP_ERR_CONFIG naming the file, the field and the reason; an
+ * empty or missing directory is an error too. Free with
+ * ca_profiles_free(), which accepts NULL. */
+int ca_profiles_load(const struct gp_config *cfg, struct ca_profiles **out)
+    GP_WUR;
+void ca_profiles_free(struct ca_profiles *ps);
+/* NULL when no profile has that name. Borrowed from |ps|. */
+const struct ca_profile *ca_profile_find(const struct ca_profiles *ps,
+    const char *name);
+size_t ca_profiles_count(const struct ca_profiles *ps);
+const struct ca_profile *ca_profiles_at(const struct ca_profiles *ps,
+    size_t i);
+const char *ca_profile_name(const struct ca_profile *p);
+/* 1 when issuance needs a second officer's approval. */
+int ca_profile_dual_control(const struct ca_profile *p);
+/* The profile as JSON (for GET /api/v1/profiles); new reference. */
+json_t *ca_profile_json(const struct ca_profile *p);
+
+/* Everything issuance and revocation work with; all borrowed. The keys
+ * are used only through EVP (they live on the token). */
+struct ca_ctx {
+	const struct gp_config *cfg;
+	const struct ca_profiles *profiles;
+	store *st;
+	audit *audit;
+	X509 *cert[GP_KEY_COUNT];     /* root and ca are used */
+	EVP_PKEY *key[GP_KEY_COUNT];  /* root and ca are used */
+	struct ca_batch *batch;       /* group commit of issuances, or NULL:
+	                               * one transaction per certificate */
+};
+
+/* Group commit for concurrent issuers (ca_batch.c): each issued
+ * certificate still commits, with its audit record, before ca_issue()
+ * returns, but concurrent issuances share one transaction and one flush.
+ * For a server; |st| and |a| must outlive it. Free accepts NULL. */
+struct ca_batch;
+int ca_batch_new(store *st, audit *a, struct ca_batch **out) GP_WUR;
+void ca_batch_free(struct ca_batch *b);
+
+/* Who asks, for the audit record and for dual control. |id| is the
+ * identity two approvals must differ in: an administrator certificate's
+ * serial, or the local actor ("local:<user>") on the CLI. */
+struct ca_actor {
+	const char *actor;
+	const char *role;
+	const char *id;
+	const char *request_id;   /* HTTP request id, or NULL */
+	const char *client;       /* client address, or NULL */
+};
+
+/* A request to issue: |subject| is the JSON object of subject fields
+ * ({"organization":..,"uscc":..} / {"name":..,"id_number":..} ...), |san|
+ * an optional {"dns":[..],"ip":[..],"email":[..]}; both borrowed. */
+struct ca_issue_req {
+	const char *profile;
+	const char *csr_pem;
+	size_t csr_len;
+	json_t *subject;
+	json_t *san;
+	int64_t validity_days;    /* 0: the profile's maximum */
+};
+
+#define CA_MAX_CSR 65536          /* PEM bytes */
+
+/* What issuance returned. |pending| set: dual control, |request_id| says
+ * which request waits for approval and nothing was signed. */
+struct ca_issue_result {
+	int pending;
+	char *request_id;
+	char *serial;             /* lower-case hex */
+	char *cert_pem;
+	char *profile;
+	int64_t not_before;
+	int64_t not_after;
+};
+void ca_issue_result_clear(struct ca_issue_result *res);
+
+/* Issues a certificate from a PKCS#10 request under a profile: checks the
+ * CSR signature (proof of possession) and its key against the profile,
+ * builds the subject from the validated fields (never copied from the
+ * CSR), lints the unsigned certificate against the profile, signs, and
+ * stores it with its audit record in one transaction before returning.
+ * A dual-control profile records a pending request instead (|res->pending|).
+ * GP_ERR_INVALID naming the field for a request outside the profile;
+ * GP_ERR_INTERNAL when govpki's own output fails its self-check (audited,
+ * nothing signed). Refusals are audited too. */
+int ca_issue(const struct ca_ctx *ca, const struct ca_actor *who,
+    const struct ca_issue_req *req, struct ca_issue_result *res) GP_WUR;
+
+/* Approves pending request |request_id| and issues it. GP_ERR_DENIED
+ * (audited) when |who| is the requester; GP_ERR_NOT_FOUND; GP_ERR_CONFLICT
+ * when it is no longer pending. */
+int ca_request_approve(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *request_id, struct ca_issue_result *res) GP_WUR;
+
+/* The pending request |request_id| as JSON (id, profile, requester,
+ * status, created, serial); new reference in *out. */
+int ca_request_get(const struct ca_ctx *ca, const char *request_id,
+    json_t **out) GP_WUR;
+
+/* RFC 5280 5.3.1 CRLReason names ("keyCompromise" ...) and codes; -1 /
+ * NULL for an unknown one. Code 7 is unused in RFC 5280. */
+int ca_reason_code(const char *name);
+const char *ca_reason_name(int code);
+
+/* Status changes, each with its audit record in one transaction. Only
+ * "good" -> "hold" -> "good" and "good"/"hold" -> "revoked" exist; a
+ * revoked certificate stays revoked (GP_ERR_CONFLICT "already revoked").
+ * |reason| of ca_revoke is an RFC 5280 code other than certificateHold
+ * and removeFromCRL; |invalidity_date| 0 for none (RFC 5280 5.3.2). */
+int ca_revoke(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *serial, int reason, int64_t invalidity_date) GP_WUR;
+int ca_hold(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *serial) GP_WUR;
+int ca_release(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *serial) GP_WUR;
+
+/* The stored certificate |c| as the JSON of the API (serial, profile,
+ * subject, status, validity, revocation, PEM when |with_pem|); personal ID
+ * numbers appear masked. New reference, NULL on allocation failure. */
+json_t *ca_cert_json(const struct store_cert *c, int with_pem);
+
+/* ------------------------------------------------------------------ */
+/* CRLs (ca_crl.c) and OCSP (ca_ocsp.c). */
+
+/* Who generates a CRL, for its audit record; every field may be NULL
+ * except |actor| and |role|. */
+struct ca_crl_spec {
+	store *st;
+	audit *audit;
+	const char *issuer;        /* "ca" or "root": the store's issuer */
+	X509 *issuer_cert;
+	EVP_PKEY *issuer_key;      /* signs; may live on a token */
+	const char *out_path;      /* the DER file, replaced atomically */
+	int64_t next_update_s;     /* nextUpdate = thisUpdate + this */
+	int64_t this_update;       /* Unix seconds; 0: now */
+	const char *actor;
+	const char *role;
+	const char *request_id;
+	const char *client;
+};
+
+struct ca_crl_info {
+	int64_t number;            /* the cRLNumber it carries */
+	int64_t entries;           /* revoked and held certificates listed */
+	int64_t this_update;
+	int64_t next_update;
+	uint64_t bytes;            /* size of the DER file */
+};
+
+/* Generates the full CRL of |spec->issuer| (RFC 5280 5): every revoked or
+ * held certificate of that issuer in the store, signed by issuer_key,
+ * with AKI and a cRLNumber one above the last one generated (kept in the
+ * store's meta table, monotonic across processes), and writes it as DER to
+ * out_path through a temporary file and rename. Memory stays bounded for
+ * any number of entries: the entries are streamed from the store to a
+ * scratch file beside out_path and hashed from there. Generators of one
+ * out_path are serialised with a lock file, across processes. The new
+ * number and the "crl.issue" audit record commit in one transaction before
+ * the file is renamed into place; a failure is audited as such. */
+int ca_crl_generate(const struct ca_crl_spec *spec, struct ca_crl_info *out)
+    GP_WUR;
+
+/* The meta key of |issuer|'s last CRL number, and of the status
+ * generation (STORE_META_STATUS_GEN) it was built from, into |buf|. */
+void ca_crl_meta_key(const char *issuer, const char *what, char *buf,
+    size_t len);
+
+typedef struct ca_ocsp ca_ocsp;
+
+/* An OCSP responder (RFC 6960, RFC 5019 profile) for the certificates the
+ * store records as issued by |issuer_name|. All borrowed; they must outlive
+ * the responder. */
+struct ca_ocsp_conf {
+	store *st;
+	const char *issuer_name;   /* "ca" */
+	X509 *issuer_cert;         /* the CA the CertIDs must name */
+	X509 *signer_cert;         /* delegated responder: OCSPSigning EKU */
+	EVP_PKEY *signer_key;      /* may live on a token */
+	int64_t refresh_s;         /* pre-signed responses reused this long */
+	int64_t validity_s;        /* nextUpdate = thisUpdate + this */
+	size_t cache_max;          /* pre-signed responses kept; 0: default */
+};
+
+int ca_ocsp_new(const struct ca_ocsp_conf *conf, ca_ocsp **out) GP_WUR;
+void ca_ocsp_free(ca_ocsp *o);
+
+/* Cap on an OCSP request (DER bytes) and on the CertIDs in it. */
+#define CA_OCSP_MAX_REQUEST 8192
+#define CA_OCSP_MAX_CERTIDS 16
+
+/* OCSPResponseStatus values (RFC 6960 4.2.1). */
+#define CA_OCSP_SUCCESSFUL 0
+#define CA_OCSP_MALFORMED 1
+#define CA_OCSP_INTERNAL_ERROR 2
+
+struct ca_ocsp_resp {
+	uint8_t *der;              /* the OCSPResponse; free with
+	                            * ca_ocsp_resp_clear() */
+	size_t der_len;
+	int status;                /* CA_OCSP_* */
+	int cached;                /* served from the pre-signed cache */
+	int cacheable;             /* no nonce: HTTP caches may keep it */
+	int64_t this_update;       /* Unix seconds, when cacheable */
+	int64_t next_update;
+	int64_t refresh_at;        /* reused until then */
+	char etag[40];             /* quoted, when cacheable */
+	int signed_now;            /* 1 when this call made a signature */
+};
+void ca_ocsp_resp_clear(struct ca_ocsp_resp *r);
+
+/* Answers the DER OCSPRequest |req|. Always yields a response in |out|
+ * when it returns 0: a malformed request (trailing bytes, over the caps,
+ * no CertID, a nonce of 0 or more than 32 octets) gets malformedRequest, a
+ * signing failure internalError. Per CertID: good, revoked (with time and
+ * reason; certificateHold for a held one), or unknown when the CertID does
+ * not name the issuer or the store has no such serial of it (never good).
+ * A single-CertID request without a nonce is answered from the pre-signed
+ * cache while the stored status is the one it was signed for and before
+ * its refresh time; a status change, from any process, is seen on the
+ * next request because every answer re-reads the stored status. Safe from
+ * any number of threads. Returns GP_ERR_NOMEM only. */
+int ca_ocsp_respond(ca_ocsp *o, const uint8_t *req, size_t req_len,
+    struct ca_ocsp_resp *out) GP_WUR;
+
+/* Drops the pre-signed responses of |serial| in every responder of this
+ * process. Revocation, hold and release call it (ca_revoke.c) after their
+ * commit; correctness does not depend on it (answers re-check the stored
+ * status), it frees the stale entry at once. */
+void ca_ocsp_invalidate(const char *serial);
 
 #endif /* GOVPKI_CA_H */

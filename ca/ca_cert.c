@@ -96,8 +96,45 @@ ca_add_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value)
 	    OBJ_nid2sn(nid));
 }
 
+/* certificatePolicies (RFC 5280 4.2.1.4) from a comma list of OIDs, built
+ * directly: OpenSSL's text form of it needs a configuration database. */
+static int
+ca_add_policies(X509 *cert, const char *list)
+{
+	CERTIFICATEPOLICIES *cp = NULL;
+	POLICYINFO *pi = NULL;
+	char *copy = NULL, *tok, *save = NULL;
+	int r = GP_ERR_NOMEM;
+
+	ENSURE((copy = strdup(list)) != NULL &&
+	    (cp = sk_POLICYINFO_new_null()) != NULL, GP_ERR_NOMEM);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		ENSURE((pi = POLICYINFO_new()) != NULL, GP_ERR_NOMEM);
+		ASN1_OBJECT_free(pi->policyid);
+		if ((pi->policyid = OBJ_txt2obj(tok, 1)) == NULL) {
+			r = gp_err_ssl(GP_ERR_INVALID, "certificate policy "
+			    "\"%s\" is not an OID", tok);
+			goto out;
+		}
+		ENSURE(sk_POLICYINFO_push(cp, pi) > 0, GP_ERR_NOMEM);
+		pi = NULL; /* transferred */
+	}
+	if (X509_add1_ext_i2d(cert, NID_certificate_policies, cp, 0,
+	    X509V3_ADD_APPEND) != 1) {
+		r = gp_err_ssl(GP_ERR_CRYPTO, "adding certificatePolicies");
+		goto out;
+	}
+	r = 0;
+out:
+	POLICYINFO_free(pi);
+	CERTIFICATEPOLICIES_free(cp);
+	free(copy);
+	return r;
+}
+
 int
-ca_cert_sign(const struct ca_cert_spec *spec, X509 **out, char **out_serial)
+ca_cert_build(const struct ca_cert_spec *spec, X509 **out)
 {
 	X509 *cert = NULL;
 	ASN1_INTEGER *serial = NULL;
@@ -106,7 +143,6 @@ ca_cert_sign(const struct ca_cert_spec *spec, X509 **out, char **out_serial)
 	int r = GP_ERR_CRYPTO;
 
 	*out = NULL;
-	*out_serial = NULL;
 	ENSURE(spec->subject != NULL && spec->pubkey != NULL &&
 	    spec->issuer_key != NULL && spec->not_after > spec->not_before,
 	    gp_err_set(GP_ERR_INVALID, "certificate: subject, key, issuer "
@@ -162,6 +198,28 @@ ca_cert_sign(const struct ca_cert_spec *spec, X509 **out, char **out_serial)
 		    GP_ERR_NOMEM);
 		GUARD(ca_add_ext(cert, &ctx, NID_info_access, aia));
 	}
+	if (spec->policies != NULL)
+		GUARD(ca_add_policies(cert, spec->policies));
+	*out = cert;
+	cert = NULL; /* transferred */
+	r = 0;
+out:
+	X509_free(cert);
+	ASN1_INTEGER_free(serial);
+	free(aia);
+	free(cdp);
+	return r;
+}
+
+int
+ca_cert_sign(const struct ca_cert_spec *spec, X509 **out, char **out_serial)
+{
+	X509 *cert = NULL;
+	int r;
+
+	*out = NULL;
+	*out_serial = NULL;
+	GUARD(ca_cert_build(spec, &cert));
 	if (X509_sign(cert, spec->issuer_key,
 	    ca_digest_for(spec->issuer_key)) <= 0) {
 		r = gp_err_ssl(GP_ERR_CRYPTO, "signing the certificate");
@@ -173,9 +231,6 @@ ca_cert_sign(const struct ca_cert_spec *spec, X509 **out, char **out_serial)
 	r = 0;
 out:
 	X509_free(cert);
-	ASN1_INTEGER_free(serial);
-	free(aia);
-	free(cdp);
 	return r;
 }
 

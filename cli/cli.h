@@ -28,6 +28,15 @@ int cmd_init(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_tsa(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+/* `govpki sign` (cmd_sign.c) and `govpki verify` (cmd_verify.c):
+ * CMS/CAdES signatures, signer/signer.h. */
+int cmd_sign(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+/* `govpki ca crl ...` (cmd_crl.c); cmd_ca() dispatches "crl" here with
+ * argv[0] == "crl". */
+int cmd_ca_crl(int argc, char **argv);
 
 /* Prints the failure |code| with this thread's error detail on stderr, or as
  * {"error":{"code":...,"message":...}} on stdout when |json|. Returns

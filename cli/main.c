@@ -27,6 +27,10 @@ static const struct cli_cmd cli_cmds[] = {
 	{"serve", cmd_serve, "serve an instance over HTTP and HTTPS"},
 	{"token", cmd_token, "PKCS#11 tokens: list, init, keygen, csr, certs, PIN"},
 	{"audit", cmd_audit, "verify, list and export the audit log"},
+	{"tsa", cmd_tsa, "time-stamps (RFC 3161): stamp a file, verify a token"},
+	{"ca", cmd_ca, "issue, approve, revoke, hold, release, list, show"},
+	{"sign", cmd_sign, "sign a file (CMS, CAdES B-B/B-T) with a token key"},
+	{"verify", cmd_verify, "verify a CMS signature and its approval steps"},
 };
 
 static void

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/objects.h>
+
 #include "core/core.h"
 
 #ifndef GP_SOFTHSM_MODULE
@@ -21,8 +23,76 @@
 
 #define CONFIG_MAX_BYTES (256 * 1024)
 
+/* A self-assigned placeholder policy under 2.25 (X.667: an OID from a
+ * UUID, here 2b1d9661-56c8-4d9a-b1f1-aea319067b50); production sets the
+ * OID of its own published TSA policy. */
+#define CONFIG_TSA_POLICY "2.25.57310430501079066654694018335906364240"
+#define CONFIG_TSA_MAX_POLICIES 16
+
 const char *const gp_key_names[GP_KEY_COUNT] = {"root", "ca", "tsa", "ocsp",
     "audit"};
+
+static void
+cfg_strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+cfg_seals_free(struct gp_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->seals_len; i++) {
+		free(cfg->seals[i].name);
+		free(cfg->seals[i].key_uri);
+		free(cfg->seals[i].cert);
+		cfg_strv_free(cfg->seals[i].roles, cfg->seals[i].roles_len);
+		cfg_strv_free(cfg->seals[i].serials,
+		    cfg->seals[i].serials_len);
+	}
+	free(cfg->seals);
+	cfg->seals = NULL;
+	cfg->seals_len = 0;
+}
+
+int
+gp_config_add_seal(struct gp_config *cfg, const char *name,
+    const char *key_uri, const char *cert_path, const char *role)
+{
+	struct gp_seal *n, *sl;
+	size_t i;
+
+	if (cfg->seals_len >= GP_MAX_SEALS)
+		return gp_err_set(GP_ERR_CONFIG, "seals: at most %d",
+		    GP_MAX_SEALS);
+	for (i = 0; i < cfg->seals_len; i++) {
+		if (strcmp(cfg->seals[i].name, name) == 0)
+			return gp_err_set(GP_ERR_CONFIG, "seals: \"%s\" "
+			    "exists", name);
+	}
+	n = realloc(cfg->seals, (cfg->seals_len + 1) * sizeof(*n));
+	if (n == NULL)
+		return GP_ERR_NOMEM;
+	cfg->seals = n;
+	sl = &n[cfg->seals_len];
+	memset(sl, 0, sizeof(*sl));
+	cfg->seals_len++;
+	sl->name = strdup(name);
+	sl->key_uri = strdup(key_uri);
+	sl->cert = gp_path_join(cfg->dir, cert_path);
+	if (role != NULL && (sl->roles = calloc(1, sizeof(char *))) != NULL &&
+	    (sl->roles[0] = strdup(role)) != NULL)
+		sl->roles_len = 1;
+	if (sl->name == NULL || sl->key_uri == NULL || sl->cert == NULL ||
+	    (role != NULL && sl->roles_len != 1))
+		return GP_ERR_NOMEM;
+	return 0;
+}
 
 void
 gp_config_free(struct gp_config *cfg)
@@ -47,6 +117,12 @@ gp_config_free(struct gp_config *cfg)
 		free(cfg->hostnames[i]);
 	free(cfg->hostnames);
 	free(cfg->profiles_dir);
+	free(cfg->tsa_policy);
+	for (i = 0; i < cfg->tsa_policies_len; i++)
+		free(cfg->tsa_policies[i]);
+	free(cfg->tsa_policies);
+	free(cfg->tsa_clock_check);
+	cfg_seals_free(cfg);
 	free(cfg);
 }
 
@@ -86,6 +162,12 @@ gp_config_defaults(const char *dir, struct gp_config **out)
 	cfg->request_timeout_s = 30;
 	cfg->max_connections = 1024;
 	cfg->threads = 4;
+	cfg->tsa_policy = strdup(CONFIG_TSA_POLICY);
+	cfg->tsa_accuracy_s = 1;
+	cfg->tsa_precision_digits = 3;
+	cfg->tsa_max_request_bytes = 4096;
+	cfg->tsa_clock_check = strdup("strict");
+	ok &= cfg->tsa_policy && cfg->tsa_clock_check;
 	ok &= cfg->dir && cfg->instance_name && cfg->module &&
 	    cfg->softhsm_conf && cfg->token_label && cfg->pin_file &&
 	    cfg->pin_env && cfg->http_listen && cfg->https_listen &&
@@ -174,6 +256,41 @@ cfg_int(const struct cfg_reader *rd, json_t *obj, const char *section,
 	return 0;
 }
 
+static int
+cfg_bool(const struct cfg_reader *rd, json_t *obj, const char *section,
+    const char *key, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return 0; /* keep the default */
+	if (!json_is_boolean(v))
+		return gp_err_set(GP_ERR_CONFIG,
+		    "%s: field %s.%s must be true or false", rd->file, section,
+		    key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* A dotted OID ("2.25.123"), as OpenSSL parses it. */
+static int
+cfg_oid_ok(const char *s)
+{
+	ASN1_OBJECT *o;
+	size_t i;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 200)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if ((s[i] < '0' || s[i] > '9') && s[i] != '.')
+			return 0;
+	}
+	if ((o = OBJ_txt2obj(s, 1)) == NULL)
+		return 0;
+	ASN1_OBJECT_free(o);
+	return 1;
+}
+
 /* Refuses keys of |obj| that are not in |known| (NULL-terminated). */
 static int
 cfg_known(const struct cfg_reader *rd, json_t *obj, const char *section,
@@ -212,6 +329,163 @@ cfg_section(json_t *root, const char *name)
 }
 
 static int
+cfg_tsa(const struct cfg_reader *rd, json_t *sec, struct gp_config *cfg)
+{
+	static const char *const tsa[] = {"policy", "policies", "accuracy_s",
+	    "accuracy_ms", "accuracy_us", "precision_digits", "allow_sha1",
+	    "max_request_bytes", "clock_check", NULL};
+	json_t *v;
+	size_t i;
+	int r;
+
+	GUARD(cfg_known(rd, sec, "tsa", tsa));
+	/* Absent fields keep their defaults (instances made before the
+	 * TSA existed have no tsa section). */
+	if (json_object_get(sec, "policy") != NULL)
+		GUARD(cfg_str(rd, sec, "tsa", "policy", 1, 0,
+		    &cfg->tsa_policy));
+	ENSURE(cfg_oid_ok(cfg->tsa_policy), gp_err_set(GP_ERR_CONFIG,
+	    "%s: field tsa.policy must be a dotted OID such as 2.25.<uuid "
+	    "as integer>", rd->file));
+	v = json_object_get(sec, "policies");
+	if (v != NULL) {
+		ENSURE(json_is_array(v) &&
+		    json_array_size(v) <= CONFIG_TSA_MAX_POLICIES,
+		    gp_err_set(GP_ERR_CONFIG, "%s: field tsa.policies must be "
+		    "an array of at most %d OIDs", rd->file,
+		    CONFIG_TSA_MAX_POLICIES));
+		ENSURE((cfg->tsa_policies = calloc(json_array_size(v) + 1,
+		    sizeof(char *))) != NULL, GP_ERR_NOMEM);
+		for (i = 0; i < json_array_size(v); i++) {
+			json_t *o = json_array_get(v, i);
+
+			ENSURE(json_is_string(o) &&
+			    cfg_oid_ok(json_string_value(o)),
+			    gp_err_set(GP_ERR_CONFIG, "%s: field "
+			    "tsa.policies[%zu] must be a dotted OID", rd->file,
+			    i));
+			ENSURE((cfg->tsa_policies[i] =
+			    strdup(json_string_value(o))) != NULL,
+			    GP_ERR_NOMEM);
+			cfg->tsa_policies_len = i + 1;
+		}
+	}
+	GUARD(cfg_int(rd, sec, "tsa", "accuracy_s", 0, 3600,
+	    &cfg->tsa_accuracy_s));
+	GUARD(cfg_int(rd, sec, "tsa", "accuracy_ms", 0, 999,
+	    &cfg->tsa_accuracy_ms));
+	GUARD(cfg_int(rd, sec, "tsa", "accuracy_us", 0, 999,
+	    &cfg->tsa_accuracy_us));
+	/* ETSI EN 319 421: the TSA declares an accuracy and keeps to it, so
+	 * "no accuracy" cannot be configured. */
+	ENSURE(cfg->tsa_accuracy_s + cfg->tsa_accuracy_ms +
+	    cfg->tsa_accuracy_us > 0, gp_err_set(GP_ERR_CONFIG,
+	    "%s: fields tsa.accuracy_s/_ms/_us: the accuracy must not be "
+	    "zero", rd->file));
+	GUARD(cfg_int(rd, sec, "tsa", "precision_digits", 0, 6,
+	    &cfg->tsa_precision_digits));
+	GUARD(cfg_bool(rd, sec, "tsa", "allow_sha1", &cfg->tsa_allow_sha1));
+	GUARD(cfg_int(rd, sec, "tsa", "max_request_bytes", 256, 65536,
+	    &cfg->tsa_max_request_bytes));
+	if (json_object_get(sec, "clock_check") != NULL)
+		GUARD(cfg_str(rd, sec, "tsa", "clock_check", 1, 0,
+		    &cfg->tsa_clock_check));
+	ENSURE(strcmp(cfg->tsa_clock_check, "strict") == 0 ||
+	    strcmp(cfg->tsa_clock_check, "warn") == 0,
+	    gp_err_set(GP_ERR_CONFIG, "%s: field tsa.clock_check must be "
+	    "\"strict\" or \"warn\"", rd->file));
+	r = 0;
+out:
+	return r;
+}
+
+/* A list of strings of 1 to |max| bytes, at most 64 of them. */
+static int
+cfg_strv(const struct cfg_reader *rd, json_t *v, const char *field,
+    size_t max, char ***out, size_t *out_len)
+{
+	size_t i;
+
+	*out = NULL;
+	*out_len = 0;
+	if (v == NULL)
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) > 64)
+		return gp_err_set(GP_ERR_CONFIG, "%s: field %s must be an "
+		    "array of at most 64 strings", rd->file, field);
+	if ((*out = calloc(json_array_size(v) + 1, sizeof(char *))) == NULL)
+		return GP_ERR_NOMEM;
+	for (i = 0; i < json_array_size(v); i++) {
+		json_t *e = json_array_get(v, i);
+
+		if (!json_is_string(e) || json_string_length(e) == 0 ||
+		    json_string_length(e) > max)
+			return gp_err_set(GP_ERR_CONFIG, "%s: field %s[%zu] "
+			    "must be a string of 1 to %zu bytes", rd->file,
+			    field, i, max);
+		if (((*out)[i] = strdup(json_string_value(e))) == NULL)
+			return GP_ERR_NOMEM;
+		*out_len = i + 1;
+	}
+	return 0;
+}
+
+/* seals: [{"name", "key", "cert", "roles": [..], "serials": [..]}] */
+static int
+cfg_seals(const struct cfg_reader *rd, json_t *arr, struct gp_config *cfg)
+{
+	static const char *const seal[] = {"name", "key", "cert", "roles",
+	    "serials", NULL};
+	char field[64];
+	json_t *e;
+	size_t i, j, k;
+	int r;
+
+	if (arr == NULL)
+		return 0;
+	ENSURE(json_is_array(arr) && json_array_size(arr) <= GP_MAX_SEALS,
+	    gp_err_set(GP_ERR_CONFIG, "%s: field seals must be an array of "
+	    "at most %d seals", rd->file, GP_MAX_SEALS));
+	ENSURE((cfg->seals = calloc(json_array_size(arr) + 1,
+	    sizeof(*cfg->seals))) != NULL, GP_ERR_NOMEM);
+	json_array_foreach(arr, i, e) {
+		struct gp_seal *sl = &cfg->seals[i];
+
+		cfg->seals_len = i + 1;
+		snprintf(field, sizeof(field), "seals[%zu]", i);
+		GUARD(cfg_known(rd, e, field, seal));
+		GUARD(cfg_str(rd, e, field, "name", 1, 0, &sl->name));
+		for (j = 0; sl->name[j] != '\0'; j++)
+			ENSURE(j < 64 && ((sl->name[j] >= 'a' &&
+			    sl->name[j] <= 'z') || (sl->name[j] >= '0' &&
+			    sl->name[j] <= '9') || sl->name[j] == '-' ||
+			    sl->name[j] == '_'), gp_err_set(GP_ERR_CONFIG,
+			    "%s: field %s.name must be 1 to 64 of [a-z0-9_-]",
+			    rd->file, field));
+		for (k = 0; k < i; k++)
+			ENSURE(strcmp(cfg->seals[k].name, sl->name) != 0,
+			    gp_err_set(GP_ERR_CONFIG, "%s: field %s.name: "
+			    "seal \"%s\" is configured twice", rd->file,
+			    field, sl->name));
+		GUARD(cfg_str(rd, e, field, "key", 1, 0, &sl->key_uri));
+		ENSURE(strncmp(sl->key_uri, "pkcs11:", 7) == 0 ||
+		    strncmp(sl->key_uri, "file:", 5) == 0,
+		    gp_err_set(GP_ERR_CONFIG, "%s: field %s.key must be a "
+		    "pkcs11: or file: URI", rd->file, field));
+		GUARD(cfg_str(rd, e, field, "cert", 1, 1, &sl->cert));
+		snprintf(field, sizeof(field), "seals[%zu].roles", i);
+		GUARD(cfg_strv(rd, json_object_get(e, "roles"), field, 16,
+		    &sl->roles, &sl->roles_len));
+		snprintf(field, sizeof(field), "seals[%zu].serials", i);
+		GUARD(cfg_strv(rd, json_object_get(e, "serials"), field, 64,
+		    &sl->serials, &sl->serials_len));
+	}
+	r = 0;
+out:
+	return r;
+}
+
+static int
 cfg_listen_check(const struct cfg_reader *rd, const char *field,
     const char *value)
 {
@@ -231,7 +505,7 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 {
 	static const char *const top[] = {"version", "instance", "token",
 	    "keys", "listen", "public_url", "hostnames", "profiles_dir", "crl",
-	    "ocsp", "audit", "limits", NULL};
+	    "ocsp", "audit", "limits", "tsa", "seals", NULL};
 	static const char *const token[] = {"module", "softhsm_conf", "label",
 	    "pin_file", "pin_env", NULL};
 	static const char *const listen[] = {"http", "https", NULL};
@@ -342,6 +616,8 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	GUARD(cfg_int(rd, sec, "limits", "max_connections", 1, 65536,
 	    &cfg->max_connections));
 	GUARD(cfg_int(rd, sec, "limits", "threads", 1, 256, &cfg->threads));
+	GUARD(cfg_tsa(rd, cfg_section(root, "tsa"), cfg));
+	GUARD(cfg_seals(rd, json_object_get(root, "seals"), cfg));
 	r = 0;
 out:
 	return r;
@@ -447,5 +723,53 @@ gp_config_to_json(const struct gp_config *cfg)
 	    "request_timeout_s", (json_int_t)cfg->request_timeout_s,
 	    "max_connections", (json_int_t)cfg->max_connections,
 	    "threads", (json_int_t)cfg->threads);
+	if (root != NULL) {
+		json_t *pol = json_array();
+
+		for (i = 0; pol != NULL && i < cfg->tsa_policies_len; i++)
+			json_array_append_new(pol,
+			    json_string(cfg->tsa_policies[i]));
+		if (json_object_set_new(root, "tsa", json_pack("{s:s, s:o, "
+		    "s:I, s:I, s:I, s:I, s:b, s:I, s:s}",
+		    "policy", cfg->tsa_policy,
+		    "policies", pol,
+		    "accuracy_s", (json_int_t)cfg->tsa_accuracy_s,
+		    "accuracy_ms", (json_int_t)cfg->tsa_accuracy_ms,
+		    "accuracy_us", (json_int_t)cfg->tsa_accuracy_us,
+		    "precision_digits", (json_int_t)cfg->tsa_precision_digits,
+		    "allow_sha1", cfg->tsa_allow_sha1,
+		    "max_request_bytes",
+		    (json_int_t)cfg->tsa_max_request_bytes,
+		    "clock_check", cfg->tsa_clock_check)) != 0) {
+			json_decref(root);
+			root = NULL;
+		}
+	}
+	if (root != NULL && cfg->seals_len > 0) {
+		json_t *arr = json_array(), *roles, *serials;
+
+		for (i = 0; arr != NULL && i < cfg->seals_len; i++) {
+			const struct gp_seal *sl = &cfg->seals[i];
+			size_t j;
+
+			roles = json_array();
+			serials = json_array();
+			for (j = 0; j < sl->roles_len; j++)
+				json_array_append_new(roles,
+				    json_string(sl->roles[j]));
+			for (j = 0; j < sl->serials_len; j++)
+				json_array_append_new(serials,
+				    json_string(sl->serials[j]));
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, "
+			    "s:o, s:o}", "name", sl->name, "key", sl->key_uri,
+			    "cert", cfg_rel(cfg->dir, sl->cert), "roles", roles,
+			    "serials", serials));
+		}
+		if (arr == NULL || json_object_set_new(root, "seals", arr) !=
+		    0) {
+			json_decref(root);
+			root = NULL;
+		}
+	}
 	return root;
 }

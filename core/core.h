@@ -164,7 +164,42 @@ struct gp_config {
 	int64_t request_timeout_s;
 	int64_t max_connections;
 	int64_t threads;
+	/* tsa: RFC 3161 time-stamping (tsa/tsa.h) */
+	char *tsa_policy;          /* default policy OID (dotted text) */
+	char **tsa_policies;       /* other policies a request may ask for */
+	size_t tsa_policies_len;
+	int64_t tsa_accuracy_s;    /* declared accuracy: seconds, millis, */
+	int64_t tsa_accuracy_ms;   /* micros (RFC 3161 2.4.2 Accuracy) */
+	int64_t tsa_accuracy_us;
+	int64_t tsa_precision_digits; /* genTime fraction digits, 0 to 6 */
+	int tsa_allow_sha1;        /* accept SHA-1 imprints (default no) */
+	int64_t tsa_max_request_bytes;
+	char *tsa_clock_check;     /* "strict" (refuse) or "warn" */
+	/* seals: server seal keys (signer/, POST /api/v1/sign); absent in
+	 * instances made before them, which then have none. */
+	struct gp_seal *seals;
+	size_t seals_len;
 };
+
+/* A server seal: a key (on the token) that signs documents for the
+ * callers the policy names, with its certificate. A caller may use it
+ * when its admin role is in |roles| or its certificate serial (lower-case
+ * hex) is in |serials|. */
+#define GP_MAX_SEALS 16
+struct gp_seal {
+	char *name;                /* [a-z0-9_-], unique */
+	char *key_uri;
+	char *cert;                /* absolute path to its PEM certificate */
+	char **roles;
+	size_t roles_len;
+	char **serials;
+	size_t serials_len;
+};
+
+/* Appends a seal to |cfg| (for `govpki init`): copies every string.
+ * GP_ERR_CONFIG when GP_MAX_SEALS are configured or the name exists. */
+int gp_config_add_seal(struct gp_config *cfg, const char *name,
+    const char *key_uri, const char *cert_path, const char *role) GP_WUR;
 
 /* Names of the keys by index ("root", "ca", "tsa", "ocsp", "audit"). */
 extern const char *const gp_key_names[GP_KEY_COUNT];

@@ -23,6 +23,7 @@
 
 #include "ca/ca.h"
 #include "instance/instance.h"
+#include "tsa/tsa.h"
 
 #define INIT_PIN_LEN 16
 #define INIT_MAX_ISSUED 16
@@ -45,6 +46,8 @@ struct init_ctx {
 	struct gp_config *cfg;
 	tok_ctx *tok;
 	EVP_PKEY *pub[GP_KEY_COUNT];
+	EVP_PKEY *seal_pub;   /* the default seal key "seal" (signer/) */
+	X509 *seal_cert;
 	EVP_PKEY *key[GP_KEY_COUNT];
 	X509 *cert[GP_KEY_COUNT];
 	X509 *tls_cert;
@@ -368,6 +371,16 @@ init_certs(struct init_ctx *ic)
 	    GP_KEY_CA, &spec, &ic->cert[GP_KEY_AUDIT]));
 	init_record(ic, ic->cert[GP_KEY_AUDIT], "ca", "audit", NULL);
 
+	/* The default server seal (POST /api/v1/sign): a document-signing
+	 * key, so digitalSignature and nonRepudiation only. */
+	memset(&spec, 0, sizeof(spec));
+	spec.not_after = ic->now + 5 * YEAR;
+	spec.path_len = -1;
+	spec.key_usage = "critical,digitalSignature,nonRepudiation";
+	GUARD(init_issue(ic, "govpki Seal", NULL, ic->seal_pub, GP_KEY_CA,
+	    &spec, &ic->seal_cert));
+	init_record(ic, ic->seal_cert, "ca", "seal", NULL);
+
 	/* The admin listener's TLS certificate: a software key, like any web
 	 * server's, readable only by the instance owner. */
 	GUARD(init_sw_key(&ic->tls_key));
@@ -420,6 +433,9 @@ init_files(struct init_ctx *ic)
 		GUARD(tok_cert_write(ic->tok, ic->cfg->token_label,
 		    gp_key_names[i], ic->cert[i]));
 	}
+	GUARD(init_write_certs(ic, "certs/seal.pem", &ic->seal_cert, 1));
+	GUARD(tok_cert_write(ic->tok, ic->cfg->token_label, "seal",
+	    ic->seal_cert));
 	chain[0] = ic->cert[GP_KEY_CA];
 	chain[1] = ic->cert[GP_KEY_ROOT];
 	GUARD(init_write_certs(ic, "certs/chain.pem", chain, 2));
@@ -507,6 +523,17 @@ init_store(struct init_ctx *ic, const char *actor)
 		    tok_algo_name(ic->opts->algo), "sensitive", sens,
 		    "extractable", extr)));
 	}
+	for (i = 0; i < ic->cfg->seals_len; i++) {
+		GUARD(tok_key_attrs(ic->tok, ic->cfg->seals[i].key_uri, &sens,
+		    &extr));
+		ENSURE(sens == 1 && extr == 0, gp_err_set(GP_ERR_DEVICE,
+		    "key %s: token reports sensitive=%d extractable=%d",
+		    ic->cfg->seals[i].key_uri, sens, extr));
+		GUARD(init_audit_event(a, actor, "key.generate",
+		    ic->cfg->seals[i].key_uri, json_pack("{s:s, s:b, s:b}",
+		    "algo", tok_algo_name(ic->opts->algo), "sensitive", sens,
+		    "extractable", extr)));
+	}
 	for (i = 0; i < ic->issued_len; i++) {
 		X509 *c = ic->issued[i].cert;
 		const ASN1_TIME *t;
@@ -580,6 +607,9 @@ init_token(struct init_ctx *ic)
 		    ic->opts->algo, &ic->pub[i]));
 		GUARD(tok_key_load(ic->tok, ic->cfg->key_uri[i], &ic->key[i]));
 	}
+	/* The default seal key (see instance_init: seals[0]). */
+	GUARD(tok_keygen(ic->tok, ic->cfg->token_label, "seal",
+	    ic->opts->algo, &ic->seal_pub));
 	r = 0;
 out:
 	gp_secret_free(user);
@@ -603,6 +633,8 @@ init_ctx_clear(struct init_ctx *ic)
 		EVP_PKEY_free(ic->admin_key[i]);
 	}
 	X509_free(ic->tls_cert);
+	EVP_PKEY_free(ic->seal_pub);
+	X509_free(ic->seal_cert);
 	EVP_PKEY_free(ic->tls_key);
 	tok_ctx_free(ic->tok);
 	gp_config_free(ic->cfg);
@@ -626,6 +658,18 @@ instance_init(const struct instance_init_opts *opts)
 	ic.now = (int64_t)time(NULL);
 	GUARD(init_target(opts->dir, &ic.final_dir, &ic.tmp));
 	GUARD(gp_config_defaults(ic.tmp, &ic.cfg));
+	/* ETSI EN 319 421: a TSA refuses when its clock is unsynchronised
+	 * ("strict", the default). A machine whose clock no daemon
+	 * disciplines at init (a development VM) gets "warn" instead, said
+	 * loudly here and at every start; see README "Time-stamping". */
+	if (!tsa_clock_kernel_synced()) {
+		free(ic.cfg->tsa_clock_check);
+		ENSURE((ic.cfg->tsa_clock_check = strdup("warn")) != NULL,
+		    GP_ERR_NOMEM);
+		gp_log(GP_LOG_WARN, "init: the kernel reports the clock "
+		    "unsynchronised: tsa.clock_check set to \"warn\"; set it "
+		    "to \"strict\" once NTP runs (production)");
+	}
 	if (opts->module != NULL) {
 		free(ic.cfg->module);
 		ENSURE((ic.cfg->module = strdup(opts->module)) != NULL,
@@ -648,6 +692,16 @@ instance_init(const struct instance_init_opts *opts)
 		GUARD(r);
 	}
 	GUARD(instance_softhsm_env(ic.cfg));
+	{
+		char *seal_uri = NULL;
+
+		ENSURE(asprintf(&seal_uri, "pkcs11:token=%s;object=seal",
+		    ic.cfg->token_label) > 0, GP_ERR_NOMEM);
+		r = gp_config_add_seal(ic.cfg, "seal", seal_uri,
+		    "certs/seal.pem", "officer");
+		free(seal_uri);
+		GUARD(r);
+	}
 	GUARD(init_token(&ic));
 	GUARD(init_certs(&ic));
 	GUARD(init_files(&ic));

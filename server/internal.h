@@ -25,9 +25,11 @@
 #include <microhttpd.h>
 #include <openssl/x509.h>
 
+#include "ca/ca.h"
 #include "core/core.h"
 #include "instance/instance.h"
 #include "server/server.h"
+#include "tsa/tsa.h"
 
 enum srv_listener { SRV_PUBLIC = 0, SRV_ADMIN = 1, SRV_LISTENERS = 2 };
 
@@ -106,6 +108,19 @@ struct srv {
 	int64_t health_at_ms;
 	int health_store;
 	int health_token;
+	/* OCSP responder and CRL schedule (srv_ocsp.c); NULL until
+	 * srv_pki_init(). */
+	struct ca_ocsp *ocsp;
+	struct srv_crl *crl;
+	/* The time-stamp authority (srv_tsa.c); NULL until srv_tsa_init. */
+	tsa *tsa;
+	/* Certificate profiles and the issuing context (srv_ca.c); set by
+	 * srv_ca_init() before the listeners start, read-only after. */
+	struct ca_profiles *profiles;
+	struct ca_ctx ca;
+	/* Seal keys, trust for /api/v1/verify and approval policies
+	 * (srv_sign.c); set by srv_sign_init() before the listeners start. */
+	struct srv_signer *signer;
 };
 
 /* One request, the MHD per-request context. */
@@ -166,6 +181,53 @@ int srv_h_cert(struct srv_req *rq, const char *url);
 int srv_h_config(struct srv_req *rq, const char *url);
 int srv_h_audit_list(struct srv_req *rq, const char *url);
 int srv_h_audit_verify(struct srv_req *rq, const char *url);
+int srv_h_tsa(struct srv_req *rq, const char *url);
+/* srv_ca.c: issuance, status changes, dual control (officer). */
+int srv_h_ca_issue(struct srv_req *rq, const char *url);
+int srv_h_ca_list(struct srv_req *rq, const char *url);
+int srv_h_ca_show(struct srv_req *rq, const char *url);
+int srv_h_ca_status(struct srv_req *rq, const char *url);
+int srv_h_ca_approve(struct srv_req *rq, const char *url);
+int srv_h_ca_request(struct srv_req *rq, const char *url);
+int srv_h_ca_profiles(struct srv_req *rq, const char *url);
+/* srv_sign.c: POST /api/v1/sign (admin; the seal policy of govpki.json
+ * "seals" decides who may use which seal) and POST /api/v1/verify
+ * (public). srv_sign_init() loads every configured seal key and
+ * certificate (a bad one fails start-up naming it); srv_sign_free()
+ * accepts a server where it failed or never ran. */
+int srv_h_sign(struct srv_req *rq, const char *url);
+int srv_h_verify(struct srv_req *rq, const char *url);
+int srv_sign_init(struct srv *s) GP_WUR;
+void srv_sign_free(struct srv *s);
+/* Loads the profiles (a bad one fails start-up naming file, field and
+ * reason) and fills s->ca from the instance; srv_ca_free() accepts a
+ * server where it failed or never ran. */
+int srv_ca_init(struct srv *s) GP_WUR;
+void srv_ca_free(struct srv *s);
+
+/* The TSA of the server (srv_tsa.c): built from the instance's TSA key
+ * and certificate before the listeners start, freed after they stop
+ * (which persists its last genTime). srv_tsa_health() fills |why| with
+ * the clock guard's state and sets *out_refuse when it refuses. */
+int srv_tsa_init(struct srv *s) GP_WUR;
+void srv_tsa_free(struct srv *s);
+void srv_tsa_health(struct srv *s, int *out_refuse, char *why, size_t len);
+/* srv_ocsp.c: OCSP (RFC 6960/5019), CRL download and generation. */
+int srv_h_ocsp_post(struct srv_req *rq, const char *url);
+int srv_h_ocsp_get(struct srv_req *rq, const char *url);
+int srv_h_crl(struct srv_req *rq, const char *url);
+int srv_h_crl_generate(struct srv_req *rq, const char *url);
+
+/* Starts the OCSP responder (needs the OCSP key) and the CRL schedule;
+ * srv_pki_free() accepts a server where init failed or never ran. */
+int srv_pki_init(struct srv *s) GP_WUR;
+void srv_pki_free(struct srv *s);
+/* Called about once a second from the main loop: generates each CRL when
+ * its interval has passed, its nextUpdate draws near, or a certificate
+ * status changed (any process; seen through the store) at least
+ * SRV_CRL_REVOKE_DELAY_S ago. Never fails the loop; failures are logged
+ * and audited. */
+void srv_crl_tick(struct srv *s);
 
 /* Replies (srv_http.c). Each sets rq->resp and rq->resp_status; the JSON
  * one takes ownership of |obj| (steals the reference, also on failure). */

@@ -321,6 +321,10 @@ server_run(struct instance *inst, const struct server_opts *opts)
 
 	GUARD(srv_tls_load(&s));
 	GUARD(srv_trust_init(&s));
+	GUARD(srv_tsa_init(&s));
+	GUARD(srv_pki_init(&s));
+	GUARD(srv_ca_init(&s));
+	GUARD(srv_sign_init(&s));
 
 	/* Before any MHD thread exists, so that every thread inherits it. */
 	sigemptyset(&set);
@@ -362,6 +366,7 @@ server_run(struct instance *inst, const struct server_opts *opts)
 				    "checkpoint failed: %s", gp_err_detail());
 			next_cp = gp_mono_ms() + period_ms;
 		}
+		srv_crl_tick(&s);
 	}
 
 	gp_log(GP_LOG_INFO, "server: %s received; draining",
@@ -379,6 +384,10 @@ out:
 	srv_stop(&s, NULL); /* a no-op after a clean stop */
 	json_decref(details);
 	srv_trust_free(&s);
+	srv_tsa_free(&s); /* after the daemons stopped */
+	srv_pki_free(&s); /* after the daemons stopped */
+	srv_ca_free(&s); /* after the daemons stopped */
+	srv_sign_free(&s); /* after the daemons stopped */
 	srv_tls_free(&s);
 	if (mask_set)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -38,13 +38,19 @@ srv_health(struct srv *s, int *out_store, int *out_token)
 int
 srv_h_healthz(struct srv_req *rq, const char *url)
 {
-	int st_ok, tok_ok;
+	int st_ok, tok_ok, tsa_refuse = 0, ok;
+	char tsa_why[160];
 
 	srv_health(rq->srv, &st_ok, &tok_ok);
-	return srv_reply_json(rq, st_ok && tok_ok ? 200 : 503,
-	    json_pack("{s:s, s:s, s:s}", "status", st_ok && tok_ok ? "ok" :
+	/* The TSA's clock guard: a TSA that refuses to issue (clock
+	 * unsynchronised, error above the accuracy, stepped back) makes the
+	 * instance unhealthy, 503, with the reason in "tsa". */
+	srv_tsa_health(rq->srv, &tsa_refuse, tsa_why, sizeof(tsa_why));
+	ok = st_ok && tok_ok && !tsa_refuse;
+	return srv_reply_json(rq, ok ? 200 : 503,
+	    json_pack("{s:s, s:s, s:s, s:s}", "status", ok ? "ok" :
 	    "fail", "store", st_ok ? "ok" : "fail", "token", tok_ok ? "ok" :
-	    "fail"));
+	    "fail", "tsa", tsa_why));
 }
 
 int

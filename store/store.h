@@ -167,8 +167,94 @@ int store_cert_get(store *st, const char *serial, struct store_cert *out)
     GP_WUR;
 
 /* In a transaction: sets status, revocation time, reason and invalidity
- * date of |serial|. GP_ERR_NOT_FOUND when unknown. */
+ * date of |serial|. GP_ERR_NOT_FOUND when unknown. Also increments the meta
+ * counter STORE_META_STATUS_GEN in the same transaction, so that any
+ * process (the server's CRL schedule, OCSP) sees that a status changed. */
 int store_cert_set_status(store *st, const char *serial, const char *status,
     int64_t revoked_at, int reason, int64_t invalidity_date) GP_WUR;
+
+/* Meta key counting status changes (decimal text; unset means 0). */
+#define STORE_META_STATUS_GEN "certs.status_gen"
+
+/* The revocation state of one certificate: what OCSP and CRLs need, in
+ * fixed buffers so that reading it allocates nothing. */
+struct store_cert_state {
+	char serial[68];     /* lower-case hex, no leading zeros */
+	char issuer[16];     /* "root" or "ca" */
+	char status[8];      /* "good", "hold" or "revoked" */
+	int64_t revoked_at;  /* Unix seconds, 0 when not revoked */
+	int64_t invalidity_date;
+	int64_t not_after;
+	int reason;          /* RFC 5280 CRLReason, -1 when none */
+};
+
+/* The state of |serial| into |out|; GP_ERR_NOT_FOUND when this instance
+ * never issued it. One indexed read; for OCSP on every request. */
+int store_cert_state_get(store *st, const char *serial,
+    struct store_cert_state *out) GP_WUR;
+
+/* Calls |fn| for every certificate of |issuer| whose status is "revoked" or
+ * "hold", in ascending order of the serial text, stopping early when |fn|
+ * returns non-zero (that value is returned). Rows are read in pages of
+ * STORE_PAGE_ROWS by serial (keyset paging on the primary key), so memory
+ * stays bounded and time linear for any number of rows; the store's lock is
+ * not held while |fn| runs. Rows changed during the scan may or may not be
+ * seen. */
+typedef int (*store_cert_state_fn)(void *arg,
+    const struct store_cert_state *s);
+int store_cert_scan_revoked(store *st, const char *issuer,
+    store_cert_state_fn fn, void *arg) GP_WUR;
+
+/*
+ * Certificate search (store_cert_query.c): every given criterion must
+ * match (NULL: any). Results come in ascending serial order after |after|
+ * (keyset paging: pass the last serial of a page to get the next), at most
+ * |limit| (1..STORE_FIND_MAX). Rows are returned without their DER.
+ */
+#define STORE_FIND_MAX 1000
+struct store_cert_query {
+	const char *uscc;
+	const char *id_number;
+	const char *status;
+	const char *profile;
+	const char *after;   /* serial, or NULL for the first page */
+	int64_t limit;
+};
+/* Fills a new array *out of *out_len rows; the caller frees it with
+ * store_cert_list_free(). */
+int store_cert_find(store *st, const struct store_cert_query *q,
+    struct store_cert **out, size_t *out_len) GP_WUR;
+void store_cert_list_free(struct store_cert *list, size_t len);
+/* Number of certificates stored. */
+int store_cert_count(store *st, int64_t *out) GP_WUR;
+
+/*
+ * Issuance requests waiting for a second officer (store_request.c).
+ * |body| is the request as JSON text; |status| "pending", "approved" or
+ * "failed".
+ */
+struct store_request {
+	char *id;
+	char *profile;
+	char *requester;        /* identity: certificate serial or local:user */
+	char *requester_actor;  /* the audit actor text */
+	char *body;
+	char *status;
+	int64_t created_ms;
+	char *approver;
+	int64_t decided_ms;
+	char *serial;           /* the certificate issued, once approved */
+};
+void store_request_clear(struct store_request *rq);
+/* In a transaction. GP_ERR_EXISTS for a duplicate id. */
+int store_request_insert(store *st, const struct store_request *rq) GP_WUR;
+/* GP_ERR_NOT_FOUND; the caller clears |out|. */
+int store_request_get(store *st, const char *id, struct store_request *out)
+    GP_WUR;
+/* In a transaction: moves |id| from "pending" to |status| with |approver|
+ * and |serial| (NULL allowed). GP_ERR_CONFLICT when it is not pending
+ * (someone decided it first), GP_ERR_NOT_FOUND when unknown. */
+int store_request_decide(store *st, const char *id, const char *status,
+    const char *approver, const char *serial, int64_t decided_ms) GP_WUR;
 
 #endif /* GOVPKI_STORE_H */

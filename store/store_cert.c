@@ -188,9 +188,166 @@ store_cert_set_status(store *st, const char *serial, const char *status,
 		    "not issued by this instance", serial);
 		goto out;
 	}
+	store_stmt_done(s);
+	s = NULL;
+	/* Tells other processes (the server's CRL schedule) that a status
+	 * changed, in the transaction that changed it. */
+	GUARD(store_stmt(st, STORE_STMT_CERT_STATUS_GEN,
+	    "INSERT INTO meta(key, value) VALUES ('" STORE_META_STATUS_GEN
+	    "', '1') ON CONFLICT(key) DO UPDATE SET "
+	    "value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)", &s));
+	if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
+		r = store_err(st, rc, "certificate status generation");
+		goto out;
+	}
 	r = 0;
 out:
 	store_stmt_done(s);
 	store_unlock(st);
+	return r;
+}
+
+#define STORE_CERT_STATE_COLS                                          \
+	"serial, issuer, status, revoked_at, invalidity_date, not_after, " \
+	"reason"
+
+/* Copies text column |col| into |buf|; GP_ERR_STORE when it does not fit
+ * (the store never writes such a value; an edited file might). */
+static int
+store_cert_col_buf(store *st, sqlite3_stmt *s, int col, char *buf,
+    size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	int n = sqlite3_column_bytes(s, col);
+
+	if (t == NULL || n < 0 || (size_t)n >= len)
+		return gp_err_set(GP_ERR_STORE, "%s: certificate column %d: "
+		    "missing or longer than %zu bytes", st->path, col,
+		    len - 1);
+	memcpy(buf, t, (size_t)n);
+	buf[n] = '\0';
+	return 0;
+}
+
+static int
+store_cert_state_read(store *st, sqlite3_stmt *s,
+    struct store_cert_state *out)
+{
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	GUARD(store_cert_col_buf(st, s, 0, out->serial, sizeof(out->serial)));
+	GUARD(store_cert_col_buf(st, s, 1, out->issuer, sizeof(out->issuer)));
+	GUARD(store_cert_col_buf(st, s, 2, out->status, sizeof(out->status)));
+	out->revoked_at = sqlite3_column_int64(s, 3);
+	out->invalidity_date = sqlite3_column_int64(s, 4);
+	out->not_after = sqlite3_column_int64(s, 5);
+	out->reason = sqlite3_column_int(s, 6);
+	r = 0;
+out:
+	return r;
+}
+
+int
+store_cert_state_get(store *st, const char *serial,
+    struct store_cert_state *out)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+
+	memset(out, 0, sizeof(*out));
+	store_lock(st);
+	ENSURE(serial != NULL, GP_ERR_INVALID);
+	GUARD(store_stmt(st, STORE_STMT_CERT_STATE,
+	    "SELECT " STORE_CERT_STATE_COLS " FROM certificates "
+	    "WHERE serial = ?1", &s));
+	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK) {
+		r = store_err(st, rc, "certificate state");
+		goto out;
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		r = gp_err_set(GP_ERR_NOT_FOUND, "certificate serial %s was "
+		    "not issued by this instance", serial);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = store_err(st, rc, "certificate state");
+		goto out;
+	}
+	GUARD(store_cert_state_read(st, s, out));
+	r = 0;
+out:
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}
+
+/* One page of revoked or held certificates of |issuer| after |after|. */
+static int
+store_cert_revoked_page(store *st, const char *issuer, const char *after,
+    struct store_cert_state *rows, size_t *out_n)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+	size_t n = 0;
+
+	*out_n = 0;
+	store_lock(st);
+	/* "+status" keeps the planner off the status index: walking the
+	 * primary key from |after| keeps each page O(page), so the whole scan
+	 * is linear in the table, not quadratic in the revoked rows. */
+	GUARD(store_stmt(st, STORE_STMT_CERT_REVOKED_PAGE,
+	    "SELECT " STORE_CERT_STATE_COLS " FROM certificates "
+	    "WHERE serial > ?1 AND issuer = ?2 "
+	    "AND +status IN ('revoked', 'hold') ORDER BY serial LIMIT ?3",
+	    &s));
+	if ((rc = store_bind_text(s, 1, after)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 2, issuer)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(s, 3, STORE_PAGE_ROWS)) != SQLITE_OK) {
+		r = store_err(st, rc, "revoked certificates");
+		goto out;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < STORE_PAGE_ROWS) {
+		GUARD(store_cert_state_read(st, s, &rows[n]));
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		r = store_err(st, rc, "revoked certificates");
+		goto out;
+	}
+	r = 0;
+out:
+	*out_n = n;
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_cert_scan_revoked(store *st, const char *issuer,
+    store_cert_state_fn fn, void *arg)
+{
+	int r = GP_ERR_INTERNAL;
+	struct store_cert_state *rows = NULL;
+	char after[sizeof(rows->serial)] = "";
+	size_t n = 0, i;
+
+	ENSURE(fn != NULL && issuer != NULL, GP_ERR_INVALID);
+	ENSURE((rows = calloc(STORE_PAGE_ROWS, sizeof(*rows))) != NULL,
+	    GP_ERR_NOMEM);
+	for (;;) {
+		GUARD(store_cert_revoked_page(st, issuer, after, rows, &n));
+		for (i = 0; i < n; i++) {
+			if ((r = fn(arg, &rows[i])) != 0)
+				goto out;
+		}
+		if (n < STORE_PAGE_ROWS)
+			break;
+		memcpy(after, rows[n - 1].serial, sizeof(after));
+	}
+	r = 0;
+out:
+	free(rows);
 	return r;
 }

@@ -74,6 +74,22 @@ static const char *const store_migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
 	"CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints"
 	"  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;",
+
+	/* 3: issuance requests waiting for a second officer (dual
+	 * control), and the index that pages certificate listings. */
+	"CREATE TABLE requests ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  profile TEXT NOT NULL,"
+	"  requester TEXT NOT NULL,"
+	"  requester_actor TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('pending', 'approved', 'failed')),"
+	"  created_ms INTEGER NOT NULL,"
+	"  approver TEXT,"
+	"  decided_ms INTEGER NOT NULL DEFAULT 0,"
+	"  serial TEXT);"
+	"CREATE INDEX requests_status ON requests(status);",
 };
 
 #define STORE_SCHEMA_VERSION \

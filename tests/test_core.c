@@ -129,6 +129,87 @@ test_config_refusals(void)
 }
 
 static void
+test_config_tsa(void)
+{
+	struct gp_config *cfg = NULL;
+	json_t *pol;
+
+	/* Defaults, also for an instance made before the tsa section. */
+	CHECK_EQ(load_with("tsa", json_object(), &cfg), 0);
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		CHECK(strncmp(cfg->tsa_policy, "2.25.", 5) == 0);
+		CHECK_EQ(cfg->tsa_policies_len, 0);
+		CHECK_EQ(cfg->tsa_accuracy_s, 1);
+		CHECK_EQ(cfg->tsa_precision_digits, 3);
+		CHECK_EQ(cfg->tsa_allow_sha1, 0);
+		CHECK_EQ(cfg->tsa_max_request_bytes, 4096);
+		CHECK_STR(cfg->tsa_clock_check, "strict");
+	}
+	gp_config_free(cfg);
+	cfg = NULL;
+	/* Set values come back, and go out again through to_json. */
+	pol = json_pack("[s, s]", "1.2.3.4", "2.25.1");
+	CHECK_EQ(load_with("tsa.policies", pol, &cfg), 0);
+	CHECK(cfg != NULL && cfg->tsa_policies_len == 2 &&
+	    strcmp(cfg->tsa_policies[1], "2.25.1") == 0);
+	if (cfg != NULL) {
+		json_t *j = gp_config_to_json(cfg);
+
+		CHECK(j != NULL && json_array_size(json_object_get(
+		    json_object_get(j, "tsa"), "policies")) == 2);
+		json_decref(j);
+	}
+	gp_config_free(cfg);
+	cfg = NULL;
+	CHECK_EQ(load_with("tsa.allow_sha1", json_true(), &cfg), 0);
+	CHECK(cfg != NULL && cfg->tsa_allow_sha1 == 1);
+	gp_config_free(cfg);
+	cfg = NULL;
+	CHECK_EQ(load_with("tsa.clock_check", json_string("warn"), &cfg), 0);
+	CHECK(cfg != NULL && strcmp(cfg->tsa_clock_check, "warn") == 0);
+	gp_config_free(cfg);
+	cfg = NULL;
+
+	/* Refusals name the field. */
+	CHECK_EQ(load_with("tsa.colour", json_string("blue"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "unknown field tsa.colour");
+	CHECK_EQ(load_with("tsa.policy", json_string("1.2.x"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "tsa.policy");
+	CHECK_EQ(load_with("tsa.policy", json_string("sha256"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_EQ(load_with("tsa.policies", json_string("1.2.3"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "tsa.policies");
+	CHECK_EQ(load_with("tsa.policies", json_pack("[s]", "x"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "tsa.policies[0]");
+	CHECK_EQ(load_with("tsa.accuracy_ms", json_integer(1000), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "tsa.accuracy_ms");
+	CHECK_EQ(load_with("tsa.accuracy_s", json_integer(0), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "accuracy must not be zero");
+	CHECK_EQ(load_with("tsa.precision_digits", json_integer(7), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "tsa.precision_digits");
+	CHECK_EQ(load_with("tsa.allow_sha1", json_string("yes"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "tsa.allow_sha1");
+	CHECK_EQ(load_with("tsa.clock_check", json_string("loose"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "tsa.clock_check");
+	CHECK_EQ(load_with("tsa.max_request_bytes", json_integer(10), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "tsa.max_request_bytes");
+	CHECK_EQ(load_with("tsa", json_string("on"), &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "tsa must be an object");
+	CHECK(cfg == NULL);
+}
+
+static void
 test_file_write_exclusive(void)
 {
 	char *p = gp_path_join(tmpdir, "f.txt");
@@ -197,6 +278,7 @@ main(void)
 	RUN(test_err_detail);
 	RUN(test_config_roundtrip);
 	RUN(test_config_refusals);
+	RUN(test_config_tsa);
 	RUN(test_file_write_exclusive);
 	RUN(test_hex_mask_hostport);
 	{

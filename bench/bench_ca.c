@@ -1,0 +1,355 @@
+/*
+ * bench_ca.c: issuance throughput for `make bench`, over the admin API.
+ *
+ *   https POST /api/v1/certificates @10k stored
+ *       the whole path an officer uses: TLS 1.3 with the officer's client
+ *       certificate (keep-alive), role check, JSON, CSR check, build,
+ *       self-check, the CA key's signature on the token, the certificate
+ *       row and its audit record committed durably (synchronous=FULL)
+ *       before the 201 answer; compared with the raw P-256 PKCS#11 sign
+ *       rate of this run (the CA key's algorithm on the same SoftHSM; the
+ *       bench process cannot load the instance's token a second time)
+ *   https POST /api/v1/certificates @1M stored
+ *       the same after the instance's store was filled to a million
+ *       certificates; compared with the @10k row
+ *
+ * A second `govpki serve` on the bench instance (own ports) answers, so
+ * the rows are self-contained. The synthetic rows are bulk-inserted into
+ * the instance's store in one transaction, outside the timed sections.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "bench/bench.h"
+#include "ca/ca.h"
+#include "instance/instance.h"
+
+int bench_ca(const struct bench_env *env);
+
+#define BENCH_CA_SMALL 10000
+#define BENCH_CA_LARGE 1000000
+#define BENCH_CA_CLIENTS 4
+
+struct issue_arg {
+	SSL_CTX *ctx;
+	uint16_t port;
+	const char *req;
+	size_t req_len;
+	double until;
+	long count;
+	long errors;
+	struct bench_lat lat;
+};
+
+/* Reads one HTTP response; returns its status, or -1. */
+static int
+tls_response(SSL *ssl, char *buf, size_t cap)
+{
+	size_t have = 0, need = 0;
+	char *hdr_end, *cl;
+	int n, status;
+
+	for (;;) {
+		if (have >= cap - 1)
+			return -1;
+		if ((n = SSL_read(ssl, buf + have, (int)(cap - 1 - have))) <= 0)
+			return -1;
+		have += (size_t)n;
+		buf[have] = '\0';
+		if ((hdr_end = strstr(buf, "\r\n\r\n")) == NULL)
+			continue;
+		if (need == 0) {
+			cl = strcasestr(buf, "\r\nContent-Length:");
+			if (cl == NULL || cl > hdr_end)
+				return -1;
+			need = (size_t)(hdr_end + 4 - buf) +
+			    strtoul(cl + 17, NULL, 10);
+		}
+		if (have >= need)
+			break;
+	}
+	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+		return -1;
+	return status;
+}
+
+static void *
+issue_worker(void *p)
+{
+	struct issue_arg *a = p;
+	char *rbuf = malloc(65536);
+	SSL *ssl = NULL;
+	double t0;
+	int fd = -1;
+
+	if (rbuf == NULL || (fd = http_connect(a->port)) < 0 || (ssl = SSL_new(a->ctx)) ==
+	    NULL || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
+		a->errors++;
+		goto out;
+	}
+	while ((t0 = now_s()) < a->until) {
+		if (SSL_write(ssl, a->req, (int)a->req_len) != (int)a->req_len ||
+		    tls_response(ssl, rbuf, 65536) != 201) {
+			a->errors++;
+			break;
+		}
+		lat_add(&a->lat, (now_s() - t0) * 1e6);
+		a->count++;
+	}
+out:
+	if (ssl != NULL) {
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(rbuf);
+	return NULL;
+}
+
+static int
+bench_issue(SSL_CTX *ctx, uint16_t port, const char *req, const char *name,
+    int clients, double raw, const char *against, double *out_ops)
+{
+	pthread_t th[BENCH_MAX_THREADS];
+	struct issue_arg args[BENCH_MAX_THREADS];
+	struct bench_lat lat[BENCH_MAX_THREADS];
+	struct bench_row *row;
+	double start;
+	long total = 0, errors = 0;
+	int i;
+
+	memset(args, 0, sizeof(args));
+	start = now_s();
+	for (i = 0; i < clients; i++) {
+		args[i].ctx = ctx;
+		args[i].port = port;
+		args[i].req = req;
+		args[i].req_len = strlen(req);
+		args[i].until = start + bench_seconds;
+		pthread_create(&th[i], NULL, issue_worker, &args[i]);
+	}
+	for (i = 0; i < clients; i++) {
+		pthread_join(th[i], NULL);
+		total += args[i].count;
+		errors += args[i].errors;
+		lat[i] = args[i].lat;
+	}
+	row = row_add(name, clients);
+	row->ops = total / (now_s() - start);
+	row->rss_mb = rss_pid_mb(server_pid);
+	row->ratio = raw > 0 ? row->ops / raw : -1;
+	snprintf(row->against, sizeof(row->against), "%s", against);
+	lat_finish(lat, clients, row);
+	*out_ops = row->ops;
+	if (errors > 0)
+		fprintf(stderr, "bench: %s: %ld requests failed\n", name,
+		    errors);
+	return errors > 0 ? -1 : 0;
+}
+
+/* Synthetic rows up to |target|, in one transaction. Their serials start
+ * with "f" and have 33 digits, so none can equal a real (32-digit)
+ * serial. */
+static int
+bench_fill(store *st, int64_t target, int64_t *have)
+{
+	static uint8_t der[600];
+	struct store_cert c;
+	char serial[40], uscc[24];
+	double t0 = now_s();
+	int r;
+
+	if (*have >= target)
+		return 0;
+	memset(der, 0x30, sizeof(der));
+	memset(&c, 0, sizeof(c));
+	c.serial = serial;
+	c.issuer = (char *)"ca";
+	c.profile = (char *)"enterprise";
+	c.subject = (char *)"CN=synthetic,O=synthetic,C=CN";
+	c.uscc = uscc;
+	c.status = (char *)"good";
+	c.reason = -1;
+	c.not_before = 1700000000;
+	c.not_after = 1800000000;
+	c.der = der;
+	c.der_len = sizeof(der);
+	if ((r = store_begin(st)) != 0)
+		return r;
+	for (; *have < target; (*have)++) {
+		snprintf(serial, sizeof(serial), "f%032llx",
+		    (unsigned long long)*have * 2654435761ULL);
+		snprintf(uscc, sizeof(uscc), "9135%014lld", (long long)*have);
+		c.created_ms = gp_now_ms();
+		if ((r = store_cert_insert(st, &c)) != 0) {
+			store_rollback(st);
+			return r;
+		}
+	}
+	r = store_commit(st);
+	printf("bench: store filled to %lld certificates in %.1f s\n",
+	    (long long)target, now_s() - t0);
+	fflush(stdout);
+	return r;
+}
+
+static char *
+bench_csr(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509_REQ *req = X509_REQ_new();
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *s = NULL;
+	long n;
+
+	if (k != NULL && req != NULL && bio != NULL &&
+	    X509_REQ_set_pubkey(req, k) &&
+	    X509_REQ_sign(req, k, EVP_sha256()) > 0 &&
+	    PEM_write_bio_X509_REQ(bio, req) &&
+	    (n = BIO_get_mem_data(bio, &data)) > 0)
+		s = strndup(data, (size_t)n);
+	BIO_free(bio);
+	X509_REQ_free(req);
+	EVP_PKEY_free(k);
+	return s;
+}
+
+/* The issuance request: an enterprise certificate from one CSR (each
+ * answer is a new certificate with a new serial). */
+static char *
+bench_request(void)
+{
+	char *csr = bench_csr(), *body = NULL, *req = NULL;
+	json_t *o;
+
+	if (csr == NULL)
+		return NULL;
+	o = json_pack("{s:s, s:s, s:{s:s, s:s}}", "profile", "enterprise",
+	    "csr", csr, "subject", "organization", "福州市某某科技有限公司",
+	    "uscc", "91350100M000100Y43");
+	if (o != NULL && (body = json_dumps(o, JSON_COMPACT)) != NULL &&
+	    asprintf(&req, "POST /api/v1/certificates HTTP/1.1\r\n"
+	    "Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n\r\n%s", strlen(body), body) < 0)
+		req = NULL;
+	json_decref(o);
+	free(body);
+	free(csr);
+	return req;
+}
+
+static pid_t
+bench_serve(const char *govpki, const char *dir, uint16_t *out_https)
+{
+	char http[64], https[64];
+	uint16_t p1 = free_port(), p2 = free_port();
+	pid_t pid;
+	int i, fd;
+
+	snprintf(http, sizeof(http), "127.0.0.1:%u", p1);
+	snprintf(https, sizeof(https), "127.0.0.1:%u", p2);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0) {
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		execl(govpki, govpki, "serve", "--dir", dir, "--http", http,
+		    "--https", https, "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100; i++) {
+		if ((fd = http_connect(p2)) >= 0) {
+			close(fd);
+			*out_https = p2;
+			return pid;
+		}
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+int
+bench_ca(const struct bench_env *env)
+{
+	store *st = NULL;
+	SSL_CTX *ctx = NULL;
+	char path[400], cert[400], key[400], root[400], *req = NULL;
+	char govpki[400];
+	double small = 0, large = 0, ops;
+	int64_t have = 0;
+	uint16_t port = 0;
+	pid_t pid = -1;
+	ssize_t n;
+	int r = -1, st_rc;
+
+	/* The govpki binary the harness started: the server's executable. */
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)server_pid);
+	if ((n = readlink(path, govpki, sizeof(govpki) - 1)) <= 0)
+		goto out;
+	govpki[n] = '\0';
+	if ((pid = bench_serve(govpki, env->inst_dir, &port)) < 0) {
+		fprintf(stderr, "bench: ca: second server did not start\n");
+		goto out;
+	}
+	snprintf(cert, sizeof(cert), "%s/admin/officer.pem", env->inst_dir);
+	snprintf(key, sizeof(key), "%s/admin/officer.key", env->inst_dir);
+	snprintf(root, sizeof(root), "%s/certs/root.pem", env->inst_dir);
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, root, NULL) != 1) {
+		fprintf(stderr, "bench: ca: TLS client set-up failed\n");
+		goto out;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if ((req = bench_request()) == NULL)
+		goto out;
+	snprintf(path, sizeof(path), "%s/govpki.db", env->inst_dir);
+	if (store_open(path, 0, &st) != 0 ||
+	    store_cert_count(st, &have) != 0) {
+		fprintf(stderr, "bench: ca store: %s\n", gp_err_detail());
+		goto out;
+	}
+	if (bench_fill(st, BENCH_CA_SMALL, &have) != 0) {
+		fprintf(stderr, "bench: fill: %s\n", gp_err_detail());
+		goto out;
+	}
+	if (bench_issue(ctx, port, req, "https issue @10k stored", 1,
+	    env->raw_ec[0], "raw P-256 x1", &ops) != 0 ||
+	    bench_issue(ctx, port, req, "https issue @10k stored",
+	    BENCH_CA_CLIENTS, env->raw_ec[1], "raw P-256 x2", &small) != 0)
+		goto out;
+	if (store_cert_count(st, &have) != 0 ||
+	    bench_fill(st, BENCH_CA_LARGE, &have) != 0) {
+		fprintf(stderr, "bench: fill: %s\n", gp_err_detail());
+		goto out;
+	}
+	if (bench_issue(ctx, port, req, "https issue @1M stored",
+	    BENCH_CA_CLIENTS, small, "https issue @10k", &large) != 0)
+		goto out;
+	r = 0;
+out:
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &st_rc, 0);
+	}
+	SSL_CTX_free(ctx);
+	store_free(st);
+	free(req);
+	return r;
+}

@@ -1,0 +1,411 @@
+/*
+ * bench_tsa.c: time-stamps per second over HTTP (POST /tsa, audit on),
+ * each against the raw signing rate of the same TSA key with the same
+ * number of threads, measured in the same run:
+ *
+ *   PKCS#11  a copy of the bench instance (its token holds the TSA key) is
+ *            served with limits.threads = clients; the raw rate of that
+ *            key through libp11 is measured in a child process (one
+ *            process may hold the SoftHSM module only once, and the bench
+ *            holds its own token), started by re-executing this binary
+ *            with BENCH_TSA_RAW_DIR set;
+ *   file:    a second copy whose keys.tsa is a file: P-256 key with its own
+ *            timeStamping certificate; its raw rate is in-process OpenSSL.
+ *
+ * Each server is checked to grant a token before it is measured, since a
+ * rejection is also HTTP 200.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ts.h>
+#include <openssl/x509v3.h>
+
+#include "bench/bench.h"
+#include "core/core.h"
+#include "instance/instance.h"
+#include "tsa/tsa.h"
+
+#define BENCH_TSA_CLIENTS 16
+#define BENCH_TSA_RAW_ENV "BENCH_TSA_RAW_DIR"
+
+int bench_tsa(const struct bench_env *env);
+
+/* The child: opens the instance copy, signs with its TSA key from
+ * BENCH_TSA_CLIENTS threads and prints "ops p50 p99" on stdout. Runs before
+ * main() of the re-executed bench, only when BENCH_TSA_RAW_DIR is set. */
+__attribute__((constructor)) static void
+bench_tsa_raw_child(void)
+{
+	const char *dir = getenv(BENCH_TSA_RAW_ENV);
+	struct instance *inst = NULL;
+	double ops = 0;
+	int rc = 1;
+
+	if (dir == NULL)
+		return;
+	if (getenv("BENCH_SECONDS") != NULL)
+		bench_seconds = atof(getenv("BENCH_SECONDS"));
+	if (bench_seconds <= 0 || bench_seconds > 60)
+		bench_seconds = 2.0;
+	if (instance_open(dir, INSTANCE_KEYS, &inst) == 0 &&
+	    bench_sign(inst->key[GP_KEY_TSA], "raw", BENCH_TSA_CLIENTS,
+	    &ops) == 0) {
+		rc = 0;
+	} else {
+		fprintf(stderr, "bench tsa raw: %s\n", gp_err_detail());
+	}
+	instance_free(inst);
+	if (rc == 0)
+		printf("%f\n", ops);
+	fflush(stdout);
+	_exit(rc);
+}
+
+static int
+sh(const char *cmd)
+{
+	int st = system(cmd);
+
+	return st == 0 ? 0 : -1;
+}
+
+/* Sets limits.threads (one MHD thread per client) and, with |tsa_key|,
+ * keys.tsa in the copy's govpki.json. */
+static int
+cfg_edit(const char *dir, const char *tsa_key)
+{
+	char *path = gp_path_join(dir, "govpki.json");
+	json_t *root = NULL;
+	json_error_t jerr;
+	int r = -1;
+
+	if (path == NULL || (root = json_load_file(path, 0, &jerr)) == NULL)
+		goto out;
+	json_object_set_new(json_object_get(root, "limits"), "threads",
+	    json_integer(BENCH_TSA_CLIENTS));
+	if (tsa_key != NULL)
+		json_object_set_new(json_object_get(root, "keys"), "tsa",
+		    json_string(tsa_key));
+	r = json_dump_file(root, path, JSON_INDENT(2)) == 0 ? 0 : -1;
+out:
+	json_decref(root);
+	free(path);
+	return r;
+}
+
+/* A P-256 key in DIR/tsa-file.key and a self-issued certificate with the
+ * critical timeStamping EKU in DIR/certs/tsa.pem. */
+static int
+file_key_make(const char *dir, char *uri, size_t uri_len)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+	X509V3_CTX v3;
+	X509_EXTENSION *e;
+	char path[320];
+	FILE *f;
+	int r = -1;
+
+	if (k == NULL || x == NULL || n == NULL)
+		goto out;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"bench file TSA", -1, -1, 0);
+	X509_set_subject_name(x, n);
+	X509_set_issuer_name(x, n);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, k);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	if ((e = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage,
+	    "critical,timeStamping")) == NULL)
+		goto out;
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	if (X509_sign(x, k, EVP_sha256()) <= 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/tsa-file.key", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		goto out;
+	PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	snprintf(uri, uri_len, "file:%s", path);
+	snprintf(path, sizeof(path), "%s/certs/tsa.pem", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		goto out;
+	PEM_write_X509(f, x);
+	fclose(f);
+	r = 0;
+out:
+	X509_NAME_free(n);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+static pid_t
+serve(const char *govpki, const char *dir, uint16_t *out_port)
+{
+	char http[64], https[64];
+	uint16_t port = free_port(), sport = free_port();
+	pid_t pid;
+	int i, fd;
+
+	snprintf(http, sizeof(http), "127.0.0.1:%u", port);
+	snprintf(https, sizeof(https), "127.0.0.1:%u", sport);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0) {
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		execl(govpki, govpki, "serve", "--dir", dir, "--http", http,
+		    "--https", https, "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 100; i++) {
+		if ((fd = http_connect(port)) >= 0) {
+			close(fd);
+			*out_port = port;
+			return pid;
+		}
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+static void
+stop(pid_t pid)
+{
+	int st, i;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	for (i = 0; i < 150; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return;
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+/* The HTTP request: POST /tsa with a SHA-256 TimeStampReq (nonce, no
+ * certReq). */
+static int
+request_make(char *buf, size_t cap, size_t *out_len)
+{
+	TS_REQ *req = TS_REQ_new();
+	TS_MSG_IMPRINT *mi = TS_MSG_IMPRINT_new();
+	X509_ALGOR *alg = X509_ALGOR_new();
+	ASN1_INTEGER *nonce = ASN1_INTEGER_new();
+	unsigned char dg[32], *der = NULL, *p;
+	int n = -1, hl;
+
+	RAND_bytes(dg, sizeof(dg));
+	X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256), V_ASN1_UNDEF, NULL);
+	ASN1_INTEGER_set(nonce, 123456789);
+	if (TS_REQ_set_version(req, 1) && TS_MSG_IMPRINT_set_algo(mi, alg) &&
+	    TS_MSG_IMPRINT_set_msg(mi, dg, sizeof(dg)) &&
+	    TS_REQ_set_msg_imprint(req, mi) && TS_REQ_set_nonce(req, nonce))
+		n = i2d_TS_REQ(req, NULL);
+	if (n > 0 && (der = malloc((size_t)n)) != NULL) {
+		p = der;
+		i2d_TS_REQ(req, &p);
+		hl = snprintf(buf, cap, "POST /tsa HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		    "Content-Type: application/timestamp-query\r\n"
+		    "Content-Length: %d\r\n\r\n", n);
+		if (hl > 0 && (size_t)hl + (size_t)n < cap) {
+			memcpy(buf + hl, der, (size_t)n);
+			*out_len = (size_t)hl + (size_t)n;
+		} else {
+			n = -1;
+		}
+	}
+	free(der);
+	ASN1_INTEGER_free(nonce);
+	X509_ALGOR_free(alg);
+	TS_MSG_IMPRINT_free(mi);
+	TS_REQ_free(req);
+	return n > 0 ? 0 : -1;
+}
+
+/* Sends |req| once and checks that the reply holds a token. */
+static int
+granted(uint16_t port, const char *req, size_t len)
+{
+	char buf[16384], *body;
+	ssize_t n;
+	size_t have = 0;
+	const unsigned char *p;
+	TS_RESP *resp = NULL;
+	int fd, ok = 0;
+
+	if ((fd = http_connect(port)) < 0)
+		return 0;
+	if (write(fd, req, len) == (ssize_t)len) {
+		usleep(200000);
+		while ((n = read(fd, buf + have, sizeof(buf) - have - 1)) > 0) {
+			have += (size_t)n;
+			buf[have] = '\0';
+			if ((body = strstr(buf, "\r\n\r\n")) != NULL &&
+			    strstr(buf, "Content-Length:") != NULL &&
+			    have - (size_t)(body + 4 - buf) >=
+			    strtoul(strstr(buf, "Content-Length:") + 15, NULL,
+			    10))
+				break;
+		}
+		body = strstr(buf, "\r\n\r\n");
+		if (body != NULL) {
+			p = (const unsigned char *)body + 4;
+			resp = d2i_TS_RESP(NULL, &p,
+			    (long)(have - (size_t)(body + 4 - buf)));
+			ok = resp != NULL && TS_RESP_get_token(resp) != NULL;
+		}
+	}
+	TS_RESP_free(resp);
+	close(fd);
+	return ok;
+}
+
+/* The raw rate of the TSA key of |dir| through PKCS#11, from a child. */
+static int
+raw_pkcs11(const char *dir, double *out_ops)
+{
+	int pfd[2], st;
+	pid_t pid;
+	char buf[64];
+	ssize_t n;
+
+	*out_ops = 0;
+	if (pipe(pfd) != 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		char secs[32];
+
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		setenv(BENCH_TSA_RAW_ENV, dir, 1);
+		snprintf(secs, sizeof(secs), "%f", bench_seconds);
+		setenv("BENCH_SECONDS", secs, 1);
+		execl("/proc/self/exe", "govpki-bench", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], buf, sizeof(buf) - 1);
+	close(pfd[0]);
+	waitpid(pid, &st, 0);
+	if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return -1;
+	buf[n] = '\0';
+	*out_ops = atof(buf);
+	return *out_ops > 0 ? 0 : -1;
+}
+
+int
+bench_tsa(const struct bench_env *env)
+{
+	char p11[300], file[300], cmd[2200], uri[512], req[2048], govpki[300];
+	struct bench_row *row;
+	size_t req_len = 0;
+	uint16_t port = 0;
+	pid_t pid = -1;
+	double raw = 0;
+	EVP_PKEY *fk = NULL;
+	FILE *f;
+	ssize_t n;
+	int r = -1;
+
+	/* The govpki binary the bench serves with: our parent's argv is
+	 * not visible here, so take the one serving env->port. */
+	snprintf(cmd, sizeof(cmd), "/proc/%ld/exe", (long)server_pid);
+	if ((n = readlink(cmd, govpki, sizeof(govpki) - 1)) <= 0)
+		return -1;
+	govpki[n] = '\0';
+	snprintf(p11, sizeof(p11), "%s/inst-tsa-p11", bench_tmp);
+	snprintf(file, sizeof(file), "%s/inst-tsa-file", bench_tmp);
+	/* The WAL is copied with the database (SQLite replays it); the
+	 * shared-memory index is per host and rebuilt. */
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s' && cp -a '%s' '%s' && "
+	    "rm -f '%s/govpki.db-shm' '%s/govpki.db-shm'", env->inst_dir, p11,
+	    env->inst_dir, file, p11, file);
+	if (sh(cmd) != 0 || cfg_edit(p11, NULL) != 0 ||
+	    file_key_make(file, uri, sizeof(uri)) != 0 ||
+	    cfg_edit(file, uri) != 0 ||
+	    request_make(req, sizeof(req), &req_len) != 0) {
+		fprintf(stderr, "bench tsa: cannot prepare the instances\n");
+		goto out;
+	}
+
+	/* PKCS#11: raw rate of the TSA key, then the TSA over HTTP. */
+	if (raw_pkcs11(p11, &raw) != 0) {
+		fprintf(stderr, "bench tsa: raw PKCS#11 signing failed\n");
+		goto out;
+	}
+	row = row_add("raw sign TSA key P-256 (PKCS#11)", BENCH_TSA_CLIENTS);
+	row->ops = raw;
+	if ((pid = serve(govpki, p11, &port)) < 0 ||
+	    !granted(port, req, req_len)) {
+		fprintf(stderr, "bench tsa: the PKCS#11 TSA grants nothing\n");
+		goto out;
+	}
+	/* bench_http() reads the peak RSS of server_pid. */
+	{
+		pid_t keep = server_pid;
+
+		server_pid = pid;
+		r = bench_http("http POST /tsa (PKCS#11 key, audit)", port, req,
+		    req_len, BENCH_TSA_CLIENTS, raw, "raw TSA key x16");
+		server_pid = keep;
+	}
+	stop(pid);
+	pid = -1;
+	if (r != 0)
+		goto out;
+	r = -1;
+
+	/* file: key: raw in-process signing, then the TSA over HTTP. */
+	if ((f = fopen(uri + 5, "r")) == NULL ||
+	    (fk = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL) {
+		if (f != NULL)
+			fclose(f);
+		goto out;
+	}
+	fclose(f);
+	if (bench_sign(fk, "raw sign TSA key P-256 (file, in-process)",
+	    BENCH_TSA_CLIENTS, &raw) != 0)
+		goto out;
+	if ((pid = serve(govpki, file, &port)) < 0 ||
+	    !granted(port, req, req_len)) {
+		fprintf(stderr, "bench tsa: the file-key TSA grants nothing\n");
+		goto out;
+	}
+	{
+		pid_t keep = server_pid;
+
+		server_pid = pid;
+		r = bench_http("http POST /tsa (file key, audit)", port, req,
+		    req_len, BENCH_TSA_CLIENTS, raw, "raw file key x16");
+		server_pid = keep;
+	}
+out:
+	stop(pid);
+	EVP_PKEY_free(fk);
+	return r;
+}

@@ -1,0 +1,173 @@
+/*
+ * ca_revoke.c: certificate status changes by a security officer. The
+ * state machine is
+ *
+ *   good --hold--> hold --release--> good
+ *   good, hold --revoke--> revoked   (final)
+ *
+ * Each change is read, checked and written with its audit record inside
+ * one store transaction (the write lock is taken first), so two officers
+ * acting on one certificate at once are serialised and the second sees
+ * the first's result. OCSP reads the store on every request, so a change
+ * shows there at once, and in the next CRL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca/internal.h"
+
+/* RFC 5280 5.3.1: CRLReason ::= ENUMERATED { unspecified (0),
+ * keyCompromise (1), cACompromise (2), affiliationChanged (3),
+ * superseded (4), cessationOfOperation (5), certificateHold (6),
+ * -- value 7 is not used, removeFromCRL (8), privilegeWithdrawn (9),
+ * aACompromise (10) } */
+static const char *const ca_reasons[] = {"unspecified", "keyCompromise",
+    "cACompromise", "affiliationChanged", "superseded",
+    "cessationOfOperation", "certificateHold", NULL, "removeFromCRL",
+    "privilegeWithdrawn", "aACompromise"};
+
+#define CA_REASON_HOLD 6
+#define CA_REASON_REMOVE 8
+
+int
+ca_reason_code(const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return -1;
+	for (i = 0; i < sizeof(ca_reasons) / sizeof(ca_reasons[0]); i++)
+		if (ca_reasons[i] != NULL && strcmp(ca_reasons[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+ca_reason_name(int code)
+{
+	if (code < 0 || (size_t)code >= sizeof(ca_reasons) /
+	    sizeof(ca_reasons[0]))
+		return NULL;
+	return ca_reasons[code];
+}
+
+enum ca_change { CA_REVOKE, CA_HOLD, CA_RELEASE };
+
+static int
+ca_status_change(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *serial, enum ca_change change, int reason,
+    int64_t invalidity_date)
+{
+	static const char *const ops[] = {"cert.revoke", "cert.hold",
+	    "cert.release"};
+	struct store_cert_state cs;
+	struct audit_event ev;
+	json_t *details = NULL;
+	const char *op = ops[change], *to;
+	int64_t now = (int64_t)time(NULL), at = 0;
+	int r = GP_ERR_INTERNAL, in_tx = 0, rsn = -1;
+
+	ENSURE(ca != NULL && who != NULL && serial != NULL,
+	    gp_err_set(GP_ERR_INVALID, "serial: required"));
+	GUARD(store_begin(ca->st));
+	in_tx = 1;
+	r = store_cert_state_get(ca->st, serial, &cs);
+	if (r == GP_ERR_NOT_FOUND)
+		r = gp_err_set(GP_ERR_NOT_FOUND, "serial %.72s: not a "
+		    "certificate of this instance", serial);
+	GUARD(r);
+	switch (change) {
+	case CA_REVOKE:
+		ENSURE(strcmp(cs.status, "revoked") != 0,
+		    gp_err_set(GP_ERR_CONFLICT, "serial %s: already revoked "
+		    "(reason %s); revocation is final", serial,
+		    ca_reason_name(cs.reason) ? ca_reason_name(cs.reason) :
+		    "unspecified"));
+		/* RFC 5280 5.3.1: certificateHold is what hold does, and
+		 * removeFromCRL only appears in delta CRLs. */
+		ENSURE(reason >= 0 && ca_reason_name(reason) != NULL &&
+		    reason != CA_REASON_HOLD && reason != CA_REASON_REMOVE,
+		    gp_err_set(GP_ERR_INVALID, "reason: an RFC 5280 CRLReason "
+		    "other than certificateHold and removeFromCRL (use hold "
+		    "for a suspension)"));
+		/* RFC 5280 5.3.2: the invalidity date is when the key was,
+		 * or is suspected to have been, compromised: not later than
+		 * now. */
+		ENSURE(invalidity_date == 0 || (invalidity_date > 0 &&
+		    invalidity_date <= now), gp_err_set(GP_ERR_INVALID,
+		    "invalidity_date: must be in the past"));
+		to = "revoked";
+		at = now;
+		rsn = reason;
+		break;
+	case CA_HOLD:
+		ENSURE(strcmp(cs.status, "good") == 0,
+		    gp_err_set(GP_ERR_CONFLICT, "serial %s: is %s; only a good "
+		    "certificate can be put on hold%s", serial, cs.status,
+		    strcmp(cs.status, "revoked") == 0 ? " (already revoked)" :
+		    ""));
+		to = "hold";
+		at = now;
+		rsn = CA_REASON_HOLD;
+		invalidity_date = 0;
+		break;
+	case CA_RELEASE:
+		ENSURE(strcmp(cs.status, "hold") == 0,
+		    gp_err_set(GP_ERR_CONFLICT, "serial %s: is %s; only a held "
+		    "certificate can be released%s", serial, cs.status,
+		    strcmp(cs.status, "revoked") == 0 ? " (already revoked)" :
+		    ""));
+		to = "good";
+		invalidity_date = 0;
+		break;
+	default:
+		ENSURE(0, GP_ERR_INTERNAL);
+	}
+	ENSURE((details = json_pack("{s:s, s:s}", "from", cs.status, "to",
+	    to)) != NULL, GP_ERR_NOMEM);
+	if (rsn >= 0)
+		json_object_set_new(details, "reason",
+		    json_string(ca_reason_name(rsn)));
+	if (invalidity_date > 0)
+		json_object_set_new(details, "invalidity_date",
+		    json_integer(invalidity_date));
+	GUARD(store_cert_set_status(ca->st, serial, to, at, rsn,
+	    invalidity_date));
+	ca_event(&ev, who, op, serial, "success", details);
+	GUARD(audit_append_tx(ca->audit, &ev, NULL));
+	in_tx = 0;
+	GUARD(store_commit(ca->st));
+	r = 0;
+out:
+	if (in_tx)
+		store_rollback(ca->st);
+	json_decref(details);
+	if (r != 0 && ca != NULL)
+		r = ca_audit_refusal(ca, who, op, serial ? serial : "",
+		    "failure", r, NULL);
+	return r;
+}
+
+int
+ca_revoke(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *serial, int reason, int64_t invalidity_date)
+{
+	return ca_status_change(ca, who, serial, CA_REVOKE, reason,
+	    invalidity_date);
+}
+
+int
+ca_hold(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *serial)
+{
+	return ca_status_change(ca, who, serial, CA_HOLD, -1, 0);
+}
+
+int
+ca_release(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *serial)
+{
+	return ca_status_change(ca, who, serial, CA_RELEASE, -1, 0);
+}

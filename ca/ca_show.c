@@ -1,0 +1,72 @@
+/*
+ * ca_show.c: a stored certificate as the JSON the admin API and the CLI
+ * print. The resident ID number appears masked (gp_mask_id): the
+ * certificate itself carries it only if its profile says so, and a
+ * listing is not the place to collect it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "ca/internal.h"
+
+static char *
+ca_der_pem(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x;
+	BIO *bio;
+	char *data, *s = NULL;
+	long n;
+
+	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL)
+		return NULL;
+	if ((bio = BIO_new(BIO_s_mem())) != NULL &&
+	    PEM_write_bio_X509(bio, x) &&
+	    (n = BIO_get_mem_data(bio, &data)) > 0)
+		s = strndup(data, (size_t)n);
+	BIO_free(bio);
+	X509_free(x);
+	return s;
+}
+
+json_t *
+ca_cert_json(const struct store_cert *c, int with_pem)
+{
+	json_t *o;
+	char *masked = NULL, *pem = NULL;
+
+	if (c == NULL || (o = json_object()) == NULL)
+		return NULL;
+	json_object_set_new(o, "serial", json_string(c->serial));
+	json_object_set_new(o, "issuer", json_string(c->issuer));
+	json_object_set_new(o, "profile", json_string(c->profile));
+	json_object_set_new(o, "subject", json_string(c->subject));
+	json_object_set_new(o, "status", json_string(c->status));
+	json_object_set_new(o, "not_before", json_integer(c->not_before));
+	json_object_set_new(o, "not_after", json_integer(c->not_after));
+	if (c->role != NULL)
+		json_object_set_new(o, "role", json_string(c->role));
+	if (c->uscc != NULL)
+		json_object_set_new(o, "uscc", json_string(c->uscc));
+	if (c->id_number != NULL &&
+	    (masked = gp_mask_id(c->id_number)) != NULL)
+		json_object_set_new(o, "id_number", json_string(masked));
+	if (strcmp(c->status ? c->status : "", "good") != 0) {
+		json_object_set_new(o, "revoked_at",
+		    json_integer(c->revoked_at));
+		if (ca_reason_name(c->reason) != NULL)
+			json_object_set_new(o, "reason",
+			    json_string(ca_reason_name(c->reason)));
+		if (c->invalidity_date > 0)
+			json_object_set_new(o, "invalidity_date",
+			    json_integer(c->invalidity_date));
+	}
+	if (with_pem && c->der != NULL &&
+	    (pem = ca_der_pem(c->der, c->der_len)) != NULL)
+		json_object_set_new(o, "certificate", json_string(pem));
+	free(masked);
+	free(pem);
+	return o;
+}

@@ -1,0 +1,175 @@
+/*
+ * ca/internal.h: what the issuance files of ca/ share and nothing outside
+ * the module uses (the unit test includes it to lint forged certificates):
+ * the parsed profile, the self-check, and the helpers that write a state
+ * change with its audit record.
+ *
+ *   ca_profile.c   policies/NAME.json -> struct ca_profile, checked at start
+ *   ca_ids.c       USCC and resident ID check characters
+ *   ca_lint.c      the self-check of a built, unsigned certificate
+ *   ca_issue.c     CSR -> checks -> build -> lint -> sign -> store + audit
+ *   ca_request.c   dual control: pending requests and their approval
+ *   ca_revoke.c    revoke, hold, release
+ *   ca_batch.c     group commit of concurrent issuances
+ *   ca_show.c      a stored certificate as JSON
+ */
+#ifndef GOVPKI_CA_INTERNAL_H
+#define GOVPKI_CA_INTERNAL_H
+
+#include <stddef.h>
+
+#include "ca/ca.h"
+
+#define CA_MAX_FIELDS 12
+#define CA_MAX_EKU 8
+#define CA_MAX_POLICIES 8
+#define CA_MAX_FIXED 4
+#define CA_MAX_VALUES 8
+#define CA_MAX_SAN 16           /* names of each kind in one request */
+#define CA_MAX_FIELD_CHARS 128  /* default cap on one subject value */
+#define CA_PROFILE_MAX_BYTES 65536
+
+/* Key types a profile may allow, as bits. */
+#define CA_KEY_EC_P256 0x01u
+#define CA_KEY_EC_P384 0x02u
+#define CA_KEY_RSA_2048 0x04u
+#define CA_KEY_RSA_3072 0x08u
+#define CA_KEY_RSA_4096 0x10u
+
+enum ca_check {
+	CA_CHECK_TEXT,          /* any UTF-8 text within max_length */
+	CA_CHECK_USCC,          /* ca_uscc_check */
+	CA_CHECK_RESIDENT_ID,   /* ca_resident_id_check */
+	CA_CHECK_ENUM,          /* one of values[] */
+	CA_CHECK_DNS            /* a DNS host name */
+};
+
+enum ca_store_col { CA_COL_NONE, CA_COL_USCC, CA_COL_ID_NUMBER, CA_COL_ROLE };
+
+/* One request field -> one subject attribute. */
+struct ca_field {
+	char *name;             /* JSON key in the request's "subject" */
+	char *attribute;        /* OpenSSL name: "O", "organizationIdentifier" */
+	int nid;
+	int required;
+	enum ca_check check;
+	char *prefix;           /* put before the value ("NTRCN-"), or NULL */
+	size_t max_length;      /* in characters */
+	int in_certificate;     /* 0: validated and stored, not in the cert */
+	enum ca_store_col store;
+	char *values[CA_MAX_VALUES];
+	size_t values_len;
+};
+
+struct ca_fixed {
+	char *attribute;
+	int nid;
+	char *value;            /* "${instance_name}" is replaced */
+};
+
+enum ca_san_rule { CA_SAN_FORBIDDEN, CA_SAN_OPTIONAL, CA_SAN_REQUIRED };
+
+struct ca_profile {
+	char *name;
+	char *file;             /* for error messages */
+	char *description;
+	int issuer;             /* GP_KEY_CA or GP_KEY_ROOT */
+	unsigned int key_types;
+	int64_t max_validity_days;
+	struct ca_fixed fixed[CA_MAX_FIXED];
+	size_t fixed_len;
+	struct ca_field fields[CA_MAX_FIELDS];
+	size_t fields_len;
+	char *cn_from;          /* field whose value is also the CN, or NULL */
+	unsigned int key_usage; /* KU_* bits of x509v3.h */
+	int key_usage_critical;
+	int eku_nid[CA_MAX_EKU];
+	size_t eku_len;
+	int eku_critical;
+	int is_ca;
+	int path_len;
+	int ocsp_nocheck;
+	char *policies[CA_MAX_POLICIES];
+	size_t policies_len;
+	int crl_dp;
+	int aia_ocsp;
+	int aia_ca_issuers;
+	enum ca_san_rule san_dns;
+	enum ca_san_rule san_ip;
+	enum ca_san_rule san_email;
+	int dual_control;
+	char *role_field;       /* field giving the administrative role */
+};
+
+struct ca_profiles {
+	struct ca_profile *p;
+	size_t len;
+};
+
+/* The OpenSSL v3 text of the profile's key usage and EKU
+ * ("critical,digitalSignature,nonRepudiation"); NULL when none. Caller
+ * frees. */
+char *ca_profile_ku_text(const struct ca_profile *p);
+char *ca_profile_eku_text(const struct ca_profile *p);
+
+/* The key-type bit of |key|, 0 when the profile grammar has none. */
+unsigned int ca_key_type(const EVP_PKEY *key);
+const char *ca_key_type_name(unsigned int bit);
+
+/* Checks |cert| (built, not yet signed) against |p| and |issuer| before
+ * the CA key signs it: UTF8String names (PrintableString only for C and
+ * serialNumber, X.520), validity inside the issuer's (RFC 5280 6.1.3),
+ * key usage and EKU exactly the profile's, basic constraints, no
+ * duplicate extension (RFC 5280 4.2), AKI matching the issuer's SKI and
+ * SKI present, serial positive with 64 to 160 bits. GP_ERR_INTERNAL with
+ * a detail "self-check: ..." naming the first failure. */
+int ca_cert_lint(X509 *cert, X509 *issuer, const struct ca_profile *p)
+    GP_WUR;
+
+/* Appends one audit record (no state change) through audit_log; used for
+ * refusals and failures. Never fails the caller's operation: a failure to
+ * audit is logged. Returns |code|. */
+int ca_audit_refusal(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *op, const char *object, const char *outcome, int code,
+    json_t *details);
+
+/* The audit event of |who| for |op| on |object|. */
+void ca_event(struct audit_event *ev, const struct ca_actor *who,
+    const char *op, const char *object, const char *outcome,
+    json_t *details);
+
+/* Signs, stores and audits a certificate for an already validated request
+ * (ca_issue.c); ca_request.c calls it on approval, with |approval| naming
+ * the request so that its decision commits in the same transaction. */
+struct ca_approval {
+	const char *request_id;
+	const char *requester;
+};
+int ca_issue_now(const struct ca_ctx *ca, const struct ca_actor *who,
+    const struct ca_issue_req *req, const struct ca_approval *approval,
+    struct ca_issue_result *res) GP_WUR;
+
+/* Validates |req| against its profile without signing: the checks every
+ * issuance starts with. Returns the profile in *out_p. */
+int ca_issue_validate(const struct ca_ctx *ca, const struct ca_issue_req *req,
+    const struct ca_profile **out_p) GP_WUR;
+
+/* One issuance's writes for the group commit (ca_batch.c): the row, its
+ * audit record and, on approval, the request decision. */
+struct ca_commit {
+	const struct store_cert *sc;
+	const struct audit_event *ev;
+	const char *request_id;   /* NULL unless approving */
+	const char *approver;
+	int done;
+	int r;
+	char err[512];
+	struct ca_commit *next;
+};
+/* Commits |c| in its own transaction. */
+int ca_commit_one(store *st, audit *a, const struct ca_commit *c) GP_WUR;
+/* Queues |c| and returns once the transaction holding it committed (or
+ * failed: its own error and detail). */
+int ca_batch_commit(struct ca_batch *b, struct ca_commit *c) GP_WUR;
+
+#endif /* GOVPKI_CA_INTERNAL_H */

@@ -1,0 +1,563 @@
+/*
+ * cmd_tsa.c: `govpki tsa stamp|verify`, an RFC 3161 client. stamp hashes a
+ * file (SHA-256 by default), sends a TimeStampReq with a fresh nonce to a
+ * TSA over plain HTTP (RFC 3161 3.4; a socket, no HTTP library), checks the
+ * reply (status, imprint, nonce, policy, signature, chain, ESSCertIDv2)
+ * and only then saves it. verify checks a saved reply or token against a
+ * file. Trust comes from an instance directory (certs/root.pem trusted,
+ * ca.pem and tsa.pem as intermediates) or from --ca FILE (trust anchors;
+ * the token must then carry its certificates, or --untrusted gives them).
+ * Neither works on an instance's keys, so neither writes its audit log.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/ts.h>
+
+#include "cli/cli.h"
+#include "tsa/tsa.h"
+
+#define TSA_CLI_MAX_REPLY (1024 * 1024)
+#define TSA_CLI_MAX_PEM (1024 * 1024)
+#define TSA_CLI_TIMEOUT_S 30
+
+struct tsa_cli_opts {
+	const char *dir;
+	const char *ca;
+	const char *untrusted;
+	const char *url;
+	const char *out;
+	const char *policy;
+	const char *hash;
+	int no_cert;
+	int json;
+};
+
+static void
+tsa_help(void)
+{
+	printf("usage: govpki tsa stamp FILE [--url URL] [--out FILE] "
+	    "[--policy OID] [--hash ALG]\n"
+	    "                  [--no-cert] [--dir DIR | --ca FILE "
+	    "[--untrusted FILE]] [--json]\n"
+	    "       govpki tsa verify FILE TOKEN [--dir DIR | --ca FILE "
+	    "[--untrusted FILE]] [--json]\n\n"
+	    "stamp   hashes FILE, asks the TSA at URL for a time-stamp "
+	    "(RFC 3161 over HTTP),\n"
+	    "        checks the reply (imprint, nonce, policy, signature, "
+	    "chain) and saves it\n"
+	    "        to --out (default FILE.tsr).\n"
+	    "verify  checks that TOKEN (a saved reply or a bare token) "
+	    "time-stamps FILE and\n"
+	    "        is signed by a TSA certificate chaining to the trust "
+	    "anchors.\n\n"
+	    "  --url URL        http://HOST:PORT/tsa (default: public_url of "
+	    "DIR + /tsa)\n"
+	    "  --hash ALG       sha256 (default), sha384 or sha512\n"
+	    "  --policy OID     ask for this TSA policy\n"
+	    "  --no-cert        do not ask for the TSA certificate in the "
+	    "token (certReq false)\n"
+	    "  --dir DIR        trust the instance DIR (default ./var): "
+	    "certs/root.pem\n"
+	    "  --ca FILE        trust the PEM certificates in FILE instead\n"
+	    "  --untrusted FILE intermediate and TSA certificates (PEM)\n"
+	    "  --json           print the result as one JSON object\n");
+}
+
+static int
+tsa_parse(const char *sub, int argc, char **argv, struct tsa_cli_opts *o)
+{
+	static const struct option longopts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{"ca", required_argument, NULL, 'c'},
+		{"untrusted", required_argument, NULL, 'u'},
+		{"url", required_argument, NULL, 'U'},
+		{"out", required_argument, NULL, 'o'},
+		{"policy", required_argument, NULL, 'p'},
+		{"hash", required_argument, NULL, 'H'},
+		{"no-cert", no_argument, NULL, 'n'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c, stamp = strcmp(sub, "stamp") == 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			o->dir = optarg;
+			break;
+		case 'c':
+			o->ca = optarg;
+			break;
+		case 'u':
+			o->untrusted = optarg;
+			break;
+		case 'U':
+			o->url = optarg;
+			break;
+		case 'o':
+			o->out = optarg;
+			break;
+		case 'p':
+			o->policy = optarg;
+			break;
+		case 'H':
+			o->hash = optarg;
+			break;
+		case 'n':
+			o->no_cert = 1;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'h':
+			tsa_help();
+			return -1;
+		default:
+			return cli_usage("tsa", "unknown option");
+		}
+	}
+	if (!stamp && (o->url || o->out || o->policy || o->hash ||
+	    o->no_cert))
+		return cli_usage("tsa", "--url, --out, --policy, --hash and "
+		    "--no-cert are for stamp");
+	if (o->dir != NULL && o->ca != NULL)
+		return cli_usage("tsa", "--dir and --ca exclude each other");
+	return 0;
+}
+
+/* Reads every PEM certificate of |path| into |sk|. */
+static int
+tsa_pem_certs(const char *path, STACK_OF(X509) *sk)
+{
+	int r = GP_ERR_INTERNAL, n = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	BIO *b = NULL;
+	X509 *x;
+
+	GUARD(gp_file_read(path, TSA_CLI_MAX_PEM, &buf, &len));
+	ENSURE((b = BIO_new_mem_buf(buf, (int)len)) != NULL, GP_ERR_NOMEM);
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(sk, x) <= 0) {
+			X509_free(x);
+			r = GP_ERR_NOMEM;
+			goto out;
+		}
+		n++;
+	}
+	ERR_clear_error();
+	ENSURE(n > 0, gp_err_set(GP_ERR_INVALID, "%s: no PEM certificate",
+	    path));
+	r = 0;
+out:
+	BIO_free(b);
+	free(buf);
+	return r;
+}
+
+static int
+tsa_trust(const struct tsa_cli_opts *o, STACK_OF(X509) *trusted,
+    STACK_OF(X509) *untrusted)
+{
+	int r = GP_ERR_INTERNAL;
+	const char *dir = o->dir != NULL ? o->dir : CLI_DEFAULT_DIR;
+	char *p = NULL;
+
+	if (o->ca != NULL) {
+		GUARD(tsa_pem_certs(o->ca, trusted));
+	} else {
+		ENSURE((p = gp_path_join(dir, "certs/root.pem")) != NULL,
+		    GP_ERR_NOMEM);
+		r = tsa_pem_certs(p, trusted);
+		if (r == GP_ERR_NOT_FOUND)
+			r = gp_err_set(GP_ERR_NOT_FOUND, "%s: missing; give "
+			    "the instance with --dir or trust anchors with "
+			    "--ca", p);
+		GUARD(r);
+		free(p);
+		ENSURE((p = gp_path_join(dir, "certs/ca.pem")) != NULL,
+		    GP_ERR_NOMEM);
+		GUARD(tsa_pem_certs(p, untrusted));
+		free(p);
+		ENSURE((p = gp_path_join(dir, "certs/tsa.pem")) != NULL,
+		    GP_ERR_NOMEM);
+		GUARD(tsa_pem_certs(p, untrusted));
+	}
+	if (o->untrusted != NULL)
+		GUARD(tsa_pem_certs(o->untrusted, untrusted));
+	r = 0;
+out:
+	free(p);
+	return r;
+}
+
+/* Splits "http://HOST:PORT/PATH". */
+static int
+tsa_url_split(const char *url, char **out_host, char **out_port,
+    char **out_path)
+{
+	const char *h, *slash, *colon;
+
+	*out_host = *out_port = *out_path = NULL;
+	if (strncmp(url, "http://", 7) != 0)
+		return gp_err_set(GP_ERR_INVALID, "--url: \"%s\" must start "
+		    "with http:// (RFC 3161 3.4 over plain HTTP)", url);
+	h = url + 7;
+	slash = strchr(h, '/');
+	if (slash == NULL)
+		slash = h + strlen(h);
+	colon = memchr(h, ':', (size_t)(slash - h));
+	if (colon == h || slash == h)
+		return gp_err_set(GP_ERR_INVALID, "--url: no host in \"%s\"",
+		    url);
+	*out_host = strndup(h, (size_t)((colon ? colon : slash) - h));
+	*out_port = colon ? strndup(colon + 1, (size_t)(slash - colon - 1)) :
+	    strdup("80");
+	*out_path = strdup(*slash ? slash : "/");
+	if (*out_host == NULL || *out_port == NULL || *out_path == NULL)
+		return GP_ERR_NOMEM;
+	return 0;
+}
+
+/* POSTs |req| to |url| and returns the body of a 200 reply. */
+static int
+tsa_http_post(const char *url, const uint8_t *req, size_t req_len,
+    uint8_t **out, size_t *out_len)
+{
+	int r = GP_ERR_INTERNAL, fd = -1, rc, status = 0;
+	char *host = NULL, *port = NULL, *path = NULL, head[1024], *end, *cl;
+	struct addrinfo hints, *ai = NULL, *a;
+	struct timeval tv = {TSA_CLI_TIMEOUT_S, 0};
+	uint8_t *buf = NULL;
+	size_t have = 0, hl, body_len;
+	ssize_t n;
+
+	*out = NULL;
+	*out_len = 0;
+	GUARD(tsa_url_split(url, &host, &port, &path));
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
+		r = gp_err_set(GP_ERR_IO, "%s: %s", url, gai_strerror(rc));
+		goto out;
+	}
+	for (a = ai; a != NULL; a = a->ai_next) {
+		if ((fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
+		    a->ai_protocol)) < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	ENSURE(fd >= 0, gp_err_set(GP_ERR_IO, "%s: cannot connect: %s", url,
+	    strerror(errno)));
+	rc = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: %s:%s\r\n"
+	    "Content-Type: application/timestamp-query\r\n"
+	    "Accept: application/timestamp-reply\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n", path, host,
+	    port, req_len);
+	ENSURE(rc > 0 && (size_t)rc < sizeof(head),
+	    gp_err_set(GP_ERR_INVALID, "--url: too long"));
+	ENSURE(write(fd, head, (size_t)rc) == rc &&
+	    write(fd, req, req_len) == (ssize_t)req_len,
+	    gp_err_set(GP_ERR_IO, "%s: sending: %s", url, strerror(errno)));
+	ENSURE((buf = malloc(TSA_CLI_MAX_REPLY + 1)) != NULL, GP_ERR_NOMEM);
+	while ((n = read(fd, buf + have, TSA_CLI_MAX_REPLY - have)) > 0) {
+		have += (size_t)n;
+		ENSURE(have < TSA_CLI_MAX_REPLY, gp_err_set(GP_ERR_TOO_LARGE,
+		    "%s: reply over %d bytes", url, TSA_CLI_MAX_REPLY));
+	}
+	ENSURE(n == 0, gp_err_set(GP_ERR_IO, "%s: reading: %s", url,
+	    strerror(errno)));
+	buf[have] = '\0';
+	ENSURE((end = strstr((char *)buf, "\r\n\r\n")) != NULL &&
+	    sscanf((char *)buf, "HTTP/1.%*d %d", &status) == 1,
+	    gp_err_set(GP_ERR_IO, "%s: not an HTTP reply", url));
+	hl = (size_t)(end + 4 - (char *)buf);
+	body_len = have - hl;
+	*end = '\0';
+	if ((cl = strcasestr((char *)buf, "\r\nContent-Length:")) != NULL &&
+	    strtoul(cl + 17, NULL, 10) < body_len)
+		body_len = strtoul(cl + 17, NULL, 10);
+	ENSURE(status == 200, gp_err_set(GP_ERR_IO, "%s: HTTP status %d",
+	    url, status));
+	ENSURE(strcasestr((char *)buf, "\r\nContent-Type: "
+	    "application/timestamp-reply") != NULL, gp_err_set(GP_ERR_IO,
+	    "%s: the reply is not application/timestamp-reply", url));
+	ENSURE((*out = malloc(body_len + 1)) != NULL, GP_ERR_NOMEM);
+	memcpy(*out, buf + hl, body_len);
+	*out_len = body_len;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	free(buf);
+	free(host);
+	free(port);
+	free(path);
+	return r;
+}
+
+/* The digest of the file |path| with |md|. */
+static int
+tsa_file_digest(const char *path, const EVP_MD *md, uint8_t *out,
+    unsigned int *out_len)
+{
+	int r = GP_ERR_INTERNAL;
+	FILE *f = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t buf[65536];
+	size_t n;
+
+	ENSURE((f = fopen(path, "rb")) != NULL, gp_err_set(GP_ERR_IO,
+	    "%s: %s", path, strerror(errno)));
+	ENSURE((ctx = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestInit_ex(ctx, md, NULL) == 1, GP_ERR_CRYPTO);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		ENSURE(EVP_DigestUpdate(ctx, buf, n) == 1, GP_ERR_CRYPTO);
+	ENSURE(!ferror(f), gp_err_set(GP_ERR_IO, "%s: read error", path));
+	ENSURE(EVP_DigestFinal_ex(ctx, out, out_len) == 1, GP_ERR_CRYPTO);
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	if (f != NULL)
+		fclose(f);
+	return r;
+}
+
+/* A DER TimeStampReq for |digest| with |nonce|. */
+static int
+tsa_req_make(const EVP_MD *md, const uint8_t *digest, unsigned int dlen,
+    const ASN1_INTEGER *nonce, const char *policy, int cert_req,
+    uint8_t **out, size_t *out_len)
+{
+	int r = GP_ERR_INTERNAL, n;
+	TS_REQ *req = NULL;
+	TS_MSG_IMPRINT *mi = NULL;
+	X509_ALGOR *alg = NULL;
+	ASN1_OBJECT *pol = NULL;
+	uint8_t *p;
+
+	*out = NULL;
+	ENSURE((req = TS_REQ_new()) != NULL && (mi = TS_MSG_IMPRINT_new()) !=
+	    NULL && (alg = X509_ALGOR_new()) != NULL, GP_ERR_NOMEM);
+	/* RFC 5754 2: SHA-2 AlgorithmIdentifiers omit the parameters. */
+	X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_UNDEF,
+	    NULL);
+	ENSURE(TS_REQ_set_version(req, 1) == 1 &&
+	    TS_MSG_IMPRINT_set_algo(mi, alg) == 1 &&
+	    TS_MSG_IMPRINT_set_msg(mi, (unsigned char *)digest, (int)dlen) ==
+	    1 && TS_REQ_set_msg_imprint(req, mi) == 1 &&
+	    TS_REQ_set_nonce(req, nonce) == 1 &&
+	    TS_REQ_set_cert_req(req, cert_req) == 1,
+	    gp_err_ssl(GP_ERR_CRYPTO, "building the request"));
+	if (policy != NULL) {
+		ENSURE((pol = OBJ_txt2obj(policy, 1)) != NULL,
+		    gp_err_set(GP_ERR_INVALID, "--policy: \"%s\" is not an "
+		    "OID", policy));
+		ENSURE(TS_REQ_set_policy_id(req, pol) == 1, GP_ERR_CRYPTO);
+	}
+	ENSURE((n = i2d_TS_REQ(req, NULL)) > 0 &&
+	    (*out = malloc((size_t)n)) != NULL, GP_ERR_NOMEM);
+	p = *out;
+	ENSURE(i2d_TS_REQ(req, &p) == n, GP_ERR_CRYPTO);
+	*out_len = (size_t)n;
+	r = 0;
+out:
+	if (r != 0) {
+		free(*out);
+		*out = NULL;
+	}
+	ASN1_OBJECT_free(pol);
+	X509_ALGOR_free(alg);
+	TS_MSG_IMPRINT_free(mi);
+	TS_REQ_free(req);
+	return r;
+}
+
+static void
+tsa_print(const struct tsa_cli_opts *o, const char *what, const char *file,
+    const char *token, const struct tsa_verify_out *vo)
+{
+	if (o->json) {
+		cli_print_json(json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, "
+		    "s:s}", "ok", 1, "file", file, "token", token, "serial",
+		    vo->serial, "gen_time", vo->gen_time, "policy", vo->policy,
+		    "hash", vo->md, "tsa", vo->tsa_subject));
+		return;
+	}
+	printf("%s %s\n  token    %s\n  time     %s\n  serial   %s\n"
+	    "  policy   %s\n  hash     %s\n  tsa      %s\n", what, file, token,
+	    vo->gen_time, vo->serial, vo->policy, vo->md,
+	    vo->tsa_subject[0] ? vo->tsa_subject : "(from the trust files)");
+}
+
+static int
+tsa_stamp(const struct tsa_cli_opts *o, const char *file)
+{
+	int r = GP_ERR_INTERNAL;
+	const EVP_MD *md;
+	uint8_t digest[EVP_MAX_MD_SIZE], *req = NULL, *rep = NULL, rnd[8];
+	unsigned int dlen = 0;
+	size_t req_len = 0, rep_len = 0;
+	ASN1_INTEGER *nonce = NULL;
+	BIGNUM *bn = NULL;
+	STACK_OF(X509) *trusted = sk_X509_new_null();
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	struct tsa_verify_in vi;
+	struct tsa_verify_out vo;
+	struct gp_config *cfg = NULL;
+	char *url = NULL, *out = NULL;
+
+	ENSURE(trusted != NULL && untrusted != NULL, GP_ERR_NOMEM);
+	md = o->hash == NULL || strcmp(o->hash, "sha256") == 0 ? EVP_sha256() :
+	    strcmp(o->hash, "sha384") == 0 ? EVP_sha384() :
+	    strcmp(o->hash, "sha512") == 0 ? EVP_sha512() : NULL;
+	ENSURE(md != NULL, gp_err_set(GP_ERR_INVALID, "--hash: \"%s\" is not "
+	    "sha256, sha384 or sha512", o->hash));
+	GUARD(tsa_trust(o, trusted, untrusted));
+	if (o->url != NULL) {
+		ENSURE((url = strdup(o->url)) != NULL, GP_ERR_NOMEM);
+	} else {
+		GUARD(gp_config_load(o->dir != NULL ? o->dir : CLI_DEFAULT_DIR,
+		    &cfg));
+		ENSURE(asprintf(&url, "%s/tsa", cfg->public_url) > 0,
+		    GP_ERR_NOMEM);
+	}
+	if (o->out != NULL)
+		ENSURE((out = strdup(o->out)) != NULL, GP_ERR_NOMEM);
+	else
+		ENSURE(asprintf(&out, "%s.tsr", file) > 0, GP_ERR_NOMEM);
+	GUARD(tsa_file_digest(file, md, digest, &dlen));
+	/* RFC 3161 2.4.1: the nonce "allows the client to verify the
+	 * timeliness of the response when no local clock is available". */
+	GUARD(gp_random(rnd, sizeof(rnd)));
+	rnd[0] &= 0x7f;
+	ENSURE((bn = BN_bin2bn(rnd, sizeof(rnd), NULL)) != NULL &&
+	    (nonce = BN_to_ASN1_INTEGER(bn, NULL)) != NULL, GP_ERR_NOMEM);
+	GUARD(tsa_req_make(md, digest, dlen, nonce, o->policy, !o->no_cert,
+	    &req, &req_len));
+	GUARD(tsa_http_post(url, req, req_len, &rep, &rep_len));
+
+	memset(&vi, 0, sizeof(vi));
+	vi.reply_der = rep;
+	vi.reply_len = rep_len;
+	vi.digest = digest;
+	vi.digest_len = dlen;
+	vi.nonce = nonce;
+	vi.trusted = trusted;
+	vi.untrusted = untrusted;
+	GUARD(tsa_verify(&vi, &vo));
+	ENSURE(strcmp(vo.md, OBJ_nid2ln(EVP_MD_get_type(md))) == 0,
+	    gp_err_set(GP_ERR_TAMPERED, "the token's hash algorithm %s is "
+	    "not the request's", vo.md));
+	ENSURE(o->policy == NULL || strcmp(vo.policy, o->policy) == 0,
+	    gp_err_set(GP_ERR_TAMPERED, "the token's policy %s is not the "
+	    "one asked for", vo.policy));
+	GUARD(gp_file_write(out, rep, rep_len, 0644, 0));
+	tsa_print(o, "time-stamped", file, out, &vo);
+	r = 0;
+out:
+	gp_config_free(cfg);
+	sk_X509_pop_free(trusted, X509_free);
+	sk_X509_pop_free(untrusted, X509_free);
+	ASN1_INTEGER_free(nonce);
+	BN_free(bn);
+	free(req);
+	free(rep);
+	free(url);
+	free(out);
+	return r;
+}
+
+static int
+tsa_verify_cmd(const struct tsa_cli_opts *o, const char *file,
+    const char *token)
+{
+	int r = GP_ERR_INTERNAL;
+	uint8_t *rep = NULL;
+	size_t rep_len = 0;
+	STACK_OF(X509) *trusted = sk_X509_new_null();
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	struct tsa_verify_in vi;
+	struct tsa_verify_out vo;
+
+	ENSURE(trusted != NULL && untrusted != NULL, GP_ERR_NOMEM);
+	GUARD(tsa_trust(o, trusted, untrusted));
+	GUARD(gp_file_read(token, TSA_CLI_MAX_REPLY, &rep, &rep_len));
+	memset(&vi, 0, sizeof(vi));
+	vi.reply_der = rep;
+	vi.reply_len = rep_len;
+	vi.data_path = file;
+	vi.trusted = trusted;
+	vi.untrusted = untrusted;
+	r = tsa_verify(&vi, &vo);
+	if (r == GP_ERR_INVALID || r == GP_ERR_TAMPERED) {
+		char why[512];
+
+		/* The detail buffer is rewritten by gp_err_set: copy. */
+		snprintf(why, sizeof(why), "%s", gp_err_detail());
+		r = gp_err_set(r, "%s: %s", token, why);
+	}
+	GUARD(r);
+	tsa_print(o, "verified", file, token, &vo);
+	r = 0;
+out:
+	sk_X509_pop_free(trusted, X509_free);
+	sk_X509_pop_free(untrusted, X509_free);
+	free(rep);
+	return r;
+}
+
+int
+cmd_tsa(int argc, char **argv)
+{
+	struct tsa_cli_opts o;
+	const char *sub;
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		tsa_help();
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	sub = argv[1];
+	if (strcmp(sub, "stamp") != 0 && strcmp(sub, "verify") != 0)
+		return cli_usage("tsa", "sub-command must be stamp or verify");
+	r = tsa_parse(sub, argc - 1, argv + 1, &o);
+	if (r < 0)
+		return CLI_OK;
+	if (r != 0)
+		return r;
+	if (strcmp(sub, "stamp") == 0) {
+		if (argc - 1 - optind != 1)
+			return cli_usage("tsa", "stamp takes one FILE");
+		r = tsa_stamp(&o, argv[1 + optind]);
+	} else {
+		if (argc - 1 - optind != 2)
+			return cli_usage("tsa", "verify takes FILE and TOKEN");
+		r = tsa_verify_cmd(&o, argv[1 + optind], argv[2 + optind]);
+	}
+	return r == 0 ? CLI_OK : cli_fail(r, o.json);
+}

@@ -1,0 +1,486 @@
+/*
+ * srv_ca.c: the certificate authority on the admin listener; every route
+ * here is the security officer's (srv_route.c), so the dispatcher has
+ * already refused, with 403 and an audit record, every other role. The
+ * auditor only reads the audit log and the sysadmin only configuration and
+ * health: neither reads certificates here.
+ *
+ *   POST /api/v1/certificates                     issue (201) or, under a
+ *                                                 dual-control profile,
+ *                                                 record a request (202)
+ *   GET  /api/v1/certificates?uscc=&id_number=&status=&profile=&after=&limit=
+ *   GET  /api/v1/certificates/<serial>
+ *   POST /api/v1/certificates/<serial>/revoke     {"reason":..,
+ *                                                  "invalidity_date":..}
+ *   POST /api/v1/certificates/<serial>/hold
+ *   POST /api/v1/certificates/<serial>/release
+ *   GET  /api/v1/requests/<id>
+ *   POST /api/v1/requests/<id>/approve            a second officer
+ *   GET  /api/v1/profiles
+ *
+ * The work is done by ca/ (ca_issue, ca_request_approve, ca_revoke ...),
+ * the same functions the CLI calls; this file parses, maps errors and
+ * replies. Reads are audited (audit_log, group-committed).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ca/ca.h"
+#include "server/internal.h"
+
+#define SRV_CA_LIST_DEFAULT 100
+#define SRV_SERIAL_MAX 40    /* hex digits: 20 octets, RFC 5280 4.1.2.2 */
+#define SRV_REQID_LEN 32
+
+int
+srv_ca_init(struct srv *s)
+{
+	struct instance *inst = s->inst;
+	size_t i;
+	int r;
+
+	/* A bad profile stops start-up, naming the file, field and reason. */
+	GUARD(ca_profiles_load(inst->cfg, &s->profiles));
+	memset(&s->ca, 0, sizeof(s->ca));
+	s->ca.cfg = inst->cfg;
+	s->ca.profiles = s->profiles;
+	s->ca.st = inst->st;
+	s->ca.audit = inst->audit;
+	for (i = 0; i < GP_KEY_COUNT; i++) {
+		s->ca.cert[i] = inst->cert[i];
+		s->ca.key[i] = inst->key[i];
+	}
+	gp_log(GP_LOG_INFO, "server: %zu certificate profiles from %s",
+	    ca_profiles_count(s->profiles), inst->cfg->profiles_dir);
+	r = 0;
+out:
+	return r;
+}
+
+void
+srv_ca_free(struct srv *s)
+{
+	ca_profiles_free(s->profiles);
+	s->profiles = NULL;
+	memset(&s->ca, 0, sizeof(s->ca));
+}
+
+static void
+srv_ca_actor(struct srv_req *rq, struct ca_actor *who)
+{
+	memset(who, 0, sizeof(*who));
+	who->actor = rq->who->actor;
+	who->role = rq->who->role;
+	who->id = rq->who->serial;
+	who->request_id = rq->request_id;
+	who->client = rq->client;
+}
+
+/* The request body as a JSON object (NULL when the body is empty and
+ * |optional|). Duplicate keys are refused: they would let two readers see
+ * two different requests. */
+static int
+srv_ca_body(struct srv_req *rq, int optional, json_t **out)
+{
+	json_error_t jerr;
+
+	*out = NULL;
+	if (rq->body_len == 0) {
+		if (optional)
+			return 0;
+		return gp_err_set(GP_ERR_INVALID, "body: a JSON object is "
+		    "required");
+	}
+	*out = json_loadb((const char *)rq->body, rq->body_len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (*out == NULL)
+		return gp_err_set(GP_ERR_INVALID, "body: not JSON (line %d: "
+		    "%s)", jerr.line, jerr.text);
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return gp_err_set(GP_ERR_INVALID, "body: must be a JSON "
+		    "object");
+	}
+	return 0;
+}
+
+static int
+srv_ca_known(json_t *o, const char *const *known)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(o, k, v) {
+		for (i = 0; known[i] != NULL; i++)
+			if (strcmp(known[i], k) == 0)
+				break;
+		if (known[i] == NULL)
+			return gp_err_set(GP_ERR_INVALID, "%.64s: unknown field",
+			    k);
+	}
+	return 0;
+}
+
+static int
+srv_ca_reply_issued(struct srv_req *rq, const struct ca_issue_result *res)
+{
+	char link[96];
+
+	if (res->pending) {
+		snprintf(link, sizeof(link), "/api/v1/requests/%s/approve",
+		    res->request_id);
+		return srv_reply_json(rq, 202, json_pack("{s:s, s:s, s:s, s:s, "
+		    "s:s}", "request_id", res->request_id, "status", "pending",
+		    "profile", res->profile, "approve", link, "message",
+		    "dual control: another security officer must approve"));
+	}
+	srv_metrics_signature("ca");
+	return srv_reply_json(rq, 201, json_pack("{s:s, s:s, s:s, s:s, s:I, "
+	    "s:I}", "serial", res->serial, "certificate", res->cert_pem,
+	    "profile", res->profile, "status", "good", "not_before",
+	    (json_int_t)res->not_before, "not_after",
+	    (json_int_t)res->not_after));
+}
+
+/* POST /api/v1/certificates */
+int
+srv_h_ca_issue(struct srv_req *rq, const char *url)
+{
+	static const char *const known[] = {"profile", "csr", "subject",
+	    "san", "validity_days", NULL};
+	struct ca_actor who;
+	struct ca_issue_req req;
+	struct ca_issue_result res;
+	json_t *body = NULL, *v;
+	int r;
+
+	memset(&res, 0, sizeof(res));
+	memset(&req, 0, sizeof(req));
+	srv_ca_actor(rq, &who);
+	GUARD(srv_ca_body(rq, 0, &body));
+	GUARD(srv_ca_known(body, known));
+	req.profile = json_string_value(json_object_get(body, "profile"));
+	ENSURE(req.profile != NULL, gp_err_set(GP_ERR_INVALID, "profile: "
+	    "required (a string)"));
+	v = json_object_get(body, "csr");
+	ENSURE(json_is_string(v), gp_err_set(GP_ERR_INVALID, "csr: required "
+	    "(PEM text)"));
+	req.csr_pem = json_string_value(v);
+	req.csr_len = json_string_length(v);
+	req.subject = json_object_get(body, "subject");
+	req.san = json_object_get(body, "san");
+	v = json_object_get(body, "validity_days");
+	if (v != NULL) {
+		ENSURE(json_is_integer(v) && json_integer_value(v) > 0,
+		    gp_err_set(GP_ERR_INVALID, "validity_days: a positive "
+		    "integer"));
+		req.validity_days = json_integer_value(v);
+	}
+	GUARD(ca_issue(&rq->srv->ca, &who, &req, &res));
+	r = srv_ca_reply_issued(rq, &res);
+out:
+	ca_issue_result_clear(&res);
+	json_decref(body);
+	return r;
+}
+
+static int
+srv_ca_serial_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > SRV_SERIAL_MAX || (s[0] == '0' && len > 1))
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* Splits "<prefix><id>[/<action>]" into id and action. */
+static int
+srv_ca_split(const char *url, const char *prefix, char *id, size_t id_len,
+    const char **out_action)
+{
+	const char *p = url + strlen(prefix), *slash = strchr(p, '/');
+	size_t n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+
+	*out_action = slash != NULL ? slash + 1 : NULL;
+	if (n == 0 || n >= id_len)
+		return gp_err_set(GP_ERR_NOT_FOUND, "no such object");
+	memcpy(id, p, n);
+	id[n] = '\0';
+	return 0;
+}
+
+static int
+srv_ca_read_audit(struct srv_req *rq, const char *op, const char *object,
+    json_t *details)
+{
+	return srv_audit(rq, op, object, "success", details);
+}
+
+/* GET /api/v1/certificates/<serial> */
+int
+srv_h_ca_show(struct srv_req *rq, const char *url)
+{
+	char serial[SRV_SERIAL_MAX + 2];
+	const char *action;
+	struct store_cert c;
+	json_t *o = NULL;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	GUARD(srv_ca_split(url, "/api/v1/certificates/", serial,
+	    sizeof(serial), &action));
+	ENSURE(action == NULL, gp_err_set(GP_ERR_NOT_FOUND, "no such path"));
+	ENSURE(srv_ca_serial_ok(serial, strlen(serial)),
+	    gp_err_set(GP_ERR_INVALID, "serial: lower-case hex without "
+	    "leading zeros, at most %d digits", SRV_SERIAL_MAX));
+	GUARD(store_cert_get(rq->srv->inst->st, serial, &c));
+	ENSURE((o = ca_cert_json(&c, 1)) != NULL, GP_ERR_NOMEM);
+	GUARD(srv_ca_read_audit(rq, "cert.show", serial, NULL));
+	r = srv_reply_json(rq, 200, o);
+	o = NULL; /* transferred */
+out:
+	json_decref(o);
+	store_cert_clear(&c);
+	return r;
+}
+
+static const char *
+srv_ca_arg(struct srv_req *rq, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(rq->conn,
+	    MHD_GET_ARGUMENT_KIND, name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* GET /api/v1/certificates?uscc=&id_number=&status=&profile=&after=&limit= */
+int
+srv_h_ca_list(struct srv_req *rq, const char *url)
+{
+	struct store_cert_query q;
+	struct store_cert *list = NULL;
+	size_t n = 0, i;
+	json_t *arr = NULL, *details = NULL, *reply = NULL;
+	const char *lim;
+	char *masked = NULL;
+	int64_t limit = SRV_CA_LIST_DEFAULT;
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	q.uscc = srv_ca_arg(rq, "uscc");
+	q.id_number = srv_ca_arg(rq, "id_number");
+	q.status = srv_ca_arg(rq, "status");
+	q.profile = srv_ca_arg(rq, "profile");
+	q.after = srv_ca_arg(rq, "after");
+	if ((lim = srv_ca_arg(rq, "limit")) != NULL)
+		GUARD(srv_parse_i64("limit", lim, 1, STORE_FIND_MAX, &limit));
+	q.limit = limit;
+	/* Cap what a client puts in a query before it reaches the store. */
+	ENSURE(q.uscc == NULL || ca_uscc_check("uscc", q.uscc) == 0,
+	    GP_ERR_INVALID);
+	ENSURE(q.id_number == NULL || strlen(q.id_number) == 18,
+	    gp_err_set(GP_ERR_INVALID, "id_number: 18 characters"));
+	ENSURE(q.status == NULL || strcmp(q.status, "good") == 0 ||
+	    strcmp(q.status, "hold") == 0 || strcmp(q.status, "revoked") == 0,
+	    gp_err_set(GP_ERR_INVALID, "status: good, hold or revoked"));
+	ENSURE(q.profile == NULL || strlen(q.profile) <= 64,
+	    gp_err_set(GP_ERR_INVALID, "profile: at most 64 characters"));
+	ENSURE(q.after == NULL || srv_ca_serial_ok(q.after, strlen(q.after)),
+	    gp_err_set(GP_ERR_INVALID, "after: a serial (lower-case hex)"));
+	GUARD(store_cert_find(rq->srv->inst->st, &q, &list, &n));
+	ENSURE((arr = json_array()) != NULL, GP_ERR_NOMEM);
+	for (i = 0; i < n; i++)
+		ENSURE(json_array_append_new(arr, ca_cert_json(&list[i], 0)) ==
+		    0, GP_ERR_NOMEM);
+	/* The audit names the criteria, the ID number masked. */
+	if (q.id_number != NULL)
+		masked = gp_mask_id(q.id_number);
+	ENSURE((details = json_pack("{s:s?, s:s?, s:s?, s:s?, s:I}", "uscc",
+	    q.uscc, "id_number", masked, "status", q.status, "profile",
+	    q.profile, "returned", (json_int_t)n)) != NULL, GP_ERR_NOMEM);
+	GUARD(srv_ca_read_audit(rq, "cert.list", "certificates", details));
+	reply = json_pack("{s:o, s:s?}", "certificates", arr, "next_after",
+	    n == (size_t)limit && n > 0 ? list[n - 1].serial : NULL);
+	arr = NULL; /* transferred, also on failure */
+	ENSURE(reply != NULL, GP_ERR_NOMEM);
+	r = srv_reply_json(rq, 200, reply);
+	reply = NULL; /* transferred */
+out:
+	json_decref(reply);
+	json_decref(arr);
+	json_decref(details);
+	store_cert_list_free(list, n);
+	free(masked);
+	return r;
+}
+
+/* RFC 5280 5.3.2 invalidityDate: Unix seconds, or "YYYY-MM-DDTHH:MM:SSZ". */
+static int
+srv_ca_time(json_t *v, int64_t *out)
+{
+	struct tm tm;
+	const char *s, *end;
+
+	*out = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if ((s = json_string_value(v)) != NULL &&
+	    (end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) != NULL &&
+	    *end == '\0') {
+		*out = (int64_t)timegm(&tm);
+		return 0;
+	}
+	return gp_err_set(GP_ERR_INVALID, "invalidity_date: Unix seconds or "
+	    "YYYY-MM-DDTHH:MM:SSZ");
+}
+
+/* POST /api/v1/certificates/<serial>/revoke|hold|release */
+int
+srv_h_ca_status(struct srv_req *rq, const char *url)
+{
+	static const char *const known[] = {"reason", "invalidity_date",
+	    NULL};
+	char serial[SRV_SERIAL_MAX + 2];
+	const char *action, *rname = "unspecified";
+	struct ca_actor who;
+	json_t *body = NULL, *v;
+	int64_t inv = 0;
+	int r, reason;
+
+	srv_ca_actor(rq, &who);
+	GUARD(srv_ca_split(url, "/api/v1/certificates/", serial,
+	    sizeof(serial), &action));
+	ENSURE(action != NULL && (strcmp(action, "revoke") == 0 ||
+	    strcmp(action, "hold") == 0 || strcmp(action, "release") == 0),
+	    gp_err_set(GP_ERR_NOT_FOUND, "no such path: POST "
+	    "/api/v1/certificates/<serial>/revoke, hold or release"));
+	ENSURE(srv_ca_serial_ok(serial, strlen(serial)),
+	    gp_err_set(GP_ERR_INVALID, "serial: lower-case hex without "
+	    "leading zeros, at most %d digits", SRV_SERIAL_MAX));
+	GUARD(srv_ca_body(rq, 1, &body));
+	if (strcmp(action, "revoke") == 0) {
+		if (body != NULL) {
+			GUARD(srv_ca_known(body, known));
+			v = json_object_get(body, "reason");
+			if (v != NULL) {
+				ENSURE(json_is_string(v),
+				    gp_err_set(GP_ERR_INVALID, "reason: a "
+				    "string"));
+				rname = json_string_value(v);
+			}
+			GUARD(srv_ca_time(json_object_get(body,
+			    "invalidity_date"), &inv));
+		}
+		reason = ca_reason_code(rname);
+		ENSURE(reason >= 0, gp_err_set(GP_ERR_INVALID, "reason: "
+		    "\"%.40s\" is not an RFC 5280 CRLReason (keyCompromise, "
+		    "cACompromise, affiliationChanged, superseded, "
+		    "cessationOfOperation, privilegeWithdrawn, aACompromise, "
+		    "unspecified)", rname));
+		GUARD(ca_revoke(&rq->srv->ca, &who, serial, reason, inv));
+	} else {
+		ENSURE(body == NULL || json_object_size(body) == 0,
+		    gp_err_set(GP_ERR_INVALID, "body: %s takes no fields",
+		    action));
+		if (strcmp(action, "hold") == 0)
+			GUARD(ca_hold(&rq->srv->ca, &who, serial));
+		else
+			GUARD(ca_release(&rq->srv->ca, &who, serial));
+	}
+	r = srv_reply_json(rq, 200, json_pack("{s:s, s:s}", "serial", serial,
+	    "status", strcmp(action, "revoke") == 0 ? "revoked" :
+	    strcmp(action, "hold") == 0 ? "hold" : "good"));
+out:
+	json_decref(body);
+	return r;
+}
+
+static int
+srv_ca_reqid_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == SRV_REQID_LEN;
+}
+
+/* POST /api/v1/requests/<id>/approve */
+int
+srv_h_ca_approve(struct srv_req *rq, const char *url)
+{
+	char id[SRV_REQID_LEN + 2];
+	const char *action;
+	struct ca_actor who;
+	struct ca_issue_result res;
+	int r;
+
+	memset(&res, 0, sizeof(res));
+	srv_ca_actor(rq, &who);
+	GUARD(srv_ca_split(url, "/api/v1/requests/", id, sizeof(id),
+	    &action));
+	ENSURE(action != NULL && strcmp(action, "approve") == 0,
+	    gp_err_set(GP_ERR_NOT_FOUND, "no such path: POST "
+	    "/api/v1/requests/<id>/approve"));
+	ENSURE(srv_ca_reqid_ok(id), gp_err_set(GP_ERR_INVALID, "request id: "
+	    "32 lower-case hex digits"));
+	GUARD(ca_request_approve(&rq->srv->ca, &who, id, &res));
+	r = srv_ca_reply_issued(rq, &res);
+out:
+	ca_issue_result_clear(&res);
+	return r;
+}
+
+/* GET /api/v1/requests/<id> */
+int
+srv_h_ca_request(struct srv_req *rq, const char *url)
+{
+	char id[SRV_REQID_LEN + 2];
+	const char *action;
+	json_t *o = NULL;
+	int r;
+
+	GUARD(srv_ca_split(url, "/api/v1/requests/", id, sizeof(id),
+	    &action));
+	ENSURE(action == NULL, gp_err_set(GP_ERR_NOT_FOUND, "no such path"));
+	ENSURE(srv_ca_reqid_ok(id), gp_err_set(GP_ERR_INVALID, "request id: "
+	    "32 lower-case hex digits"));
+	GUARD(ca_request_get(&rq->srv->ca, id, &o));
+	GUARD(srv_ca_read_audit(rq, "cert.request.show", id, NULL));
+	r = srv_reply_json(rq, 200, o);
+	o = NULL; /* transferred */
+out:
+	json_decref(o);
+	return r;
+}
+
+/* GET /api/v1/profiles */
+int
+srv_h_ca_profiles(struct srv_req *rq, const char *url)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	if (arr == NULL)
+		return GP_ERR_NOMEM;
+	for (i = 0; i < ca_profiles_count(rq->srv->profiles); i++)
+		json_array_append_new(arr, ca_profile_json(ca_profiles_at(
+		    rq->srv->profiles, i)));
+	return srv_reply_json(rq, 200, json_pack("{s:o}", "profiles", arr));
+}

@@ -1,0 +1,411 @@
+/*
+ * srv_ocsp.c: the revocation endpoints of the public listener and the CRL
+ * schedule of the server.
+ *
+ *   POST /ocsp             application/ocsp-request (RFC 6960 A.1)
+ *   GET  /ocsp/<base64>    RFC 5019 5: the DER request, base64, URL-encoded
+ *   GET  /crl/<ca>.crl     the latest CRL of "ca" or "root", DER,
+ *                          application/pkix-crl (RFC 5280 4.2.1.13)
+ *   POST /api/v1/crl       (admin, officer) generate now; ?ca=ca|root
+ *
+ * OCSP answers come from ca/ca_ocsp.c; pre-signed ones carry the RFC 5019
+ * 6.2 caching headers. CRLs are files under DIR/crl/, written by
+ * ca_crl_generate() from here (schedule, on demand) or from the CLI; this
+ * file only streams them. The schedule runs on the main thread
+ * (srv_crl_tick), reading two meta values and one stat per CRL each second.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "ca/ca.h"
+#include "server/internal.h"
+
+/* A status change reaches the CRL within this many seconds (plus one tick
+ * and the generation time); changes inside it share one CRL. */
+#define SRV_CRL_REVOKE_DELAY_S 5
+/* Regenerate this long before nextUpdate at the latest. */
+#define SRV_CRL_MARGIN_S 60
+/* After a failed generation, wait this long before trying again. */
+#define SRV_CRL_RETRY_S 30
+/* A CRL of a few million entries is a few hundred MB: the cap on the file
+ * served is far above what the store can list, but not unbounded. */
+#define SRV_CRL_MAX_BYTES ((off_t)1 << 32)
+/* RFC 5019 5: GET requests are small; base64 of the request cap. */
+#define SRV_OCSP_MAX_B64 ((CA_OCSP_MAX_REQUEST / 3 + 1) * 4 + 16)
+
+#define SRV_CRLS 2
+static const struct {
+	const char *name;
+	int key;
+} srv_crls[SRV_CRLS] = {
+	{"ca", GP_KEY_CA},
+	{"root", GP_KEY_ROOT},
+};
+
+struct srv_crl {
+	int64_t change_seen[SRV_CRLS];   /* when a new status gen was seen */
+	int64_t retry_at[SRV_CRLS];      /* after a failure */
+};
+
+static int
+srv_crl_index(const char *name)
+{
+	int i;
+
+	for (i = 0; i < SRV_CRLS; i++) {
+		if (strcmp(name, srv_crls[i].name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+static char *
+srv_crl_path(const struct gp_config *cfg, int i)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "crl/%s.crl", srv_crls[i].name);
+	return gp_path_join(cfg->dir, name);
+}
+
+/* Generates CRL |i| of |inst| now, as |actor|. */
+static int
+srv_crl_make(struct instance *inst, int i, const char *actor,
+    const char *role, const char *request_id, const char *client,
+    struct ca_crl_info *info)
+{
+	struct ca_crl_spec spec;
+	char *dir = NULL, *path = NULL;
+	int r;
+
+	ENSURE((dir = gp_path_join(inst->cfg->dir, "crl")) != NULL &&
+	    (path = srv_crl_path(inst->cfg, i)) != NULL, GP_ERR_NOMEM);
+	GUARD(gp_mkdir(dir, 0755));
+	memset(&spec, 0, sizeof(spec));
+	spec.st = inst->st;
+	spec.audit = inst->audit;
+	spec.issuer = srv_crls[i].name;
+	spec.issuer_cert = inst->cert[srv_crls[i].key];
+	spec.issuer_key = inst->key[srv_crls[i].key];
+	spec.out_path = path;
+	spec.next_update_s = inst->cfg->crl_next_update_s;
+	spec.actor = actor;
+	spec.role = role;
+	spec.request_id = request_id;
+	spec.client = client;
+	ENSURE(spec.issuer_key != NULL, gp_err_set(GP_ERR_LOGIN_REQUIRED,
+	    "CRL %s: the key is not loaded", spec.issuer));
+	GUARD(ca_crl_generate(&spec, info));
+	r = 0;
+out:
+	free(dir);
+	free(path);
+	return r;
+}
+
+int
+srv_pki_init(struct srv *s)
+{
+	struct instance *inst = s->inst;
+	struct ca_ocsp_conf oc;
+	int r;
+
+	ENSURE((s->crl = calloc(1, sizeof(*s->crl))) != NULL, GP_ERR_NOMEM);
+	ENSURE(inst->key[GP_KEY_OCSP] != NULL, gp_err_set(
+	    GP_ERR_LOGIN_REQUIRED, "OCSP: the responder key is not loaded"));
+	memset(&oc, 0, sizeof(oc));
+	oc.st = inst->st;
+	oc.issuer_name = gp_key_names[GP_KEY_CA];
+	oc.issuer_cert = inst->cert[GP_KEY_CA];
+	oc.signer_cert = inst->cert[GP_KEY_OCSP];
+	oc.signer_key = inst->key[GP_KEY_OCSP];
+	oc.validity_s = inst->cfg->ocsp_validity_s;
+	/* A response is never reused past its own nextUpdate. */
+	oc.refresh_s = inst->cfg->ocsp_refresh_s < oc.validity_s ?
+	    inst->cfg->ocsp_refresh_s : oc.validity_s;
+	GUARD(ca_ocsp_new(&oc, &s->ocsp));
+	r = 0;
+out:
+	return r;
+}
+
+void
+srv_pki_free(struct srv *s)
+{
+	ca_ocsp_free(s->ocsp);
+	s->ocsp = NULL;
+	free(s->crl);
+	s->crl = NULL;
+}
+
+static int64_t
+srv_meta_i64(store *st, const char *key)
+{
+	char *v = NULL;
+	int64_t n = 0;
+
+	if (store_meta_get(st, key, &v) == 0)
+		n = strtoll(v, NULL, 10);
+	free(v);
+	return n;
+}
+
+void
+srv_crl_tick(struct srv *s)
+{
+	struct instance *inst = s->inst;
+	struct ca_crl_info info;
+	struct stat sb;
+	char key[64], *path;
+	int64_t now = (int64_t)time(NULL), gen, crl_gen, this_upd;
+	const char *why;
+	int i, have;
+
+	if (s->crl == NULL)
+		return;
+	gen = srv_meta_i64(inst->st, STORE_META_STATUS_GEN);
+	for (i = 0; i < SRV_CRLS; i++) {
+		if (inst->key[srv_crls[i].key] == NULL ||
+		    now < s->crl->retry_at[i])
+			continue;
+		if ((path = srv_crl_path(inst->cfg, i)) == NULL)
+			continue;
+		have = stat(path, &sb) == 0;
+		free(path);
+		ca_crl_meta_key(srv_crls[i].name, "gen", key, sizeof(key));
+		crl_gen = srv_meta_i64(inst->st, key);
+		ca_crl_meta_key(srv_crls[i].name, "this_update", key,
+		    sizeof(key));
+		this_upd = srv_meta_i64(inst->st, key);
+		why = NULL;
+		if (!have) {
+			why = "missing";
+		} else if (gen != crl_gen) {
+			if (s->crl->change_seen[i] == 0)
+				s->crl->change_seen[i] = now;
+			if (now - s->crl->change_seen[i] >=
+			    SRV_CRL_REVOKE_DELAY_S)
+				why = "status change";
+		} else if (now >= this_upd + inst->cfg->crl_interval_s ||
+		    now >= this_upd + inst->cfg->crl_next_update_s -
+		    SRV_CRL_MARGIN_S) {
+			why = "schedule";
+		}
+		if (why == NULL)
+			continue;
+		if (srv_crl_make(inst, i, inst->actor[0] != '\0' ?
+		    inst->actor : "server", "system", NULL, NULL, &info) != 0) {
+			gp_log(GP_LOG_ERROR, "CRL %s (%s): %s",
+			    srv_crls[i].name, why, gp_err_detail());
+			s->crl->retry_at[i] = now + SRV_CRL_RETRY_S;
+			continue;
+		}
+		s->crl->change_seen[i] = 0;
+		srv_metrics_signature(srv_crls[i].name);
+		gp_log(GP_LOG_INFO, "CRL %s number %lld (%s): %lld entries",
+		    srv_crls[i].name, (long long)info.number, why,
+		    (long long)info.entries);
+	}
+}
+
+/* RFC 7231 7.1.1.1 IMF-fixdate. */
+static void
+srv_http_date(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static int
+srv_ocsp_reply(struct srv_req *rq, const uint8_t *der, size_t len)
+{
+	struct ca_ocsp_resp resp;
+	char hdr[128], date[64];
+	int64_t now = (int64_t)time(NULL), age;
+	int r;
+
+	GUARD(ca_ocsp_respond(rq->srv->ocsp, der, len, &resp));
+	if (resp.signed_now)
+		srv_metrics_signature("ocsp");
+	/* RFC 6960 A.1: the response, whatever its status, is 200 with
+	 * application/ocsp-response. */
+	GUARD(srv_reply_bytes(rq, 200, "application/ocsp-response", resp.der,
+	    resp.der_len));
+	if (resp.cacheable) {
+		/* RFC 5019 6.2: max-age no later than nextUpdate; here the
+		 * refresh time, when a new response replaces this one. */
+		age = resp.refresh_at - now;
+		if (age < 0)
+			age = 0;
+		snprintf(hdr, sizeof(hdr), "max-age=%lld, public, "
+		    "no-transform, must-revalidate", (long long)age);
+		MHD_add_response_header(rq->resp,
+		    MHD_HTTP_HEADER_CACHE_CONTROL, hdr);
+		srv_http_date(resp.this_update, date, sizeof(date));
+		MHD_add_response_header(rq->resp,
+		    MHD_HTTP_HEADER_LAST_MODIFIED, date);
+		srv_http_date(resp.next_update, date, sizeof(date));
+		MHD_add_response_header(rq->resp, MHD_HTTP_HEADER_EXPIRES,
+		    date);
+		MHD_add_response_header(rq->resp, MHD_HTTP_HEADER_ETAG,
+		    resp.etag);
+	}
+	r = 0;
+out:
+	ca_ocsp_resp_clear(&resp);
+	return r;
+}
+
+int
+srv_h_ocsp_post(struct srv_req *rq, const char *url)
+{
+	const char *ct = MHD_lookup_connection_value(rq->conn,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+	/* RFC 6960 A.1.1: Content-Type application/ocsp-request. */
+	if (ct == NULL || strncasecmp(ct, "application/ocsp-request", 24) != 0)
+		return gp_err_set(GP_ERR_INVALID, "Content-Type must be "
+		    "application/ocsp-request");
+	return srv_ocsp_reply(rq, rq->body, rq->body_len);
+}
+
+static int
+srv_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+srv_h_ocsp_get(struct srv_req *rq, const char *url)
+{
+	const char *b64 = url + strlen("/ocsp/");
+	char *text = NULL;
+	uint8_t *der = NULL;
+	size_t n = strlen(b64), i, o = 0;
+	int outl = 0, fin = 0, r;
+	EVP_ENCODE_CTX *ec = NULL;
+
+	/* An over-long or undecodable request is still an OCSP request
+	 * answered with malformedRequest, not an HTTP error. */
+	if (n == 0 || n > SRV_OCSP_MAX_B64)
+		return srv_ocsp_reply(rq, NULL, 0);
+	ENSURE((text = malloc(n + 1)) != NULL &&
+	    (der = malloc(n)) != NULL, GP_ERR_NOMEM);
+	/* RFC 5019 5: "url-encoding of base-64 encoding"; libmicrohttpd
+	 * may have decoded the path already, decoding twice is harmless
+	 * since base64 holds no '%'. */
+	for (i = 0; i < n; i++) {
+		if (b64[i] == '%' && i + 2 < n &&
+		    srv_hexval(b64[i + 1]) >= 0 &&
+		    srv_hexval(b64[i + 2]) >= 0) {
+			text[o++] = (char)(srv_hexval(b64[i + 1]) << 4 |
+			    srv_hexval(b64[i + 2]));
+			i += 2;
+		} else {
+			text[o++] = b64[i];
+		}
+	}
+	text[o] = '\0';
+	ENSURE((ec = EVP_ENCODE_CTX_new()) != NULL, GP_ERR_NOMEM);
+	EVP_DecodeInit(ec);
+	if (EVP_DecodeUpdate(ec, der, &outl, (unsigned char *)text,
+	    (int)o) < 0 || EVP_DecodeFinal(ec, der + outl, &fin) != 1)
+		outl = fin = 0;
+	r = srv_ocsp_reply(rq, der, (size_t)(outl + fin));
+out:
+	EVP_ENCODE_CTX_free(ec);
+	free(text);
+	free(der);
+	return r;
+}
+
+int
+srv_h_crl(struct srv_req *rq, const char *url)
+{
+	const char *name = url + strlen("/crl/");
+	char base[16], *path = NULL, date[64];
+	size_t n = strlen(name);
+	struct stat sb;
+	struct MHD_Response *resp;
+	int fd = -1, i, r;
+
+	ENSURE(n > 4 && n - 4 < sizeof(base) &&
+	    strcmp(name + n - 4, ".crl") == 0, gp_err_set(GP_ERR_NOT_FOUND,
+	    "CRLs are ca.crl and root.crl"));
+	memcpy(base, name, n - 4);
+	base[n - 4] = '\0';
+	ENSURE((i = srv_crl_index(base)) >= 0, gp_err_set(GP_ERR_NOT_FOUND,
+	    "CRLs are ca.crl and root.crl"));
+	ENSURE((path = srv_crl_path(rq->srv->inst->cfg, i)) != NULL,
+	    GP_ERR_NOMEM);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ENSURE(fd >= 0, gp_err_set(errno == ENOENT ? GP_ERR_NOT_FOUND :
+	    GP_ERR_IO, "CRL %s: not generated yet", base));
+	ENSURE(fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	    sb.st_size < SRV_CRL_MAX_BYTES, gp_err_set(GP_ERR_IO, "CRL %s: "
+	    "unreadable", base));
+	/* The file is renamed over, never rewritten, so this fd keeps
+	 * serving one complete CRL. MHD closes it. */
+	resp = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+	ENSURE(resp != NULL, GP_ERR_NOMEM);
+	fd = -1; /* transferred */
+	if (rq->resp != NULL)
+		MHD_destroy_response(rq->resp);
+	rq->resp = resp;
+	rq->resp_status = 200;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/pkix-crl");
+	srv_http_date((int64_t)sb.st_mtime, date, sizeof(date));
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-cache");
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return r;
+}
+
+int
+srv_h_crl_generate(struct srv_req *rq, const char *url)
+{
+	const char *which = MHD_lookup_connection_value(rq->conn,
+	    MHD_GET_ARGUMENT_KIND, "ca");
+	struct ca_crl_info info;
+	int i, r;
+
+	if (which == NULL)
+		which = "ca";
+	ENSURE((i = srv_crl_index(which)) >= 0, gp_err_set(GP_ERR_INVALID,
+	    "ca: must be \"ca\" or \"root\""));
+	GUARD(srv_crl_make(rq->srv->inst, i, rq->who != NULL ?
+	    rq->who->actor : "unknown", rq->who != NULL ? rq->who->role :
+	    "unknown", rq->request_id, rq->client, &info));
+	srv_metrics_signature(which);
+	GUARD(srv_reply_json(rq, 200, json_pack("{s:s, s:I, s:I, s:I, s:I, "
+	    "s:I}", "ca", which, "number", (json_int_t)info.number, "entries",
+	    (json_int_t)info.entries, "this_update",
+	    (json_int_t)info.this_update, "next_update",
+	    (json_int_t)info.next_update, "bytes", (json_int_t)info.bytes)));
+	r = 0;
+out:
+	return r;
+}

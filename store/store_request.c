@@ -1,0 +1,165 @@
+/*
+ * store_request.c: issuance requests that wait for a second security
+ * officer (dual control). A request is inserted "pending" in the
+ * transaction that audits it, and decided once: the UPDATE only matches a
+ * pending row, so two officers approving at the same time cannot both
+ * issue. Requests are rare, so their statements are prepared per call.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/internal.h"
+
+#define STORE_REQ_COLS                                                   \
+	"id, profile, requester, requester_actor, body, status, "        \
+	"created_ms, approver, decided_ms, serial"
+
+/* A request body is a CSR and a few fields; cap what is kept. */
+#define STORE_REQ_MAX_BODY (256 * 1024)
+
+void
+store_request_clear(struct store_request *rq)
+{
+	if (rq == NULL)
+		return;
+	free(rq->id);
+	free(rq->profile);
+	free(rq->requester);
+	free(rq->requester_actor);
+	free(rq->body);
+	free(rq->status);
+	free(rq->approver);
+	free(rq->serial);
+	memset(rq, 0, sizeof(*rq));
+}
+
+int
+store_request_insert(store *st, const struct store_request *rq)
+{
+	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL, rc;
+
+	store_lock(st);
+	GUARD(store_check_tx(st, "store_request_insert"));
+	ENSURE(rq->id != NULL && rq->profile != NULL &&
+	    rq->requester != NULL && rq->requester_actor != NULL &&
+	    rq->body != NULL && strlen(rq->body) <= STORE_REQ_MAX_BODY,
+	    gp_err_set(GP_ERR_INVALID, "request: id, profile, requester and "
+	    "a body of at most %d bytes are required", STORE_REQ_MAX_BODY));
+	if ((rc = sqlite3_prepare_v2(st->db, "INSERT INTO requests ("
+	    STORE_REQ_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, "
+	    "NULL, 0, NULL)", -1, &s, NULL)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 1, rq->id)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 2, rq->profile)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 3, rq->requester)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 4, rq->requester_actor)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 5, rq->body)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 6, rq->created_ms)) != SQLITE_OK) {
+		r = store_err(st, rc, "request insert");
+		goto out;
+	}
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		r = store_err(st, rc, "request insert");
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_request_get(store *st, const char *id, struct store_request *out)
+{
+	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL, rc;
+
+	memset(out, 0, sizeof(*out));
+	store_lock(st);
+	ENSURE(id != NULL, GP_ERR_INVALID);
+	if ((rc = sqlite3_prepare_v2(st->db, "SELECT " STORE_REQ_COLS
+	    " FROM requests WHERE id = ?1", -1, &s, NULL)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 1, id)) != SQLITE_OK) {
+		r = store_err(st, rc, "request get");
+		goto out;
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		r = gp_err_set(GP_ERR_NOT_FOUND, "request %s: no such request",
+		    id);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		r = store_err(st, rc, "request get");
+		goto out;
+	}
+	GUARD(store_col_text(s, 0, &out->id));
+	GUARD(store_col_text(s, 1, &out->profile));
+	GUARD(store_col_text(s, 2, &out->requester));
+	GUARD(store_col_text(s, 3, &out->requester_actor));
+	GUARD(store_col_text(s, 4, &out->body));
+	GUARD(store_col_text(s, 5, &out->status));
+	out->created_ms = sqlite3_column_int64(s, 6);
+	GUARD(store_col_text(s, 7, &out->approver));
+	out->decided_ms = sqlite3_column_int64(s, 8);
+	GUARD(store_col_text(s, 9, &out->serial));
+	r = 0;
+out:
+	if (r != 0)
+		store_request_clear(out);
+	sqlite3_finalize(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_request_decide(store *st, const char *id, const char *status,
+    const char *approver, const char *serial, int64_t decided_ms)
+{
+	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL, rc;
+
+	store_lock(st);
+	GUARD(store_check_tx(st, "store_request_decide"));
+	ENSURE(id != NULL && status != NULL &&
+	    (strcmp(status, "approved") == 0 || strcmp(status, "failed") == 0),
+	    gp_err_set(GP_ERR_INVALID, "request status: approved or failed"));
+	if ((rc = sqlite3_prepare_v2(st->db, "UPDATE requests SET "
+	    "status = ?2, approver = ?3, serial = ?4, decided_ms = ?5 "
+	    "WHERE id = ?1 AND status = 'pending'", -1, &s, NULL)) !=
+	    SQLITE_OK ||
+	    (rc = store_bind_text(s, 1, id)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 2, status)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 3, approver)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 4, serial)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 5, decided_ms)) != SQLITE_OK ||
+	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
+		r = store_err(st, rc, "request decision");
+		goto out;
+	}
+	if (sqlite3_changes(st->db) == 0) {
+		sqlite3_finalize(s);
+		s = NULL;
+		if ((rc = sqlite3_prepare_v2(st->db, "SELECT status FROM "
+		    "requests WHERE id = ?1", -1, &s, NULL)) != SQLITE_OK ||
+		    (rc = store_bind_text(s, 1, id)) != SQLITE_OK) {
+			r = store_err(st, rc, "request decision");
+			goto out;
+		}
+		if (sqlite3_step(s) == SQLITE_ROW)
+			r = gp_err_set(GP_ERR_CONFLICT, "request %s is %s, no "
+			    "longer pending", id,
+			    (const char *)sqlite3_column_text(s, 0));
+		else
+			r = gp_err_set(GP_ERR_NOT_FOUND, "request %s: no such "
+			    "request", id);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(s);
+	store_unlock(st);
+	return r;
+}

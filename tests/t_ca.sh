@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# t_ca.sh: issuance over the admin API end to end. A fresh instance and
+# server, then: an enterprise and a citizen certificate issued from CSRs,
+# each verified by `openssl verify` and GnuTLS `certtool --verify`; refusals
+# that name the field (bad USCC, bad ID number, wrong key type, a CSR whose
+# signature does not verify, a subject field outside the profile); each
+# role refused outside its powers (403, audited); revoke, hold, release and
+# "already revoked"; search by USCC and ID number; dual control needing two
+# different identities (the API officer requests, the local operator
+# approves on the CLI, and the new second officer and the first approve each
+# other's requests over the API); a bad profile stops start-up naming file
+# and field; the audit log verifies at the end.
+. "$(dirname "$0")/lib.sh"
+
+D=$T_TMP/inst
+P1=$(t_free_port)
+P2=$(t_free_port)
+ADM=https://127.0.0.1:$P2
+
+req() {
+	local name=$1 url=$2; shift 2
+	curl -s --max-time 20 -o "$T_TMP/$name.body" -w '%{http_code}' "$@" "$url" 2>/dev/null
+}
+# admin CERTBASE NAME PATH [curl args...]: CERTBASE is a path without .pem/.key
+admin() {
+	local who=$1 name=$2 path=$3; shift 3
+	req "$name" "$ADM$path" --cacert "$D/certs/root.pem" \
+		--cert "$who.pem" --key "$who.key" "$@"
+}
+expect() {
+	if [ "$3" = "$2" ]; then t_ok "$1"; else
+		t_fail "$1" "status $3, want $2 ($(head -c 400 "$T_TMP/$1.body" 2>/dev/null))"; fi
+}
+# expect_err NAME STATUS GOT PATTERN: status and error message naming the field
+expect_err() {
+	if [ "$3" = "$2" ] && grep -Eq -- "$4" "$T_TMP/$1.body"; then t_ok "$1"; else
+		t_fail "$1" "status $3 (want $2), body lacks /$4/: $(head -c 400 "$T_TMP/$1.body" 2>/dev/null)"; fi
+}
+jget() {
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
+}
+# body FILE PROFILE CSR SUBJECT_JSON: writes an issuance request
+body() {
+	python3 - "$@" <<'PY'
+import json, sys
+out, profile, csr, subject = sys.argv[1:5]
+json.dump({"profile": profile, "csr": open(csr).read(),
+           "subject": json.loads(subject)}, open(out, "w"), ensure_ascii=False)
+PY
+}
+# csr NAME [openssl genpkey args]: key and CSR (its subject is ignored)
+csr() {
+	local n=$1; shift
+	openssl req -new -newkey "$@" -nodes -keyout "$T_TMP/$n.key" \
+		-subj "/CN=ignored by the CA" -out "$T_TMP/$n.csr" 2>/dev/null
+}
+# verify NAME PEM: openssl and certtool both accept the chain
+verify() {
+	if [ ! -s "$2" ]; then t_fail "$1: verify" "no certificate"; return; fi
+	if openssl verify -CAfile "$D/certs/root.pem" -untrusted "$D/certs/ca.pem" \
+		"$2" >"$T_TMP/ov.out" 2>&1; then t_ok "$1: openssl verify"; else
+		t_fail "$1: openssl verify" "$(cat "$T_TMP/ov.out")"; fi
+	cat "$2" "$D/certs/ca.pem" >"$T_TMP/chain.pem"
+	if certtool --verify --load-ca-certificate "$D/certs/root.pem" \
+		--infile "$T_TMP/chain.pem" >"$T_TMP/ct.out" 2>&1 &&
+		grep -q "Chain verification output: Verified" "$T_TMP/ct.out"; then
+		t_ok "$1: certtool --verify"; else
+		t_fail "$1: certtool --verify" "$(tail -n 3 "$T_TMP/ct.out" | tr '\n' ' ')"; fi
+}
+
+if [ ! -x "$GOVPKI" ]; then t_fail binary "$GOVPKI not built"; t_done ca; exit 1; fi
+if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
+	t_fail init "$(tail -n 3 "$T_TMP/init.out" | tr '\n' ' ')"; t_done ca; exit 1
+fi
+OFF=$D/admin/officer
+AUD=$D/admin/auditor
+SYS=$D/admin/sysadmin
+
+# --- a bad profile stops start-up, naming the file, field and reason -----
+mkdir -p "$T_TMP/badpol"
+cp "$(dirname "$0")/../policies/"*.json "$T_TMP/badpol/"
+python3 - "$T_TMP/badpol/citizen.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1])); p["key_usage"] = ["digitalSignature", "flying"]
+json.dump(p, open(sys.argv[1], "w"))
+PY
+cp "$D/govpki.json" "$T_TMP/govpki.json.good"
+python3 - "$D/govpki.json" "$T_TMP/badpol" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["profiles_dir"] = sys.argv[2]
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+PY
+t_refuse "bad profile stops serve (file and field named)" 'citizen.json: key_usage: unknown key usage' \
+	timeout 20 "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" --https "127.0.0.1:$P2" --quiet
+t_refuse "bad profile stops the CLI too" 'citizen.json: key_usage' "$GOVPKI" ca list --dir "$D"
+cp "$T_TMP/govpki.json.good" "$D/govpki.json"
+
+t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" --https "127.0.0.1:$P2" --quiet \
+	>"$T_TMP/serve.out" 2>"$T_TMP/serve.err"
+if ! t_wait_http "http://127.0.0.1:$P1/healthz" 30; then
+	t_fail "serve starts" "$(tail -n 5 "$T_TMP/serve.err" | tr '\n' ' ')"; t_done ca; exit 1
+fi
+t_ok "serve starts with the shipped profiles"
+
+# --- enterprise ----------------------------------------------------------
+csr ent ec -pkeyopt ec_paramgen_curve:P-256
+body "$T_TMP/ent.json" enterprise "$T_TMP/ent.csr" \
+	'{"organization":"福州市某某科技有限公司","uscc":"91350100M000100Y43"}'
+s=$(admin "$OFF" ent /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json")
+expect ent 201 "$s"
+jget "$T_TMP/ent.body" 'j["certificate"]' >"$T_TMP/ent.pem"
+ENT=$(jget "$T_TMP/ent.body" 'j["serial"]')
+verify "enterprise" "$T_TMP/ent.pem"
+openssl x509 -in "$T_TMP/ent.pem" -noout -text >"$T_TMP/ent.txt" 2>&1
+grep -q "organizationIdentifier = NTRCN-91350100M000100Y43" "$T_TMP/ent.txt" &&
+	t_ok "enterprise: organizationIdentifier NTRCN-<USCC>" ||
+	t_fail "enterprise: organizationIdentifier NTRCN-<USCC>" "$(grep Subject: "$T_TMP/ent.txt")"
+! grep -q "ignored by the CA" "$T_TMP/ent.txt" &&
+	t_ok "enterprise: subject built from the request fields, not the CSR" ||
+	t_fail "enterprise: subject built from the request fields, not the CSR" "CSR subject copied"
+grep -q "URI:http://.*/crl/ca.crl" "$T_TMP/ent.txt" && grep -q "OCSP - URI:http://.*/ocsp" "$T_TMP/ent.txt" &&
+	grep -q "CA Issuers - URI:http://.*/certs/ca.crt" "$T_TMP/ent.txt" &&
+	t_ok "enterprise: CRL DP and AIA from the configuration" ||
+	t_fail "enterprise: CRL DP and AIA from the configuration" "missing"
+# UTF8String subject (asn1parse shows the string types)
+openssl asn1parse -in "$T_TMP/ent.pem" >"$T_TMP/ent.asn1" 2>&1
+grep -q "UTF8STRING" "$T_TMP/ent.asn1" && ! grep -Eq "T61STRING|BMPSTRING" "$T_TMP/ent.asn1" &&
+	t_ok "enterprise: names are UTF8String" || t_fail "enterprise: names are UTF8String" "other types"
+[ "${#ENT}" -ge 31 ] && t_ok "serial has 128 bits ($ENT)" || t_fail "serial has 128 bits" "$ENT"
+
+# --- citizen (RSA key) -----------------------------------------------------
+csr cit rsa:2048
+body "$T_TMP/cit.json" citizen "$T_TMP/cit.csr" '{"name":"张三","id_number":"11010519491231002X"}'
+s=$(admin "$OFF" cit /api/v1/certificates -X POST --data-binary "@$T_TMP/cit.json")
+expect cit 201 "$s"
+jget "$T_TMP/cit.body" 'j["certificate"]' >"$T_TMP/cit.pem"
+CIT=$(jget "$T_TMP/cit.body" 'j["serial"]')
+verify "citizen" "$T_TMP/cit.pem"
+openssl x509 -in "$T_TMP/cit.pem" -noout -subject -nameopt utf8,sep_comma_plus >"$T_TMP/cit.subj"
+grep -q "serialNumber=IDCCN-11010519491231002X" "$T_TMP/cit.subj" && grep -q "CN=张三" "$T_TMP/cit.subj" &&
+	t_ok "citizen: serialNumber IDCCN-<id>, Chinese CN" || t_fail "citizen: serialNumber IDCCN-<id>, Chinese CN" "$(cat "$T_TMP/cit.subj")"
+
+# --- refusals name the field ---------------------------------------------
+body "$T_TMP/b1.json" enterprise "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y44"}'
+s=$(admin "$OFF" baduscc /api/v1/certificates -X POST --data-binary "@$T_TMP/b1.json")
+expect_err baduscc 400 "$s" 'subject\.uscc: check character'
+body "$T_TMP/b2.json" citizen "$T_TMP/cit.csr" '{"name":"李四","id_number":"110105194912310021"}'
+s=$(admin "$OFF" badid /api/v1/certificates -X POST --data-binary "@$T_TMP/b2.json")
+expect_err badid 400 "$s" 'subject\.id_number: 110105\*+21: check character'
+grep -q "110105194912310021" "$T_TMP/badid.body" && t_fail "bad ID number not echoed in full" "echoed" ||
+	t_ok "bad ID number not echoed in full"
+body "$T_TMP/b3.json" enterprise-encryption "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
+s=$(admin "$OFF" badkey /api/v1/certificates -X POST --data-binary "@$T_TMP/b3.json")
+expect_err badkey 400 "$s" 'csr\.key: ec-p256 256 bits is not allowed by profile enterprise-encryption'
+# A CSR whose signature does not verify: flip the last byte of its DER.
+openssl req -in "$T_TMP/ent.csr" -outform DER -out "$T_TMP/t.der" 2>/dev/null
+python3 - "$T_TMP/t.der" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read()); b[-1] ^= 0x01
+open(sys.argv[1], "wb").write(b)
+PY
+openssl req -inform DER -in "$T_TMP/t.der" -out "$T_TMP/tampered.csr" 2>/dev/null
+body "$T_TMP/b4.json" enterprise "$T_TMP/tampered.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
+s=$(admin "$OFF" badsig /api/v1/certificates -X POST --data-binary "@$T_TMP/b4.json")
+expect_err badsig 400 "$s" 'csr: the signature does not verify'
+body "$T_TMP/b5.json" enterprise "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y43","email":"x@y.cn"}'
+s=$(admin "$OFF" badfield /api/v1/certificates -X POST --data-binary "@$T_TMP/b5.json")
+expect_err badfield 400 "$s" 'subject\.email: not a field of profile enterprise'
+body "$T_TMP/b6.json" nosuch "$T_TMP/ent.csr" '{}'
+s=$(admin "$OFF" badprofile /api/v1/certificates -X POST --data-binary "@$T_TMP/b6.json")
+expect_err badprofile 400 "$s" '^.*profile: .*nosuch'
+
+# --- roles -------------------------------------------------------------------
+s=$(admin "$AUD" aud_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); expect aud_issue 403 "$s"
+s=$(admin "$SYS" sys_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); expect sys_issue 403 "$s"
+s=$(admin "$AUD" aud_list "/api/v1/certificates"); expect aud_list 403 "$s"
+s=$(admin "$SYS" sys_show "/api/v1/certificates/$ENT"); expect sys_show 403 "$s"
+s=$(admin "$AUD" aud_revoke "/api/v1/certificates/$ENT/revoke" -X POST -d '{}'); expect aud_revoke 403 "$s"
+s=$(admin "$SYS" sys_hold "/api/v1/certificates/$ENT/hold" -X POST); expect sys_hold 403 "$s"
+s=$(admin "$SYS" sys_approve "/api/v1/requests/00000000000000000000000000000000/approve" -X POST); expect sys_approve 403 "$s"
+s=$(admin "$OFF" off_audit "/api/v1/audit"); expect off_audit 403 "$s"
+s=$(admin "$AUD" aud_audit "/api/v1/audit?limit=1000"); expect aud_audit 200 "$s"
+n=$(jget "$T_TMP/aud_audit.body" 'sum(1 for r in j["records"] if r["op"]=="http.denied")')
+[ "${n:-0}" -ge 7 ] && t_ok "every refused role is audited ($n http.denied)" ||
+	t_fail "every refused role is audited" "only ${n:-0} http.denied"
+n=$(jget "$T_TMP/aud_audit.body" 'sum(1 for r in j["records"] if r["op"]=="cert.issue" and r["outcome"]=="failure")')
+[ "${n:-0}" -ge 6 ] && t_ok "refused requests are audited ($n)" || t_fail "refused requests are audited" "${n:-0}"
+grep -q "11010519491231002X\|110105194912310021" "$T_TMP/aud_audit.body" &&
+	t_fail "audit holds ID numbers only masked" "full number found" ||
+	t_ok "audit holds ID numbers only masked"
+
+# --- read, search ----------------------------------------------------------
+s=$(admin "$OFF" show "/api/v1/certificates/$ENT"); expect show 200 "$s"
+[ "$(jget "$T_TMP/show.body" 'j["status"]+" "+j["profile"]+" "+j["uscc"]')" = "good enterprise 91350100M000100Y43" ] &&
+	t_ok "show: status, profile, uscc" || t_fail "show: status, profile, uscc" "$(head -c 300 "$T_TMP/show.body")"
+s=$(admin "$OFF" byuscc "/api/v1/certificates?uscc=91350100M000100Y43"); expect byuscc 200 "$s"
+[ "$(jget "$T_TMP/byuscc.body" '",".join(c["serial"] for c in j["certificates"])')" = "$ENT" ] &&
+	t_ok "search by USCC" || t_fail "search by USCC" "$(head -c 300 "$T_TMP/byuscc.body")"
+s=$(admin "$OFF" byid "/api/v1/certificates?id_number=11010519491231002X&profile=citizen&status=good"); expect byid 200 "$s"
+[ "$(jget "$T_TMP/byid.body" '",".join(c["serial"] for c in j["certificates"])')" = "$CIT" ] &&
+	t_ok "search by ID number, profile and status" || t_fail "search by ID number" "$(head -c 300 "$T_TMP/byid.body")"
+s=$(admin "$OFF" page "/api/v1/certificates?limit=2"); expect page 200 "$s"
+A=$(jget "$T_TMP/page.body" 'j["next_after"]')
+s=$(admin "$OFF" page2 "/api/v1/certificates?limit=2&after=$A"); expect page2 200 "$s"
+[ "$(jget "$T_TMP/page2.body" 'all(c["serial"] > "'"$A"'" for c in j["certificates"])')" = True ] &&
+	t_ok "paging continues after the last serial" || t_fail "paging" "$(head -c 300 "$T_TMP/page2.body")"
+
+# --- status changes ------------------------------------------------------------
+s=$(admin "$OFF" hold "/api/v1/certificates/$CIT/hold" -X POST); expect hold 200 "$s"
+s=$(admin "$OFF" hold2 "/api/v1/certificates/$CIT/hold" -X POST); expect hold2 409 "$s"
+s=$(admin "$OFF" release "/api/v1/certificates/$CIT/release" -X POST); expect release 200 "$s"
+s=$(admin "$OFF" show2 "/api/v1/certificates/$CIT"); [ "$(jget "$T_TMP/show2.body" 'j["status"]')" = good ] &&
+	t_ok "released certificate is good again" || t_fail "released certificate is good again" "$(head -c 200 "$T_TMP/show2.body")"
+s=$(admin "$OFF" badreason "/api/v1/certificates/$ENT/revoke" -X POST -d '{"reason":"boredom"}')
+expect_err badreason 400 "$s" 'reason: '
+s=$(admin "$OFF" revoke "/api/v1/certificates/$ENT/revoke" -X POST \
+	-d '{"reason":"keyCompromise","invalidity_date":"2020-01-02T03:04:05Z"}')
+expect revoke 200 "$s"
+s=$(admin "$OFF" revoke2 "/api/v1/certificates/$ENT/revoke" -X POST -d '{"reason":"superseded"}')
+expect_err revoke2 409 "$s" 'already revoked'
+s=$(admin "$OFF" holdrev "/api/v1/certificates/$ENT/hold" -X POST); expect holdrev 409 "$s"
+s=$(admin "$OFF" show3 "/api/v1/certificates/$ENT")
+[ "$(jget "$T_TMP/show3.body" 'j["status"]+" "+j["reason"]+" "+str(j["invalidity_date"])')" = "revoked keyCompromise 1577934245" ] &&
+	t_ok "revoked with reason and invalidity date" || t_fail "revoked with reason and invalidity date" "$(head -c 300 "$T_TMP/show3.body")"
+s=$(admin "$OFF" unknown "/api/v1/certificates/abcdef/revoke" -X POST -d '{}'); expect unknown 404 "$s"
+
+# --- dual control ----------------------------------------------------------------
+csr off2 ec -pkeyopt ec_paramgen_curve:P-256
+body "$T_TMP/o2.json" officer "$T_TMP/off2.csr" '{"name":"王五","role":"officer"}'
+s=$(admin "$OFF" dual "/api/v1/certificates" -X POST --data-binary "@$T_TMP/o2.json"); expect dual 202 "$s"
+RID=$(jget "$T_TMP/dual.body" 'j["request_id"]')
+s=$(admin "$OFF" selfapprove "/api/v1/requests/$RID/approve" -X POST)
+expect_err selfapprove 403 "$s" 'requester cannot approve'
+t_refuse "CLI: the local operator cannot approve its own request" 'requester cannot approve' \
+	sh -c "'$GOVPKI' ca issue --dir '$D' --profile tsa --csr '$T_TMP/off2.csr' --field name=T >'$T_TMP/cli_tsa.out' &&
+	'$GOVPKI' ca approve --dir '$D' \$(sed -n 's/^request \\([0-9a-f]*\\) .*/\\1/p' '$T_TMP/cli_tsa.out')"
+if "$GOVPKI" ca approve --dir "$D" --out "$T_TMP/off2.pem" "$RID" >"$T_TMP/cliapprove.out" 2>&1; then
+	t_ok "a second identity (local operator, CLI) approves"; else
+	t_fail "a second identity (local operator, CLI) approves" "$(tail -n 3 "$T_TMP/cliapprove.out")"; fi
+s=$(admin "$OFF" again "/api/v1/requests/$RID/approve" -X POST); expect again 409 "$s"
+OFF2=$T_TMP/off2
+s=$(admin "$OFF2" off2_profiles "/api/v1/profiles"); expect off2_profiles 200 "$s"
+# The second officer requests, the first approves: two certificates, two people.
+csr tsa ec -pkeyopt ec_paramgen_curve:P-256
+body "$T_TMP/tsa.json" tsa "$T_TMP/tsa.csr" '{"name":"某市时间戳服务"}'
+s=$(admin "$OFF2" tsareq "/api/v1/certificates" -X POST --data-binary "@$T_TMP/tsa.json"); expect tsareq 202 "$s"
+RID2=$(jget "$T_TMP/tsareq.body" 'j["request_id"]')
+s=$(admin "$OFF2" tsaself "/api/v1/requests/$RID2/approve" -X POST); expect tsaself 403 "$s"
+s=$(admin "$OFF" tsaok "/api/v1/requests/$RID2/approve" -X POST); expect tsaok 201 "$s"
+jget "$T_TMP/tsaok.body" 'j["certificate"]' >"$T_TMP/tsa.pem"
+verify "tsa (dual control)" "$T_TMP/tsa.pem"
+openssl x509 -in "$T_TMP/tsa.pem" -noout -ext extendedKeyUsage 2>/dev/null | tr -d ' ' >"$T_TMP/tsa.eku"
+grep -q "critical" "$T_TMP/tsa.eku" && grep -q "^TimeStamping$" "$T_TMP/tsa.eku" &&
+	t_ok "tsa: one EKU, timeStamping, critical" || t_fail "tsa: one EKU, timeStamping, critical" "$(cat "$T_TMP/tsa.eku")"
+s=$(admin "$OFF" reqshow "/api/v1/requests/$RID2"); expect reqshow 200 "$s"
+[ "$(jget "$T_TMP/reqshow.body" 'j["status"]')" = approved ] && t_ok "request shows approved" ||
+	t_fail "request shows approved" "$(head -c 300 "$T_TMP/reqshow.body")"
+
+# --- CLI equivalents -------------------------------------------------------------
+t_check "CLI: list by USCC" sh -c "'$GOVPKI' ca list --dir '$D' --uscc 91350100M000100Y43 | grep -q '$ENT'"
+t_check "CLI: show --pem" sh -c "'$GOVPKI' ca show --dir '$D' --pem '$CIT' | openssl x509 -noout"
+t_check "CLI: hold" "$GOVPKI" ca hold --dir "$D" "$CIT"
+t_check "CLI: release" "$GOVPKI" ca release --dir "$D" "$CIT"
+t_check "CLI: revoke" "$GOVPKI" ca revoke --dir "$D" --reason superseded "$CIT"
+t_refuse "CLI: revoking again is a clear error" 'already revoked' "$GOVPKI" ca revoke --dir "$D" "$CIT"
+t_refuse "CLI: bad USCC names the field" 'subject.uscc' "$GOVPKI" ca issue --dir "$D" \
+	--profile enterprise --csr "$T_TMP/ent.csr" --field organization=X --field uscc=91350100M000100Y4
+t_check "CLI: issue enterprise" "$GOVPKI" ca issue --dir "$D" --profile enterprise \
+	--csr "$T_TMP/ent.csr" --field organization=某公司 --field uscc=91110000600037341L --out "$T_TMP/cli.pem"
+verify "CLI enterprise" "$T_TMP/cli.pem"
+
+t_check "audit log verifies after all of it" "$GOVPKI" audit verify --dir "$D"
+t_done ca

@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# t_ocsp.sh: OCSP and CRLs end to end, checked by independent
+# implementations (openssl ocsp/verify/crl, GnuTLS ocsptool/certtool).
+# A fresh instance serving on free ports; the officer certificate (issued
+# by the CA, in the store) is good, then revoked; the auditor certificate is
+# held and released; a made-up serial is unknown, never good. Status changes
+# are written to the store with sqlite3, as another process (the CLI)
+# would, so the server must see them through the store, not its memory.
+. "$(dirname "$0")/lib.sh"
+
+D=$T_TMP/inst
+P1=$(t_free_port)
+P2=$(t_free_port)
+PUB=http://127.0.0.1:$P1
+ADM=https://127.0.0.1:$P2
+
+if [ ! -x "$GOVPKI" ]; then
+	t_fail "binary" "$GOVPKI not built"
+	t_done ocsp
+	exit 1
+fi
+if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
+	t_fail "init" "$(tail -n 3 "$T_TMP/init.out" | tr '\n' ' ')"
+	t_done ocsp
+	exit 1
+fi
+t_ok "init"
+# Short OCSP refresh so that a stale pre-signed answer would show.
+python3 - "$D/govpki.json" <<'EOF'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c.setdefault("ocsp", {})["refresh_s"] = 600
+json.dump(c, open(p, "w"), indent=2)
+EOF
+
+t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" \
+	--https "127.0.0.1:$P2" >"$T_TMP/serve.out" 2>"$T_TMP/serve.err"
+if ! t_wait_http "$PUB/healthz" 30; then
+	t_fail "serve starts" "$(tail -n 5 "$T_TMP/serve.err" | tr '\n' ' ')"
+	t_done ocsp
+	exit 1
+fi
+t_ok "serve starts"
+
+C=$D/certs
+OFFICER=$D/admin/officer.pem
+AUDITOR=$D/admin/auditor.pem
+serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//'; }
+OSER=$(serial_of "$OFFICER")
+ASER=$(serial_of "$AUDITOR")
+NOW=$(date +%s)
+db() { sqlite3 -cmd '.timeout 10000' "$D/govpki.db" "$@"; }
+# set_status SERIAL STATUS REASON: as the CLI would, with the status
+# generation the server's CRL schedule watches.
+set_status() {
+	db "BEGIN IMMEDIATE; UPDATE certificates SET status='$2', revoked_at=$NOW, reason=$3 WHERE serial='$1';
+	INSERT INTO meta(key,value) VALUES('certs.status_gen','1') ON CONFLICT(key) DO UPDATE SET value=CAST(CAST(value AS INTEGER)+1 AS TEXT); COMMIT;"
+}
+
+# ocsp NAME CERT [args]: openssl ocsp against the server, verified
+# against the chain; output in $T_TMP/NAME.ocsp.
+ocsp() {
+	local name=$1 cert=$2; shift 2
+	openssl ocsp -issuer "$C/ca.pem" -cert "$cert" -url "$PUB/ocsp" \
+		-CAfile "$C/chain.pem" -resp_text "$@" >"$T_TMP/$name.ocsp" 2>&1
+}
+# expect_ocsp NAME PATTERN CERT [args]
+expect_ocsp() {
+	local name=$1 pat=$2; shift 2
+	if ocsp "$name" "$@" && grep -Eq -- "$pat" "$T_TMP/$name.ocsp" &&
+		grep -q "Response verify OK" "$T_TMP/$name.ocsp"; then
+		t_ok "$name"
+	else
+		t_fail "$name" "$(grep -E 'verify|: (good|revoked|unknown)|error' "$T_TMP/$name.ocsp" | head -n 4 | tr '\n' ' ')"
+	fi
+}
+
+# --- OCSP: good, unknown -------------------------------------------------
+expect_ocsp "openssl ocsp good (nonce)" "officer.pem: good" "$OFFICER"
+expect_ocsp "openssl ocsp good (no nonce)" "officer.pem: good" "$OFFICER" -no_nonce
+expect_ocsp "openssl ocsp good again (pre-signed)" "officer.pem: good" "$OFFICER" -no_nonce
+grep -q "OCSP Nonce" "$T_TMP/openssl ocsp good (nonce).ocsp" &&
+	t_ok "nonce echoed" || t_fail "nonce echoed" "no nonce in the response"
+grep -q "Responder Id: .*[0-9A-F]\{40\}\|Responder Id: [0-9A-F]" "$T_TMP/openssl ocsp good (nonce).ocsp" &&
+	t_ok "responderID byKey" || t_fail "responderID byKey" "$(grep 'Responder Id' "$T_TMP/openssl ocsp good (nonce).ocsp")"
+grep -q "Next Update" "$T_TMP/openssl ocsp good (nonce).ocsp" &&
+	t_ok "nextUpdate set" || t_fail "nextUpdate set" "missing"
+if openssl ocsp -issuer "$C/ca.pem" -serial 0x7e57000000000000000000000000abcd \
+	-url "$PUB/ocsp" -CAfile "$C/chain.pem" >"$T_TMP/unknown.ocsp" 2>&1 &&
+	grep -q ": unknown" "$T_TMP/unknown.ocsp"; then
+	t_ok "made-up serial is unknown"
+else
+	t_fail "made-up serial is unknown" "$(cat "$T_TMP/unknown.ocsp" | head -n 5 | tr '\n' ' ')"
+fi
+# Certificates of the root (the issuing CA itself) are not this
+# responder's: unknown, never good, whether the CertID names the root or
+# (wrongly) the CA with the CA's own serial, which the store holds.
+if openssl ocsp -issuer "$C/root.pem" -cert "$C/ca.pem" -url "$PUB/ocsp" \
+	-noverify >"$T_TMP/other.ocsp" 2>&1 &&
+	grep -q ": unknown" "$T_TMP/other.ocsp" &&
+	openssl ocsp -issuer "$C/ca.pem" -cert "$C/ca.pem" -url "$PUB/ocsp" \
+	-noverify >"$T_TMP/other2.ocsp" 2>&1 &&
+	grep -q ": unknown" "$T_TMP/other2.ocsp"; then
+	t_ok "certificate of another issuer is unknown"
+else
+	t_fail "certificate of another issuer is unknown" "$(head -n 5 "$T_TMP/other.ocsp" | tr '\n' ' ')"
+fi
+
+# SHA-256 CertID.
+if openssl ocsp -sha256 -issuer "$C/ca.pem" -cert "$OFFICER" -url "$PUB/ocsp" \
+	-CAfile "$C/chain.pem" >"$T_TMP/sha256.ocsp" 2>&1 && grep -q "officer.pem: good" "$T_TMP/sha256.ocsp"; then
+	t_ok "SHA-256 CertID good"
+else
+	t_fail "SHA-256 CertID good" "$(head -n 3 "$T_TMP/sha256.ocsp" | tr '\n' ' ')"
+fi
+
+# GnuTLS ocsptool.
+if ocsptool --ask="$PUB/ocsp" --nonce --load-issuer "$C/ca.pem" --load-cert "$OFFICER" \
+	--load-signer "$C/ocsp.pem" >"$T_TMP/gnutls.out" 2>&1 &&
+	grep -qi "Nonce" "$T_TMP/gnutls.out" &&
+	grep -qi "Certificate Status: good" "$T_TMP/gnutls.out" &&
+	grep -qi "Verifying OCSP Response: Success" "$T_TMP/gnutls.out"; then
+	t_ok "ocsptool good"
+else
+	t_fail "ocsptool good" "$(grep -Ei 'status|verif|error' "$T_TMP/gnutls.out" | head -n 4 | tr '\n' ' ')"
+fi
+
+# GET (RFC 5019 5) with caching headers.
+openssl ocsp -issuer "$C/ca.pem" -cert "$OFFICER" -no_nonce -reqout "$T_TMP/req.der" >/dev/null 2>&1
+B64=$(base64 -w0 "$T_TMP/req.der" | python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.stdin.read().strip(), safe=""))')
+s=$(curl -s -o "$T_TMP/get.der" -D "$T_TMP/get.hdr" -w '%{http_code}' "$PUB/ocsp/$B64")
+if [ "$s" = 200 ] && grep -qi '^content-type: application/ocsp-response' "$T_TMP/get.hdr" &&
+	openssl ocsp -respin "$T_TMP/get.der" -issuer "$C/ca.pem" -cert "$OFFICER" \
+	-CAfile "$C/chain.pem" 2>&1 | grep -q "officer.pem: good\|: good"; then
+	t_ok "GET /ocsp/<base64> good"
+else
+	t_fail "GET /ocsp/<base64> good" "status $s"
+fi
+grep -qi '^cache-control: max-age=[0-9]*, public, no-transform, must-revalidate' "$T_TMP/get.hdr" &&
+	grep -qi '^etag: "' "$T_TMP/get.hdr" && grep -qi '^last-modified:' "$T_TMP/get.hdr" &&
+	t_ok "RFC 5019 caching headers" || t_fail "RFC 5019 caching headers" "$(tr '\r\n' '  ' <"$T_TMP/get.hdr")"
+
+# Malformed requests: malformedRequest, and the server stays up.
+malformed() {
+	local name=$1; shift
+	local s
+	s=$(curl -s -o "$T_TMP/mal.der" -w '%{http_code}' "$@")
+	if [ "$s" = 200 ] && openssl ocsp -respin "$T_TMP/mal.der" -resp_text -noverify 2>&1 |
+		grep -q "malformedrequest\|malformedRequest\|(1)"; then
+		t_ok "$name"
+	else
+		t_fail "$name" "status $s: $(openssl ocsp -respin "$T_TMP/mal.der" -resp_text -noverify 2>&1 | head -n 2 | tr '\n' ' ')"
+	fi
+}
+printf 'garbage' >"$T_TMP/garbage"
+malformed "garbage POST is malformedRequest" -H 'Content-Type: application/ocsp-request' \
+	--data-binary "@$T_TMP/garbage" "$PUB/ocsp"
+cat "$T_TMP/req.der" "$T_TMP/garbage" >"$T_TMP/trailing"
+malformed "trailing bytes are malformedRequest" -H 'Content-Type: application/ocsp-request' \
+	--data-binary "@$T_TMP/trailing" "$PUB/ocsp"
+malformed "bad base64 GET is malformedRequest" "$PUB/ocsp/%25%25notbase64"
+# A 33-byte nonce (RFC 8954: more than 32 octets) is malformedRequest.
+python3 - "$T_TMP/req.der" "$T_TMP/nonce33.der" <<'EOF'
+import sys
+def tlv(t, b):
+    n = len(b)
+    if n < 128: return bytes([t, n]) + b
+    l = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([t, 0x80 | len(l)]) + l + b
+def parse(b):
+    t = b[0]; n = b[1]; o = 2
+    if n & 0x80:
+        k = n & 0x7f; n = int.from_bytes(b[2:2 + k], "big"); o = 2 + k
+    return t, b[o:o + n]
+req = open(sys.argv[1], "rb").read()
+_, ocspreq = parse(req)
+_, tbs = parse(ocspreq)
+nonce = tlv(0x04, tlv(0x04, b"\x01" * 33))
+ext = tlv(0x30, tlv(0x06, bytes.fromhex("2b0601050507300102")) + nonce)
+tbs2 = tbs + tlv(0xa2, tlv(0x30, ext))
+open(sys.argv[2], "wb").write(tlv(0x30, tlv(0x30, tbs2)))
+EOF
+malformed "33-byte nonce is malformedRequest" -H 'Content-Type: application/ocsp-request' \
+	--data-binary "@$T_TMP/nonce33.der" "$PUB/ocsp"
+t_check "server alive after malformed requests" curl -sf "$PUB/healthz"
+
+# --- CRL: on demand, served as DER -------------------------------------
+req_admin() {
+	curl -s --max-time 30 -o "$T_TMP/$1.body" -w '%{http_code}' --cacert "$C/root.pem" \
+		--cert "$D/admin/$2.pem" --key "$D/admin/$2.key" "${@:3}"
+}
+s=$(req_admin crlgen officer -X POST "$ADM/api/v1/crl?ca=ca")
+[ "$s" = 200 ] && t_ok "POST /api/v1/crl (officer)" || t_fail "POST /api/v1/crl (officer)" "status $s $(cat "$T_TMP/crlgen.body")"
+s=$(req_admin crlgen2 auditor -X POST "$ADM/api/v1/crl?ca=ca")
+[ "$s" = 403 ] && t_ok "POST /api/v1/crl refused to the auditor" || t_fail "POST /api/v1/crl refused to the auditor" "status $s"
+N1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["number"])' "$T_TMP/crlgen.body" 2>/dev/null)
+s=$(curl -s -o "$T_TMP/ca.crl" -D "$T_TMP/crl.hdr" -w '%{http_code}' "$PUB/crl/ca.crl")
+if [ "$s" = 200 ] && grep -qi '^content-type: application/pkix-crl' "$T_TMP/crl.hdr" &&
+	openssl crl -inform DER -in "$T_TMP/ca.crl" -CAfile "$C/chain.pem" -noout 2>&1 | grep -q "verify OK"; then
+	t_ok "GET /crl/ca.crl verifies (openssl crl)"
+else
+	t_fail "GET /crl/ca.crl verifies (openssl crl)" "status $s"
+fi
+openssl crl -inform DER -in "$T_TMP/ca.crl" -out "$T_TMP/ca-crl.pem" 2>/dev/null
+openssl crl -in "$T_TMP/ca-crl.pem" -noout -text >"$T_TMP/crl1.txt" 2>&1
+grep -q "X509v3 CRL Number" "$T_TMP/crl1.txt" && grep -q "X509v3 Authority Key Identifier" "$T_TMP/crl1.txt" &&
+	grep -q "No Revoked Certificates" "$T_TMP/crl1.txt" &&
+	t_ok "CRL has number and AKI, no entries yet" || t_fail "CRL has number and AKI, no entries yet" "$(head -n 20 "$T_TMP/crl1.txt" | tr '\n' ' ')"
+cat "$C/ca.pem" "$C/root.pem" >"$T_TMP/ca-chain.pem"
+t_check "openssl verify -crl_check good before revocation" \
+	openssl verify -crl_check -CAfile "$C/root.pem" -untrusted "$C/ca.pem" -CRLfile "$T_TMP/ca-crl.pem" "$OFFICER"
+
+# --- revoke (another process writes the store) ---------------------------
+set_status "$OSER" revoked 1
+expect_ocsp "revoked at once after revocation (no nonce, was pre-signed)" "officer.pem: revoked" "$OFFICER" -no_nonce
+grep -q "Reason: keyCompromise" "$T_TMP/revoked at once after revocation (no nonce, was pre-signed).ocsp" &&
+	t_ok "revocation reason in OCSP" || t_fail "revocation reason in OCSP" "$(grep -i reason "$T_TMP/revoked at once after revocation (no nonce, was pre-signed).ocsp")"
+expect_ocsp "revoked with nonce" "officer.pem: revoked" "$OFFICER"
+if ocsptool --ask="$PUB/ocsp" --load-issuer "$C/ca.pem" --load-cert "$OFFICER" \
+	--load-signer "$C/ocsp.pem" >"$T_TMP/gnutls2.out" 2>&1; grep -qi "Certificate Status: revoked" "$T_TMP/gnutls2.out"; then
+	t_ok "ocsptool revoked"
+else
+	t_fail "ocsptool revoked" "$(grep -Ei 'status|error' "$T_TMP/gnutls2.out" | head -n 3 | tr '\n' ' ')"
+fi
+
+# The schedule notices the status change (within the delay) and publishes.
+ok=0
+for _ in $(seq 1 40); do
+	curl -s -o "$T_TMP/ca2.crl" "$PUB/crl/ca.crl"
+	if openssl crl -inform DER -in "$T_TMP/ca2.crl" -noout -text 2>/dev/null | grep -qi "Serial Number: 0*$OSER"; then
+		ok=1; break
+	fi
+	sleep 0.5
+done
+[ $ok = 1 ] && t_ok "next CRL lists the revoked certificate (schedule)" || t_fail "next CRL lists the revoked certificate (schedule)" "not within 20 s"
+openssl crl -inform DER -in "$T_TMP/ca2.crl" -out "$T_TMP/ca2-crl.pem" 2>/dev/null
+openssl crl -in "$T_TMP/ca2-crl.pem" -noout -text >"$T_TMP/crl2.txt" 2>&1
+N2=$(grep -A1 "CRL Number" "$T_TMP/crl2.txt" | tail -n 1 | tr -d ' ')
+[ -n "$N1" ] && [ -n "$N2" ] && [ "$N2" -gt "$N1" ] && t_ok "CRL number grows ($N1 -> $N2)" ||
+	t_fail "CRL number grows" "$N1 -> $N2"
+grep -q "Key Compromise" "$T_TMP/crl2.txt" && t_ok "CRL entry reason" || t_fail "CRL entry reason" "none"
+t_refuse "openssl verify -crl_check fails after revocation" "revoked" \
+	openssl verify -crl_check -CAfile "$C/root.pem" -untrusted "$C/ca.pem" -CRLfile "$T_TMP/ca2-crl.pem" "$OFFICER"
+certtool --verify-crl --load-ca-certificate "$C/ca.pem" --infile "$T_TMP/ca2-crl.pem" >"$T_TMP/ct.out" 2>&1 &&
+	t_ok "certtool --verify-crl" || t_fail "certtool --verify-crl" "$(tail -n 3 "$T_TMP/ct.out" | tr '\n' ' ')"
+cat "$OFFICER" "$C/ca.pem" >"$T_TMP/officer-chain.pem"
+# certtool --verify with the CRL: the revoked officer fails.
+if certtool --verify --load-ca-certificate "$C/root.pem" --load-crl "$T_TMP/ca2-crl.pem" \
+	--infile "$T_TMP/officer-chain.pem" >"$T_TMP/ct2.out" 2>&1; then
+	t_fail "certtool --verify with the CRL refuses the revoked certificate" "$(tail -n 3 "$T_TMP/ct2.out" | tr '\n' ' ')"
+elif grep -qi "revoked" "$T_TMP/ct2.out"; then
+	t_ok "certtool --verify with the CRL refuses the revoked certificate"
+else
+	t_fail "certtool --verify with the CRL refuses the revoked certificate" "$(tail -n 3 "$T_TMP/ct2.out" | tr '\n' ' ')"
+fi
+cat "$AUDITOR" "$C/ca.pem" >"$T_TMP/auditor-chain.pem"
+certtool --verify --load-ca-certificate "$C/root.pem" --load-crl "$T_TMP/ca2-crl.pem" \
+	--infile "$T_TMP/auditor-chain.pem" >"$T_TMP/ct3.out" 2>&1 &&
+	t_ok "certtool --verify with the CRL accepts a good certificate" ||
+	t_fail "certtool --verify with the CRL accepts a good certificate" "$(tail -n 3 "$T_TMP/ct3.out" | tr '\n' ' ')"
+
+# --- hold and release ----------------------------------------------------
+expect_ocsp "auditor good (pre-signed)" "auditor.pem: good" "$AUDITOR" -no_nonce
+set_status "$ASER" hold -1
+expect_ocsp "hold shows as revoked" "auditor.pem: revoked" "$AUDITOR" -no_nonce
+grep -q "Reason: certificateHold" "$T_TMP/hold shows as revoked.ocsp" &&
+	t_ok "hold reason certificateHold" || t_fail "hold reason certificateHold" "$(grep -i reason "$T_TMP/hold shows as revoked.ocsp")"
+# (The officer is revoked now, so the schedule publishes this one.)
+ok=0
+for _ in $(seq 1 40); do
+	curl -s -o "$T_TMP/ca3.crl" "$PUB/crl/ca.crl"
+	openssl crl -inform DER -in "$T_TMP/ca3.crl" -noout -text >"$T_TMP/crl3.txt" 2>&1
+	grep -q "Certificate Hold" "$T_TMP/crl3.txt" && { ok=1; break; }
+	sleep 0.5
+done
+[ $ok = 1 ] && t_ok "CRL lists the hold as certificateHold" ||
+	t_fail "CRL lists the hold as certificateHold" "not within 20 s"
+s=$(req_admin crlgen3 officer -X POST "$ADM/api/v1/crl")
+[ "$s" = 401 ] && t_ok "the revoked officer is refused by the admin listener" ||
+	t_fail "the revoked officer is refused by the admin listener" "status $s"
+db "BEGIN IMMEDIATE; UPDATE certificates SET status='good', revoked_at=0, reason=-1 WHERE serial='$ASER';
+	UPDATE meta SET value=CAST(CAST(value AS INTEGER)+1 AS TEXT) WHERE key='certs.status_gen'; COMMIT;"
+expect_ocsp "released goes back to good" "auditor.pem: good" "$AUDITOR" -no_nonce
+
+# --- root CRL and the audit trail -----------------------------------------
+ok=0
+for _ in $(seq 1 20); do
+	curl -s -o "$T_TMP/root.crl" "$PUB/crl/root.crl" && [ -s "$T_TMP/root.crl" ] &&
+		openssl crl -inform DER -in "$T_TMP/root.crl" -CAfile "$C/root.pem" -noout 2>&1 | grep -q "verify OK" && { ok=1; break; }
+	sleep 0.5
+done
+[ $ok = 1 ] && t_ok "root CRL signed by the root" || t_fail "root CRL signed by the root" "missing or not verifying"
+s=$(curl -s -o /dev/null -w '%{http_code}' "$PUB/crl/tsa.crl")
+[ "$s" = 404 ] && t_ok "unknown CRL name is 404" || t_fail "unknown CRL name is 404" "status $s"
+
+# On demand from the CLI (another process): the server serves its file and
+# the number continues the same sequence.
+if "$GOVPKI" ca crl --dir "$D" --json >"$T_TMP/cli.json" 2>"$T_TMP/cli.err"; then
+	NC=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["number"])' "$T_TMP/cli.json")
+	curl -s -o "$T_TMP/ca4.crl" "$PUB/crl/ca.crl"
+	NS=$(openssl crl -inform DER -in "$T_TMP/ca4.crl" -noout -crlnumber 2>/dev/null | cut -d= -f2 | sed "s/^0x//")
+	[ -n "$NC" ] && [ "$((16#${NS:-0}))" = "$NC" ] && [ "$NC" -gt "${N2:-0}" ] &&
+		t_ok "govpki ca crl publishes the next number ($NC)" ||
+		t_fail "govpki ca crl publishes the next number" "cli $NC served $NS"
+else
+	t_fail "govpki ca crl" "$(cat "$T_TMP/cli.err")"
+fi
+
+kill -TERM "$T_LAST_PID" 2>/dev/null
+for _ in $(seq 1 100); do kill -0 "$T_LAST_PID" 2>/dev/null || break; sleep 0.1; done
+n=$(db "SELECT count(*) FROM audit WHERE op='crl.issue' AND outcome='success';")
+[ "${n:-0}" -ge 3 ] && t_ok "every CRL generation audited ($n)" || t_fail "every CRL generation audited" "$n records"
+t_check "audit log verifies" "$GOVPKI" audit verify --dir "$D"
+t_done ocsp
