@@ -65,6 +65,19 @@ int audit_append_tx(audit *a, const struct audit_event *ev,
  * error (a bad event is retried alone so it does not fail the others). */
 int audit_log(audit *a, const struct audit_event *ev) GP_WUR;
 
+/* Called by the writer thread once the record of an audit_log_async() call
+ * is durable (r == 0) or could not be written (r < 0, detail set). It must
+ * not block for long: the next batch waits for it. */
+typedef void (*audit_done_fn)(void *arg, int r);
+
+/* Like audit_log(), but returns at once: |ev| is copied (every string and
+ * the encoded details), and |fn|(|arg|, result) is called from the writer
+ * thread after the group commit that carries it. The caller must not act
+ * on the operation as done (send the reply) before |fn| reports 0. On a
+ * non-zero return nothing was queued and |fn| is never called. */
+int audit_log_async(audit *a, const struct audit_event *ev,
+    audit_done_fn fn, void *arg) GP_WUR;
+
 /* Records appended through audit_log() since audit_new(), and the group
  * commits that carried them: records/commits is the batching factor. */
 void audit_stats(audit *a, int64_t *out_records, int64_t *out_commits);

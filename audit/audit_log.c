@@ -17,14 +17,19 @@
 
 #include "audit/internal.h"
 
-/* One waiting audit_log() call; lives on its caller's stack. */
+/* One queued event. An audit_log() request lives on its waiting caller's
+ * stack and borrows the event; an audit_log_async() request is on the heap
+ * with its own copy of the event and is freed after its callback. */
 struct audit_req {
-	const struct audit_event *ev; /* borrowed: the caller is waiting */
+	const struct audit_event *ev;
 	char *details;                /* encoded by the caller */
 	int done;
 	int r;
 	char err[256];                /* the writer's error detail */
 	struct audit_req *next;
+	audit_done_fn fn;             /* async only */
+	void *arg;
+	struct audit_event own;       /* async only: ev points here */
 };
 
 struct audit {
@@ -69,11 +74,20 @@ audit_field_ok(const char *name, const char *s)
 	return 0;
 }
 
+/* The chain head inside one write transaction: read once, then carried
+ * from record to record, so a batch reads the store's head only once. */
+struct audit_head {
+	int known;
+	int64_t seq;
+	uint8_t hash[32];
+};
+
 /* In a transaction: appends |ev| with the encoded |details|. The row only
- * borrows the event's strings (the store copies them on insert). */
+ * borrows the event's strings (the store copies them on insert). |hd| may
+ * be NULL; when given, it is read on first use and advanced. */
 static int
 audit_append(store *st, const struct audit_event *ev, const char *details,
-    int64_t *out_seq)
+    struct audit_head *hd, int64_t *out_seq)
 {
 	int r = GP_ERR_INTERNAL;
 	struct store_audit_row row;
@@ -88,7 +102,12 @@ audit_append(store *st, const struct audit_event *ev, const char *details,
 	GUARD(audit_field_ok("outcome", ev->outcome));
 	GUARD(audit_field_ok("request_id", ev->request_id));
 	GUARD(audit_field_ok("client", ev->client));
-	GUARD(store_audit_head(st, &head, row.prev_hash));
+	if (hd != NULL && hd->known) {
+		head = hd->seq;
+		memcpy(row.prev_hash, hd->hash, sizeof(row.prev_hash));
+	} else {
+		GUARD(store_audit_head(st, &head, row.prev_hash));
+	}
 	row.seq = head + 1;
 	row.time_ms = gp_now_ms();
 	row.actor = (char *)ev->actor;
@@ -101,6 +120,11 @@ audit_append(store *st, const struct audit_event *ev, const char *details,
 	row.details = (char *)details;
 	GUARD(audit_chain_hash(&row, row.hash));
 	GUARD(store_audit_insert(st, &row));
+	if (hd != NULL) {
+		hd->known = 1;
+		hd->seq = row.seq;
+		memcpy(hd->hash, row.hash, sizeof(hd->hash));
+	}
 	if (out_seq != NULL)
 		*out_seq = row.seq;
 	r = 0;
@@ -116,7 +140,7 @@ audit_append_tx(audit *a, const struct audit_event *ev, int64_t *out_seq)
 
 	ENSURE(a != NULL && ev != NULL, GP_ERR_INVALID);
 	GUARD(audit_details_dump(ev->details, &details));
-	GUARD(audit_append(a->st, ev, details, out_seq));
+	GUARD(audit_append(a->st, ev, details, NULL, out_seq));
 	r = 0;
 out:
 	free(details);
@@ -141,7 +165,7 @@ audit_commit_one(audit *a, struct audit_req *q)
 		audit_req_fail(q, r);
 		return;
 	}
-	if ((r = audit_append(a->st, q->ev, q->details, NULL)) != 0) {
+	if ((r = audit_append(a->st, q->ev, q->details, NULL, NULL)) != 0) {
 		audit_req_fail(q, r);
 		store_rollback(a->st);
 		return;
@@ -158,16 +182,19 @@ static void
 audit_commit_batch(audit *a, struct audit_req *batch)
 {
 	struct audit_req *q;
+	struct audit_head hd;
 	int r;
 
 	gp_err_clear();
+	memset(&hd, 0, sizeof(hd));
 	if ((r = store_begin(a->st)) != 0) {
 		for (q = batch; q != NULL; q = q->next)
 			audit_req_fail(q, r);
 		return;
 	}
 	for (q = batch; q != NULL; q = q->next) {
-		if ((r = audit_append(a->st, q->ev, q->details, NULL)) != 0)
+		if ((r = audit_append(a->st, q->ev, q->details, &hd,
+		    NULL)) != 0)
 			break;
 	}
 	if (q != NULL) {
@@ -186,11 +213,25 @@ audit_commit_batch(audit *a, struct audit_req *batch)
 	}
 }
 
+static void
+audit_req_free(struct audit_req *q)
+{
+	free((char *)q->own.actor);
+	free((char *)q->own.role);
+	free((char *)q->own.op);
+	free((char *)q->own.object);
+	free((char *)q->own.outcome);
+	free((char *)q->own.request_id);
+	free((char *)q->own.client);
+	free(q->details);
+	free(q);
+}
+
 static void *
 audit_writer(void *arg)
 {
 	audit *a = arg;
-	struct audit_req *batch, *q, *next;
+	struct audit_req *batch, *q, *next, *async;
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
@@ -206,12 +247,30 @@ audit_writer(void *arg)
 
 		pthread_mutex_lock(&a->mu);
 		a->commits++;
+		async = NULL;
 		for (q = batch; q != NULL; q = next) {
 			next = q->next; /* |q| may vanish once done is set */
 			a->records += q->r == 0;
-			q->done = 1;
+			if (q->fn != NULL) {
+				q->next = async;
+				async = q;
+			} else {
+				q->done = 1;
+			}
 		}
 		pthread_cond_broadcast(&a->done);
+		if (async != NULL) {
+			/* Callbacks run unlocked: they may log again. */
+			pthread_mutex_unlock(&a->mu);
+			for (q = async; q != NULL; q = next) {
+				next = q->next;
+				if (q->r != 0)
+					gp_err_set(q->r, "%s", q->err);
+				q->fn(q->arg, q->r);
+				audit_req_free(q);
+			}
+			pthread_mutex_lock(&a->mu);
+		}
 	}
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
@@ -425,4 +484,55 @@ audit_stats(audit *a, int64_t *out_records, int64_t *out_commits)
 	*out_records = a->records;
 	*out_commits = a->commits;
 	pthread_mutex_unlock(&a->mu);
+}
+
+int
+audit_log_async(audit *a, const struct audit_event *ev, audit_done_fn fn,
+    void *arg)
+{
+	int r = GP_ERR_INTERNAL;
+	struct audit_req *q = NULL;
+	const char *const *src[7];
+	const char **dst[7];
+	size_t i;
+
+	ENSURE(a != NULL && ev != NULL && fn != NULL, GP_ERR_INVALID);
+	ENSURE((q = calloc(1, sizeof(*q))) != NULL, GP_ERR_NOMEM);
+	src[0] = &ev->actor, dst[0] = &q->own.actor;
+	src[1] = &ev->role, dst[1] = &q->own.role;
+	src[2] = &ev->op, dst[2] = &q->own.op;
+	src[3] = &ev->object, dst[3] = &q->own.object;
+	src[4] = &ev->outcome, dst[4] = &q->own.outcome;
+	src[5] = &ev->request_id, dst[5] = &q->own.request_id;
+	src[6] = &ev->client, dst[6] = &q->own.client;
+	for (i = 0; i < 7; i++) {
+		if (*src[i] == NULL)
+			continue;
+		ENSURE((*dst[i] = strdup(*src[i])) != NULL, GP_ERR_NOMEM);
+	}
+	/* Encoding happens here, on the caller's thread, not the writer's. */
+	GUARD(audit_details_dump(ev->details, &q->details));
+	q->ev = &q->own;
+	q->fn = fn;
+	q->arg = arg;
+
+	pthread_mutex_lock(&a->mu);
+	if (a->stop) {
+		pthread_mutex_unlock(&a->mu);
+		r = gp_err_set(GP_ERR_INTERNAL, "audit: log is closing");
+		goto out;
+	}
+	if (a->tail != NULL)
+		a->tail->next = q;
+	else
+		a->head = q;
+	a->tail = q;
+	q = NULL; /* transferred to the writer */
+	pthread_cond_signal(&a->work);
+	pthread_mutex_unlock(&a->mu);
+	r = 0;
+out:
+	if (q != NULL)
+		audit_req_free(q);
+	return r;
 }

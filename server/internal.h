@@ -145,6 +145,12 @@ struct srv_req {
 	/* The response a handler built, queued by the dispatcher. */
 	struct MHD_Response *resp;
 	unsigned int resp_status;
+	/* A reply held until its audit record is durable (srv_audit_hold):
+	 * the connection is suspended and the audit writer resumes it. */
+	int held;
+	int audit_done;             /* written by the audit writer thread */
+	int audit_r;
+	int (*on_audit_fail)(struct srv_req *rq);
 };
 
 /*
@@ -248,6 +254,15 @@ int srv_parse_i64(const char *field, const char *s, int64_t min, int64_t max,
 
 /* Appends an audit record for |rq| (actor and role from the client
  * certificate when there is one). */
+/* Holds the reply the handler built (rq->resp) until the audit record of
+ * the request is durable, without blocking the worker thread: the
+ * connection is suspended, and resumed by the audit writer after the group
+ * commit that carries the record. If the record cannot be written, the held
+ * reply is dropped and |on_fail| builds another (NULL: a 500 error), so no
+ * reply leaves without its record. Returns 0; the handler then returns 0. */
+int srv_audit_hold(struct srv_req *rq, const char *op, const char *object,
+    const char *outcome, json_t *details,
+    int (*on_fail)(struct srv_req *rq));
 int srv_audit(struct srv_req *rq, const char *op, const char *object,
     const char *outcome, json_t *details) GP_WUR;
 

@@ -42,8 +42,8 @@ srv_ca_init(struct srv *s)
 	int r;
 
 	/* A bad profile stops start-up, naming the file, field and reason. */
-	GUARD(ca_profiles_load(inst->cfg, &s->profiles));
 	memset(&s->ca, 0, sizeof(s->ca));
+	GUARD(ca_profiles_load(inst->cfg, &s->profiles));
 	s->ca.cfg = inst->cfg;
 	s->ca.profiles = s->profiles;
 	s->ca.st = inst->st;
@@ -52,6 +52,8 @@ srv_ca_init(struct srv *s)
 		s->ca.cert[i] = inst->cert[i];
 		s->ca.key[i] = inst->key[i];
 	}
+	/* Concurrent issuances share one durable commit. */
+	GUARD(ca_batch_new(inst->st, inst->audit, &s->ca.batch));
 	gp_log(GP_LOG_INFO, "server: %zu certificate profiles from %s",
 	    ca_profiles_count(s->profiles), inst->cfg->profiles_dir);
 	r = 0;
@@ -62,6 +64,7 @@ out:
 void
 srv_ca_free(struct srv *s)
 {
+	ca_batch_free(s->ca.batch);
 	ca_profiles_free(s->profiles);
 	s->profiles = NULL;
 	memset(&s->ca, 0, sizeof(s->ca));

@@ -11,10 +11,13 @@
  *      (403, audited), then the handler; its reply gets X-Request-Id;
  *   4. completed callback: one JSON log line, metrics, in-flight count.
  *
- * Hook for later features: a handler that must wait (a USB key signing in
- * up to 10 s) will call MHD_suspend_connection() and resume from its worker;
- * the daemons are started with MHD_ALLOW_SUSPEND_RESUME for that, and
- * srv_req stays alive (and counted in flight) until srv_completed().
+ * A handler whose reply must wait for something slow does not block its
+ * worker thread: srv_audit_hold() suspends the connection until the audit
+ * writer has made the request's record durable, then resumes it (the
+ * daemons run with MHD_ALLOW_SUSPEND_RESUME), and the held reply is queued
+ * on the resumed call. The same pattern serves a USB key that signs in up
+ * to 10 s. srv_req stays alive (and counted in flight) until
+ * srv_completed().
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -170,6 +173,74 @@ srv_audit(struct srv_req *rq, const char *op, const char *object,
 	ev.client = rq->client;
 	ev.details = details;
 	return audit_log(rq->srv->inst->audit, &ev);
+}
+
+/* The audit writer's completion for a held reply: record the result, then
+ * wake the connection. Runs on the writer thread; MHD_resume_connection()
+ * is made for that. */
+static void
+srv_audit_resume(void *arg, int r)
+{
+	struct srv_req *rq = arg;
+
+	if (r != 0)
+		gp_log(GP_LOG_ERROR, "request %s: cannot audit: %s",
+		    rq->request_id, gp_err_detail());
+	rq->audit_r = r;
+	__atomic_store_n(&rq->audit_done, 1, __ATOMIC_RELEASE);
+	MHD_resume_connection(rq->conn);
+}
+
+int
+srv_audit_hold(struct srv_req *rq, const char *op, const char *object,
+    const char *outcome, json_t *details, int (*on_fail)(struct srv_req *rq))
+{
+	struct audit_event ev;
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = rq->who != NULL ? rq->who->actor : NULL;
+	ev.role = rq->who != NULL ? rq->who->role : NULL;
+	ev.op = op;
+	ev.object = object;
+	ev.outcome = outcome;
+	ev.request_id = rq->request_id;
+	ev.client = rq->client;
+	ev.details = details;
+	rq->held = 1;
+	rq->on_audit_fail = on_fail;
+	/* Suspend first: the writer may resume before we return. */
+	MHD_suspend_connection(rq->conn);
+	if ((r = audit_log_async(rq->srv->inst->audit, &ev, srv_audit_resume,
+	    rq)) != 0)
+		srv_audit_resume(rq, r);
+	return 0;
+}
+
+/* The resumed call of a held reply: send it, or its replacement when the
+ * record failed. */
+static enum MHD_Result srv_queue(struct srv_req *rq);
+static enum MHD_Result srv_fail(struct srv_req *rq, unsigned int status,
+    int code, const char *detail);
+
+static enum MHD_Result
+srv_held_reply(struct srv_req *rq)
+{
+	int r;
+
+	if (!__atomic_load_n(&rq->audit_done, __ATOMIC_ACQUIRE))
+		return MHD_YES; /* not ours to answer yet */
+	rq->held = 0;
+	if (rq->audit_r == 0)
+		return srv_queue(rq);
+	if (rq->resp != NULL) {
+		MHD_destroy_response(rq->resp);
+		rq->resp = NULL;
+	}
+	if (rq->on_audit_fail != NULL && (r = rq->on_audit_fail(rq)) == 0)
+		return srv_queue(rq);
+	return srv_fail(rq, 500, rq->audit_r, "the audit log is not "
+	    "available; nothing was done");
 }
 
 /* Queues the handler's response with the headers every reply carries. */
@@ -388,6 +459,8 @@ srv_dispatch(struct srv_req *rq, const char *url)
 		snprintf(why, sizeof(why), "%s", gp_err_detail());
 		return srv_fail(rq, server_http_status(r), r, why);
 	}
+	if (rq->held)
+		return MHD_YES; /* queued when the audit writer resumes us */
 	return srv_queue(rq);
 }
 
@@ -452,6 +525,8 @@ srv_access(void *cls, struct MHD_Connection *c, const char *url,
 		}
 	}
 
+	if (rq->held)
+		return srv_held_reply(rq);
 	if (rq->replied)
 		return MHD_YES;
 	if (rq->too_large)

@@ -10,10 +10,11 @@
  *
  * Every answer, token or rejection, is audited (op "tsa.stamp" or
  * "tsa.reject") with the serial, the imprint's algorithm and hash, the
- * policy and the client address, through audit_log(): durable before the
- * reply leaves, and batched with the other requests in flight, so the
- * audit does not bound the rate. A token whose record could not be written
- * is never sent: the client gets systemFailure instead.
+ * policy and the client address, through srv_audit_hold(): durable before
+ * the reply leaves, batched with every other record in flight, and without
+ * holding a worker thread while the commit is on its way, so the audit does
+ * not bound the rate. A token whose record could not be written is never
+ * sent: the client gets systemFailure instead.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,22 @@ srv_tsa_details(const struct tsa_result *res)
 	return d;
 }
 
+/* The record of a time-stamp answer could not be written: the answer is
+ * replaced by a systemFailure rejection (RFC 3161 2.4.2), still HTTP 200. */
+static int
+srv_tsa_audit_failed(struct srv_req *rq)
+{
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = tsa_reject(TSA_FAIL_SYSTEM_FAILURE, "the audit log is not "
+	    "available", &der, &len)) == 0)
+		r = srv_reply_bytes(rq, 200, SRV_TSA_REPLY_TYPE, der, len);
+	OPENSSL_free(der);
+	return r;
+}
+
 int
 srv_h_tsa(struct srv_req *rq, const char *url)
 {
@@ -138,22 +155,16 @@ srv_h_tsa(struct srv_req *rq, const char *url)
 		    &len, &res));
 	}
 
-	details = srv_tsa_details(&res);
-	if (srv_audit(rq, res.granted ? "tsa.stamp" : "tsa.reject",
-	    res.granted ? res.serial : tsa_fail_name(res.fail_bit),
-	    res.granted ? "success" : "failure", details) != 0) {
-		gp_log(GP_LOG_ERROR, "request %s: cannot audit a time-stamp "
-		    "answer: %s", rq->request_id, gp_err_detail());
-		/* No token leaves without its record. */
-		OPENSSL_free(der);
-		der = NULL;
-		res.granted = 0;
-		GUARD(tsa_reject(TSA_FAIL_SYSTEM_FAILURE, "the audit log is "
-		    "not available", &der, &len));
-	}
+	GUARD(srv_reply_bytes(rq, 200, SRV_TSA_REPLY_TYPE, der, len));
 	if (res.granted)
 		srv_metrics_signature("tsa");
-	GUARD(srv_reply_bytes(rq, 200, SRV_TSA_REPLY_TYPE, der, len));
+	/* The reply waits, without holding a worker thread, until its record
+	 * is durable; a token whose record fails never leaves. */
+	details = srv_tsa_details(&res);
+	GUARD(srv_audit_hold(rq, res.granted ? "tsa.stamp" : "tsa.reject",
+	    res.granted ? res.serial : tsa_fail_name(res.fail_bit),
+	    res.granted ? "success" : "failure", details,
+	    srv_tsa_audit_failed));
 	r = 0;
 out:
 	json_decref(details);

@@ -422,9 +422,12 @@ sig_check_status(struct sig_one *o, const struct sig_trust *tr, X509 *x,
 				    X509_REVOKED_get0_revocationDate(rv));
 				break;
 			}
-			/* RFC 5280 6.3.3: the CRL must cover the time. */
-			if (o->time >= 0 && sig_asn1_time(
-			    X509_CRL_get0_lastUpdate(crl)) >= o->time) {
+			/* RFC 5280 6.3.3: the CRL must cover the time of
+			 * signing (proven), else the present. */
+			if (o->time >= 0 ? sig_asn1_time(
+			    X509_CRL_get0_lastUpdate(crl)) >= o->time :
+			    sig_asn1_time(X509_CRL_get0_nextUpdate(crl)) >
+			    (int64_t)time(NULL)) {
 				sig_check(o, what, 1, NULL);
 				goto out;
 			}

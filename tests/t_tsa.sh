@@ -333,7 +333,7 @@ if t_wait_http "http://127.0.0.1:$P1/healthz" 20 && t_wait_http "http://127.0.0.
 		t_fail "audit: serials distinct" "$NA records ($BEFORE before), $NDA distinct"
 	t_check "audit log verifies after both servers" "$GOVPKI" audit verify --dir "$D"
 else
-	t_fail "two servers on one store" "did not start: $(tail -n 2 "$T_TMP/serve2.err" | tr '\n' ' ')"
+	t_fail "two servers on one store" "did not start: A: $(tail -n 2 "$T_TMP/serve1.err" | tr "\n" " ") B: $(tail -n 2 "$T_TMP/serve2.err" | tr "\n" " ")"
 fi
 
 t_done tsa
