@@ -487,27 +487,20 @@ run_cmd(char *const argv[])
 }
 
 /* Starts `govpki serve` on a fresh instance; waits until it answers. */
-static int
-server_start(const char *govpki, uint16_t *out_port)
+pid_t
+bench_serve(const char *govpki, const char *dir, uint16_t *out_http,
+    uint16_t *out_https)
 {
-	char dir[300], http[64], https[64];
+	char http[64], https[64];
 	uint16_t port = free_port(), sport = free_port();
+	pid_t pid;
 	int i, fd;
 
-	snprintf(dir, sizeof(dir), "%s/inst", bench_tmp);
-	snprintf(bench_inst, sizeof(bench_inst), "%s", dir);
-	{
-		char *argv[] = {(char *)govpki, "init", "--dir", dir, NULL};
-		if (run_cmd(argv) != 0) {
-			fprintf(stderr, "bench: govpki init failed\n");
-			return -1;
-		}
-	}
 	snprintf(http, sizeof(http), "127.0.0.1:%u", port);
 	snprintf(https, sizeof(https), "127.0.0.1:%u", sport);
-	if ((server_pid = fork()) < 0)
+	if ((pid = fork()) < 0)
 		return -1;
-	if (server_pid == 0) {
+	if (pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
 		if (devnull >= 0) {
 			dup2(devnull, 1);
@@ -520,32 +513,60 @@ server_start(const char *govpki, uint16_t *out_port)
 	for (i = 0; i < 100; i++) {
 		if ((fd = http_connect(port)) >= 0) {
 			close(fd);
-			*out_port = port;
-			return 0;
+			if ((fd = http_connect(sport)) >= 0) {
+				close(fd);
+				if (out_http != NULL)
+					*out_http = port;
+				if (out_https != NULL)
+					*out_https = sport;
+				return pid;
+			}
 		}
 		usleep(100000);
 	}
-	fprintf(stderr, "bench: govpki serve did not start\n");
+	fprintf(stderr, "bench: govpki serve --dir %s did not start\n", dir);
+	bench_serve_stop(pid);
 	return -1;
+}
+
+void
+bench_serve_stop(pid_t pid)
+{
+	int st, i;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	for (i = 0; i < 150; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return;
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+/* Creates the run's instance and serves it for every feature. */
+static int
+server_start(const char *govpki, uint16_t *out_port)
+{
+	char dir[300];
+	char *argv[] = {(char *)govpki, "init", "--dir", dir, NULL};
+
+	snprintf(dir, sizeof(dir), "%s/inst", bench_tmp);
+	snprintf(bench_inst, sizeof(bench_inst), "%s", dir);
+	if (run_cmd(argv) != 0) {
+		fprintf(stderr, "bench: govpki init failed\n");
+		return -1;
+	}
+	server_pid = bench_serve(govpki, dir, out_port, NULL);
+	return server_pid > 0 ? 0 : -1;
 }
 
 static void
 server_stop(void)
 {
-	int st, i;
-
-	if (server_pid <= 0)
-		return;
-	kill(server_pid, SIGTERM);
-	for (i = 0; i < 150; i++) {
-		if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
-			server_pid = -1;
-			return;
-		}
-		usleep(100000);
-	}
-	kill(server_pid, SIGKILL);
-	waitpid(server_pid, &st, 0);
+	bench_serve_stop(server_pid);
 	server_pid = -1;
 }
 

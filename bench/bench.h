@@ -69,6 +69,14 @@ int bench_sign(EVP_PKEY *key, const char *name, int threads,
 int bench_http(const char *name, uint16_t port, const char *request,
     size_t request_len, int clients, double raw_ops, const char *against);
 
+/* Starts `govpki serve --dir |dir|` on two free loopback ports with its
+ * output discarded and waits, 10 s at most, until both listeners accept.
+ * Returns the pid (stop it with bench_serve_stop()) or -1. */
+pid_t bench_serve(const char *govpki, const char *dir, uint16_t *out_http,
+    uint16_t *out_https);
+/* SIGTERM, then SIGKILL after 15 s; reaps. Accepts pid <= 0. */
+void bench_serve_stop(pid_t pid);
+
 int http_connect(uint16_t port);
 uint16_t free_port(void);
 /* Runs |argv| with stdout discarded; returns its exit status. */

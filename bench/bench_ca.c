@@ -248,41 +248,6 @@ bench_request(void)
 	return req;
 }
 
-static pid_t
-bench_serve(const char *govpki, const char *dir, uint16_t *out_https)
-{
-	char http[64], https[64];
-	uint16_t p1 = free_port(), p2 = free_port();
-	pid_t pid;
-	int i, fd;
-
-	snprintf(http, sizeof(http), "127.0.0.1:%u", p1);
-	snprintf(https, sizeof(https), "127.0.0.1:%u", p2);
-	if ((pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0) {
-			dup2(devnull, 1);
-			dup2(devnull, 2);
-		}
-		execl(govpki, govpki, "serve", "--dir", dir, "--http", http,
-		    "--https", https, "--quiet", (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 100; i++) {
-		if ((fd = http_connect(p2)) >= 0) {
-			close(fd);
-			*out_https = p2;
-			return pid;
-		}
-		usleep(100000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
-
 int
 bench_ca(const struct bench_env *env)
 {
@@ -295,14 +260,14 @@ bench_ca(const struct bench_env *env)
 	uint16_t port = 0;
 	pid_t pid = -1;
 	ssize_t n;
-	int r = -1, st_rc;
+	int r = -1;
 
 	/* The govpki binary the harness started: the server's executable. */
 	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)server_pid);
 	if ((n = readlink(path, govpki, sizeof(govpki) - 1)) <= 0)
 		goto out;
 	govpki[n] = '\0';
-	if ((pid = bench_serve(govpki, env->inst_dir, &port)) < 0) {
+	if ((pid = bench_serve(govpki, env->inst_dir, NULL, &port)) < 0) {
 		fprintf(stderr, "bench: ca: second server did not start\n");
 		goto out;
 	}
@@ -344,10 +309,7 @@ bench_ca(const struct bench_env *env)
 		goto out;
 	r = 0;
 out:
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, &st_rc, 0);
-	}
+	bench_serve_stop(pid);
 	SSL_CTX_free(ctx);
 	store_free(st);
 	free(req);

@@ -120,41 +120,6 @@ out:
 	return NULL;
 }
 
-static pid_t
-sign_serve(const char *govpki, const char *dir, uint16_t *out_https)
-{
-	char http[64], https[64];
-	uint16_t p1 = free_port(), p2 = free_port();
-	pid_t pid;
-	int i, fd;
-
-	snprintf(http, sizeof(http), "127.0.0.1:%u", p1);
-	snprintf(https, sizeof(https), "127.0.0.1:%u", p2);
-	if ((pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0) {
-			dup2(devnull, 1);
-			dup2(devnull, 2);
-		}
-		execl(govpki, govpki, "serve", "--dir", dir, "--http", http,
-		    "--https", https, "--quiet", (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 100; i++) {
-		if ((fd = http_connect(p2)) >= 0) {
-			close(fd);
-			*out_https = p2;
-			return pid;
-		}
-		usleep(100000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
-
 /* Runs |argv| as a child; returns its wall time, exit status and peak
  * RSS (MB). */
 static double
@@ -274,7 +239,7 @@ bench_signer(const struct bench_env *env)
 	if ((n = readlink(path, govpki, sizeof(govpki) - 1)) <= 0)
 		goto out;
 	govpki[n] = '\0';
-	if ((pid = sign_serve(govpki, env->inst_dir, &port)) < 0) {
+	if ((pid = bench_serve(govpki, env->inst_dir, NULL, &port)) < 0) {
 		fprintf(stderr, "bench: sign: second server did not start\n");
 		goto out;
 	}
@@ -362,10 +327,7 @@ out:
 	}
 	if (fd >= 0)
 		close(fd);
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, NULL, 0);
-	}
+	bench_serve_stop(pid);
 	SSL_CTX_free(ctx);
 	json_decref(o);
 	json_decref(rep);

@@ -154,58 +154,6 @@ out:
 	return r;
 }
 
-static pid_t
-serve(const char *govpki, const char *dir, uint16_t *out_port)
-{
-	char http[64], https[64];
-	uint16_t port = free_port(), sport = free_port();
-	pid_t pid;
-	int i, fd;
-
-	snprintf(http, sizeof(http), "127.0.0.1:%u", port);
-	snprintf(https, sizeof(https), "127.0.0.1:%u", sport);
-	if ((pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0) {
-			dup2(devnull, 1);
-			dup2(devnull, 2);
-		}
-		execl(govpki, govpki, "serve", "--dir", dir, "--http", http,
-		    "--https", https, "--quiet", (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 100; i++) {
-		if ((fd = http_connect(port)) >= 0) {
-			close(fd);
-			*out_port = port;
-			return pid;
-		}
-		usleep(100000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
-
-static void
-stop(pid_t pid)
-{
-	int st, i;
-
-	if (pid <= 0)
-		return;
-	kill(pid, SIGTERM);
-	for (i = 0; i < 150; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return;
-		usleep(100000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-}
-
 /* The HTTP request: POST /tsa with a SHA-256 TimeStampReq (nonce, no
  * certReq). */
 static int
@@ -360,7 +308,7 @@ bench_tsa(const struct bench_env *env)
 	}
 	row = row_add("raw sign TSA key P-256 (PKCS#11)", BENCH_TSA_CLIENTS);
 	row->ops = raw;
-	if ((pid = serve(govpki, p11, &port)) < 0 ||
+	if ((pid = bench_serve(govpki, p11, &port, NULL)) < 0 ||
 	    !granted(port, req, req_len)) {
 		fprintf(stderr, "bench tsa: the PKCS#11 TSA grants nothing\n");
 		goto out;
@@ -374,7 +322,7 @@ bench_tsa(const struct bench_env *env)
 		    req_len, BENCH_TSA_CLIENTS, raw, "raw TSA key x16");
 		server_pid = keep;
 	}
-	stop(pid);
+	bench_serve_stop(pid);
 	pid = -1;
 	if (r != 0)
 		goto out;
@@ -391,7 +339,7 @@ bench_tsa(const struct bench_env *env)
 	if (bench_sign(fk, "raw sign TSA key P-256 (file, in-process)",
 	    BENCH_TSA_CLIENTS, &raw) != 0)
 		goto out;
-	if ((pid = serve(govpki, file, &port)) < 0 ||
+	if ((pid = bench_serve(govpki, file, &port, NULL)) < 0 ||
 	    !granted(port, req, req_len)) {
 		fprintf(stderr, "bench tsa: the file-key TSA grants nothing\n");
 		goto out;
@@ -405,7 +353,7 @@ bench_tsa(const struct bench_env *env)
 		server_pid = keep;
 	}
 out:
-	stop(pid);
+	bench_serve_stop(pid);
 	EVP_PKEY_free(fk);
 	return r;
 }
