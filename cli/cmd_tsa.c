@@ -11,12 +11,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -27,6 +24,7 @@
 #include <openssl/ts.h>
 
 #include "cli/cli.h"
+#include "signer/signer.h"
 #include "tsa/tsa.h"
 
 #define TSA_CLI_MAX_REPLY (1024 * 1024)
@@ -206,145 +204,6 @@ out:
 	return r;
 }
 
-/* Splits "http://HOST:PORT/PATH". */
-static int
-tsa_url_split(const char *url, char **out_host, char **out_port,
-    char **out_path)
-{
-	const char *h, *slash, *colon;
-
-	*out_host = *out_port = *out_path = NULL;
-	if (strncmp(url, "http://", 7) != 0)
-		return gp_err_set(GP_ERR_INVALID, "--url: \"%s\" must start "
-		    "with http:// (RFC 3161 3.4 over plain HTTP)", url);
-	h = url + 7;
-	slash = strchr(h, '/');
-	if (slash == NULL)
-		slash = h + strlen(h);
-	colon = memchr(h, ':', (size_t)(slash - h));
-	if (colon == h || slash == h)
-		return gp_err_set(GP_ERR_INVALID, "--url: no host in \"%s\"",
-		    url);
-	*out_host = strndup(h, (size_t)((colon ? colon : slash) - h));
-	*out_port = colon ? strndup(colon + 1, (size_t)(slash - colon - 1)) :
-	    strdup("80");
-	*out_path = strdup(*slash ? slash : "/");
-	if (*out_host == NULL || *out_port == NULL || *out_path == NULL)
-		return GP_ERR_NOMEM;
-	return 0;
-}
-
-/* POSTs |req| to |url| and returns the body of a 200 reply. */
-static int
-tsa_http_post(const char *url, const uint8_t *req, size_t req_len,
-    uint8_t **out, size_t *out_len)
-{
-	int r = GP_ERR_INTERNAL, fd = -1, rc, status = 0;
-	char *host = NULL, *port = NULL, *path = NULL, head[1024], *end, *cl;
-	struct addrinfo hints, *ai = NULL, *a;
-	struct timeval tv = {TSA_CLI_TIMEOUT_S, 0};
-	uint8_t *buf = NULL;
-	size_t have = 0, hl, body_len;
-	ssize_t n;
-
-	*out = NULL;
-	*out_len = 0;
-	GUARD(tsa_url_split(url, &host, &port, &path));
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
-		r = gp_err_set(GP_ERR_IO, "%s: %s", url, gai_strerror(rc));
-		goto out;
-	}
-	for (a = ai; a != NULL; a = a->ai_next) {
-		if ((fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
-		    a->ai_protocol)) < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	ENSURE(fd >= 0, gp_err_set(GP_ERR_IO, "%s: cannot connect: %s", url,
-	    strerror(errno)));
-	rc = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: %s:%s\r\n"
-	    "Content-Type: application/timestamp-query\r\n"
-	    "Accept: application/timestamp-reply\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n", path, host,
-	    port, req_len);
-	ENSURE(rc > 0 && (size_t)rc < sizeof(head),
-	    gp_err_set(GP_ERR_INVALID, "--url: too long"));
-	ENSURE(write(fd, head, (size_t)rc) == rc &&
-	    write(fd, req, req_len) == (ssize_t)req_len,
-	    gp_err_set(GP_ERR_IO, "%s: sending: %s", url, strerror(errno)));
-	ENSURE((buf = malloc(TSA_CLI_MAX_REPLY + 1)) != NULL, GP_ERR_NOMEM);
-	while ((n = read(fd, buf + have, TSA_CLI_MAX_REPLY - have)) > 0) {
-		have += (size_t)n;
-		ENSURE(have < TSA_CLI_MAX_REPLY, gp_err_set(GP_ERR_TOO_LARGE,
-		    "%s: reply over %d bytes", url, TSA_CLI_MAX_REPLY));
-	}
-	ENSURE(n == 0, gp_err_set(GP_ERR_IO, "%s: reading: %s", url,
-	    strerror(errno)));
-	buf[have] = '\0';
-	ENSURE((end = strstr((char *)buf, "\r\n\r\n")) != NULL &&
-	    sscanf((char *)buf, "HTTP/1.%*d %d", &status) == 1,
-	    gp_err_set(GP_ERR_IO, "%s: not an HTTP reply", url));
-	hl = (size_t)(end + 4 - (char *)buf);
-	body_len = have - hl;
-	*end = '\0';
-	if ((cl = strcasestr((char *)buf, "\r\nContent-Length:")) != NULL &&
-	    strtoul(cl + 17, NULL, 10) < body_len)
-		body_len = strtoul(cl + 17, NULL, 10);
-	ENSURE(status == 200, gp_err_set(GP_ERR_IO, "%s: HTTP status %d",
-	    url, status));
-	ENSURE(strcasestr((char *)buf, "\r\nContent-Type: "
-	    "application/timestamp-reply") != NULL, gp_err_set(GP_ERR_IO,
-	    "%s: the reply is not application/timestamp-reply", url));
-	ENSURE((*out = malloc(body_len + 1)) != NULL, GP_ERR_NOMEM);
-	memcpy(*out, buf + hl, body_len);
-	*out_len = body_len;
-	r = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (ai != NULL)
-		freeaddrinfo(ai);
-	free(buf);
-	free(host);
-	free(port);
-	free(path);
-	return r;
-}
-
-/* The digest of the file |path| with |md|. */
-static int
-tsa_file_digest(const char *path, const EVP_MD *md, uint8_t *out,
-    unsigned int *out_len)
-{
-	int r = GP_ERR_INTERNAL;
-	FILE *f = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	uint8_t buf[65536];
-	size_t n;
-
-	ENSURE((f = fopen(path, "rb")) != NULL, gp_err_set(GP_ERR_IO,
-	    "%s: %s", path, strerror(errno)));
-	ENSURE((ctx = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestInit_ex(ctx, md, NULL) == 1, GP_ERR_CRYPTO);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		ENSURE(EVP_DigestUpdate(ctx, buf, n) == 1, GP_ERR_CRYPTO);
-	ENSURE(!ferror(f), gp_err_set(GP_ERR_IO, "%s: read error", path));
-	ENSURE(EVP_DigestFinal_ex(ctx, out, out_len) == 1, GP_ERR_CRYPTO);
-	r = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	if (f != NULL)
-		fclose(f);
-	return r;
-}
-
 /* A DER TimeStampReq for |digest| with |nonce|. */
 static int
 tsa_req_make(const EVP_MD *md, const uint8_t *digest, unsigned int dlen,
@@ -448,7 +307,15 @@ tsa_stamp(const struct tsa_cli_opts *o, const char *file)
 		ENSURE((out = strdup(o->out)) != NULL, GP_ERR_NOMEM);
 	else
 		ENSURE(asprintf(&out, "%s.tsr", file) > 0, GP_ERR_NOMEM);
-	GUARD(tsa_file_digest(file, md, digest, &dlen));
+	{
+		const EVP_MD *mds[1];
+		uint8_t dg[1][EVP_MAX_MD_SIZE];
+
+		mds[0] = md;
+		GUARD(sig_digest_file(file, mds, 1, dg));
+		dlen = (unsigned int)EVP_MD_get_size(md);
+		memcpy(digest, dg[0], dlen);
+	}
 	/* RFC 3161 2.4.1: the nonce "allows the client to verify the
 	 * timeliness of the response when no local clock is available". */
 	GUARD(gp_random(rnd, sizeof(rnd)));
@@ -457,7 +324,9 @@ tsa_stamp(const struct tsa_cli_opts *o, const char *file)
 	    (nonce = BN_to_ASN1_INTEGER(bn, NULL)) != NULL, GP_ERR_NOMEM);
 	GUARD(tsa_req_make(md, digest, dlen, nonce, o->policy, !o->no_cert,
 	    &req, &req_len));
-	GUARD(tsa_http_post(url, req, req_len, &rep, &rep_len));
+	GUARD(gp_http_post(url, "application/timestamp-query",
+	    "application/timestamp-reply", req, req_len, TSA_CLI_MAX_REPLY,
+	    TSA_CLI_TIMEOUT_S, &rep, &rep_len));
 
 	memset(&vi, 0, sizeof(vi));
 	vi.reply_der = rep;

@@ -121,6 +121,15 @@ char *gp_hex(const uint8_t *buf, size_t len);
 /* |len| bytes from OpenSSL's CSPRNG. */
 int gp_random(uint8_t *buf, size_t len) GP_WUR;
 
+/* POSTs |body| to |url| ("http://HOST[:PORT]/PATH") with |content_type|
+ * and returns the body of a 200 reply, at most |max| bytes, in *out (freed
+ * with free()). With |accept|, sends it as Accept and requires the reply's
+ * Content-Type to be it. Waits |timeout_s| (0: 30) per send or receive.
+ * GP_ERR_INVALID naming the URL, GP_ERR_IO, GP_ERR_TOO_LARGE. */
+int gp_http_post(const char *url, const char *content_type,
+    const char *accept, const uint8_t *body, size_t body_len, size_t max,
+    int timeout_s, uint8_t **out, size_t *out_len) GP_WUR;
+
 /* Masks a personal identity number for logs and errors: keeps the first 6
  * and the last 2 characters, stars the rest. Returns a new string. */
 char *gp_mask_id(const char *id);

@@ -144,11 +144,6 @@ void sig_steps_free(char **steps, size_t len);
 int sig_tsp_stamp(const struct sig_tsa *tsa, const uint8_t *imprint,
     size_t imprint_len, uint8_t **out_token, size_t *out_len) GP_WUR;
 
-/* POSTs |body| to http://HOST:PORT/PATH with |content_type| and returns
- * the body of a 200 reply (at most |max| bytes; freed with free()). */
-int sig_http_post(const char *url, const char *content_type,
-    const uint8_t *body, size_t body_len, size_t max, uint8_t **out,
-    size_t *out_len) GP_WUR;
 
 /* Verification. Trust and status sources, all borrowed. */
 struct sig_trust {

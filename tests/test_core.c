@@ -9,6 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "core/core.h"
 #include "tests/test.h"
 
@@ -270,6 +274,43 @@ test_hex_mask_hostport(void)
 	CHECK(host == NULL);
 }
 
+/* The HTTP client refuses what it cannot serve, naming the URL, and a
+ * closed loopback port is an I/O error, not a hang. */
+static void
+test_http_post_refusals(void)
+{
+	uint8_t *out = NULL;
+	size_t len = 0;
+	int fd, port = 0;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	CHECK_EQ(gp_http_post("https://127.0.0.1/tsa", "a/b", NULL,
+	    (const uint8_t *)"x", 1, 100, 1, &out, &len), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "https://127.0.0.1/tsa");
+	CHECK_EQ(gp_http_post("http:///tsa", "a/b", NULL,
+	    (const uint8_t *)"x", 1, 100, 1, &out, &len), GP_ERR_INVALID);
+	/* A port that was free a moment ago: nothing listens there. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	CHECK(port != 0);
+	{
+		char url[64];
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/tsa", port);
+		CHECK_EQ(gp_http_post(url, "a/b", NULL, (const uint8_t *)"x",
+		    1, 100, 1, &out, &len), GP_ERR_IO);
+		CHECK_CONTAINS(gp_err_detail(), url);
+	}
+	CHECK(out == NULL && len == 0);
+}
+
 int
 main(void)
 {
@@ -281,6 +322,7 @@ main(void)
 	RUN(test_config_tsa);
 	RUN(test_file_write_exclusive);
 	RUN(test_hex_mask_hostport);
+	RUN(test_http_post_refusals);
 	{
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
