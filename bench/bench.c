@@ -592,6 +592,23 @@ on_signal(int sig)
 	_exit(1);
 }
 
+/* Whether BENCH_ONLY (a comma-separated list) names |name|; all when
+ * unset. */
+static int
+bench_selected(const char *name)
+{
+	const char *only = getenv("BENCH_ONLY"), *p;
+	size_t n = strlen(name);
+
+	if (only == NULL || *only == '\0')
+		return 1;
+	for (p = only; (p = strstr(p, name)) != NULL; p += n) {
+		if ((p == only || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+			return 1;
+	}
+	return 0;
+}
+
 /* A throwaway SoftHSM token with one key of each benchmarked type. */
 static int
 token_setup(tok_ctx **out_tok, EVP_PKEY **out_ec, EVP_PKEY **out_rsa)
@@ -722,8 +739,10 @@ main(int argc, char **argv)
 		env.raw_ec[1] = raw_ec[2];
 		env.raw_rsa[0] = raw_rsa[1];
 		env.raw_rsa[1] = raw_rsa[2];
-		for (k = 0; bench_features[k] != NULL; k++) {
-			if (bench_features[k](&env) != 0)
+		for (k = 0; bench_features[k].name != NULL; k++) {
+			if (!bench_selected(bench_features[k].name))
+				continue;
+			if (bench_features[k].fn(&env) != 0)
 				goto out;
 		}
 	}

@@ -43,8 +43,12 @@ struct bench_env {
 };
 
 typedef int (*bench_feature_fn)(const struct bench_env *env);
-/* NULL-terminated; defined in bench_features.c. */
-extern const bench_feature_fn bench_features[];
+struct bench_feature {
+	const char *name;
+	bench_feature_fn fn;
+};
+/* Ends with {NULL, NULL}; defined in bench_features.c. */
+extern const struct bench_feature bench_features[];
 
 extern double bench_seconds;  /* per measurement */
 extern char bench_tmp[256];   /* scratch directory, removed at exit */
