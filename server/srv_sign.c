@@ -396,13 +396,16 @@ srv_h_sign(struct srv_req *rq, const char *url)
 	if (details != NULL && info.ts_serial[0] != '\0')
 		json_object_set_new(details, "ts_serial",
 		    json_string(info.ts_serial));
-	/* The seal is returned only once its record is durable. */
-	GUARD(srv_audit(rq, "sig.seal", sl->conf->name, "success", details));
 	ENSURE((b64 = sig_b64_encode(der, der_len)) != NULL, GP_ERR_NOMEM);
-	r = srv_reply_json(rq, 200, json_pack("{s:s, s:s, s:s, s:s, s:I}",
+	GUARD(srv_reply_json(rq, 200, json_pack("{s:s, s:s, s:s, s:s, s:I}",
 	    "signature", b64, "seal", sl->conf->name, "level", info.level,
 	    "signer_serial", info.signer_serial, "signers",
-	    (json_int_t)info.signers));
+	    (json_int_t)info.signers)));
+	/* The seal is returned only once its record is durable; until then
+	 * the connection waits without holding a worker thread, and if the
+	 * record fails the seal is dropped for a 500. */
+	r = srv_audit_hold(rq, "sig.seal", sl->conf->name, "success", details,
+	    NULL);
 out:
 	json_decref(details);
 	json_decref(body);

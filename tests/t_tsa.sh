@@ -268,6 +268,24 @@ NRP=$(sql "SELECT count(*) FROM audit WHERE op='tsa.reject' AND object='unaccept
 [ "$NR" = 11 ] && [ "$NRP" = 2 ] && t_ok "every rejection audited with its failure ($NR)" ||
 	t_fail "every rejection audited" "$NR records, $NRP policy"
 
+# No token without its record: make the log refuse tsa.stamp records (a
+# trigger added under the running server) and ask again. The answer must
+# be a systemFailure rejection, never a token; once the log accepts
+# records again, tokens come back.
+sql "CREATE TRIGGER t_tsa_fail BEFORE INSERT ON audit WHEN NEW.op = 'tsa.stamp'
+	BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END" >/dev/null
+s=$(post nolog "$T_TMP/q1.tsq")
+fi=$(failinfo nolog)
+if [ "$s" = "200 application/timestamp-reply" ] && echo "$fi" | grep -qi "system failure"; then
+	t_ok "a token whose audit record fails is never sent ($fi)"
+else
+	t_fail "a token whose audit record fails is never sent" "status '$s', failure info '$fi'"
+fi
+sql "DROP TRIGGER t_tsa_fail" >/dev/null
+s=$(post relog "$T_TMP/q1.tsq")
+[ "$(failinfo relog)" = granted ] && t_ok "tokens again once the log accepts records" ||
+	t_fail "tokens again once the log accepts records" "$(failinfo relog)"
+
 s=$(curl -s -o "$T_TMP/h.json" -w '%{http_code}' "http://127.0.0.1:$PORT/healthz")
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert "tsa" in j' "$T_TMP/h.json" 2>/dev/null &&
 	t_ok "/healthz reports the TSA clock ($s: $(cat "$T_TMP/h.json"))" ||
