@@ -217,8 +217,15 @@ test_pin_sources(void)
 	CHECK_CONTAINS(gp_err_detail(), "GOVPKI_TEST_PIN_UNSET");
 	setenv("GOVPKI_TEST_PIN_SET", "envpin\n", 1);
 	src.value = "GOVPKI_TEST_PIN_SET";
-	CHECK_EQ(tok_pin_read(&src, &pin), 0);
-	CHECK_STR(pin, "envpin");
+	{
+		/* The value in the environment block, which setenv() keeps
+		 * allocated: it must be wiped, and the variable gone. */
+		char *raw = getenv("GOVPKI_TEST_PIN_SET");
+		CHECK_EQ(tok_pin_read(&src, &pin), 0);
+		CHECK_STR(pin, "envpin");
+		CHECK(getenv("GOVPKI_TEST_PIN_SET") == NULL);
+		CHECK(raw != NULL && raw[0] == '\0');
+	}
 	gp_secret_free(pin);
 	pin = NULL;
 

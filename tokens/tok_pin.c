@@ -95,17 +95,24 @@ out:
 	return r;
 }
 
+/* Reads the PIN from the environment, then wipes the value in place (it
+ * lives in the process's environment block, which /proc/<pid>/environ
+ * shows) and unsets the variable, so that no child inherits it. */
 static int
 tok_pin_env(const char *name, char **out_pin)
 {
-	const char *v = getenv(name);
+	char *v = getenv(name);
 	char what[128];
+	int r;
 
 	if (v == NULL)
 		return gp_err_set(GP_ERR_NO_PIN,
 		    "environment variable %s is not set", name);
 	snprintf(what, sizeof(what), "environment variable %.100s", name);
-	return tok_pin_first_line(v, strlen(v), what, out_pin);
+	r = tok_pin_first_line(v, strlen(v), what, out_pin);
+	OPENSSL_cleanse(v, strlen(v));
+	(void)unsetenv(name);
+	return r;
 }
 
 /* Prompts on /dev/tty with echo off; the terminal's modes are restored on
