@@ -37,6 +37,7 @@
 #include <openssl/asn1.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "bench/bench.h"
 #include "audit/audit.h"
@@ -444,6 +445,155 @@ bench_http(const char *name, uint16_t port, const char *request,
 		fprintf(stderr, "bench: %s: %ld failed requests\n", name,
 		    errors);
 	return errors > total / 100 ? -1 : 0;
+}
+
+/* ---- HTTPS load generator for the admin listener ---- */
+
+SSL_CTX *
+bench_tls_ctx(const char *inst_dir, const char *role)
+{
+	char cert[400], key[400], root[400];
+	SSL_CTX *ctx;
+
+	snprintf(cert, sizeof(cert), "%s/admin/%s.pem", inst_dir, role);
+	snprintf(key, sizeof(key), "%s/admin/%s.key", inst_dir, role);
+	snprintf(root, sizeof(root), "%s/certs/root.pem", inst_dir);
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, root, NULL) != 1) {
+		fprintf(stderr, "bench: TLS client set-up for %s failed\n",
+		    role);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+int
+bench_tls_response(SSL *ssl, char *buf, size_t cap, char **out_body)
+{
+	size_t have = 0, need = 0;
+	char *hdr_end = NULL, *cl;
+	int n, status;
+
+	for (;;) {
+		if (have >= cap - 1)
+			return -1;
+		if ((n = SSL_read(ssl, buf + have, (int)(cap - 1 - have))) <= 0)
+			return -1;
+		have += (size_t)n;
+		buf[have] = '\0';
+		if ((hdr_end = strstr(buf, "\r\n\r\n")) == NULL)
+			continue;
+		if (need == 0) {
+			cl = strcasestr(buf, "\r\nContent-Length:");
+			if (cl == NULL || cl > hdr_end)
+				return -1;
+			need = (size_t)(hdr_end + 4 - buf) +
+			    strtoul(cl + 17, NULL, 10);
+		}
+		if (have >= need)
+			break;
+	}
+	if (out_body != NULL)
+		*out_body = hdr_end + 4;
+	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+		return -1;
+	return status;
+}
+
+struct https_arg {
+	SSL_CTX *ctx;
+	uint16_t port;
+	const char *req;
+	size_t req_len;
+	int want;
+	double until;
+	long count;
+	long errors;
+	struct bench_lat lat;
+};
+
+static void *
+https_worker(void *p)
+{
+	struct https_arg *a = p;
+	char *rbuf = malloc(65536);
+	SSL *ssl = NULL;
+	double t0;
+	int fd = -1;
+
+	if (rbuf == NULL || (fd = http_connect(a->port)) < 0 ||
+	    (ssl = SSL_new(a->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+	    SSL_connect(ssl) != 1) {
+		a->errors++;
+		goto out;
+	}
+	while ((t0 = now_s()) < a->until) {
+		if (SSL_write(ssl, a->req, (int)a->req_len) !=
+		    (int)a->req_len ||
+		    bench_tls_response(ssl, rbuf, 65536, NULL) != a->want) {
+			a->errors++;
+			break;
+		}
+		lat_add(&a->lat, (now_s() - t0) * 1e6);
+		a->count++;
+	}
+out:
+	if (ssl != NULL) {
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(rbuf);
+	return NULL;
+}
+
+int
+bench_https(const char *name, SSL_CTX *ctx, uint16_t port, pid_t server,
+    const char *request, size_t request_len, int want_status, int clients,
+    double raw_ops, const char *against, double *out_ops)
+{
+	pthread_t th[BENCH_MAX_THREADS];
+	struct https_arg args[BENCH_MAX_THREADS];
+	struct bench_lat lat[BENCH_MAX_THREADS];
+	struct bench_row *row;
+	double start;
+	long total = 0, errors = 0;
+	int i;
+
+	memset(args, 0, sizeof(args));
+	start = now_s();
+	for (i = 0; i < clients; i++) {
+		args[i].ctx = ctx;
+		args[i].port = port;
+		args[i].req = request;
+		args[i].req_len = request_len;
+		args[i].want = want_status;
+		args[i].until = start + bench_seconds;
+		pthread_create(&th[i], NULL, https_worker, &args[i]);
+	}
+	for (i = 0; i < clients; i++) {
+		pthread_join(th[i], NULL);
+		total += args[i].count;
+		errors += args[i].errors;
+		lat[i] = args[i].lat;
+	}
+	row = row_add(name, clients);
+	row->ops = total / (now_s() - start);
+	row->rss_mb = rss_pid_mb(server);
+	row->ratio = raw_ops > 0 ? row->ops / raw_ops : -1;
+	snprintf(row->against, sizeof(row->against), "%s", against);
+	lat_finish(lat, clients, row);
+	if (out_ops != NULL)
+		*out_ops = row->ops;
+	if (errors > 0)
+		fprintf(stderr, "bench: %s: %ld requests failed\n", name,
+		    errors);
+	return errors > 0 ? -1 : 0;
 }
 
 uint16_t

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #define BENCH_MAX_THREADS 32
 #define BENCH_MAX_SAMPLES (1 << 21)
@@ -80,6 +81,21 @@ pid_t bench_serve(const char *govpki, const char *dir, uint16_t *out_http,
     uint16_t *out_https);
 /* SIGTERM, then SIGKILL after 15 s; reaps. Accepts pid <= 0. */
 void bench_serve_stop(pid_t pid);
+
+/* A TLS client for the admin listener of |inst_dir| with the certificate
+ * of |role| (admin/<role>.pem and .key), trusting certs/root.pem. */
+SSL_CTX *bench_tls_ctx(const char *inst_dir, const char *role);
+
+/* Reads one HTTP/1.1 reply with Content-Length; returns its status and,
+ * when |out_body| is given, where its body starts in |buf|. -1 on error. */
+int bench_tls_response(SSL *ssl, char *buf, size_t cap, char **out_body);
+
+/* bench_http() over TLS with one keep-alive connection per client: counts
+ * replies with |want_status|, adds a row with the peak RSS of |server| and
+ * the ratio to |raw_ops|. Fails on any failed request. */
+int bench_https(const char *name, SSL_CTX *ctx, uint16_t port, pid_t server,
+    const char *request, size_t request_len, int want_status, int clients,
+    double raw_ops, const char *against, double *out_ops);
 
 int http_connect(uint16_t port);
 uint16_t free_port(void);

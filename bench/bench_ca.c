@@ -39,124 +39,6 @@ int bench_ca(const struct bench_env *env);
 #define BENCH_CA_LARGE 1000000
 #define BENCH_CA_CLIENTS 4
 
-struct issue_arg {
-	SSL_CTX *ctx;
-	uint16_t port;
-	const char *req;
-	size_t req_len;
-	double until;
-	long count;
-	long errors;
-	struct bench_lat lat;
-};
-
-/* Reads one HTTP response; returns its status, or -1. */
-static int
-tls_response(SSL *ssl, char *buf, size_t cap)
-{
-	size_t have = 0, need = 0;
-	char *hdr_end, *cl;
-	int n, status;
-
-	for (;;) {
-		if (have >= cap - 1)
-			return -1;
-		if ((n = SSL_read(ssl, buf + have, (int)(cap - 1 - have))) <= 0)
-			return -1;
-		have += (size_t)n;
-		buf[have] = '\0';
-		if ((hdr_end = strstr(buf, "\r\n\r\n")) == NULL)
-			continue;
-		if (need == 0) {
-			cl = strcasestr(buf, "\r\nContent-Length:");
-			if (cl == NULL || cl > hdr_end)
-				return -1;
-			need = (size_t)(hdr_end + 4 - buf) +
-			    strtoul(cl + 17, NULL, 10);
-		}
-		if (have >= need)
-			break;
-	}
-	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
-		return -1;
-	return status;
-}
-
-static void *
-issue_worker(void *p)
-{
-	struct issue_arg *a = p;
-	char *rbuf = malloc(65536);
-	SSL *ssl = NULL;
-	double t0;
-	int fd = -1;
-
-	if (rbuf == NULL || (fd = http_connect(a->port)) < 0 || (ssl = SSL_new(a->ctx)) ==
-	    NULL || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
-		a->errors++;
-		goto out;
-	}
-	while ((t0 = now_s()) < a->until) {
-		if (SSL_write(ssl, a->req, (int)a->req_len) != (int)a->req_len ||
-		    tls_response(ssl, rbuf, 65536) != 201) {
-			a->errors++;
-			break;
-		}
-		lat_add(&a->lat, (now_s() - t0) * 1e6);
-		a->count++;
-	}
-out:
-	if (ssl != NULL) {
-		SSL_shutdown(ssl);
-		SSL_free(ssl);
-	}
-	if (fd >= 0)
-		close(fd);
-	free(rbuf);
-	return NULL;
-}
-
-static int
-bench_issue(SSL_CTX *ctx, uint16_t port, const char *req, const char *name,
-    int clients, double raw, const char *against, double *out_ops)
-{
-	pthread_t th[BENCH_MAX_THREADS];
-	struct issue_arg args[BENCH_MAX_THREADS];
-	struct bench_lat lat[BENCH_MAX_THREADS];
-	struct bench_row *row;
-	double start;
-	long total = 0, errors = 0;
-	int i;
-
-	memset(args, 0, sizeof(args));
-	start = now_s();
-	for (i = 0; i < clients; i++) {
-		args[i].ctx = ctx;
-		args[i].port = port;
-		args[i].req = req;
-		args[i].req_len = strlen(req);
-		args[i].until = start + bench_seconds;
-		pthread_create(&th[i], NULL, issue_worker, &args[i]);
-	}
-	for (i = 0; i < clients; i++) {
-		pthread_join(th[i], NULL);
-		total += args[i].count;
-		errors += args[i].errors;
-		lat[i] = args[i].lat;
-	}
-	row = row_add(name, clients);
-	row->ops = total / (now_s() - start);
-	row->rss_mb = rss_pid_mb(server_pid);
-	row->ratio = raw > 0 ? row->ops / raw : -1;
-	snprintf(row->against, sizeof(row->against), "%s", against);
-	lat_finish(lat, clients, row);
-	*out_ops = row->ops;
-	if (errors > 0)
-		fprintf(stderr, "bench: %s: %ld requests failed\n", name,
-		    errors);
-	return errors > 0 ? -1 : 0;
-}
-
 /* Synthetic rows up to |target|, in one transaction. Their serials start
  * with "f" and have 33 digits, so none can equal a real (32-digit)
  * serial. */
@@ -253,7 +135,7 @@ bench_ca(const struct bench_env *env)
 {
 	store *st = NULL;
 	SSL_CTX *ctx = NULL;
-	char path[400], cert[400], key[400], root[400], *req = NULL;
+	char path[400], *req = NULL;
 	char govpki[400];
 	double small = 0, large = 0, ops;
 	int64_t have = 0;
@@ -271,17 +153,8 @@ bench_ca(const struct bench_env *env)
 		fprintf(stderr, "bench: ca: second server did not start\n");
 		goto out;
 	}
-	snprintf(cert, sizeof(cert), "%s/admin/officer.pem", env->inst_dir);
-	snprintf(key, sizeof(key), "%s/admin/officer.key", env->inst_dir);
-	snprintf(root, sizeof(root), "%s/certs/root.pem", env->inst_dir);
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(ctx, root, NULL) != 1) {
-		fprintf(stderr, "bench: ca: TLS client set-up failed\n");
+	if ((ctx = bench_tls_ctx(env->inst_dir, "officer")) == NULL)
 		goto out;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if ((req = bench_request()) == NULL)
 		goto out;
 	snprintf(path, sizeof(path), "%s/govpki.db", env->inst_dir);
@@ -294,18 +167,16 @@ bench_ca(const struct bench_env *env)
 		fprintf(stderr, "bench: fill: %s\n", gp_err_detail());
 		goto out;
 	}
-	if (bench_issue(ctx, port, req, "https issue @10k stored", 1,
+	if (bench_https("https issue @10k stored", ctx, port, pid, req, strlen(req), 201, 1,
 	    env->raw_ec[0], "raw P-256 x1", &ops) != 0 ||
-	    bench_issue(ctx, port, req, "https issue @10k stored",
-	    BENCH_CA_CLIENTS, env->raw_ec[1], "raw P-256 x2", &small) != 0)
+	    bench_https("https issue @10k stored", ctx, port, pid, req, strlen(req), 201, BENCH_CA_CLIENTS, env->raw_ec[1], "raw P-256 x2", &small) != 0)
 		goto out;
 	if (store_cert_count(st, &have) != 0 ||
 	    bench_fill(st, BENCH_CA_LARGE, &have) != 0) {
 		fprintf(stderr, "bench: fill: %s\n", gp_err_detail());
 		goto out;
 	}
-	if (bench_issue(ctx, port, req, "https issue @1M stored",
-	    BENCH_CA_CLIENTS, small, "https issue @10k", &large) != 0)
+	if (bench_https("https issue @1M stored", ctx, port, pid, req, strlen(req), 201, BENCH_CA_CLIENTS, small, "https issue @10k", &large) != 0)
 		goto out;
 	r = 0;
 out:

@@ -40,86 +40,6 @@ int bench_signer(const struct bench_env *env);
 #define BENCH_BIG "2G"
 #define BENCH_BIG_MB 2048.0
 
-struct seal_arg {
-	SSL_CTX *ctx;
-	uint16_t port;
-	const char *req;
-	size_t req_len;
-	double until;
-	long count;
-	long errors;
-	struct bench_lat lat;
-};
-
-static int
-seal_response(SSL *ssl, char *buf, size_t cap, char **out_body)
-{
-	size_t have = 0, need = 0;
-	char *hdr_end = NULL, *cl;
-	int n, status;
-
-	for (;;) {
-		if (have >= cap - 1)
-			return -1;
-		if ((n = SSL_read(ssl, buf + have, (int)(cap - 1 - have))) <= 0)
-			return -1;
-		have += (size_t)n;
-		buf[have] = '\0';
-		if ((hdr_end = strstr(buf, "\r\n\r\n")) == NULL)
-			continue;
-		if (need == 0) {
-			cl = strcasestr(buf, "\r\nContent-Length:");
-			if (cl == NULL || cl > hdr_end)
-				return -1;
-			need = (size_t)(hdr_end + 4 - buf) +
-			    strtoul(cl + 17, NULL, 10);
-		}
-		if (have >= need)
-			break;
-	}
-	if (out_body != NULL)
-		*out_body = hdr_end + 4;
-	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
-		return -1;
-	return status;
-}
-
-static void *
-seal_worker(void *p)
-{
-	struct seal_arg *a = p;
-	char *rbuf = malloc(65536);
-	SSL *ssl = NULL;
-	double t0;
-	int fd = -1;
-
-	if (rbuf == NULL || (fd = http_connect(a->port)) < 0 ||
-	    (ssl = SSL_new(a->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
-	    SSL_connect(ssl) != 1) {
-		a->errors++;
-		goto out;
-	}
-	while ((t0 = now_s()) < a->until) {
-		if (SSL_write(ssl, a->req, (int)a->req_len) !=
-		    (int)a->req_len ||
-		    seal_response(ssl, rbuf, 65536, NULL) != 200) {
-			a->errors++;
-			break;
-		}
-		lat_add(&a->lat, (now_s() - t0) * 1e6);
-		a->count++;
-	}
-out:
-	if (ssl != NULL) {
-		SSL_shutdown(ssl);
-		SSL_free(ssl);
-	}
-	if (fd >= 0)
-		close(fd);
-	free(rbuf);
-	return NULL;
-}
-
 /* Runs |argv| as a child; returns its wall time, exit status and peak
  * RSS (MB). */
 static double
@@ -218,22 +138,16 @@ bench_signer(const struct bench_env *env)
 {
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
-	char path[400], cert[400], key[400], root[400], govpki[400];
+	char path[400], govpki[400];
 	char *req = NULL, *vreq = NULL, *rbuf = NULL, *body, *hex = NULL;
 	char *vbody = NULL;
 	uint8_t doc[BENCH_SIGN_DOC], md[32];
 	char *b64 = NULL;
-	pthread_t th[BENCH_MAX_THREADS];
-	struct seal_arg args[BENCH_MAX_THREADS];
-	struct bench_lat lat[BENCH_MAX_THREADS];
-	struct bench_row *row;
 	json_t *o = NULL, *rep = NULL;
 	uint16_t port = 0;
 	pid_t pid = -1;
-	double start;
-	long total = 0, errors = 0;
 	ssize_t n;
-	int i, fd = -1, r = -1;
+	int fd = -1, r = -1, sealed;
 
 	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)server_pid);
 	if ((n = readlink(path, govpki, sizeof(govpki) - 1)) <= 0)
@@ -243,17 +157,8 @@ bench_signer(const struct bench_env *env)
 		fprintf(stderr, "bench: sign: second server did not start\n");
 		goto out;
 	}
-	snprintf(cert, sizeof(cert), "%s/admin/officer.pem", env->inst_dir);
-	snprintf(key, sizeof(key), "%s/admin/officer.key", env->inst_dir);
-	snprintf(root, sizeof(root), "%s/certs/root.pem", env->inst_dir);
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(ctx, root, NULL) != 1) {
-		fprintf(stderr, "bench: sign: TLS client set-up failed\n");
+	if ((ctx = bench_tls_ctx(env->inst_dir, "officer")) == NULL)
 		goto out;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	memset(doc, 'a', sizeof(doc));
 	if ((b64 = sig_b64_encode(doc, sizeof(doc))) == NULL ||
 	    (o = json_pack("{s:s, s:s}", "seal", "seal", "document", b64)) ==
@@ -273,7 +178,7 @@ bench_signer(const struct bench_env *env)
 	if ((rbuf = malloc(65536)) == NULL || (fd = http_connect(port)) < 0 ||
 	    (ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
 	    SSL_connect(ssl) != 1 || SSL_write(ssl, req, (int)strlen(req)) !=
-	    (int)strlen(req) || seal_response(ssl, rbuf, 65536, &body) != 200 ||
+	    (int)strlen(req) || bench_tls_response(ssl, rbuf, 65536, &body) != 200 ||
 	    (rep = json_loads(body, 0, NULL)) == NULL) {
 		fprintf(stderr, "bench: sign: the first seal failed: %.300s\n",
 		    rbuf ? rbuf : "");
@@ -289,37 +194,14 @@ bench_signer(const struct bench_env *env)
 	    "%s", strlen(vbody), vbody) < 0)
 		goto out;
 
-	memset(args, 0, sizeof(args));
-	start = now_s();
-	for (i = 0; i < BENCH_SIGN_CLIENTS; i++) {
-		args[i].ctx = ctx;
-		args[i].port = port;
-		args[i].req = req;
-		args[i].req_len = strlen(req);
-		args[i].until = start + bench_seconds;
-		pthread_create(&th[i], NULL, seal_worker, &args[i]);
-	}
-	for (i = 0; i < BENCH_SIGN_CLIENTS; i++) {
-		pthread_join(th[i], NULL);
-		total += args[i].count;
-		errors += args[i].errors;
-		lat[i] = args[i].lat;
-	}
-	row = row_add("https POST /api/v1/sign (seal, 1 KiB)",
-	    BENCH_SIGN_CLIENTS);
-	row->ops = total / (now_s() - start);
-	row->rss_mb = rss_pid_mb(pid);
-	row->ratio = env->raw_ec[1] > 0 ? row->ops / env->raw_ec[1] : -1;
-	snprintf(row->against, sizeof(row->against), "raw P-256 p11 2thr");
-	lat_finish(lat, BENCH_SIGN_CLIENTS, row);
-	if (errors > 0)
-		fprintf(stderr, "bench: sign: %ld seal requests failed\n",
-		    errors);
+	sealed = bench_https("https POST /api/v1/sign (seal, 1 KiB)", ctx,
+	    port, pid, req, strlen(req), 200, BENCH_SIGN_CLIENTS,
+	    env->raw_ec[1], "raw P-256 p11 2thr", NULL);
 	if (bench_http("http POST /api/v1/verify (seal, digest)", env->port,
 	    vreq, strlen(vreq), BENCH_SIGN_CLIENTS, 0, "") != 0)
 		fprintf(stderr, "bench: verify: requests failed\n");
 	sign_stream_rows(govpki, env->inst_dir);
-	r = errors > 0 ? -1 : 0;
+	r = sealed;
 out:
 	if (ssl != NULL) {
 		SSL_shutdown(ssl);
