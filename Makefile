@@ -109,13 +109,22 @@ fuzz: deps
 	  build-fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    build-fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 2; done
 
-install: $(BUILD)/govpki
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/govpki/policies
-	install -m 0755 $(BUILD)/govpki $(DESTDIR)$(PREFIX)/bin/govpki
-	if ls policies/*.json >/dev/null 2>&1; then \
-	  install -m 0644 policies/*.json $(DESTDIR)$(PREFIX)/share/govpki/policies/; fi
+# The installed binary knows where its profiles are installed: it is built
+# apart, with POLICIES_DIR under PREFIX, not the source tree's.
+install: deps
+	@if [ "$$(cat build-install/.policies 2>/dev/null)" != \
+	  "$(PREFIX)/share/govpki/policies" ]; then rm -rf build-install; fi
+	@$(MAKE) --no-print-directory BUILD=build-install \
+	  POLICIES_DIR=$(PREFIX)/share/govpki/policies build-install/govpki
+	@echo "$(PREFIX)/share/govpki/policies" >build-install/.policies
+	install -d $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(PREFIX)/share/govpki/policies/approvals
+	install -m 0755 build-install/govpki $(DESTDIR)$(PREFIX)/bin/govpki
+	install -m 0644 policies/*.json $(DESTDIR)$(PREFIX)/share/govpki/policies/
+	install -m 0644 policies/approvals/*.json \
+	  $(DESTDIR)$(PREFIX)/share/govpki/policies/approvals/
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-install
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
