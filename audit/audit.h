@@ -65,6 +65,20 @@ int audit_append_tx(audit *a, const struct audit_event *ev,
  * error (a bad event is retried alone so it does not fail the others). */
 int audit_log(audit *a, const struct audit_event *ev) GP_WUR;
 
+/* A state change to write in the same transaction as its record: called
+ * by the writer inside the group transaction, with the store's write lock
+ * held; it must only write through |st| and return 0 or a GP_ERR_* code
+ * (with its detail). On failure nothing of it, nor its record, is kept. */
+typedef int (*audit_apply_fn)(store *st, void *arg);
+
+/* Writes |apply|'s change and the record |ev| describing it in one
+ * transaction, group-committed with every other record in flight, and
+ * returns once both are durable, or the change's own error (then nothing
+ * was written; the other changes of the batch are unaffected). The way to
+ * make a state change from concurrent threads without one fsync each. */
+int audit_apply(audit *a, audit_apply_fn apply, void *apply_arg,
+    const struct audit_event *ev) GP_WUR;
+
 /* Called by the writer thread once the record of an audit_log_async() call
  * is durable (r == 0) or could not be written (r < 0, detail set). It must
  * not block for long: the next batch waits for it. */

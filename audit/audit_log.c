@@ -30,6 +30,8 @@ struct audit_req {
 	audit_done_fn fn;             /* async only */
 	void *arg;
 	struct audit_event own;       /* async only: ev points here */
+	audit_apply_fn apply;         /* a state change to write first, or */
+	void *apply_arg;              /* NULL (audit_apply) */
 };
 
 struct audit {
@@ -165,7 +167,8 @@ audit_commit_one(audit *a, struct audit_req *q)
 		audit_req_fail(q, r);
 		return;
 	}
-	if ((r = audit_append(a->st, q->ev, q->details, NULL, NULL)) != 0) {
+	if ((q->apply != NULL && (r = q->apply(a->st, q->apply_arg)) != 0) ||
+	    (r = audit_append(a->st, q->ev, q->details, NULL, NULL)) != 0) {
 		audit_req_fail(q, r);
 		store_rollback(a->st);
 		return;
@@ -193,6 +196,9 @@ audit_commit_batch(audit *a, struct audit_req *batch)
 		return;
 	}
 	for (q = batch; q != NULL; q = q->next) {
+		/* A state change and its record, in the same transaction. */
+		if (q->apply != NULL && (r = q->apply(a->st, q->apply_arg)) != 0)
+			break;
 		if ((r = audit_append(a->st, q->ev, q->details, &hd,
 		    NULL)) != 0)
 			break;
@@ -327,18 +333,23 @@ audit_free(audit *a)
 	free(a);
 }
 
-int
-audit_log(audit *a, const struct audit_event *ev)
+/* Queues |ev| (after |apply|, when given) and waits for the commit that
+ * carries it. */
+static int
+audit_wait(audit *a, const struct audit_event *ev, audit_apply_fn apply,
+    void *apply_arg)
 {
 	int r = GP_ERR_INTERNAL;
 	struct audit_req q;
 
 	memset(&q, 0, sizeof(q));
 	ENSURE(a != NULL && ev != NULL, GP_ERR_INVALID);
+	q.apply = apply;
+	q.apply_arg = apply_arg;
 	if (store_in_tx(a->st)) {
 		/* The writer would wait for our lock while we wait for it. */
-		r = gp_err_set(GP_ERR_INTERNAL, "audit_log() inside a store "
-		    "transaction; use audit_append_tx()");
+		r = gp_err_set(GP_ERR_INTERNAL, "audit_log()/audit_apply() "
+		    "inside a store transaction; use audit_append_tx()");
 		goto out;
 	}
 	q.ev = ev;
@@ -368,6 +379,21 @@ audit_log(audit *a, const struct audit_event *ev)
 out:
 	free(q.details);
 	return r;
+}
+
+int
+audit_log(audit *a, const struct audit_event *ev)
+{
+	return audit_wait(a, ev, NULL, NULL);
+}
+
+int
+audit_apply(audit *a, audit_apply_fn apply, void *apply_arg,
+    const struct audit_event *ev)
+{
+	if (apply == NULL)
+		return gp_err_set(GP_ERR_INVALID, "audit_apply: no change");
+	return audit_wait(a, ev, apply, apply_arg);
 }
 
 /* Should a checkpoint be skipped because nothing was added since the last

@@ -114,17 +114,7 @@ struct ca_ctx {
 	audit *audit;
 	X509 *cert[GP_KEY_COUNT];     /* root and ca are used */
 	EVP_PKEY *key[GP_KEY_COUNT];  /* root and ca are used */
-	struct ca_batch *batch;       /* group commit of issuances, or NULL:
-	                               * one transaction per certificate */
 };
-
-/* Group commit for concurrent issuers (ca_batch.c): each issued
- * certificate still commits, with its audit record, before ca_issue()
- * returns, but concurrent issuances share one transaction and one flush.
- * For a server; |st| and |a| must outlive it. Free accepts NULL. */
-struct ca_batch;
-int ca_batch_new(store *st, audit *a, struct ca_batch **out) GP_WUR;
-void ca_batch_free(struct ca_batch *b);
 
 /* Who asks, for the audit record and for dual control. |id| is the
  * identity two approvals must differ in: an administrator certificate's

@@ -578,6 +578,24 @@ ca_issue_details(const struct ca_profile *p, const struct ca_vals *vals,
 	return d;
 }
 
+/* The state change of one issuance, run by the audit writer inside the
+ * transaction that also holds its record: an approval decided, if any, and
+ * the certificate row. */
+static int
+ca_commit_apply(store *st, void *arg)
+{
+	const struct ca_commit *c = arg;
+	int r;
+
+	if (c->request_id != NULL)
+		GUARD(store_request_decide(st, c->request_id, "approved",
+		    c->approver, c->sc->serial, c->sc->created_ms));
+	GUARD(store_cert_insert(st, c->sc));
+	r = 0;
+out:
+	return r;
+}
+
 int
 ca_issue_now(const struct ca_ctx *ca, const struct ca_actor *who,
     const struct ca_issue_req *req, const struct ca_approval *approval,
@@ -684,16 +702,12 @@ ca_issue_now(const struct ca_ctx *ca, const struct ca_actor *who,
 
 	/* The certificate and its audit record commit together, before the
 	 * caller may hand the certificate out; concurrent issuances share
-	 * the commit when the context has a batch. */
+	 * the audit writer's group commit. */
 	memset(&cm, 0, sizeof(cm));
 	cm.sc = &sc;
-	cm.ev = &ev;
 	cm.request_id = approval != NULL ? approval->request_id : NULL;
 	cm.approver = who->id;
-	if (ca->batch != NULL)
-		GUARD(ca_batch_commit(ca->batch, &cm));
-	else
-		GUARD(ca_commit_one(ca->st, ca->audit, &cm));
+	GUARD(audit_apply(ca->audit, ca_commit_apply, &cm, &ev));
 
 	ENSURE((res->cert_pem = ca_pem(cert)) != NULL &&
 	    (res->profile = strdup(p->name)) != NULL, GP_ERR_NOMEM);

@@ -10,7 +10,6 @@
  *   ca_issue.c     CSR -> checks -> build -> lint -> sign -> store + audit
  *   ca_request.c   dual control: pending requests and their approval
  *   ca_revoke.c    revoke, hold, release
- *   ca_batch.c     group commit of concurrent issuances
  *   ca_show.c      a stored certificate as JSON
  */
 #ifndef GOVPKI_CA_INTERNAL_H
@@ -154,22 +153,12 @@ int ca_issue_now(const struct ca_ctx *ca, const struct ca_actor *who,
 int ca_issue_validate(const struct ca_ctx *ca, const struct ca_issue_req *req,
     const struct ca_profile **out_p) GP_WUR;
 
-/* One issuance's writes for the group commit (ca_batch.c): the row, its
- * audit record and, on approval, the request decision. */
+/* One issuance's state change, written by the audit writer in the same
+ * transaction as its record (audit_apply). */
 struct ca_commit {
 	const struct store_cert *sc;
-	const struct audit_event *ev;
 	const char *request_id;   /* NULL unless approving */
 	const char *approver;
-	int done;
-	int r;
-	char err[512];
-	struct ca_commit *next;
 };
-/* Commits |c| in its own transaction. */
-int ca_commit_one(store *st, audit *a, const struct ca_commit *c) GP_WUR;
-/* Queues |c| and returns once the transaction holding it committed (or
- * failed: its own error and detail). */
-int ca_batch_commit(struct ca_batch *b, struct ca_commit *c) GP_WUR;
 
 #endif /* GOVPKI_CA_INTERNAL_H */

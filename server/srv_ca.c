@@ -52,8 +52,6 @@ srv_ca_init(struct srv *s)
 		s->ca.cert[i] = inst->cert[i];
 		s->ca.key[i] = inst->key[i];
 	}
-	/* Concurrent issuances share one durable commit. */
-	GUARD(ca_batch_new(inst->st, inst->audit, &s->ca.batch));
 	gp_log(GP_LOG_INFO, "server: %zu certificate profiles from %s",
 	    ca_profiles_count(s->profiles), inst->cfg->profiles_dir);
 	r = 0;
@@ -64,7 +62,6 @@ out:
 void
 srv_ca_free(struct srv *s)
 {
-	ca_batch_free(s->ca.batch);
 	ca_profiles_free(s->profiles);
 	s->profiles = NULL;
 	memset(&s->ca, 0, sizeof(s->ca));

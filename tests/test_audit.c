@@ -809,6 +809,111 @@ test_log_async(void)
 	fx_close(&f);
 }
 
+/* audit_apply(): the change and its record land together; a change that
+ * fails leaves neither and reports its own error; concurrent changes share
+ * commits. */
+struct apply_arg {
+	const char *key;
+	int fail;
+};
+
+static int
+apply_meta(store *st, void *arg)
+{
+	const struct apply_arg *aa = arg;
+
+	if (aa->fail)
+		return gp_err_set(GP_ERR_CONFLICT, "change %s refused",
+		    aa->key);
+	return store_meta_set(st, aa->key, "done");
+}
+
+struct apply_thread {
+	audit *a;
+	int id;
+	int failures;
+};
+
+static void *
+apply_worker(void *p)
+{
+	struct apply_thread *t = p;
+	struct audit_event ev;
+	struct apply_arg aa;
+	char key[32];
+	int i;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.op = "apply.test";
+	ev.outcome = "success";
+	for (i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "k-%d-%d", t->id, i);
+		aa.key = key;
+		aa.fail = 0;
+		ev.object = key;
+		if (audit_apply(t->a, apply_meta, &aa, &ev) != 0)
+			t->failures++;
+	}
+	return NULL;
+}
+
+static void
+test_apply(void)
+{
+	struct fx f;
+	struct audit_event ev;
+	struct apply_arg aa;
+	struct audit_report rep;
+	struct apply_thread th[4];
+	pthread_t tid[4];
+	char *v = NULL;
+	int64_t n = 0, max = 0, records = 0, commits = 0;
+	int i;
+
+	fx_open(&f);
+	memset(&ev, 0, sizeof(ev));
+	ev.op = "apply.test";
+	ev.outcome = "success";
+	ev.object = "good";
+	aa.key = "good";
+	aa.fail = 0;
+	CHECK_EQ(audit_apply(f.a, apply_meta, &aa, &ev), 0);
+	CHECK_EQ(store_meta_get(f.st, "good", &v), 0);
+	CHECK_STR(v, "done");
+	free(v);
+	v = NULL;
+	ev.object = "bad";
+	aa.key = "bad";
+	aa.fail = 1;
+	CHECK_EQ(audit_apply(f.a, apply_meta, &aa, &ev), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "change bad refused");
+	CHECK(store_meta_get(f.st, "bad", &v) != 0 || v == NULL);
+	free(v);
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(n, 1); /* the refused change left no record */
+	CHECK_EQ(audit_apply(f.a, NULL, NULL, &ev), GP_ERR_INVALID);
+
+	for (i = 0; i < 4; i++) {
+		th[i].a = f.a;
+		th[i].id = i;
+		th[i].failures = 0;
+		pthread_create(&tid[i], NULL, apply_worker, &th[i]);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(tid[i], NULL);
+		CHECK_EQ(th[i].failures, 0);
+	}
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(n, 401);
+	audit_stats(f.a, &records, &commits);
+	CHECK(commits < records); /* the changes shared commits */
+	CHECK_EQ(store_meta_get(f.st, "k-3-99", &v), 0);
+	CHECK_STR(v, "done");
+	free(v);
+	CHECK_EQ(audit_verify(f.st, test_key, &rep), 0);
+	fx_close(&f);
+}
+
 /* audit_log() from inside a transaction would deadlock; it is refused. */
 static void
 test_log_inside_tx(void)
@@ -922,6 +1027,7 @@ main(void)
 	RUN(test_tamper_misc);
 	RUN(test_group_commit);
 	RUN(test_log_async);
+	RUN(test_apply);
 	RUN(test_log_inside_tx);
 	RUN(test_contents_and_json);
 	EVP_PKEY_free(test_key);
