@@ -309,16 +309,6 @@ out:
 
 /* ---- HTTP load generator (keep-alive, loopback only) ---- */
 
-struct http_arg {
-	uint16_t port;
-	const char *request;
-	size_t request_len;
-	double until;
-	long count;
-	long errors;
-	struct bench_lat lat;
-};
-
 int
 http_connect(uint16_t port)
 {
@@ -339,115 +329,98 @@ http_connect(uint16_t port)
 	return fd;
 }
 
-/* Reads one HTTP/1.1 response with Content-Length; returns its status or
- * -1. */
+/* One load-generator connection: plain, or TLS when |ssl| is set. */
+struct load_conn {
+	int fd;
+	SSL *ssl;
+};
+
+static void
+conn_close(struct load_conn *c)
+{
+	if (c->ssl != NULL) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->ssl = NULL;
+	c->fd = -1;
+}
+
 static int
-http_read_response(int fd, char *buf, size_t cap)
+conn_open(struct load_conn *c, SSL_CTX *ctx, uint16_t port)
+{
+	c->ssl = NULL;
+	if ((c->fd = http_connect(port)) < 0)
+		return -1;
+	if (ctx != NULL && ((c->ssl = SSL_new(ctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1)) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+conn_write(struct load_conn *c, const char *buf, size_t len)
+{
+	if (c->ssl != NULL)
+		return SSL_write(c->ssl, buf, (int)len) == (int)len ? 0 : -1;
+	return write(c->fd, buf, len) == (ssize_t)len ? 0 : -1;
+}
+
+static ssize_t
+conn_read(struct load_conn *c, char *buf, size_t len)
+{
+	if (c->ssl != NULL)
+		return SSL_read(c->ssl, buf, (int)len);
+	return read(c->fd, buf, len);
+}
+
+/* Reads one HTTP/1.1 reply with Content-Length into |buf|; returns its
+ * status and where its body starts, or -1. */
+static int
+conn_response(struct load_conn *c, char *buf, size_t cap, char **out_body)
 {
 	size_t have = 0, need = 0;
+	char *hdr_end = NULL, *cl;
 	ssize_t n;
-	char *end, *cl;
 	int status;
 
 	for (;;) {
-		n = read(fd, buf + have, cap - have - 1);
-		if (n <= 0)
+		if (have >= cap - 1)
+			return -1;
+		if ((n = conn_read(c, buf + have, cap - 1 - have)) <= 0)
 			return -1;
 		have += (size_t)n;
 		buf[have] = '\0';
-		if ((end = strstr(buf, "\r\n\r\n")) != NULL)
+		if ((hdr_end = strstr(buf, "\r\n\r\n")) == NULL)
+			continue;
+		if (need == 0) {
+			cl = strcasestr(buf, "\r\nContent-Length:");
+			if (cl == NULL || cl > hdr_end)
+				return -1;
+			need = (size_t)(hdr_end + 4 - buf) +
+			    strtoul(cl + 17, NULL, 10);
+		}
+		if (have >= need)
 			break;
-		if (have + 1 >= cap)
-			return -1;
 	}
+	if (out_body != NULL)
+		*out_body = hdr_end + 4;
 	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
 		return -1;
-	cl = strcasestr(buf, "\r\nContent-Length:");
-	if (cl != NULL)
-		need = (size_t)strtoul(cl + 17, NULL, 10);
-	need += (size_t)(end + 4 - buf);
-	while (have < need) {
-		n = read(fd, buf, cap - 1 < need - have ? cap - 1 : need - have);
-		if (n <= 0)
-			return -1;
-		have += (size_t)n;
-	}
 	return status;
 }
 
-static void *
-http_worker(void *p)
-{
-	struct http_arg *a = p;
-	char buf[65536];
-	size_t len = a->request_len;
-	double t0;
-	int fd = -1, status;
-
-	while ((t0 = now_s()) < a->until) {
-		if (fd < 0 && (fd = http_connect(a->port)) < 0) {
-			a->errors++;
-			usleep(1000);
-			continue;
-		}
-		if (write(fd, a->request, len) != (ssize_t)len ||
-		    (status = http_read_response(fd, buf, sizeof(buf))) < 0) {
-			close(fd);
-			fd = -1;
-			a->errors++;
-			continue;
-		}
-		if (status != 200)
-			a->errors++;
-		else
-			a->count++;
-		lat_add(&a->lat, (now_s() - t0) * 1e6);
-	}
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
 int
-bench_http(const char *name, uint16_t port, const char *request,
-    size_t request_len, int clients, double raw_ops, const char *against)
+bench_tls_response(SSL *ssl, char *buf, size_t cap, char **out_body)
 {
-	pthread_t th[BENCH_MAX_THREADS];
-	struct http_arg args[BENCH_MAX_THREADS];
-	struct bench_lat lat[BENCH_MAX_THREADS];
-	struct bench_row *row;
-	double start;
-	long total = 0, errors = 0;
-	int i;
+	struct load_conn c = {-1, ssl};
 
-	memset(args, 0, sizeof(args));
-	start = now_s();
-	for (i = 0; i < clients; i++) {
-		args[i].port = port;
-		args[i].request = request;
-		args[i].request_len = request_len;
-		args[i].until = start + bench_seconds;
-		pthread_create(&th[i], NULL, http_worker, &args[i]);
-	}
-	for (i = 0; i < clients; i++) {
-		pthread_join(th[i], NULL);
-		total += args[i].count;
-		errors += args[i].errors;
-		lat[i] = args[i].lat;
-	}
-	row = row_add(name, clients);
-	row->ops = total / (now_s() - start);
-	row->rss_mb = rss_pid_mb(server_pid);
-	row->ratio = raw_ops > 0 ? row->ops / raw_ops : -1;
-	snprintf(row->against, sizeof(row->against), "%s", against);
-	lat_finish(lat, clients, row);
-	if (errors > 0)
-		fprintf(stderr, "bench: %s: %ld failed requests\n", name,
-		    errors);
-	return errors > total / 100 ? -1 : 0;
+	return conn_response(&c, buf, cap, out_body);
 }
-
-/* ---- HTTPS load generator for the admin listener ---- */
 
 SSL_CTX *
 bench_tls_ctx(const char *inst_dir, const char *role)
@@ -471,94 +444,61 @@ bench_tls_ctx(const char *inst_dir, const char *role)
 	return ctx;
 }
 
-int
-bench_tls_response(SSL *ssl, char *buf, size_t cap, char **out_body)
-{
-	size_t have = 0, need = 0;
-	char *hdr_end = NULL, *cl;
-	int n, status;
-
-	for (;;) {
-		if (have >= cap - 1)
-			return -1;
-		if ((n = SSL_read(ssl, buf + have, (int)(cap - 1 - have))) <= 0)
-			return -1;
-		have += (size_t)n;
-		buf[have] = '\0';
-		if ((hdr_end = strstr(buf, "\r\n\r\n")) == NULL)
-			continue;
-		if (need == 0) {
-			cl = strcasestr(buf, "\r\nContent-Length:");
-			if (cl == NULL || cl > hdr_end)
-				return -1;
-			need = (size_t)(hdr_end + 4 - buf) +
-			    strtoul(cl + 17, NULL, 10);
-		}
-		if (have >= need)
-			break;
-	}
-	if (out_body != NULL)
-		*out_body = hdr_end + 4;
-	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
-		return -1;
-	return status;
-}
-
-struct https_arg {
-	SSL_CTX *ctx;
+struct load_arg {
+	SSL_CTX *ctx;          /* NULL: plain HTTP */
 	uint16_t port;
 	const char *req;
 	size_t req_len;
-	int want;
+	int want;              /* the status that counts as success */
 	double until;
 	long count;
 	long errors;
 	struct bench_lat lat;
 };
 
+/* One keep-alive client; reconnects after a failure. */
 static void *
-https_worker(void *p)
+load_worker(void *p)
 {
-	struct https_arg *a = p;
-	char *rbuf = malloc(65536);
-	SSL *ssl = NULL;
+	struct load_arg *a = p;
+	struct load_conn c = {-1, NULL};
+	char *buf = malloc(65536);
 	double t0;
-	int fd = -1;
+	int status;
 
-	if (rbuf == NULL || (fd = http_connect(a->port)) < 0 ||
-	    (ssl = SSL_new(a->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
-	    SSL_connect(ssl) != 1) {
-		a->errors++;
-		goto out;
-	}
-	while ((t0 = now_s()) < a->until) {
-		if (SSL_write(ssl, a->req, (int)a->req_len) !=
-		    (int)a->req_len ||
-		    bench_tls_response(ssl, rbuf, 65536, NULL) != a->want) {
+	while (buf != NULL && (t0 = now_s()) < a->until) {
+		if (c.fd < 0 && conn_open(&c, a->ctx, a->port) != 0) {
 			a->errors++;
-			break;
+			usleep(1000);
+			continue;
 		}
+		if (conn_write(&c, a->req, a->req_len) != 0 ||
+		    (status = conn_response(&c, buf, 65536, NULL)) < 0) {
+			conn_close(&c);
+			a->errors++;
+			continue;
+		}
+		if (status != a->want)
+			a->errors++;
+		else
+			a->count++;
 		lat_add(&a->lat, (now_s() - t0) * 1e6);
-		a->count++;
 	}
-out:
-	if (ssl != NULL) {
-		SSL_shutdown(ssl);
-		SSL_free(ssl);
-	}
-	if (fd >= 0)
-		close(fd);
-	free(rbuf);
+	conn_close(&c);
+	free(buf);
 	return NULL;
 }
 
-int
-bench_https(const char *name, SSL_CTX *ctx, uint16_t port, pid_t server,
+/* Runs |clients| load workers for bench_seconds and adds the row. Returns
+ * -1 when more than |max_errors| (a fraction of the successes) failed. */
+static int
+bench_load(const char *name, SSL_CTX *ctx, uint16_t port, pid_t server,
     const char *request, size_t request_len, int want_status, int clients,
-    double raw_ops, const char *against, double *out_ops)
+    double raw_ops, const char *against, double max_errors,
+    double *out_ops)
 {
 	pthread_t th[BENCH_MAX_THREADS];
-	struct https_arg args[BENCH_MAX_THREADS];
+	struct load_arg args[BENCH_MAX_THREADS];
 	struct bench_lat lat[BENCH_MAX_THREADS];
 	struct bench_row *row;
 	double start;
@@ -574,7 +514,7 @@ bench_https(const char *name, SSL_CTX *ctx, uint16_t port, pid_t server,
 		args[i].req_len = request_len;
 		args[i].want = want_status;
 		args[i].until = start + bench_seconds;
-		pthread_create(&th[i], NULL, https_worker, &args[i]);
+		pthread_create(&th[i], NULL, load_worker, &args[i]);
 	}
 	for (i = 0; i < clients; i++) {
 		pthread_join(th[i], NULL);
@@ -593,7 +533,24 @@ bench_https(const char *name, SSL_CTX *ctx, uint16_t port, pid_t server,
 	if (errors > 0)
 		fprintf(stderr, "bench: %s: %ld requests failed\n", name,
 		    errors);
-	return errors > 0 ? -1 : 0;
+	return (double)errors > max_errors * (double)total ? -1 : 0;
+}
+
+int
+bench_http(const char *name, uint16_t port, const char *request,
+    size_t request_len, int clients, double raw_ops, const char *against)
+{
+	return bench_load(name, NULL, port, server_pid, request, request_len,
+	    200, clients, raw_ops, against, 0.01, NULL);
+}
+
+int
+bench_https(const char *name, SSL_CTX *ctx, uint16_t port, pid_t server,
+    const char *request, size_t request_len, int want_status, int clients,
+    double raw_ops, const char *against, double *out_ops)
+{
+	return bench_load(name, ctx, port, server, request, request_len,
+	    want_status, clients, raw_ops, against, 0, out_ops);
 }
 
 uint16_t
