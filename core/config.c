@@ -476,6 +476,14 @@ cfg_seals(const struct cfg_reader *rd, json_t *arr, struct gp_config *cfg)
 		snprintf(field, sizeof(field), "seals[%zu].roles", i);
 		GUARD(cfg_strv(rd, json_object_get(e, "roles"), field, 16,
 		    &sl->roles, &sl->roles_len));
+		/* The split of powers: the sysadmin configures, the auditor
+		 * reads the log; neither may act by sealing. */
+		for (j = 0; j < sl->roles_len; j++) {
+			ENSURE(strcmp(sl->roles[j], "officer") == 0,
+			    gp_err_set(GP_ERR_CONFIG, "%s: field %s: role "
+			    "\"%s\" may not seal (only \"officer\")", rd->file,
+			    field, sl->roles[j]));
+		}
 		snprintf(field, sizeof(field), "seals[%zu].serials", i);
 		GUARD(cfg_strv(rd, json_object_get(e, "serials"), field, 64,
 		    &sl->serials, &sl->serials_len));

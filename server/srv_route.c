@@ -52,7 +52,8 @@ static const struct srv_route srv_routes[] = {
 	    SRV_ROLE_OFFICER},
 	/* Seals (srv_sign.c): every role reaches the handler, and the seal
 	 * policy of govpki.json "seals" decides (default: officer). */
-	{SRV_ADMIN, "POST", "/api/v1/sign", 0, srv_h_sign, SRV_ROLE_ANY},
+	/* Seals act: only officers; the seal policy says which of them. */
+	{SRV_ADMIN, "POST", "/api/v1/sign", 0, srv_h_sign, SRV_ROLE_OFFICER},
 };
 
 unsigned int

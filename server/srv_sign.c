@@ -7,8 +7,9 @@
  * who may use which key: a caller may use seal S when its role is in
  * S.roles or its certificate serial in S.serials (default: the seal
  * "seal", made by `govpki init`, for the officer role). The route admits
- * every role; the seal policy is the check, and a refusal is 403 with an
- * audit record. The body carries the document or only its SHA-256 digest
+ * officers only (sealing is acting; the configuration refuses a seal for
+ * any other role), and the seal policy narrows it per seal; a refusal is
+ * 403 with an audit record. The body carries the document or only its SHA-256 digest
  * (so a large file never travels):
  *   {"seal":"seal", "digest":"<hex>" | "document":"<base64>",
  *    "attached":false, "timestamp":false, "step":"...",

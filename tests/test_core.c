@@ -132,6 +132,34 @@ test_config_refusals(void)
 	CHECK_CONTAINS(gp_err_detail(), "govpki init");
 }
 
+/* Seals: only officers may be granted one (the split of powers). */
+static void
+test_config_seals(void)
+{
+	struct gp_config *cfg = NULL;
+	json_t *seal;
+
+	seal = json_pack("[{s:s, s:s, s:s, s:[s]}]", "name", "seal", "key",
+	    "pkcs11:token=govpki;object=seal", "cert", "certs/seal.pem",
+	    "roles", "officer");
+	CHECK_EQ(load_with("seals", seal, &cfg), 0);
+	CHECK(cfg != NULL && cfg->seals_len == 1);
+	gp_config_free(cfg);
+	cfg = NULL;
+	seal = json_pack("[{s:s, s:s, s:s, s:[s, s]}]", "name", "seal", "key",
+	    "pkcs11:token=govpki;object=seal", "cert", "certs/seal.pem",
+	    "roles", "officer", "auditor");
+	CHECK_EQ(load_with("seals", seal, &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "seals[0].roles");
+	CHECK_CONTAINS(gp_err_detail(), "auditor");
+	seal = json_pack("[{s:s, s:s, s:s, s:[s]}]", "name", "seal", "key",
+	    "pkcs11:token=govpki;object=seal", "cert", "certs/seal.pem",
+	    "roles", "sysadmin");
+	CHECK_EQ(load_with("seals", seal, &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "sysadmin");
+	CHECK(cfg == NULL);
+}
+
 static void
 test_config_tsa(void)
 {
@@ -320,6 +348,7 @@ main(void)
 	RUN(test_config_roundtrip);
 	RUN(test_config_refusals);
 	RUN(test_config_tsa);
+	RUN(test_config_seals);
 	RUN(test_file_write_exclusive);
 	RUN(test_hex_mask_hostport);
 	RUN(test_http_post_refusals);
