@@ -53,6 +53,27 @@ struct store {
 /* Rows per page when scanning; bounds memory of store_*_scan(). */
 #define STORE_PAGE_ROWS 1000
 
+/* A table read in pages of STORE_PAGE_ROWS by an increasing integer key,
+ * so memory stays bounded for any table size. |sql| binds ?1 = the last
+ * key seen and ?2 = the page size, and orders by the key. */
+struct store_pager {
+	enum store_stmt_id stmt;
+	const char *sql;
+	const char *what;                 /* for errors */
+	size_t row_size;
+	int (*read)(sqlite3_stmt *s, void *row);
+	void (*clear)(void *row);
+	int64_t (*key)(const void *row);
+	int (*fn)(void *arg, const void *row);
+	void *arg;
+};
+
+/* Calls |p->fn| for each row with key > |after|, at most |limit| rows (0:
+ * all), stopping at the first non-zero return (which it returns). The
+ * store's mutex is held while a page is read, never while |p->fn| runs. */
+int store_scan_pages(store *st, const struct store_pager *p, int64_t after,
+    int64_t limit) GP_WUR;
+
 void store_lock(store *st);
 void store_unlock(store *st);
 

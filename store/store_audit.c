@@ -153,89 +153,54 @@ out:
 	return r;
 }
 
-/* Reads up to |want| rows after |after| into |rows|; *out_n says how many
- * were read even when it fails part way (a malformed row). */
 static int
-store_audit_page(store *st, int64_t after, int64_t want,
-    struct store_audit_row *rows, size_t *out_n)
+store_audit_row_read_v(sqlite3_stmt *s, void *row)
 {
-	int r = GP_ERR_INTERNAL, rc = SQLITE_DONE;
-	sqlite3_stmt *s = NULL;
-	size_t n = 0;
+	return store_audit_row_read(s, row);
+}
 
-	*out_n = 0;
-	store_lock(st);
-	GUARD(store_stmt(st, STORE_STMT_AUDIT_PAGE,
-	    "SELECT " STORE_AUDIT_COLS " FROM audit WHERE seq > ?1 "
-	    "ORDER BY seq LIMIT ?2", &s));
-	if ((rc = sqlite3_bind_int64(s, 1, after)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, want)) != SQLITE_OK) {
-		r = store_err(st, rc, "audit scan");
-		goto out;
-	}
-	while ((int64_t)n < want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		r = store_audit_row_read(s, &rows[n]);
-		if (r != 0) {
-			store_audit_row_clear(&rows[n]);
-			goto out;
-		}
-		n++;
-	}
-	if ((int64_t)n < want && rc != SQLITE_DONE) {
-		r = store_err(st, rc, "audit scan");
-		goto out;
-	}
-	r = 0;
-out:
-	*out_n = n;
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
+static void
+store_audit_row_clear_v(void *row)
+{
+	store_audit_row_clear(row);
+}
+
+static int64_t
+store_audit_row_key(const void *row)
+{
+	return ((const struct store_audit_row *)row)->seq;
+}
+
+struct store_audit_scan_arg {
+	store_audit_fn fn;
+	void *arg;
+};
+
+static int
+store_audit_scan_row(void *arg, const void *row)
+{
+	const struct store_audit_scan_arg *sa = arg;
+
+	return sa->fn(sa->arg, row);
 }
 
 int
 store_audit_scan(store *st, int64_t after, int64_t limit, store_audit_fn fn,
     void *arg)
 {
-	int r = GP_ERR_INTERNAL, page_r = 0;
-	struct store_audit_row *rows = NULL;
-	size_t n = 0, i;
-	int64_t done = 0, want;
+	struct store_audit_scan_arg sa = {fn, arg};
+	struct store_pager pg = {
+		STORE_STMT_AUDIT_PAGE,
+		"SELECT " STORE_AUDIT_COLS " FROM audit WHERE seq > ?1 "
+		"ORDER BY seq LIMIT ?2",
+		"audit scan", sizeof(struct store_audit_row),
+		store_audit_row_read_v, store_audit_row_clear_v,
+		store_audit_row_key, store_audit_scan_row, &sa,
+	};
 
-	ENSURE(fn != NULL && limit >= 0, GP_ERR_INVALID);
-	ENSURE((rows = calloc(STORE_PAGE_ROWS, sizeof(*rows))) != NULL,
-	    GP_ERR_NOMEM);
-	for (;;) {
-		want = STORE_PAGE_ROWS;
-		if (limit > 0 && limit - done < want)
-			want = limit - done;
-		if (want <= 0)
-			break;
-		/* The mutex is held while the page is read, not while |fn|
-		 * runs, so a slow consumer does not stall writers. */
-		page_r = store_audit_page(st, after, want, rows, &n);
-		for (i = 0; i < n; i++) {
-			if ((r = fn(arg, &rows[i])) != 0)
-				goto out;
-		}
-		GUARD(page_r);
-		if (n == 0)
-			break;
-		after = rows[n - 1].seq;
-		done += (int64_t)n;
-		for (i = 0; i < n; i++)
-			store_audit_row_clear(&rows[i]);
-		if ((int64_t)n < want)
-			break;
-	}
-	r = 0;
-out:
-	if (rows != NULL) {
-		for (i = 0; i < STORE_PAGE_ROWS; i++)
-			store_audit_row_clear(&rows[i]);
-	}
-	free(rows);
-	return r;
+	if (fn == NULL)
+		return GP_ERR_INVALID;
+	return store_scan_pages(st, &pg, after, limit);
 }
 
 int
@@ -396,75 +361,51 @@ store_checkpoint_last(store *st, struct store_checkpoint *out)
 }
 
 static int
-store_checkpoint_page(store *st, int64_t after, struct store_checkpoint *cps,
-    size_t *out_n)
+store_checkpoint_read_v(sqlite3_stmt *s, void *row)
 {
-	int r = GP_ERR_INTERNAL, rc = SQLITE_DONE;
-	sqlite3_stmt *s = NULL;
-	size_t n = 0;
+	return store_checkpoint_read(s, row);
+}
 
-	*out_n = 0;
-	store_lock(st);
-	GUARD(store_stmt(st, STORE_STMT_CP_PAGE,
-	    "SELECT " STORE_CP_COLS " FROM checkpoints WHERE id > ?1 "
-	    "ORDER BY id LIMIT ?2", &s));
-	if ((rc = sqlite3_bind_int64(s, 1, after)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, STORE_PAGE_ROWS)) != SQLITE_OK) {
-		r = store_err(st, rc, "checkpoint scan");
-		goto out;
-	}
-	while (n < STORE_PAGE_ROWS && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		r = store_checkpoint_read(s, &cps[n]);
-		if (r != 0) {
-			store_checkpoint_clear(&cps[n]);
-			goto out;
-		}
-		n++;
-	}
-	if (n < STORE_PAGE_ROWS && rc != SQLITE_DONE) {
-		r = store_err(st, rc, "checkpoint scan");
-		goto out;
-	}
-	r = 0;
-out:
-	*out_n = n;
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
+static void
+store_checkpoint_clear_v(void *row)
+{
+	store_checkpoint_clear(row);
+}
+
+static int64_t
+store_checkpoint_key(const void *row)
+{
+	return ((const struct store_checkpoint *)row)->id;
+}
+
+struct store_checkpoint_scan_arg {
+	store_checkpoint_fn fn;
+	void *arg;
+};
+
+static int
+store_checkpoint_scan_row(void *arg, const void *row)
+{
+	const struct store_checkpoint_scan_arg *sa = arg;
+
+	return sa->fn(sa->arg, row);
 }
 
 int
 store_checkpoint_scan(store *st, store_checkpoint_fn fn, void *arg)
 {
-	int r = GP_ERR_INTERNAL, page_r;
-	struct store_checkpoint *cps = NULL;
-	size_t n = 0, i;
-	int64_t after = INT64_MIN; /* every id, even a forged negative one */
+	struct store_checkpoint_scan_arg sa = {fn, arg};
+	struct store_pager pg = {
+		STORE_STMT_CP_PAGE,
+		"SELECT " STORE_CP_COLS " FROM checkpoints WHERE id > ?1 "
+		"ORDER BY id LIMIT ?2",
+		"checkpoint scan", sizeof(struct store_checkpoint),
+		store_checkpoint_read_v, store_checkpoint_clear_v,
+		store_checkpoint_key, store_checkpoint_scan_row, &sa,
+	};
 
-	ENSURE(fn != NULL, GP_ERR_INVALID);
-	ENSURE((cps = calloc(STORE_PAGE_ROWS, sizeof(*cps))) != NULL,
-	    GP_ERR_NOMEM);
-	for (;;) {
-		page_r = store_checkpoint_page(st, after, cps, &n);
-		for (i = 0; i < n; i++) {
-			if ((r = fn(arg, &cps[i])) != 0)
-				goto out;
-		}
-		GUARD(page_r);
-		if (n == 0)
-			break;
-		after = cps[n - 1].id;
-		for (i = 0; i < n; i++)
-			store_checkpoint_clear(&cps[i]);
-		if (n < STORE_PAGE_ROWS)
-			break;
-	}
-	r = 0;
-out:
-	if (cps != NULL) {
-		for (i = 0; i < STORE_PAGE_ROWS; i++)
-			store_checkpoint_clear(&cps[i]);
-	}
-	free(cps);
-	return r;
+	if (fn == NULL)
+		return GP_ERR_INVALID;
+	/* Every id, even a forged negative one. */
+	return store_scan_pages(st, &pg, INT64_MIN, 0);
 }

@@ -571,3 +571,84 @@ out:
 	store_unlock(st);
 	return r;
 }
+
+/* Reads up to |want| rows after |after| into |rows|; *out_n says how many
+ * were read even when it fails part way (a malformed row). */
+static int
+store_page_read(store *st, const struct store_pager *p, int64_t after,
+    int64_t want, uint8_t *rows, size_t *out_n)
+{
+	int r = GP_ERR_INTERNAL, rc = SQLITE_DONE;
+	sqlite3_stmt *s = NULL;
+	size_t n = 0;
+
+	*out_n = 0;
+	store_lock(st);
+	GUARD(store_stmt(st, p->stmt, p->sql, &s));
+	if ((rc = sqlite3_bind_int64(s, 1, after)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 2, want)) != SQLITE_OK) {
+		r = store_err(st, rc, p->what);
+		goto out;
+	}
+	while ((int64_t)n < want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r = p->read(s, rows + n * p->row_size);
+		if (r != 0) {
+			p->clear(rows + n * p->row_size);
+			goto out;
+		}
+		n++;
+	}
+	if ((int64_t)n < want && rc != SQLITE_DONE) {
+		r = store_err(st, rc, p->what);
+		goto out;
+	}
+	r = 0;
+out:
+	*out_n = n;
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_scan_pages(store *st, const struct store_pager *p, int64_t after,
+    int64_t limit)
+{
+	int r = GP_ERR_INTERNAL, page_r = 0;
+	uint8_t *rows = NULL;
+	size_t n = 0, i;
+	int64_t done = 0, want;
+
+	ENSURE(p->fn != NULL && limit >= 0, GP_ERR_INVALID);
+	ENSURE((rows = calloc(STORE_PAGE_ROWS, p->row_size)) != NULL,
+	    GP_ERR_NOMEM);
+	for (;;) {
+		want = STORE_PAGE_ROWS;
+		if (limit > 0 && limit - done < want)
+			want = limit - done;
+		if (want <= 0)
+			break;
+		page_r = store_page_read(st, p, after, want, rows, &n);
+		for (i = 0; i < n; i++) {
+			if ((r = p->fn(p->arg, rows + i * p->row_size)) != 0)
+				goto out;
+		}
+		GUARD(page_r);
+		if (n == 0)
+			break;
+		after = p->key(rows + (n - 1) * p->row_size);
+		done += (int64_t)n;
+		for (i = 0; i < n; i++)
+			p->clear(rows + i * p->row_size);
+		if ((int64_t)n < want)
+			break;
+	}
+	r = 0;
+out:
+	if (rows != NULL) {
+		for (i = 0; i < STORE_PAGE_ROWS; i++)
+			p->clear(rows + i * p->row_size);
+	}
+	free(rows);
+	return r;
+}
