@@ -99,34 +99,44 @@ out:
 	return r;
 }
 
+/* With the store locked: prepares |sql| (one row by serial = ?1) and
+ * steps to the row of |serial|. GP_ERR_NOT_FOUND when this instance never
+ * issued it. The caller reads the row and calls store_stmt_done(). */
+static int
+store_cert_lookup(store *st, enum store_stmt_id id, const char *sql,
+    const char *serial, const char *what, sqlite3_stmt **out)
+{
+	int r, rc;
+
+	*out = NULL;
+	if (serial == NULL)
+		return GP_ERR_INVALID;
+	if ((r = store_stmt(st, id, sql, out)) != 0)
+		return r;
+	if ((rc = store_bind_text(*out, 1, serial)) != SQLITE_OK)
+		return store_err(st, rc, what);
+	rc = sqlite3_step(*out);
+	if (rc == SQLITE_DONE)
+		return gp_err_set(GP_ERR_NOT_FOUND, "certificate serial %s was "
+		    "not issued by this instance", serial);
+	if (rc != SQLITE_ROW)
+		return store_err(st, rc, what);
+	return 0;
+}
+
 int
 store_cert_get(store *st, const char *serial, struct store_cert *out)
 {
-	int r = GP_ERR_INTERNAL, rc;
+	int r = GP_ERR_INTERNAL;
 	sqlite3_stmt *s = NULL;
 	const void *b;
 	int n;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
-	ENSURE(serial != NULL, GP_ERR_INVALID);
-	GUARD(store_stmt(st, STORE_STMT_CERT_GET,
+	GUARD(store_cert_lookup(st, STORE_STMT_CERT_GET,
 	    "SELECT " STORE_CERT_COLS " FROM certificates WHERE serial = ?1",
-	    &s));
-	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK) {
-		r = store_err(st, rc, "certificate get");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		r = gp_err_set(GP_ERR_NOT_FOUND, "certificate serial %s was "
-		    "not issued by this instance", serial);
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "certificate get");
-		goto out;
-	}
+	    serial, "certificate get", &s));
 	GUARD(store_col_text(s, 0, &out->serial));
 	GUARD(store_col_text(s, 1, &out->issuer));
 	GUARD(store_col_text(s, 2, &out->profile));
@@ -252,29 +262,14 @@ int
 store_cert_state_get(store *st, const char *serial,
     struct store_cert_state *out)
 {
-	int r = GP_ERR_INTERNAL, rc;
+	int r = GP_ERR_INTERNAL;
 	sqlite3_stmt *s = NULL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
-	ENSURE(serial != NULL, GP_ERR_INVALID);
-	GUARD(store_stmt(st, STORE_STMT_CERT_STATE,
+	GUARD(store_cert_lookup(st, STORE_STMT_CERT_STATE,
 	    "SELECT " STORE_CERT_STATE_COLS " FROM certificates "
-	    "WHERE serial = ?1", &s));
-	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK) {
-		r = store_err(st, rc, "certificate state");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		r = gp_err_set(GP_ERR_NOT_FOUND, "certificate serial %s was "
-		    "not issued by this instance", serial);
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "certificate state");
-		goto out;
-	}
+	    "WHERE serial = ?1", serial, "certificate state", &s));
 	GUARD(store_cert_state_read(st, s, out));
 	r = 0;
 out:
