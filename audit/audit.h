@@ -79,9 +79,11 @@ typedef int (*audit_apply_fn)(store *st, void *arg);
 int audit_apply(audit *a, audit_apply_fn apply, void *apply_arg,
     const struct audit_event *ev) GP_WUR;
 
-/* Called by the writer thread once the record of an audit_log_async() call
- * is durable (r == 0) or could not be written (r < 0, detail set). It must
- * not block for long: the next batch waits for it. */
+/* Called by the writer thread once the record of an audit_log_async() or
+ * audit_apply_async() call is durable (r == 0) or could not be written
+ * (r < 0, detail set). It must not block for long: the next batch waits
+ * for it. It may queue more with the _async calls (never audit_log() or
+ * audit_apply(): the writer would wait for itself). */
 typedef void (*audit_done_fn)(void *arg, int r);
 
 /* Like audit_log(), but returns at once: |ev| is copied (every string and
@@ -91,6 +93,19 @@ typedef void (*audit_done_fn)(void *arg, int r);
  * non-zero return nothing was queued and |fn| is never called. */
 int audit_log_async(audit *a, const struct audit_event *ev,
     audit_done_fn fn, void *arg) GP_WUR;
+
+/* audit_apply() without waiting: |ev| is copied as by audit_log_async()
+ * and the call returns at once; |fn|(|arg|, result) is called from the
+ * writer thread once |apply|'s change and the record are durable (r == 0),
+ * or when the change refused (its own error) or the commit failed (r < 0,
+ * detail set; then nothing of it was kept). |apply_arg| is borrowed until
+ * |fn| is called, and |apply| may run more than once (a failed batch is
+ * retried one request at a time, each attempt rolled back unless it
+ * commits). The caller must not act on the change as done (send the reply)
+ * before |fn| reports 0. On a non-zero return nothing was queued and |fn|
+ * is never called. */
+int audit_apply_async(audit *a, audit_apply_fn apply, void *apply_arg,
+    const struct audit_event *ev, audit_done_fn fn, void *arg) GP_WUR;
 
 /* Records appended through audit_log() since audit_new(), and the group
  * commits that carried them: records/commits is the batching factor. */

@@ -7,6 +7,11 @@
  * once (one fsync for the whole batch), then wakes the callers of that batch
  * with its result. While it commits, new callers queue up for the next
  * batch, so N concurrent callers cost about one commit, not N.
+ *
+ * audit_apply() puts a state change on the same queue: the writer runs it
+ * just before appending its record, in the batch's transaction. The
+ * _async variants queue a copy of the event and return; the writer calls
+ * back after the commit instead of waking a sleeping caller.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -17,9 +22,10 @@
 
 #include "audit/internal.h"
 
-/* One queued event. An audit_log() request lives on its waiting caller's
- * stack and borrows the event; an audit_log_async() request is on the heap
- * with its own copy of the event and is freed after its callback. */
+/* One queued event. An audit_log() or audit_apply() request lives on its
+ * waiting caller's stack and borrows the event; an audit_log_async() or
+ * audit_apply_async() request is on the heap with its own copy of the
+ * event and is freed after its callback. */
 struct audit_req {
 	const struct audit_event *ev;
 	char *details;                /* encoded by the caller */
@@ -233,12 +239,17 @@ audit_req_free(struct audit_req *q)
 	free(q);
 }
 
+/* Set on the writer thread: a callback that waited for the writer would
+ * wait for itself. */
+static _Thread_local int audit_on_writer;
+
 static void *
 audit_writer(void *arg)
 {
 	audit *a = arg;
 	struct audit_req *batch, *q, *next, *async;
 
+	audit_on_writer = 1;
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		while (a->head == NULL && !a->stop)
@@ -350,6 +361,11 @@ audit_wait(audit *a, const struct audit_event *ev, audit_apply_fn apply,
 		/* The writer would wait for our lock while we wait for it. */
 		r = gp_err_set(GP_ERR_INTERNAL, "audit_log()/audit_apply() "
 		    "inside a store transaction; use audit_append_tx()");
+		goto out;
+	}
+	if (audit_on_writer) {
+		r = gp_err_set(GP_ERR_INTERNAL, "audit_log()/audit_apply() "
+		    "from an audit callback; use the _async calls");
 		goto out;
 	}
 	q.ev = ev;
@@ -512,9 +528,11 @@ audit_stats(audit *a, int64_t *out_records, int64_t *out_commits)
 	pthread_mutex_unlock(&a->mu);
 }
 
-int
-audit_log_async(audit *a, const struct audit_event *ev, audit_done_fn fn,
-    void *arg)
+/* Queues a copy of |ev|, after |apply| when given, for the writer to call
+ * |fn| once it is durable. */
+static int
+audit_queue_async(audit *a, const struct audit_event *ev,
+    audit_apply_fn apply, void *apply_arg, audit_done_fn fn, void *arg)
 {
 	int r = GP_ERR_INTERNAL;
 	struct audit_req *q = NULL;
@@ -541,6 +559,8 @@ audit_log_async(audit *a, const struct audit_event *ev, audit_done_fn fn,
 	q->ev = &q->own;
 	q->fn = fn;
 	q->arg = arg;
+	q->apply = apply;
+	q->apply_arg = apply_arg;
 
 	pthread_mutex_lock(&a->mu);
 	if (a->stop) {
@@ -561,4 +581,21 @@ out:
 	if (q != NULL)
 		audit_req_free(q);
 	return r;
+}
+
+int
+audit_log_async(audit *a, const struct audit_event *ev, audit_done_fn fn,
+    void *arg)
+{
+	return audit_queue_async(a, ev, NULL, NULL, fn, arg);
+}
+
+int
+audit_apply_async(audit *a, audit_apply_fn apply, void *apply_arg,
+    const struct audit_event *ev, audit_done_fn fn, void *arg)
+{
+	if (apply == NULL)
+		return gp_err_set(GP_ERR_INVALID, "audit_apply_async: no "
+		    "change");
+	return audit_queue_async(a, ev, apply, apply_arg, fn, arg);
 }

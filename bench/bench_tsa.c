@@ -14,12 +14,20 @@
  *
  * Each server is checked to grant a token before it is measured, since a
  * rejection is also HTTP 200.
+ *
+ * The load generator shares the machine with the server, so the rate alone
+ * says little about the server: each HTTP row is followed by a line with
+ * the CPU time the server spent per token (utime + stime of its process
+ * over the measurement), the load generator's per request, and the raw
+ * signer's per signature, which are what to compare across runs on a
+ * shared machine.
  */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,15 +47,51 @@
 
 int bench_tsa(const struct bench_env *env);
 
+/* CPU seconds (user + system) of process |pid| so far, or -1. */
+static double
+cpu_pid_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces: fields count from its ')'.
+	 * utime and stime are fields 14 and 15 of proc(5). */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+	    &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of this process (RUSAGE_SELF) or of its reaped children. */
+static double
+cpu_self_s(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
 /* The child: opens the instance copy, signs with its TSA key from
- * BENCH_TSA_CLIENTS threads and prints "ops p50 p99" on stdout. Runs before
+ * BENCH_TSA_CLIENTS threads and prints its rate (ops/s) and CPU time per
+ * signature (us, the signing only) on stdout. Runs before
  * main() of the re-executed bench, only when BENCH_TSA_RAW_DIR is set. */
 __attribute__((constructor)) static void
 bench_tsa_raw_child(void)
 {
 	const char *dir = getenv(BENCH_TSA_RAW_ENV);
 	struct instance *inst = NULL;
-	double ops = 0;
+	double ops = 0, c0 = 0, c1 = 0;
 	int rc = 1;
 
 	if (dir == NULL)
@@ -57,15 +101,17 @@ bench_tsa_raw_child(void)
 	if (bench_seconds <= 0 || bench_seconds > 60)
 		bench_seconds = 2.0;
 	if (instance_open(dir, INSTANCE_KEYS, &inst) == 0 &&
+	    (c0 = cpu_self_s(RUSAGE_SELF)) >= 0 &&
 	    bench_sign(inst->key[GP_KEY_TSA], "raw", BENCH_TSA_CLIENTS,
 	    &ops) == 0) {
+		c1 = cpu_self_s(RUSAGE_SELF);
 		rc = 0;
 	} else {
 		fprintf(stderr, "bench tsa raw: %s\n", gp_err_detail());
 	}
 	instance_free(inst);
 	if (rc == 0)
-		printf("%f\n", ops);
+		printf("%f %f\n", ops, (c1 - c0) * 1e6 / (ops * bench_seconds));
 	fflush(stdout);
 	_exit(rc);
 }
@@ -76,6 +122,37 @@ sh(const char *cmd)
 	int st = system(cmd);
 
 	return st == 0 ? 0 : -1;
+}
+
+/* Measures one TSA server as bench_http() does and prints where the CPU
+ * went: the server's per token, the load generator's per request, against
+ * |raw_cpu_us| per raw signature. */
+static int
+bench_tsa_http(const char *name, pid_t pid, uint16_t port, const char *req,
+    size_t req_len, double raw, const char *against, double raw_cpu_us)
+{
+	double s0, s1, g0, g1, t0, t1, ops = 0, n;
+	int r;
+
+	s0 = cpu_pid_s(pid);
+	g0 = cpu_self_s(RUSAGE_SELF);
+	t0 = now_s();
+	/* Plain HTTP (no TLS context); every request must be answered. */
+	r = bench_https(name, NULL, port, pid, req, req_len, 200,
+	    BENCH_TSA_CLIENTS, raw, against, &ops);
+	t1 = now_s();
+	g1 = cpu_self_s(RUSAGE_SELF);
+	s1 = cpu_pid_s(pid);
+	n = ops * (t1 - t0);
+	/* The CPU ratio (raw CPU per signature over server CPU per token)
+	 * does not depend on who else uses the cores; the rate ratio of the
+	 * table does. */
+	if (r == 0 && n > 0 && s0 >= 0 && s1 >= 0 && s1 > s0)
+		printf("%s: server CPU %.0f us/token, load generator CPU %.0f "
+		    "us/request, raw signing CPU %.0f us/signature (CPU ratio "
+		    "%.2f)\n", name, (s1 - s0) * 1e6 / n, (g1 - g0) * 1e6 / n,
+		    raw_cpu_us, raw_cpu_us * n / ((s1 - s0) * 1e6));
+	return r;
 }
 
 /* Sets limits.threads (one MHD thread per client) and, with |tsa_key|,
@@ -232,16 +309,18 @@ granted(uint16_t port, const char *req, size_t len)
 	return ok;
 }
 
-/* The raw rate of the TSA key of |dir| through PKCS#11, from a child. */
+/* The raw rate of the TSA key of |dir| through PKCS#11, from a child, and
+ * the child's CPU time per signature. */
 static int
-raw_pkcs11(const char *dir, double *out_ops)
+raw_pkcs11(const char *dir, double *out_ops, double *out_cpu_us)
 {
 	int pfd[2], st;
 	pid_t pid;
-	char buf[64];
+	char buf[128];
 	ssize_t n;
 
 	*out_ops = 0;
+	*out_cpu_us = 0;
 	if (pipe(pfd) != 0 || (pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
@@ -262,7 +341,8 @@ raw_pkcs11(const char *dir, double *out_ops)
 	if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return -1;
 	buf[n] = '\0';
-	*out_ops = atof(buf);
+	if (sscanf(buf, "%lf %lf", out_ops, out_cpu_us) != 2)
+		return -1;
 	return *out_ops > 0 ? 0 : -1;
 }
 
@@ -274,7 +354,7 @@ bench_tsa(const struct bench_env *env)
 	size_t req_len = 0;
 	uint16_t port = 0;
 	pid_t pid = -1;
-	double raw = 0;
+	double raw = 0, raw_cpu_us = 0, c0;
 	EVP_PKEY *fk = NULL;
 	FILE *f;
 	ssize_t n;
@@ -302,7 +382,7 @@ bench_tsa(const struct bench_env *env)
 	}
 
 	/* PKCS#11: raw rate of the TSA key, then the TSA over HTTP. */
-	if (raw_pkcs11(p11, &raw) != 0) {
+	if (raw_pkcs11(p11, &raw, &raw_cpu_us) != 0) {
 		fprintf(stderr, "bench tsa: raw PKCS#11 signing failed\n");
 		goto out;
 	}
@@ -313,15 +393,8 @@ bench_tsa(const struct bench_env *env)
 		fprintf(stderr, "bench tsa: the PKCS#11 TSA grants nothing\n");
 		goto out;
 	}
-	/* bench_http() reads the peak RSS of server_pid. */
-	{
-		pid_t keep = server_pid;
-
-		server_pid = pid;
-		r = bench_http("http POST /tsa (PKCS#11 key, audit)", port, req,
-		    req_len, BENCH_TSA_CLIENTS, raw, "raw TSA key x16");
-		server_pid = keep;
-	}
+	r = bench_tsa_http("http POST /tsa (PKCS#11 key, audit)", pid, port,
+	    req, req_len, raw, "raw TSA key x16", raw_cpu_us);
 	bench_serve_stop(pid);
 	pid = -1;
 	if (r != 0)
@@ -336,22 +409,19 @@ bench_tsa(const struct bench_env *env)
 		goto out;
 	}
 	fclose(f);
+	c0 = cpu_self_s(RUSAGE_SELF);
 	if (bench_sign(fk, "raw sign TSA key P-256 (file, in-process)",
 	    BENCH_TSA_CLIENTS, &raw) != 0)
 		goto out;
+	raw_cpu_us = (cpu_self_s(RUSAGE_SELF) - c0) * 1e6 /
+	    (raw * bench_seconds);
 	if ((pid = bench_serve(govpki, file, &port, NULL)) < 0 ||
 	    !granted(port, req, req_len)) {
 		fprintf(stderr, "bench tsa: the file-key TSA grants nothing\n");
 		goto out;
 	}
-	{
-		pid_t keep = server_pid;
-
-		server_pid = pid;
-		r = bench_http("http POST /tsa (file key, audit)", port, req,
-		    req_len, BENCH_TSA_CLIENTS, raw, "raw file key x16");
-		server_pid = keep;
-	}
+	r = bench_tsa_http("http POST /tsa (file key, audit)", pid, port, req,
+	    req_len, raw, "raw file key x16", raw_cpu_us);
 out:
 	bench_serve_stop(pid);
 	EVP_PKEY_free(fk);

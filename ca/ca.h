@@ -23,6 +23,11 @@
 struct ca_cert_spec {
 	const X509_NAME *subject;
 	EVP_PKEY *pubkey;          /* the subject's public key */
+	const X509_ALGOR *spki_alg;/* or, when both are set, |pubkey|'s */
+	const ASN1_BIT_STRING *spki_key; /* SubjectPublicKeyInfo as received,
+	                            * copied as is instead of encoding |pubkey|
+	                            * again (the subject key identifier is
+	                            * the same hash of the same bits) */
 	X509 *issuer_cert;         /* NULL: self-signed with issuer_key */
 	EVP_PKEY *issuer_key;      /* signs; may live on a token */
 	int64_t not_before;        /* Unix seconds */
@@ -54,6 +59,11 @@ int ca_cert_sign(const struct ca_cert_spec *spec, X509 **out,
 
 /* A fresh positive 128-bit serial from the CSPRNG. */
 int ca_serial_new(ASN1_INTEGER **out) GP_WUR;
+
+/* A serial as people copy it (openssl's "4AD5...", "0x4ad5", "4a:d5") in
+ * the store's form: lower-case hex, no leading zeros, into |out| (at
+ * least 68 bytes). GP_ERR_INVALID, naming "serial", for anything else. */
+int ca_serial_norm(const char *in, char *out, size_t len) GP_WUR;
 
 /* The serial of |cert| as the store keys it: lower-case hex, no leading
  * zeros. Returns a new string or NULL. */
@@ -166,6 +176,46 @@ void ca_issue_result_clear(struct ca_issue_result *res);
 int ca_issue(const struct ca_ctx *ca, const struct ca_actor *who,
     const struct ca_issue_req *req, struct ca_issue_result *res) GP_WUR;
 
+/* ca_issue() in two halves, so that a server need not hold a thread while
+ * the certificate is committed: ca_issue_start() does everything up to and
+ * including the signature, on the caller's thread, and fills |res|; the
+ * row and its "cert.issue" record are then written by ca_issue_commit()
+ * (waits) or ca_issue_commit_async() (returns at once). Until that commit
+ * reports success nothing of |res| may be handed out.
+ *
+ * ca_issue_start() returns as ca_issue() does for every refusal (audited),
+ * and for a dual-control profile (the request recorded, |res->pending|,
+ * *out_job NULL); otherwise 0 with *out_job set, which the caller must
+ * pass to exactly one of the commit calls or ca_issue_job_free(). |who|
+ * and |req| are only borrowed during the call. */
+typedef struct ca_issue_job ca_issue_job;
+int ca_issue_start(const struct ca_ctx *ca, const struct ca_actor *who,
+    const struct ca_issue_req *req, struct ca_issue_result *res,
+    ca_issue_job **out_job) GP_WUR;
+
+/* Commits |job| (taken, also on failure) through audit_apply() and returns
+ * once the certificate row and its record are durable, or the error (a
+ * failure audited as ca_issue() audits it; drop |res| then). */
+int ca_issue_commit(ca_issue_job *job) GP_WUR;
+
+/* Reports the end of ca_issue_commit_async(): r == 0 once the certificate
+ * and its record are durable; r < 0 (detail set) when they could not be
+ * stored, after that failure's own record is durable. Called on the audit
+ * writer's thread (or the caller's, when nothing could be queued); it must
+ * not block, since the next group commit waits for it. */
+typedef void (*ca_issue_done_fn)(void *arg, int r);
+
+/* Queues |job| (taken) on the audit writer's group commit through
+ * audit_apply_async() and returns at once; |fn|(|arg|, r) is called exactly
+ * once, possibly before this returns. Same outcome and audit records as
+ * ca_issue_commit(). */
+void ca_issue_commit_async(ca_issue_job *job, ca_issue_done_fn fn,
+    void *arg);
+
+/* Abandons an uncommitted |job|: nothing is stored, and the signature it
+ * carries is audited as a failure. Accepts NULL. */
+void ca_issue_job_free(ca_issue_job *job);
+
 /* Approves pending request |request_id| and issues it. GP_ERR_DENIED
  * (audited) when |who| is the requester; GP_ERR_NOT_FOUND; GP_ERR_CONFLICT
  * when it is no longer pending. */
@@ -213,6 +263,9 @@ struct ca_crl_spec {
 	const char *out_path;      /* the DER file, replaced atomically */
 	int64_t next_update_s;     /* nextUpdate = thisUpdate + this */
 	int64_t this_update;       /* Unix seconds; 0: now */
+	int delta;                 /* a delta CRL against the last full one */
+	const char *freshest_url;  /* full CRLs: where the deltas are, or
+	                            * NULL when there are none */
 	const char *actor;
 	const char *role;
 	const char *request_id;
@@ -222,6 +275,7 @@ struct ca_crl_spec {
 struct ca_crl_info {
 	int64_t number;            /* the cRLNumber it carries */
 	int64_t entries;           /* revoked and held certificates listed */
+	int64_t base;              /* a delta's BaseCRLNumber, else 0 */
 	int64_t this_update;
 	int64_t next_update;
 	uint64_t bytes;            /* size of the DER file */
@@ -240,8 +294,19 @@ struct ca_crl_info {
 int ca_crl_generate(const struct ca_crl_spec *spec, struct ca_crl_info *out)
     GP_WUR;
 
+/* With |spec->delta|, a delta CRL (RFC 5280 5.2.4) instead: the
+ * certificates whose status changed after the last full CRL (the base)
+ * was built, revoked and held ones as in a full CRL and released ones with
+ * removeFromCRL, with the critical deltaCRLIndicator naming the base's
+ * number; numbers are one sequence with the full CRLs. GP_ERR_CONFLICT
+ * when there is no full CRL yet. A full CRL given |spec->freshest_url|
+ * carries it as its freshestCRL extension (5.2.6). */
+
 /* The meta key of |issuer|'s last CRL number, and of the status
- * generation (STORE_META_STATUS_GEN) it was built from, into |buf|. */
+ * generation (STORE_META_STATUS_GEN) it was built from, into |buf|;
+ * |what| is "number", "gen", "this_update" (of the last full CRL),
+ * "base_number" and "base_gen" (of the same), "delta_this_update" and
+ * "delta_base" (of the last delta). */
 void ca_crl_meta_key(const char *issuer, const char *what, char *buf,
     size_t len);
 
@@ -285,6 +350,16 @@ struct ca_ocsp_resp {
 	int64_t refresh_at;        /* reused until then */
 	char etag[40];             /* quoted, when cacheable */
 	int signed_now;            /* 1 when this call made a signature */
+	int sign_failed;           /* 1 when signing failed: internalError */
+	int nonce;                 /* the request carried a nonce */
+	/* What was signed (or failed to be), for the audit record: the
+	 * CertIDs in request order, when signed_now or sign_failed. */
+	int n_ids;
+	struct ca_ocsp_id {
+		char serial[68];   /* lower-case hex; "-" when not a serial
+		                    * this CA could have issued */
+		char status[8];    /* good, hold, revoked, unknown */
+	} ids[CA_OCSP_MAX_CERTIDS];
 };
 void ca_ocsp_resp_clear(struct ca_ocsp_resp *r);
 
@@ -301,6 +376,15 @@ void ca_ocsp_resp_clear(struct ca_ocsp_resp *r);
  * any number of threads. Returns GP_ERR_NOMEM only. */
 int ca_ocsp_respond(ca_ocsp *o, const uint8_t *req, size_t req_len,
     struct ca_ocsp_resp *out) GP_WUR;
+
+/* A response without a body (RFC 6960 4.2.1): CA_OCSP_MALFORMED or
+ * CA_OCSP_INTERNAL_ERROR, replacing what |out| held. */
+int ca_ocsp_status_only(int status, struct ca_ocsp_resp *out) GP_WUR;
+
+/* A pre-signed response is kept, but not served to other requests, until
+ * the audit record of its signature is durable: then the caller publishes
+ * it, naming it by serial and entity tag (ca_ocsp_resp.etag). */
+void ca_ocsp_publish(ca_ocsp *o, const char *serial, const char *etag);
 
 /* Drops the pre-signed responses of |serial| in every responder of this
  * process. Revocation, hold and release call it (ca_revoke.c) after their

@@ -133,6 +133,43 @@ out:
 	return r;
 }
 
+/* Puts the SubjectPublicKeyInfo |alg|, |key| into |cert| as it is: no
+ * EVP_PKEY is encoded (OpenSSL 3.0's X509_set_pubkey() encodes the key
+ * and decodes the result again). Parameters other than a named curve or
+ * NULL are refused; the caller's key then goes through X509_set_pubkey. */
+static int
+ca_cert_spki_copy(X509 *cert, const X509_ALGOR *alg,
+    const ASN1_BIT_STRING *key)
+{
+	const ASN1_OBJECT *obj;
+	const void *pval;
+	ASN1_OBJECT *aobj = NULL, *param = NULL;
+	unsigned char *bits = NULL;
+	int ptype, r = GP_ERR_CRYPTO;
+
+	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+	ENSURE(ptype == V_ASN1_OBJECT || ptype == V_ASN1_NULL ||
+	    ptype == V_ASN1_UNDEF, gp_err_set(GP_ERR_INVALID, "certificate: "
+	    "key parameters of type %d are not copied", ptype));
+	ENSURE(key->length > 0 && (aobj = OBJ_dup(obj)) != NULL &&
+	    (ptype != V_ASN1_OBJECT || (param = OBJ_dup(pval)) != NULL) &&
+	    (bits = OPENSSL_memdup(key->data, (size_t)key->length)) != NULL,
+	    GP_ERR_NOMEM);
+	if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), aobj, ptype,
+	    param, bits, key->length)) {
+		r = gp_err_ssl(GP_ERR_CRYPTO, "certificate: public key");
+		goto out;
+	}
+	aobj = param = NULL; /* transferred */
+	bits = NULL;
+	r = 0;
+out:
+	ASN1_OBJECT_free(aobj);
+	ASN1_OBJECT_free(param);
+	OPENSSL_free(bits);
+	return r;
+}
+
 int
 ca_cert_build(const struct ca_cert_spec *spec, X509 **out)
 {
@@ -154,7 +191,8 @@ ca_cert_build(const struct ca_cert_spec *spec, X509 **out)
 	    !X509_set_subject_name(cert, spec->subject) ||
 	    !X509_set_issuer_name(cert, spec->issuer_cert != NULL ?
 	    X509_get_subject_name(spec->issuer_cert) : spec->subject) ||
-	    !X509_set_pubkey(cert, spec->pubkey) ||
+	    ((spec->spki_alg == NULL || spec->spki_key == NULL) &&
+	    !X509_set_pubkey(cert, spec->pubkey)) ||
 	    ASN1_TIME_set(X509_getm_notBefore(cert),
 	    (time_t)spec->not_before) == NULL ||
 	    ASN1_TIME_set(X509_getm_notAfter(cert),
@@ -162,6 +200,8 @@ ca_cert_build(const struct ca_cert_spec *spec, X509 **out)
 		r = gp_err_ssl(GP_ERR_CRYPTO, "certificate fields");
 		goto out;
 	}
+	if (spec->spki_alg != NULL && spec->spki_key != NULL)
+		GUARD(ca_cert_spki_copy(cert, spec->spki_alg, spec->spki_key));
 	X509V3_set_ctx(&ctx, spec->issuer_cert != NULL ? spec->issuer_cert :
 	    cert, cert, NULL, NULL, 0);
 	if (spec->is_ca && spec->path_len >= 0)

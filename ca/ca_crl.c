@@ -45,6 +45,7 @@
 /* RFC 5280 5.3.1 reason codes used here. */
 #define CRL_REASON_UNSPECIFIED 0
 #define CRL_REASON_HOLD 6
+#define CRL_REASON_REMOVE 8      /* removeFromCRL: delta CRLs only */
 
 /* DER tag and minimal length (X.690 8.1.3, 10.1) into |out|; returns the
  * bytes written (at most CRL_HDR_MAX). */
@@ -144,20 +145,25 @@ crl_serial(const char *hex, uint8_t *out, size_t *out_len)
 	return 0;
 }
 
-/* One revokedCertificates entry (RFC 5280 5.1.2.6, 5.3). */
+/* One revokedCertificates entry (RFC 5280 5.1.2.6, 5.3). A good
+ * certificate, in a delta CRL, is one released from hold: listed with
+ * removeFromCRL (5.3.1) at |now|. */
 static int
-crl_entry(const struct store_cert_state *s, uint8_t *out, size_t *out_len)
+crl_entry(const struct store_cert_state *s, int64_t now, uint8_t *out,
+    size_t *out_len)
 {
 	uint8_t body[CRL_ENTRY_MAX], ext[64];
 	size_t bl = 0, el = 0, n = 0;
-	int reason = s->reason, r;
+	int reason = s->reason, good = strcmp(s->status, "good") == 0, r;
 
 	GUARD(crl_serial(s->serial, body, &n));
 	bl = n;
-	bl += crl_time(body + bl, s->revoked_at, 0);
+	bl += crl_time(body + bl, good ? now : s->revoked_at, 0);
 	/* A held certificate is listed with reasonCode certificateHold. */
 	if (strcmp(s->status, "hold") == 0)
 		reason = CRL_REASON_HOLD;
+	else if (good)
+		reason = CRL_REASON_REMOVE;
 	/* Every length below is under 128, so each header is two bytes. */
 	/* RFC 5280 5.3.1: "the reason code CRL entry extension SHOULD be
 	 * absent instead of using the unspecified (0) reasonCode value". */
@@ -169,7 +175,7 @@ crl_entry(const struct store_cert_state *s, uint8_t *out, size_t *out_len)
 		ext[el++] = (uint8_t)reason;
 	}
 	/* RFC 5280 5.3.2: invalidityDate, a GeneralizedTime. */
-	if (s->invalidity_date > 0) {
+	if (s->invalidity_date > 0 && !good) {
 		static const uint8_t inv_ext[] = {0x30, 0x18, 0x06, 0x03,
 		    0x55, 0x1d, 0x18, 0x04, 0x11};
 		memcpy(ext + el, inv_ext, sizeof(inv_ext));
@@ -192,6 +198,7 @@ out:
 
 struct crl_scan {
 	FILE *f;
+	int64_t now;                 /* thisUpdate */
 	uint64_t len;
 	int64_t count;
 };
@@ -204,7 +211,7 @@ crl_scan_one(void *arg, const struct store_cert_state *s)
 	size_t n;
 	int r;
 
-	GUARD(crl_entry(s, buf, &n));
+	GUARD(crl_entry(s, cs->now, buf, &n));
 	ENSURE(fwrite(buf, 1, n, cs->f) == n, gp_err_set(GP_ERR_IO,
 	    "CRL scratch file: %s", strerror(errno)));
 	cs->len += n;
@@ -283,17 +290,55 @@ out:
 	return r;
 }
 
-/* crlExtensions [0] EXPLICIT: authorityKeyIdentifier (5.2.1) and
- * cRLNumber (5.2.3), both non-critical. */
+/* Extension { extnID, critical, extnValue OCTET STRING { INTEGER n } }:
+ * cRLNumber (5.2.3) and deltaCRLIndicator (5.2.4) alike, n a
+ * non-negative integer of at most 20 octets. */
 static int
-crl_extensions(X509 *issuer, int64_t number, struct crl_buf *b)
+crl_int_ext(struct crl_buf *e, const uint8_t *oid, size_t oid_len,
+    int critical, int64_t number)
+{
+	static const uint8_t crit[] = {0x01, 0x01, 0xff};
+	uint8_t num[10];
+	size_t nl = 0, i;
+	int r;
+
+	for (i = 8; i > 0; i--) {
+		uint8_t byte = (uint8_t)((uint64_t)number >> (8 * (i - 1)));
+		if (nl == 0 && byte == 0)
+			continue;
+		if (nl == 0 && (byte & 0x80))
+			num[nl++] = 0;
+		num[nl++] = byte;
+	}
+	GUARD(crl_put_hdr(e, V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED, oid_len +
+	    (critical ? sizeof(crit) : 0) + 2 + 2 + nl));
+	GUARD(crl_put(e, oid, oid_len));
+	if (critical)
+		GUARD(crl_put(e, crit, sizeof(crit)));
+	GUARD(crl_put_hdr(e, V_ASN1_OCTET_STRING, 2 + nl));
+	GUARD(crl_put_hdr(e, V_ASN1_INTEGER, nl));
+	GUARD(crl_put(e, num, nl));
+	r = 0;
+out:
+	return r;
+}
+
+/* crlExtensions [0] EXPLICIT: authorityKeyIdentifier (5.2.1) and
+ * cRLNumber (5.2.3), non-critical; a delta CRL adds the critical
+ * deltaCRLIndicator naming its base (5.2.4), a full CRL with deltas the
+ * freshestCRL pointing at them (5.2.6). */
+static int
+crl_extensions(const struct ca_crl_spec *spec, int64_t number,
+    int64_t base, struct crl_buf *b)
 {
 	static const uint8_t aki_oid[] = {0x06, 0x03, 0x55, 0x1d, 0x23};
 	static const uint8_t num_oid[] = {0x06, 0x03, 0x55, 0x1d, 0x14};
-	const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(issuer);
+	static const uint8_t delta_oid[] = {0x06, 0x03, 0x55, 0x1d, 0x1b};
+	const ASN1_OCTET_STRING *skid =
+	    X509_get0_subject_key_id(spec->issuer_cert);
+	X509_EXTENSION *fresh = NULL;
 	struct crl_buf e = {0};
-	uint8_t num[10];
-	size_t nl = 0, kl, aki_val, num_val, i;
+	size_t kl, aki_val;
 	int r;
 
 	/* RFC 5280 5.2.1: "Conforming CRL issuers MUST use the key
@@ -303,17 +348,7 @@ crl_extensions(X509 *issuer, int64_t number, struct crl_buf *b)
 	    "subject key identifier"));
 	ENSURE(number > 0, GP_ERR_INVALID);
 	kl = (size_t)skid->length;
-	/* 5.2.3: a non-negative integer, at most 20 octets. */
-	for (i = 8; i > 0; i--) {
-		uint8_t byte = (uint8_t)((uint64_t)number >> (8 * (i - 1)));
-		if (nl == 0 && byte == 0)
-			continue;
-		if (nl == 0 && (byte & 0x80))
-			num[nl++] = 0;
-		num[nl++] = byte;
-	}
 	aki_val = 2 + 2 + kl;               /* SEQ { [0] keyid } */
-	num_val = 2 + nl;                   /* INTEGER */
 	GUARD(crl_put_hdr(&e, V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED,
 	    sizeof(aki_oid) + 2 + aki_val));
 	GUARD(crl_put(&e, aki_oid, sizeof(aki_oid)));
@@ -321,17 +356,28 @@ crl_extensions(X509 *issuer, int64_t number, struct crl_buf *b)
 	GUARD(crl_put_hdr(&e, V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED, 2 + kl));
 	GUARD(crl_put_hdr(&e, 0x80, kl));
 	GUARD(crl_put(&e, skid->data, kl));
-	GUARD(crl_put_hdr(&e, V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED,
-	    sizeof(num_oid) + 2 + num_val));
-	GUARD(crl_put(&e, num_oid, sizeof(num_oid)));
-	GUARD(crl_put_hdr(&e, V_ASN1_OCTET_STRING, num_val));
-	GUARD(crl_put_hdr(&e, V_ASN1_INTEGER, nl));
-	GUARD(crl_put(&e, num, nl));
+	GUARD(crl_int_ext(&e, num_oid, sizeof(num_oid), 0, number));
+	if (spec->delta)
+		GUARD(crl_int_ext(&e, delta_oid, sizeof(delta_oid), 1, base));
+	else if (spec->freshest_url != NULL) {
+		char val[600];
+
+		ENSURE(strlen(spec->freshest_url) < sizeof(val) - 8,
+		    gp_err_set(GP_ERR_INVALID, "CRL %s: freshest CRL URL "
+		    "too long", spec->issuer));
+		snprintf(val, sizeof(val), "URI:%s", spec->freshest_url);
+		ENSURE((fresh = X509V3_EXT_conf_nid(NULL, NULL,
+		    NID_freshest_crl, val)) != NULL, gp_err_ssl(
+		    GP_ERR_INVALID, "CRL %s: freshest CRL URL %s",
+		    spec->issuer, spec->freshest_url));
+		CRL_PUT_I2D(&e, i2d_X509_EXTENSION, fresh, r);
+	}
 	GUARD(crl_put_hdr(b, 0xa0, crl_hdr_len(e.len) + e.len));
 	GUARD(crl_put_hdr(b, V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED, e.len));
 	GUARD(crl_put(b, e.p, e.len));
 	r = 0;
 out:
+	X509_EXTENSION_free(fresh);
 	free(e.p);
 	return r;
 }
@@ -437,13 +483,29 @@ crl_commit(const struct ca_crl_spec *spec, int64_t number, int64_t gen,
 	GUARD(crl_meta_set_i64(spec->st, key, number));
 	ca_crl_meta_key(spec->issuer, "gen", key, sizeof(key));
 	GUARD(crl_meta_set_i64(spec->st, key, gen));
-	ca_crl_meta_key(spec->issuer, "this_update", key, sizeof(key));
-	GUARD(crl_meta_set_i64(spec->st, key, info->this_update));
-	d = json_pack("{s:I, s:I, s:I, s:I, s:I}", "number",
+	if (spec->delta) {
+		ca_crl_meta_key(spec->issuer, "delta_this_update", key,
+		    sizeof(key));
+		GUARD(crl_meta_set_i64(spec->st, key, info->this_update));
+		ca_crl_meta_key(spec->issuer, "delta_base", key, sizeof(key));
+		GUARD(crl_meta_set_i64(spec->st, key, info->base));
+	} else {
+		/* The base of the deltas that follow. */
+		ca_crl_meta_key(spec->issuer, "this_update", key, sizeof(key));
+		GUARD(crl_meta_set_i64(spec->st, key, info->this_update));
+		ca_crl_meta_key(spec->issuer, "base_number", key, sizeof(key));
+		GUARD(crl_meta_set_i64(spec->st, key, number));
+		ca_crl_meta_key(spec->issuer, "base_gen", key, sizeof(key));
+		GUARD(crl_meta_set_i64(spec->st, key, gen));
+	}
+	d = json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "number",
 	    (json_int_t)number, "entries", (json_int_t)info->entries,
 	    "this_update", (json_int_t)info->this_update, "next_update",
-	    (json_int_t)info->next_update, "bytes", (json_int_t)info->bytes);
+	    (json_int_t)info->next_update, "bytes", (json_int_t)info->bytes,
+	    "delta", spec->delta);
 	ENSURE(d != NULL, GP_ERR_NOMEM);
+	if (spec->delta)
+		json_object_set_new(d, "base", json_integer(info->base));
 	crl_event(&ev, spec, "success", d);
 	GUARD(audit_append_tx(spec->audit, &ev, NULL));
 	in_tx = 0;
@@ -456,14 +518,19 @@ out:
 	return r;
 }
 
+/* One lock per issuer, beside its files: its full and delta CRLs share
+ * one number sequence. */
 static int
-crl_lock(const char *out_path, int *out_fd)
+crl_lock(const char *out_path, const char *issuer, int *out_fd)
 {
+	const char *slash = strrchr(out_path, '/');
 	char *lock = NULL;
 	int fd = -1, r;
 
 	*out_fd = -1;
-	ENSURE(asprintf(&lock, "%s.lock", out_path) >= 0, GP_ERR_NOMEM);
+	ENSURE(asprintf(&lock, "%.*s%s.crl.lock", slash != NULL ?
+	    (int)(slash - out_path + 1) : 0, out_path, issuer) >= 0,
+	    GP_ERR_NOMEM);
 	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	ENSURE(fd >= 0, gp_err_set(GP_ERR_IO, "%s: %s", lock,
 	    strerror(errno)));
@@ -491,7 +558,7 @@ crl_build(const struct ca_crl_spec *spec, struct ca_crl_info *info)
 	uint8_t *io = NULL, *sig = NULL, h[CRL_HDR_MAX], t[20];
 	size_t sig_len = 0, hl;
 	uint64_t rev_len, tbs_len, all_len;
-	int64_t number = 0, gen = 0;
+	int64_t number = 0, gen = 0, base_gen = 0;
 	int r;
 
 	ENSURE(asprintf(&scratch, "%s.entries.tmp", spec->out_path) >= 0 &&
@@ -502,12 +569,28 @@ crl_build(const struct ca_crl_spec *spec, struct ca_crl_info *info)
 	number++;
 	GUARD(crl_meta_i64(spec->st, STORE_META_STATUS_GEN, &gen));
 
-	/* 1. The entries, streamed to the scratch file. */
+	if (spec->delta) {
+		ca_crl_meta_key(spec->issuer, "base_number", key, sizeof(key));
+		GUARD(crl_meta_i64(spec->st, key, &info->base));
+		ca_crl_meta_key(spec->issuer, "base_gen", key, sizeof(key));
+		GUARD(crl_meta_i64(spec->st, key, &base_gen));
+		ENSURE(info->base > 0, gp_err_set(GP_ERR_CONFLICT, "delta CRL "
+		    "%s: there is no full CRL to be its base yet; generate "
+		    "one first", spec->issuer));
+	}
+
+	/* 1. The entries, streamed to the scratch file: every revoked or
+	 * held certificate, or for a delta what changed since the base. */
 	cs.f = fopen(scratch, "w+e");
 	ENSURE(cs.f != NULL, gp_err_set(GP_ERR_IO, "%s: %s", scratch,
 	    strerror(errno)));
-	GUARD(store_cert_scan_revoked(spec->st, spec->issuer, crl_scan_one,
-	    &cs));
+	cs.now = info->this_update;
+	if (spec->delta)
+		GUARD(store_cert_scan_changed(spec->st, spec->issuer, base_gen,
+		    crl_scan_one, &cs));
+	else
+		GUARD(store_cert_scan_revoked(spec->st, spec->issuer,
+		    crl_scan_one, &cs));
 	info->entries = cs.count;
 
 	/* 2. tbsCertList = SEQUENCE { version v2, signature, issuer,
@@ -519,7 +602,7 @@ crl_build(const struct ca_crl_spec *spec, struct ca_crl_info *info)
 	    X509_get_subject_name(spec->issuer_cert), r);
 	GUARD(crl_put(&pre, t, crl_time(t, info->this_update, 0)));
 	GUARD(crl_put(&pre, t, crl_time(t, info->next_update, 0)));
-	GUARD(crl_extensions(spec->issuer_cert, number, &ext));
+	GUARD(crl_extensions(spec, number, info->base, &ext));
 	/* 5.1.2.6: "When there are no revoked certificates, the revoked
 	 * certificates list MUST be absent." */
 	rev_len = cs.count > 0 ? crl_hdr_len(cs.len) + cs.len : 0;
@@ -632,7 +715,7 @@ ca_crl_generate(const struct ca_crl_spec *spec, struct ca_crl_info *out)
 	info.this_update = spec->this_update > 0 ? spec->this_update :
 	    (int64_t)time(NULL);
 	info.next_update = info.this_update + spec->next_update_s;
-	GUARD(crl_lock(spec->out_path, &fd));
+	GUARD(crl_lock(spec->out_path, spec->issuer, &fd));
 	GUARD(crl_build(spec, &info));
 	if (out != NULL)
 		*out = info;

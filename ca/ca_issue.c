@@ -10,7 +10,11 @@
  *   3. the certificate: built unsigned, linted against the profile and the
  *      issuer (ca_lint.c), and only then signed by the CA key on the token;
  *   4. durability: the certificate row and its "cert.issue" audit record
- *      commit in one store transaction before the caller sees the result.
+ *      commit in one store transaction, through the audit writer's group
+ *      commit, before the caller may hand the result out: ca_issue()
+ *      waits for it; ca_issue_start() + ca_issue_commit_async() let a
+ *      server answer from the writer's callback instead of holding a
+ *      thread.
  *
  * A dual-control profile stops after 1 and 2: the request is recorded as
  * pending with its own audit record, and ca_request.c issues it once a
@@ -49,6 +53,20 @@ ca_event(struct audit_event *ev, const struct ca_actor *who, const char *op,
 	ev->details = details;
 }
 
+json_t *
+ca_refusal_details(json_t *details, int code, const char *detail)
+{
+	json_t *d = details;
+
+	if (d == NULL)
+		d = json_object();
+	if (d != NULL) {
+		json_object_set_new(d, "error", json_string(gp_err_name(code)));
+		json_object_set_new(d, "reason", json_string(detail));
+	}
+	return d;
+}
+
 int
 ca_audit_refusal(const struct ca_ctx *ca, const struct ca_actor *who,
     const char *op, const char *object, const char *outcome, int code,
@@ -56,16 +74,11 @@ ca_audit_refusal(const struct ca_ctx *ca, const struct ca_actor *who,
 {
 	struct audit_event ev;
 	char detail[1024];
-	json_t *d = details;
+	json_t *d;
 
 	/* Keep the refusal's own detail: auditing may overwrite it. */
 	snprintf(detail, sizeof(detail), "%s", gp_err_detail());
-	if (d == NULL)
-		d = json_object();
-	if (d != NULL) {
-		json_object_set_new(d, "error", json_string(gp_err_name(code)));
-		json_object_set_new(d, "reason", json_string(detail));
-	}
+	d = ca_refusal_details(details, code, detail);
 	ca_event(&ev, who, op, object, outcome, d);
 	if (ca->audit != NULL && audit_log(ca->audit, &ev) != 0)
 		gp_log(GP_LOG_ERROR, "%s: cannot audit a refusal: %s", op,
@@ -350,57 +363,30 @@ out:
 	return r;
 }
 
-/* Parses exactly one PEM CERTIFICATE REQUEST, verifies its signature and
- * checks its key against |p|. */
+/* Parses exactly one PEM CERTIFICATE REQUEST, verifies its signature
+ * (ca_csr.c) and checks its key against |p|. */
 static int
 ca_csr_check(const struct ca_profile *p, const char *pem, size_t len,
-    X509_REQ **out)
+    struct ca_csr **out)
 {
-	BIO *bio = NULL;
-	X509_REQ *req = NULL;
+	struct ca_csr *csr = NULL;
 	EVP_PKEY *key;
 	unsigned int kt;
-	char rest[64];
-	int r = GP_ERR_INVALID, n, i;
+	int r;
 
 	*out = NULL;
-	ENSURE(pem != NULL && len > 0, gp_err_set(GP_ERR_INVALID, "csr: a "
-	    "PEM certificate request is required"));
-	/* Cap before parsing: the CSR is attacker-controlled. */
-	ENSURE(len <= CA_MAX_CSR, gp_err_set(GP_ERR_TOO_LARGE, "csr: over "
-	    "%d bytes", CA_MAX_CSR));
-	ENSURE((bio = BIO_new_mem_buf(pem, (int)len)) != NULL, GP_ERR_NOMEM);
-	if ((req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL)) == NULL) {
-		r = gp_err_ssl(GP_ERR_INVALID, "csr: not a PEM CERTIFICATE "
-		    "REQUEST");
-		goto out;
-	}
-	/* Nothing but white space may follow the one request. */
-	while ((n = BIO_read(bio, rest, sizeof(rest))) > 0)
-		for (i = 0; i < n; i++)
-			ENSURE(rest[i] == '\n' || rest[i] == '\r' ||
-			    rest[i] == ' ' || rest[i] == '\t',
-			    gp_err_set(GP_ERR_INVALID, "csr: trailing data "
-			    "after the request"));
-	ENSURE((key = X509_REQ_get0_pubkey(req)) != NULL,
-	    gp_err_ssl(GP_ERR_INVALID, "csr: public key does not decode"));
-	/* RFC 2986 3: the signature proves possession of the private key. */
-	if (X509_REQ_verify(req, key) != 1) {
-		r = gp_err_ssl(GP_ERR_INVALID, "csr: the signature does not "
-		    "verify (no proof of possession of the key)");
-		goto out;
-	}
+	GUARD(ca_csr_parse(pem, len, &csr));
+	key = ca_csr_key(csr);
 	kt = ca_key_type(key);
 	ENSURE(kt != 0 && (p->key_types & kt) != 0, gp_err_set(GP_ERR_INVALID,
 	    "csr.key: %s %d bits is not allowed by profile %s",
 	    kt ? ca_key_type_name(kt) : OBJ_nid2sn(EVP_PKEY_get_base_id(key)),
 	    EVP_PKEY_get_bits(key), p->name));
-	*out = req;
-	req = NULL; /* transferred */
+	*out = csr;
+	csr = NULL; /* transferred */
 	r = 0;
 out:
-	X509_REQ_free(req);
-	BIO_free(bio);
+	ca_csr_free(csr);
 	return r;
 }
 
@@ -408,7 +394,7 @@ out:
 static int
 ca_issue_check(const struct ca_ctx *ca, const struct ca_issue_req *req,
     const struct ca_profile **out_p, struct ca_vals *vals, char **out_san,
-    X509_REQ **out_csr)
+    struct ca_csr **out_csr)
 {
 	const struct ca_profile *p;
 	int r;
@@ -442,12 +428,12 @@ ca_issue_validate(const struct ca_ctx *ca, const struct ca_issue_req *req,
     const struct ca_profile **out_p)
 {
 	struct ca_vals vals;
-	X509_REQ *csr = NULL;
+	struct ca_csr *csr = NULL;
 	char *san = NULL;
 	int r;
 
 	r = ca_issue_check(ca, req, out_p, &vals, &san, &csr);
-	X509_REQ_free(csr);
+	ca_csr_free(csr);
 	free(san);
 	return r;
 }
@@ -529,19 +515,29 @@ ca_name_text(const X509_NAME *name)
 	return s;
 }
 
+/* The PEM text of the DER certificate |der| (RFC 7468 2: 64 characters a
+ * line), without decoding it again. */
 static char *
-ca_pem(X509 *cert)
+ca_pem(const unsigned char *der, size_t len)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data, *s = NULL;
-	long len;
+	static const char head[] = "-----BEGIN CERTIFICATE-----\n";
+	static const char tail[] = "-----END CERTIFICATE-----\n";
+	size_t lines = (len + 47) / 48, cap, off, n;
+	char *s, *p;
 
-	if (bio == NULL)
+	if (len == 0 || len > 1 << 20)
 		return NULL;
-	if (PEM_write_bio_X509(bio, cert) &&
-	    (len = BIO_get_mem_data(bio, &data)) > 0)
-		s = strndup(data, (size_t)len);
-	BIO_free(bio);
+	cap = sizeof(head) - 1 + lines * 65 + sizeof(tail);
+	if ((s = malloc(cap)) == NULL)
+		return NULL;
+	memcpy(s, head, sizeof(head) - 1);
+	p = s + sizeof(head) - 1;
+	for (off = 0; off < len; off += n) {
+		n = len - off < 48 ? len - off : 48;
+		p += EVP_EncodeBlock((unsigned char *)p, der + off, (int)n);
+		*p++ = '\n';
+	}
+	memcpy(p, tail, sizeof(tail)); /* with its NUL */
 	return s;
 }
 
@@ -596,31 +592,96 @@ out:
 	return r;
 }
 
-int
-ca_issue_now(const struct ca_ctx *ca, const struct ca_actor *who,
+/* One signed certificate on its way to the store: the row, its record and
+ * who asked, all owned, so that the commit may finish on the audit
+ * writer's thread after the caller's request is gone. */
+struct ca_issue_job {
+	audit *audit;
+	struct store_cert sc;
+	struct ca_commit cm;
+	struct audit_event ev;        /* "cert.issue" success */
+	json_t *details;
+	struct ca_actor who;          /* strings owned below */
+	char *actor, *role, *id, *request_id, *client;
+	char *approval_id;            /* the request approved, or NULL */
+	char *profile;
+	int direct;                   /* from ca_issue_start() */
+	ca_issue_done_fn fn;
+	void *arg;
+	int err;
+	char errbuf[1024];
+};
+
+static void
+ca_issue_job_drop(struct ca_issue_job *job)
+{
+	if (job == NULL)
+		return;
+	json_decref(job->details);
+	free(job->sc.serial);
+	free(job->sc.subject);
+	free(job->sc.role);
+	free(job->sc.uscc);
+	free(job->sc.id_number);
+	OPENSSL_free(job->sc.der);
+	free(job->actor);
+	free(job->role);
+	free(job->id);
+	free(job->request_id);
+	free(job->client);
+	free(job->approval_id);
+	free(job->profile);
+	free(job);
+}
+
+/* *out = a copy of |s|, NULL for NULL. */
+static int
+ca_dup(char **out, const char *s)
+{
+	*out = NULL;
+	if (s != NULL && (*out = strdup(s)) == NULL)
+		return GP_ERR_NOMEM;
+	return 0;
+}
+
+/* Whether a commit that failed with |r| is audited as a failure here.
+ * Unchanged from before the commit was split off: ca_request_approve()
+ * records its own refusals, and a conflict or a missing request is an
+ * answer, not a failure. */
+static int
+ca_issue_commit_audited(const struct ca_issue_job *job, int r)
+{
+	if (r == GP_ERR_CONFLICT || r == GP_ERR_NOT_FOUND)
+		return 0;
+	return job->direct || (r != GP_ERR_INVALID && r != GP_ERR_TOO_LARGE);
+}
+
+/* Checks, builds, lints and signs; on success *out_job holds what the
+ * commit writes and |res| what the caller may hand out once it is durable.
+ * Failures are audited (except refusals of the request, which the callers
+ * audit under their own operation). */
+static int
+ca_issue_sign(const struct ca_ctx *ca, const struct ca_actor *who,
     const struct ca_issue_req *req, const struct ca_approval *approval,
-    struct ca_issue_result *res)
+    struct ca_issue_result *res, struct ca_issue_job **out_job)
 {
 	const struct ca_profile *p;
 	struct ca_vals vals;
 	struct ca_cert_spec spec;
-	struct store_cert sc;
-	struct audit_event ev;
-	struct ca_commit cm;
-	X509_REQ *csr = NULL;
+	struct ca_issue_job *job = NULL;
+	struct ca_csr *csr = NULL;
 	X509_NAME *subject = NULL;
 	X509 *cert = NULL, *issuer;
 	EVP_PKEY *ikey;
 	char *san = NULL, *ku = NULL, *eku = NULL, *pol = NULL, *crl = NULL,
-	    *ocsp = NULL, *cai = NULL, *subj_text = NULL, *serial = NULL;
+	    *ocsp = NULL, *cai = NULL;
 	unsigned char *der = NULL;
-	json_t *details = NULL;
 	int64_t now = (int64_t)time(NULL), days, inb, ina;
 	int r = GP_ERR_INTERNAL, len;
 	size_t i;
 
 	memset(res, 0, sizeof(*res));
-	memset(&sc, 0, sizeof(sc));
+	*out_job = NULL;
 	GUARD(ca_issue_check(ca, req, &p, &vals, &san, &csr));
 	issuer = ca->cert[p->issuer];
 	ikey = ca->key[p->issuer];
@@ -630,7 +691,9 @@ ca_issue_now(const struct ca_ctx *ca, const struct ca_actor *who,
 
 	memset(&spec, 0, sizeof(spec));
 	spec.subject = subject;
-	spec.pubkey = X509_REQ_get0_pubkey(csr);
+	spec.pubkey = ca_csr_key(csr);
+	/* The key info exactly as signed in the request, when it allows. */
+	ca_csr_spki(csr, &spec.spki_alg, &spec.spki_key);
 	spec.issuer_cert = issuer;
 	spec.issuer_key = ikey;
 	/* A minute back for clocks slightly behind ours, but never before
@@ -677,44 +740,55 @@ ca_issue_now(const struct ca_ctx *ca, const struct ca_actor *who,
 		    "%s key", gp_key_names[p->issuer]);
 		goto out;
 	}
-	ENSURE((serial = ca_serial_hex(cert)) != NULL, GP_ERR_NOMEM);
-	ENSURE((subj_text = ca_name_text(subject)) != NULL, GP_ERR_NOMEM);
 	ENSURE((len = i2d_X509(cert, &der)) > 0, gp_err_ssl(GP_ERR_CRYPTO,
 	    "encoding the certificate"));
 
-	sc.serial = serial;
-	sc.issuer = (char *)gp_key_names[p->issuer];
-	sc.profile = p->name;
-	sc.subject = subj_text;
-	sc.role = (char *)vals.role;
-	sc.uscc = (char *)vals.uscc;
-	sc.id_number = (char *)vals.id_number;
-	sc.not_before = spec.not_before;
-	sc.not_after = spec.not_after;
-	sc.status = (char *)"good";
-	sc.reason = -1;
-	sc.created_ms = gp_now_ms();
-	sc.der = der;
-	sc.der_len = (size_t)len;
-	ENSURE((details = ca_issue_details(p, &vals, spec.pubkey, approval,
-	    spec.not_after)) != NULL, GP_ERR_NOMEM);
-	ca_event(&ev, who, "cert.issue", serial, "success", details);
+	/* Everything the commit needs, owned by the job. */
+	ENSURE((job = calloc(1, sizeof(*job))) != NULL, GP_ERR_NOMEM);
+	job->audit = ca->audit;
+	ENSURE((job->sc.serial = ca_serial_hex(cert)) != NULL &&
+	    (job->sc.subject = ca_name_text(subject)) != NULL, GP_ERR_NOMEM);
+	ENSURE(ca_dup(&job->sc.role, vals.role) == 0 &&
+	    ca_dup(&job->sc.uscc, vals.uscc) == 0 &&
+	    ca_dup(&job->sc.id_number, vals.id_number) == 0 &&
+	    ca_dup(&job->profile, p->name) == 0 &&
+	    ca_dup(&job->actor, who->actor) == 0 &&
+	    ca_dup(&job->role, who->role) == 0 &&
+	    ca_dup(&job->id, who->id) == 0 &&
+	    ca_dup(&job->request_id, who->request_id) == 0 &&
+	    ca_dup(&job->client, who->client) == 0 &&
+	    ca_dup(&job->approval_id, approval != NULL ?
+	    approval->request_id : NULL) == 0, GP_ERR_NOMEM);
+	job->who.actor = job->actor;
+	job->who.role = job->role;
+	job->who.id = job->id;
+	job->who.request_id = job->request_id;
+	job->who.client = job->client;
+	job->sc.issuer = (char *)gp_key_names[p->issuer];
+	job->sc.profile = job->profile;
+	job->sc.not_before = spec.not_before;
+	job->sc.not_after = spec.not_after;
+	job->sc.status = (char *)"good";
+	job->sc.reason = -1;
+	job->sc.created_ms = gp_now_ms();
+	job->sc.der = der;
+	job->sc.der_len = (size_t)len;
+	der = NULL; /* transferred */
+	ENSURE((job->details = ca_issue_details(p, &vals, spec.pubkey,
+	    approval, spec.not_after)) != NULL, GP_ERR_NOMEM);
+	ca_event(&job->ev, &job->who, "cert.issue", job->sc.serial, "success",
+	    job->details);
+	job->cm.sc = &job->sc;
+	job->cm.request_id = job->approval_id;
+	job->cm.approver = job->id;
 
-	/* The certificate and its audit record commit together, before the
-	 * caller may hand the certificate out; concurrent issuances share
-	 * the audit writer's group commit. */
-	memset(&cm, 0, sizeof(cm));
-	cm.sc = &sc;
-	cm.request_id = approval != NULL ? approval->request_id : NULL;
-	cm.approver = who->id;
-	GUARD(audit_apply(ca->audit, ca_commit_apply, &cm, &ev));
-
-	ENSURE((res->cert_pem = ca_pem(cert)) != NULL &&
-	    (res->profile = strdup(p->name)) != NULL, GP_ERR_NOMEM);
-	res->serial = serial;
-	serial = NULL; /* transferred */
+	ENSURE((res->cert_pem = ca_pem(job->sc.der, job->sc.der_len)) != NULL &&
+	    (res->profile = strdup(p->name)) != NULL &&
+	    (res->serial = strdup(job->sc.serial)) != NULL, GP_ERR_NOMEM);
 	res->not_before = spec.not_before;
 	res->not_after = spec.not_after;
+	*out_job = job;
+	job = NULL; /* transferred */
 	r = 0;
 out:
 	if (r != 0 && r != GP_ERR_INVALID && r != GP_ERR_TOO_LARGE &&
@@ -723,10 +797,10 @@ out:
 		    "failure", r, NULL);
 	if (r != 0)
 		ca_issue_result_clear(res);
-	json_decref(details);
+	ca_issue_job_drop(job);
 	OPENSSL_free(der);
 	X509_free(cert);
-	X509_REQ_free(csr);
+	ca_csr_free(csr);
 	X509_NAME_free(subject);
 	free(san);
 	free(ku);
@@ -735,8 +809,129 @@ out:
 	free(crl);
 	free(ocsp);
 	free(cai);
-	free(subj_text);
-	free(serial);
+	return r;
+}
+
+int
+ca_issue_commit(ca_issue_job *job)
+{
+	struct ca_ctx ctx;
+	int r;
+
+	if (job == NULL)
+		return gp_err_set(GP_ERR_INVALID, "ca_issue_commit: no job");
+	/* The certificate and its audit record commit together, before the
+	 * caller may hand the certificate out; concurrent issuances share
+	 * the audit writer's group commit. */
+	r = audit_apply(job->audit, ca_commit_apply, &job->cm, &job->ev);
+	if (r != 0 && ca_issue_commit_audited(job, r)) {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.audit = job->audit;
+		(void)ca_audit_refusal(&ctx, &job->who, "cert.issue",
+		    job->profile, "failure", r, NULL);
+	}
+	ca_issue_job_drop(job);
+	return r;
+}
+
+/* The asynchronous commit is over, its failure (if any) audited: report
+ * to the caller and let go of the job. On the audit writer's thread, or
+ * on the caller's when nothing could be queued. */
+static void
+ca_issue_done(struct ca_issue_job *job)
+{
+	if (job->err != 0)
+		gp_err_set(job->err, "%s", job->errbuf);
+	job->fn(job->arg, job->err);
+	ca_issue_job_drop(job);
+}
+
+static void
+ca_issue_fail_logged(void *arg, int r)
+{
+	struct ca_issue_job *job = arg;
+
+	if (r != 0)
+		gp_log(GP_LOG_ERROR, "cert.issue: cannot audit a failure: %s",
+		    gp_err_detail());
+	ca_issue_done(job);
+}
+
+/* The writer's report on the row and record of |arg|. A failure is
+ * audited as ca_issue_commit() audits it, through the writer's queue too
+ * (this may run on the writer thread, which must not wait for itself),
+ * and reported only once that record is durable. */
+static void
+ca_issue_committed(void *arg, int r)
+{
+	struct ca_issue_job *job = arg;
+	struct audit_event ev;
+	json_t *d;
+	int rl;
+
+	if (r == 0) {
+		ca_issue_done(job);
+		return;
+	}
+	job->err = r;
+	snprintf(job->errbuf, sizeof(job->errbuf), "%s", gp_err_detail());
+	if (!ca_issue_commit_audited(job, r)) {
+		ca_issue_done(job);
+		return;
+	}
+	d = ca_refusal_details(NULL, r, job->errbuf);
+	ca_event(&ev, &job->who, "cert.issue", job->profile, "failure", d);
+	rl = audit_log_async(job->audit, &ev, ca_issue_fail_logged, job);
+	json_decref(d);
+	if (rl != 0)
+		ca_issue_fail_logged(job, rl);
+}
+
+void
+ca_issue_commit_async(ca_issue_job *job, ca_issue_done_fn fn, void *arg)
+{
+	int r;
+
+	job->fn = fn;
+	job->arg = arg;
+	if ((r = audit_apply_async(job->audit, ca_commit_apply, &job->cm,
+	    &job->ev, ca_issue_committed, job)) != 0)
+		ca_issue_committed(job, r);
+}
+
+void
+ca_issue_job_free(ca_issue_job *job)
+{
+	struct ca_ctx ctx;
+	int r;
+
+	if (job == NULL)
+		return;
+	/* A signature was made: say that its certificate was never
+	 * stored. */
+	r = gp_err_set(GP_ERR_INTERNAL, "certificate %s was signed but "
+	    "abandoned before it was stored", job->sc.serial);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.audit = job->audit;
+	(void)ca_audit_refusal(&ctx, &job->who, "cert.issue", job->profile,
+	    "failure", r, NULL);
+	ca_issue_job_drop(job);
+}
+
+int
+ca_issue_now(const struct ca_ctx *ca, const struct ca_actor *who,
+    const struct ca_issue_req *req, const struct ca_approval *approval,
+    struct ca_issue_result *res)
+{
+	ca_issue_job *job = NULL;
+	int r;
+
+	GUARD(ca_issue_sign(ca, who, req, approval, res, &job));
+	r = ca_issue_commit(job);
+	job = NULL; /* transferred */
+	if (r != 0)
+		ca_issue_result_clear(res);
+out:
 	return r;
 }
 
@@ -804,23 +999,25 @@ out:
 }
 
 int
-ca_issue(const struct ca_ctx *ca, const struct ca_actor *who,
-    const struct ca_issue_req *req, struct ca_issue_result *res)
+ca_issue_start(const struct ca_ctx *ca, const struct ca_actor *who,
+    const struct ca_issue_req *req, struct ca_issue_result *res,
+    ca_issue_job **out_job)
 {
 	const struct ca_profile *p = NULL;
 	int r;
 
 	memset(res, 0, sizeof(*res));
+	*out_job = NULL;
 	ENSURE(ca != NULL && who != NULL && who->id != NULL && req != NULL,
 	    gp_err_set(GP_ERR_INVALID, "ca_issue: context, actor and request "
 	    "are required"));
 	p = ca_profile_find(ca->profiles, req->profile);
 	/* A dual-control request is checked in full before it is recorded;
-	 * any other is checked once, inside ca_issue_now(). */
+	 * any other is checked once, inside ca_issue_sign(). */
 	if (p == NULL || p->dual_control)
 		r = ca_issue_validate(ca, req, &p);
 	else
-		r = ca_issue_now(ca, who, req, NULL, res);
+		r = ca_issue_sign(ca, who, req, NULL, res, out_job);
 	if (r == GP_ERR_INVALID || r == GP_ERR_TOO_LARGE) {
 		/* A request outside the profile: refused, named, audited. */
 		r = ca_audit_refusal(ca, who, "cert.issue", req->profile ?
@@ -828,9 +1025,29 @@ ca_issue(const struct ca_ctx *ca, const struct ca_actor *who,
 		goto out;
 	}
 	GUARD(r);
+	if (*out_job != NULL)
+		(*out_job)->direct = 1;
 	if (p->dual_control)
 		GUARD(ca_request_new(ca, who, req, p, res));
 	r = 0;
+out:
+	return r;
+}
+
+int
+ca_issue(const struct ca_ctx *ca, const struct ca_actor *who,
+    const struct ca_issue_req *req, struct ca_issue_result *res)
+{
+	ca_issue_job *job = NULL;
+	int r;
+
+	GUARD(ca_issue_start(ca, who, req, res, &job));
+	if (job != NULL) {
+		r = ca_issue_commit(job);
+		job = NULL; /* transferred */
+		if (r != 0)
+			ca_issue_result_clear(res);
+	}
 out:
 	return r;
 }

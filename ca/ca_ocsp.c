@@ -58,6 +58,7 @@ struct ocsp_entry {
 	int64_t next_update;
 	int64_t refresh_at;
 	char etag[40];
+	int pending;                 /* signed, its record not yet durable */
 	uint8_t *der;
 	size_t der_len;
 };
@@ -237,7 +238,7 @@ ocsp_cache_get(ca_ocsp *o, const struct store_cert_state *st, int hash_nid,
 	for (e = o->bucket[b]; e != NULL; e = e->next) {
 		if (e->hash_nid != hash_nid || strcmp(e->serial, st->serial))
 			continue;
-		if (!ocsp_entry_fresh(e, st, now))
+		if (e->pending || !ocsp_entry_fresh(e, st, now))
 			break;
 		if ((out->der = malloc(e->der_len)) == NULL)
 			break;
@@ -280,7 +281,20 @@ ocsp_cache_put(ca_ocsp *o, const struct store_cert_state *st, int hash_nid,
 	e->next_update = resp->next_update;
 	e->refresh_at = resp->refresh_at;
 	memcpy(e->etag, resp->etag, sizeof(e->etag));
+	e->pending = 1;
 	pthread_mutex_lock(&o->mu[b % OCSP_STRIPES]);
+	/* Concurrent misses of one serial each sign (and are each audited);
+	 * the first pending answer stays, so that its publication is not
+	 * undone by the others. */
+	for (old = o->bucket[b]; old != NULL; old = old->next) {
+		if (old->hash_nid == hash_nid && old->pending &&
+		    strcmp(old->serial, st->serial) == 0 &&
+		    ocsp_entry_fresh(old, st, resp->this_update)) {
+			pthread_mutex_unlock(&o->mu[b % OCSP_STRIPES]);
+			ocsp_entry_free(e);
+			return;
+		}
+	}
 	/* Newest first: drop the old one of this key, then the tail. */
 	for (pp = &o->bucket[b]; (old = *pp) != NULL;) {
 		if (old->hash_nid == hash_nid &&
@@ -305,9 +319,29 @@ ocsp_cache_put(ca_ocsp *o, const struct store_cert_state *st, int hash_nid,
 	pthread_mutex_unlock(&o->mu[b % OCSP_STRIPES]);
 }
 
+void
+ca_ocsp_publish(ca_ocsp *o, const char *serial, const char *etag)
+{
+	uint32_t b;
+	struct ocsp_entry *e;
+
+	if (o == NULL || serial == NULL || etag == NULL || etag[0] == '\0')
+		return;
+	b = ocsp_hash(serial);
+	pthread_mutex_lock(&o->mu[b % OCSP_STRIPES]);
+	for (e = o->bucket[b]; e != NULL; e = e->next) {
+		if (e->pending && strcmp(e->serial, serial) == 0 &&
+		    strcmp(e->etag, etag) == 0) {
+			e->pending = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&o->mu[b % OCSP_STRIPES]);
+}
+
 /* An OCSPResponse with no body: malformedRequest, internalError ... */
-static int
-ocsp_status_only(int status, struct ca_ocsp_resp *out)
+int
+ca_ocsp_status_only(int status, struct ca_ocsp_resp *out)
 {
 	OCSP_RESPONSE *resp = OCSP_response_create(status, NULL);
 	unsigned char *der = NULL;
@@ -319,7 +353,12 @@ ocsp_status_only(int status, struct ca_ocsp_resp *out)
 	OCSP_RESPONSE_free(resp);
 	if (n <= 0)
 		return GP_ERR_NOMEM;
-	ca_ocsp_resp_clear(out);
+	/* What was asked (ids, nonce) stays for the audit record. */
+	free(out->der);
+	out->der = NULL;
+	out->der_len = 0;
+	out->cached = out->cacheable = out->signed_now = 0;
+	out->etag[0] = '\0';
 	if ((out->der = malloc((size_t)n)) == NULL) {
 		OPENSSL_free(der);
 		return GP_ERR_NOMEM;
@@ -532,6 +571,36 @@ out:
 	return r;
 }
 
+/* What a signature is about to answer, for its audit record. */
+static void
+ocsp_note_ids(OCSP_REQUEST *req, int n,
+    const struct store_cert_state *states, const int *found,
+    struct ca_ocsp_resp *out)
+{
+	ASN1_INTEGER *serial = NULL;
+	struct ca_ocsp_id *id;
+	int i;
+
+	out->n_ids = n;
+	for (i = 0; i < n; i++) {
+		id = &out->ids[i];
+		if (found[i]) {
+			/* Same sizes as store_cert_state's, NUL-terminated. */
+			memcpy(id->serial, states[i].serial,
+			    sizeof(id->serial));
+			memcpy(id->status, states[i].status,
+			    sizeof(id->status));
+			continue;
+		}
+		snprintf(id->status, sizeof(id->status), "unknown");
+		if (!OCSP_id_get0_info(NULL, NULL, NULL, &serial,
+		    OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, i))) ||
+		    ocsp_serial_hex(serial, id->serial,
+		    sizeof(id->serial)) != 0)
+			snprintf(id->serial, sizeof(id->serial), "-");
+	}
+}
+
 int
 ca_ocsp_respond(ca_ocsp *o, const uint8_t *req_der, size_t req_len,
     struct ca_ocsp_resp *out)
@@ -563,7 +632,7 @@ ca_ocsp_respond(ca_ocsp *o, const uint8_t *req_der, size_t req_len,
 		    OCSP_request_onereq_get0(req, i)), &nids[i], &states[i]);
 		if (lr != 0 && lr != GP_ERR_NOT_FOUND) {
 			gp_log(GP_LOG_ERROR, "OCSP: store: %s", gp_err_detail());
-			GUARD(ocsp_status_only(CA_OCSP_INTERNAL_ERROR, out));
+			GUARD(ca_ocsp_status_only(CA_OCSP_INTERNAL_ERROR, out));
 			goto done;
 		}
 		found[i] = lr == 0;
@@ -576,11 +645,13 @@ ca_ocsp_respond(ca_ocsp *o, const uint8_t *req_der, size_t req_len,
 		out->status = CA_OCSP_SUCCESSFUL;
 		goto done;
 	}
+	ocsp_note_ids(req, n, states, found, out);
+	out->nonce = has_nonce;
 	if ((r = ocsp_sign(o, req, has_nonce, n, states, found, now,
 	    out)) != 0) {
 		gp_log(GP_LOG_ERROR, "OCSP: %s", gp_err_detail());
-		ca_ocsp_resp_clear(out);
-		GUARD(ocsp_status_only(CA_OCSP_INTERNAL_ERROR, out));
+		GUARD(ca_ocsp_status_only(CA_OCSP_INTERNAL_ERROR, out));
+		out->sign_failed = 1;
 		goto done;
 	}
 	/* Unknown answers are not kept: random serials must not fill the
@@ -591,7 +662,7 @@ ca_ocsp_respond(ca_ocsp *o, const uint8_t *req_der, size_t req_len,
 		out->etag[0] = '\0';
 	goto done;
 malformed:
-	GUARD(ocsp_status_only(CA_OCSP_MALFORMED, out));
+	GUARD(ca_ocsp_status_only(CA_OCSP_MALFORMED, out));
 done:
 	r = 0;
 out:

@@ -4,12 +4,43 @@
  * certificate itself carries it only if its profile says so, and a
  * listing is not the place to collect it.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/pem.h>
 
 #include "ca/internal.h"
+
+int
+ca_serial_norm(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+	const char *p;
+
+	if (in == NULL || len < 2)
+		return gp_err_set(GP_ERR_INVALID, "serial: required");
+	p = in;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+		p += 2;
+	for (; *p != '\0'; p++) {
+		if (*p == ':')
+			continue;
+		if (!isxdigit((unsigned char)*p) || n + 1 >= len ||
+		    n >= 64)
+			return gp_err_set(GP_ERR_INVALID, "serial \"%.72s\": "
+			    "want hex digits (at most 64), as openssl x509 "
+			    "-serial prints them", in);
+		if (n == 0 && *p == '0')
+			continue; /* leading zeros */
+		out[n++] = (char)tolower((unsigned char)*p);
+	}
+	if (n == 0)
+		return gp_err_set(GP_ERR_INVALID, "serial \"%.72s\": zero or "
+		    "empty; no certificate has it", in);
+	out[n] = '\0';
+	return 0;
+}
 
 static char *
 ca_der_pem(const uint8_t *der, size_t len)

@@ -7,6 +7,7 @@
  *   ca_profile.c   policies/NAME.json -> struct ca_profile, checked at start
  *   ca_ids.c       USCC and resident ID check characters
  *   ca_lint.c      the self-check of a built, unsigned certificate
+ *   ca_csr.c       the PKCS#10 request: parsed, key decoded once, verified
  *   ca_issue.c     CSR -> checks -> build -> lint -> sign -> store + audit
  *   ca_request.c   dual control: pending requests and their approval
  *   ca_revoke.c    revoke, hold, release
@@ -111,6 +112,25 @@ struct ca_profiles {
 char *ca_profile_ku_text(const struct ca_profile *p);
 char *ca_profile_eku_text(const struct ca_profile *p);
 
+/* A PKCS#10 request read for issuance (ca_csr.c). */
+struct ca_csr;
+
+/* Parses exactly one PEM CERTIFICATE REQUEST of at most CA_MAX_CSR bytes
+ * (white space may follow it, nothing else), decodes its key once and
+ * verifies its signature with it (RFC 2986 3, proof of possession).
+ * GP_ERR_INVALID or GP_ERR_TOO_LARGE with a "csr: ..." detail. Free with
+ * ca_csr_free(), which accepts NULL. */
+int ca_csr_parse(const char *pem, size_t len, struct ca_csr **out) GP_WUR;
+void ca_csr_free(struct ca_csr *csr);
+/* The request's public key; borrowed from |csr|. */
+EVP_PKEY *ca_csr_key(const struct ca_csr *csr);
+/* The request's SubjectPublicKeyInfo as received, when ca_csr_key() was
+ * built from exactly those bits (an EC key in uncompressed form): both
+ * borrowed, for ca_cert_spec.spki_alg/spki_key. Both NULL otherwise: the
+ * key is then encoded from ca_csr_key(). */
+void ca_csr_spki(const struct ca_csr *csr, const X509_ALGOR **out_alg,
+    const ASN1_BIT_STRING **out_key);
+
 /* The key-type bit of |key|, 0 when the profile grammar has none. */
 unsigned int ca_key_type(const EVP_PKEY *key);
 const char *ca_key_type_name(unsigned int bit);
@@ -131,6 +151,11 @@ int ca_cert_lint(X509 *cert, X509 *issuer, const struct ca_profile *p)
 int ca_audit_refusal(const struct ca_ctx *ca, const struct ca_actor *who,
     const char *op, const char *object, const char *outcome, int code,
     json_t *details);
+
+/* The details of a refusal's record: |details| (or a new object when
+ * NULL; the reference is taken) with "error" (the code's name) and
+ * "reason" |detail|. NULL only when out of memory. */
+json_t *ca_refusal_details(json_t *details, int code, const char *detail);
 
 /* The audit event of |who| for |op| on |object|. */
 void ca_event(struct audit_event *ev, const struct ca_actor *who,

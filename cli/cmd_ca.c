@@ -368,7 +368,7 @@ cmd_ca(int argc, char **argv)
 	struct ca_actor who;
 	struct ca_issue_result res;
 	const char *sub;
-	char *arg = NULL;
+	char *arg = NULL, serial[72];
 	int r, rc, needs_arg, keys, reason;
 	int64_t inv = 0;
 
@@ -398,7 +398,9 @@ cmd_ca(int argc, char **argv)
 		return cli_usage("ca", needs_arg ? "a serial or request id is "
 		    "required" : "unexpected argument");
 	}
-	keys = strcmp(sub, "issue") == 0 || strcmp(sub, "approve") == 0;
+	/* Changes need the token: issuance signs, and every change is
+	 * sealed by an audit checkpoint when the instance closes. */
+	keys = strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0;
 	r = instance_open(o.dir, keys ? INSTANCE_KEYS : 0, &inst);
 	if (r != 0)
 		goto out;
@@ -408,6 +410,11 @@ cmd_ca(int argc, char **argv)
 	who.actor = inst->actor;
 	who.role = "local";
 	who.id = inst->actor;
+	/* A serial as openssl prints it is accepted. */
+	if (strcmp(sub, "approve") != 0 && arg != NULL) {
+		GUARD(ca_serial_norm(arg, serial, sizeof(serial)));
+		arg = serial;
+	}
 	if (strcmp(sub, "issue") == 0) {
 		GUARD(ca_cmd_issue(&ca, &who, &o));
 	} else if (strcmp(sub, "approve") == 0) {

@@ -1,9 +1,10 @@
 /*
- * cmd_crl.c: `govpki ca crl [--dir DIR] [--ca ca|root] [--json]`: generates
- * a full CRL now (ca/ca_crl.c) into DIR/crl/<ca>.crl, which a running
- * server then serves at /crl/<ca>.crl. The CRL number comes from the store,
- * so CRLs generated here and by the server share one monotonic sequence;
- * the generation is audited as the local user. cmd_ca() dispatches here.
+ * cmd_crl.c: `govpki ca crl [--dir DIR] [--ca ca|root|ca-delta] [--json]`:
+ * generates a CRL now (instance_crl_generate) into DIR/crl/<ca>.crl, which a
+ * running server then serves at /crl/<ca>.crl. The CRL number comes from
+ * the store, so CRLs generated here and by the server share one monotonic
+ * sequence; the generation is audited as the local user. cmd_ca()
+ * dispatches here.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,16 +18,19 @@
 static void
 crl_help(void)
 {
-	printf("usage: govpki ca crl [--dir DIR] [--ca ca|root] [--json]\n\n"
+	printf("usage: govpki ca crl [--dir DIR] [--ca ca|root|ca-delta] "
+	    "[--json]\n\n"
 	    "Generates the full CRL of the issuing CA (ca, the default) or of "
 	    "the root (root,\n"
-	    "listing revoked sub-CAs) now, signed with that CA's key on the "
-	    "token, into\n"
+	    "listing revoked sub-CAs), or the issuing CA's delta CRL "
+	    "(ca-delta, when\n"
+	    "crl.delta_s is set), now, signed with that CA's key on the token, "
+	    "into\n"
 	    "DIR/crl/<ca>.crl (DER, replaced atomically). The server also "
 	    "generates CRLs on its\n"
 	    "schedule and after status changes; this is the on-demand way.\n\n"
 	    "  --dir DIR    instance directory (default ./var)\n"
-	    "  --ca NAME    ca or root\n"
+	    "  --ca NAME    ca, root or ca-delta\n"
 	    "  --json       print the result as one JSON object\n");
 }
 
@@ -41,11 +45,12 @@ cmd_ca_crl(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *dir = CLI_DEFAULT_DIR, *which = "ca";
+	const struct instance_crl *crl;
 	struct instance *inst = NULL;
-	struct ca_crl_spec spec;
+	struct instance_who who;
 	struct ca_crl_info info;
-	char name[32], *crl_dir = NULL, *path = NULL;
-	int json = 0, c, key, r;
+	char *path = NULL;
+	int json = 0, c, r;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -68,29 +73,14 @@ cmd_ca_crl(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage("ca crl", "unexpected argument");
-	if (strcmp(which, "ca") == 0)
-		key = GP_KEY_CA;
-	else if (strcmp(which, "root") == 0)
-		key = GP_KEY_ROOT;
-	else
-		return cli_usage("ca crl", "--ca must be ca or root");
+	if ((crl = instance_crl_find(which)) == NULL)
+		return cli_usage("ca crl", "--ca must be ca, root or ca-delta");
 	GUARD(instance_open(dir, INSTANCE_KEYS, &inst));
-	snprintf(name, sizeof(name), "crl/%s.crl", which);
-	ENSURE((crl_dir = gp_path_join(inst->cfg->dir, "crl")) != NULL &&
-	    (path = gp_path_join(inst->cfg->dir, name)) != NULL,
-	    GP_ERR_NOMEM);
-	GUARD(gp_mkdir(crl_dir, 0755));
-	memset(&spec, 0, sizeof(spec));
-	spec.st = inst->st;
-	spec.audit = inst->audit;
-	spec.issuer = which;
-	spec.issuer_cert = inst->cert[key];
-	spec.issuer_key = inst->key[key];
-	spec.out_path = path;
-	spec.next_update_s = inst->cfg->crl_next_update_s;
-	spec.actor = inst->actor;
-	spec.role = "local";
-	GUARD(ca_crl_generate(&spec, &info));
+	ENSURE((path = instance_crl_path(inst, crl)) != NULL, GP_ERR_NOMEM);
+	memset(&who, 0, sizeof(who));
+	who.actor = inst->actor;
+	who.role = "local";
+	GUARD(instance_crl_generate(inst, crl, &who, &info));
 	if (json)
 		cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
 		    "ca", which, "file", path, "number",
@@ -107,7 +97,6 @@ cmd_ca_crl(int argc, char **argv)
 		    (long long)(info.next_update - info.this_update), path);
 	r = 0;
 out:
-	free(crl_dir);
 	free(path);
 	instance_free(inst);
 	return r == 0 ? CLI_OK : cli_fail(r, json);

@@ -5,8 +5,11 @@
  * time-stamp, and an approval policy when named. Trust comes from an
  * instance directory (certs/root.pem trusted, the issuing and TSA
  * certificates as intermediates, the store for status) or from --ca FILE
- * (with --crl FILE for status). Exit 0 only when everything is valid.
- * Reads nothing but files; writes no audit log.
+ * (with --crl FILE for status). With --fetch, or with the instance's
+ * verify.fetch_revocation, the status of other CAs' certificates whose
+ * path verified is fetched online (OCSP, then the CRL distribution point;
+ * sig_status.c). Exit 0 only when everything is valid. Writes no audit
+ * log.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,6 +33,7 @@ struct verify_opts {
 	const char *in, *sig, *dir, *ca, *untrusted, *crl, *policy;
 	const char *policies_dir;
 	int json;
+	int fetch;
 };
 
 static void
@@ -38,7 +42,7 @@ verify_help(void)
 	printf("usage: govpki verify --sig FILE.p7s [--in FILE] [--dir DIR | "
 	    "--ca FILE [--crl FILE]]\n"
 	    "                     [--untrusted FILE] [--policy NAME|FILE] "
-	    "[--json]\n\n"
+	    "[--fetch] [--json]\n\n"
 	    "Verifies each signer of FILE.p7s (CMS, DER or PEM) over FILE "
 	    "(needed unless the\n"
 	    "signature is attached): signature, message digest, "
@@ -53,6 +57,12 @@ verify_help(void)
 	    "  --untrusted FILE intermediate certificates (PEM)\n"
 	    "  --crl FILE       CRLs (PEM or DER) for the status of other "
 	    "CAs' certificates\n"
+	    "  --fetch          fetch the status of other CAs' certificates "
+	    "whose path verified\n"
+	    "                   (OCSP, then the CRL distribution point; "
+	    "http:// only); with --dir,\n"
+	    "                   also on when govpki.json has "
+	    "verify.fetch_revocation\n"
 	    "  --policy NAME    approval policy: policies/approvals/NAME.json "
 	    "or a path\n"
 	    "  --json           print the whole report as JSON\n");
@@ -206,6 +216,11 @@ verify_run(const struct verify_opts *o, int *out_valid)
 	tr.st = st;
 	tr.crls = crls;
 	tr.policy = pol;
+	tr.fetch = o->fetch || (cfg != NULL && cfg->verify_fetch);
+	if (cfg != NULL) {
+		tr.fetch_timeout_ms = cfg->verify_fetch_timeout_ms;
+		tr.fetch_max_bytes = (size_t)cfg->verify_fetch_max_bytes;
+	}
 	rq.p7s = p7s;
 	rq.p7s_len = p7s_len;
 	rq.content_path = o->in;
@@ -242,6 +257,7 @@ cmd_verify(int argc, char **argv)
 		{"policy", required_argument, NULL, 'y'},
 		{"policies-dir", required_argument, NULL, 'D'},
 		{"json", no_argument, NULL, 'j'},
+		{"fetch", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -262,6 +278,7 @@ cmd_verify(int argc, char **argv)
 		case 'y': o.policy = optarg; break;
 		case 'D': o.policies_dir = optarg; break;
 		case 'j': o.json = 1; break;
+		case 'f': o.fetch = 1; break;
 		case 'h': verify_help(); return CLI_OK;
 		default: return cli_usage("verify", "unknown option");
 		}

@@ -155,6 +155,8 @@ gp_config_defaults(const char *dir, struct gp_config **out)
 	cfg->profiles_dir = strdup(GP_POLICIES_DIR);
 	cfg->crl_interval_s = 3600;
 	cfg->crl_next_update_s = 86400;
+	cfg->crl_delay_s = 5;
+	cfg->crl_delta_s = 0;
 	cfg->ocsp_refresh_s = 3600;
 	cfg->ocsp_validity_s = 86400;
 	cfg->audit_checkpoint_s = 300;
@@ -167,6 +169,9 @@ gp_config_defaults(const char *dir, struct gp_config **out)
 	cfg->tsa_precision_digits = 3;
 	cfg->tsa_max_request_bytes = 4096;
 	cfg->tsa_clock_check = strdup("strict");
+	cfg->verify_fetch = 0;
+	cfg->verify_fetch_timeout_ms = 3000;
+	cfg->verify_fetch_max_bytes = 10 * 1024 * 1024;
 	ok &= cfg->tsa_policy && cfg->tsa_clock_check;
 	ok &= cfg->dir && cfg->instance_name && cfg->module &&
 	    cfg->softhsm_conf && cfg->token_label && cfg->pin_file &&
@@ -399,6 +404,27 @@ out:
 	return r;
 }
 
+/* verify: {"fetch_revocation": false, "fetch_timeout_ms": 3000,
+ * "fetch_max_bytes": 10485760}; absent in instances made before it. */
+static int
+cfg_verify(const struct cfg_reader *rd, json_t *sec, struct gp_config *cfg)
+{
+	static const char *const verify[] = {"fetch_revocation",
+	    "fetch_timeout_ms", "fetch_max_bytes", NULL};
+	int r;
+
+	GUARD(cfg_known(rd, sec, "verify", verify));
+	GUARD(cfg_bool(rd, sec, "verify", "fetch_revocation",
+	    &cfg->verify_fetch));
+	GUARD(cfg_int(rd, sec, "verify", "fetch_timeout_ms", 100, 60000,
+	    &cfg->verify_fetch_timeout_ms));
+	GUARD(cfg_int(rd, sec, "verify", "fetch_max_bytes", 1024,
+	    256 * 1024 * 1024, &cfg->verify_fetch_max_bytes));
+	r = 0;
+out:
+	return r;
+}
+
 /* A list of strings of 1 to |max| bytes, at most 64 of them. */
 static int
 cfg_strv(const struct cfg_reader *rd, json_t *v, const char *field,
@@ -513,11 +539,12 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 {
 	static const char *const top[] = {"version", "instance", "token",
 	    "keys", "listen", "public_url", "hostnames", "profiles_dir", "crl",
-	    "ocsp", "audit", "limits", "tsa", "seals", NULL};
+	    "ocsp", "audit", "limits", "tsa", "seals", "verify", NULL};
 	static const char *const token[] = {"module", "softhsm_conf", "label",
 	    "pin_file", "pin_env", NULL};
 	static const char *const listen[] = {"http", "https", NULL};
-	static const char *const crl[] = {"interval_s", "next_update_s", NULL};
+	static const char *const crl[] = {"interval_s", "next_update_s",
+	    "delay_s", "delta_s", NULL};
 	static const char *const ocsp[] = {"refresh_s", "validity_s", NULL};
 	static const char *const audit[] = {"checkpoint_s", NULL};
 	static const char *const limits[] = {"max_body_bytes",
@@ -605,6 +632,14 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	    &cfg->crl_interval_s));
 	GUARD(cfg_int(rd, sec, "crl", "next_update_s", 300, 30 * 86400,
 	    &cfg->crl_next_update_s));
+	GUARD(cfg_int(rd, sec, "crl", "delay_s", 0, 3600, &cfg->crl_delay_s));
+	/* 0: no delta CRLs. */
+	GUARD(cfg_int(rd, sec, "crl", "delta_s", 0, 86400, &cfg->crl_delta_s));
+	ENSURE(cfg->crl_delta_s == 0 || (cfg->crl_delta_s >= 10 &&
+	    cfg->crl_delta_s < cfg->crl_interval_s), gp_err_set(GP_ERR_CONFIG,
+	    "%s: field crl.delta_s must be 0 (no delta CRLs) or from 10 to "
+	    "below crl.interval_s (%lld)", rd->file,
+	    (long long)cfg->crl_interval_s));
 	sec = cfg_section(root, "ocsp");
 	GUARD(cfg_known(rd, sec, "ocsp", ocsp));
 	GUARD(cfg_int(rd, sec, "ocsp", "refresh_s", 10, 7 * 86400,
@@ -625,6 +660,7 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	    &cfg->max_connections));
 	GUARD(cfg_int(rd, sec, "limits", "threads", 1, 256, &cfg->threads));
 	GUARD(cfg_tsa(rd, cfg_section(root, "tsa"), cfg));
+	GUARD(cfg_verify(rd, cfg_section(root, "verify"), cfg));
 	GUARD(cfg_seals(rd, json_object_get(root, "seals"), cfg));
 	r = 0;
 out:
@@ -707,7 +743,7 @@ gp_config_to_json(const struct gp_config *cfg)
 	for (i = 0; i < cfg->hostnames_len; i++)
 		json_array_append_new(hosts, json_string(cfg->hostnames[i]));
 	root = json_pack("{s:i, s:s, s:{s:s, s:s?, s:s, s:s?, s:s?}, s:o, "
-	    "s:{s:s, s:s}, s:s, s:o, s:s, s:{s:I, s:I}, s:{s:I, s:I}, "
+	    "s:{s:s, s:s}, s:s, s:o, s:s, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, "
 	    "s:{s:I}, s:{s:I, s:I, s:I, s:I}}",
 	    "version", 1,
 	    "instance", cfg->instance_name,
@@ -724,6 +760,8 @@ gp_config_to_json(const struct gp_config *cfg)
 	    "profiles_dir", cfg_rel(cfg->dir, cfg->profiles_dir),
 	    "crl", "interval_s", (json_int_t)cfg->crl_interval_s,
 	    "next_update_s", (json_int_t)cfg->crl_next_update_s,
+	    "delay_s", (json_int_t)cfg->crl_delay_s,
+	    "delta_s", (json_int_t)cfg->crl_delta_s,
 	    "ocsp", "refresh_s", (json_int_t)cfg->ocsp_refresh_s,
 	    "validity_s", (json_int_t)cfg->ocsp_validity_s,
 	    "audit", "checkpoint_s", (json_int_t)cfg->audit_checkpoint_s,
@@ -752,6 +790,14 @@ gp_config_to_json(const struct gp_config *cfg)
 			json_decref(root);
 			root = NULL;
 		}
+	}
+	if (root != NULL && json_object_set_new(root, "verify",
+	    json_pack("{s:b, s:I, s:I}", "fetch_revocation", cfg->verify_fetch,
+	    "fetch_timeout_ms", (json_int_t)cfg->verify_fetch_timeout_ms,
+	    "fetch_max_bytes", (json_int_t)cfg->verify_fetch_max_bytes)) !=
+	    0) {
+		json_decref(root);
+		root = NULL;
 	}
 	if (root != NULL && cfg->seals_len > 0) {
 		json_t *arr = json_array(), *roles, *serials;

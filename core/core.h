@@ -121,14 +121,36 @@ char *gp_hex(const uint8_t *buf, size_t len);
 /* |len| bytes from OpenSSL's CSPRNG. */
 int gp_random(uint8_t *buf, size_t len) GP_WUR;
 
-/* POSTs |body| to |url| ("http://HOST[:PORT]/PATH") with |content_type|
- * and returns the body of a 200 reply, at most |max| bytes, in *out (freed
- * with free()). With |accept|, sends it as Accept and requires the reply's
- * Content-Type to be it. Waits |timeout_s| (0: 30) per send or receive.
- * GP_ERR_INVALID naming the URL, GP_ERR_IO, GP_ERR_TOO_LARGE. */
+/* One HTTP/1.1 exchange over a plain socket (core/http.c). */
+struct gp_http_req {
+	const char *method;        /* "GET" or "POST" */
+	const char *url;           /* "http://HOST[:PORT]/PATH" only */
+	const char *content_type;  /* of |body| (POST) */
+	const char *accept;        /* sent as Accept and required as the
+	                            * reply's Content-Type; NULL: any */
+	const uint8_t *body;       /* POST only */
+	size_t body_len;
+	size_t max;                /* largest reply body accepted */
+	int64_t timeout_ms;        /* the whole exchange; 0: 30 s */
+};
+
+/* Sends |rq| and returns the body of a 200 reply, at most |rq->max| bytes,
+ * in *out (NUL-terminated, freed with free()). Any other status, a 3xx
+ * included (no redirects), is an error; so is missing the deadline.
+ * GP_ERR_INVALID naming the URL, GP_ERR_IO (the URL and what failed),
+ * GP_ERR_TOO_LARGE. */
+int gp_http_request(const struct gp_http_req *rq, uint8_t **out,
+    size_t *out_len) GP_WUR;
+
+/* gp_http_request() with POST of |body| as |content_type|; |timeout_s| is
+ * the whole exchange (0: 30). */
 int gp_http_post(const char *url, const char *content_type,
     const char *accept, const uint8_t *body, size_t body_len, size_t max,
     int timeout_s, uint8_t **out, size_t *out_len) GP_WUR;
+
+/* gp_http_request() with GET of |url| (CRL distribution points). */
+int gp_http_get(const char *url, const char *accept, size_t max,
+    int64_t timeout_ms, uint8_t **out, size_t *out_len) GP_WUR;
 
 /* Masks a personal identity number for logs and errors: keeps the first 6
  * and the last 2 characters, stars the rest. Returns a new string. */
@@ -166,6 +188,8 @@ struct gp_config {
 	char *profiles_dir;     /* absolute */
 	int64_t crl_interval_s;
 	int64_t crl_next_update_s;
+	int64_t crl_delay_s;         /* status change to CRL, at most */
+	int64_t crl_delta_s;         /* delta CRL period; 0: none */
 	int64_t ocsp_refresh_s;
 	int64_t ocsp_validity_s;
 	int64_t audit_checkpoint_s;
@@ -184,6 +208,13 @@ struct gp_config {
 	int tsa_allow_sha1;        /* accept SHA-1 imprints (default no) */
 	int64_t tsa_max_request_bytes;
 	char *tsa_clock_check;     /* "strict" (refuse) or "warn" */
+	/* verify: signature verification (signer/, POST /api/v1/verify,
+	 * `govpki verify --dir`). With fetch_revocation, the status of a
+	 * certificate from another CA whose path verified is fetched online
+	 * (OCSP, then the CRL distribution point; http:// only). */
+	int verify_fetch;              /* default off */
+	int64_t verify_fetch_timeout_ms;
+	int64_t verify_fetch_max_bytes;
 	/* seals: server seal keys (signer/, POST /api/v1/sign); absent in
 	 * instances made before them, which then have none. */
 	struct gp_seal *seals;

@@ -1,8 +1,10 @@
 /*
- * http.c: the small HTTP/1.1 client govpki needs as an RFC 3161 client
- * (`govpki tsa stamp`, B-T signatures): one POST over a plain socket,
- * Connection: close, send and receive timeouts, a capped reply. Nothing
- * else: no redirects, no TLS, no chunked replies.
+ * http.c: the small HTTP/1.1 client govpki needs as a relying party: a
+ * POST for RFC 3161 (`govpki tsa stamp`, B-T signatures) and RFC 6960 OCSP
+ * requests, a GET for RFC 5280 CRL distribution points. One request per
+ * connection over a plain socket (Connection: close), one deadline for the
+ * whole exchange, a capped reply. Nothing else: no redirects (a 3xx is an
+ * error), no TLS, no chunked replies.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -15,6 +17,9 @@
 
 #include "core/core.h"
 
+#define HTTP_MAX_HEAD 8192          /* status line and headers */
+#define HTTP_DEFAULT_TIMEOUT_MS 30000
+
 static int
 http_url_split(const char *url, char **out_host, char **out_port,
     char **out_path)
@@ -24,7 +29,8 @@ http_url_split(const char *url, char **out_host, char **out_port,
 	*out_host = *out_port = *out_path = NULL;
 	if (url == NULL || strncmp(url, "http://", 7) != 0)
 		return gp_err_set(GP_ERR_INVALID, "url \"%s\" must start with "
-		    "http:// (RFC 3161 3.4)", url ? url : "");
+		    "http:// (no TLS: RFC 3161 3.4, RFC 5280 4.2.1.13)",
+		    url ? url : "");
 	h = url + 7;
 	slash = strchr(h, '/');
 	if (slash == NULL)
@@ -32,6 +38,9 @@ http_url_split(const char *url, char **out_host, char **out_port,
 	colon = memchr(h, ':', (size_t)(slash - h));
 	if (colon == h || slash == h)
 		return gp_err_set(GP_ERR_INVALID, "url \"%s\": no host", url);
+	if (strpbrk(url, " \r\n\t") != NULL)
+		return gp_err_set(GP_ERR_INVALID, "url \"%s\": white space or "
+		    "line breaks", url);
 	*out_host = strndup(h, (size_t)((colon ? colon : slash) - h));
 	*out_port = colon ? strndup(colon + 1, (size_t)(slash - colon - 1)) :
 	    strdup("80");
@@ -41,14 +50,33 @@ http_url_split(const char *url, char **out_host, char **out_port,
 	return 0;
 }
 
+/* Sets |opt| (SO_RCVTIMEO or SO_SNDTIMEO) of |fd| to what is left until
+ * |deadline| (gp_mono_ms); -1 when nothing is left. */
 static int
-http_write_all(int fd, const void *buf, size_t len)
+http_timeout_set(int fd, int opt, int64_t deadline)
+{
+	int64_t left = deadline - gp_mono_ms();
+	struct timeval tv;
+
+	if (left <= 0)
+		return -1;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
+}
+
+static int
+http_write_all(int fd, const void *buf, size_t len, int64_t deadline)
 {
 	const uint8_t *p = buf;
 	ssize_t n;
 
 	while (len > 0) {
-		n = write(fd, p, len);
+		if (http_timeout_set(fd, SO_SNDTIMEO, deadline) != 0)
+			return -1;
+		/* MSG_NOSIGNAL: a peer that closed early is an error, not a
+		 * SIGPIPE that kills the CLI. */
+		n = send(fd, p, len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -59,94 +87,203 @@ http_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int
-gp_http_post(const char *url, const char *content_type, const char *accept,
-    const uint8_t *body, size_t body_len, size_t max, int timeout_s,
-    uint8_t **out, size_t *out_len)
+/* Connects to |host|:|port| before |deadline|; the socket or -1 with the
+ * error detail set. */
+static int
+http_connect(const char *url, const char *host, const char *port,
+    int64_t deadline)
 {
-	int r = GP_ERR_INTERNAL, fd = -1, rc, status = 0;
-	char *host = NULL, *port = NULL, *path = NULL, head[1024], *end, *cl;
 	struct addrinfo hints, *ai = NULL, *a;
-	struct timeval tv = {timeout_s > 0 ? timeout_s : 30, 0};
-	uint8_t *buf = NULL;
-	size_t have = 0, hl, blen;
-	ssize_t n;
+	int fd = -1, rc, err = 0;
 
-	*out = NULL;
-	*out_len = 0;
-	GUARD(http_url_split(url, &host, &port, &path));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
-		r = gp_err_set(GP_ERR_IO, "%s: %s", url, gai_strerror(rc));
-		goto out;
+		(void)gp_err_set(GP_ERR_IO, "%s: %s", url, gai_strerror(rc));
+		return -1;
 	}
 	for (a = ai; a != NULL; a = a->ai_next) {
 		if ((fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC,
 		    a->ai_protocol)) < 0)
 			continue;
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+		/* Linux bounds connect() by the send timeout. */
+		if (http_timeout_set(fd, SO_SNDTIMEO, deadline) == 0 &&
+		    connect(fd, a->ai_addr, a->ai_addrlen) == 0)
 			break;
+		err = errno;
 		close(fd);
 		fd = -1;
 	}
-	ENSURE(fd >= 0, gp_err_set(GP_ERR_IO, "%s: cannot connect: %s", url,
-	    strerror(errno)));
-	rc = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\nHost: %s:%s\r\n"
-	    "Content-Type: %s\r\n%s%s%sContent-Length: %zu\r\n"
-	    "Connection: close\r\n\r\n", path, host, port, content_type,
-	    accept ? "Accept: " : "", accept ? accept : "", accept ? "\r\n" :
-	    "", body_len);
-	ENSURE(rc > 0 && (size_t)rc < sizeof(head),
-	    gp_err_set(GP_ERR_INVALID, "url: too long"));
-	ENSURE(http_write_all(fd, head, (size_t)rc) == 0 &&
-	    http_write_all(fd, body, body_len) == 0,
-	    gp_err_set(GP_ERR_IO, "%s: sending: %s", url, strerror(errno)));
-	ENSURE((buf = malloc(max + 4096 + 1)) != NULL, GP_ERR_NOMEM);
-	while ((n = read(fd, buf + have, max + 4096 - have)) != 0) {
+	freeaddrinfo(ai);
+	if (fd < 0)
+		(void)gp_err_set(GP_ERR_IO, "%s: cannot connect: %s", url,
+		    err == EINPROGRESS || err == EAGAIN || err == 0 ?
+		    "timed out" : strerror(err));
+	return fd;
+}
+
+/* Reads until the peer closes, at most |cap| bytes, into a new buffer
+ * (NUL-terminated, freed with free()). */
+static int
+http_read_all(const char *url, int fd, size_t cap, int64_t deadline,
+    int64_t timeout_ms, uint8_t **out, size_t *out_len)
+{
+	uint8_t *buf = NULL, *nb;
+	size_t have = 0, size = 0;
+	ssize_t n;
+	int r = GP_ERR_INTERNAL;
+
+	for (;;) {
+		if (have == size) {
+			ENSURE(size < cap + 1, gp_err_set(GP_ERR_TOO_LARGE,
+			    "%s: reply over %zu bytes", url, cap));
+			size = size == 0 ? 16384 : size * 2;
+			if (size > cap + 1)
+				size = cap + 1;
+			ENSURE((nb = realloc(buf, size + 1)) != NULL,
+			    GP_ERR_NOMEM);
+			buf = nb;
+		}
+		ENSURE(http_timeout_set(fd, SO_RCVTIMEO, deadline) == 0,
+		    gp_err_set(GP_ERR_IO, "%s: no complete reply within %lld "
+		    "ms", url, (long long)timeout_ms));
+		n = read(fd, buf + have, size - have);
+		if (n == 0)
+			break;
 		if (n < 0 && errno == EINTR)
 			continue;
-		ENSURE(n > 0, gp_err_set(GP_ERR_IO, "%s: reading: %s", url,
+		ENSURE(n > 0 || errno == EAGAIN || errno == EWOULDBLOCK,
+		    gp_err_set(GP_ERR_IO, "%s: reading: %s", url,
 		    strerror(errno)));
+		ENSURE(n > 0, gp_err_set(GP_ERR_IO, "%s: no complete reply "
+		    "within %lld ms", url, (long long)timeout_ms));
 		have += (size_t)n;
-		ENSURE(have < max + 4096, gp_err_set(GP_ERR_TOO_LARGE,
-		    "%s: reply over %zu bytes", url, max));
 	}
+	ENSURE(have <= cap, gp_err_set(GP_ERR_TOO_LARGE, "%s: reply over %zu "
+	    "bytes", url, cap));
 	buf[have] = '\0';
-	ENSURE((end = strstr((char *)buf, "\r\n\r\n")) != NULL &&
+	*out = buf;
+	buf = NULL; /* transferred */
+	*out_len = have;
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+int
+gp_http_request(const struct gp_http_req *rq, uint8_t **out,
+    size_t *out_len)
+{
+	int r = GP_ERR_INTERNAL, fd = -1, rc, status = 0, post;
+	char *host = NULL, *port = NULL, *path = NULL, head[1024], *cl;
+	uint8_t *buf = NULL, *end;
+	size_t have = 0, hl, blen, want;
+	int64_t timeout_ms, deadline;
+
+	*out = NULL;
+	*out_len = 0;
+	post = strcmp(rq->method, "POST") == 0;
+	ENSURE(post || strcmp(rq->method, "GET") == 0,
+	    gp_err_set(GP_ERR_INVALID, "http: method %s", rq->method));
+	timeout_ms = rq->timeout_ms > 0 ? rq->timeout_ms :
+	    HTTP_DEFAULT_TIMEOUT_MS;
+	deadline = gp_mono_ms() + timeout_ms;
+	GUARD(http_url_split(rq->url, &host, &port, &path));
+	ENSURE((fd = http_connect(rq->url, host, port, deadline)) >= 0,
+	    GP_ERR_IO);
+	if (post)
+		rc = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\n"
+		    "Host: %s:%s\r\nContent-Type: %s\r\n%s%s%s"
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n", path,
+		    host, port, rq->content_type, rq->accept ? "Accept: " :
+		    "", rq->accept ? rq->accept : "", rq->accept ? "\r\n" : "",
+		    rq->body_len);
+	else
+		rc = snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\n"
+		    "Host: %s:%s\r\n%s%s%sConnection: close\r\n\r\n", path,
+		    host, port, rq->accept ? "Accept: " : "", rq->accept ?
+		    rq->accept : "", rq->accept ? "\r\n" : "");
+	ENSURE(rc > 0 && (size_t)rc < sizeof(head),
+	    gp_err_set(GP_ERR_INVALID, "%s: url too long", rq->url));
+	ENSURE(http_write_all(fd, head, (size_t)rc, deadline) == 0 &&
+	    (!post || http_write_all(fd, rq->body, rq->body_len, deadline) ==
+	    0), gp_err_set(GP_ERR_IO, "%s: sending: %s", rq->url,
+	    errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" :
+	    strerror(errno)));
+	GUARD(http_read_all(rq->url, fd, rq->max + HTTP_MAX_HEAD, deadline,
+	    timeout_ms, &buf, &have));
+	ENSURE((end = memmem(buf, have, "\r\n\r\n", 4)) != NULL &&
+	    memchr(buf, '\0', (size_t)(end - buf)) == NULL &&
 	    sscanf((char *)buf, "HTTP/1.%*d %d", &status) == 1,
-	    gp_err_set(GP_ERR_IO, "%s: not an HTTP reply", url));
-	hl = (size_t)(end + 4 - (char *)buf);
+	    gp_err_set(GP_ERR_IO, "%s: not an HTTP reply", rq->url));
+	hl = (size_t)(end + 4 - buf);
 	blen = have - hl;
 	*end = '\0';
-	if ((cl = strcasestr((char *)buf, "\r\nContent-Length:")) != NULL &&
-	    strtoul(cl + 17, NULL, 10) < blen)
-		blen = strtoul(cl + 17, NULL, 10);
+	/* No redirects: a CRL or OCSP URL names the object itself. */
 	ENSURE(status == 200, gp_err_set(GP_ERR_IO, "%s: HTTP status %d",
-	    url, status));
-	if (accept != NULL) {
-		char want[160];
-		snprintf(want, sizeof(want), "\r\nContent-Type: %s", accept);
-		ENSURE(strcasestr((char *)buf, want) != NULL,
-		    gp_err_set(GP_ERR_IO, "%s: the reply is not %s", url,
-		    accept));
+	    rq->url, status));
+	if ((cl = strcasestr((char *)buf, "\r\nContent-Length:")) != NULL) {
+		want = strtoul(cl + 17, NULL, 10);
+		ENSURE(want <= blen, gp_err_set(GP_ERR_IO, "%s: the reply is "
+		    "cut short (%zu of %zu bytes)", rq->url, blen, want));
+		blen = want;
 	}
-	ENSURE(blen <= max, gp_err_set(GP_ERR_TOO_LARGE, "%s: reply over "
-	    "%zu bytes", url, max));
+	if (rq->accept != NULL) {
+		char ct[160];
+
+		snprintf(ct, sizeof(ct), "\r\nContent-Type: %s", rq->accept);
+		ENSURE(strcasestr((char *)buf, ct) != NULL,
+		    gp_err_set(GP_ERR_IO, "%s: the reply is not %s", rq->url,
+		    rq->accept));
+	}
+	ENSURE(blen <= rq->max, gp_err_set(GP_ERR_TOO_LARGE, "%s: reply over "
+	    "%zu bytes", rq->url, rq->max));
 	ENSURE((*out = malloc(blen + 1)) != NULL, GP_ERR_NOMEM);
 	memcpy(*out, buf + hl, blen);
+	(*out)[blen] = '\0';
 	*out_len = blen;
 	r = 0;
 out:
 	if (fd >= 0)
 		close(fd);
-	if (ai != NULL)
-		freeaddrinfo(ai);
 	free(buf);
 	free(host);
 	free(port);
 	free(path);
 	return r;
+}
+
+int
+gp_http_post(const char *url, const char *content_type, const char *accept,
+    const uint8_t *body, size_t body_len, size_t max, int timeout_s,
+    uint8_t **out, size_t *out_len)
+{
+	struct gp_http_req rq;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "POST";
+	rq.url = url;
+	rq.content_type = content_type;
+	rq.accept = accept;
+	rq.body = body;
+	rq.body_len = body_len;
+	rq.max = max;
+	rq.timeout_ms = (int64_t)timeout_s * 1000;
+	return gp_http_request(&rq, out, out_len);
+}
+
+int
+gp_http_get(const char *url, const char *accept, size_t max,
+    int64_t timeout_ms, uint8_t **out, size_t *out_len)
+{
+	struct gp_http_req rq;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.url = url;
+	rq.accept = accept;
+	rq.max = max;
+	rq.timeout_ms = timeout_ms;
+	return gp_http_request(&rq, out, out_len);
 }

@@ -15,6 +15,9 @@
 
 #include "instance/instance.h"
 
+/* Attempts at loading the module and logging in (inst_token_login). */
+#define INST_TOKEN_TRIES 5
+
 #define INST_CERT_MAX (64 * 1024)
 #define INST_CONF_MAX (64 * 1024)
 
@@ -124,6 +127,36 @@ instance_local_actor(char *buf, size_t len)
 }
 
 /* Logs in and loads every key; audits the login either way. */
+/* Loads the module and logs in. SoftHSM reads its token files when the
+ * module initialises; another process writing them at that moment (its
+ * own login) makes the token look absent or the slot list fail for this
+ * one. Those two, and only those (never a PIN error: each failed login
+ * counts towards locking the token), are retried on a freshly initialised
+ * module, a few times over about a second. */
+static int
+inst_token_login(struct instance *inst, const char *pin)
+{
+	struct gp_config *cfg = inst->cfg;
+	int attempt, r = GP_ERR_INTERNAL;
+
+	for (attempt = 0; attempt < INST_TOKEN_TRIES; attempt++) {
+		if (attempt > 0) {
+			tok_ctx_free(inst->tok);
+			inst->tok = NULL;
+			usleep(50000u << attempt);
+		}
+		if ((r = tok_ctx_new(cfg->module, &inst->tok)) != 0) {
+			if (r != GP_ERR_DEVICE)
+				break;
+			continue;
+		}
+		r = tok_login(inst->tok, cfg->token_label, pin);
+		if (r != GP_ERR_TOKEN_ABSENT)
+			break;
+	}
+	return r;
+}
+
 static int
 inst_keys(struct instance *inst)
 {
@@ -133,9 +166,8 @@ inst_keys(struct instance *inst)
 	size_t i;
 	int r, ar;
 
-	GUARD(tok_ctx_new(cfg->module, &inst->tok));
 	GUARD(instance_pin(cfg, &pin));
-	r = tok_login(inst->tok, cfg->token_label, pin);
+	r = inst_token_login(inst, pin);
 	gp_secret_free(pin);
 	pin = NULL;
 	memset(&ev, 0, sizeof(ev));
@@ -196,6 +228,13 @@ instance_free(struct instance *inst)
 
 	if (inst == NULL)
 		return;
+	/* Seal what this process recorded (a CLI run, a server's last
+	 * words): records after the last checkpoint are not covered by a
+	 * signature. A no-op when nothing was added since. */
+	if (inst->audit != NULL && inst->key[GP_KEY_AUDIT] != NULL &&
+	    audit_checkpoint(inst->audit, inst->key[GP_KEY_AUDIT], 0) != 0)
+		gp_log(GP_LOG_WARN, "audit checkpoint at exit: %s",
+		    gp_err_detail());
 	for (i = 0; i < GP_KEY_COUNT; i++) {
 		EVP_PKEY_free(inst->key[i]);
 		X509_free(inst->cert[i]);

@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "audit/audit.h"
+#include "ca/ca.h"
 #include "core/core.h"
 #include "store/store.h"
 #include "tokens/tokens.h"
@@ -67,5 +68,39 @@ int instance_pin(const struct gp_config *cfg, char **out_pin) GP_WUR;
 /* "local:<login name>" of the user running this process, the actor of
  * CLI operations in the audit log. */
 void instance_local_actor(char *buf, size_t len);
+
+/* The CRLs an instance publishes (inst_crl.c): DIR/crl/<name>.crl. */
+struct instance_crl {
+	const char *name;             /* "ca", "root", "ca-delta" */
+	const char *issuer;           /* the store's issuer */
+	int key;                      /* GP_KEY_* of the signing CA */
+	int delta;                    /* a delta CRL of |issuer| */
+};
+#define INSTANCE_CRLS 3
+extern const struct instance_crl instance_crls[INSTANCE_CRLS];
+
+/* Who asks, for the audit record; only actor and role are required. */
+struct instance_who {
+	const char *actor;
+	const char *role;
+	const char *request_id;
+	const char *client;
+};
+
+/* The entry of |name|, or NULL. */
+const struct instance_crl *instance_crl_find(const char *name);
+/* 1 when |c|'s issuer publishes delta CRLs (crl.delta_s > 0; the issuing
+ * CA only). */
+int instance_crl_deltas(const struct instance *inst,
+    const struct instance_crl *c);
+/* DIR/crl/<name>.crl, malloc'ed; NULL on NOMEM. */
+char *instance_crl_path(const struct instance *inst,
+    const struct instance_crl *c);
+/* Generates CRL |c| now (ca_crl_generate): a full CRL names its delta
+ * (freshestCRL, under public_url) when there are deltas; a delta's
+ * nextUpdate is two crl.delta_s periods ahead. GP_ERR_INVALID for a delta
+ * while deltas are off; GP_ERR_LOGIN_REQUIRED without the key. */
+int instance_crl_generate(struct instance *inst, const struct instance_crl *c,
+    const struct instance_who *who, struct ca_crl_info *info) GP_WUR;
 
 #endif /* GOVPKI_INSTANCE_H */

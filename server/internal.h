@@ -150,7 +150,13 @@ struct srv_req {
 	int held;
 	int audit_done;             /* written by the audit writer thread */
 	int audit_r;
+	char audit_err[1024];       /* its detail when audit_r != 0 */
 	int (*on_audit_fail)(struct srv_req *rq);
+	/* Called on the audit writer's thread with the record's result
+	 * (0: durable), whether or not the client is still there;
+	 * |hold_arg| (malloc'ed, freed with the request) is its own. */
+	void (*on_audit_done)(struct srv_req *rq, int r);
+	void *hold_arg;
 };
 
 /*
@@ -263,6 +269,16 @@ int srv_parse_i64(const char *field, const char *s, int64_t min, int64_t max,
 int srv_audit_hold(struct srv_req *rq, const char *op, const char *object,
     const char *outcome, json_t *details,
     int (*on_fail)(struct srv_req *rq));
+/* The two halves of srv_audit_hold(), for a handler whose durable step is
+ * not a plain record (issuance: a certificate row and its record through
+ * audit_apply_async): srv_hold() suspends the connection with the reply
+ * the handler built; the handler then queues the durable step with
+ * srv_hold_done (an audit_done_fn) and |rq| as its callback, and returns
+ * 0. srv_hold_done() keeps the result and its detail (rq->audit_r,
+ * rq->audit_err, for |on_fail|) and resumes the connection; a step that
+ * could not be queued is reported by calling it at once. */
+void srv_hold(struct srv_req *rq, int (*on_fail)(struct srv_req *rq));
+void srv_hold_done(void *arg, int r);
 int srv_audit(struct srv_req *rq, const char *op, const char *object,
     const char *outcome, json_t *details) GP_WUR;
 

@@ -20,7 +20,9 @@
  *
  * The work is done by ca/ (ca_issue, ca_request_approve, ca_revoke ...),
  * the same functions the CLI calls; this file parses, maps errors and
- * replies. Reads are audited (audit_log, group-committed).
+ * replies. Reads are audited (audit_log, group-committed). Issuance does
+ * not hold a worker thread during its commit: ca_issue_start() signs, and
+ * the reply waits for ca_issue_commit_async() through srv_hold().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +148,18 @@ srv_ca_reply_issued(struct srv_req *rq, const struct ca_issue_result *res)
 	    (json_int_t)res->not_after));
 }
 
-/* POST /api/v1/certificates */
+/* The certificate of a held 201 could not be stored (its failure is
+ * audited): the client gets the error ca_issue() would have returned. */
+static int
+srv_ca_commit_failed(struct srv_req *rq)
+{
+	return srv_reply_error(rq, server_http_status(rq->audit_r),
+	    rq->audit_r, rq->audit_err);
+}
+
+/* POST /api/v1/certificates: everything up to the signature runs here;
+ * the commit of the certificate and its record joins the audit writer's
+ * group commit, and the reply is held until it is durable (srv_hold). */
 int
 srv_h_ca_issue(struct srv_req *rq, const char *url)
 {
@@ -155,6 +168,7 @@ srv_h_ca_issue(struct srv_req *rq, const char *url)
 	struct ca_actor who;
 	struct ca_issue_req req;
 	struct ca_issue_result res;
+	ca_issue_job *job = NULL;
 	json_t *body = NULL, *v;
 	int r;
 
@@ -180,8 +194,21 @@ srv_h_ca_issue(struct srv_req *rq, const char *url)
 		    "integer"));
 		req.validity_days = json_integer_value(v);
 	}
-	GUARD(ca_issue(&rq->srv->ca, &who, &req, &res));
-	r = srv_ca_reply_issued(rq, &res);
+	GUARD(ca_issue_start(&rq->srv->ca, &who, &req, &res, &job));
+	if (job == NULL) {
+		r = srv_ca_reply_issued(rq, &res); /* 202: dual control */
+		goto out;
+	}
+	if ((r = srv_ca_reply_issued(rq, &res)) != 0) {
+		ca_issue_job_free(job); /* audited: signed, never stored */
+		goto out;
+	}
+	/* The 201 waits, without holding this worker thread, until the
+	 * certificate row and its record are durable; if they cannot be
+	 * stored, the error replaces it. */
+	srv_hold(rq, srv_ca_commit_failed);
+	ca_issue_commit_async(job, srv_hold_done, rq);
+	r = 0;
 out:
 	ca_issue_result_clear(&res);
 	json_decref(body);

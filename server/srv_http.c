@@ -15,7 +15,9 @@
  * worker thread: srv_audit_hold() suspends the connection until the audit
  * writer has made the request's record durable, then resumes it (the
  * daemons run with MHD_ALLOW_SUSPEND_RESUME), and the held reply is queued
- * on the resumed call. The same pattern serves a USB key that signs in up
+ * on the resumed call (srv_hold() and srv_hold_done() are its halves, for
+ * a durable step that is not a plain record: issuance's certificate row
+ * and record). The same pattern serves a USB key that signs in up
  * to 10 s. srv_req stays alive (and counted in flight) until
  * srv_completed().
  */
@@ -183,12 +185,33 @@ srv_audit_resume(void *arg, int r)
 {
 	struct srv_req *rq = arg;
 
-	if (r != 0)
+	if (r != 0) {
+		/* For |on_audit_fail|: this detail is the writer thread's. */
+		snprintf(rq->audit_err, sizeof(rq->audit_err), "%s",
+		    gp_err_detail());
 		gp_log(GP_LOG_ERROR, "request %s: cannot audit: %s",
-		    rq->request_id, gp_err_detail());
+		    rq->request_id, rq->audit_err);
+	}
+	if (rq->on_audit_done != NULL)
+		rq->on_audit_done(rq, r);
 	rq->audit_r = r;
 	__atomic_store_n(&rq->audit_done, 1, __ATOMIC_RELEASE);
 	MHD_resume_connection(rq->conn);
+}
+
+void
+srv_hold(struct srv_req *rq, int (*on_fail)(struct srv_req *rq))
+{
+	rq->held = 1;
+	rq->on_audit_fail = on_fail;
+	/* Suspend first: the writer may resume before the handler returns. */
+	MHD_suspend_connection(rq->conn);
+}
+
+void
+srv_hold_done(void *arg, int r)
+{
+	srv_audit_resume(arg, r);
 }
 
 int
@@ -231,6 +254,8 @@ srv_held_reply(struct srv_req *rq)
 	if (!__atomic_load_n(&rq->audit_done, __ATOMIC_ACQUIRE))
 		return MHD_YES; /* not ours to answer yet */
 	rq->held = 0;
+	if (rq->audit_r == 0 && rq->resp == NULL)
+		return srv_fail(rq, 500, GP_ERR_NOMEM, "building the response");
 	if (rq->audit_r == 0)
 		return srv_queue(rq);
 	if (rq->resp != NULL) {
@@ -364,6 +389,7 @@ srv_req_free(struct srv_req *rq)
 		return;
 	if (rq->resp != NULL)
 		MHD_destroy_response(rq->resp);
+	free(rq->hold_arg);
 	free(rq->body);
 	free(rq);
 }

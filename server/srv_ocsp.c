@@ -28,9 +28,6 @@
 #include "ca/ca.h"
 #include "server/internal.h"
 
-/* A status change reaches the CRL within this many seconds (plus one tick
- * and the generation time); changes inside it share one CRL. */
-#define SRV_CRL_REVOKE_DELAY_S 5
 /* Regenerate this long before nextUpdate at the latest. */
 #define SRV_CRL_MARGIN_S 60
 /* After a failed generation, wait this long before trying again. */
@@ -41,74 +38,26 @@
 /* RFC 5019 5: GET requests are small; base64 of the request cap. */
 #define SRV_OCSP_MAX_B64 ((CA_OCSP_MAX_REQUEST / 3 + 1) * 4 + 16)
 
-#define SRV_CRLS 2
-static const struct {
-	const char *name;
-	int key;
-} srv_crls[SRV_CRLS] = {
-	{"ca", GP_KEY_CA},
-	{"root", GP_KEY_ROOT},
-};
-
+/* The schedule's state per published CRL (instance_crls). */
 struct srv_crl {
-	int64_t change_seen[SRV_CRLS];   /* when a new status gen was seen */
-	int64_t retry_at[SRV_CRLS];      /* after a failure */
+	int64_t change_seen[INSTANCE_CRLS]; /* when a new status gen was seen */
+	int64_t retry_at[INSTANCE_CRLS];    /* after a failure */
 };
 
+/* Generates CRL |c| of |inst| now, as |actor|. */
 static int
-srv_crl_index(const char *name)
+srv_crl_make(struct instance *inst, const struct instance_crl *c,
+    const char *actor, const char *role, const char *request_id,
+    const char *client, struct ca_crl_info *info)
 {
-	int i;
+	struct instance_who who;
 
-	for (i = 0; i < SRV_CRLS; i++) {
-		if (strcmp(name, srv_crls[i].name) == 0)
-			return i;
-	}
-	return -1;
-}
-
-static char *
-srv_crl_path(const struct gp_config *cfg, int i)
-{
-	char name[64];
-
-	snprintf(name, sizeof(name), "crl/%s.crl", srv_crls[i].name);
-	return gp_path_join(cfg->dir, name);
-}
-
-/* Generates CRL |i| of |inst| now, as |actor|. */
-static int
-srv_crl_make(struct instance *inst, int i, const char *actor,
-    const char *role, const char *request_id, const char *client,
-    struct ca_crl_info *info)
-{
-	struct ca_crl_spec spec;
-	char *dir = NULL, *path = NULL;
-	int r;
-
-	ENSURE((dir = gp_path_join(inst->cfg->dir, "crl")) != NULL &&
-	    (path = srv_crl_path(inst->cfg, i)) != NULL, GP_ERR_NOMEM);
-	GUARD(gp_mkdir(dir, 0755));
-	memset(&spec, 0, sizeof(spec));
-	spec.st = inst->st;
-	spec.audit = inst->audit;
-	spec.issuer = srv_crls[i].name;
-	spec.issuer_cert = inst->cert[srv_crls[i].key];
-	spec.issuer_key = inst->key[srv_crls[i].key];
-	spec.out_path = path;
-	spec.next_update_s = inst->cfg->crl_next_update_s;
-	spec.actor = actor;
-	spec.role = role;
-	spec.request_id = request_id;
-	spec.client = client;
-	ENSURE(spec.issuer_key != NULL, gp_err_set(GP_ERR_LOGIN_REQUIRED,
-	    "CRL %s: the key is not loaded", spec.issuer));
-	GUARD(ca_crl_generate(&spec, info));
-	r = 0;
-out:
-	free(dir);
-	free(path);
-	return r;
+	memset(&who, 0, sizeof(who));
+	who.actor = actor;
+	who.role = role;
+	who.request_id = request_id;
+	who.client = client;
+	return instance_crl_generate(inst, c, &who, info);
 }
 
 int
@@ -158,60 +107,91 @@ srv_meta_i64(store *st, const char *key)
 	return n;
 }
 
+static int64_t
+srv_crl_meta(struct instance *inst, const struct instance_crl *c,
+    const char *what)
+{
+	char key[64];
+
+	ca_crl_meta_key(c->issuer, what, key, sizeof(key));
+	return srv_meta_i64(inst->st, key);
+}
+
+/* Why CRL |i| is due now, or NULL. |gen| is the store's status generation.
+ * A status change is published within crl.delay_s by the delta when there
+ * are deltas, else by a new full CRL; full CRLs also follow their schedule,
+ * deltas theirs (crl.delta_s) and every new base. */
+static const char *
+srv_crl_due(struct srv *s, int i, int64_t now, int64_t gen)
+{
+	struct instance *inst = s->inst;
+	const struct gp_config *cfg = inst->cfg;
+	const struct instance_crl *c = &instance_crls[i];
+	int deltas = instance_crl_deltas(inst, c);
+	int64_t full_upd = srv_crl_meta(inst, c, "this_update");
+	struct stat sb;
+	char *path;
+	int have;
+
+	if (c->delta && (!deltas || full_upd == 0))
+		return NULL; /* off, or no base yet: the full CRL first */
+	if ((path = instance_crl_path(inst, c)) == NULL)
+		return NULL;
+	have = stat(path, &sb) == 0;
+	free(path);
+	if (!have)
+		return "missing";
+	if (gen != srv_crl_meta(inst, c, "gen") && c->delta == deltas) {
+		if (s->crl->change_seen[i] == 0)
+			s->crl->change_seen[i] = now;
+		/* crl.delay_s: changes inside it share one CRL. */
+		if (now - s->crl->change_seen[i] >= cfg->crl_delay_s)
+			return "status change";
+		return NULL;
+	}
+	if (c->delta) {
+		if (srv_crl_meta(inst, c, "delta_base") !=
+		    srv_crl_meta(inst, c, "base_number"))
+			return "new base";
+		return now >= srv_crl_meta(inst, c, "delta_this_update") +
+		    cfg->crl_delta_s ? "schedule" : NULL;
+	}
+	if (now >= full_upd + cfg->crl_interval_s ||
+	    now >= full_upd + cfg->crl_next_update_s - SRV_CRL_MARGIN_S)
+		return "schedule";
+	return NULL;
+}
+
 void
 srv_crl_tick(struct srv *s)
 {
 	struct instance *inst = s->inst;
+	const struct instance_crl *c;
 	struct ca_crl_info info;
-	struct stat sb;
-	char key[64], *path;
-	int64_t now = (int64_t)time(NULL), gen, crl_gen, this_upd;
+	int64_t now = (int64_t)time(NULL), gen;
 	const char *why;
-	int i, have;
+	int i;
 
 	if (s->crl == NULL)
 		return;
 	gen = srv_meta_i64(inst->st, STORE_META_STATUS_GEN);
-	for (i = 0; i < SRV_CRLS; i++) {
-		if (inst->key[srv_crls[i].key] == NULL ||
-		    now < s->crl->retry_at[i])
+	for (i = 0; i < INSTANCE_CRLS; i++) {
+		c = &instance_crls[i];
+		if (inst->key[c->key] == NULL || now < s->crl->retry_at[i])
 			continue;
-		if ((path = srv_crl_path(inst->cfg, i)) == NULL)
+		if ((why = srv_crl_due(s, i, now, gen)) == NULL)
 			continue;
-		have = stat(path, &sb) == 0;
-		free(path);
-		ca_crl_meta_key(srv_crls[i].name, "gen", key, sizeof(key));
-		crl_gen = srv_meta_i64(inst->st, key);
-		ca_crl_meta_key(srv_crls[i].name, "this_update", key,
-		    sizeof(key));
-		this_upd = srv_meta_i64(inst->st, key);
-		why = NULL;
-		if (!have) {
-			why = "missing";
-		} else if (gen != crl_gen) {
-			if (s->crl->change_seen[i] == 0)
-				s->crl->change_seen[i] = now;
-			if (now - s->crl->change_seen[i] >=
-			    SRV_CRL_REVOKE_DELAY_S)
-				why = "status change";
-		} else if (now >= this_upd + inst->cfg->crl_interval_s ||
-		    now >= this_upd + inst->cfg->crl_next_update_s -
-		    SRV_CRL_MARGIN_S) {
-			why = "schedule";
-		}
-		if (why == NULL)
-			continue;
-		if (srv_crl_make(inst, i, inst->actor[0] != '\0' ?
+		if (srv_crl_make(inst, c, inst->actor[0] != '\0' ?
 		    inst->actor : "server", "system", NULL, NULL, &info) != 0) {
-			gp_log(GP_LOG_ERROR, "CRL %s (%s): %s",
-			    srv_crls[i].name, why, gp_err_detail());
+			gp_log(GP_LOG_ERROR, "CRL %s (%s): %s", c->name, why,
+			    gp_err_detail());
 			s->crl->retry_at[i] = now + SRV_CRL_RETRY_S;
 			continue;
 		}
 		s->crl->change_seen[i] = 0;
-		srv_metrics_signature(srv_crls[i].name);
+		srv_metrics_signature(c->issuer);
 		gp_log(GP_LOG_INFO, "CRL %s number %lld (%s): %lld entries",
-		    srv_crls[i].name, (long long)info.number, why,
+		    c->name, (long long)info.number, why,
 		    (long long)info.entries);
 	}
 }
@@ -225,6 +205,91 @@ srv_http_date(int64_t t, char *buf, size_t len)
 
 	gmtime_r(&tt, &tm);
 	strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* The pre-signed answer a held reply publishes once its record is
+ * durable (ca_ocsp_publish). */
+struct srv_ocsp_kept {
+	char serial[68];
+	char etag[40];
+};
+
+static void
+srv_ocsp_audit_done(struct srv_req *rq, int r)
+{
+	const struct srv_ocsp_kept *k = rq->hold_arg;
+
+	if (k == NULL)
+		return;
+	if (r == 0)
+		ca_ocsp_publish(rq->srv->ocsp, k->serial, k->etag);
+	else
+		ca_ocsp_invalidate(k->serial);
+}
+
+/* The record of a signature could not be written: the signed response
+ * never leaves; internalError (RFC 6960 4.2.1) replaces it. */
+static int
+srv_ocsp_audit_failed(struct srv_req *rq)
+{
+	struct ca_ocsp_resp resp;
+	int r;
+
+	memset(&resp, 0, sizeof(resp));
+	if ((r = ca_ocsp_status_only(CA_OCSP_INTERNAL_ERROR, &resp)) == 0)
+		r = srv_reply_bytes(rq, 200, "application/ocsp-response",
+		    resp.der, resp.der_len);
+	ca_ocsp_resp_clear(&resp);
+	return r;
+}
+
+static json_t *
+srv_ocsp_details(const struct ca_ocsp_resp *resp)
+{
+	json_t *d, *ids;
+	int i;
+
+	if ((d = json_object()) == NULL)
+		return NULL;
+	if ((ids = json_array()) == NULL) {
+		json_decref(d);
+		return NULL;
+	}
+	for (i = 0; i < resp->n_ids; i++)
+		json_array_append_new(ids, json_pack("{s:s, s:s}", "serial",
+		    resp->ids[i].serial, "status", resp->ids[i].status));
+	json_object_set_new(d, "certids", ids);
+	json_object_set_new(d, "nonce", json_boolean(resp->nonce));
+	json_object_set_new(d, "presigned", json_boolean(resp->cacheable));
+	return d;
+}
+
+/* Every signature made with the responder key is audited, as time-stamps
+ * and seals are: the reply is held until its record is durable. Answers
+ * from the pre-signed cache make no signature and leave no record (the
+ * request log has them); the pre-signature itself has one. */
+static int
+srv_ocsp_audit(struct srv_req *rq, const struct ca_ocsp_resp *resp)
+{
+	struct srv_ocsp_kept *k;
+	json_t *details;
+	int r;
+
+	if (resp->cacheable && resp->signed_now) {
+		ENSURE((k = calloc(1, sizeof(*k))) != NULL, GP_ERR_NOMEM);
+		snprintf(k->serial, sizeof(k->serial), "%s",
+		    resp->ids[0].serial);
+		snprintf(k->etag, sizeof(k->etag), "%s", resp->etag);
+		rq->hold_arg = k;
+		rq->on_audit_done = srv_ocsp_audit_done;
+	}
+	ENSURE((details = srv_ocsp_details(resp)) != NULL, GP_ERR_NOMEM);
+	r = srv_audit_hold(rq, "ocsp.sign", resp->n_ids > 0 ?
+	    resp->ids[0].serial : "-", resp->signed_now ? "success" :
+	    "failure", details, srv_ocsp_audit_failed);
+	json_decref(details);
+out:
+	return r;
 }
 
 static int
@@ -261,6 +326,8 @@ srv_ocsp_reply(struct srv_req *rq, const uint8_t *der, size_t len)
 		MHD_add_response_header(rq->resp, MHD_HTTP_HEADER_ETAG,
 		    resp.etag);
 	}
+	if (resp.signed_now || resp.sign_failed)
+		GUARD(srv_ocsp_audit(rq, &resp));
 	r = 0;
 out:
 	ca_ocsp_resp_clear(&resp);
@@ -344,16 +411,17 @@ srv_h_crl(struct srv_req *rq, const char *url)
 	size_t n = strlen(name);
 	struct stat sb;
 	struct MHD_Response *resp;
-	int fd = -1, i, r;
+	const struct instance_crl *c;
+	int fd = -1, r;
 
 	ENSURE(n > 4 && n - 4 < sizeof(base) &&
 	    strcmp(name + n - 4, ".crl") == 0, gp_err_set(GP_ERR_NOT_FOUND,
-	    "CRLs are ca.crl and root.crl"));
+	    "CRLs are ca.crl, ca-delta.crl and root.crl"));
 	memcpy(base, name, n - 4);
 	base[n - 4] = '\0';
-	ENSURE((i = srv_crl_index(base)) >= 0, gp_err_set(GP_ERR_NOT_FOUND,
-	    "CRLs are ca.crl and root.crl"));
-	ENSURE((path = srv_crl_path(rq->srv->inst->cfg, i)) != NULL,
+	ENSURE((c = instance_crl_find(base)) != NULL, gp_err_set(
+	    GP_ERR_NOT_FOUND, "CRLs are ca.crl, ca-delta.crl and root.crl"));
+	ENSURE((path = instance_crl_path(rq->srv->inst, c)) != NULL,
 	    GP_ERR_NOMEM);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	ENSURE(fd >= 0, gp_err_set(errno == ENOENT ? GP_ERR_NOT_FOUND :
@@ -389,17 +457,18 @@ srv_h_crl_generate(struct srv_req *rq, const char *url)
 {
 	const char *which = MHD_lookup_connection_value(rq->conn,
 	    MHD_GET_ARGUMENT_KIND, "ca");
+	const struct instance_crl *c;
 	struct ca_crl_info info;
-	int i, r;
+	int r;
 
 	if (which == NULL)
 		which = "ca";
-	ENSURE((i = srv_crl_index(which)) >= 0, gp_err_set(GP_ERR_INVALID,
-	    "ca: must be \"ca\" or \"root\""));
-	GUARD(srv_crl_make(rq->srv->inst, i, rq->who != NULL ?
+	ENSURE((c = instance_crl_find(which)) != NULL, gp_err_set(
+	    GP_ERR_INVALID, "ca: must be \"ca\", \"ca-delta\" or \"root\""));
+	GUARD(srv_crl_make(rq->srv->inst, c, rq->who != NULL ?
 	    rq->who->actor : "unknown", rq->who != NULL ? rq->who->role :
 	    "unknown", rq->request_id, rq->client, &info));
-	srv_metrics_signature(which);
+	srv_metrics_signature(c->issuer);
 	GUARD(srv_reply_json(rq, 200, json_pack("{s:s, s:I, s:I, s:I, s:I, "
 	    "s:I}", "ca", which, "number", (json_int_t)info.number, "entries",
 	    (json_int_t)info.entries, "this_update",

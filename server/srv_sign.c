@@ -23,7 +23,10 @@
  * "document":"<base64>" | "digest":"<hex>", "digest_alg":"sha256",
  * "policy":"..."}; the reply is the verification report (200 whether the
  * signature is valid or not; 400 when the input is not a signature).
- * Trust: the instance root; status: the instance's store.
+ * Trust: the instance root; status: the instance's store, and with
+ * verify.fetch_revocation OCSP or CRLs fetched for other CAs'
+ * certificates, only once their path verified (never a URL from an
+ * untrusted certificate).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -465,6 +468,9 @@ srv_h_verify(struct srv_req *rq, const char *url)
 	tr.untrusted = g->untrusted;
 	tr.st = rq->srv->inst->st;
 	tr.policy = pol;
+	tr.fetch = rq->srv->inst->cfg->verify_fetch;
+	tr.fetch_timeout_ms = rq->srv->inst->cfg->verify_fetch_timeout_ms;
+	tr.fetch_max_bytes = (size_t)rq->srv->inst->cfg->verify_fetch_max_bytes;
 	vr.p7s = p7s;
 	vr.p7s_len = p7s_len;
 	vr.trust = &tr;

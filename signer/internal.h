@@ -51,4 +51,37 @@ int sig_cms_parse(const uint8_t *der, size_t len, CMS_ContentInfo **out)
 /* ASN1_TIME to Unix seconds; -1 when it does not convert. */
 int64_t sig_asn1_time(const ASN1_TIME *t);
 
+/* What one source (the store, a CRL file, OCSP, a fetched CRL) says
+ * about a certificate; sig_verify.c turns it into the verdict at the time
+ * of signing, the same way for every source. */
+enum sig_state {
+	SIG_ST_UNKNOWN = 0,
+	SIG_ST_GOOD,
+	SIG_ST_REVOKED              /* revoked or on hold (certificateHold) */
+};
+struct sig_status {
+	enum sig_state state;
+	int64_t rev_time;           /* SIG_ST_REVOKED: Unix seconds */
+	int reason;                 /* RFC 5280 CRLReason, -1 when none */
+	char source[300];           /* "store", "crl file", "ocsp URL", ... */
+	char why[600];              /* SIG_ST_UNKNOWN: why, naming the URL */
+};
+
+/* What |crl| says about |x| issued by |issuer|, for a signature made at
+ * |t| (a proven time, or -1 when unproven): 1 with *out set when the CRL
+ * is |issuer|'s (name and signature), is a complete CRL for |x|, and
+ * either lists |x| or covers the time (RFC 5280 6.3.3: issued after |t|,
+ * else still current); 0 when it says nothing. */
+int sig_status_crl(X509_CRL *crl, X509 *x, X509 *issuer, int64_t t,
+    struct sig_status *out);
+
+/* Online status of |x| (sig_status.c), whose path to the trust anchors
+ * verified (|issuer| is the next certificate of that path): OCSP at the
+ * first http:// URL of its authorityInfoAccess, then the http:// CRL
+ * distribution points. *out is SIG_ST_UNKNOWN with |why| naming every URL
+ * tried and what failed when no answer verified. Never follows a URL of a
+ * certificate outside a verified path. */
+void sig_status_fetch(const struct sig_trust *tr, STACK_OF(X509) *chain,
+    X509 *x, X509 *issuer, int64_t t, struct sig_status *out);
+
 #endif /* GOVPKI_SIGNER_INTERNAL_H */

@@ -374,25 +374,86 @@ sig_subject(X509 *x)
 	return s;
 }
 
-/* The status of |x| at the time of signing. From the store when this
- * instance issued it (the same DER under that serial), else from a given
- * CRL of its issuer, else unknown (a failure: nothing proves it was not
- * revoked). |is_leaf| 0: intermediates are only checked when known. */
+/* The verdict at the time of signing from what a source said: the one
+ * decision for every source (store, CRL file, OCSP, fetched CRL). Good is
+ * valid; revoked (or held) after a valid time-stamp is valid at the time
+ * of signing; revoked before it, or with the time of signing unproven,
+ * fails; unknown fails for the signer's own certificate (nothing proves
+ * it was not revoked) and is left alone for its CAs. */
 static void
-sig_check_status(struct sig_one *o, const struct sig_trust *tr, X509 *x,
-    X509 *issuer, int is_leaf)
+sig_status_apply(struct sig_one *o, const char *what, const char *serial,
+    int is_leaf, const struct sig_status *st)
+{
+	char when[32], tsw[32], reason[48];
+	const char *rn;
+
+	if (st->state != SIG_ST_UNKNOWN) {
+		if (is_leaf)
+			json_object_set_new(o->obj, "status_source",
+			    json_string(st->source));
+		else if (json_array_append_new(json_object_get(o->obj,
+		    "status_ca_sources"), json_string(st->source)) != 0)
+			json_object_set_new(o->obj, "status_ca_sources",
+			    json_pack("[s]", st->source));
+	}
+	switch (st->state) {
+	case SIG_ST_GOOD:
+		sig_check(o, what, 1, NULL);
+		return;
+	case SIG_ST_REVOKED:
+		break;
+	case SIG_ST_UNKNOWN:
+	default:
+		if (is_leaf)
+			sig_check(o, what, 0, "status unknown: %s", st->why);
+		return;
+	}
+	reason[0] = '\0';
+	if (st->reason >= 0 && (rn = ca_reason_name(st->reason)) != NULL)
+		snprintf(reason, sizeof(reason), " (%s)", rn);
+	sig_iso(st->rev_time, when, sizeof(when));
+	if (o->has_ts && o->time >= 0 && st->rev_time > o->time) {
+		sig_iso(o->time, tsw, sizeof(tsw));
+		sig_check(o, what, 2, "revoked at %s%s, after the time-stamp "
+		    "(%s): valid at the time of signing", when, reason, tsw);
+		json_object_set_new(o->checks, what, json_string("ok"));
+		json_object_set_new(o->obj, "revoked_after_signing",
+		    json_string(when));
+	} else if (o->has_ts && o->time >= 0) {
+		sig_check(o, what, 0, "certificate %s revoked (or held) at "
+		    "%s%s, before the time-stamp (source: %s)", serial, when,
+		    reason, st->source);
+	} else {
+		sig_check(o, what, 0, "certificate %s revoked (or held) at "
+		    "%s%s; the time of signing is unproven (no valid "
+		    "time-stamp) (source: %s)", serial, when, reason,
+		    st->source);
+	}
+}
+
+/* The status of |x| at the time of signing, from the first source that
+ * answers: the store when this instance issued it (the same DER under
+ * that serial), else a given CRL of its issuer, else, when fetching is
+ * on, OCSP or the CRL distribution point. |issuer| is set only when the
+ * path to the trust anchors verified (|chain|), and nothing is fetched
+ * without it. |is_leaf| 0: a CA's status only counts when known. */
+static void
+sig_check_status(struct sig_one *o, const struct sig_trust *tr,
+    STACK_OF(X509) *chain, X509 *x, X509 *issuer, int is_leaf)
 {
 	struct store_cert sc;
-	char *serial = NULL, when[32], tsw[32];
+	struct sig_status st;
+	char *serial = NULL;
 	unsigned char *der = NULL;
-	int len, r, i;
-	int64_t rev = -1;
+	int len, i;
 	const char *what = is_leaf ? "status" : "status_ca";
 
 	memset(&sc, 0, sizeof(sc));
+	memset(&st, 0, sizeof(st));
+	st.reason = -1;
 	if ((serial = ca_serial_hex(x)) == NULL)
 		return;
-	if (tr->st != NULL && (r = store_cert_get(tr->st, serial, &sc)) == 0 &&
+	if (tr->st != NULL && store_cert_get(tr->st, serial, &sc) == 0 &&
 	    (len = i2d_X509(x, &der)) > 0 && (size_t)len == sc.der_len &&
 	    memcmp(der, sc.der, sc.der_len) == 0) {
 		if (is_leaf) {
@@ -401,67 +462,40 @@ sig_check_status(struct sig_one *o, const struct sig_trust *tr, X509 *x,
 			free(o->role);
 			o->role = sc.role ? strdup(sc.role) : NULL;
 		}
+		snprintf(st.source, sizeof(st.source), "store");
 		if (strcmp(sc.status, "good") == 0) {
-			sig_check(o, what, 1, NULL);
-			goto out;
+			st.state = SIG_ST_GOOD;
+		} else {
+			st.state = SIG_ST_REVOKED;
+			st.rev_time = sc.revoked_at;
+			st.reason = strcmp(sc.status, "hold") == 0 ?
+			    6 /* certificateHold */ : sc.reason;
 		}
-		rev = sc.revoked_at;
-	} else if (tr->crls != NULL && issuer != NULL) {
-		for (i = 0; i < sk_X509_CRL_num(tr->crls); i++) {
-			X509_CRL *crl = sk_X509_CRL_value(tr->crls, i);
-			X509_REVOKED *rv = NULL;
-			EVP_PKEY *ipk = X509_get0_pubkey(issuer);
-
-			if (X509_NAME_cmp(X509_CRL_get_issuer(crl),
-			    X509_get_subject_name(issuer)) != 0 ||
-			    ipk == NULL || X509_CRL_verify(crl, ipk) != 1)
-				continue;
-			if (X509_CRL_get0_by_cert(crl, &rv, x) == 1 &&
-			    rv != NULL) {
-				rev = sig_asn1_time(
-				    X509_REVOKED_get0_revocationDate(rv));
-				break;
-			}
-			/* RFC 5280 6.3.3: the CRL must cover the time of
-			 * signing (proven), else the present. */
-			if (o->time >= 0 ? sig_asn1_time(
-			    X509_CRL_get0_lastUpdate(crl)) >= o->time :
-			    sig_asn1_time(X509_CRL_get0_nextUpdate(crl)) >
-			    (int64_t)time(NULL)) {
-				sig_check(o, what, 1, NULL);
-				goto out;
-			}
-		}
-		if (rev < 0) {
-			if (is_leaf)
-				sig_check(o, what, 0, "status unknown: no CRL "
-				    "of its issuer covers the time of signing");
-			goto out;
-		}
-	} else {
-		if (is_leaf)
-			sig_check(o, what, 0, "status unknown: not issued by "
-			    "this instance, and no CRL or OCSP answer for its "
-			    "issuer was given");
 		goto out;
 	}
-	sig_iso(rev, when, sizeof(when));
-	if (o->has_ts && o->time >= 0 && rev > o->time) {
-		sig_iso(o->time, tsw, sizeof(tsw));
-		sig_check(o, what, 2, "revoked at %s, after the time-stamp "
-		    "(%s): valid at the time of signing", when, tsw);
-		json_object_set_new(o->checks, what, json_string("ok"));
-		json_object_set_new(o->obj, "revoked_after_signing",
-		    json_string(when));
-	} else if (o->has_ts && o->time >= 0) {
-		sig_check(o, what, 0, "certificate %s revoked (or held) at %s, "
-		    "before the time-stamp", serial, when);
-	} else {
-		sig_check(o, what, 0, "certificate %s revoked (or held) at %s; "
-		    "the time of signing is unproven (no valid time-stamp)",
-		    serial, when);
+	for (i = 0; tr->crls != NULL && issuer != NULL &&
+	    i < sk_X509_CRL_num(tr->crls); i++) {
+		if (sig_status_crl(sk_X509_CRL_value(tr->crls, i), x, issuer,
+		    o->time, &st)) {
+			snprintf(st.source, sizeof(st.source), "crl file");
+			goto out;
+		}
 	}
+	if (tr->fetch && issuer != NULL && chain != NULL) {
+		sig_status_fetch(tr, chain, x, issuer, o->time, &st);
+		goto out;
+	}
+	if (tr->crls != NULL && sk_X509_CRL_num(tr->crls) > 0 &&
+	    issuer != NULL)
+		snprintf(st.why, sizeof(st.why), "no CRL of its issuer covers "
+		    "the time of signing");
+	else
+		snprintf(st.why, sizeof(st.why), "not issued by this instance, "
+		    "and no CRL or OCSP answer for its issuer was given "
+		    "(online fetching is off: --fetch, or verify."
+		    "fetch_revocation in govpki.json)");
 out:
+	sig_status_apply(o, what, serial, is_leaf, &st);
 	ERR_clear_error();
 	OPENSSL_free(der);
 	store_cert_clear(&sc);
@@ -652,10 +686,11 @@ sig_verify_one(const struct sig_verify_req *rq, CMS_ContentInfo *cms,
 		sig_check(o, "key_usage", 1, NULL);
 	if (chain != NULL) {
 		for (j = 0; j + 1 < sk_X509_num(chain); j++)
-			sig_check_status(o, rq->trust, sk_X509_value(chain, j),
-			    sk_X509_value(chain, j + 1), j == 0);
+			sig_check_status(o, rq->trust, chain,
+			    sk_X509_value(chain, j), sk_X509_value(chain, j + 1),
+			    j == 0);
 	} else {
-		sig_check_status(o, rq->trust, signer, NULL, 1);
+		sig_check_status(o, rq->trust, NULL, signer, NULL, 1);
 	}
 	if (o->profile != NULL)
 		json_object_set_new(o->obj, "profile",

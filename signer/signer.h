@@ -10,6 +10,8 @@
  *                 time-stamp as an unsigned attribute
  *   sig_tsp.c     a small RFC 3161 client (request, HTTP POST, reply checks)
  *   sig_verify.c  verification of every SignerInfo with a JSON report
+ *   sig_status.c  certificate status from CRLs and, opt-in, fetched
+ *                 online (OCSP, CRL distribution points) for other CAs
  *   sig_policy.c  approval policies (policies/approvals/<name>.json)
  *   sig_b64.c     base64 for the HTTP API
  *
@@ -153,7 +155,15 @@ struct sig_trust {
 	                             * may be NULL */
 	STACK_OF(X509_CRL) *crls;   /* CRLs for other CAs; may be NULL */
 	const struct sig_policy *policy; /* approval policy, or NULL */
+	/* Online status for other CAs' certificates (sig_status.c): only for
+	 * a certificate whose path verified to |anchors|, so the URLs come
+	 * from certificates a trusted CA signed. Off when 0. */
+	int fetch;
+	int64_t fetch_timeout_ms;   /* per request; 0: 3000 */
+	size_t fetch_max_bytes;     /* per reply; 0: SIG_FETCH_MAX_BYTES */
 };
+
+#define SIG_FETCH_MAX_BYTES (10 * 1024 * 1024)
 
 struct sig_verify_req {
 	const uint8_t *p7s;         /* the SignedData, DER or PEM */
@@ -176,12 +186,14 @@ struct sig_verify_req {
  * message digest against the document, signing-certificate-v2, the path
  * to the trust anchors at the time of signing, key usage, the status at
  * the time of signing (the store for this instance's certificates, the
- * given CRLs for others, else "status unknown"), the signature
- * time-stamp (its own path and imprint), and the approval policy.
+ * given CRLs for others, then, with |trust->fetch|, OCSP and the CRL
+ * distribution point, else "status unknown"), the signature time-stamp
+ * (its own path and imprint), and the approval policy.
  * Returns 0 when a report was built, in *out_report (new reference):
  *   {"valid":bool, "reasons":[..], "signers":[{"valid":bool,
  *    "reasons":[..], "subject", "serial", "level", "step", "time",
- *    "time_source":"timestamp"|"claimed", "checks":{...}}], "policy":{..}}
+ *    "time_source":"timestamp"|"claimed", "status_source":"store"|
+ *    "crl file"|"ocsp URL"|"crl URL", "checks":{...}}], "policy":{..}}
  * and *out_valid 1 only when every signer and the policy verify. A
  * negative GP_ERR_* (GP_ERR_INVALID naming what) when the input is not a
  * SignedData or the document cannot be read: never a crash. */

@@ -204,6 +204,11 @@ typedef int (*store_cert_state_fn)(void *arg,
     const struct store_cert_state *s);
 int store_cert_scan_revoked(store *st, const char *issuer,
     store_cert_state_fn fn, void *arg) GP_WUR;
+/* The same walk over every certificate of |issuer|, in any status, whose
+ * status last changed at a STORE_META_STATUS_GEN value above |since|: what
+ * a delta CRL against a base built at generation |since| lists. */
+int store_cert_scan_changed(store *st, const char *issuer, int64_t since,
+    store_cert_state_fn fn, void *arg) GP_WUR;
 
 /*
  * Certificate search (store_cert_query.c): every given criterion must

@@ -181,9 +181,13 @@ store_cert_set_status(store *st, const char *serial, const char *status,
 		    "good, hold or revoked", status ? status : "(none)");
 		goto out;
 	}
+	/* status_gen: the value the counter below takes in this
+	 * transaction (delta CRLs list rows changed after their base). */
 	GUARD(store_stmt(st, STORE_STMT_CERT_SET_STATUS,
 	    "UPDATE certificates SET status = ?2, revoked_at = ?3, "
-	    "reason = ?4, invalidity_date = ?5 WHERE serial = ?1", &s));
+	    "reason = ?4, invalidity_date = ?5, status_gen = 1 + "
+	    "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '"
+	    STORE_META_STATUS_GEN "'), 0) WHERE serial = ?1", &s));
 	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK ||
 	    (rc = store_bind_text(s, 2, status)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 3, revoked_at)) != SQLITE_OK ||
@@ -279,9 +283,12 @@ out:
 }
 
 /* One page of revoked or held certificates of |issuer| after |after|. */
+/* One page of the revoked and held certificates of |issuer| after
+ * |after|; with |since| >= 0, of every certificate whose status changed
+ * at a generation above |since| instead. */
 static int
-store_cert_revoked_page(store *st, const char *issuer, const char *after,
-    struct store_cert_state *rows, size_t *out_n)
+store_cert_revoked_page(store *st, const char *issuer, int64_t since,
+    const char *after, struct store_cert_state *rows, size_t *out_n)
 {
 	int r = GP_ERR_INTERNAL, rc;
 	sqlite3_stmt *s = NULL;
@@ -291,15 +298,24 @@ store_cert_revoked_page(store *st, const char *issuer, const char *after,
 	store_lock(st);
 	/* "+status" keeps the planner off the status index: walking the
 	 * primary key from |after| keeps each page O(page), so the whole scan
-	 * is linear in the table, not quadratic in the revoked rows. */
-	GUARD(store_stmt(st, STORE_STMT_CERT_REVOKED_PAGE,
-	    "SELECT " STORE_CERT_STATE_COLS " FROM certificates "
-	    "WHERE serial > ?1 AND issuer = ?2 "
-	    "AND +status IN ('revoked', 'hold') ORDER BY serial LIMIT ?3",
-	    &s));
+	 * is linear in the table, not quadratic in the revoked rows. The
+	 * changed rows are few: their partial index finds them. */
+	if (since < 0)
+		GUARD(store_stmt(st, STORE_STMT_CERT_REVOKED_PAGE,
+		    "SELECT " STORE_CERT_STATE_COLS " FROM certificates "
+		    "WHERE serial > ?1 AND issuer = ?2 "
+		    "AND +status IN ('revoked', 'hold') ORDER BY serial "
+		    "LIMIT ?3", &s));
+	else
+		GUARD(store_stmt(st, STORE_STMT_CERT_CHANGED_PAGE,
+		    "SELECT " STORE_CERT_STATE_COLS " FROM certificates "
+		    "WHERE serial > ?1 AND issuer = ?2 AND status_gen > ?4 "
+		    "ORDER BY serial LIMIT ?3", &s));
 	if ((rc = store_bind_text(s, 1, after)) != SQLITE_OK ||
 	    (rc = store_bind_text(s, 2, issuer)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 3, STORE_PAGE_ROWS)) != SQLITE_OK) {
+	    (rc = sqlite3_bind_int(s, 3, STORE_PAGE_ROWS)) != SQLITE_OK ||
+	    (since >= 0 && (rc = sqlite3_bind_int64(s, 4, since)) !=
+	    SQLITE_OK)) {
 		r = store_err(st, rc, "revoked certificates");
 		goto out;
 	}
@@ -319,8 +335,8 @@ out:
 	return r;
 }
 
-int
-store_cert_scan_revoked(store *st, const char *issuer,
+static int
+store_cert_scan(store *st, const char *issuer, int64_t since,
     store_cert_state_fn fn, void *arg)
 {
 	int r = GP_ERR_INTERNAL;
@@ -332,7 +348,8 @@ store_cert_scan_revoked(store *st, const char *issuer,
 	ENSURE((rows = calloc(STORE_PAGE_ROWS, sizeof(*rows))) != NULL,
 	    GP_ERR_NOMEM);
 	for (;;) {
-		GUARD(store_cert_revoked_page(st, issuer, after, rows, &n));
+		GUARD(store_cert_revoked_page(st, issuer, since, after, rows,
+		    &n));
 		for (i = 0; i < n; i++) {
 			if ((r = fn(arg, &rows[i])) != 0)
 				goto out;
@@ -345,4 +362,21 @@ store_cert_scan_revoked(store *st, const char *issuer,
 out:
 	free(rows);
 	return r;
+}
+
+int
+store_cert_scan_revoked(store *st, const char *issuer,
+    store_cert_state_fn fn, void *arg)
+{
+	return store_cert_scan(st, issuer, -1, fn, arg);
+}
+
+int
+store_cert_scan_changed(store *st, const char *issuer, int64_t since,
+    store_cert_state_fn fn, void *arg)
+{
+	if (since < 0)
+		return gp_err_set(GP_ERR_INVALID, "status generation %lld: "
+		    "must not be negative", (long long)since);
+	return store_cert_scan(st, issuer, since, fn, arg);
 }

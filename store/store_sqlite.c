@@ -90,6 +90,14 @@ static const char *const store_migrations[] = {
 	"  decided_ms INTEGER NOT NULL DEFAULT 0,"
 	"  serial TEXT);"
 	"CREATE INDEX requests_status ON requests(status);",
+
+	/* 4: the status generation of each certificate's last change, so
+	 * that a delta CRL lists what changed since its base CRL; only
+	 * changed rows are indexed. */
+	"ALTER TABLE certificates ADD COLUMN status_gen INTEGER NOT NULL "
+	"  DEFAULT 0;"
+	"CREATE INDEX certificates_status_gen ON certificates(status_gen)"
+	"  WHERE status_gen > 0;",
 };
 
 #define STORE_SCHEMA_VERSION \

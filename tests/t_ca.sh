@@ -269,5 +269,57 @@ t_check "CLI: issue enterprise" "$GOVPKI" ca issue --dir "$D" --profile enterpri
 	--csr "$T_TMP/ent.csr" --field organization=某公司 --field uscc=91110000600037341L --out "$T_TMP/cli.pem"
 verify "CLI enterprise" "$T_TMP/cli.pem"
 
+# --- the 201 waits for the commit ---------------------------------------
+# Another process holds the store's write lock for 2 s: an issuance sent
+# meanwhile must not be answered before the lock is released (its row and
+# record commit after it).
+sql() { sqlite3 -cmd '.timeout 10000' "$D/govpki.db" "$1"; }
+csr held ec -pkeyopt ec_paramgen_curve:P-256
+body "$T_TMP/held.json" enterprise "$T_TMP/held.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
+printf 'BEGIN IMMEDIATE;\n.shell sleep 2\nCOMMIT;\n' | sqlite3 "$D/govpki.db" >/dev/null 2>&1 &
+LOCK=$!
+sleep 0.3
+t0=$(date +%s%N)
+admin "$OFF" held /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json" >"$T_TMP/held.code" &
+CURL=$!
+sleep 0.8
+kill -0 "$CURL" 2>/dev/null && early=no || early=yes
+wait "$CURL"; wait "$LOCK"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+HS=$(jget "$T_TMP/held.body" 'j["serial"]')
+[ "$(cat "$T_TMP/held.code")" = 201 ] && [ "$early" = no ] && [ "$ms" -ge 1200 ] &&
+	[ "$(sql "SELECT count(*) FROM certificates WHERE serial='$HS'")" = 1 ] &&
+	[ "$(sql "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='success' AND object='$HS'")" = 1 ] &&
+	t_ok "201 only after the write lock is released (${ms} ms), row and record stored" ||
+	t_fail "201 only after the commit" "status $(cat "$T_TMP/held.code"), answered early: $early, ${ms} ms, serial '$HS'"
+
+# No 201 without its record: the log refuses cert.issue success records (a
+# trigger added under the running server). The answer is an error naming
+# the cause, nothing is stored, and the failure itself is audited; once the
+# log accepts records again, issuance works.
+NC0=$(sql "SELECT count(*) FROM certificates")
+sql "CREATE TRIGGER t_ca_fail BEFORE INSERT ON audit WHEN NEW.op = 'cert.issue'
+	AND NEW.outcome = 'success' BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END" >/dev/null
+s=$(admin "$OFF" nolog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
+expect_err nolog 500 "$s" 'injected audit failure'
+NC1=$(sql "SELECT count(*) FROM certificates")
+NF=$(sql "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='failure'
+	AND json_extract(details,'$.reason') LIKE '%injected audit failure%'")
+[ "$NC1" = "$NC0" ] && [ "$NF" = 1 ] && t_ok "a certificate whose record fails is not stored; the failure is audited" ||
+	t_fail "a certificate whose record fails is not stored; the failure is audited" "$NC0 -> $NC1 certificates, $NF failure records"
+sql "DROP TRIGGER t_ca_fail" >/dev/null
+s=$(admin "$OFF" relog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
+expect relog 201 "$s"
+
 t_check "audit log verifies after all of it" "$GOVPKI" audit verify --dir "$D"
+# A CLI run that changed state seals its records with a checkpoint; the
+# one record left after it is the checkpoint's own.
+"$GOVPKI" audit verify --dir "$D" --json >"$T_TMP/av.json" 2>&1
+"$GOVPKI" ca hold --dir "$D" "$ENT" >/dev/null 2>&1
+"$GOVPKI" audit verify --dir "$D" --json >"$T_TMP/av2.json" 2>&1
+c1=$(jget "$T_TMP/av.json" 'j["checkpoints"]'); c2=$(jget "$T_TMP/av2.json" 'j["checkpoints"]')
+u2=$(jget "$T_TMP/av2.json" 'j["unsealed"]')
+[ -n "$c1" ] && [ "$c2" = "$((c1 + 1))" ] && [ "$u2" = 1 ] &&
+	t_ok "a CLI change is sealed by a checkpoint at exit" ||
+	t_fail "a CLI change is sealed by a checkpoint at exit" "checkpoints $c1 -> $c2, unsealed $u2"
 t_done ca

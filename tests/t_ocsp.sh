@@ -307,8 +307,32 @@ else
 	t_fail "govpki ca crl" "$(cat "$T_TMP/cli.err")"
 fi
 
+# Every signature of the responder key has its record: the server's own
+# count of OCSP signatures equals the ocsp.sign records.
+SIGS=$(curl -s "$PUB/metrics" | sed -n 's/^govpki_signatures_total{key="ocsp"} //p')
+
+# No signed answer without its record: while the log refuses ocsp.sign
+# records, a nonce request gets internalError; a pre-signed answer, which
+# makes no signature, still flows; once the log accepts records, signed
+# answers come back.
+db "CREATE TRIGGER t_ocsp_fail BEFORE INSERT ON audit WHEN NEW.op = 'ocsp.sign'
+	BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END" >/dev/null
+ocsp nolog "$AUDITOR" || true
+grep -qi "internalerror" "$T_TMP/nolog.ocsp" &&
+	t_ok "a signed answer whose record fails is never sent" ||
+	t_fail "a signed answer whose record fails is never sent" "$(head -n 3 "$T_TMP/nolog.ocsp" | tr '\n' ' ')"
+expect_ocsp "pre-signed answers need no new record" "auditor.pem: good" "$AUDITOR" -no_nonce
+db "DROP TRIGGER t_ocsp_fail" >/dev/null
+expect_ocsp "signed answers again once the log accepts records" "auditor.pem: good" "$AUDITOR"
 kill -TERM "$T_LAST_PID" 2>/dev/null
 for _ in $(seq 1 100); do kill -0 "$T_LAST_PID" 2>/dev/null || break; sleep 0.1; done
+n=$(db "SELECT count(*) FROM audit WHERE op='ocsp.sign' AND outcome='success';")
+[ -n "$SIGS" ] && [ "$SIGS" -gt 5 ] && [ "$n" = "$((SIGS + 1))" ] &&
+	t_ok "every OCSP signature audited ($n)" ||
+	t_fail "every OCSP signature audited" "$n records, $SIGS signatures"
+n=$(db "SELECT count(*) FROM audit WHERE op='ocsp.sign' AND object='7e57000000000000000000000000abcd' AND details LIKE '%\"unknown\"%';")
+[ "${n:-0}" -ge 1 ] && t_ok "the made-up serial's answer is on record as unknown" ||
+	t_fail "the made-up serial's answer is on record as unknown" "$n records"
 n=$(db "SELECT count(*) FROM audit WHERE op='crl.issue' AND outcome='success';")
 [ "${n:-0}" -ge 3 ] && t_ok "every CRL generation audited ($n)" || t_fail "every CRL generation audited" "$n records"
 t_check "audit log verifies" "$GOVPKI" audit verify --dir "$D"

@@ -914,6 +914,115 @@ test_apply(void)
 	fx_close(&f);
 }
 
+/* audit_apply_async(): the change and its record are committed before the
+ * callback; a refused change reports its own error and leaves nothing; a
+ * callback that waited for the writer (audit_log) is refused instead of
+ * hanging; concurrent changes share commits. */
+struct apply_async_seen {
+	pthread_mutex_t mu;
+	audit *a;
+	store *st;
+	int ok;
+	int failed;
+	int last_err;
+	int visible;          /* the change was readable in the callback */
+	int nested_refused;   /* audit_log() from the callback refused */
+	char detail[256];
+};
+
+struct apply_async_one {
+	struct apply_arg aa;
+	char key[32];
+	struct apply_async_seen *seen;
+};
+
+static void
+apply_async_done(void *arg, int r)
+{
+	struct apply_async_one *one = arg;
+	struct apply_async_seen *c = one->seen;
+	struct audit_event ev;
+	char *v = NULL, detail[256];
+	int vis;
+
+	snprintf(detail, sizeof(detail), "%s", r != 0 ? gp_err_detail() : "");
+	vis = store_meta_get(c->st, one->key, &v) == 0 && v != NULL &&
+	    strcmp(v, "done") == 0;
+	free(v);
+	memset(&ev, 0, sizeof(ev));
+	ev.op = "nested";
+	pthread_mutex_lock(&c->mu);
+	if (r == 0) {
+		c->ok++;
+		c->visible += vis;
+	} else {
+		c->failed++;
+		c->last_err = r;
+		snprintf(c->detail, sizeof(c->detail), "%s", detail);
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (one->aa.fail == 0 && strcmp(one->key, "a-0") == 0 &&
+	    audit_log(c->a, &ev) == GP_ERR_INTERNAL) {
+		pthread_mutex_lock(&c->mu);
+		c->nested_refused = 1;
+		pthread_mutex_unlock(&c->mu);
+	}
+	free(one);
+}
+
+static void
+test_apply_async(void)
+{
+	struct fx f;
+	struct audit_event ev;
+	struct audit_report rep;
+	struct apply_async_seen c;
+	struct apply_async_one *one;
+	char *v = NULL;
+	int64_t n = 0, max = 0;
+	int i;
+
+	fx_open(&f);
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.mu, NULL);
+	c.a = f.a;
+	c.st = f.st;
+	memset(&ev, 0, sizeof(ev));
+	ev.op = "apply.async";
+	ev.outcome = "success";
+	for (i = 0; i < 200; i++) {
+		CHECK((one = calloc(1, sizeof(*one))) != NULL);
+		if (one == NULL)
+			break;
+		snprintf(one->key, sizeof(one->key), "a-%d", i);
+		one->aa.key = one->key;
+		one->aa.fail = i == 7; /* one change refuses */
+		one->seen = &c;
+		ev.object = one->key;
+		CHECK_EQ(audit_apply_async(f.a, apply_meta, &one->aa, &ev,
+		    apply_async_done, one), 0);
+	}
+	CHECK_EQ(audit_apply_async(f.a, NULL, NULL, &ev, apply_async_done,
+	    NULL), GP_ERR_INVALID);
+	CHECK_EQ(audit_apply_async(f.a, apply_meta, NULL, &ev, NULL, NULL),
+	    GP_ERR_INVALID);
+	audit_free(f.a); /* drains the queue, runs every callback */
+	f.a = NULL;
+	CHECK_EQ(c.ok, 199);
+	CHECK_EQ(c.visible, 199);
+	CHECK_EQ(c.failed, 1);
+	CHECK_EQ(c.last_err, GP_ERR_CONFLICT);
+	CHECK_CONTAINS(c.detail, "change a-7 refused");
+	CHECK_EQ(c.nested_refused, 1);
+	CHECK(store_meta_get(f.st, "a-7", &v) != 0 || v == NULL);
+	free(v);
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(n, 199); /* no record for the refused change */
+	CHECK_EQ(audit_verify(f.st, test_key, &rep), 0);
+	pthread_mutex_destroy(&c.mu);
+	fx_close(&f);
+}
+
 /* audit_log() from inside a transaction would deadlock; it is refused. */
 static void
 test_log_inside_tx(void)
@@ -1027,6 +1136,7 @@ main(void)
 	RUN(test_tamper_misc);
 	RUN(test_group_commit);
 	RUN(test_log_async);
+	RUN(test_apply_async);
 	RUN(test_apply);
 	RUN(test_log_inside_tx);
 	RUN(test_contents_and_json);

@@ -6,7 +6,10 @@
  * lists exactly the revoked and held certificates of that issuer with
  * their reasons (certificateHold for a hold, none for unspecified) and
  * invalidity dates, serials with a sign byte and odd hex lengths intact;
- * and the cRLNumber growing by one per CRL, recorded in the audit log.
+ * and the cRLNumber growing by one per CRL, recorded in the audit log;
+ * delta CRLs listing only what changed since their base (removeFromCRL
+ * for a release), with a critical deltaCRLIndicator, and freshestCRL in
+ * the full CRL that points at them.
  */
 #include <openssl/x509v3.h>
 
@@ -63,11 +66,15 @@ crl_number(X509_CRL *crl)
 	return v;
 }
 
+/* -2 when |rv| is NULL (not listed). */
 static int
 entry_reason(X509_REVOKED *rv)
 {
-	ASN1_ENUMERATED *e = X509_REVOKED_get_ext_d2i(rv, NID_crl_reason,
-	    NULL, NULL);
+	ASN1_ENUMERATED *e;
+
+	if (rv == NULL)
+		return -2;
+	e = X509_REVOKED_get_ext_d2i(rv, NID_crl_reason, NULL, NULL);
 	int v = e != NULL ? (int)ASN1_ENUMERATED_get(e) : -1;
 
 	ASN1_ENUMERATED_free(e);
@@ -84,7 +91,8 @@ find(X509_CRL *crl, const char *hex)
 	if (!BN_hex2bn(&bn, hex))
 		return NULL;
 	ai = BN_to_ASN1_INTEGER(bn, NULL);
-	if (ai != NULL && X509_CRL_get0_by_serial(crl, &rv, ai) != 1)
+	/* 1: listed; 2: listed with removeFromCRL. */
+	if (ai != NULL && X509_CRL_get0_by_serial(crl, &rv, ai) == 0)
 		rv = NULL;
 	ASN1_INTEGER_free(ai);
 	BN_free(bn);
@@ -227,6 +235,105 @@ test_entries(void)
 	X509_CRL_free(crl);
 }
 
+static void
+set_status(const char *serial, const char *status, int reason)
+{
+	CHECK_EQ(store_begin(fx.st), 0);
+	CHECK_EQ(store_cert_set_status(fx.st, serial, status,
+	    strcmp(status, "good") ? 1700000500 : 0, reason, 0), 0);
+	CHECK_EQ(store_commit(fx.st), 0);
+}
+
+static long
+delta_base(X509_CRL *crl, int *critical)
+{
+	ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_delta_crl, critical,
+	    NULL);
+	long v = n != NULL ? ASN1_INTEGER_get(n) : -1;
+
+	ASN1_INTEGER_free(n);
+	return v;
+}
+
+/* Delta CRLs (RFC 5280 5.2.4): after test_entries' full CRL number 2. */
+static void
+test_delta(void)
+{
+	struct ca_crl_spec s;
+	struct ca_crl_info info;
+	char out[128], full[128];
+	X509_CRL *crl;
+	STACK_OF(DIST_POINT) *dps;
+	int crit = 0;
+
+	snprintf(out, sizeof(out), "%s/ca-delta.crl", fx.dir);
+	snprintf(full, sizeof(full), "%s/ca.crl", fx.dir);
+	/* No base yet: refused, nothing written. */
+	spec_init(&s, out);
+	s.issuer = "nobase";
+	s.delta = 1;
+	CHECK_EQ(ca_crl_generate(&s, &info), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "no full CRL");
+	CHECK(access(out, F_OK) != 0);
+
+	/* Held, revoked and released after the base; nothing else. */
+	set_status("5c00000001", "hold", -1);
+	set_status("5c00000002", "revoked", 1);
+	set_status("ffb00000000", "good", -1);
+	spec_init(&s, out);
+	s.delta = 1;
+	CHECK_EQ(ca_crl_generate(&s, &info), 0);
+	CHECK_EQ(info.entries, 3);
+	CHECK_EQ(info.number, 3);
+	CHECK_EQ(info.base, 2);
+	crl = crl_load(out);
+	CHECK(crl != NULL);
+	if (crl == NULL)
+		return;
+	CHECK_EQ(X509_CRL_verify(crl, X509_get0_pubkey(fx.cert[1])), 1);
+	CHECK_EQ(crl_number(crl), 3);
+	CHECK_EQ(delta_base(crl, &crit), 2);
+	CHECK_EQ(crit, 1);
+	CHECK_EQ(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 3);
+	CHECK(entry_reason(find(crl, "5c00000001")) == 6);
+	CHECK(entry_reason(find(crl, "5c00000002")) == 1);
+	CHECK(entry_reason(find(crl, "ffb00000000")) == 8); /* removeFromCRL */
+	CHECK(find(crl, "4a00000001") == NULL);
+	X509_CRL_free(crl);
+
+	/* A full CRL naming where its deltas are; it becomes the base. */
+	spec_init(&s, full);
+	s.freshest_url = "http://127.0.0.1/crl/ca-delta.crl";
+	CHECK_EQ(ca_crl_generate(&s, &info), 0);
+	CHECK_EQ(info.number, 4);
+	crl = crl_load(full);
+	CHECK(crl != NULL);
+	if (crl == NULL)
+		return;
+	CHECK_EQ(delta_base(crl, NULL), -1);
+	dps = X509_CRL_get_ext_d2i(crl, NID_freshest_crl, &crit, NULL);
+	CHECK(dps != NULL && sk_DIST_POINT_num(dps) == 1 && crit == 0);
+	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+	CHECK(entry_reason(find(crl, "5c00000001")) == 6);
+	CHECK(find(crl, "ffb00000000") == NULL);
+	X509_CRL_free(crl);
+
+	/* Nothing changed since: an empty delta on the new base. */
+	spec_init(&s, out);
+	s.delta = 1;
+	CHECK_EQ(ca_crl_generate(&s, &info), 0);
+	CHECK_EQ(info.entries, 0);
+	CHECK_EQ(info.number, 5);
+	CHECK_EQ(info.base, 4);
+	set_status("5c00000001", "revoked", 4);
+	CHECK_EQ(ca_crl_generate(&s, &info), 0);
+	CHECK_EQ(info.entries, 1);
+	CHECK_EQ(info.number, 6);
+	crl = crl_load(out);
+	CHECK(crl != NULL && entry_reason(find(crl, "5c00000001")) == 4);
+	X509_CRL_free(crl);
+}
+
 static int
 count_crl_audit(void *arg, const struct store_audit_row *row)
 {
@@ -242,8 +349,8 @@ test_audited(void)
 	int n = 0;
 
 	CHECK_EQ(store_audit_scan(fx.st, 0, 0, count_crl_audit, &n), 0);
-	/* empty, ca twice, root once */
-	CHECK_EQ(n, 4);
+	/* empty, ca twice, root once, then ca: delta, full, two deltas */
+	CHECK_EQ(n, 8);
 }
 
 int
@@ -257,6 +364,7 @@ main(void)
 	RUN(test_refusals);
 	RUN(test_empty);
 	RUN(test_entries);
+	RUN(test_delta);
 	RUN(test_audited);
 	pki_teardown(&fx);
 	return test_done("ca_crl");

@@ -5,14 +5,20 @@
  * (the shipped policies/ and a bad file named with its field), issuance
  * through the store and the audit, refusals naming the field, the
  * self-check catching certificates that must not be signed, dual control
- * and the revocation state machine.
+ * and the revocation state machine; the request parser (the certificate
+ * carries the request's key info as signed; tampered or trailing bytes
+ * refused) and the asynchronous commit (the callback comes only once the
+ * certificate and its record are committed, seen from another connection;
+ * a commit that fails reports the error after its failure record).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -508,6 +514,393 @@ test_dual_and_revoke(void)
 	fx_close(&f);
 }
 
+/* |der| as a PEM block named |name|; caller frees. */
+static char *
+pem_of(const char *name, const unsigned char *der, long len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *s = NULL;
+	long n;
+
+	if (bio != NULL && PEM_write_bio(bio, name, "", der, len) &&
+	    (n = BIO_get_mem_data(bio, &data)) > 0)
+		s = strndup(data, (size_t)n);
+	BIO_free(bio);
+	return s;
+}
+
+/* The DER of the request of |key|; caller frees with OPENSSL_free. */
+static int
+csr_der(EVP_PKEY *key, unsigned char **out)
+{
+	X509_REQ *req = X509_REQ_new();
+	int n = -1;
+
+	*out = NULL;
+	if (req != NULL && X509_REQ_set_pubkey(req, key) &&
+	    X509_REQ_sign(req, key, EVP_sha256()) > 0)
+		n = i2d_X509_REQ(req, out);
+	X509_REQ_free(req);
+	return n;
+}
+
+/* Issues an enterprise-encryption (RSA) or enterprise certificate for
+ * |key| from |csr| and checks that the certificate carries exactly the
+ * key's canonical SubjectPublicKeyInfo and the RFC 5280 4.2.1.2 (1)
+ * key identifier of it. */
+static void
+check_key_carried(struct fx *f, const char *profile, const char *csr,
+    EVP_PKEY *key)
+{
+	struct ca_issue_result res;
+	unsigned char *want = NULL, *got = NULL, md[20];
+	const unsigned char *bits;
+	const ASN1_OCTET_STRING *ski;
+	X509 *cert = NULL;
+	BIO *bio = NULL;
+	int wl, gl, bl;
+	unsigned int mdl = 0;
+
+	memset(&res, 0, sizeof(res));
+	CHECK_EQ(issue(f, profile, csr, "{\"organization\":\"某某有限公司\","
+	    "\"uscc\":\"91350100M000100Y43\"}", &res), 0);
+	bio = BIO_new_mem_buf(res.cert_pem, -1);
+	CHECK(bio != NULL && (cert = PEM_read_bio_X509(bio, NULL, NULL,
+	    NULL)) != NULL);
+	if (cert == NULL)
+		goto out;
+	CHECK_EQ(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
+	wl = i2d_PUBKEY(key, &want);
+	gl = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &got);
+	CHECK(wl > 0 && wl == gl && memcmp(want, got, (size_t)wl) == 0);
+	X509_PUBKEY_get0_param(NULL, &bits, &bl, NULL,
+	    X509_get_X509_PUBKEY(cert));
+	CHECK_EQ(EVP_Digest(bits, (size_t)bl, md, &mdl, EVP_sha1(), NULL), 1);
+	ski = X509_get0_subject_key_id(cert);
+	CHECK(ski != NULL && ASN1_STRING_length(ski) == 20 &&
+	    memcmp(ASN1_STRING_get0_data(ski), md, 20) == 0);
+out:
+	ca_issue_result_clear(&res);
+	OPENSSL_free(want);
+	OPENSSL_free(got);
+	X509_free(cert);
+	BIO_free(bio);
+}
+
+/* The request parser: the key info reaches the certificate as signed,
+ * for the fast (uncompressed EC) and the generic path alike; a tampered
+ * signature, bytes after the DER or a second block are refused. */
+static void
+test_csr(void)
+{
+	struct fx f;
+	struct ca_issue_result res;
+	EVP_PKEY *p256 = EVP_EC_gen("P-256"), *p384 = EVP_EC_gen("P-384");
+	EVP_PKEY *rsa = EVP_RSA_gen(2048), *comp = EVP_EC_gen("P-256");
+	unsigned char *der = NULL, *longer = NULL;
+	char *csr = NULL, *two = NULL;
+	int n;
+
+	memset(&res, 0, sizeof(res));
+	CHECK_EQ(fx_open(&f), 0);
+	CHECK(p256 != NULL && p384 != NULL && rsa != NULL && comp != NULL);
+	CHECK_EQ(EVP_PKEY_set_utf8_string_param(comp,
+	    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"), 1);
+
+	csr = csr_pem(p256);
+	check_key_carried(&f, "enterprise", csr, p256);
+	free(csr);
+	csr = csr_pem(p384);
+	check_key_carried(&f, "enterprise", csr, p384);
+	free(csr);
+	csr = csr_pem(rsa);
+	check_key_carried(&f, "enterprise-encryption", csr, rsa);
+	free(csr);
+	/* A compressed point takes the generic decoder. */
+	CHECK((n = csr_der(comp, &der)) > 0);
+	CHECK(n > 0 && der[0] == 0x30);
+	csr = pem_of("CERTIFICATE REQUEST", der, n);
+	check_key_carried(&f, "enterprise", csr, comp);
+	free(csr);
+	OPENSSL_free(der);
+	der = NULL;
+
+	/* The other PEM name OpenSSL reads requests under. */
+	CHECK((n = csr_der(p256, &der)) > 0);
+	csr = pem_of("NEW CERTIFICATE REQUEST", der, n);
+	CHECK_EQ(issue(&f, "enterprise", csr, "{\"organization\":\"x\","
+	    "\"uscc\":\"91350100M000100Y43\"}", &res), 0);
+	ca_issue_result_clear(&res);
+	free(csr);
+
+	/* must fail: the signature's last byte changed */
+	der[n - 1] ^= 0x01;
+	csr = pem_of("CERTIFICATE REQUEST", der, n);
+	CHECK_EQ(issue(&f, "enterprise", csr, "{\"organization\":\"x\","
+	    "\"uscc\":\"91350100M000100Y43\"}", &res), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "csr: the signature does not verify");
+	free(csr);
+	der[n - 1] ^= 0x01;
+	/* must fail: a byte of the key changed (the point leaves the curve,
+	 * or the signature no longer verifies) */
+	{
+		unsigned char *t = OPENSSL_memdup(der, (size_t)n);
+		int i, k = -1;
+		/* the uncompressed point: 0x04 after "03 42 00" */
+		for (i = 0; i + 3 < n; i++)
+			if (t[i] == 0x03 && t[i + 1] == 0x42 &&
+			    t[i + 2] == 0x00 && t[i + 3] == 0x04) {
+				k = i + 10;
+				break;
+			}
+		CHECK(k > 0);
+		if (k > 0) {
+			t[k] ^= 0x01;
+			csr = pem_of("CERTIFICATE REQUEST", t, n);
+			CHECK_EQ(issue(&f, "enterprise", csr,
+			    "{\"organization\":\"x\",\"uscc\":"
+			    "\"91350100M000100Y43\"}", &res), GP_ERR_INVALID);
+			CHECK_CONTAINS(gp_err_detail(), "csr:");
+			free(csr);
+		}
+		OPENSSL_free(t);
+	}
+	/* must fail: bytes after the request's DER, inside the block */
+	CHECK((longer = OPENSSL_malloc((size_t)n + 2)) != NULL);
+	memcpy(longer, der, (size_t)n);
+	longer[n] = 0x05;
+	longer[n + 1] = 0x00;
+	csr = pem_of("CERTIFICATE REQUEST", longer, n + 2);
+	CHECK_EQ(issue(&f, "enterprise", csr, "{\"organization\":\"x\","
+	    "\"uscc\":\"91350100M000100Y43\"}", &res), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "csr: trailing bytes");
+	/* must fail: a second block after the first */
+	two = NULL;
+	{
+		char *one = pem_of("CERTIFICATE REQUEST", der, n);
+		CHECK(one != NULL && asprintf(&two, "%s%s", one, one) > 0);
+		free(one);
+	}
+	CHECK_EQ(issue(&f, "enterprise", two, "{\"organization\":\"x\","
+	    "\"uscc\":\"91350100M000100Y43\"}", &res), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "csr: trailing data");
+	/* must fail: a certificate request that is not one */
+	free(csr);
+	csr = pem_of("CERTIFICATE REQUEST", (const unsigned char *)"\x30\x03"
+	    "\x02\x01\x00", 5);
+	CHECK_EQ(issue(&f, "enterprise", csr, "{\"organization\":\"x\","
+	    "\"uscc\":\"91350100M000100Y43\"}", &res), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "csr: not a PEM CERTIFICATE REQUEST");
+	fx_close(&f);
+	free(csr);
+	free(two);
+	OPENSSL_free(der);
+	OPENSSL_free(longer);
+	EVP_PKEY_free(p256);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(comp);
+}
+
+/* What an asynchronous commit's callback saw, from another connection to
+ * the same database: committed, not merely written in a transaction. */
+struct async_seen {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int called;
+	int r;
+	char detail[512];
+	char db[128];
+	const char *serial;
+	int cert_committed;     /* the row, seen from another connection */
+	char last_op[32];       /* the newest committed audit record */
+	char last_outcome[16];
+	char last_details[512];
+};
+
+static void
+async_done(void *arg, int r)
+{
+	struct async_seen *a = arg;
+	store *other = NULL;
+	struct store_cert c;
+	struct store_audit_row row;
+	uint8_t hash[32];
+	int64_t seq = 0;
+
+	memset(&c, 0, sizeof(c));
+	memset(&row, 0, sizeof(row));
+	pthread_mutex_lock(&a->mu);
+	a->r = r;
+	snprintf(a->detail, sizeof(a->detail), "%s", r != 0 ?
+	    gp_err_detail() : "");
+	if (store_open(a->db, 0, &other) == 0) {
+		a->cert_committed = store_cert_get(other, a->serial, &c) == 0 &&
+		    strcmp(c.serial, a->serial) == 0;
+		if (store_audit_head(other, &seq, hash) == 0 &&
+		    store_audit_get(other, seq, &row) == 0) {
+			snprintf(a->last_op, sizeof(a->last_op), "%s",
+			    row.op ? row.op : "");
+			snprintf(a->last_outcome, sizeof(a->last_outcome), "%s",
+			    row.outcome ? row.outcome : "");
+			snprintf(a->last_details, sizeof(a->last_details), "%s",
+			    row.details ? row.details : "");
+		}
+	}
+	store_cert_clear(&c);
+	store_audit_row_clear(&row);
+	store_free(other);
+	a->called++;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void
+async_wait(struct async_seen *a)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	pthread_mutex_lock(&a->mu);
+	while (a->called == 0 &&
+	    pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&a->mu);
+}
+
+static int
+start_issue(struct fx *f, const char *csr, struct ca_issue_result *res,
+    ca_issue_job **job)
+{
+	struct ca_issue_req req;
+	json_t *s = json_loads("{\"organization\":\"x\",\"uscc\":"
+	    "\"91350100M000100Y43\"}", 0, NULL);
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.profile = "enterprise";
+	req.csr_pem = csr;
+	req.csr_len = strlen(csr);
+	req.subject = s;
+	r = ca_issue_start(&f->ca, &who1, &req, res, job);
+	json_decref(s);
+	return r;
+}
+
+/* ca_issue_start() + ca_issue_commit_async(): the callback comes after the
+ * certificate and its record committed; a duplicate serial (the commit's
+ * constraint) is reported with its error only after the failure record is
+ * committed, and nothing of the certificate is stored; ca_issue_commit()
+ * does the same synchronously; an abandoned job is audited. */
+static void
+test_issue_async(void)
+{
+	struct fx f;
+	struct ca_issue_result res;
+	struct async_seen a;
+	struct store_cert dup;
+	ca_issue_job *job = NULL;
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	char *csr = csr_pem(k);
+	int64_t n0 = 0, n1 = 0, max = 0;
+
+	memset(&res, 0, sizeof(res));
+	memset(&a, 0, sizeof(a));
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	CHECK_EQ(fx_open(&f), 0);
+	snprintf(a.db, sizeof(a.db), "%s/t.db", tdir);
+
+	/* success */
+	CHECK_EQ(start_issue(&f, csr, &res, &job), 0);
+	CHECK(job != NULL && res.serial != NULL && res.cert_pem != NULL);
+	a.serial = res.serial;
+	ca_issue_commit_async(job, async_done, &a);
+	job = NULL;
+	async_wait(&a);
+	CHECK_EQ(a.called, 1);
+	CHECK_EQ(a.r, 0);
+	CHECK_EQ(a.cert_committed, 1);
+	CHECK_STR(a.last_op, "cert.issue");
+	CHECK_STR(a.last_outcome, "success");
+	ca_issue_result_clear(&res);
+
+	/* failure: the serial is taken before the commit */
+	CHECK_EQ(start_issue(&f, csr, &res, &job), 0);
+	CHECK(job != NULL && res.serial != NULL);
+	memset(&dup, 0, sizeof(dup));
+	dup.serial = res.serial;
+	dup.issuer = (char *)"ca";
+	dup.profile = (char *)"enterprise";
+	dup.subject = (char *)"CN=squatter";
+	dup.status = (char *)"good";
+	dup.reason = -1;
+	dup.not_before = 1;
+	dup.not_after = 2;
+	dup.der = (uint8_t *)"\x30\x00";
+	dup.der_len = 2;
+	CHECK_EQ(store_begin(f.st), 0);
+	CHECK_EQ(store_cert_insert(f.st, &dup), 0);
+	CHECK_EQ(store_commit(f.st), 0);
+	CHECK_EQ(store_audit_count(f.st, &n0, &max), 0);
+	a.called = 0;
+	a.serial = res.serial;
+	ca_issue_commit_async(job, async_done, &a);
+	job = NULL;
+	async_wait(&a);
+	CHECK_EQ(a.called, 1);
+	CHECK_EQ(a.r, GP_ERR_EXISTS);
+	CHECK_CONTAINS(a.detail, res.serial);
+	CHECK_STR(a.last_op, "cert.issue");
+	CHECK_STR(a.last_outcome, "failure");
+	CHECK_CONTAINS(a.last_details, "\"error\":\"exists\"");
+	CHECK_EQ(store_audit_count(f.st, &n1, &max), 0);
+	CHECK_EQ(n1, n0 + 1); /* the failure, not the success */
+	{
+		struct store_cert c;
+		memset(&c, 0, sizeof(c));
+		CHECK_EQ(store_cert_get(f.st, res.serial, &c), 0);
+		CHECK_STR(c.subject, "CN=squatter"); /* not overwritten */
+		store_cert_clear(&c);
+	}
+	ca_issue_result_clear(&res);
+
+	/* the same failure through the synchronous commit */
+	CHECK_EQ(start_issue(&f, csr, &res, &job), 0);
+	dup.serial = res.serial;
+	CHECK_EQ(store_begin(f.st), 0);
+	CHECK_EQ(store_cert_insert(f.st, &dup), 0);
+	CHECK_EQ(store_commit(f.st), 0);
+	CHECK_EQ(ca_issue_commit(job), GP_ERR_EXISTS);
+	job = NULL;
+	CHECK_EQ(store_audit_count(f.st, &n0, &max), 0);
+	CHECK_EQ(n0, n1 + 1);
+	ca_issue_result_clear(&res);
+
+	/* abandoned: audited, nothing stored */
+	CHECK_EQ(start_issue(&f, csr, &res, &job), 0);
+	ca_issue_job_free(job);
+	job = NULL;
+	{
+		struct store_cert c;
+		memset(&c, 0, sizeof(c));
+		CHECK_EQ(store_cert_get(f.st, res.serial, &c),
+		    GP_ERR_NOT_FOUND);
+		store_cert_clear(&c);
+	}
+	CHECK_EQ(store_audit_count(f.st, &n1, &max), 0);
+	CHECK_EQ(n1, n0 + 1);
+	ca_issue_result_clear(&res);
+	ca_issue_job_free(NULL);
+
+	fx_close(&f);
+	pthread_cond_destroy(&a.cv);
+	pthread_mutex_destroy(&a.mu);
+	free(csr);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -523,6 +916,8 @@ main(void)
 	RUN(test_issue);
 	RUN(test_lint);
 	RUN(test_dual_and_revoke);
+	RUN(test_csr);
+	RUN(test_issue_async);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tdir);

@@ -65,7 +65,12 @@ struct answer {
 	int nonce_echoed;
 	int verified;
 	int cached;
+	int signed_now;
+	char id0[68], id0_status[8];
 };
+
+/* What the server does once a signature's record is durable. */
+static int publish = 1;
 
 static void
 ask(const unsigned char *der, size_t len, struct answer *a)
@@ -82,6 +87,14 @@ ask(const unsigned char *der, size_t len, struct answer *a)
 	a->status = a->reason = -2;
 	CHECK_EQ(ca_ocsp_respond(oc, der, len, &r), 0);
 	a->cached = r.cached;
+	a->signed_now = r.signed_now;
+	if (r.n_ids > 0) {
+		snprintf(a->id0, sizeof(a->id0), "%s", r.ids[0].serial);
+		snprintf(a->id0_status, sizeof(a->id0_status), "%s",
+		    r.ids[0].status);
+	}
+	if (publish && r.signed_now && r.cacheable)
+		ca_ocsp_publish(oc, r.ids[0].serial, r.etag);
 	p = r.der;
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)r.der_len);
 	CHECK(resp != NULL && p == r.der + r.der_len);
@@ -250,7 +263,38 @@ test_presigned(void)
 	/* Unknown answers are signed each time, never kept. */
 	ask_serial("99", -1, &a);
 	ask_serial("99", -1, &a);
-	CHECK(a.status == V_OCSP_CERTSTATUS_UNKNOWN && !a.cached);
+	CHECK(a.status == V_OCSP_CERTSTATUS_UNKNOWN && !a.cached &&
+	    a.signed_now && strcmp(a.id0, "99") == 0 &&
+	    strcmp(a.id0_status, "unknown") == 0);
+}
+
+/* A pre-signed answer serves nobody else until its audit record is
+ * durable (ca_ocsp_publish); until then each request signs its own. */
+static void
+test_presigned_unpublished(void)
+{
+	struct answer a;
+
+	set_status("5c00000002", "good", -1);
+	ca_ocsp_invalidate("5c00000002");
+	publish = 0;
+	ask_serial("5c00000002", -1, &a);
+	CHECK(a.status == V_OCSP_CERTSTATUS_GOOD && !a.cached &&
+	    a.signed_now && strcmp(a.id0, "5c00000002") == 0 &&
+	    strcmp(a.id0_status, "good") == 0);
+	ask_serial("5c00000002", -1, &a);
+	CHECK(!a.cached && a.signed_now);
+	/* A wrong entity tag publishes nothing. */
+	ca_ocsp_publish(oc, "5c00000002", "\"00\"");
+	ask_serial("5c00000002", -1, &a);
+	CHECK(!a.cached && a.signed_now);
+	/* The record failed: the server drops the pending answer. */
+	ca_ocsp_invalidate("5c00000002");
+	publish = 1;
+	ask_serial("5c00000002", -1, &a);
+	CHECK(!a.cached && a.signed_now);
+	ask_serial("5c00000002", -1, &a);
+	CHECK(a.cached && !a.signed_now);
 }
 
 int
@@ -284,6 +328,7 @@ main(void)
 	RUN(test_malformed);
 	RUN(test_statuses);
 	RUN(test_presigned);
+	RUN(test_presigned_unpublished);
 	ca_ocsp_free(oc);
 	pki_teardown(&fx);
 	return test_done("ca_ocsp");

@@ -1,8 +1,11 @@
 /*
  * test_core.c: core/: the error detail, configuration loading and its
  * refusals (each names the field), atomic and exclusive file writes, capped
- * reads, hex, ID masking.
+ * reads, hex, ID masking, the HTTP client against a loopback listener
+ * (caps, deadline, no redirects).
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,8 +95,13 @@ test_config_roundtrip(void)
 	CHECK_STR(cfg->token_label, "govpki");
 	CHECK_STR(cfg->http_listen, "127.0.0.1:8080");
 	CHECK_EQ(cfg->threads, 4);
+	CHECK_EQ(cfg->crl_delay_s, 5);
 	/* Paths come back absolute, inside the directory. */
 	CHECK(strncmp(cfg->pin_file, cfg->dir, strlen(cfg->dir)) == 0);
+	gp_config_free(cfg);
+	cfg = NULL;
+	CHECK_EQ(load_with("crl.delay_s", json_integer(0), &cfg), 0);
+	CHECK(cfg != NULL && cfg->crl_delay_s == 0);
 	gp_config_free(cfg);
 }
 
@@ -114,6 +122,9 @@ test_config_refusals(void)
 	CHECK_EQ(load_with("limits.threads", json_integer(0), &cfg),
 	    GP_ERR_CONFIG);
 	CHECK_CONTAINS(gp_err_detail(), "limits.threads");
+	CHECK_EQ(load_with("crl.delay_s", json_integer(3601), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "crl.delay_s");
 	CHECK_EQ(load_with("version", json_integer(2), &cfg), GP_ERR_CONFIG);
 	CHECK_CONTAINS(gp_err_detail(), "version");
 	CHECK_EQ(load_with("keys.tsa", json_string("http://x"), &cfg),
@@ -339,11 +350,210 @@ test_http_post_refusals(void)
 	CHECK(out == NULL && len == 0);
 }
 
+/* verify: online status fetching is off by default, and refused when
+ * out of range, naming the field. */
+static void
+test_config_verify(void)
+{
+	struct gp_config *cfg = NULL;
+
+	CHECK_EQ(load_with("verify", json_object(), &cfg), 0);
+	CHECK(cfg != NULL && cfg->verify_fetch == 0 &&
+	    cfg->verify_fetch_timeout_ms == 3000 &&
+	    cfg->verify_fetch_max_bytes == 10 * 1024 * 1024);
+	gp_config_free(cfg);
+	cfg = NULL;
+	CHECK_EQ(load_with("verify.fetch_revocation", json_true(), &cfg), 0);
+	CHECK(cfg != NULL && cfg->verify_fetch == 1);
+	if (cfg != NULL) {
+		json_t *j = gp_config_to_json(cfg);
+
+		CHECK(j != NULL && json_is_true(json_object_get(
+		    json_object_get(j, "verify"), "fetch_revocation")));
+		json_decref(j);
+	}
+	gp_config_free(cfg);
+	cfg = NULL;
+	CHECK_EQ(load_with("verify.fetch_timeout_ms", json_integer(0), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "verify.fetch_timeout_ms");
+	CHECK_EQ(load_with("verify.fetch_max_bytes", json_integer(10), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "verify.fetch_max_bytes");
+	CHECK_EQ(load_with("verify.fetch_revocation", json_string("yes"),
+	    &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "verify.fetch_revocation");
+	CHECK_EQ(load_with("verify.fetch", json_true(), &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "unknown field verify.fetch");
+	CHECK(cfg == NULL);
+}
+
+/* A one-connection HTTP server on a free loopback port: records the
+ * request, then sends |reply| (or, when NULL, says nothing for |hang_ms|)
+ * and closes. */
+struct http_fixture {
+	int fd;
+	int port;
+	const char *reply;
+	size_t reply_len;
+	int hang_ms;
+	char request[1024];
+	pthread_t th;
+};
+
+static void *
+http_fixture_run(void *arg)
+{
+	struct http_fixture *f = arg;
+	size_t have = 0, off = 0;
+	ssize_t n;
+	int c;
+
+	if ((c = accept(f->fd, NULL, NULL)) < 0)
+		return NULL;
+	while (have + 1 < sizeof(f->request) && (n = read(c, f->request +
+	    have, sizeof(f->request) - 1 - have)) > 0) {
+		have += (size_t)n;
+		f->request[have] = '\0';
+		if (strstr(f->request, "\r\n\r\n") != NULL)
+			break;
+	}
+	if (f->reply == NULL)
+		usleep((useconds_t)f->hang_ms * 1000);
+	while (f->reply != NULL && off < f->reply_len && (n = send(c,
+	    f->reply + off, f->reply_len - off, MSG_NOSIGNAL)) > 0)
+		off += (size_t)n;
+	close(c);
+	return NULL;
+}
+
+static int
+http_fixture_start(struct http_fixture *f, const char *reply,
+    size_t reply_len, int hang_ms)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+
+	memset(f, 0, sizeof(*f));
+	f->reply = reply;
+	f->reply_len = reply_len;
+	f->hang_ms = hang_ms;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((f->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(f->fd, 4) != 0 ||
+	    getsockname(f->fd, (struct sockaddr *)&sa, &sl) != 0 ||
+	    pthread_create(&f->th, NULL, http_fixture_run, f) != 0) {
+		if (f->fd >= 0)
+			close(f->fd);
+		return -1;
+	}
+	f->port = ntohs(sa.sin_port);
+	return 0;
+}
+
+static void
+http_fixture_stop(struct http_fixture *f)
+{
+	pthread_join(f->th, NULL);
+	close(f->fd);
+}
+
+/* GET: the body of a 200, the request it sent; the caps, a 3xx (no
+ * redirects), a short body and a silent server within the deadline. */
+static void
+test_http_get(void)
+{
+	static const char ok[] = "HTTP/1.0 200 OK\r\nContent-Type: "
+	    "application/pkix-crl\r\nContent-Length: 5\r\n\r\nhello";
+	static const char moved[] = "HTTP/1.1 302 Found\r\nLocation: "
+	    "http://10.0.0.1/x\r\nContent-Length: 0\r\n\r\n";
+	static const char cut[] = "HTTP/1.0 200 OK\r\nContent-Length: 100"
+	    "\r\n\r\nhello";
+	struct http_fixture f;
+	uint8_t *out = NULL;
+	size_t len = 0;
+	char url[96], *big;
+	int64_t t0;
+
+	CHECK_EQ(gp_http_get("ftp://127.0.0.1/x.crl", NULL, 100, 1000, &out,
+	    &len), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "http://");
+	if (http_fixture_start(&f, ok, sizeof(ok) - 1, 0) != 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ca/x.crl", f.port);
+	CHECK_EQ(gp_http_get(url, "application/pkix-crl", 100, 2000, &out,
+	    &len), 0);
+	http_fixture_stop(&f);
+	CHECK(out != NULL && len == 5 && memcmp(out, "hello", 5) == 0);
+	CHECK(strncmp(f.request, "GET /ca/x.crl HTTP/1.1\r\n", 24) == 0);
+	CHECK_CONTAINS(f.request, "Host: 127.0.0.1:");
+	CHECK_CONTAINS(f.request, "Connection: close");
+	free(out);
+	out = NULL;
+
+	/* The cap on the body. */
+	if (http_fixture_start(&f, ok, sizeof(ok) - 1, 0) == 0) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", f.port);
+		CHECK_EQ(gp_http_get(url, NULL, 4, 2000, &out, &len),
+		    GP_ERR_TOO_LARGE);
+		http_fixture_stop(&f);
+	}
+	/* A large reply without Content-Length is cut off at the cap while
+	 * reading, not buffered whole. */
+	big = malloc(1 << 20);
+	if (big != NULL) {
+		memset(big, 'a', 1 << 20);
+		memcpy(big, "HTTP/1.0 200 OK\r\n\r\n", 19);
+		if (http_fixture_start(&f, big, 1 << 20, 0) == 0) {
+			snprintf(url, sizeof(url), "http://127.0.0.1:%d/x",
+			    f.port);
+			CHECK_EQ(gp_http_get(url, NULL, 1000, 2000, &out,
+			    &len), GP_ERR_TOO_LARGE);
+			CHECK_CONTAINS(gp_err_detail(), url);
+			http_fixture_stop(&f);
+		}
+		free(big);
+	}
+	/* No redirects. */
+	if (http_fixture_start(&f, moved, sizeof(moved) - 1, 0) == 0) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", f.port);
+		CHECK_EQ(gp_http_get(url, NULL, 100, 2000, &out, &len),
+		    GP_ERR_IO);
+		CHECK_CONTAINS(gp_err_detail(), "HTTP status 302");
+		http_fixture_stop(&f);
+	}
+	/* A body shorter than its Content-Length. */
+	if (http_fixture_start(&f, cut, sizeof(cut) - 1, 0) == 0) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", f.port);
+		CHECK_EQ(gp_http_get(url, NULL, 1000, 2000, &out, &len),
+		    GP_ERR_IO);
+		CHECK_CONTAINS(gp_err_detail(), "cut short");
+		http_fixture_stop(&f);
+	}
+	/* A server that never answers: the deadline holds. */
+	if (http_fixture_start(&f, NULL, 0, 1500) == 0) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", f.port);
+		t0 = gp_mono_ms();
+		CHECK_EQ(gp_http_get(url, NULL, 1000, 300, &out, &len),
+		    GP_ERR_IO);
+		CHECK(gp_mono_ms() - t0 < 1200);
+		CHECK_CONTAINS(gp_err_detail(), "within 300 ms");
+		http_fixture_stop(&f);
+	}
+	CHECK(out == NULL && len == 0);
+}
+
 int
 main(void)
 {
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
+	signal(SIGPIPE, SIG_IGN);
 	RUN(test_err_detail);
 	RUN(test_config_roundtrip);
 	RUN(test_config_refusals);
@@ -352,6 +562,8 @@ main(void)
 	RUN(test_file_write_exclusive);
 	RUN(test_hex_mask_hostport);
 	RUN(test_http_post_refusals);
+	RUN(test_config_verify);
+	RUN(test_http_get);
 	{
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

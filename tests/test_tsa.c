@@ -4,7 +4,10 @@
  * then tokens (nonce, certReq, policy, ESSCertIDv2, accuracy) checked by
  * tsa_verify(), every rejection with its PKIFailureInfo, the clock guard
  * through the test hook and a persisted last genTime, unique serials, and
- * tampered tokens refused.
+ * tampered tokens refused. The tokens are written by tsa_tok.c from pieces
+ * encoded once; test_token_der compares them field by field with what
+ * OpenSSL's own TS_RESP_create_response() makes of the same request with
+ * the same serial and time, for several configurations and key types.
  *
  * With "--load PORT1 PORT2 N CLIENTS OUT" it is instead the load client of
  * t_tsa.sh: N requests spread over CLIENTS keep-alive connections to two
@@ -17,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -119,15 +123,16 @@ mkcfg(void)
 }
 
 static tsa *
-mktsa(const struct gp_config *cfg, store *st, const char *hook)
+mktsa_with(const struct gp_config *cfg, store *st, const char *hook,
+    EVP_PKEY *key, X509 *cert)
 {
 	struct tsa_opts o;
 	tsa *t = NULL;
 
 	memset(&o, 0, sizeof(o));
 	o.cfg = cfg;
-	o.key = tsa_key;
-	o.cert = tsa_cert;
+	o.key = key;
+	o.cert = cert;
 	o.chain = &root_cert;
 	o.chain_len = 1;
 	o.st = st;
@@ -137,6 +142,12 @@ mktsa(const struct gp_config *cfg, store *st, const char *hook)
 		return NULL;
 	}
 	return t;
+}
+
+static tsa *
+mktsa(const struct gp_config *cfg, store *st, const char *hook)
+{
+	return mktsa_with(cfg, st, hook, tsa_key, tsa_cert);
 }
 
 /* A DER TimeStampReq. |md_nid| 0: the imprint algorithm given by |oid|.
@@ -708,6 +719,7 @@ struct serial_arg {
 	int n;
 	char **out;
 	int failed;
+	int backwards;      /* genTimes earlier than this thread's last */
 };
 
 static void *
@@ -715,6 +727,7 @@ serial_worker(void *p)
 {
 	struct serial_arg *a = p;
 	struct tsa_result res;
+	int64_t last = 0;
 	int i;
 
 	for (i = 0; i < a->n; i++) {
@@ -723,12 +736,14 @@ serial_worker(void *p)
 			continue;
 		}
 		a->out[i] = strdup(res.serial);
+		a->backwards += res.gen_time_ms < last;
+		last = res.gen_time_ms;
 	}
 	return NULL;
 }
 
 /* Two TSAs on one key (two instances), four threads: no duplicate, and
- * genTimes never go backwards within one TSA. */
+ * no thread sees a genTime earlier than its previous one. */
 static void
 test_serials(void)
 {
@@ -738,7 +753,7 @@ test_serials(void)
 	struct serial_arg args[THREADS];
 	pthread_t th[THREADS];
 	char **all = calloc(PER * THREADS, sizeof(char *));
-	int i, dup = 0, failed = 0, missing = 0;
+	int i, dup = 0, failed = 0, missing = 0, back = 0;
 
 	CHECK(t1 != NULL && t2 != NULL && all != NULL);
 	if (t1 == NULL || t2 == NULL || all == NULL)
@@ -748,13 +763,16 @@ test_serials(void)
 		args[i].n = PER;
 		args[i].out = all + i * PER;
 		args[i].failed = 0;
+		args[i].backwards = 0;
 		pthread_create(&th[i], NULL, serial_worker, &args[i]);
 	}
 	for (i = 0; i < THREADS; i++) {
 		pthread_join(th[i], NULL);
 		failed += args[i].failed;
+		back += args[i].backwards;
 	}
 	CHECK_EQ(failed, 0);
+	CHECK_EQ(back, 0);
 	for (i = 0; i < PER * THREADS; i++)
 		missing += all[i] == NULL;
 	CHECK_EQ(missing, 0);
@@ -770,6 +788,417 @@ out:
 	free(all);
 	tsa_free(t1);
 	tsa_free(t2);
+	gp_config_free(cfg);
+}
+
+/* ---- the directly encoded token against OpenSSL's ---- */
+
+/* A TimeStampReq with a nonce given in hex (NULL: none). */
+static int
+mkreq_hex(int md_nid, size_t imp_len, const char *nonce_hex, int cert_req,
+    const char *policy, uint8_t **out, size_t *out_len)
+{
+	TS_REQ *req = TS_REQ_new();
+	TS_MSG_IMPRINT *mi = TS_MSG_IMPRINT_new();
+	X509_ALGOR *alg = X509_ALGOR_new();
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *n = NULL;
+	ASN1_OBJECT *pol = NULL;
+	unsigned char imp[64];
+	int len, ok;
+	uint8_t *p;
+
+	RAND_bytes(imp, sizeof(imp));
+	X509_ALGOR_set0(alg, OBJ_nid2obj(md_nid), V_ASN1_UNDEF, NULL);
+	ok = TS_REQ_set_version(req, 1) && TS_MSG_IMPRINT_set_algo(mi, alg) &&
+	    TS_MSG_IMPRINT_set_msg(mi, imp, (int)imp_len) &&
+	    TS_REQ_set_msg_imprint(req, mi) &&
+	    TS_REQ_set_cert_req(req, cert_req);
+	if (ok && nonce_hex != NULL)
+		ok = BN_hex2bn(&bn, nonce_hex) > 0 &&
+		    (n = BN_to_ASN1_INTEGER(bn, NULL)) != NULL &&
+		    TS_REQ_set_nonce(req, n);
+	if (ok && policy != NULL)
+		ok = (pol = OBJ_txt2obj(policy, 1)) != NULL &&
+		    TS_REQ_set_policy_id(req, pol);
+	len = ok ? i2d_TS_REQ(req, NULL) : -1;
+	*out = NULL;
+	if (len > 0 && (*out = malloc((size_t)len)) != NULL) {
+		p = *out;
+		i2d_TS_REQ(req, &p);
+		*out_len = (size_t)len;
+	}
+	ASN1_OBJECT_free(pol);
+	ASN1_INTEGER_free(n);
+	BN_free(bn);
+	X509_ALGOR_free(alg);
+	TS_MSG_IMPRINT_free(mi);
+	TS_REQ_free(req);
+	return *out != NULL ? 0 : -1;
+}
+
+/* What the reference response context hands OpenSSL: our serial, our
+ * genTime. */
+struct ref_call {
+	const ASN1_INTEGER *serial;
+	long sec, usec;
+};
+
+static ASN1_INTEGER *
+ref_serial_cb(TS_RESP_CTX *ctx, void *data)
+{
+	const struct ref_call *c = data;
+
+	return ASN1_INTEGER_dup(c->serial);
+}
+
+static int
+ref_time_cb(TS_RESP_CTX *ctx, void *data, long *sec, long *usec)
+{
+	const struct ref_call *c = data;
+
+	*sec = c->sec;
+	*usec = c->usec;
+	return 1;
+}
+
+/* Unix seconds and microseconds of a GeneralizedTime with a fraction. */
+static int
+gentime_parse(const ASN1_GENERALIZEDTIME *gt, long *sec, long *usec)
+{
+	struct tm tm;
+	const char *s = (const char *)ASN1_STRING_get0_data(gt), *f;
+	long us = 0, scale = 100000;
+
+	if (ASN1_TIME_to_tm(gt, &tm) != 1)
+		return -1;
+	*sec = (long)timegm(&tm);
+	if ((f = strchr(s, '.')) != NULL) {
+		for (f++; *f >= '0' && *f <= '9'; f++, scale /= 10)
+			us += (*f - '0') * scale;
+	}
+	*usec = us;
+	return 0;
+}
+
+/* OpenSSL's own token for |req|, as the TSA was configured (the old
+ * TS_RESP_CTX path), with the serial and genTime of |mine|. */
+static TS_RESP *
+ref_token(const struct gp_config *cfg, EVP_PKEY *key, X509 *cert,
+    const EVP_MD *md, const uint8_t *req, size_t req_len, TS_TST_INFO *mine)
+{
+	TS_RESP_CTX *ctx = TS_RESP_CTX_new();
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	struct ref_call call;
+	ASN1_OBJECT *def = OBJ_txt2obj(cfg->tsa_policy, 1), *pol = NULL;
+	BIO *in = BIO_new_mem_buf(req, (int)req_len);
+	TS_RESP *resp = NULL;
+	size_t i;
+	int ok;
+
+	call.serial = TS_TST_INFO_get_serial(mine);
+	ok = gentime_parse(TS_TST_INFO_get_time(mine), &call.sec,
+	    &call.usec) == 0;
+	sk_X509_push(chain, root_cert);
+	ok = ok && ctx != NULL && TS_RESP_CTX_set_signer_cert(ctx, cert) &&
+	    TS_RESP_CTX_set_signer_key(ctx, key) &&
+	    TS_RESP_CTX_set_signer_digest(ctx, md) &&
+	    TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()) &&
+	    TS_RESP_CTX_set_certs(ctx, chain) &&
+	    TS_RESP_CTX_set_def_policy(ctx, def) &&
+	    TS_RESP_CTX_add_md(ctx, EVP_sha256()) &&
+	    TS_RESP_CTX_add_md(ctx, EVP_sha384()) &&
+	    TS_RESP_CTX_add_md(ctx, EVP_sha512()) &&
+	    TS_RESP_CTX_set_accuracy(ctx, (int)cfg->tsa_accuracy_s,
+	    (int)cfg->tsa_accuracy_ms, (int)cfg->tsa_accuracy_us) &&
+	    TS_RESP_CTX_set_clock_precision_digits(ctx,
+	    (unsigned)cfg->tsa_precision_digits);
+	for (i = 0; ok && i < cfg->tsa_policies_len; i++) {
+		ok = (pol = OBJ_txt2obj(cfg->tsa_policies[i], 1)) != NULL &&
+		    TS_RESP_CTX_add_policy(ctx, pol);
+		ASN1_OBJECT_free(pol);
+	}
+	if (ok) {
+		TS_RESP_CTX_add_flags(ctx, TS_TSA_NAME);
+		TS_RESP_CTX_set_serial_cb(ctx, ref_serial_cb, &call);
+		TS_RESP_CTX_set_time_cb(ctx, ref_time_cb, &call);
+		resp = TS_RESP_create_response(ctx, in);
+	}
+	BIO_free(in);
+	ASN1_OBJECT_free(def);
+	sk_X509_free(chain);
+	TS_RESP_CTX_free(ctx);
+	return resp;
+}
+
+/* 1 when the i2d encodings of |a| and |b| are the same bytes. */
+static int
+same_der(int (*i2d)(const void *, unsigned char **), const void *a,
+    const void *b)
+{
+	unsigned char *x = NULL, *y = NULL;
+	int nx = i2d(a, &x), ny = i2d(b, &y), same;
+
+	same = nx > 0 && nx == ny && memcmp(x, y, (size_t)nx) == 0;
+	OPENSSL_free(x);
+	OPENSSL_free(y);
+	return same;
+}
+
+static int
+i2d_tst(const void *a, unsigned char **out)
+{
+	return i2d_TS_TST_INFO((TS_TST_INFO *)a, out);
+}
+
+static int
+i2d_algor(const void *a, unsigned char **out)
+{
+	return i2d_X509_ALGOR((const X509_ALGOR *)a, out);
+}
+
+static int
+i2d_type(const void *a, unsigned char **out)
+{
+	return i2d_ASN1_TYPE((const ASN1_TYPE *)a, out);
+}
+
+static int
+i2d_ias(const void *a, unsigned char **out)
+{
+	return i2d_PKCS7_ISSUER_AND_SERIAL((PKCS7_ISSUER_AND_SERIAL *)a, out);
+}
+
+/* The value of the signed attribute |nid| of |si|, or NULL. */
+static ASN1_TYPE *
+sattr(PKCS7_SIGNER_INFO *si, int nid)
+{
+	return PKCS7_get_signed_attribute(si, nid);
+}
+
+/* One granted reply, judged: it is DER as OpenSSL writes it, it verifies,
+ * it carries certificates exactly when asked, its ESSCertIDv2 is the
+ * SHA-256 of |cert|, and every field but the signature and the signing
+ * time equals OpenSSL's token for the same request, serial and time. */
+static void
+check_against_openssl(const struct gp_config *cfg, EVP_PKEY *key,
+    X509 *cert, const EVP_MD *md, const uint8_t *req, size_t req_len,
+    const uint8_t *rep, size_t rep_len, int cert_req)
+{
+	const unsigned char *p = rep;
+	unsigned char *re = NULL, *cder = NULL;
+	TS_RESP *mine = NULL, *ref = NULL;
+	PKCS7 *p7, *r7;
+	PKCS7_SIGNER_INFO *si, *rsi;
+	ASN1_TYPE *ess;
+	uint8_t want[8 + 32];
+	unsigned int hl = 0;
+	int n, i, cn;
+	static const int nids[] = {NID_pkcs9_contentType,
+	    NID_pkcs9_messageDigest, NID_id_smime_aa_signingCertificateV2};
+
+	mine = d2i_TS_RESP(NULL, &p, (long)rep_len);
+	CHECK(mine != NULL && p == rep + rep_len);
+	if (mine == NULL)
+		return;
+	/* DER: OpenSSL re-encodes it to the very same bytes. */
+	n = i2d_TS_RESP(mine, &re);
+	CHECK(n > 0 && (size_t)n == rep_len && memcmp(re, rep, rep_len) == 0);
+	OPENSSL_free(re);
+	p7 = TS_RESP_get_token(mine);
+	si = sk_PKCS7_SIGNER_INFO_value(PKCS7_get_signer_info(p7), 0);
+	CHECK(si != NULL && sk_PKCS7_SIGNER_INFO_num(
+	    PKCS7_get_signer_info(p7)) == 1);
+	if (si == NULL)
+		goto out;
+	/* RFC 3161 2.4.1 certReq: the certificates exactly when asked. */
+	cn = p7->d.sign->cert != NULL ? sk_X509_num(p7->d.sign->cert) : 0;
+	CHECK_EQ(cn, cert_req ? 2 : 0);
+	if (cert_req && cn == 2) {
+		CHECK(X509_cmp(sk_X509_value(p7->d.sign->cert, 0), cert) == 0);
+		CHECK(X509_cmp(sk_X509_value(p7->d.sign->cert, 1),
+		    root_cert) == 0);
+	}
+	/* RFC 5816: the precomputed ESSCertIDv2 is SigningCertificateV2 {
+	 * { ESSCertIDv2 { certHash SHA-256(certificate) } } }, hashAlgorithm
+	 * at its default (SHA-256), no issuerSerial. */
+	memcpy(want, "\x30\x26\x30\x24\x30\x22\x04\x20", 8);
+	n = i2d_X509(cert, &cder);
+	CHECK(n > 0 && EVP_Digest(cder, (size_t)n, want + 8, &hl,
+	    EVP_sha256(), NULL) == 1 && hl == 32);
+	OPENSSL_free(cder);
+	ess = sattr(si, NID_id_smime_aa_signingCertificateV2);
+	CHECK(ess != NULL && ess->type == V_ASN1_SEQUENCE &&
+	    ess->value.sequence->length == (int)sizeof(want) &&
+	    memcmp(ess->value.sequence->data, want, sizeof(want)) == 0);
+	CHECK(sattr(si, NID_id_smime_aa_signingCertificate) == NULL);
+	CHECK(sattr(si, NID_pkcs9_signingTime) != NULL);
+	CHECK_EQ(sk_X509_ATTRIBUTE_num(PKCS7_get_signed_attributes(si)), 4);
+
+	/* Field for field against OpenSSL's token. */
+	ref = ref_token(cfg, key, cert, md, req, req_len,
+	    TS_RESP_get_tst_info(mine));
+	CHECK(ref != NULL && TS_RESP_get_token(ref) != NULL);
+	if (ref == NULL || TS_RESP_get_token(ref) == NULL)
+		goto out;
+	CHECK(same_der(i2d_tst, TS_RESP_get_tst_info(mine),
+	    TS_RESP_get_tst_info(ref)));
+	r7 = TS_RESP_get_token(ref);
+	rsi = sk_PKCS7_SIGNER_INFO_value(PKCS7_get_signer_info(r7), 0);
+	CHECK_EQ(ASN1_INTEGER_get(p7->d.sign->version),
+	    ASN1_INTEGER_get(r7->d.sign->version));
+	CHECK(same_der(i2d_algor, sk_X509_ALGOR_value(p7->d.sign->md_algs, 0),
+	    sk_X509_ALGOR_value(r7->d.sign->md_algs, 0)));
+	CHECK_EQ(sk_X509_ALGOR_num(p7->d.sign->md_algs), 1);
+	CHECK_EQ(ASN1_INTEGER_get(si->version), ASN1_INTEGER_get(rsi->version));
+	CHECK(same_der(i2d_ias, si->issuer_and_serial,
+	    rsi->issuer_and_serial));
+	CHECK(same_der(i2d_algor, si->digest_alg, rsi->digest_alg));
+	CHECK(same_der(i2d_algor, si->digest_enc_alg, rsi->digest_enc_alg));
+	CHECK_EQ(sk_X509_ATTRIBUTE_num(PKCS7_get_signed_attributes(rsi)), 4);
+	/* The reference token was built in memory, not parsed: compare the
+	 * encodings (ASN1_TYPE_cmp() also compares the in-memory string
+	 * types). */
+	for (i = 0; i < (int)(sizeof(nids) / sizeof(nids[0])); i++)
+		CHECK(same_der(i2d_type, sattr(si, nids[i]),
+		    sattr(rsi, nids[i])));
+	CHECK(si->unauth_attr == NULL || sk_X509_ATTRIBUTE_num(
+	    si->unauth_attr) == 0);
+	if (cert_req) {
+		CHECK(r7->d.sign->cert != NULL &&
+		    sk_X509_num(r7->d.sign->cert) == 2 && X509_cmp(
+		    sk_X509_value(r7->d.sign->cert, 0), cert) == 0);
+	}
+out:
+	TS_RESP_free(ref);
+	TS_RESP_free(mine);
+}
+
+/* Asks |t| for a token and judges it; verifies it with the roots. */
+static void
+stamp_and_check(tsa *t, const struct gp_config *cfg, EVP_PKEY *key,
+    X509 *cert, const EVP_MD *md, int md_nid, size_t imp_len,
+    const char *nonce_hex, int cert_req, const char *policy)
+{
+	uint8_t *req = NULL, *rep = NULL;
+	size_t req_len = 0, rep_len = 0;
+	struct tsa_result res;
+	struct tsa_verify_in vi;
+	struct tsa_verify_out vo;
+	STACK_OF(X509) *trusted = roots(), *untr = sk_X509_new_null();
+	const unsigned char *p;
+	TS_REQ *treq = NULL;
+
+	CHECK_EQ(mkreq_hex(md_nid, imp_len, nonce_hex, cert_req, policy, &req,
+	    &req_len), 0);
+	CHECK_EQ(tsa_respond(t, req, req_len, &rep, &rep_len, &res), 0);
+	CHECK(res.granted);
+	if (!res.granted)
+		goto out;
+	CHECK_STR(res.policy, policy != NULL ? policy : cfg->tsa_policy);
+	check_against_openssl(cfg, key, cert, md, req, req_len, rep, rep_len,
+	    cert_req);
+	/* And it verifies as a relying party would, nonce included. */
+	p = req;
+	treq = d2i_TS_REQ(NULL, &p, (long)req_len);
+	memset(&vi, 0, sizeof(vi));
+	vi.reply_der = rep;
+	vi.reply_len = rep_len;
+	vi.digest = ASN1_STRING_get0_data(TS_MSG_IMPRINT_get_msg(
+	    TS_REQ_get_msg_imprint(treq)));
+	vi.digest_len = imp_len;
+	vi.nonce = TS_REQ_get_nonce(treq);
+	vi.trusted = trusted;
+	sk_X509_push(untr, cert);
+	vi.untrusted = untr; /* needed when certReq was not set */
+	CHECK_EQ(tsa_verify(&vi, &vo), 0);
+	CHECK_STR(vo.serial, res.serial);
+	CHECK_EQ(vo.has_certs, cert_req);
+out:
+	TS_REQ_free(treq);
+	sk_X509_free(untr);
+	sk_X509_free(trusted);
+	free(req);
+	OPENSSL_free(rep);
+}
+
+static void
+test_token_der(void)
+{
+	struct gp_config *cfg = mkcfg();
+	EVP_PKEY *k384 = EVP_EC_gen("P-384"), *krsa = EVP_RSA_gen(2048);
+	X509 *c384 = mkcert("test tsa p384", k384, root_cert, root_key,
+	    "critical,timeStamping");
+	X509 *crsa = mkcert("test tsa rsa", krsa, root_cert, root_key,
+	    "critical,timeStamping");
+	tsa *t;
+	int i;
+
+	/* certReq toggling between requests on one TSA: the cached
+	 * certificates appear exactly when asked, and each token stays
+	 * valid; nonces of every size are echoed as they came. Enough tokens
+	 * that some genTime fractions end in zeros (RFC 3161 2.4.2: none
+	 * may be written). */
+	t = mktsa(cfg, NULL, "ok");
+	CHECK(t != NULL);
+	for (i = 0; t != NULL && i < 24; i++)
+		stamp_and_check(t, cfg, tsa_key, tsa_cert, EVP_sha256(),
+		    i % 3 == 2 ? NID_sha512 : NID_sha256, i % 3 == 2 ? 64 : 32,
+		    i % 2 ? NULL : i == 0 ? "01" : i == 2 ? "00" :
+		    "ffeeddccbbaa99887766554433221100ffeeddcc", i % 2 == 0,
+		    i % 4 == 0 ? "1.3.6.1.4.1.0.99.1" : NULL);
+	tsa_free(t);
+
+	/* Accuracy in milliseconds and microseconds, six fraction digits;
+	 * then none (whole seconds). */
+	cfg->tsa_accuracy_s = 0;
+	cfg->tsa_accuracy_ms = 250;
+	cfg->tsa_accuracy_us = 7;
+	cfg->tsa_precision_digits = 6;
+	t = mktsa(cfg, NULL, "ok");
+	CHECK(t != NULL);
+	for (i = 0; t != NULL && i < 12; i++)
+		stamp_and_check(t, cfg, tsa_key, tsa_cert, EVP_sha256(),
+		    NID_sha384, 48, "7fffffffffffffff", i % 2, NULL);
+	tsa_free(t);
+	cfg->tsa_accuracy_s = 2;
+	cfg->tsa_accuracy_ms = 0;
+	cfg->tsa_accuracy_us = 0;
+	cfg->tsa_precision_digits = 0;
+	t = mktsa(cfg, NULL, "ok");
+	CHECK(t != NULL);
+	if (t != NULL)
+		stamp_and_check(t, cfg, tsa_key, tsa_cert, EVP_sha256(),
+		    NID_sha256, 32, "1234", 1, NULL);
+	tsa_free(t);
+	cfg->tsa_accuracy_s = 1;
+	cfg->tsa_precision_digits = 3;
+
+	/* Other keys: P-384 signs with SHA-384 (ecdsa-with-SHA384), RSA with
+	 * rsaEncryption, as OpenSSL's PKCS7 code names them. */
+	t = mktsa_with(cfg, NULL, "ok", k384, c384);
+	CHECK(t != NULL);
+	if (t != NULL)
+		stamp_and_check(t, cfg, k384, c384, EVP_sha384(), NID_sha256,
+		    32, "42", 1, NULL);
+	tsa_free(t);
+	t = mktsa_with(cfg, NULL, "ok", krsa, crsa);
+	CHECK(t != NULL);
+	if (t != NULL)
+		stamp_and_check(t, cfg, krsa, crsa, EVP_sha256(), NID_sha256,
+		    32, NULL, 0, NULL);
+	tsa_free(t);
+
+	/* A precision the encoder cannot write is refused at start. */
+	cfg->tsa_precision_digits = 7;
+	CHECK(mktsa(cfg, NULL, "ok") == NULL);
+	CHECK_CONTAINS(gp_err_detail(), "precision");
+	cfg->tsa_precision_digits = 3;
+
+	X509_free(c384);
+	X509_free(crsa);
+	EVP_PKEY_free(k384);
+	EVP_PKEY_free(krsa);
 	gp_config_free(cfg);
 }
 
@@ -968,6 +1397,7 @@ main(int argc, char **argv)
 	RUN(test_rejections);
 	RUN(test_clock_guard);
 	RUN(test_serials);
+	RUN(test_token_der);
 
 	X509_free(root_cert);
 	X509_free(tsa_cert);

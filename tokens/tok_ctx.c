@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -249,17 +250,26 @@ tok_slot_by_id(tok_ctx *ctx, CK_SLOT_ID id)
 	return NULL;
 }
 
+/* Retries before a token is reported absent (20 ms doubling: 300 ms). */
+#define TOK_ABSENT_RETRIES 4
+
 int
 tok_slot_find(tok_ctx *ctx, const char *name, const char *serial,
     PKCS11_SLOT **out)
 {
 	CK_SLOT_ID id;
 	PKCS11_SLOT *slot;
-	int r;
+	int r, i;
 
 	/* The module is asked first, so that a missing token never costs a
-	 * new generation of slots and a renumbered one is noticed. */
-	if ((r = tok_raw_slot_find(ctx->fl, name, serial, &id)) != 0)
+	 * new generation of slots and a renumbered one is noticed. SoftHSM
+	 * re-reads a token's file on every call and reports the token absent
+	 * while another process holds it locked (its own login writes it):
+	 * absence is believed after a few short retries. */
+	for (i = 0; (r = tok_raw_slot_find(ctx->fl, name, serial, &id)) ==
+	    GP_ERR_TOKEN_ABSENT && i < TOK_ABSENT_RETRIES; i++)
+		usleep(20000u << i);
+	if (r != 0)
 		return gp_err_set(r, "no token %s%s%s in module %s",
 		    name != NULL ? name : "",
 		    serial != NULL ? " with serial " : "",

@@ -25,6 +25,41 @@ enum tsa_hook {
 };
 
 #define TSA_MAX_POLICIES 17
+/* No token comes near this; a DER buffer that would is an error. */
+#define TSA_TOK_MAX (1024 * 1024)
+
+/* Bytes encoded once (OpenSSL-allocated; freed by tsa_tok_free()). */
+struct tsa_buf {
+	uint8_t *p;
+	size_t len;
+};
+
+/* The constant parts of every token, DER, written by tsa_tok_init(). */
+struct tsa_tok {
+	struct tsa_buf policy[TSA_MAX_POLICIES]; /* OBJECT IDENTIFIER TLVs */
+	char policy_txt[TSA_MAX_POLICIES][96];   /* dotted, for the audit */
+	struct tsa_buf accuracy;      /* Accuracy */
+	struct tsa_buf tsa_name;      /* [0] EXPLICIT GeneralName */
+	struct tsa_buf ess_attr;      /* Attribute signingCertificateV2 */
+	struct tsa_buf md_alg;        /* AlgorithmIdentifier of sign_md */
+	struct tsa_buf sig_alg;       /* signatureAlgorithm of SignerInfo */
+	struct tsa_buf sid;           /* IssuerAndSerialNumber */
+	struct tsa_buf certs;         /* TSA certificate, then the chain */
+	size_t sig_max;               /* EVP_PKEY_get_size() of the key */
+	int precision;                /* genTime fraction digits */
+};
+
+/* What varies from one token to the next. */
+struct tsa_tok_in {
+	size_t policy;                /* index into tsa.policy */
+	const uint8_t *imprint;       /* DER MessageImprint, re-encoded */
+	size_t imprint_len;
+	const uint8_t *nonce;         /* DER INTEGER, or NULL */
+	size_t nonce_len;
+	int cert_req;                 /* include the certificates */
+	uint8_t serial[16];           /* first byte 0x01..0x7f */
+	int64_t gen_us;               /* genTime, Unix microseconds */
+};
 
 struct tsa {
 	const struct gp_config *cfg;
@@ -47,7 +82,21 @@ struct tsa {
 	int64_t persist_mono_ms;
 	int64_t warned_mono_ms;       /* warn mode: last warning logged */
 	atomic_int persisting;
+	struct tsa_tok tok;
 };
+
+/* tsa_tok.c: encodes the constant parts once, then checks one token with
+ * OpenSSL (GP_ERR_CONFIG or GP_ERR_INVALID when the key cannot make a
+ * valid one). Needs cert, key, chain, sign_md and the policies set. */
+int tsa_tok_init(tsa *t) GP_WUR;
+/* Frees what tsa_tok_init() made; safe on a partly made one. */
+void tsa_tok_free(tsa *t);
+/* The DER TimeStampResp (status granted) of one token, signed by the TSA
+ * key; *out_der is freed with OPENSSL_free. Touches nothing shared, so any
+ * number of threads may call it at once. GP_ERR_DEVICE when the key did
+ * not sign. */
+int tsa_tok_build(const tsa *t, const struct tsa_tok_in *in,
+    uint8_t **out_der, size_t *out_len) GP_WUR;
 
 /* tsa_clock.c */
 int tsa_clock_init(tsa *t, const char *test_clock) GP_WUR;

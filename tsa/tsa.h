@@ -5,6 +5,8 @@
  * (RFC 5816), or a rejection carrying the PKIFailureInfo that says why.
  *
  *   tsa_resp.c    tsa_new/tsa_free, request checks, tsa_respond()
+ *   tsa_tok.c     the DER of a token: constant parts encoded once at
+ *                 tsa_new(), the rest per request, then signed
  *   tsa_reject.c  DER rejection replies built without a parsed request
  *   tsa_clock.c   the clock guard (ETSI EN 319 421): kernel sync state,
  *                 estimated error against the declared accuracy, and
@@ -17,8 +19,9 @@
  * what to record, and the caller must not send a token it failed to audit.
  *
  * Threads: tsa_respond() and tsa_clock_state() may be called from any
- * number of threads at once; each call builds its own TS_RESP_CTX
- * (OpenSSL's is not thread-safe) and the key signs concurrently.
+ * number of threads at once; what tsa_new() encoded is only read
+ * afterwards, each call writes its token into its own buffer, and the key
+ * signs concurrently. Only the clock guard is shared (under a mutex).
  */
 #ifndef GOVPKI_TSA_H
 #define GOVPKI_TSA_H
@@ -68,9 +71,11 @@ struct tsa_opts {
 
 /* Builds a TSA. Checks that |cert| is usable for time-stamping (one
  * critical EKU, id-kp-timeStamping) and matches |key|, and that the
- * configured policies parse. Loads the last genTime persisted in |st| so
- * that a clock set back across a restart is refused. GP_ERR_CONFIG naming
- * the field, or GP_ERR_INVALID naming the certificate. */
+ * configured policies parse; encodes what every token shares and checks
+ * one token with OpenSSL (so |key| signs once, on its token if it lives on
+ * one). Loads the last genTime persisted in |st| so that a clock set back
+ * across a restart is refused. GP_ERR_CONFIG naming the field, or
+ * GP_ERR_INVALID naming the certificate. */
 int tsa_new(const struct tsa_opts *o, tsa **out) GP_WUR;
 
 /* Persists the last genTime and frees. Accepts NULL. */

@@ -2,41 +2,25 @@
  * tsa_resp.c: answering one TimeStampReq. The request is parsed and every
  * RFC 3161 rule is checked here first, so that each refusal carries the
  * failure info this file chose (and quotes the clause for); only a request
- * that passed is handed to OpenSSL's TS_RESP_create_response(), with a
- * TS_RESP_CTX made for that request (they are not thread-safe; building one
- * costs a few microseconds, next to a signature), our serial and our
- * guarded clock. The TSA key signs through EVP, so it may live on a token.
+ * that passed gets a token, written by tsa_tok_build() (tsa_tok.c) from
+ * pieces encoded once at tsa_new(), with our serial and our guarded clock.
+ * Nothing here is shared between requests but the clock guard, so any
+ * number of threads answer at once. The TSA key signs through EVP, so it
+ * may live on a token.
  */
-#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
 #include "tsa/internal.h"
 
-/* What the callbacks of one TS_RESP_create_response() share with us. */
-struct tsa_call {
-	tsa *t;
-	int64_t gen_us;
-	char serial[72];
-	int serial_failed;
-};
-
 static void
-tsa_hex_lower(char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s >= 'A' && *s <= 'F')
-			*s = (char)(*s - 'A' + 'a');
-	}
-}
+tsa_hex_into(char *out, size_t len, const uint8_t *s, size_t n);
 
 /*
  * RFC 3161 2.4.2: "serialNumber is an integer assigned by the TSA to each
@@ -53,49 +37,18 @@ tsa_hex_lower(char *s)
  * the store; each serial is in the token's audit record, so a duplicate
  * would be visible to an auditor.
  */
-static ASN1_INTEGER *
-tsa_serial_cb(TS_RESP_CTX *ctx, void *data)
-{
-	struct tsa_call *call = data;
-	uint8_t rnd[16];
-	BIGNUM *bn = NULL;
-	ASN1_INTEGER *ai = NULL;
-	char *hex = NULL;
-
-	if (gp_random(rnd, sizeof(rnd)) != 0)
-		goto fail;
-	rnd[0] &= 0x7f;
-	if (rnd[0] == 0)
-		rnd[0] = 0x01; /* keep 16 bytes: no leading zero byte */
-	if ((bn = BN_bin2bn(rnd, sizeof(rnd), NULL)) == NULL ||
-	    (ai = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
-	    (hex = BN_bn2hex(bn)) == NULL)
-		goto fail;
-	snprintf(call->serial, sizeof(call->serial), "%s", hex);
-	tsa_hex_lower(call->serial);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return ai;
-fail:
-	ASN1_INTEGER_free(ai);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	call->serial_failed = 1;
-	TS_RESP_CTX_set_status_info(ctx, TS_STATUS_REJECTION,
-	    "serial number not available");
-	TS_RESP_CTX_add_failure_info(ctx, TS_INFO_SYSTEM_FAILURE);
-	return NULL;
-}
-
-/* The genTime the clock guard already approved for this request. */
 static int
-tsa_time_cb(TS_RESP_CTX *ctx, void *data, long *sec, long *usec)
+tsa_serial_new(uint8_t out[16], char *hex, size_t hex_len)
 {
-	const struct tsa_call *call = data;
+	int r;
 
-	*sec = (long)(call->gen_us / 1000000);
-	*usec = (long)(call->gen_us % 1000000);
-	return 1;
+	if ((r = gp_random(out, 16)) != 0)
+		return r;
+	out[0] &= 0x7f;
+	if (out[0] == 0)
+		out[0] = 0x01; /* keep 16 bytes: no leading zero byte */
+	tsa_hex_into(hex, hex_len, out, 16);
+	return 0;
 }
 
 void
@@ -106,6 +59,7 @@ tsa_free(tsa *t)
 	if (t == NULL)
 		return;
 	tsa_clock_persist(t, 1);
+	tsa_tok_free(t);
 	for (i = 0; i < t->policy_len; i++)
 		ASN1_OBJECT_free(t->policy[i]);
 	EVP_PKEY_free(t->key);
@@ -186,6 +140,7 @@ tsa_new(const struct tsa_opts *o, tsa **out)
 	    cfg->tsa_accuracy_ms * 1000 + cfg->tsa_accuracy_us;
 	ENSURE(t->accuracy_us > 0, gp_err_set(GP_ERR_CONFIG,
 	    "tsa.accuracy: must not be zero"));
+	GUARD(tsa_tok_init(t));
 	GUARD(tsa_clock_init(t, o->test_clock));
 	if (t->warn_mode)
 		gp_log(GP_LOG_WARN, "tsa: tsa.clock_check is \"warn\": "
@@ -249,11 +204,11 @@ tsa_md_allowed(const tsa *t, int nid)
 }
 
 /* Checks |req| (already parsed, all input consumed). Returns -1 when it
- * passes, else the failure bit with |why| set. Fills what it read into
- * |res|. */
+ * passes, with *out_policy the index of the token's policy, else the
+ * failure bit with |why| set. Fills what it read into |res|. */
 static int
-tsa_check(const tsa *t, TS_REQ *req, struct tsa_result *res, char *why,
-    size_t why_len)
+tsa_check(const tsa *t, TS_REQ *req, struct tsa_result *res,
+    size_t *out_policy, char *why, size_t why_len)
 {
 	TS_MSG_IMPRINT *mi;
 	X509_ALGOR *alg;
@@ -280,10 +235,10 @@ tsa_check(const tsa *t, TS_REQ *req, struct tsa_result *res, char *why,
 	}
 	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
 	nid = OBJ_obj2nid(aobj);
-	OBJ_obj2txt(oid, sizeof(oid), aobj, 1);
 	/* RFC 3161 2.4.2: badAlg, "unrecognized or unsupported Algorithm
 	 * Identifier". */
 	if ((md = tsa_md_allowed(t, nid)) == NULL) {
+		OBJ_obj2txt(oid, sizeof(oid), aobj, 1);
 		snprintf(why, why_len, "hash algorithm %s not accepted%s", oid,
 		    nid == NID_sha1 ? " (SHA-1 is not allowed)" : "");
 		return TSA_FAIL_BAD_ALG;
@@ -308,20 +263,21 @@ tsa_check(const tsa *t, TS_REQ *req, struct tsa_result *res, char *why,
 	/* RFC 3161 2.4.2 unacceptedPolicy: "the requested TSA policy is not
 	 * supported by the TSA". */
 	pol = TS_REQ_get_policy_id(req);
+	i = 0;
 	if (pol != NULL) {
 		for (i = 0; i < t->policy_len; i++) {
 			if (OBJ_cmp(pol, t->policy[i]) == 0)
 				break;
 		}
-		OBJ_obj2txt(oid, sizeof(oid), pol, 1);
 		if (i == t->policy_len) {
+			OBJ_obj2txt(oid, sizeof(oid), pol, 1);
 			snprintf(why, why_len, "policy %s not accepted", oid);
 			return TSA_FAIL_UNACCEPTED_POLICY;
 		}
-		snprintf(res->policy, sizeof(res->policy), "%s", oid);
-	} else {
-		OBJ_obj2txt(res->policy, sizeof(res->policy), t->policy[0], 1);
 	}
+	snprintf(res->policy, sizeof(res->policy), "%s",
+	    t->tok.policy_txt[i]);
+	*out_policy = i;
 	/* RFC 3161 2.4.1: extensions this TSA does not recognise are
 	 * refused with unacceptedExtension; it recognises none. */
 	if (TS_REQ_get_exts(req) != NULL &&
@@ -332,44 +288,6 @@ tsa_check(const tsa *t, TS_REQ *req, struct tsa_result *res, char *why,
 	return -1;
 }
 
-static TS_RESP_CTX *
-tsa_ctx_new(tsa *t, struct tsa_call *call)
-{
-	TS_RESP_CTX *ctx;
-	size_t i;
-	int ok;
-
-	if ((ctx = TS_RESP_CTX_new()) == NULL)
-		return NULL;
-	ok = TS_RESP_CTX_set_signer_cert(ctx, t->cert) == 1 &&
-	    TS_RESP_CTX_set_signer_key(ctx, t->key) == 1 &&
-	    TS_RESP_CTX_set_signer_digest(ctx, t->sign_md) == 1 &&
-	    /* RFC 5816: ESSCertIDv2 with SHA-256 in signingCertificateV2. */
-	    TS_RESP_CTX_set_ess_cert_id_digest(ctx, EVP_sha256()) == 1 &&
-	    TS_RESP_CTX_set_certs(ctx, t->chain) == 1 &&
-	    TS_RESP_CTX_set_def_policy(ctx, t->policy[0]) == 1 &&
-	    TS_RESP_CTX_add_md(ctx, EVP_sha256()) == 1 &&
-	    TS_RESP_CTX_add_md(ctx, EVP_sha384()) == 1 &&
-	    TS_RESP_CTX_add_md(ctx, EVP_sha512()) == 1 &&
-	    (!t->cfg->tsa_allow_sha1 ||
-	    TS_RESP_CTX_add_md(ctx, EVP_sha1()) == 1) &&
-	    TS_RESP_CTX_set_accuracy(ctx, (int)t->cfg->tsa_accuracy_s,
-	    (int)t->cfg->tsa_accuracy_ms, (int)t->cfg->tsa_accuracy_us) == 1 &&
-	    TS_RESP_CTX_set_clock_precision_digits(ctx,
-	    (unsigned)t->cfg->tsa_precision_digits) == 1;
-	for (i = 1; ok && i < t->policy_len; i++)
-		ok = TS_RESP_CTX_add_policy(ctx, t->policy[i]) == 1;
-	if (!ok) {
-		TS_RESP_CTX_free(ctx);
-		return NULL;
-	}
-	/* RFC 3161 2.4.2 tsa: "to help identify the name of the TSA". */
-	TS_RESP_CTX_add_flags(ctx, TS_TSA_NAME);
-	TS_RESP_CTX_set_serial_cb(ctx, tsa_serial_cb, call);
-	TS_RESP_CTX_set_time_cb(ctx, tsa_time_cb, call);
-	return ctx;
-}
-
 int
 tsa_respond(tsa *t, const uint8_t *req, size_t req_len, uint8_t **out_der,
     size_t *out_len, struct tsa_result *res)
@@ -377,21 +295,16 @@ tsa_respond(tsa *t, const uint8_t *req, size_t req_len, uint8_t **out_der,
 	int r = GP_ERR_INTERNAL, bit, n;
 	const unsigned char *p = req;
 	TS_REQ *treq = NULL;
-	TS_RESP_CTX *ctx = NULL;
-	TS_RESP *resp = NULL;
-	BIO *in = NULL;
-	struct tsa_call call;
+	struct tsa_tok_in in;
+	unsigned char *imprint = NULL, *nonce = NULL;
 	char why[160];
-	unsigned char *der = NULL, *q;
-	const ASN1_INTEGER *status;
 	enum tsa_clock c;
 
 	*out_der = NULL;
 	*out_len = 0;
 	memset(res, 0, sizeof(*res));
 	res->fail_bit = -1;
-	memset(&call, 0, sizeof(call));
-	call.t = t;
+	memset(&in, 0, sizeof(in));
 	ENSURE(t != NULL && (req != NULL || req_len == 0), GP_ERR_INVALID);
 
 	/* The cap comes before any parsing: a TimeStampReq is a few hundred
@@ -415,59 +328,58 @@ tsa_respond(tsa *t, const uint8_t *req, size_t req_len, uint8_t **out_der,
 		    out_der, out_len);
 		goto out;
 	}
-	if ((bit = tsa_check(t, treq, res, why, sizeof(why))) >= 0) {
+	if ((bit = tsa_check(t, treq, res, &in.policy, why,
+	    sizeof(why))) >= 0) {
 		r = tsa_refuse(res, bit, why, out_der, out_len);
 		goto out;
 	}
+	/* RFC 3161 2.4.2 messageImprint: "MUST have the same value as the
+	 * similar field in TimeStampReq"; re-encoded from what was parsed,
+	 * so the token is DER whatever encoding the request used. nonce:
+	 * "MUST be present if the nonce field was present in the
+	 * TimeStampReq", with its value. */
+	n = i2d_TS_MSG_IMPRINT(TS_REQ_get_msg_imprint(treq), &imprint);
+	ENSURE(n > 0, gp_err_ssl(GP_ERR_CRYPTO, "tsa: the messageImprint"));
+	in.imprint = imprint;
+	in.imprint_len = (size_t)n;
+	if (TS_REQ_get_nonce(treq) != NULL) {
+		n = i2d_ASN1_INTEGER(TS_REQ_get_nonce(treq), &nonce);
+		ENSURE(n > 0, gp_err_ssl(GP_ERR_CRYPTO, "tsa: the nonce"));
+		in.nonce = nonce;
+		in.nonce_len = (size_t)n;
+	}
+	/* RFC 3161 2.4.1 certReq: "If the certReq field is present and set to
+	 * true, the TSA's public key certificate ... MUST be provided"; when
+	 * false or absent, none is. */
+	in.cert_req = TS_REQ_get_cert_req(treq) != 0;
 	/* ETSI EN 319 421: no time-stamp outside the declared accuracy.
 	 * RFC 3161 2.4.2 timeNotAvailable: "the TSA's time source is not
 	 * available". */
-	c = tsa_clock_take(t, &call.gen_us, why, sizeof(why));
+	c = tsa_clock_take(t, &in.gen_us, why, sizeof(why));
 	if (c != TSA_CLOCK_OK) {
 		r = tsa_refuse(res, TSA_FAIL_TIME_NOT_AVAILABLE, why, out_der,
 		    out_len);
 		goto out;
 	}
-
-	ENSURE((ctx = tsa_ctx_new(t, &call)) != NULL,
-	    gp_err_ssl(GP_ERR_CRYPTO, "tsa: building the response context"));
-	ENSURE((in = BIO_new_mem_buf(req, (int)req_len)) != NULL,
-	    GP_ERR_NOMEM);
-	resp = TS_RESP_create_response(ctx, in);
-	status = resp != NULL ? TS_STATUS_INFO_get0_status(
-	    TS_RESP_get_status_info(resp)) : NULL;
-	if (status == NULL || ASN1_INTEGER_get(status) != TS_STATUS_GRANTED ||
-	    TS_RESP_get_token(resp) == NULL || call.serial[0] == '\0') {
+	if (tsa_serial_new(in.serial, res->serial, sizeof(res->serial)) != 0 ||
+	    tsa_tok_build(t, &in, out_der, out_len) != 0) {
 		/* Our checks passed, so this is the signature or the system
 		 * (a token that stopped answering): systemFailure. */
-		unsigned long e = ERR_peek_last_error();
-
 		gp_log(GP_LOG_ERROR, "tsa: creating the time-stamp failed: "
-		    "%s", e != 0 ? ERR_reason_error_string(e) : "no detail");
+		    "%s", gp_err_detail());
 		ERR_clear_error();
+		res->serial[0] = '\0';
 		r = tsa_refuse(res, TSA_FAIL_SYSTEM_FAILURE,
 		    "the time-stamp could not be created", out_der, out_len);
 		goto out;
 	}
-	n = i2d_TS_RESP(resp, NULL);
-	ENSURE(n > 0, gp_err_ssl(GP_ERR_CRYPTO, "tsa: encoding the reply"));
-	ENSURE((der = OPENSSL_malloc((size_t)n)) != NULL, GP_ERR_NOMEM);
-	q = der;
-	ENSURE(i2d_TS_RESP(resp, &q) == n, gp_err_ssl(GP_ERR_CRYPTO,
-	    "tsa: encoding the reply"));
 	res->granted = 1;
-	snprintf(res->serial, sizeof(res->serial), "%s", call.serial);
-	res->gen_time_ms = call.gen_us / 1000;
-	*out_der = der;
-	*out_len = (size_t)n;
-	der = NULL; /* transferred */
+	res->gen_time_ms = in.gen_us / 1000;
 	tsa_clock_persist(t, 0);
 	r = 0;
 out:
-	OPENSSL_free(der);
-	BIO_free(in);
-	TS_RESP_free(resp);
-	TS_RESP_CTX_free(ctx);
+	OPENSSL_free(nonce);
+	OPENSSL_free(imprint);
 	TS_REQ_free(treq);
 	return r;
 }
