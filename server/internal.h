@@ -103,6 +103,11 @@ struct srv {
 	X509_STORE *trust;
 	STACK_OF(X509) *untrusted;
 	atomic_int in_flight;
+	/* Replies suspended until the audit writer resumes them: the writer
+	 * touches their connections until then, so the daemons must outlive
+	 * every one (srv_drain). */
+	atomic_int held;
+	int abandoned;              /* held replies outlived the drain */
 	/* Health: one token probe at a time, cached for a second. */
 	pthread_mutex_t health_mu;
 	int64_t health_at_ms;

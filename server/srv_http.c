@@ -184,6 +184,7 @@ static void
 srv_audit_resume(void *arg, int r)
 {
 	struct srv_req *rq = arg;
+	struct srv *s = rq->srv;
 
 	if (r != 0) {
 		/* For |on_audit_fail|: this detail is the writer thread's. */
@@ -197,11 +198,14 @@ srv_audit_resume(void *arg, int r)
 	rq->audit_r = r;
 	__atomic_store_n(&rq->audit_done, 1, __ATOMIC_RELEASE);
 	MHD_resume_connection(rq->conn);
+	/* |rq| may be gone from here on (completed and freed by MHD). */
+	atomic_fetch_sub(&s->held, 1);
 }
 
 void
 srv_hold(struct srv_req *rq, int (*on_fail)(struct srv_req *rq))
 {
+	atomic_fetch_add(&rq->srv->held, 1);
 	rq->held = 1;
 	rq->on_audit_fail = on_fail;
 	/* Suspend first: the writer may resume before the handler returns. */
@@ -230,10 +234,7 @@ srv_audit_hold(struct srv_req *rq, const char *op, const char *object,
 	ev.request_id = rq->request_id;
 	ev.client = rq->client;
 	ev.details = details;
-	rq->held = 1;
-	rq->on_audit_fail = on_fail;
-	/* Suspend first: the writer may resume before we return. */
-	MHD_suspend_connection(rq->conn);
+	srv_hold(rq, on_fail);
 	if ((r = audit_log_async(rq->srv->inst->audit, &ev, srv_audit_resume,
 	    rq)) != 0)
 		srv_audit_resume(rq, r);

@@ -25,6 +25,8 @@
 #include "server/internal.h"
 
 #define SRV_DRAIN_S 10
+/* Then, for replies held for the audit log (srv_hold). */
+#define SRV_HELD_WAIT_S 30
 
 union srv_sockaddr {
 	struct sockaddr sa;
@@ -263,6 +265,23 @@ srv_drain(struct srv *s, MHD_socket out_fd[SRV_LISTENERS])
 		gp_log(GP_LOG_WARN, "server: %d requests still in flight after "
 		    "%d s; stopping anyway", atomic_load(&s->in_flight),
 		    SRV_DRAIN_S);
+	/* A held reply is resumed by the audit writer, whatever the client
+	 * does: its connection must exist until then. The writer is bounded
+	 * by the store's busy timeout; past this wait it is stuck, and the
+	 * daemons (and what their handlers use) are left in place rather
+	 * than freed under it. */
+	deadline = gp_mono_ms() + SRV_HELD_WAIT_S * 1000;
+	while (atomic_load(&s->held) > 0 && gp_mono_ms() < deadline) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&s->held) > 0) {
+		s->abandoned = 1;
+		gp_log(GP_LOG_ERROR, "server: %d replies still wait for the "
+		    "audit log after %d s more; exiting without stopping the "
+		    "listeners under them", atomic_load(&s->held),
+		    SRV_HELD_WAIT_S);
+	}
 }
 
 static void
@@ -270,6 +289,8 @@ srv_stop(struct srv *s, MHD_socket fd[SRV_LISTENERS])
 {
 	size_t l;
 
+	if (s->abandoned)
+		return; /* srv_drain */
 	for (l = 0; l < SRV_LISTENERS; l++) {
 		if (s->d[l] != NULL)
 			MHD_stop_daemon(s->d[l]);
@@ -311,6 +332,7 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	s.lctx[SRV_ADMIN].srv = &s;
 	s.lctx[SRV_ADMIN].listener = SRV_ADMIN;
 	atomic_init(&s.in_flight, 0);
+	atomic_init(&s.held, 0);
 	ENSURE(pthread_mutex_init(&s.health_mu, NULL) == 0, GP_ERR_INTERNAL);
 	mu = 1;
 	http = opts != NULL && opts->http_listen != NULL ? opts->http_listen :
@@ -383,6 +405,13 @@ server_run(struct instance *inst, const struct server_opts *opts)
 out:
 	srv_stop(&s, NULL); /* a no-op after a clean stop */
 	json_decref(details);
+	if (s.abandoned) {
+		/* Held handlers may still run: keep what they use. */
+		if (mask_set)
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return r != 0 ? r : gp_err_set(GP_ERR_BUSY, "replies still "
+		    "held for the audit log at shutdown");
+	}
 	srv_trust_free(&s);
 	srv_tsa_free(&s); /* after the daemons stopped */
 	srv_pki_free(&s); /* after the daemons stopped */

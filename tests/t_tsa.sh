@@ -286,6 +286,22 @@ s=$(post relog "$T_TMP/q1.tsq")
 [ "$(failinfo relog)" = granted ] && t_ok "tokens again once the log accepts records" ||
 	t_fail "tokens again once the log accepts records" "$(failinfo relog)"
 
+# No token past the durable genTime bound: while the store refuses to move
+# it, once the clock has passed it (1 s ahead at most), the answer is a
+# systemFailure rejection; then tokens come back.
+sql "CREATE TRIGGER t_bound_fail BEFORE UPDATE ON meta WHEN NEW.key = 'tsa.last_gentime_us'
+	BEGIN SELECT RAISE(ABORT, 'injected store failure'); END" >/dev/null
+sleep 1.2
+s=$(post nobound "$T_TMP/q1.tsq")
+fi=$(failinfo nobound)
+echo "$fi" | grep -qi "system failure" &&
+	t_ok "no token while the genTime bound cannot be stored ($fi)" ||
+	t_fail "no token while the genTime bound cannot be stored" "status '$s', failure info '$fi'"
+sql "DROP TRIGGER t_bound_fail" >/dev/null
+s=$(post bound "$T_TMP/q1.tsq")
+[ "$(failinfo bound)" = granted ] && t_ok "tokens again once the bound can be stored" ||
+	t_fail "tokens again once the bound can be stored" "$(failinfo bound)"
+
 s=$(curl -s -o "$T_TMP/h.json" -w '%{http_code}' "http://127.0.0.1:$PORT/healthz")
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert "tsa" in j' "$T_TMP/h.json" 2>/dev/null &&
 	t_ok "/healthz reports the TSA clock ($s: $(cat "$T_TMP/h.json"))" ||

@@ -708,6 +708,74 @@ test_clock_guard(void)
 	gp_config_free(cfg);
 }
 
+static int64_t
+stored_bound(store *st)
+{
+	char *val = NULL;
+	int64_t v = -1;
+
+	if (store_meta_get(st, "tsa.last_gentime_us", &val) == 0)
+		v = strtoll(val, NULL, 10);
+	free(val);
+	return v;
+}
+
+/* The durable genTime bound: written ahead of every token, so that a
+ * crash (no orderly tsa_free: nothing is written there any more) loses
+ * nothing; a quick restart waits for the clock to pass it, a clock
+ * further behind refuses. */
+static void
+test_clock_bound(void)
+{
+	struct gp_config *cfg = mkcfg();
+	struct tsa_result res;
+	struct timespec ts;
+	tsa *t;
+	store *st = NULL;
+	char path[300], buf[32];
+	int64_t bound, first_ms, now_us;
+
+	snprintf(path, sizeof(path), "%s/bound.db", tmpdir);
+	CHECK_EQ(store_open(path, 1, &st), 0);
+	if (st == NULL)
+		goto out;
+	t = mktsa(cfg, st, "ok");
+	CHECK(t != NULL && ask(t, NID_sha256, NULL, 32, NULL, 0, &res) == -1);
+	first_ms = res.gen_time_ms;
+	/* A second token at once: both are below the stored bound, which
+	 * is durable before they leave and well ahead of them. */
+	CHECK(t != NULL && ask(t, NID_sha256, NULL, 32, NULL, 0, &res) == -1);
+	bound = stored_bound(st);
+	CHECK(bound > res.gen_time_ms * 1000 + 999);
+	CHECK(bound >= first_ms * 1000 + 500000);
+	tsa_free(t);
+	CHECK_EQ(stored_bound(st), bound);
+	/* A restart at once: the first token is past the bound. */
+	t = mktsa(cfg, st, "ok");
+	CHECK(t != NULL && ask(t, NID_sha256, NULL, 32, NULL, 0, &res) == -1);
+	CHECK(res.gen_time_ms * 1000 + 999 >= bound);
+	CHECK(stored_bound(st) > res.gen_time_ms * 1000);
+	tsa_free(t);
+	/* The clock ten seconds behind the bound: stepped backwards. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	snprintf(buf, sizeof(buf), "%lld", (long long)(now_us + 10000000));
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_meta_set(st, "tsa.last_gentime_us", buf), 0);
+	CHECK_EQ(store_commit(st), 0);
+	t = mktsa(cfg, st, "ok");
+	CHECK(t != NULL);
+	if (t != NULL) {
+		CHECK_EQ(ask(t, NID_sha256, NULL, 32, NULL, 0, &res),
+		    TSA_FAIL_TIME_NOT_AVAILABLE);
+		CHECK_CONTAINS(res.reason, "backwards");
+	}
+	tsa_free(t);
+out:
+	store_free(st);
+	gp_config_free(cfg);
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -1396,6 +1464,7 @@ main(int argc, char **argv)
 	RUN(test_token);
 	RUN(test_rejections);
 	RUN(test_clock_guard);
+	RUN(test_clock_bound);
 	RUN(test_serials);
 	RUN(test_token_der);
 

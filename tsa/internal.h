@@ -1,7 +1,7 @@
 /*
  * internal.h: what the files of tsa/ share. struct tsa is written by
  * tsa_new() and only read afterwards, except the clock state under
- * |clock_mu| and the persistence flag.
+ * |clock_mu| and the durable bound under |bound_mu|.
  */
 #ifndef GOVPKI_TSA_INTERNAL_H
 #define GOVPKI_TSA_INTERNAL_H
@@ -11,10 +11,14 @@
 
 #include "tsa/tsa.h"
 
-/* The store meta key of the last genTime (Unix microseconds, decimal). */
+/* The store meta key of the genTime bound (Unix microseconds, decimal):
+ * no token of any instance sharing the store has a later genTime. (Older
+ * stores hold the last genTime itself there, which is such a bound.) */
 #define TSA_META_LAST "tsa.last_gentime_us"
-/* How often (at most) the last genTime is written to the store. */
-#define TSA_PERSIST_MS 1000
+/* The bound is written this far ahead of the clock, and moved again when
+ * the clock comes within TSA_BOUND_REFRESH_US of it. */
+#define TSA_BOUND_AHEAD_US 1000000
+#define TSA_BOUND_REFRESH_US 500000
 
 enum tsa_hook {
 	TSA_HOOK_NONE = 0,
@@ -78,10 +82,9 @@ struct tsa {
 	int64_t hook_error_us;
 	pthread_mutex_t clock_mu;
 	int64_t last_us;              /* last genTime issued or loaded */
-	int64_t persisted_us;         /* last value written to the store */
-	int64_t persist_mono_ms;
+	int64_t bound_us;             /* durable bound this process wrote */
 	int64_t warned_mono_ms;       /* warn mode: last warning logged */
-	atomic_int persisting;
+	pthread_mutex_t bound_mu;     /* one writer of the bound at a time */
 	struct tsa_tok tok;
 };
 
@@ -105,8 +108,9 @@ int tsa_clock_init(tsa *t, const char *test_clock) GP_WUR;
  * When the guard refuses, returns the state and writes the reason. */
 enum tsa_clock tsa_clock_take(tsa *t, int64_t *out_us, char *why,
     size_t why_len);
-/* Writes the last genTime to the store when TSA_PERSIST_MS passed since the
- * last write (or |force|); one thread at a time, the others skip. */
-void tsa_clock_persist(tsa *t, int force);
+/* Moves the durable bound ahead when the last genTime came within
+ * TSA_BOUND_REFRESH_US of it, so that tsa_clock_take() seldom waits for
+ * the store; skips when another thread is writing it. */
+void tsa_clock_persist(tsa *t);
 
 #endif /* GOVPKI_TSA_INTERNAL_H */

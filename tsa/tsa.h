@@ -115,7 +115,9 @@ int tsa_reject(int fail_bit, const char *text, uint8_t **out_der,
  *   - the kernel says the clock is not synchronised (adjtimex STA_UNSYNC),
  *   - the kernel's estimated error exceeds the declared accuracy,
  *   - the clock reads earlier than the last genTime issued (in this
- *     process, or persisted by any instance sharing the store).
+ *     process, or, through the durable bound, by any instance sharing
+ *     the store, before a crash too),
+ *   - the bound cannot be moved past the clock in the store.
  * With tsa.clock_check "warn", the first two are logged and reported but
  * do not refuse; a backwards step refuses in both modes.
  */
@@ -123,7 +125,8 @@ enum tsa_clock {
 	TSA_CLOCK_OK = 0,
 	TSA_CLOCK_UNSYNC,
 	TSA_CLOCK_ERROR,      /* estimated error above the accuracy */
-	TSA_CLOCK_BACKWARDS
+	TSA_CLOCK_BACKWARDS,
+	TSA_CLOCK_UNSTORED    /* the genTime bound cannot be stored */
 };
 
 /* The state now (without issuing anything). *out_refuse is 1 when a

@@ -6,11 +6,15 @@
  * (adjtimex(2): STA_UNSYNC, esterror in microseconds), so every token asks
  * it. And a clock that steps backwards would issue a token dated before an
  * earlier one: the last genTime is kept in memory (under a mutex, so that
- * reading the clock and comparing it is one step) and persisted to the
- * store at most once a second and at shutdown, so that the check survives
- * restarts and covers every instance sharing the store. The second between
- * two writes is not covered across a crash; within a process every token
- * is.
+ * reading the clock and comparing it is one step), and across restarts and
+ * instances sharing the store a durable bound stands for it: no token is
+ * issued at or past the bound this process wrote (TSA_BOUND_AHEAD_US ahead
+ * of the clock, moved on before the clock reaches it, or first, by the
+ * request that finds it reached). A crash therefore loses nothing: a
+ * restart finds the bound above every genTime ever issued, waits for the
+ * clock to pass it when it is at most TSA_BOUND_AHEAD_US away (a quick
+ * restart), and refuses as "stepped backwards" when the clock is further
+ * behind.
  *
  * The test hook (TSA_TEST_CLOCK_ENV) replaces the kernel's answer, so that
  * the refusals can be tested on any machine; it is read once, by the
@@ -27,6 +31,10 @@
 
 #define TSA_WARN_EVERY_MS 60000
 #define TSA_HOOK_BACKWARDS_US (3600LL * 1000000LL)
+/* Attempts at moving the bound before a token is refused. */
+#define TSA_BOUND_TRIES 3
+
+static int64_t tsa_clock_now_us(const tsa *t);
 
 int
 tsa_clock_kernel_synced(void)
@@ -45,6 +53,7 @@ tsa_clock_init(tsa *t, const char *test_clock)
 	int r = GP_ERR_INTERNAL;
 	char *val = NULL, *end = NULL;
 	long long v;
+	int64_t now;
 
 	t->hook = TSA_HOOK_NONE;
 	if (test_clock != NULL) {
@@ -82,10 +91,24 @@ tsa_clock_init(tsa *t, const char *test_clock)
 			    gp_err_set(GP_ERR_STORE, "store meta %s: \"%s\" is "
 			    "not a time", TSA_META_LAST, val));
 			t->last_us = v;
-			t->persisted_us = v;
 		} else if (r != GP_ERR_NOT_FOUND) {
 			goto out;
 		}
+	}
+	/* A quick restart: the bound is at most one step ahead; wait for
+	 * the clock to pass it rather than refuse. Further ahead, the
+	 * clock went back: tsa_clock_take() refuses. */
+	now = tsa_clock_now_us(t);
+	if (t->last_us > now && t->last_us - now <= TSA_BOUND_AHEAD_US) {
+		struct timespec ts;
+		int64_t wait_us = t->last_us - now + 1000;
+
+		ts.tv_sec = (time_t)(wait_us / 1000000);
+		ts.tv_nsec = (long)(wait_us % 1000000) * 1000;
+		gp_log(GP_LOG_INFO, "tsa: waiting %lld ms for the clock to "
+		    "pass the last time-stamp bound", (long long)(wait_us /
+		    1000));
+		nanosleep(&ts, NULL);
 	}
 	r = 0;
 out:
@@ -183,12 +206,57 @@ tsa_clock_state(tsa *t, int *out_refuse, char *why, size_t why_len)
 	return c;
 }
 
+/* Writes the bound TSA_BOUND_AHEAD_US ahead of |now| unless it is past
+ * |need| already (never lowering the stored one, which other instances
+ * may rely on). With |wait| 0, skips when another thread is writing. */
+static int
+tsa_clock_extend(tsa *t, int64_t now, int64_t need, int wait)
+{
+	int64_t bound = now + TSA_BOUND_AHEAD_US, stored = 0;
+	char buf[32], *val = NULL;
+	int r;
+
+	if (wait)
+		pthread_mutex_lock(&t->bound_mu);
+	else if (pthread_mutex_trylock(&t->bound_mu) != 0)
+		return 0;
+	pthread_mutex_lock(&t->clock_mu);
+	r = t->bound_us > need;
+	pthread_mutex_unlock(&t->clock_mu);
+	if (r) {
+		r = 0; /* another thread moved it meanwhile */
+		goto out;
+	}
+	GUARD(store_begin(t->st));
+	if (store_meta_get(t->st, TSA_META_LAST, &val) == 0)
+		stored = strtoll(val, NULL, 10);
+	if (stored < bound) {
+		snprintf(buf, sizeof(buf), "%" PRId64, bound);
+		if ((r = store_meta_set(t->st, TSA_META_LAST, buf)) != 0) {
+			store_rollback(t->st);
+			goto out;
+		}
+	} else {
+		bound = stored;
+	}
+	GUARD(store_commit(t->st));
+	pthread_mutex_lock(&t->clock_mu);
+	if (bound > t->bound_us)
+		t->bound_us = bound;
+	pthread_mutex_unlock(&t->clock_mu);
+	r = 0;
+out:
+	pthread_mutex_unlock(&t->bound_mu);
+	free(val);
+	return r;
+}
+
 enum tsa_clock
 tsa_clock_take(tsa *t, int64_t *out_us, char *why, size_t why_len)
 {
 	enum tsa_clock c;
 	int64_t err_us = 0, now, behind = 0, mono;
-	int warned = 0;
+	int warned = 0, tries;
 
 	*out_us = 0;
 	c = tsa_clock_kernel(t, &err_us);
@@ -196,16 +264,30 @@ tsa_clock_take(tsa *t, int64_t *out_us, char *why, size_t why_len)
 		tsa_clock_why(c, 0, err_us, 0, t, why, why_len);
 		return c;
 	}
-	pthread_mutex_lock(&t->clock_mu);
-	now = tsa_clock_now_us(t);
-	/* ETSI EN 319 421 / RFC 3161 2.4.2 genTime: never a token dated
-	 * before one already issued. */
-	if (now < t->last_us) {
-		behind = t->last_us - now;
+	for (tries = 0;; tries++) {
+		pthread_mutex_lock(&t->clock_mu);
+		now = tsa_clock_now_us(t);
+		/* ETSI EN 319 421 / RFC 3161 2.4.2 genTime: never a token
+		 * dated before one already issued. */
+		if (now < t->last_us) {
+			behind = t->last_us - now;
+			pthread_mutex_unlock(&t->clock_mu);
+			tsa_clock_why(TSA_CLOCK_BACKWARDS, 0, 0, behind, t, why,
+			    why_len);
+			return TSA_CLOCK_BACKWARDS;
+		}
+		if (t->st == NULL || now < t->bound_us)
+			break;
 		pthread_mutex_unlock(&t->clock_mu);
-		tsa_clock_why(TSA_CLOCK_BACKWARDS, 0, 0, behind, t, why,
-		    why_len);
-		return TSA_CLOCK_BACKWARDS;
+		/* Past the durable bound: move it first, or issue nothing
+		 * (a restart could not know of this token). */
+		if (tries == TSA_BOUND_TRIES || tsa_clock_extend(t, now, now,
+		    1) != 0) {
+			if (why != NULL && why_len > 0)
+				snprintf(why, why_len, "the time-stamp bound "
+				    "cannot be stored: %s", gp_err_detail());
+			return TSA_CLOCK_UNSTORED;
+		}
 	}
 	t->last_us = now;
 	if (c != TSA_CLOCK_OK) {
@@ -231,48 +313,19 @@ tsa_clock_take(tsa *t, int64_t *out_us, char *why, size_t why_len)
 }
 
 void
-tsa_clock_persist(tsa *t, int force)
+tsa_clock_persist(tsa *t)
 {
-	int64_t last, mono = gp_mono_ms(), stored;
-	int expected = 0, r;
-	char buf[32], *val = NULL;
+	int64_t last, bound;
 
 	if (t->st == NULL)
 		return;
 	pthread_mutex_lock(&t->clock_mu);
 	last = t->last_us;
-	if (last <= t->persisted_us || (!force && t->persist_mono_ms != 0 &&
-	    mono - t->persist_mono_ms < TSA_PERSIST_MS)) {
-		pthread_mutex_unlock(&t->clock_mu);
+	bound = t->bound_us;
+	pthread_mutex_unlock(&t->clock_mu);
+	if (last + TSA_BOUND_REFRESH_US < bound)
 		return;
-	}
-	t->persist_mono_ms = mono;
-	pthread_mutex_unlock(&t->clock_mu);
-	if (!atomic_compare_exchange_strong(&t->persisting, &expected, 1))
-		return; /* another thread is writing it */
-	if ((r = store_begin(t->st)) != 0)
-		goto done;
-	/* Several instances may share the store: keep the greatest. */
-	stored = 0;
-	if (store_meta_get(t->st, TSA_META_LAST, &val) == 0)
-		stored = strtoll(val, NULL, 10);
-	if (last > stored) {
-		snprintf(buf, sizeof(buf), "%" PRId64, last);
-		if ((r = store_meta_set(t->st, TSA_META_LAST, buf)) != 0) {
-			store_rollback(t->st);
-			goto done;
-		}
-	}
-	if ((r = store_commit(t->st)) != 0)
-		goto done;
-	pthread_mutex_lock(&t->clock_mu);
-	if (last > t->persisted_us)
-		t->persisted_us = last;
-	pthread_mutex_unlock(&t->clock_mu);
-done:
-	if (r != 0)
-		gp_log(GP_LOG_WARN, "tsa: cannot persist the last genTime: %s",
+	if (tsa_clock_extend(t, last, last + TSA_BOUND_REFRESH_US, 0) != 0)
+		gp_log(GP_LOG_WARN, "tsa: cannot move the genTime bound: %s",
 		    gp_err_detail());
-	free(val);
-	atomic_store(&t->persisting, 0);
 }

@@ -58,7 +58,6 @@ tsa_free(tsa *t)
 
 	if (t == NULL)
 		return;
-	tsa_clock_persist(t, 1);
 	tsa_tok_free(t);
 	for (i = 0; i < t->policy_len; i++)
 		ASN1_OBJECT_free(t->policy[i]);
@@ -66,6 +65,7 @@ tsa_free(tsa *t)
 	X509_free(t->cert);
 	sk_X509_pop_free(t->chain, X509_free);
 	pthread_mutex_destroy(&t->clock_mu);
+	pthread_mutex_destroy(&t->bound_mu);
 	free(t);
 }
 
@@ -98,8 +98,12 @@ tsa_new(const struct tsa_opts *o, tsa **out)
 	cfg = o->cfg;
 	ENSURE((t = calloc(1, sizeof(*t))) != NULL, GP_ERR_NOMEM);
 	ENSURE(pthread_mutex_init(&t->clock_mu, NULL) == 0, GP_ERR_INTERNAL);
+	if (pthread_mutex_init(&t->bound_mu, NULL) != 0) {
+		pthread_mutex_destroy(&t->clock_mu);
+		r = GP_ERR_INTERNAL;
+		goto out;
+	}
 	mu = 1;
-	atomic_init(&t->persisting, 0);
 	t->cfg = cfg;
 	t->st = o->st;
 	/* RFC 3161 2.3: "The corresponding certificate MUST contain only one
@@ -357,8 +361,9 @@ tsa_respond(tsa *t, const uint8_t *req, size_t req_len, uint8_t **out_der,
 	 * available". */
 	c = tsa_clock_take(t, &in.gen_us, why, sizeof(why));
 	if (c != TSA_CLOCK_OK) {
-		r = tsa_refuse(res, TSA_FAIL_TIME_NOT_AVAILABLE, why, out_der,
-		    out_len);
+		r = tsa_refuse(res, c == TSA_CLOCK_UNSTORED ?
+		    TSA_FAIL_SYSTEM_FAILURE : TSA_FAIL_TIME_NOT_AVAILABLE, why,
+		    out_der, out_len);
 		goto out;
 	}
 	if (tsa_serial_new(in.serial, res->serial, sizeof(res->serial)) != 0 ||
@@ -375,7 +380,7 @@ tsa_respond(tsa *t, const uint8_t *req, size_t req_len, uint8_t **out_der,
 	}
 	res->granted = 1;
 	res->gen_time_ms = in.gen_us / 1000;
-	tsa_clock_persist(t, 0);
+	tsa_clock_persist(t);
 	r = 0;
 out:
 	OPENSSL_free(nonce);
