@@ -47,7 +47,7 @@ int bench_ca(const struct bench_env *env);
 
 #define BENCH_CA_SMALL 10000
 #define BENCH_CA_LARGE 1000000
-#define BENCH_CA_CLIENTS 16
+#define BENCH_CA_CLIENTS BENCH_HELD_CLIENTS
 #define BENCH_CA_RAW_ENV "BENCH_CA_RAW_DIR"
 
 /* The child: opens the instance, signs with its CA key from 1 and

@@ -42,7 +42,7 @@
 #include "instance/instance.h"
 #include "tsa/tsa.h"
 
-#define BENCH_TSA_CLIENTS 16
+#define BENCH_TSA_CLIENTS BENCH_HELD_CLIENTS
 #define BENCH_TSA_RAW_ENV "BENCH_TSA_RAW_DIR"
 
 int bench_tsa(const struct bench_env *env);

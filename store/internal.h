@@ -49,7 +49,17 @@ struct store {
 	pthread_t tx_owner;
 	int version;
 	sqlite3_stmt *stmt[STORE_STMT_COUNT_];
+	/* A second, query-only connection for hot reads outside this
+	 * thread's transaction (store_read_conn); NULL in the reader. */
+	struct store *reader;
 };
+
+/* The connection a read should use: the reader, unless the calling thread
+ * is inside its own transaction on |st| (which must see its own writes).
+ * In WAL mode the reader sees the last committed state and never waits
+ * for the writer, so OCSP and authentication reads do not queue behind
+ * the audit writer's commit and fsync. */
+store *store_read_conn(store *st);
 
 /* Rows per page when scanning; bounds memory of store_*_scan(). */
 #define STORE_PAGE_ROWS 1000

@@ -133,6 +133,7 @@ store_cert_get(store *st, const char *serial, struct store_cert *out)
 	int n;
 
 	memset(out, 0, sizeof(*out));
+	st = store_read_conn(st); /* authentication: never behind the writer */
 	store_lock(st);
 	GUARD(store_cert_lookup(st, STORE_STMT_CERT_GET,
 	    "SELECT " STORE_CERT_COLS " FROM certificates WHERE serial = ?1",
@@ -270,6 +271,7 @@ store_cert_state_get(store *st, const char *serial,
 	sqlite3_stmt *s = NULL;
 
 	memset(out, 0, sizeof(*out));
+	st = store_read_conn(st); /* OCSP: never behind the writer */
 	store_lock(st);
 	GUARD(store_cert_lookup(st, STORE_STMT_CERT_STATE,
 	    "SELECT " STORE_CERT_STATE_COLS " FROM certificates "
@@ -282,7 +284,6 @@ out:
 	return r;
 }
 
-/* One page of revoked or held certificates of |issuer| after |after|. */
 /* One page of the revoked and held certificates of |issuer| after
  * |after|; with |since| >= 0, of every certificate whose status changed
  * at a generation above |since| instead. */

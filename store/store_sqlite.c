@@ -320,12 +320,58 @@ out:
 	return r;
 }
 
+/* One connection to |path|: the writer (pragmas, migrations) or, with
+ * |reader|, a query-only one opened after it. */
+static int
+store_connect(const char *path, int reader, store **out)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	store *st = NULL;
+	pthread_mutexattr_t ma;
+
+	*out = NULL;
+	ENSURE((st = calloc(1, sizeof(*st))) != NULL, GP_ERR_NOMEM);
+	ENSURE((st->path = strdup(path)) != NULL, GP_ERR_NOMEM);
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	rc = pthread_mutex_init(&st->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
+	if (rc != 0) {
+		free(st->path);
+		free(st);
+		st = NULL;
+		r = gp_err_set(GP_ERR_INTERNAL, "store: mutex: %s",
+		    strerror(rc));
+		goto out;
+	}
+
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_err(st, rc, "open");
+		goto out;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	if (reader) {
+		GUARD(store_exec(st, "PRAGMA query_only = ON", "query_only"));
+	} else {
+		GUARD(store_pragmas(st));
+		GUARD(store_migrate(st));
+	}
+	*out = st;
+	st = NULL; /* transferred */
+	r = 0;
+out:
+	store_free(st);
+	return r;
+}
+
 int
 store_open(const char *path, int create, store **out)
 {
-	int r = GP_ERR_INTERNAL, rc, fd;
+	int r = GP_ERR_INTERNAL, fd;
 	store *st = NULL;
-	pthread_mutexattr_t ma;
 	struct stat sb;
 
 	*out = NULL;
@@ -353,31 +399,9 @@ store_open(const char *path, int create, store **out)
 			close(fd);
 	}
 
-	ENSURE((st = calloc(1, sizeof(*st))) != NULL, GP_ERR_NOMEM);
-	ENSURE((st->path = strdup(path)) != NULL, GP_ERR_NOMEM);
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-	rc = pthread_mutex_init(&st->mu, &ma);
-	pthread_mutexattr_destroy(&ma);
-	if (rc != 0) {
-		free(st->path);
-		free(st);
-		st = NULL;
-		r = gp_err_set(GP_ERR_INTERNAL, "store: mutex: %s",
-		    strerror(rc));
-		goto out;
-	}
-
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_FULLMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		r = store_err(st, rc, "open");
-		goto out;
-	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
-	GUARD(store_pragmas(st));
-	GUARD(store_migrate(st));
+	GUARD(store_connect(path, 0, &st));
+	GUARD(store_connect(path, 1, &st->reader));
+	st->reader->version = st->version;
 
 	*out = st;
 	st = NULL; /* transferred */
@@ -394,6 +418,7 @@ store_free(store *st)
 
 	if (st == NULL)
 		return;
+	store_free(st->reader);
 	for (i = 0; i < STORE_STMT_COUNT_; i++)
 		sqlite3_finalize(st->stmt[i]);
 	/* Closing rolls back a transaction left open by mistake. */
@@ -489,6 +514,14 @@ store_in_tx(store *st)
 	in = store_in_own_tx(st);
 	store_unlock(st);
 	return in;
+}
+
+store *
+store_read_conn(store *st)
+{
+	if (st->reader != NULL && !store_in_tx(st))
+		return st->reader;
+	return st;
 }
 
 int

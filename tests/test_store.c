@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -649,6 +650,130 @@ test_two_handles(void)
 	tdir_free(&t);
 }
 
+/* Reads by serial from another thread do not wait for a transaction in
+ * progress (the audit writer's commit), and see only committed state. */
+struct tx_holder {
+	store *st;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stage;                  /* 1: in the transaction; 2: commit */
+	int r;
+};
+
+static void *
+tx_holder_main(void *p)
+{
+	struct tx_holder *h = p;
+
+	h->r = store_begin(h->st);
+	if (h->r == 0)
+		h->r = store_cert_set_status(h->st, "5f3a9c0d11e2b7a4",
+		    "revoked", 1700000000, 1, 0);
+	pthread_mutex_lock(&h->mu);
+	h->stage = 1;
+	pthread_cond_broadcast(&h->cv);
+	while (h->stage != 2)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	if (h->r == 0)
+		h->r = store_commit(h->st);
+	return NULL;
+}
+
+struct reader_arg {
+	store *st;
+	struct store_cert_state cs;
+	struct store_cert c;
+	int r;
+	int done;
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+};
+
+static void *
+reader_main(void *p)
+{
+	struct reader_arg *a = p;
+	int r;
+
+	r = store_cert_state_get(a->st, "5f3a9c0d11e2b7a4", &a->cs);
+	if (r == 0)
+		r = store_cert_get(a->st, "5f3a9c0d11e2b7a4", &a->c);
+	pthread_mutex_lock(a->mu);
+	a->r = r;
+	a->done = 1;
+	pthread_cond_broadcast(a->cv);
+	pthread_mutex_unlock(a->mu);
+	return NULL;
+}
+
+static void
+test_reads_beside_writer(void)
+{
+	struct tdir t;
+	store *st = NULL;
+	struct store_cert c;
+	struct store_cert_state cs;
+	struct tx_holder h;
+	struct reader_arg a;
+	struct timespec dl;
+	pthread_t th, rd;
+	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
+	int waited = 0;
+
+	tdir_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	make_cert(&c, "5f3a9c0d11e2b7a4", der);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_insert(st, &c), 0);
+	CHECK_EQ(store_commit(st), 0);
+
+	memset(&h, 0, sizeof(h));
+	h.st = st;
+	pthread_mutex_init(&h.mu, NULL);
+	pthread_cond_init(&h.cv, NULL);
+	pthread_create(&th, NULL, tx_holder_main, &h);
+	pthread_mutex_lock(&h.mu);
+	while (h.stage != 1)
+		pthread_cond_wait(&h.cv, &h.mu);
+	/* The transaction is open (and holds the store's mutex): a read
+	 * from here must finish anyway, within 5 s, and not see it. */
+	memset(&a, 0, sizeof(a));
+	a.st = st;
+	a.mu = &h.mu;
+	a.cv = &h.cv;
+	pthread_create(&rd, NULL, reader_main, &a);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 5;
+	while (!a.done && waited == 0)
+		waited = pthread_cond_timedwait(&h.cv, &h.mu, &dl);
+	CHECK(a.done);
+	h.stage = 2;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	pthread_join(th, NULL);
+	pthread_join(rd, NULL);
+	CHECK_EQ(h.r, 0);
+	CHECK_EQ(a.r, 0);
+	CHECK_STR(a.cs.status, "good");
+	CHECK_STR(a.c.status, "good");
+	store_cert_clear(&a.c);
+	/* Committed: the next read sees it. */
+	CHECK_EQ(store_cert_state_get(st, "5f3a9c0d11e2b7a4", &cs), 0);
+	CHECK_STR(cs.status, "revoked");
+	/* Inside this thread's own transaction, its own write is seen. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_set_status(st, "5f3a9c0d11e2b7a4", "revoked",
+	    1700000000, 4, 0), 0);
+	CHECK_EQ(store_cert_state_get(st, "5f3a9c0d11e2b7a4", &cs), 0);
+	CHECK_EQ(cs.reason, 4);
+	store_rollback(st);
+	pthread_mutex_destroy(&h.mu);
+	pthread_cond_destroy(&h.cv);
+	store_free(st);
+	tdir_free(&t);
+}
+
 /* A tampered hash length is reported, not silently truncated. */
 static void
 test_bad_hash_length(void)
@@ -692,6 +817,7 @@ main(void)
 	RUN(test_audit_append_only);
 	RUN(test_checkpoints);
 	RUN(test_two_handles);
+	RUN(test_reads_beside_writer);
 	RUN(test_bad_hash_length);
 	return test_done("store");
 }
