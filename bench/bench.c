@@ -769,6 +769,17 @@ print_table(void)
 	}
 }
 
+void
+bench_seconds_env(void)
+{
+	const char *v = getenv("BENCH_SECONDS");
+
+	if (v != NULL)
+		bench_seconds = atof(v);
+	if (bench_seconds <= 0 || bench_seconds > 60)
+		bench_seconds = 2.0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -798,10 +809,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (getenv("BENCH_SECONDS") != NULL)
-		bench_seconds = atof(getenv("BENCH_SECONDS"));
-	if (bench_seconds <= 0 || bench_seconds > 60)
-		bench_seconds = 2.0;
+	bench_seconds_env();
 	ASN1_STRING_set_default_mask_asc("utf8only");
 	snprintf(bench_tmp, sizeof(bench_tmp), "/tmp/govpki-bench.XXXXXX");
 	if (mkdtemp(bench_tmp) == NULL) {

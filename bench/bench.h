@@ -52,6 +52,9 @@ struct bench_feature {
 extern const struct bench_feature bench_features[];
 
 extern double bench_seconds;  /* per measurement */
+/* bench_seconds from $BENCH_SECONDS when set (the raw children of the
+ * features read it too), kept within (0, 60] s, else 2. */
+void bench_seconds_env(void);
 extern char bench_tmp[256];   /* scratch directory, removed at exit */
 extern pid_t server_pid;
 

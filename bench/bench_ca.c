@@ -63,10 +63,7 @@ bench_ca_raw_child(void)
 
 	if (dir == NULL)
 		return;
-	if (getenv("BENCH_SECONDS") != NULL)
-		bench_seconds = atof(getenv("BENCH_SECONDS"));
-	if (bench_seconds <= 0 || bench_seconds > 60)
-		bench_seconds = 2.0;
+	bench_seconds_env();
 	if (instance_open(dir, INSTANCE_KEYS, &inst) == 0 &&
 	    bench_sign(inst->key[GP_KEY_CA], "raw", 1, &one) == 0 &&
 	    bench_sign(inst->key[GP_KEY_CA], "raw", BENCH_CA_CLIENTS,

@@ -96,10 +96,7 @@ bench_tsa_raw_child(void)
 
 	if (dir == NULL)
 		return;
-	if (getenv("BENCH_SECONDS") != NULL)
-		bench_seconds = atof(getenv("BENCH_SECONDS"));
-	if (bench_seconds <= 0 || bench_seconds > 60)
-		bench_seconds = 2.0;
+	bench_seconds_env();
 	if (instance_open(dir, INSTANCE_KEYS, &inst) == 0 &&
 	    (c0 = cpu_self_s(RUSAGE_SELF)) >= 0 &&
 	    bench_sign(inst->key[GP_KEY_TSA], "raw", BENCH_TSA_CLIENTS,

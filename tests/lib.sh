@@ -56,6 +56,20 @@ t_softhsm() {
 	export SOFTHSM2_CONF="$T_TMP/softhsm/softhsm2.conf"
 }
 
+# t_setcfg FILE SECTION.FIELD=JSON...: sets fields of a govpki.json.
+t_setcfg() {
+	python3 - "$@" <<'EOF'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+for kv in sys.argv[2:]:
+    k, v = kv.split("=", 1)
+    sec, key = k.split(".")
+    c.setdefault(sec, {})[key] = json.loads(v)
+json.dump(c, open(p, "w"), indent=2)
+EOF
+}
+
 # A free TCP port on 127.0.0.1.
 t_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -23,26 +23,12 @@ if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
 	t_done crl
 	exit 1
 fi
-setcfg() {
-	python3 - "$D/govpki.json" "$@" <<'EOF'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-for kv in sys.argv[2:]:
-    k, v = kv.split("=", 1)
-    sec, f = k.split(".")
-    c.setdefault(sec, {})[f] = json.loads(v)
-json.dump(c, open(p, "w"), indent=2)
-EOF
-}
+mkdir -p "$T_TMP/bad"
+cp "$D/govpki.json" "$T_TMP/bad/govpki.json"
+t_setcfg "$T_TMP/bad/govpki.json" crl.delta_s=5
 t_refuse "crl.delta_s below 10 is refused, naming the field" 'crl.delta_s' \
-	sh -c "cd '$D' && python3 - <<'EOF'
-import json
-c = json.load(open('govpki.json')); c['crl']['delta_s'] = 5
-json.dump(c, open('bad.json', 'w'))
-EOF
-mkdir -p '$T_TMP/bad' && cp bad.json '$T_TMP/bad/govpki.json' && '$GOVPKI' ca list --dir '$T_TMP/bad'"
-setcfg crl.delta_s=60 crl.delay_s=0
+	"$GOVPKI" ca list --dir "$T_TMP/bad"
+t_setcfg "$D/govpki.json" crl.delta_s=60 crl.delay_s=0
 t_refuse "a delta CRL needs a full one first" 'no full CRL' \
 	"$GOVPKI" ca crl --dir "$D" --ca ca-delta
 

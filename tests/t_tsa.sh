@@ -28,19 +28,8 @@ if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
 fi
 t_ok "init"
 
-# setcfg KEY=JSON...: sets tsa.KEY (and limits.threads) in govpki.json.
-setcfg() {
-	python3 - "$D/govpki.json" "$@" <<'EOF'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-for kv in sys.argv[2:]:
-    k, v = kv.split("=", 1)
-    sec, key = k.split(".")
-    c.setdefault(sec, {})[key] = json.loads(v)
-json.dump(c, open(p, "w"), indent=2)
-EOF
-}
+# setcfg SECTION.FIELD=JSON...: in this instance's govpki.json.
+setcfg() { t_setcfg "$D/govpki.json" "$@"; }
 setcfg 'tsa.policies=["1.3.6.1.4.1.0.99.1"]' 'limits.threads=16'
 
 SERVE=""
