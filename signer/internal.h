@@ -5,6 +5,7 @@
 #define GOVPKI_SIGNER_INTERNAL_H
 
 #include <openssl/cms.h>
+#include <openssl/ocsp.h>
 
 #include "signer/signer.h"
 
@@ -74,6 +75,29 @@ struct sig_status {
  * else still current); 0 when it says nothing. */
 int sig_status_crl(X509_CRL *crl, X509 *x, X509 *issuer, int64_t t,
     struct sig_status *out);
+
+/* Checks |rep|, the bytes an OCSP responder at |url| sent back for |req|
+ * (which asks about |id| with a nonce): an OCSPResponse in DER with no
+ * trailing bytes, signed by the issuer of |id| or a responder it
+ * certified (RFC 6960 4.2.2.2, with a path in |chain| and |tr->anchors|),
+ * echoing |req|'s nonce or else carrying a nextUpdate, answering for |id|
+ * and current. 0 with *out GOOD or REVOKED; else a GP_ERR_* with the
+ * detail naming |url|, and *out UNKNOWN. |rep| is untrusted (plain HTTP):
+ * only a response signed as above can give GOOD or REVOKED. */
+int sig_ocsp_check(const struct sig_trust *tr, STACK_OF(X509) *chain,
+    OCSP_REQUEST *req, OCSP_CERTID *id, const char *url, const uint8_t *rep,
+    size_t rep_len, struct sig_status *out) GP_WUR;
+
+/* Checks |der|, a CRL fetched from |url| (untrusted: plain HTTP): DER with
+ * no trailing bytes, |issuer|'s name and signature, thisUpdate not in the
+ * future, nextUpdate in the future, then what sig_status_crl() says about
+ * |x| for a signature made at |t|. 0 with *out GOOD or REVOKED; else a
+ * GP_ERR_* with the detail naming |url|, and *out UNKNOWN. With |cache|
+ * (only for bytes just fetched from |url|), a CRL that passed the issuer
+ * and date checks is kept in the process-wide CRL cache for |url|. */
+int sig_crl_check(X509 *x, X509 *issuer, const char *url, int64_t t,
+    const uint8_t *der, size_t der_len, int cache, struct sig_status *out)
+    GP_WUR;
 
 /* Online status of |x| (sig_status.c), whose path to the trust anchors
  * verified (|issuer| is the next certificate of that path): OCSP at the

@@ -18,9 +18,14 @@
  * the relying party trusts: the public verify endpoint cannot be used to
  * make govpki connect anywhere else.
  *
+ * The fetched bytes are anyone's on the path: sig_ocsp_check() and
+ * sig_crl_check() judge them apart from the fetch, so that
+ * tests/fuzz/fuzz_status_reply.c can feed them any input.
+ *
  * Fetched CRLs are kept in a small process-wide cache keyed by URL until
  * their nextUpdate; each use checks them against the issuer again.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -222,49 +227,20 @@ sig_fetch_max(const struct sig_trust *tr)
 	    SIG_FETCH_MAX_BYTES;
 }
 
-/* RFC 6960: asks |url| about |x|; 0 with *out GOOD or REVOKED, else a
- * GP_ERR_* with the detail naming the URL and what failed. */
-static int
-sig_ocsp_ask(const struct sig_trust *tr, STACK_OF(X509) *chain, X509 *x,
-    X509 *issuer, const char *url, struct sig_status *out)
+int
+sig_ocsp_check(const struct sig_trust *tr, STACK_OF(X509) *chain,
+    OCSP_REQUEST *req, OCSP_CERTID *id, const char *url, const uint8_t *rep,
+    size_t rep_len, struct sig_status *out)
 {
-	OCSP_REQUEST *req = NULL;
-	OCSP_CERTID *id = NULL, *rid = NULL;
 	OCSP_RESPONSE *resp = NULL;
 	OCSP_BASICRESP *bs = NULL;
 	ASN1_GENERALIZEDTIME *rev = NULL, *thisupd = NULL, *nextupd = NULL;
 	X509_STORE *xs = NULL;
-	struct gp_http_req hr;
-	unsigned char *der = NULL;
 	const unsigned char *p;
-	uint8_t *rep = NULL;
-	size_t rep_len = 0, max;
-	int r = GP_ERR_INTERNAL, len, st, reason = -1, nonce, i;
+	int r = GP_ERR_INTERNAL, st, reason = -1, nonce, i;
 
-	/* RFC 6960 4.1.1: the CertID names the issuer by the hashes of its
-	 * name and key; SHA-1 is what every responder matches (RFC 5019
-	 * 2.1.1). */
-	ENSURE((req = OCSP_REQUEST_new()) != NULL &&
-	    (id = OCSP_cert_to_id(EVP_sha1(), x, issuer)) != NULL &&
-	    (rid = OCSP_CERTID_dup(id)) != NULL, GP_ERR_NOMEM);
-	ENSURE(OCSP_request_add0_id(req, rid) != NULL, GP_ERR_NOMEM);
-	rid = NULL; /* transferred */
-	/* RFC 8954 / RFC 6960 4.4.1: a nonce binds the reply to this
-	 * request. */
-	ENSURE(OCSP_request_add1_nonce(req, NULL, -1) == 1 &&
-	    (len = i2d_OCSP_REQUEST(req, &der)) > 0,
-	    gp_err_ssl(GP_ERR_CRYPTO, "%s: building the request", url));
-	max = sig_fetch_max(tr);
-	memset(&hr, 0, sizeof(hr));
-	hr.method = "POST";
-	hr.url = url;
-	hr.content_type = "application/ocsp-request";
-	hr.accept = "application/ocsp-response";
-	hr.body = der;
-	hr.body_len = (size_t)len;
-	hr.max = max < SIG_OCSP_MAX_BYTES ? max : SIG_OCSP_MAX_BYTES;
-	hr.timeout_ms = sig_fetch_timeout(tr);
-	GUARD(gp_http_request(&hr, &rep, &rep_len));
+	ENSURE(rep_len <= LONG_MAX, gp_err_set(GP_ERR_INVALID,
+	    "%s: the reply is too large", url));
 	p = rep;
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)rep_len);
 	ENSURE(resp != NULL && p == rep + rep_len, gp_err_set(GP_ERR_INVALID,
@@ -286,10 +262,12 @@ sig_ocsp_ask(const struct sig_trust *tr, STACK_OF(X509) *chain, X509 *x,
 	    gp_err_ssl(GP_ERR_TAMPERED, "%s: the response is not signed by "
 	    "the issuer or a responder it authorised (RFC 6960 4.2.2.2)",
 	    url));
-	/* 1: echoed; 3: the responder sends no nonce (pre-produced
-	 * responses, RFC 5019), which nextUpdate must then bound below. */
+	/* 1: echoed; -1: in the request only, the responder sends no nonce
+	 * (pre-produced responses, RFC 5019 2.2), which nextUpdate must then
+	 * bound below. 0 is another nonce; 2 and 3 (none in the request)
+	 * cannot happen with sig_ocsp_ask()'s request. */
 	nonce = OCSP_check_nonce(req, bs);
-	ENSURE(nonce == 1 || nonce == 3, gp_err_set(GP_ERR_TAMPERED,
+	ENSURE(nonce == 1 || nonce == -1, gp_err_set(GP_ERR_TAMPERED,
 	    "%s: the response carries another nonce than the request's "
 	    "(replayed?)", url));
 	ENSURE(OCSP_resp_find_status(bs, id, &st, &reason, &rev, &thisupd,
@@ -329,6 +307,52 @@ out:
 	X509_STORE_free(xs);
 	OCSP_BASICRESP_free(bs);
 	OCSP_RESPONSE_free(resp);
+	return r;
+}
+
+/* RFC 6960: asks |url| about |x|; 0 with *out GOOD or REVOKED, else a
+ * GP_ERR_* with the detail naming the URL and what failed. */
+static int
+sig_ocsp_ask(const struct sig_trust *tr, STACK_OF(X509) *chain, X509 *x,
+    X509 *issuer, const char *url, struct sig_status *out)
+{
+	OCSP_REQUEST *req = NULL;
+	OCSP_CERTID *id = NULL, *rid = NULL;
+	struct gp_http_req hr;
+	unsigned char *der = NULL;
+	uint8_t *rep = NULL;
+	size_t rep_len = 0, max;
+	int r = GP_ERR_INTERNAL, len;
+
+	/* RFC 6960 4.1.1: the CertID names the issuer by the hashes of its
+	 * name and key; SHA-1 is what every responder matches (RFC 5019
+	 * 2.1.1). */
+	ENSURE((req = OCSP_REQUEST_new()) != NULL &&
+	    (id = OCSP_cert_to_id(EVP_sha1(), x, issuer)) != NULL &&
+	    (rid = OCSP_CERTID_dup(id)) != NULL, GP_ERR_NOMEM);
+	ENSURE(OCSP_request_add0_id(req, rid) != NULL, GP_ERR_NOMEM);
+	rid = NULL; /* transferred */
+	/* RFC 8954 / RFC 6960 4.4.1: a nonce binds the reply to this
+	 * request. */
+	ENSURE(OCSP_request_add1_nonce(req, NULL, -1) == 1 &&
+	    (len = i2d_OCSP_REQUEST(req, &der)) > 0,
+	    gp_err_ssl(GP_ERR_CRYPTO, "%s: building the request", url));
+	max = sig_fetch_max(tr);
+	memset(&hr, 0, sizeof(hr));
+	hr.method = "POST";
+	hr.url = url;
+	hr.content_type = "application/ocsp-request";
+	hr.accept = "application/ocsp-response";
+	hr.body = der;
+	hr.body_len = (size_t)len;
+	hr.max = max < SIG_OCSP_MAX_BYTES ? max : SIG_OCSP_MAX_BYTES;
+	hr.timeout_ms = sig_fetch_timeout(tr);
+	GUARD(gp_http_request(&hr, &rep, &rep_len));
+	r = sig_ocsp_check(tr, chain, req, id, url, rep, rep_len, out);
+out:
+	if (r != 0)
+		out->state = SIG_ST_UNKNOWN;
+	ERR_clear_error();
 	OCSP_CERTID_free(rid);
 	OCSP_CERTID_free(id);
 	OCSP_REQUEST_free(req);
@@ -337,29 +361,18 @@ out:
 	return r;
 }
 
-/* RFC 5280 4.2.1.13: the DER CRL at |url|; 0 with *out GOOD or REVOKED,
- * else a GP_ERR_* with the detail naming the URL and what failed. */
+/* Checks |crl| (from |url|, fetched now or cached) against |issuer| and
+ * says what it says about |x|. With |cache|, a CRL that is the issuer's
+ * and current is kept in the cache for |url|: only for a CRL just fetched
+ * from |url|. */
 static int
-sig_crl_ask(const struct sig_trust *tr, X509 *x, X509 *issuer,
-    const char *url, int64_t t, struct sig_status *out)
+sig_crl_use(X509_CRL *crl, X509 *x, X509 *issuer, const char *url,
+    int64_t t, int cache, struct sig_status *out)
 {
-	X509_CRL *crl = NULL;
 	EVP_PKEY *ipk = X509_get0_pubkey(issuer);
-	const unsigned char *p;
-	uint8_t *der = NULL;
-	size_t der_len = 0;
 	int64_t now = (int64_t)time(NULL), next, last;
-	int r = GP_ERR_INTERNAL, cached;
+	int r = GP_ERR_INTERNAL;
 
-	cached = (crl = sig_crl_cache_get(url)) != NULL;
-	if (!cached) {
-		GUARD(gp_http_get(url, NULL, sig_fetch_max(tr),
-		    sig_fetch_timeout(tr), &der, &der_len));
-		p = der;
-		crl = d2i_X509_CRL(NULL, &p, (long)der_len);
-		ENSURE(crl != NULL && p == der + der_len,
-		    gp_err_set(GP_ERR_INVALID, "%s: not a DER CRL", url));
-	}
 	ENSURE(X509_NAME_cmp(X509_CRL_get_issuer(crl),
 	    X509_get_subject_name(issuer)) == 0, gp_err_set(GP_ERR_INVALID,
 	    "%s: the CRL is not the issuer's (another issuer name)", url));
@@ -375,7 +388,7 @@ sig_crl_ask(const struct sig_trust *tr, X509 *x, X509 *issuer,
 	 * (and plain HTTP lets anyone replay one). */
 	ENSURE(next > now, gp_err_set(GP_ERR_INVALID, "%s: the CRL is out "
 	    "of date (no nextUpdate, or nextUpdate passed)", url));
-	if (!cached && der_len <= SIG_CRL_CACHE_MAX_DER)
+	if (cache)
 		sig_crl_cache_put(url, crl, next);
 	ENSURE(sig_status_crl(crl, x, issuer, t, out) == 1,
 	    gp_err_set(GP_ERR_INVALID, "%s: the CRL does not cover the "
@@ -383,6 +396,56 @@ sig_crl_ask(const struct sig_trust *tr, X509 *x, X509 *issuer,
 	    "signing", url));
 	snprintf(out->source, sizeof(out->source), "crl %s", url);
 	r = 0;
+out:
+	if (r != 0)
+		out->state = SIG_ST_UNKNOWN;
+	ERR_clear_error();
+	return r;
+}
+
+int
+sig_crl_check(X509 *x, X509 *issuer, const char *url, int64_t t,
+    const uint8_t *der, size_t der_len, int cache, struct sig_status *out)
+{
+	X509_CRL *crl = NULL;
+	const unsigned char *p;
+	int r = GP_ERR_INTERNAL;
+
+	ENSURE(der_len <= LONG_MAX, gp_err_set(GP_ERR_INVALID,
+	    "%s: the CRL is too large", url));
+	p = der;
+	crl = d2i_X509_CRL(NULL, &p, (long)der_len);
+	ENSURE(crl != NULL && p == der + der_len,
+	    gp_err_set(GP_ERR_INVALID, "%s: not a DER CRL", url));
+	r = sig_crl_use(crl, x, issuer, url, t,
+	    cache && der_len <= SIG_CRL_CACHE_MAX_DER, out);
+out:
+	if (r != 0)
+		out->state = SIG_ST_UNKNOWN;
+	ERR_clear_error();
+	X509_CRL_free(crl);
+	return r;
+}
+
+/* RFC 5280 4.2.1.13: the DER CRL at |url| (or the cached one); 0 with
+ * *out GOOD or REVOKED, else a GP_ERR_* with the detail naming the URL
+ * and what failed. */
+static int
+sig_crl_ask(const struct sig_trust *tr, X509 *x, X509 *issuer,
+    const char *url, int64_t t, struct sig_status *out)
+{
+	X509_CRL *crl = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	int r = GP_ERR_INTERNAL;
+
+	if ((crl = sig_crl_cache_get(url)) != NULL) {
+		r = sig_crl_use(crl, x, issuer, url, t, 0, out);
+		goto out;
+	}
+	GUARD(gp_http_get(url, NULL, sig_fetch_max(tr), sig_fetch_timeout(tr),
+	    &der, &der_len));
+	r = sig_crl_check(x, issuer, url, t, der, der_len, 1, out);
 out:
 	if (r != 0)
 		out->state = SIG_ST_UNKNOWN;

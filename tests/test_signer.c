@@ -3,8 +3,9 @@
  * streamed digest, a sign/verify round trip with software keys and a
  * throwaway CA, status from the store (revoked with no time-stamp:
  * unproven), the step attribute and approval policies, a digest under the
- * wrong algorithm, and a few thousand corrupted signatures that must be
- * refused or reported, never crash.
+ * wrong algorithm, the checks of fetched OCSP responses and CRLs, and a
+ * few thousand corrupted signatures that must be refused or reported,
+ * never crash.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "ca/ca.h"
+#include "signer/internal.h"
 #include "signer/signer.h"
 #include "tests/test.h"
 
@@ -269,6 +271,116 @@ test_store_status(void)
 	store_free(st);
 }
 
+/* A basic OCSP response "good" for |id|, signed by |x| with |key|, with
+ * nonce |nonce| (none when NULL); DER length, or -1. */
+static int
+mk_ocsp(OCSP_CERTID *id, X509 *x, EVP_PKEY *key, OCSP_REQUEST *nonce,
+    uint8_t **der)
+{
+	OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+	OCSP_RESPONSE *resp = NULL;
+	ASN1_TIME *tu = X509_gmtime_adj(NULL, -60);
+	ASN1_TIME *nu = X509_gmtime_adj(NULL, 3600);
+	int len = -1;
+
+	*der = NULL;
+	if (bs != NULL && tu != NULL && nu != NULL &&
+	    OCSP_basic_add1_status(bs, id, V_OCSP_CERTSTATUS_GOOD, -1, NULL,
+	    tu, nu) != NULL &&
+	    (nonce == NULL || OCSP_copy_nonce(bs, nonce) == 1) &&
+	    OCSP_basic_sign(bs, x, key, EVP_sha256(), NULL, 0) == 1 &&
+	    (resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL,
+	    bs)) != NULL)
+		len = i2d_OCSP_RESPONSE(resp, der);
+	OCSP_RESPONSE_free(resp);
+	OCSP_BASICRESP_free(bs);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	return len;
+}
+
+static void
+test_fetched_replies(void)
+{
+	struct sig_trust tr;
+	struct sig_status st;
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	OCSP_REQUEST *req = OCSP_REQUEST_new(), *other = OCSP_REQUEST_new();
+	OCSP_CERTID *id = OCSP_cert_to_id(EVP_sha1(), pki.leaf, pki.root);
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *tu = X509_gmtime_adj(NULL, -60);
+	ASN1_TIME *nu = X509_gmtime_adj(NULL, 3600);
+	const char *url = "http://status.test.invalid/";
+	uint8_t *der = NULL;
+	int len;
+
+	memset(&tr, 0, sizeof(tr));
+	tr.anchors = pki.anchors;
+	CHECK(chain != NULL && req != NULL && other != NULL && id != NULL &&
+	    sk_X509_push(chain, pki.leaf) && sk_X509_push(chain, pki.root));
+	CHECK(OCSP_request_add0_id(req, OCSP_CERTID_dup(id)) != NULL &&
+	    OCSP_request_add1_nonce(req, NULL, -1) == 1 &&
+	    OCSP_request_add1_nonce(other, NULL, -1) == 1);
+	/* The nonce echoed. */
+	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, req, &der)) > 0);
+	memset(&st, 0, sizeof(st));
+	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
+	    &st) == 0 && st.state == SIG_ST_GOOD);
+	OPENSSL_free(der);
+	/* No nonce (RFC 5019 pre-produced), bounded by nextUpdate. */
+	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, NULL, &der)) > 0);
+	memset(&st, 0, sizeof(st));
+	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
+	    &st) == 0 && st.state == SIG_ST_GOOD);
+	/* Trailing bytes. */
+	memset(&st, 0, sizeof(st));
+	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len + 1,
+	    &st) == GP_ERR_INVALID && st.state == SIG_ST_UNKNOWN);
+	OPENSSL_free(der);
+	/* Another request's nonce: a replay. */
+	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, other, &der)) > 0);
+	memset(&st, 0, sizeof(st));
+	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
+	    &st) == GP_ERR_TAMPERED && st.state == SIG_ST_UNKNOWN);
+	OPENSSL_free(der);
+	/* Signed by a certificate the issuer did not authorise for OCSP. */
+	CHECK((len = mk_ocsp(id, pki.leaf, pki.leaf_key, NULL, &der)) > 0);
+	memset(&st, 0, sizeof(st));
+	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
+	    &st) == GP_ERR_TAMPERED && st.state == SIG_ST_UNKNOWN);
+	OPENSSL_free(der);
+	der = NULL;
+	/* A current CRL of the issuer, empty: good; by another key: no. */
+	CHECK(crl != NULL && tu != NULL && nu != NULL &&
+	    X509_CRL_set_version(crl, X509_CRL_VERSION_2) &&
+	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(pki.root)) &&
+	    X509_CRL_set1_lastUpdate(crl, tu) &&
+	    X509_CRL_set1_nextUpdate(crl, nu));
+	CHECK(X509_CRL_sign(crl, pki.root_key, EVP_sha256()) > 0 &&
+	    (len = i2d_X509_CRL(crl, &der)) > 0);
+	memset(&st, 0, sizeof(st));
+	CHECK(sig_crl_check(pki.leaf, pki.root, url, -1, der, (size_t)len, 0,
+	    &st) == 0 && st.state == SIG_ST_GOOD);
+	memset(&st, 0, sizeof(st));
+	CHECK(sig_crl_check(pki.leaf, pki.root, url, -1, der, (size_t)len - 1,
+	    0, &st) == GP_ERR_INVALID && st.state == SIG_ST_UNKNOWN);
+	OPENSSL_free(der);
+	der = NULL;
+	CHECK(X509_CRL_sign(crl, pki.other_key, EVP_sha256()) > 0 &&
+	    (len = i2d_X509_CRL(crl, &der)) > 0);
+	memset(&st, 0, sizeof(st));
+	CHECK(sig_crl_check(pki.leaf, pki.root, url, -1, der, (size_t)len, 0,
+	    &st) == GP_ERR_TAMPERED && st.state == SIG_ST_UNKNOWN);
+	OPENSSL_free(der);
+	X509_CRL_free(crl);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	OCSP_CERTID_free(id);
+	OCSP_REQUEST_free(req);
+	OCSP_REQUEST_free(other);
+	sk_X509_free(chain);
+}
+
 static void
 test_policy(void)
 {
@@ -376,6 +488,7 @@ main(void)
 	RUN(test_digest_stream);
 	RUN(test_round_trip);
 	RUN(test_store_status);
+	RUN(test_fetched_replies);
 	RUN(test_policy);
 	RUN(test_corrupted);
 	{
