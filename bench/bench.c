@@ -769,6 +769,63 @@ print_table(void)
 	}
 }
 
+double
+bench_cpu_pid_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces: fields count from its ')'.
+	 * utime and stime are fields 14 and 15 of proc(5). */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+	    &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+int
+bench_run_child(const char *env, const char *dir, double *out_a,
+    double *out_b)
+{
+	int pfd[2], st;
+	pid_t pid;
+	char buf[128];
+	ssize_t n;
+
+	*out_a = 0;
+	*out_b = 0;
+	if (pipe(pfd) != 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		char secs[32];
+
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		setenv(env, dir, 1);
+		snprintf(secs, sizeof(secs), "%f", bench_seconds);
+		setenv("BENCH_SECONDS", secs, 1);
+		execl("/proc/self/exe", "govpki-bench", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], buf, sizeof(buf) - 1);
+	close(pfd[0]);
+	waitpid(pid, &st, 0);
+	if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return -1;
+	buf[n] = '\0';
+	return sscanf(buf, "%lf %lf", out_a, out_b) == 2 ? 0 : -1;
+}
+
 void
 bench_seconds_env(void)
 {

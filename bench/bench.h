@@ -52,6 +52,14 @@ struct bench_feature {
 extern const struct bench_feature bench_features[];
 
 extern double bench_seconds;  /* per measurement */
+/* User plus system CPU seconds of process |pid| so far, or -1. */
+double bench_cpu_pid_s(pid_t pid);
+/* Re-executes this bench with |env|=|dir| (and BENCH_SECONDS): a feature's
+ * constructor sees |env|, measures a raw rate in that fresh process (the
+ * parent cannot open the instance's token a second time) and prints two
+ * numbers, read into *out_a and *out_b. 0 when the child did. */
+int bench_run_child(const char *env, const char *dir, double *out_a,
+    double *out_b);
 /* bench_seconds from $BENCH_SECONDS when set (the raw children of the
  * features read it too), kept within (0, 60] s, else 2. */
 void bench_seconds_env(void);

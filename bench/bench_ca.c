@@ -84,21 +84,9 @@ bench_ca_raw_child(void)
 static int
 bench_ca_raw(const char *dir, double out[2])
 {
-	char cmd[600], self[400];
 	struct bench_row *row;
-	ssize_t n;
-	FILE *p;
-	int ok;
 
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
-		return -1;
-	self[n] = '\0';
-	snprintf(cmd, sizeof(cmd), "%s='%s' '%s'", BENCH_CA_RAW_ENV, dir,
-	    self);
-	if ((p = popen(cmd, "r")) == NULL)
-		return -1;
-	ok = fscanf(p, "%lf %lf", &out[0], &out[1]) == 2;
-	if (pclose(p) != 0 || !ok)
+	if (bench_run_child(BENCH_CA_RAW_ENV, dir, &out[0], &out[1]) != 0)
 		return -1;
 	row = row_add("raw sign CA key P-256 (PKCS#11)", 1);
 	row->ops = out[0];
@@ -153,28 +141,6 @@ bench_fill(store *st, int64_t target, int64_t *have)
 	return r;
 }
 
-/* User plus system CPU seconds of process |pid| so far, or -1. */
-static double
-bench_cpu_s(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* Fields 14 and 15, counted after the ")" closing the name. */
-	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2, "%*c %*d %*d "
-	    "%*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* bench_https() of issuance, then the server's CPU per certificate: the
  * machine's cores are shared with the load generator and with whatever
  * else runs, so throughput alone does not show what one issuance costs. */
@@ -183,12 +149,12 @@ bench_issue(const char *name, SSL_CTX *ctx, uint16_t port, pid_t pid,
     const char *req, int clients, double raw, const char *against,
     double *out_ops)
 {
-	double c0 = bench_cpu_s(pid), t0 = now_s(), ops = 0, c1, secs;
+	double c0 = bench_cpu_pid_s(pid), t0 = now_s(), ops = 0, c1, secs;
 	int r;
 
 	r = bench_https(name, ctx, port, pid, req, strlen(req), 201, clients,
 	    raw, against, &ops);
-	c1 = bench_cpu_s(pid);
+	c1 = bench_cpu_pid_s(pid);
 	secs = now_s() - t0;
 	if (r == 0 && c0 >= 0 && c1 >= 0 && ops > 0)
 		printf("bench: %s x%d: %.0f/s, server CPU %.3f ms per "

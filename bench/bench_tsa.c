@@ -47,30 +47,6 @@
 
 int bench_tsa(const struct bench_env *env);
 
-/* CPU seconds (user + system) of process |pid| so far, or -1. */
-static double
-cpu_pid_s(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long ut = 0, st = 0;
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold spaces: fields count from its ')'.
-	 * utime and stime are fields 14 and 15 of proc(5). */
-	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
-	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-	    &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* CPU seconds of this process (RUSAGE_SELF) or of its reaped children. */
 static double
 cpu_self_s(int who)
@@ -131,7 +107,7 @@ bench_tsa_http(const char *name, pid_t pid, uint16_t port, const char *req,
 	double s0, s1, g0, g1, t0, t1, ops = 0, n;
 	int r;
 
-	s0 = cpu_pid_s(pid);
+	s0 = bench_cpu_pid_s(pid);
 	g0 = cpu_self_s(RUSAGE_SELF);
 	t0 = now_s();
 	/* Plain HTTP (no TLS context); every request must be answered. */
@@ -139,7 +115,7 @@ bench_tsa_http(const char *name, pid_t pid, uint16_t port, const char *req,
 	    BENCH_TSA_CLIENTS, raw, against, &ops);
 	t1 = now_s();
 	g1 = cpu_self_s(RUSAGE_SELF);
-	s1 = cpu_pid_s(pid);
+	s1 = bench_cpu_pid_s(pid);
 	n = ops * (t1 - t0);
 	/* The CPU ratio (raw CPU per signature over server CPU per token)
 	 * does not depend on who else uses the cores; the rate ratio of the
@@ -306,42 +282,6 @@ granted(uint16_t port, const char *req, size_t len)
 	return ok;
 }
 
-/* The raw rate of the TSA key of |dir| through PKCS#11, from a child, and
- * the child's CPU time per signature. */
-static int
-raw_pkcs11(const char *dir, double *out_ops, double *out_cpu_us)
-{
-	int pfd[2], st;
-	pid_t pid;
-	char buf[128];
-	ssize_t n;
-
-	*out_ops = 0;
-	*out_cpu_us = 0;
-	if (pipe(pfd) != 0 || (pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		char secs[32];
-
-		dup2(pfd[1], 1);
-		close(pfd[0]);
-		setenv(BENCH_TSA_RAW_ENV, dir, 1);
-		snprintf(secs, sizeof(secs), "%f", bench_seconds);
-		setenv("BENCH_SECONDS", secs, 1);
-		execl("/proc/self/exe", "govpki-bench", (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	n = read(pfd[0], buf, sizeof(buf) - 1);
-	close(pfd[0]);
-	waitpid(pid, &st, 0);
-	if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return -1;
-	buf[n] = '\0';
-	if (sscanf(buf, "%lf %lf", out_ops, out_cpu_us) != 2)
-		return -1;
-	return *out_ops > 0 ? 0 : -1;
-}
 
 int
 bench_tsa(const struct bench_env *env)
@@ -379,7 +319,8 @@ bench_tsa(const struct bench_env *env)
 	}
 
 	/* PKCS#11: raw rate of the TSA key, then the TSA over HTTP. */
-	if (raw_pkcs11(p11, &raw, &raw_cpu_us) != 0) {
+	if (bench_run_child(BENCH_TSA_RAW_ENV, p11, &raw, &raw_cpu_us) != 0 ||
+	    raw <= 0) {
 		fprintf(stderr, "bench tsa: raw PKCS#11 signing failed\n");
 		goto out;
 	}
