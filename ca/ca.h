@@ -3,9 +3,9 @@
  * `govpki init` uses for the instance's own certificates; issuance from
  * requests under profiles, revocation, CRL and OCSP build on it.
  *
- * Every certificate gets a fresh serial of 128 bits from the CSPRNG,
- * positive (CA/B Forum BR 7.1: at least 64 bits of entropy), subject and
- * authority key identifiers, and UTF8String names.
+ * Every certificate gets a fresh serial of 16 bytes, 126 of its bits from
+ * the CSPRNG (CA/B Forum BR 7.1: at least 64 bits of entropy, positive),
+ * subject and authority key identifiers, and UTF8String names.
  */
 #ifndef GOVPKI_CA_H
 #define GOVPKI_CA_H
@@ -57,7 +57,9 @@ int ca_cert_build(const struct ca_cert_spec *spec, X509 **out) GP_WUR;
 int ca_cert_sign(const struct ca_cert_spec *spec, X509 **out,
     char **out_serial) GP_WUR;
 
-/* A fresh positive 128-bit serial from the CSPRNG. */
+/* A fresh positive serial of 16 bytes: the top two bits 01, the other
+ * CA_SERIAL_RANDOM_BITS from the CSPRNG. */
+#define CA_SERIAL_RANDOM_BITS 126
 int ca_serial_new(ASN1_INTEGER **out) GP_WUR;
 
 /* A serial as people copy it (openssl's "4AD5...", "0x4ad5", "4a:d5") in

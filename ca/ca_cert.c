@@ -16,7 +16,7 @@
 
 #include "ca/ca.h"
 
-#define CA_SERIAL_BYTES 16
+#define CA_SERIAL_BYTES 16 /* CA_SERIAL_RANDOM_BITS + 2 fixed bits */
 
 int
 ca_serial_new(ASN1_INTEGER **out)
@@ -27,9 +27,11 @@ ca_serial_new(ASN1_INTEGER **out)
 
 	*out = NULL;
 	GUARD(gp_random(buf, sizeof(buf)));
-	/* CA/B BR 7.1: positive and non-zero; the top bit is cleared so the
-	 * DER INTEGER needs no sign byte, and the first byte kept non-zero so
-	 * every serial has the full 16 bytes (127 bits of entropy). */
+	/* CA/B BR 7.1: at least 64 bits of CSPRNG output, positive and
+	 * non-zero. The top two bits are fixed to 01: the top bit cleared so
+	 * the DER INTEGER needs no sign byte, the next one set so that every
+	 * serial has the full 16 bytes. That leaves CA_SERIAL_RANDOM_BITS
+	 * (126) random bits. */
 	buf[0] &= 0x7f;
 	buf[0] |= 0x40;
 	if ((bn = BN_bin2bn(buf, sizeof(buf), NULL)) == NULL ||
