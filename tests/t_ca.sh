@@ -69,7 +69,7 @@ verify() {
 }
 
 if [ ! -x "$GOVPKI" ]; then t_fail binary "$GOVPKI not built"; t_done ca; exit 1; fi
-if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
+if ! "$GOVPKI" init --dir "$D" --dev-clock >"$T_TMP/init.out" 2>&1; then
 	t_fail init "$(tail -n 3 "$T_TMP/init.out" | tr '\n' ' ')"; t_done ca; exit 1
 fi
 OFF=$D/admin/officer

@@ -27,7 +27,7 @@ OCSP_URL=http://127.0.0.1:$POCSP/ocsp
 CRL_URL=http://127.0.0.1:$PCRL/root.crl
 cd "$T_TMP" || exit 1
 
-if ! "$GOVPKI" init --dir "$D" >init.out 2>&1; then
+if ! "$GOVPKI" init --dir "$D" --dev-clock >init.out 2>&1; then
 	t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done t_sig_fetch; exit 1
 fi
 # The instance fetches too: POST /api/v1/verify must still never follow a

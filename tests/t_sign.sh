@@ -19,7 +19,7 @@ PUB=http://127.0.0.1:$P1
 ADM=https://127.0.0.1:$P2
 cd "$T_TMP" || exit 1
 
-if ! "$GOVPKI" init --dir "$D" >init.out 2>&1; then
+if ! "$GOVPKI" init --dir "$D" --dev-clock >init.out 2>&1; then
 	t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done t_sign; exit 1
 fi
 GOVPKI_TEST_CLOCK=ok t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" \
