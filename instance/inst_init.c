@@ -2,9 +2,10 @@
  * inst_init.c: `govpki init`. Builds a complete instance in a hidden sibling
  * directory and renames it into place only when every step succeeded:
  * SoftHSM token with random PINs, the five service keys generated on the
- * token, their certificates, the admin TLS and role certificates, the
- * configuration, and a store whose audit log records all of it and ends with
- * a signed checkpoint. A failure removes the sibling and touches nothing
+ * token, their certificates (naming the --public-url), the admin TLS and
+ * role certificates (checked against their profiles), the instance's own
+ * copy of the profiles, the configuration, and a store whose audit log
+ * records all of it and ends with a signed checkpoint. A failure removes the sibling and touches nothing
  * else; an existing instance or a non-empty directory is refused.
  */
 #include <errno.h>
