@@ -210,11 +210,8 @@ gp_parse_hostport(const char *field, const char *s, char **out_host,
 	return 0;
 }
 
-/* A DNS host name (RFC 1123 2.1: letters, digits and hyphens, labels of 1
- * to 63 characters not starting or ending with a hyphen, 253 in all) of
- * |len| bytes at |s|. */
-static int
-cfg_dns_name(const char *s, size_t len)
+int
+gp_dns_name(const char *s, size_t len)
 {
 	size_t i, label = 0;
 
@@ -250,7 +247,7 @@ gp_hostname_check(const char *field, const char *name)
 		    "required", field);
 	if (inet_pton(AF_INET, name, ip) == 1 ||
 	    inet_pton(AF_INET6, name, ip) == 1 ||
-	    cfg_dns_name(name, strlen(name)))
+	    gp_dns_name(name, strlen(name)))
 		return 0;
 	return gp_err_set(GP_ERR_INVALID, "%s: \"%.80s\" is not a DNS name "
 	    "(letters, digits, hyphens and dots) or an IP address", field,
@@ -315,7 +312,7 @@ gp_public_url_check(const char *field, const char *url)
 		if (hlen == 0)
 			return gp_err_set(GP_ERR_INVALID, "%s: the URL has no "
 			    "host", field);
-		if (!cfg_dns_name(host, hlen))
+		if (!gp_dns_name(host, hlen))
 			return gp_err_set(GP_ERR_INVALID, "%s: the host \"%.*s\" "
 			    "is not a DNS name or an IPv4 address", field,
 			    (int)(hlen > 80 ? 80 : hlen), host);

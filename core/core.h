@@ -264,6 +264,11 @@ void gp_config_free(struct gp_config *cfg);
  * character. GP_ERR_INVALID naming |field| and the rule otherwise. */
 int gp_public_url_check(const char *field, const char *url) GP_WUR;
 
+/* 1 when the |len| bytes at |s| are a DNS host name (RFC 1123 2.1:
+ * letters, digits and hyphens, labels of 1 to 63 characters not starting
+ * or ending with a hyphen, dots between them, 253 in all), else 0. */
+int gp_dns_name(const char *s, size_t len);
+
 /* 0 when |name| is a DNS host name (RFC 1123 letters, digits, hyphens,
  * dots) or an IPv4 or IPv6 address; GP_ERR_INVALID naming |field|. */
 int gp_hostname_check(const char *field, const char *name) GP_WUR;

@@ -239,24 +239,37 @@ sig_steps_free(char **steps, size_t len)
 	free(steps);
 }
 
-int
-sig_steps_read(const uint8_t *p7s, size_t p7s_len, char ***out,
-    size_t *out_len)
+/* A SignedData given as DER or PEM, parsed (sig_cms_parse). */
+static int
+sig_p7s_parse(const uint8_t *p7s, size_t p7s_len, CMS_ContentInfo **out)
 {
-	CMS_ContentInfo *cms = NULL;
 	uint8_t *der = NULL;
 	size_t der_len;
 	int r;
 
 	*out = NULL;
-	*out_len = 0;
 	GUARD(sig_p7s_der(p7s, p7s_len, &der, &der_len));
-	GUARD(sig_cms_parse(der, der_len, &cms));
+	GUARD(sig_cms_parse(der, der_len, out));
+	r = 0;
+out:
+	free(der);
+	return r;
+}
+
+int
+sig_steps_read(const uint8_t *p7s, size_t p7s_len, char ***out,
+    size_t *out_len)
+{
+	CMS_ContentInfo *cms = NULL;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	GUARD(sig_p7s_parse(p7s, p7s_len, &cms));
 	GUARD(sig_steps_of(cms, out, out_len));
 	r = 0;
 out:
 	CMS_ContentInfo_free(cms);
-	free(der);
 	return r;
 }
 
@@ -310,19 +323,15 @@ int
 sig_certs_read(const uint8_t *p7s, size_t p7s_len, STACK_OF(X509) **out)
 {
 	CMS_ContentInfo *cms = NULL;
-	uint8_t *der = NULL;
-	size_t der_len;
 	int r;
 
 	*out = NULL;
-	GUARD(sig_p7s_der(p7s, p7s_len, &der, &der_len));
-	GUARD(sig_cms_parse(der, der_len, &cms));
+	GUARD(sig_p7s_parse(p7s, p7s_len, &cms));
 	if ((*out = CMS_get1_certs(cms)) == NULL)
 		ENSURE((*out = sk_X509_new_null()) != NULL, GP_ERR_NOMEM);
 	r = 0;
 out:
 	CMS_ContentInfo_free(cms);
-	free(der);
 	return r;
 }
 
