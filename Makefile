@@ -73,7 +73,7 @@ $(BUILD)/govpki-bench: $(BENCH_SRCS) bench/bench.h $(BUILD)/libgovpki.a
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/govpki
-	@if [ ! -f var/govpki.json ]; then ./$(BUILD)/govpki init --dir var || exit 1; fi
+	@if [ ! -f var/govpki.json ]; then ./$(BUILD)/govpki init --dir var --dev-clock || exit 1; fi
 	./$(BUILD)/govpki serve --dir var
 
 check: deps

@@ -81,7 +81,7 @@ sign_stream_rows(const char *govpki, const char *dir)
 	char *sign[] = {(char *)govpki, (char *)"sign", (char *)"--key",
 	    (char *)"pkcs11:token=govpki;object=seal", (char *)"--cert",
 	    sealpem, (char *)"--pin-file", pin, (char *)"--in", big,
-	    (char *)"--out", p7s, NULL};
+	    (char *)"--out", p7s, (char *)"--dir", (char *)dir, NULL};
 	char *verify[] = {(char *)govpki, (char *)"verify", (char *)"--dir",
 	    (char *)dir, (char *)"--in", big, (char *)"--sig", p7s, NULL};
 	char *trunc[] = {(char *)"/usr/bin/truncate", (char *)"-s",

@@ -3,9 +3,9 @@
  * `govpki init` uses for the instance's own certificates; issuance from
  * requests under profiles, revocation, CRL and OCSP build on it.
  *
- * Every certificate gets a fresh serial of 128 bits from the CSPRNG,
- * positive (CA/B Forum BR 7.1: at least 64 bits of entropy), subject and
- * authority key identifiers, and UTF8String names.
+ * Every certificate gets a fresh serial of 16 bytes, 126 of its bits from
+ * the CSPRNG (CA/B Forum BR 7.1: at least 64 bits of entropy, positive),
+ * subject and authority key identifiers, and UTF8String names.
  */
 #ifndef GOVPKI_CA_H
 #define GOVPKI_CA_H
@@ -57,7 +57,34 @@ int ca_cert_build(const struct ca_cert_spec *spec, X509 **out) GP_WUR;
 int ca_cert_sign(const struct ca_cert_spec *spec, X509 **out,
     char **out_serial) GP_WUR;
 
-/* A fresh positive 128-bit serial from the CSPRNG. */
+/* What profile |name| of |ps| decides of a certificate that govpki makes
+ * for itself at init (the admin TLS and role certificates), so that it
+ * obeys the profile the store records it under: key usage, EKU, basic
+ * constraints, certificate policies, id-pkix-ocsp-nocheck, and not_after
+ * at most max_validity_days after spec->not_before (for tls-server, 398:
+ * CA/B BR 6.3.2). The texts |spec| points to live in |t| until
+ * ca_profile_text_clear(). GP_ERR_CONFIG when the profile is missing. */
+struct ca_profiles;
+struct ca_profile_text {
+	char *ku;
+	char *eku;
+	char *policies;
+};
+int ca_cert_profile_spec(const struct ca_profiles *ps, const char *name,
+    struct ca_cert_spec *spec, struct ca_profile_text *t) GP_WUR;
+void ca_profile_text_clear(struct ca_profile_text *t);
+
+/* Checks the signed |cert| against profile |name| as issuance checks its
+ * certificates before signing (ca_cert_lint: names, key usage and EKU
+ * exactly the profile's, policies, AKI/SKI, serial, validity inside the
+ * issuer's) and a validity of at most the profile's maximum.
+ * GP_ERR_INTERNAL with a "self-check: ..." detail otherwise. */
+int ca_cert_profile_check(const struct ca_profiles *ps, const char *name,
+    X509 *cert, X509 *issuer) GP_WUR;
+
+/* A fresh positive serial of 16 bytes: the top two bits 01, the other
+ * CA_SERIAL_RANDOM_BITS from the CSPRNG. */
+#define CA_SERIAL_RANDOM_BITS 126
 int ca_serial_new(ASN1_INTEGER **out) GP_WUR;
 
 /* A serial as people copy it (openssl's "4AD5...", "0x4ad5", "4a:d5") in
@@ -337,6 +364,7 @@ void ca_ocsp_free(ca_ocsp *o);
 #define CA_OCSP_SUCCESSFUL 0
 #define CA_OCSP_MALFORMED 1
 #define CA_OCSP_INTERNAL_ERROR 2
+#define CA_OCSP_UNAUTHORIZED 6
 
 struct ca_ocsp_resp {
 	uint8_t *der;              /* the OCSPResponse; free with
@@ -369,6 +397,9 @@ void ca_ocsp_resp_clear(struct ca_ocsp_resp *r);
  * signing failure internalError. Per CertID: good, revoked (with time and
  * reason; certificateHold for a held one), or unknown when the CertID does
  * not name the issuer or the store has no such serial of it (never good).
+ * A request none of whose CertIDs names the issuer gets unauthorized
+ * (RFC 6960 2.3), unsigned; in a request that mixes them, the CertIDs of
+ * other issuers are unknown (RFC 6960 2.2).
  * A single-CertID request without a nonce is answered from the pre-signed
  * cache while the stored status is the one it was signed for and before
  * its refresh time; a status change, from any process, is seen on the
@@ -377,8 +408,9 @@ void ca_ocsp_resp_clear(struct ca_ocsp_resp *r);
 int ca_ocsp_respond(ca_ocsp *o, const uint8_t *req, size_t req_len,
     struct ca_ocsp_resp *out) GP_WUR;
 
-/* A response without a body (RFC 6960 4.2.1): CA_OCSP_MALFORMED or
- * CA_OCSP_INTERNAL_ERROR, replacing what |out| held. */
+/* A response without a body (RFC 6960 4.2.1): CA_OCSP_MALFORMED,
+ * CA_OCSP_INTERNAL_ERROR or CA_OCSP_UNAUTHORIZED, replacing what |out|
+ * held. */
 int ca_ocsp_status_only(int status, struct ca_ocsp_resp *out) GP_WUR;
 
 /* A pre-signed response is kept, but not served to other requests, until

@@ -3,7 +3,10 @@
  * ca_cert_spec. The issuer key is used only through EVP, so it may live on a
  * PKCS#11 token. Extensions are added through OpenSSL's v3 configuration
  * parser with the issuer certificate in the context, so that the authority
- * key identifier is taken from it.
+ * key identifier is taken from it. The certificates `govpki init` makes
+ * for itself under a profile (the admin TLS and role certificates) take
+ * what the profile decides from ca_cert_profile_spec() and are checked by
+ * ca_cert_profile_check(), as issued ones are.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +18,9 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ca.h"
+#include "ca/internal.h"
 
-#define CA_SERIAL_BYTES 16
+#define CA_SERIAL_BYTES 16 /* CA_SERIAL_RANDOM_BITS + 2 fixed bits */
 
 int
 ca_serial_new(ASN1_INTEGER **out)
@@ -27,9 +31,11 @@ ca_serial_new(ASN1_INTEGER **out)
 
 	*out = NULL;
 	GUARD(gp_random(buf, sizeof(buf)));
-	/* CA/B BR 7.1: positive and non-zero; the top bit is cleared so the
-	 * DER INTEGER needs no sign byte, and the first byte kept non-zero so
-	 * every serial has the full 16 bytes (127 bits of entropy). */
+	/* CA/B BR 7.1: at least 64 bits of CSPRNG output, positive and
+	 * non-zero. The top two bits are fixed to 01: the top bit cleared so
+	 * the DER INTEGER needs no sign byte, the next one set so that every
+	 * serial has the full 16 bytes. That leaves CA_SERIAL_RANDOM_BITS
+	 * (126) random bits. */
 	buf[0] &= 0x7f;
 	buf[0] |= 0x40;
 	if ((bn = BN_bin2bn(buf, sizeof(buf), NULL)) == NULL ||
@@ -309,5 +315,84 @@ ca_name_parse(const char *text, X509_NAME **out)
 out:
 	X509_NAME_free(name);
 	free(copy);
+	return r;
+}
+
+void
+ca_profile_text_clear(struct ca_profile_text *t)
+{
+	if (t == NULL)
+		return;
+	free(t->ku);
+	free(t->eku);
+	free(t->policies);
+	memset(t, 0, sizeof(*t));
+}
+
+static int
+ca_cert_profile(const struct ca_profiles *ps, const char *name,
+    const struct ca_profile **out)
+{
+	*out = ps != NULL ? ca_profile_find(ps, name) : NULL;
+	if (*out == NULL)
+		return gp_err_set(GP_ERR_CONFIG, "profile %s: not loaded (the "
+		    "profiles directory lacks %s.json)", name, name);
+	return 0;
+}
+
+int
+ca_cert_profile_spec(const struct ca_profiles *ps, const char *name,
+    struct ca_cert_spec *spec, struct ca_profile_text *t)
+{
+	const struct ca_profile *p;
+	size_t i;
+	char *n;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	GUARD(ca_cert_profile(ps, name, &p));
+	ENSURE((t->ku = ca_profile_ku_text(p)) != NULL, GP_ERR_NOMEM);
+	t->eku = ca_profile_eku_text(p);
+	ENSURE(t->eku != NULL || p->eku_len == 0, GP_ERR_NOMEM);
+	for (i = 0; i < p->policies_len; i++) {
+		ENSURE(asprintf(&n, "%s%s%s", t->policies ? t->policies : "",
+		    t->policies ? "," : "", p->policies[i]) >= 0,
+		    GP_ERR_NOMEM);
+		free(t->policies);
+		t->policies = n;
+	}
+	spec->key_usage = t->ku;
+	spec->ext_key_usage = t->eku;
+	spec->policies = t->policies;
+	spec->is_ca = p->is_ca;
+	spec->path_len = p->is_ca ? p->path_len : -1;
+	spec->ocsp_nocheck = p->ocsp_nocheck;
+	/* CA/B BR 6.3.2 for TLS, and each profile's own maximum. */
+	if (spec->not_after - spec->not_before > p->max_validity_days * 86400)
+		spec->not_after = spec->not_before + p->max_validity_days *
+		    86400;
+	r = 0;
+out:
+	if (r != 0)
+		ca_profile_text_clear(t);
+	return r;
+}
+
+int
+ca_cert_profile_check(const struct ca_profiles *ps, const char *name,
+    X509 *cert, X509 *issuer)
+{
+	const struct ca_profile *p;
+	int days = 0, secs = 0, r;
+
+	GUARD(ca_cert_profile(ps, name, &p));
+	GUARD(ca_cert_lint(cert, issuer, p));
+	ENSURE(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert),
+	    X509_get0_notAfter(cert)) == 1 && (days < p->max_validity_days ||
+	    (days == p->max_validity_days && secs == 0)),
+	    gp_err_set(GP_ERR_INTERNAL, "self-check: profile %s: validity "
+	    "over its %lld days", name, (long long)p->max_validity_days));
+	r = 0;
+out:
 	return r;
 }

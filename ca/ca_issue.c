@@ -117,32 +117,16 @@ ca_utf8_chars(const char *s)
 	return n;
 }
 
+/* A DNS name in a certificate: gp_dns_name(), in lower case. */
 static int
 ca_dns_ok(const char *s)
 {
-	size_t len = strlen(s), label = 0, i;
-	int labels = 1;
+	size_t len = strlen(s), i;
 
-	if (len == 0 || len > CA_DNS_MAX || s[0] == '.' || s[len - 1] == '.')
-		return 0;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			labels++;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-'))
+	for (i = 0; i < len; i++)
+		if (s[i] >= 'A' && s[i] <= 'Z')
 			return 0;
-		if (c == '-' && label == 0)
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return s[len - 1] != '-' && labels >= 1;
+	return len <= CA_DNS_MAX && gp_dns_name(s, len);
 }
 
 static int

@@ -7,6 +7,8 @@
  * Requests are parsed with d2i_OCSP_REQUEST and must consume every byte.
  * Each CertID is matched against the CA's name and key hashes (SHA-1,
  * SHA-256, SHA-384 or SHA-512 CertIDs); the status comes from the store.
+ * A request none of whose CertIDs names the CA is answered "unauthorized"
+ * (RFC 6960 2.3), unsigned: the responder is authorised for that CA only.
  *
  * Pre-signed responses: a single-CertID request without a nonce (the RFC
  * 5019 case) is answered from a hash map of signed responses, keyed by
@@ -339,7 +341,8 @@ ca_ocsp_publish(ca_ocsp *o, const char *serial, const char *etag)
 	pthread_mutex_unlock(&o->mu[b % OCSP_STRIPES]);
 }
 
-/* An OCSPResponse with no body: malformedRequest, internalError ... */
+/* An OCSPResponse with no body: malformedRequest, internalError,
+ * unauthorized. */
 int
 ca_ocsp_status_only(int status, struct ca_ocsp_resp *out)
 {
@@ -405,9 +408,10 @@ out:
 
 /* The state of the certificate |cid| names: 0 with |st| filled, or
  * GP_ERR_NOT_FOUND for unknown (another issuer, never issued). Any other
- * code is a store failure. */
+ * code is a store failure. *out_ours is 1 when |cid| names this
+ * responder's issuer (whether or not the serial is known). */
 static int
-ocsp_lookup(ca_ocsp *o, OCSP_CERTID *cid, int *out_nid,
+ocsp_lookup(ca_ocsp *o, OCSP_CERTID *cid, int *out_nid, int *out_ours,
     struct store_cert_state *st)
 {
 	ASN1_OCTET_STRING *nh = NULL, *kh = NULL;
@@ -417,6 +421,7 @@ ocsp_lookup(ca_ocsp *o, OCSP_CERTID *cid, int *out_nid,
 	int i, nid, r;
 
 	*out_nid = NID_undef;
+	*out_ours = 0;
 	if (!OCSP_id_get0_info(&nh, &md, &kh, &serial, cid))
 		return GP_ERR_NOT_FOUND;
 	nid = OBJ_obj2nid(md);
@@ -433,6 +438,7 @@ ocsp_lookup(ca_ocsp *o, OCSP_CERTID *cid, int *out_nid,
 	    memcmp(nh->data, o->h[i].name, o->h[i].len) != 0 ||
 	    memcmp(kh->data, o->h[i].key, o->h[i].len) != 0)
 		return GP_ERR_NOT_FOUND;
+	*out_ours = 1;
 	if ((r = ocsp_serial_hex(serial, hex, sizeof(hex))) != 0)
 		return r;
 	if ((r = store_cert_state_get(o->conf.st, hex, st)) != 0)
@@ -611,7 +617,7 @@ ca_ocsp_respond(ca_ocsp *o, const uint8_t *req_der, size_t req_len,
 	int found[CA_OCSP_MAX_CERTIDS];
 	int nids[CA_OCSP_MAX_CERTIDS];
 	int64_t now = (int64_t)time(NULL);
-	int r, n, i, has_nonce = 0, lr;
+	int r, n, i, has_nonce = 0, lr, ours, any_ours = 0;
 
 	memset(out, 0, sizeof(*out));
 	ENSURE(o != NULL, GP_ERR_INVALID);
@@ -629,13 +635,29 @@ ca_ocsp_respond(ca_ocsp *o, const uint8_t *req_der, size_t req_len,
 		goto malformed;
 	for (i = 0; i < n; i++) {
 		lr = ocsp_lookup(o, OCSP_onereq_get0_id(
-		    OCSP_request_onereq_get0(req, i)), &nids[i], &states[i]);
+		    OCSP_request_onereq_get0(req, i)), &nids[i], &ours,
+		    &states[i]);
 		if (lr != 0 && lr != GP_ERR_NOT_FOUND) {
 			gp_log(GP_LOG_ERROR, "OCSP: store: %s", gp_err_detail());
 			GUARD(ca_ocsp_status_only(CA_OCSP_INTERNAL_ERROR, out));
 			goto done;
 		}
 		found[i] = lr == 0;
+		any_ours |= ours;
+	}
+	/* RFC 6960 2.3: "unauthorized" when "the server is not capable of
+	 * responding authoritatively". This responder's certificate is
+	 * authorised (RFC 6960 4.2.2.2) by one CA only: a signed answer
+	 * about another issuer's certificates, even "unknown", is one that a
+	 * relying party must reject (and Java's PKIX checker then fails the
+	 * whole path). So when no CertID names that CA: unauthorized,
+	 * unsigned. A request mixing its CertIDs with others' is answered,
+	 * the others "unknown" (RFC 6960 2.2: "the request indicates an
+	 * unrecognized issuer that is not served by this responder"), so
+	 * that its own certificates still get their status. */
+	if (!any_ours) {
+		GUARD(ca_ocsp_status_only(CA_OCSP_UNAUTHORIZED, out));
+		goto done;
 	}
 	/* RFC 5019 2.1.1: one CertID, no nonce: the pre-signed answer. */
 	out->cacheable = n == 1 && !has_nonce && found[0];

@@ -489,7 +489,13 @@ ca_profile_parse(const struct ca_rd *rd, json_t *root, struct ca_profile *p)
 		}
 	}
 	GUARD(ca_bool(rd, root, "crl_distribution_point", 1, &p->crl_dp));
-	GUARD(ca_bool(rd, root, "aia_ocsp", 1, &p->aia_ocsp));
+	/* The OCSP responder answers for the issuing CA only (ca_ocsp.c):
+	 * what the root signs names no OCSP URL. */
+	GUARD(ca_bool(rd, root, "aia_ocsp", p->issuer != GP_KEY_ROOT,
+	    &p->aia_ocsp));
+	ENSURE(!p->aia_ocsp || p->issuer != GP_KEY_ROOT, ca_perr(rd,
+	    "aia_ocsp", "must be false with issuer root: the OCSP responder "
+	    "answers for the issuing CA only"));
 	GUARD(ca_bool(rd, root, "aia_ca_issuers", 1, &p->aia_ca_issuers));
 	san = json_object_get(root, "san");
 	if (san != NULL) {

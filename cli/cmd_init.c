@@ -10,12 +10,14 @@
 #include "instance/instance.h"
 
 #define INIT_MAX_HOSTS 16
+#define INIT_DEFAULT_URL "http://127.0.0.1:8080"
 
 static void
 init_help(void)
 {
-	printf("usage: govpki init [--dir DIR] [--algo ALGO] [--hostname NAME]... "
-	    "[--json]\n\n"
+	printf("usage: govpki init [--dir DIR] [--algo ALGO] [--public-url URL] "
+	    "[--hostname NAME]...\n"
+	    "                   [--profiles DIR] [--dev-clock] [--json]\n\n"
 	    "Creates a new govpki instance in DIR (default ./var), which must "
 	    "not exist or be empty:\n"
 	    "a SoftHSM token with random PINs in DIR/secrets (embedded default "
@@ -24,13 +26,32 @@ init_help(void)
 	    "CA, issuing CA, TSA,\n"
 	    "OCSP and audit keys generated on the token (sensitive, "
 	    "non-extractable), their\n"
-	    "certificates in DIR/certs, the admin TLS certificate, and one "
+	    "certificates in DIR/certs, the admin TLS certificate, one "
 	    "client certificate for\n"
-	    "each administrative role in DIR/admin. Nothing is left behind on "
-	    "failure.\n\n"
+	    "each administrative role in DIR/admin, and a copy of the "
+	    "profiles in DIR/policies.\n"
+	    "Nothing is left behind on failure.\n\n"
 	    "  --dir DIR        instance directory (default ./var)\n"
 	    "  --algo ALGO      ec-p256 (default), ec-p384, rsa-2048, rsa-3072\n"
-	    "  --hostname NAME  extra name for the TLS certificate (repeatable)\n"
+	    "  --public-url URL where relying parties reach the public "
+	    "listener, e.g.\n"
+	    "                   https://pki.example.gov.cn: the base of the "
+	    "CRL, OCSP and\n"
+	    "                   caIssuers URLs in every certificate (default "
+	    "http://127.0.0.1:8080,\n"
+	    "                   which only this machine can reach)\n"
+	    "  --hostname NAME  extra DNS name or IP address for the admin TLS "
+	    "certificate\n"
+	    "                   (repeatable; localhost and 127.0.0.1 are "
+	    "always in it)\n"
+	    "  --profiles DIR   the profiles to copy (default: the installed "
+	    "ones)\n"
+	    "  --dev-clock      DEVELOPMENT ONLY: tsa.clock_check \"warn\", "
+	    "so the TSA issues\n"
+	    "                   time-stamps on a machine whose clock no NTP "
+	    "daemon disciplines;\n"
+	    "                   without it \"strict\" (ETSI EN 319 421: no "
+	    "time-stamp then)\n"
 	    "  --json           print the result as JSON\n");
 }
 
@@ -41,6 +62,9 @@ cmd_init(int argc, char **argv)
 		{"dir", required_argument, NULL, 'd'},
 		{"algo", required_argument, NULL, 'a'},
 		{"hostname", required_argument, NULL, 'H'},
+		{"public-url", required_argument, NULL, 'u'},
+		{"profiles", required_argument, NULL, 'p'},
+		{"dev-clock", no_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -67,6 +91,15 @@ cmd_init(int argc, char **argv)
 				return cli_usage("init", "too many --hostname");
 			hosts[opts.hostnames_len++] = optarg;
 			break;
+		case 'u':
+			opts.public_url = optarg;
+			break;
+		case 'p':
+			opts.profiles = optarg;
+			break;
+		case 'c':
+			opts.dev_clock = 1;
+			break;
 		case 'j':
 			json = 1;
 			break;
@@ -85,11 +118,16 @@ cmd_init(int argc, char **argv)
 	if ((r = instance_init(&opts)) != 0)
 		return cli_fail(r, json);
 	if (json)
-		cli_print_json(json_pack("{s:s, s:s, s:s}", "status",
-		    "created", "dir", opts.dir, "algo", algo));
+		cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s}", "status",
+		    "created", "dir", opts.dir, "algo", algo, "public_url",
+		    opts.public_url ? opts.public_url : INIT_DEFAULT_URL,
+		    "clock_check", opts.dev_clock ? "warn" : "strict"));
 	else
 		printf("created govpki instance in %s (keys: %s on the "
-		    "SoftHSM token \"govpki\")\nserve it with: govpki serve "
-		    "--dir %s\n", opts.dir, algo, opts.dir);
+		    "SoftHSM token \"govpki\")\ncertificates name %s%s\n"
+		    "serve it with: govpki serve --dir %s\n", opts.dir, algo,
+		    opts.public_url ? opts.public_url : INIT_DEFAULT_URL,
+		    opts.public_url ? "" : " (only this machine reaches it; "
+		    "a deployment gives --public-url)", opts.dir);
 	return CLI_OK;
 }

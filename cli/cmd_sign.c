@@ -32,8 +32,8 @@
 
 struct sign_opts {
 	const char *key, *module, *cert, *chain, *in, *out, *tsa, *pin_file;
-	const char *step, *add_to, *policy, *policies_dir;
-	int attached, json;
+	const char *step, *add_to, *policy, *policies_dir, *dir;
+	int attached, json, no_chain;
 };
 
 static void
@@ -41,8 +41,9 @@ sign_help(void)
 {
 	printf("usage: govpki sign --key URI --in FILE --out FILE.p7s "
 	    "[--module LIB] [--cert FILE]\n"
-	    "                   [--chain FILE] [--pin-file FILE] [--tsa URL] "
-	    "[--attached]\n"
+	    "                   [--chain FILE | --dir DIR | --no-chain] "
+	    "[--pin-file FILE]\n"
+	    "                   [--tsa URL] [--attached]\n"
 	    "                   [--step NAME [--add-to FILE.p7s] [--policy "
 	    "NAME|FILE]] [--json]\n\n"
 	    "Signs FILE with the key URI (RFC 7512, e.g. "
@@ -56,7 +57,19 @@ sign_help(void)
 	    "  --cert FILE     signer certificate (PEM); default: the "
 	    "certificate object of\n"
 	    "                  the same token and label\n"
-	    "  --chain FILE    issuing CA certificates to include (PEM)\n"
+	    "  --chain FILE    CA certificates (PEM) from which the signer's "
+	    "chain up to, not\n"
+	    "                  including, the root goes into the signature, "
+	    "so that a relying\n"
+	    "                  party holding only the root can verify it\n"
+	    "  --dir DIR       take them from the instance DIR that issued "
+	    "the signer (its\n"
+	    "                  certs/ca.pem and root.pem)\n"
+	    "  --no-chain      the signer's certificate only\n"
+	    "                  One of the three is needed unless the "
+	    "certificate is self-signed\n"
+	    "                  or --add-to's signature carries its issuer; "
+	    "else sign refuses.\n"
 	    "  --pin-file FILE user PIN (first line); else $%s, else the "
 	    "terminal\n"
 	    "  --tsa URL       http://HOST:PORT/tsa of an RFC 3161 TSA\n"
@@ -132,6 +145,83 @@ out:
 	return r;
 }
 
+/* Adds the PEM certificates of |path| to |pool|. */
+static int
+sign_pool_add(STACK_OF(X509) *pool, const char *path)
+{
+	STACK_OF(X509) *sk = NULL;
+	X509 *x;
+	int r;
+
+	GUARD(sign_pem_certs(path, &sk));
+	while ((x = sk_X509_shift(sk)) != NULL) {
+		if (sk_X509_push(pool, x) <= 0) {
+			X509_free(x);
+			r = GP_ERR_NOMEM;
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	sk_X509_pop_free(sk, X509_free);
+	return r;
+}
+
+/* The signer's chain up to, not including, the root (sig_chain_build),
+ * from --chain, --dir DIR's certs/ca.pem and root.pem, and the
+ * certificates of the --add-to signature. */
+static int
+sign_chain(const struct sign_opts *o, X509 *cert, const uint8_t *add,
+    size_t add_len, STACK_OF(X509) **out)
+{
+	STACK_OF(X509) *pool = NULL, *have = NULL;
+	X509 *x;
+	char *p = NULL;
+	int r;
+
+	*out = NULL;
+	ENSURE((pool = sk_X509_new_null()) != NULL, GP_ERR_NOMEM);
+	if (o->chain != NULL)
+		GUARD(sign_pool_add(pool, o->chain));
+	if (o->dir != NULL) {
+		ENSURE((p = gp_path_join(o->dir, "certs/ca.pem")) != NULL,
+		    GP_ERR_NOMEM);
+		GUARD(sign_pool_add(pool, p));
+		free(p);
+		ENSURE((p = gp_path_join(o->dir, "certs/root.pem")) != NULL,
+		    GP_ERR_NOMEM);
+		GUARD(sign_pool_add(pool, p));
+	}
+	if (add != NULL) {
+		GUARD(sig_certs_read(add, add_len, &have));
+		while ((x = sk_X509_shift(have)) != NULL) {
+			if (sk_X509_push(pool, x) <= 0) {
+				X509_free(x);
+				r = GP_ERR_NOMEM;
+				goto out;
+			}
+		}
+	}
+	r = sig_chain_build(cert, pool, out);
+	if (r == GP_ERR_NOT_FOUND) {
+		char why[300];
+
+		/* The detail buffer is rewritten by gp_err_set: copy. */
+		snprintf(why, sizeof(why), "%s", gp_err_detail());
+		r = gp_err_set(r, "chain: %s; give --chain FILE (its issuing "
+		    "CA certificates), --dir DIR (the instance that issued "
+		    "it), or --no-chain (then a relying party that holds only "
+		    "the root cannot verify the signature)", why);
+	}
+	GUARD(r);
+	r = 0;
+out:
+	free(p);
+	sk_X509_pop_free(have, X509_free);
+	sk_X509_pop_free(pool, X509_free);
+	return r;
+}
+
 static int
 sign_run(const struct sign_opts *o)
 {
@@ -173,8 +263,6 @@ sign_run(const struct sign_opts *o)
 		GUARD(gp_file_read(o->add_to, SIG_MAX_P7S, &add, &add_len));
 		replace = strcmp(o->add_to, o->out) == 0;
 	}
-	if (o->chain != NULL)
-		GUARD(sign_pem_certs(o->chain, &chain));
 	if (strncmp(o->key, "file:", 5) != 0) {
 		GUARD(tok_ctx_new(module, &ctx));
 		memset(&src, 0, sizeof(src));
@@ -203,6 +291,8 @@ sign_run(const struct sign_opts *o)
 		    "required with a file: key"));
 		GUARD(sign_token_cert(ctx, o->key, &sg.cert));
 	}
+	if (!o->no_chain)
+		GUARD(sign_chain(o, sg.cert, add, add_len, &chain));
 	sg.chain = chain;
 	rq.signer = &sg;
 	if (o->attached) {
@@ -270,6 +360,8 @@ cmd_sign(int argc, char **argv)
 		{"add-to", required_argument, NULL, 'A'},
 		{"policy", required_argument, NULL, 'y'},
 		{"policies-dir", required_argument, NULL, 'D'},
+		{"dir", required_argument, NULL, 'r'},
+		{"no-chain", no_argument, NULL, 'n'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -299,6 +391,8 @@ cmd_sign(int argc, char **argv)
 		case 'A': o.add_to = optarg; break;
 		case 'y': o.policy = optarg; break;
 		case 'D': o.policies_dir = optarg; break;
+		case 'r': o.dir = optarg; break;
+		case 'n': o.no_chain = 1; break;
 		case 'j': o.json = 1; break;
 		case 'h': sign_help(); return CLI_OK;
 		default: return cli_usage("sign", "unknown option");
@@ -308,6 +402,9 @@ cmd_sign(int argc, char **argv)
 		return cli_usage("sign", "unexpected argument");
 	if (o.key == NULL || o.in == NULL || o.out == NULL)
 		return cli_usage("sign", "--key, --in and --out are required");
+	if (o.no_chain && (o.chain != NULL || o.dir != NULL))
+		return cli_usage("sign", "--no-chain excludes --chain and "
+		    "--dir");
 	if (o.add_to != NULL && o.attached)
 		return cli_usage("sign", "--add-to keeps the signature's own "
 		    "form; drop --attached");

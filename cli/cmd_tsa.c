@@ -40,7 +40,9 @@ struct tsa_cli_opts {
 	const char *policy;
 	const char *hash;
 	int no_cert;
+	int force;
 	int json;
+	int vfail;          /* set when the time-stamp itself failed */
 };
 
 static void
@@ -56,7 +58,8 @@ tsa_help(void)
 	    "(RFC 3161 over HTTP),\n"
 	    "        checks the reply (imprint, nonce, policy, signature, "
 	    "chain) and saves it\n"
-	    "        to --out (default FILE.tsr).\n"
+	    "        to --out (default FILE.tsr), which must not exist "
+	    "unless --force.\n"
 	    "verify  checks that TOKEN (a saved reply or a bare token) "
 	    "time-stamps FILE and\n"
 	    "        is signed by a TSA certificate chaining to the trust "
@@ -67,6 +70,7 @@ tsa_help(void)
 	    "  --policy OID     ask for this TSA policy\n"
 	    "  --no-cert        do not ask for the TSA certificate in the "
 	    "token (certReq false)\n"
+	    "  --force          replace an existing --out file\n"
 	    "  --dir DIR        trust the instance DIR (default ./var): "
 	    "certs/root.pem\n"
 	    "  --ca FILE        trust the PEM certificates in FILE instead\n"
@@ -86,6 +90,7 @@ tsa_parse(const char *sub, int argc, char **argv, struct tsa_cli_opts *o)
 		{"policy", required_argument, NULL, 'p'},
 		{"hash", required_argument, NULL, 'H'},
 		{"no-cert", no_argument, NULL, 'n'},
+		{"force", no_argument, NULL, 'f'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -119,6 +124,9 @@ tsa_parse(const char *sub, int argc, char **argv, struct tsa_cli_opts *o)
 		case 'n':
 			o->no_cert = 1;
 			break;
+		case 'f':
+			o->force = 1;
+			break;
 		case 'j':
 			o->json = 1;
 			break;
@@ -130,9 +138,9 @@ tsa_parse(const char *sub, int argc, char **argv, struct tsa_cli_opts *o)
 		}
 	}
 	if (!stamp && (o->url || o->out || o->policy || o->hash ||
-	    o->no_cert))
-		return cli_usage("tsa", "--url, --out, --policy, --hash and "
-		    "--no-cert are for stamp");
+	    o->no_cert || o->force))
+		return cli_usage("tsa", "--url, --out, --policy, --hash, "
+		    "--no-cert and --force are for stamp");
 	if (o->dir != NULL && o->ca != NULL)
 		return cli_usage("tsa", "--dir and --ca exclude each other");
 	return 0;
@@ -272,7 +280,7 @@ tsa_print(const struct tsa_cli_opts *o, const char *what, const char *file,
 }
 
 static int
-tsa_stamp(const struct tsa_cli_opts *o, const char *file)
+tsa_stamp(struct tsa_cli_opts *o, const char *file)
 {
 	int r = GP_ERR_INTERNAL;
 	const EVP_MD *md;
@@ -307,6 +315,12 @@ tsa_stamp(const struct tsa_cli_opts *o, const char *file)
 		ENSURE((out = strdup(o->out)) != NULL, GP_ERR_NOMEM);
 	else
 		ENSURE(asprintf(&out, "%s.tsr", file) > 0, GP_ERR_NOMEM);
+	/* A saved reply may be the only proof of when a bid existed: it is
+	 * never replaced unasked. Checked before anything is sent, and the
+	 * write below is exclusive too. */
+	ENSURE(o->force || access(out, F_OK) != 0, gp_err_set(GP_ERR_EXISTS,
+	    "%s exists; nothing was sent. Give another --out, or --force to "
+	    "replace it", out));
 	{
 		const EVP_MD *mds[1];
 		uint8_t dg[1][EVP_MAX_MD_SIZE];
@@ -336,6 +350,7 @@ tsa_stamp(const struct tsa_cli_opts *o, const char *file)
 	vi.nonce = nonce;
 	vi.trusted = trusted;
 	vi.untrusted = untrusted;
+	o->vfail = 1;
 	GUARD(tsa_verify(&vi, &vo));
 	ENSURE(strcmp(vo.md, OBJ_nid2ln(EVP_MD_get_type(md))) == 0,
 	    gp_err_set(GP_ERR_TAMPERED, "the token's hash algorithm %s is "
@@ -343,7 +358,12 @@ tsa_stamp(const struct tsa_cli_opts *o, const char *file)
 	ENSURE(o->policy == NULL || strcmp(vo.policy, o->policy) == 0,
 	    gp_err_set(GP_ERR_TAMPERED, "the token's policy %s is not the "
 	    "one asked for", vo.policy));
-	GUARD(gp_file_write(out, rep, rep_len, 0644, 0));
+	o->vfail = 0;
+	r = gp_file_write(out, rep, rep_len, 0644, !o->force);
+	if (r == GP_ERR_EXISTS)
+		r = gp_err_set(r, "%s appeared meanwhile; the reply is not "
+		    "saved. Give another --out, or --force", out);
+	GUARD(r);
 	tsa_print(o, "time-stamped", file, out, &vo);
 	r = 0;
 out:
@@ -360,8 +380,7 @@ out:
 }
 
 static int
-tsa_verify_cmd(const struct tsa_cli_opts *o, const char *file,
-    const char *token)
+tsa_verify_cmd(struct tsa_cli_opts *o, const char *file, const char *token)
 {
 	int r = GP_ERR_INTERNAL;
 	uint8_t *rep = NULL;
@@ -381,6 +400,7 @@ tsa_verify_cmd(const struct tsa_cli_opts *o, const char *file,
 	vi.trusted = trusted;
 	vi.untrusted = untrusted;
 	r = tsa_verify(&vi, &vo);
+	o->vfail = r != 0;
 	if (r == GP_ERR_INVALID || r == GP_ERR_TAMPERED) {
 		char why[512];
 
@@ -396,6 +416,27 @@ out:
 	sk_X509_pop_free(untrusted, X509_free);
 	free(rep);
 	return r;
+}
+
+/* A time-stamp that does not verify says so, not the error table's
+ * generic text for its code (GP_ERR_TAMPERED reads "audit log does not
+ * verify"). */
+static int
+tsa_fail(int code, int json)
+{
+	const char *detail = gp_err_detail();
+
+	if (json) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "time-stamp does not verify: %s",
+		    detail);
+		cli_print_json(json_pack("{s:{s:s, s:s}}", "error", "code",
+		    gp_err_name(code), "message", msg));
+	} else {
+		fprintf(stderr, "govpki: time-stamp does not verify: %s\n",
+		    detail);
+	}
+	return CLI_FAIL;
 }
 
 int
@@ -428,5 +469,7 @@ cmd_tsa(int argc, char **argv)
 			return cli_usage("tsa", "verify takes FILE and TOKEN");
 		r = tsa_verify_cmd(&o, argv[1 + optind], argv[2 + optind]);
 	}
-	return r == 0 ? CLI_OK : cli_fail(r, o.json);
+	if (r == 0)
+		return CLI_OK;
+	return o.vfail ? tsa_fail(r, o.json) : cli_fail(r, o.json);
 }

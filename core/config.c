@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <openssl/objects.h>
 
 #include "core/core.h"
@@ -206,6 +207,144 @@ gp_parse_hostport(const char *field, const char *s, char **out_host,
 	if ((*out_host = strndup(s, (size_t)(colon - s))) == NULL)
 		return GP_ERR_NOMEM;
 	*out_port = (uint16_t)port;
+	return 0;
+}
+
+int
+gp_dns_name(const char *s, size_t len)
+{
+	size_t i, label = 0;
+
+	if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.')
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return s[len - 1] != '-';
+}
+
+int
+gp_hostname_check(const char *field, const char *name)
+{
+	unsigned char ip[16];
+
+	if (name == NULL || name[0] == '\0')
+		return gp_err_set(GP_ERR_INVALID, "%s: a host name is "
+		    "required", field);
+	if (inet_pton(AF_INET, name, ip) == 1 ||
+	    inet_pton(AF_INET6, name, ip) == 1 ||
+	    gp_dns_name(name, strlen(name)))
+		return 0;
+	return gp_err_set(GP_ERR_INVALID, "%s: \"%.80s\" is not a DNS name "
+	    "(letters, digits, hyphens and dots) or an IP address", field,
+	    name);
+}
+
+int
+gp_public_url_check(const char *field, const char *url)
+{
+	const char *p, *host, *end;
+	char ip6[48];
+	unsigned char ip[16];
+	size_t i, hlen;
+	long port;
+
+	if (url == NULL || url[0] == '\0')
+		return gp_err_set(GP_ERR_INVALID, "%s: a URL is required, for "
+		    "example https://pki.example.gov.cn", field);
+	/* Control characters and spaces would reach certificates and HTTP
+	 * headers; ',' would split OpenSSL's extension text. Only the
+	 * characters of RFC 3986 a base URL needs are taken. */
+	for (i = 0; url[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)url[i];
+		if (c < 0x21 || c >= 0x7f)
+			return gp_err_set(GP_ERR_INVALID, "%s: character %zu is "
+			    "a control character, a space or not ASCII", field,
+			    i + 1);
+	}
+	if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else
+		return gp_err_set(GP_ERR_INVALID, "%s: \"%.80s\" must start "
+		    "with http:// or https://", field, url);
+	if (strpbrk(url, "?#") != NULL)
+		return gp_err_set(GP_ERR_INVALID, "%s: no query (?) or "
+		    "fragment (#): give the base URL, for example "
+		    "https://pki.example.gov.cn", field);
+	end = host + strcspn(host, "/");
+	if (memchr(host, '@', (size_t)(end - host)) != NULL)
+		return gp_err_set(GP_ERR_INVALID, "%s: no user name or password "
+		    "(@) in the URL", field);
+	/* RFC 3986 3.2.2: a host name, an IPv4 address or [IPv6]. */
+	if (host[0] == '[') {
+		p = memchr(host, ']', (size_t)(end - host));
+		hlen = p != NULL ? (size_t)(p - host - 1) : 0;
+		if (p == NULL || hlen == 0 || hlen >= sizeof(ip6))
+			return gp_err_set(GP_ERR_INVALID, "%s: bad [IPv6] "
+			    "host", field);
+		memcpy(ip6, host + 1, hlen);
+		ip6[hlen] = '\0';
+		if (inet_pton(AF_INET6, ip6, ip) != 1)
+			return gp_err_set(GP_ERR_INVALID, "%s: \"%s\" is not "
+			    "an IPv6 address", field, ip6);
+		p++;
+	} else {
+		p = host + strcspn(host, ":/");
+		if (p > end)
+			p = end;
+		hlen = (size_t)(p - host);
+		if (hlen == 0)
+			return gp_err_set(GP_ERR_INVALID, "%s: the URL has no "
+			    "host", field);
+		if (!gp_dns_name(host, hlen))
+			return gp_err_set(GP_ERR_INVALID, "%s: the host \"%.*s\" "
+			    "is not a DNS name or an IPv4 address", field,
+			    (int)(hlen > 80 ? 80 : hlen), host);
+	}
+	if (*p == ':') {
+		char *e;
+		port = strtol(p + 1, &e, 10);
+		if (e == p + 1 || e != end || port < 1 || port > 65535 ||
+		    p[1] == '+' || p[1] == '-')
+			return gp_err_set(GP_ERR_INVALID, "%s: the port must be "
+			    "1 to 65535", field);
+	} else if (p != end) {
+		return gp_err_set(GP_ERR_INVALID, "%s: unexpected \"%c\" "
+		    "after the host", field, *p);
+	}
+	/* An optional path of unreserved characters, '/' and %XX. */
+	for (p = end; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p) != NULL)
+			continue;
+		if (*p == '%' && strchr("0123456789abcdefABCDEF", p[1]) &&
+		    p[1] != '\0' && strchr("0123456789abcdefABCDEF", p[2]) &&
+		    p[2] != '\0') {
+			p += 2;
+			continue;
+		}
+		return gp_err_set(GP_ERR_INVALID, "%s: character \"%c\" is "
+		    "not allowed in the path", field, *p);
+	}
+	if (end[0] != '\0' && url[strlen(url) - 1] == '/')
+		return gp_err_set(GP_ERR_INVALID, "%s: must not end with /",
+		    field);
 	return 0;
 }
 
@@ -519,6 +658,17 @@ out:
 	return r;
 }
 
+/* The detail of a field check (GP_ERR_INVALID, "FIELD: why") as a
+ * configuration error naming the file. */
+static int
+cfg_field_err(const struct cfg_reader *rd)
+{
+	char why[512];
+
+	snprintf(why, sizeof(why), "%s", gp_err_detail());
+	return gp_err_set(GP_ERR_CONFIG, "%s: field %s", rd->file, why);
+}
+
 static int
 cfg_listen_check(const struct cfg_reader *rd, const char *field,
     const char *value)
@@ -551,6 +701,7 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	    "request_timeout_s", "max_connections", "threads", NULL};
 	json_t *sec, *v;
 	size_t i;
+	char fld[32];
 	int r;
 
 	GUARD(cfg_known(rd, root, "", top));
@@ -596,11 +747,10 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	GUARD(cfg_listen_check(rd, "listen.https", cfg->https_listen));
 
 	GUARD(cfg_str(rd, root, "", "public_url", 1, 0, &cfg->public_url));
-	ENSURE(strncmp(cfg->public_url, "http://", 7) == 0 ||
-	    strncmp(cfg->public_url, "https://", 8) == 0,
-	    gp_err_set(GP_ERR_CONFIG,
-	    "%s: field public_url must start with http:// or https://",
-	    rd->file));
+	if (gp_public_url_check("public_url", cfg->public_url) != 0) {
+		r = cfg_field_err(rd);
+		goto out;
+	}
 	GUARD(cfg_str(rd, root, "", "profiles_dir", 1, 1, &cfg->profiles_dir));
 
 	v = json_object_get(root, "hostnames");
@@ -623,6 +773,11 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 			cfg->hostnames[i] = strdup(json_string_value(h));
 			ENSURE(cfg->hostnames[i] != NULL, GP_ERR_NOMEM);
 			cfg->hostnames_len = i + 1;
+			snprintf(fld, sizeof(fld), "hostnames[%zu]", i);
+			if (gp_hostname_check(fld, cfg->hostnames[i]) != 0) {
+				r = cfg_field_err(rd);
+				goto out;
+			}
 		}
 	}
 

@@ -256,6 +256,23 @@ int gp_config_defaults(const char *dir, struct gp_config **out) GP_WUR;
 
 void gp_config_free(struct gp_config *cfg);
 
+/* 0 when |url| can be the public base URL that certificates name (CRL
+ * distribution points, AIA OCSP and caIssuers): http:// or https://, a
+ * host (DNS name, IPv4 or [IPv6]), an optional port from 1 to 65535 and an
+ * optional path of RFC 3986 unreserved characters, '/' and %XX, not ending
+ * in '/'; no user information, query, fragment, space or control
+ * character. GP_ERR_INVALID naming |field| and the rule otherwise. */
+int gp_public_url_check(const char *field, const char *url) GP_WUR;
+
+/* 1 when the |len| bytes at |s| are a DNS host name (RFC 1123 2.1:
+ * letters, digits and hyphens, labels of 1 to 63 characters not starting
+ * or ending with a hyphen, dots between them, 253 in all), else 0. */
+int gp_dns_name(const char *s, size_t len);
+
+/* 0 when |name| is a DNS host name (RFC 1123 letters, digits, hyphens,
+ * dots) or an IPv4 or IPv6 address; GP_ERR_INVALID naming |field|. */
+int gp_hostname_check(const char *field, const char *name) GP_WUR;
+
 /* Splits "host:port" into a new host string and a port; GP_ERR_INVALID
  * naming |field| when malformed. */
 int gp_parse_hostport(const char *field, const char *s, char **out_host,

@@ -2,9 +2,10 @@
  * inst_init.c: `govpki init`. Builds a complete instance in a hidden sibling
  * directory and renames it into place only when every step succeeded:
  * SoftHSM token with random PINs, the five service keys generated on the
- * token, their certificates, the admin TLS and role certificates, the
- * configuration, and a store whose audit log records all of it and ends with
- * a signed checkpoint. A failure removes the sibling and touches nothing
+ * token, their certificates (naming the --public-url), the admin TLS and
+ * role certificates (checked against their profiles), the instance's own
+ * copy of the profiles, the configuration, and a store whose audit log
+ * records all of it and ends with a signed checkpoint. A failure removes the sibling and touches nothing
  * else; an existing instance or a non-empty directory is refused.
  */
 #include <errno.h>
@@ -56,6 +57,7 @@ struct init_ctx {
 	EVP_PKEY *admin_key[3];
 	struct init_issued issued[INIT_MAX_ISSUED];
 	size_t issued_len;
+	struct ca_profiles *profiles; /* DIR/policies, loaded */
 	int64_t now;
 };
 
@@ -139,6 +141,134 @@ out:
 	free(b);
 	free(parent);
 	free(cfg);
+	return r;
+}
+
+#ifndef GP_POLICIES_DIR
+#define GP_POLICIES_DIR "/usr/local/share/govpki/policies"
+#endif
+#define INIT_MAX_PROFILE_BYTES (1024 * 1024)
+#define INIT_MAX_PROFILES 256
+
+/* Copies every regular *.json file of |src| into |dst| (which exists);
+ * counts them in *n. |what| names the source in errors. */
+static int
+init_copy_json(const char *src, const char *dst, const char *what,
+    size_t *n)
+{
+	DIR *d = NULL;
+	struct dirent *de;
+	struct stat sb;
+	char *from = NULL, *to = NULL;
+	uint8_t *buf = NULL;
+	size_t len, nl;
+	int r = GP_ERR_INTERNAL;
+
+	if ((d = opendir(src)) == NULL) {
+		r = gp_err_set(GP_ERR_NOT_FOUND, "%s %s: %s (give the "
+		    "profiles to copy with --profiles DIR)", what, src,
+		    strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		nl = strlen(de->d_name);
+		if (nl < 6 || de->d_name[0] == '.' ||
+		    strcmp(de->d_name + nl - 5, ".json") != 0)
+			continue;
+		ENSURE((from = gp_path_join(src, de->d_name)) != NULL &&
+		    (to = gp_path_join(dst, de->d_name)) != NULL,
+		    GP_ERR_NOMEM);
+		if (stat(from, &sb) == 0 && S_ISREG(sb.st_mode)) {
+			ENSURE(++*n <= INIT_MAX_PROFILES, gp_err_set(
+			    GP_ERR_TOO_LARGE, "%s %s: more than %d files",
+			    what, src, INIT_MAX_PROFILES));
+			GUARD(gp_file_read(from, INIT_MAX_PROFILE_BYTES, &buf,
+			    &len));
+			GUARD(gp_file_write(to, buf, len, 0644, 1));
+			free(buf);
+			buf = NULL;
+		}
+		free(from);
+		free(to);
+		from = to = NULL;
+	}
+	r = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	free(from);
+	free(to);
+	free(buf);
+	return r;
+}
+
+/* The instance's own profiles: DIR/policies and DIR/policies/approvals,
+ * copied from the installed ones (or --profiles), named in govpki.json
+ * relative to DIR, and loaded once so that a bad file stops init. */
+static int
+init_profiles(struct init_ctx *ic)
+{
+	const char *src = ic->opts->profiles != NULL ? ic->opts->profiles :
+	    GP_POLICIES_DIR;
+	const char *what = ic->opts->profiles != NULL ? "--profiles" :
+	    "profiles";
+	char *dst = NULL, *sa = NULL, *da = NULL;
+	struct ca_profiles *ps = NULL;
+	struct stat sb;
+	size_t n = 0, na = 0;
+	int r;
+
+	ENSURE((dst = gp_path_join(ic->tmp, "policies")) != NULL &&
+	    (da = gp_path_join(dst, "approvals")) != NULL &&
+	    (sa = gp_path_join(src, "approvals")) != NULL, GP_ERR_NOMEM);
+	GUARD(gp_mkdir(dst, 0755));
+	GUARD(gp_mkdir(da, 0755));
+	GUARD(init_copy_json(src, dst, what, &n));
+	ENSURE(n > 0, gp_err_set(GP_ERR_NOT_FOUND, "%s %s: no *.json "
+	    "profile in it", what, src));
+	if (stat(sa, &sb) == 0)
+		GUARD(init_copy_json(sa, da, what, &na));
+	free(ic->cfg->profiles_dir);
+	ic->cfg->profiles_dir = dst;
+	dst = NULL; /* transferred */
+	GUARD(ca_profiles_load(ic->cfg, &ps));
+	ic->profiles = ps;
+	ps = NULL; /* transferred */
+	r = 0;
+out:
+	ca_profiles_free(ps);
+	free(dst);
+	free(da);
+	free(sa);
+	return r;
+}
+
+/* Checks --hostname and --public-url before anything is created; the
+ * public URL, without its trailing '/', in *out_url (NULL when not given;
+ * the caller frees it). */
+static int
+init_names(const struct instance_init_opts *opts, char **out_url)
+{
+	char *url = NULL;
+	size_t i, n;
+	int r;
+
+	*out_url = NULL;
+	for (i = 0; i < opts->hostnames_len; i++)
+		GUARD(gp_hostname_check("--hostname", opts->hostnames[i]));
+	if (opts->public_url != NULL) {
+		ENSURE((url = strdup(opts->public_url)) != NULL, GP_ERR_NOMEM);
+		n = strlen(url);
+		while (n > 0 && url[n - 1] == '/' && (n < 2 ||
+		    url[n - 2] != '/'))
+			url[--n] = '\0';
+		GUARD(gp_public_url_check("--public-url", url));
+	}
+	*out_url = url;
+	url = NULL; /* transferred */
+	r = 0;
+out:
+	free(url);
 	return r;
 }
 
@@ -255,7 +385,12 @@ init_issue(struct init_ctx *ic, const char *cn, const char *title,
 		    "%s/certs/%s.crt", ic->cfg->public_url, iname) >= 0,
 		    GP_ERR_NOMEM);
 		spec->crl_url = crl;
-		spec->ocsp_url = spec->ocsp_nocheck ? NULL : ocsp;
+		/* The OCSP responder is authorised by the issuing CA only
+		 * (RFC 6960 4.2.2.2) and answers "unauthorized" for the
+		 * root's certificates: those carry the root's CRL. The
+		 * responder's own certificate has id-pkix-ocsp-nocheck. */
+		spec->ocsp_url = spec->ocsp_nocheck || issuer == GP_KEY_ROOT ?
+		    NULL : ocsp;
 		spec->ca_issuers_url = ca_url;
 		/* RFC 5280 6.1.3 (a)(2): stay inside the issuer's validity. */
 		{
@@ -317,6 +452,7 @@ static int
 init_certs(struct init_ctx *ic)
 {
 	struct ca_cert_spec spec;
+	struct ca_profile_text pt = {0};
 	char *san = NULL;
 	size_t i;
 	int r;
@@ -382,35 +518,45 @@ init_certs(struct init_ctx *ic)
 	init_record(ic, ic->seal_cert, "ca", "seal", NULL);
 
 	/* The admin listener's TLS certificate: a software key, like any web
-	 * server's, readable only by the instance owner. */
+	 * server's, readable only by the instance owner. It obeys the
+	 * tls-server profile it is recorded under: at most its 398 days
+	 * (CA/B BR 6.3.2), its key usage, EKU and policies, checked as
+	 * issuance checks. */
 	GUARD(init_sw_key(&ic->tls_key));
 	GUARD(init_san(ic, &san));
 	memset(&spec, 0, sizeof(spec));
-	spec.not_after = ic->now + 2 * YEAR;
-	spec.path_len = -1;
-	spec.key_usage = "critical,digitalSignature";
-	spec.ext_key_usage = "serverAuth";
+	spec.not_before = ic->now - 60;
+	spec.not_after = ic->now + 2 * YEAR; /* cut to the profile's */
+	GUARD(ca_cert_profile_spec(ic->profiles, "tls-server", &spec, &pt));
 	spec.san = san;
 	GUARD(init_issue(ic, "localhost", NULL, ic->tls_key, GP_KEY_CA, &spec,
 	    &ic->tls_cert));
+	GUARD(ca_cert_profile_check(ic->profiles, "tls-server", ic->tls_cert,
+	    ic->cert[GP_KEY_CA]));
+	ca_profile_text_clear(&pt);
 	init_record(ic, ic->tls_cert, "ca", "tls-server", NULL);
 
+	/* The role certificates obey the officer profile likewise. */
 	for (i = 0; i < 3; i++) {
 		char cn[64];
 		snprintf(cn, sizeof(cn), "govpki %s", init_roles[i]);
 		GUARD(init_sw_key(&ic->admin_key[i]));
 		memset(&spec, 0, sizeof(spec));
+		spec.not_before = ic->now - 60;
 		spec.not_after = ic->now + YEAR;
-		spec.path_len = -1;
-		spec.key_usage = "critical,digitalSignature";
-		spec.ext_key_usage = "clientAuth";
+		GUARD(ca_cert_profile_spec(ic->profiles, "officer", &spec,
+		    &pt));
 		GUARD(init_issue(ic, cn, init_roles[i], ic->admin_key[i],
 		    GP_KEY_CA, &spec, &ic->admin_cert[i]));
+		GUARD(ca_cert_profile_check(ic->profiles, "officer",
+		    ic->admin_cert[i], ic->cert[GP_KEY_CA]));
+		ca_profile_text_clear(&pt);
 		init_record(ic, ic->admin_cert[i], "ca", "officer",
 		    init_roles[i]);
 	}
 	r = 0;
 out:
+	ca_profile_text_clear(&pt);
 	free(san);
 	return r;
 }
@@ -637,6 +783,7 @@ init_ctx_clear(struct init_ctx *ic)
 	X509_free(ic->seal_cert);
 	EVP_PKEY_free(ic->tls_key);
 	tok_ctx_free(ic->tok);
+	ca_profiles_free(ic->profiles);
 	gp_config_free(ic->cfg);
 	free(ic->final_dir);
 	free(ic->tmp);
@@ -649,31 +796,21 @@ instance_init(const struct instance_init_opts *opts)
 	struct gp_config *final_cfg = NULL;
 	static const char *const dirs[] = {"tokens", "secrets", "certs", "tls",
 	    "admin"};
-	char actor[128], *p, *leftover;
+	char actor[128], *p, *leftover, *url = NULL;
 	size_t i;
 	int r;
 
 	memset(&ic, 0, sizeof(ic));
 	ic.opts = opts;
 	ic.now = (int64_t)time(NULL);
+	/* The names first: a bad one changes nothing. */
+	GUARD(init_names(opts, &url));
 	GUARD(init_target(opts->dir, &ic.final_dir, &ic.tmp));
 	GUARD(gp_config_defaults(ic.tmp, &ic.cfg));
-	/* ETSI EN 319 421: a TSA refuses when its clock is unsynchronised
-	 * ("strict", the default). A machine whose clock no daemon
-	 * disciplines at init (a development VM) gets "warn" instead, said
-	 * loudly here and at every start; see README "Time-stamping". */
-	if (!tsa_clock_kernel_synced()) {
-		free(ic.cfg->tsa_clock_check);
-		ENSURE((ic.cfg->tsa_clock_check = strdup("warn")) != NULL,
-		    GP_ERR_NOMEM);
-		gp_log(GP_LOG_WARN, "init: the kernel reports the clock "
-		    "unsynchronised: tsa.clock_check set to \"warn\"; set it "
-		    "to \"strict\" once NTP runs (production)");
-	}
-	if (opts->module != NULL) {
-		free(ic.cfg->module);
-		ENSURE((ic.cfg->module = strdup(opts->module)) != NULL,
-		    GP_ERR_NOMEM);
+	if (url != NULL) {
+		free(ic.cfg->public_url);
+		ic.cfg->public_url = url;
+		url = NULL; /* transferred */
 	}
 	if (opts->hostnames_len > 0) {
 		ENSURE((ic.cfg->hostnames = calloc(opts->hostnames_len,
@@ -684,6 +821,31 @@ instance_init(const struct instance_init_opts *opts)
 			ic.cfg->hostnames_len = i + 1;
 		}
 	}
+	/* ETSI EN 319 421: no time-stamp while the clock is outside the
+	 * declared accuracy, so "strict" (the default) whatever the clock
+	 * says now. Only --dev-clock, for development machines without NTP,
+	 * writes "warn", and `govpki serve` warns about it at every start. */
+	if (opts->dev_clock) {
+		free(ic.cfg->tsa_clock_check);
+		ENSURE((ic.cfg->tsa_clock_check = strdup("warn")) != NULL,
+		    GP_ERR_NOMEM);
+		gp_log(GP_LOG_WARN, "init: --dev-clock: tsa.clock_check is "
+		    "\"warn\": time-stamps are issued even when the clock is "
+		    "unsynchronised. DEVELOPMENT ONLY; production runs NTP "
+		    "and keeps \"strict\"");
+	} else if (!tsa_clock_kernel_synced()) {
+		gp_log(GP_LOG_WARN, "init: the kernel reports the clock "
+		    "unsynchronised: tsa.clock_check stays \"strict\", so the "
+		    "TSA refuses time-stamps (timeNotAvailable) and /healthz "
+		    "answers 503 until NTP (or PTP) disciplines the clock. "
+		    "On a development machine, `govpki init --dev-clock` "
+		    "relaxes this");
+	}
+	if (opts->module != NULL) {
+		free(ic.cfg->module);
+		ENSURE((ic.cfg->module = strdup(opts->module)) != NULL,
+		    GP_ERR_NOMEM);
+	}
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		ENSURE((p = gp_path_join(ic.tmp, dirs[i])) != NULL,
 		    GP_ERR_NOMEM);
@@ -691,6 +853,7 @@ instance_init(const struct instance_init_opts *opts)
 		free(p);
 		GUARD(r);
 	}
+	GUARD(init_profiles(&ic));
 	GUARD(instance_softhsm_env(ic.cfg));
 	{
 		char *seal_uri = NULL;
@@ -725,6 +888,7 @@ instance_init(const struct instance_init_opts *opts)
 	GUARD(instance_softhsm_env(final_cfg));
 	r = 0;
 out:
+	free(url);
 	gp_config_free(final_cfg);
 	leftover = ic.tmp;
 	ic.tmp = NULL;

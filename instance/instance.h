@@ -9,6 +9,7 @@
  *   DIR/certs/             root.pem ca.pem tsa.pem ocsp.pem audit.pem
  *   DIR/tls/               server.pem (with chain) and server.key (0600)
  *   DIR/admin/             sysadmin, officer and auditor .pem and .key
+ *   DIR/policies/          the certificate profiles and approvals/
  *
  * instance_init() builds all of it in a sibling directory and renames it into
  * place only when complete, so a failed init leaves nothing behind and an
@@ -42,10 +43,20 @@ struct instance_init_opts {
 	const char *const *hostnames; /* extra TLS names besides localhost */
 	size_t hostnames_len;
 	const char *module;           /* NULL: SoftHSM */
+	const char *public_url;       /* base of the URLs in certificates;
+	                               * NULL: http://127.0.0.1:8080 */
+	const char *profiles;         /* profiles to copy into DIR/policies;
+	                               * NULL: the installed ones */
+	int dev_clock;                /* tsa.clock_check "warn": development
+	                               * only; else "strict" */
 };
 
 /* Creates a new instance. GP_ERR_EXISTS when |dir| already holds one or is
- * not empty; nothing is left behind on failure. */
+ * not empty; GP_ERR_INVALID naming --public-url or --hostname for a bad
+ * one, before anything is created; nothing is left behind on failure. The
+ * instance gets its own copy of the profiles (DIR/policies, with
+ * approvals/), loaded once to check them, and names it relative to DIR,
+ * so the directory can be moved as a whole. */
 int instance_init(const struct instance_init_opts *opts) GP_WUR;
 
 #define INSTANCE_KEYS 0x1 /* log in to the token and load every key */

@@ -13,8 +13,12 @@
  * (so a large file never travels):
  *   {"seal":"seal", "digest":"<hex>" | "document":"<base64>",
  *    "attached":false, "timestamp":false, "step":"...",
- *    "add_to":"<base64 SignedData>", "policy":"<approval policy>"}
- * and the reply is {"signature":"<base64 DER>", "level", ...}. With
+ *    "add_to":"<base64 SignedData>", "policy":"<approval policy>",
+ *    "chain":true}
+ * and the reply is {"signature":"<base64 DER>", "level", ...}. Every field
+ * has one type; a wrong one, an unknown field, or document and digest
+ * together is 400 naming the field. The seal's chain up to, not
+ * including, the root goes into the SignedData unless "chain" is false. With
  * "timestamp", the instance's own TSA stamps the signature in process
  * (B-T). Every seal, made or refused, is audited ("sig.seal") before the
  * signature is returned; a seal whose record fails is not returned.
@@ -43,12 +47,14 @@ struct srv_seal {
 	const struct gp_seal *conf;
 	EVP_PKEY *key;
 	X509 *cert;
+	STACK_OF(X509) *chain;      /* its CAs up to, not including, the
+	                             * root: sent with every seal */
 };
 
 struct srv_signer {
 	struct srv_seal *seals;
 	size_t seals_len;
-	STACK_OF(X509) *chain;      /* issuing CA, sent with every seal */
+	STACK_OF(X509) *pool;       /* the instance's CAs */
 	STACK_OF(X509) *anchors;    /* root */
 	STACK_OF(X509) *untrusted;  /* issuing CA and TSA */
 	/* Approval policies, loaded on first use and kept. */
@@ -88,11 +94,12 @@ srv_sign_free(struct srv *s)
 	for (i = 0; i < g->seals_len; i++) {
 		EVP_PKEY_free(g->seals[i].key);
 		X509_free(g->seals[i].cert);
+		sk_X509_pop_free(g->seals[i].chain, X509_free);
 	}
 	free(g->seals);
 	for (i = 0; i < g->policies_len; i++)
 		sig_policy_free(g->policies[i]);
-	sk_X509_pop_free(g->chain, X509_free);
+	sk_X509_pop_free(g->pool, X509_free);
 	sk_X509_pop_free(g->anchors, X509_free);
 	sk_X509_pop_free(g->untrusted, X509_free);
 	pthread_mutex_destroy(&g->mu);
@@ -127,10 +134,11 @@ srv_sign_init(struct srv *s)
 		return GP_ERR_NOMEM;
 	pthread_mutex_init(&g->mu, NULL);
 	s->signer = g;
-	ENSURE((g->chain = sk_X509_new_null()) != NULL &&
+	ENSURE((g->pool = sk_X509_new_null()) != NULL &&
 	    (g->anchors = sk_X509_new_null()) != NULL &&
 	    (g->untrusted = sk_X509_new_null()) != NULL, GP_ERR_NOMEM);
-	GUARD(srv_push(g->chain, inst->cert[GP_KEY_CA]));
+	GUARD(srv_push(g->pool, inst->cert[GP_KEY_CA]));
+	GUARD(srv_push(g->pool, inst->cert[GP_KEY_ROOT]));
 	GUARD(srv_push(g->anchors, inst->cert[GP_KEY_ROOT]));
 	GUARD(srv_push(g->untrusted, inst->cert[GP_KEY_CA]));
 	GUARD(srv_push(g->untrusted, inst->cert[GP_KEY_TSA]));
@@ -155,6 +163,15 @@ srv_sign_init(struct srv *s)
 		ENSURE(X509_check_private_key(sl->cert, sl->key),
 		    gp_err_ssl(GP_ERR_CONFIG, "seal %s: %s does not belong to "
 		    "its key", sl->conf->name, sl->conf->cert));
+		/* A relying party holding only the root must be able to
+		 * verify a seal: its chain goes with it. */
+		r = sig_chain_build(sl->cert, g->pool, &sl->chain);
+		if (r == GP_ERR_NOT_FOUND)
+			r = gp_err_set(GP_ERR_CONFIG, "seal %s: %s: its issuer "
+			    "is neither the instance's root nor its issuing "
+			    "CA, so no chain can go with its seals",
+			    sl->conf->name, sl->conf->cert);
+		GUARD(r);
 	}
 	r = 0;
 out:
@@ -254,12 +271,37 @@ srv_sign_body(struct srv_req *rq, const char *const *known, json_t **out)
 	return 0;
 }
 
-static const char *
-srv_jstr(json_t *o, const char *k)
+/* Field |k| of the request: *out NULL when absent (or null), the string
+ * otherwise; any other JSON type is 400 naming the field. */
+static int
+srv_jstr(json_t *o, const char *k, const char **out)
 {
 	json_t *v = json_object_get(o, k);
 
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return gp_err_set(GP_ERR_INVALID, "%s: must be a string", k);
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* Field |k|: |dflt| when absent (or null), else true or false; any other
+ * JSON type ("yes", 1) is 400 naming the field. */
+static int
+srv_jbool(json_t *o, const char *k, int dflt, int *out)
+{
+	json_t *v = json_object_get(o, k);
+
+	*out = dflt;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return gp_err_set(GP_ERR_INVALID, "%s: must be true or false",
+		    k);
+	*out = json_is_true(v);
+	return 0;
 }
 
 /* In-process B-T: the instance's TSA answers the request. */
@@ -305,7 +347,8 @@ int
 srv_h_sign(struct srv_req *rq, const char *url)
 {
 	static const char *const known[] = {"seal", "digest", "document",
-	    "attached", "timestamp", "step", "add_to", "policy", NULL};
+	    "attached", "timestamp", "step", "add_to", "policy", "chain",
+	    NULL};
 	struct srv_signer *g = rq->srv->signer;
 	const struct srv_seal *sl = NULL;
 	const struct sig_policy *pol = NULL;
@@ -314,17 +357,29 @@ srv_h_sign(struct srv_req *rq, const char *url)
 	struct sig_sign_info info;
 	struct sig_tsa ts;
 	json_t *body = NULL, *details = NULL;
-	const char *name, *doc, *add, *pname;
+	const char *name, *doc, *dig, *add, *pname, *step;
 	uint8_t digest[32], *content = NULL, *add_der = NULL, *der = NULL;
 	size_t content_len = 0, add_len = 0, der_len = 0, i;
 	char *b64 = NULL, *hex = NULL;
-	int r;
+	int r, attached, stamp, chain;
 
 	memset(&sr, 0, sizeof(sr));
 	GUARD(srv_sign_body(rq, known, &body));
-	name = srv_jstr(body, "seal");
+	/* Every field is checked before anything is used: a wrong type
+	 * ("timestamp":"yes") is 400 naming it, never silently ignored. */
+	GUARD(srv_jstr(body, "seal", &name));
+	GUARD(srv_jstr(body, "document", &doc));
+	GUARD(srv_jstr(body, "digest", &dig));
+	GUARD(srv_jstr(body, "add_to", &add));
+	GUARD(srv_jstr(body, "step", &step));
+	GUARD(srv_jstr(body, "policy", &pname));
+	GUARD(srv_jbool(body, "attached", 0, &attached));
+	GUARD(srv_jbool(body, "timestamp", 0, &stamp));
+	GUARD(srv_jbool(body, "chain", 1, &chain));
 	ENSURE(name != NULL, gp_err_set(GP_ERR_INVALID, "seal: required (a "
 	    "seal name of govpki.json \"seals\")"));
+	ENSURE(doc == NULL || dig == NULL, gp_err_set(GP_ERR_INVALID,
+	    "document, digest: give one of them, not both"));
 	for (i = 0; g != NULL && i < g->seals_len; i++) {
 		if (strcmp(g->seals[i].conf->name, name) == 0)
 			sl = &g->seals[i];
@@ -342,7 +397,6 @@ srv_h_sign(struct srv_req *rq, const char *url)
 		    sl->conf->name, rq->who->role, rq->who->serial);
 		goto out;
 	}
-	doc = srv_jstr(body, "document");
 	if (doc != NULL) {
 		GUARD(sig_b64_decode("document", doc, (size_t)
 		    rq->srv->inst->cfg->max_body_bytes, &content,
@@ -352,25 +406,24 @@ srv_h_sign(struct srv_req *rq, const char *url)
 		ENSURE(EVP_Digest(content, content_len, digest, NULL,
 		    EVP_sha256(), NULL), GP_ERR_CRYPTO);
 	} else {
-		GUARD(srv_hex_decode("digest", srv_jstr(body, "digest"),
-		    digest, sizeof(digest)));
+		GUARD(srv_hex_decode("digest", dig, digest, sizeof(digest)));
 		sr.digest = digest;
 		sr.digest_len = sizeof(digest);
 	}
-	sr.attached = json_is_true(json_object_get(body, "attached"));
+	sr.attached = attached;
 	ENSURE(!sr.attached || doc != NULL, gp_err_set(GP_ERR_INVALID,
 	    "attached: needs the document, not its digest"));
-	if ((add = srv_jstr(body, "add_to")) != NULL) {
+	if (add != NULL) {
 		GUARD(sig_b64_decode("add_to", add, SIG_MAX_P7S, &add_der,
 		    &add_len));
 		sr.add_to = add_der;
 		sr.add_to_len = add_len;
 	}
-	sr.step = srv_jstr(body, "step");
-	if ((pname = srv_jstr(body, "policy")) != NULL)
+	sr.step = step;
+	if (pname != NULL)
 		GUARD(srv_sign_policy(rq->srv, pname, &pol));
 	sr.policy = pol;
-	if (json_is_true(json_object_get(body, "timestamp"))) {
+	if (stamp) {
 		memset(&ts, 0, sizeof(ts));
 		ts.fn = srv_sign_tsa;
 		ts.arg = rq->srv;
@@ -378,7 +431,7 @@ srv_h_sign(struct srv_req *rq, const char *url)
 	}
 	sg.key = sl->key;
 	sg.cert = sl->cert;
-	sg.chain = g->chain;
+	sg.chain = chain ? sl->chain : NULL;
 	sr.signer = &sg;
 	r = sig_sign(&sr, &der, &der_len, &info);
 	ENSURE((hex = gp_hex(digest, sizeof(digest))) != NULL, GP_ERR_NOMEM);
@@ -431,7 +484,7 @@ srv_h_verify(struct srv_req *rq, const char *url)
 	struct sig_trust tr;
 	struct sig_verify_req vr;
 	json_t *body = NULL, *rep = NULL;
-	const char *doc, *pname, *alg;
+	const char *sig, *doc, *dig, *pname, *alg;
 	uint8_t *p7s = NULL, *content = NULL, digest[EVP_MAX_MD_SIZE];
 	size_t p7s_len = 0, content_len = 0;
 	int r, valid = 0;
@@ -441,28 +494,35 @@ srv_h_verify(struct srv_req *rq, const char *url)
 	ENSURE(g != NULL, gp_err_set(GP_ERR_UNSUPPORTED, "verify: not "
 	    "started"));
 	GUARD(srv_sign_body(rq, known, &body));
-	GUARD(sig_b64_decode("signature", srv_jstr(body, "signature"),
-	    SIG_MAX_P7S, &p7s, &p7s_len));
-	if ((doc = srv_jstr(body, "document")) != NULL) {
+	GUARD(srv_jstr(body, "signature", &sig));
+	GUARD(srv_jstr(body, "document", &doc));
+	GUARD(srv_jstr(body, "digest", &dig));
+	GUARD(srv_jstr(body, "digest_alg", &alg));
+	GUARD(srv_jstr(body, "policy", &pname));
+	ENSURE(doc == NULL || dig == NULL, gp_err_set(GP_ERR_INVALID,
+	    "document, digest: give one of them, not both"));
+	ENSURE(alg == NULL || dig != NULL, gp_err_set(GP_ERR_INVALID,
+	    "digest_alg: only with digest"));
+	GUARD(sig_b64_decode("signature", sig, SIG_MAX_P7S, &p7s, &p7s_len));
+	if (doc != NULL) {
 		GUARD(sig_b64_decode("document", doc, (size_t)
 		    rq->srv->inst->cfg->max_body_bytes, &content,
 		    &content_len));
 		vr.content = content;
 		vr.content_len = content_len;
-	} else if (srv_jstr(body, "digest") != NULL) {
-		alg = srv_jstr(body, "digest_alg");
+	} else if (dig != NULL) {
 		vr.digest_md = EVP_get_digestbyname(alg ? alg : "sha256");
 		ENSURE(vr.digest_md != NULL && (EVP_MD_get_type(vr.digest_md)
 		    == NID_sha256 || EVP_MD_get_type(vr.digest_md) ==
 		    NID_sha384 || EVP_MD_get_type(vr.digest_md) ==
 		    NID_sha512), gp_err_set(GP_ERR_INVALID, "digest_alg: "
 		    "sha256, sha384 or sha512"));
-		GUARD(srv_hex_decode("digest", srv_jstr(body, "digest"),
-		    digest, (size_t)EVP_MD_get_size(vr.digest_md)));
+		GUARD(srv_hex_decode("digest", dig, digest,
+		    (size_t)EVP_MD_get_size(vr.digest_md)));
 		vr.digest = digest;
 		vr.digest_len = (size_t)EVP_MD_get_size(vr.digest_md);
 	}
-	if ((pname = srv_jstr(body, "policy")) != NULL)
+	if (pname != NULL)
 		GUARD(srv_sign_policy(rq->srv, pname, &pol));
 	tr.anchors = g->anchors;
 	tr.untrusted = g->untrusted;

@@ -51,6 +51,44 @@ sig_asn1_time(const ASN1_TIME *t)
 	return (int64_t)timegm(&tm);
 }
 
+/* The step names what an official did; it is shown to supervisors and
+ * in reports, so it is text: no C0 or C1 control character and no DEL,
+ * in UTF-8 form (lead bytes followed by their continuation bytes; the
+ * attribute is a UTF8String). */
+static int
+sig_step_check(const char *step)
+{
+	const unsigned char *p = (const unsigned char *)step;
+	size_t i, j, k, n;
+
+	if (step == NULL)
+		return 0;
+	n = strlen(step);
+	for (i = 0; i < n; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return gp_err_set(GP_ERR_INVALID, "step: byte %zu is a "
+			    "control character", i + 1);
+		if (p[i] < 0x80)
+			continue;
+		k = p[i] >= 0xc2 && p[i] <= 0xdf ? 1 : p[i] >= 0xe0 &&
+		    p[i] <= 0xef ? 2 : p[i] >= 0xf0 && p[i] <= 0xf4 ? 3 : 0;
+		if (k == 0 || i + k >= n)
+			return gp_err_set(GP_ERR_INVALID, "step: not UTF-8 at "
+			    "byte %zu", i + 1);
+		for (j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return gp_err_set(GP_ERR_INVALID, "step: not "
+				    "UTF-8 at byte %zu", i + j + 1);
+		}
+		/* U+0080 to U+009F: the C1 controls. */
+		if (p[i] == 0xc2 && p[i + 1] <= 0x9f)
+			return gp_err_set(GP_ERR_INVALID, "step: byte %zu is a "
+			    "control character (C1)", i + 1);
+		i += k;
+	}
+	return 0;
+}
+
 int
 sig_si_step(CMS_SignerInfo *si, char *buf, size_t len)
 {
@@ -201,24 +239,99 @@ sig_steps_free(char **steps, size_t len)
 	free(steps);
 }
 
-int
-sig_steps_read(const uint8_t *p7s, size_t p7s_len, char ***out,
-    size_t *out_len)
+/* A SignedData given as DER or PEM, parsed (sig_cms_parse). */
+static int
+sig_p7s_parse(const uint8_t *p7s, size_t p7s_len, CMS_ContentInfo **out)
 {
-	CMS_ContentInfo *cms = NULL;
 	uint8_t *der = NULL;
 	size_t der_len;
 	int r;
 
 	*out = NULL;
-	*out_len = 0;
 	GUARD(sig_p7s_der(p7s, p7s_len, &der, &der_len));
-	GUARD(sig_cms_parse(der, der_len, &cms));
+	GUARD(sig_cms_parse(der, der_len, out));
+	r = 0;
+out:
+	free(der);
+	return r;
+}
+
+int
+sig_steps_read(const uint8_t *p7s, size_t p7s_len, char ***out,
+    size_t *out_len)
+{
+	CMS_ContentInfo *cms = NULL;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	GUARD(sig_p7s_parse(p7s, p7s_len, &cms));
 	GUARD(sig_steps_of(cms, out, out_len));
 	r = 0;
 out:
 	CMS_ContentInfo_free(cms);
-	free(der);
+	return r;
+}
+
+int
+sig_chain_build(X509 *leaf, STACK_OF(X509) *pool, STACK_OF(X509) **out)
+{
+	STACK_OF(X509) *chain = NULL;
+	X509 *cur = leaf, *up;
+	char name[256];
+	int i, depth, r = GP_ERR_INTERNAL;
+
+	*out = NULL;
+	ENSURE(leaf != NULL, GP_ERR_INVALID);
+	ENSURE((chain = sk_X509_new_null()) != NULL, GP_ERR_NOMEM);
+	for (depth = 0; depth < SIG_MAX_CHAIN; depth++) {
+		/* A root is the relying party's trust anchor: not sent. */
+		if (X509_self_signed(cur, 0) == 1)
+			break;
+		up = NULL;
+		for (i = 0; pool != NULL && i < sk_X509_num(pool); i++) {
+			X509 *c = sk_X509_value(pool, i);
+			if (X509_check_issued(c, cur) == X509_V_OK) {
+				up = c;
+				break;
+			}
+		}
+		if (up == NULL && cur == leaf) {
+			X509_NAME_oneline(X509_get_issuer_name(leaf), name,
+			    sizeof(name));
+			r = gp_err_set(GP_ERR_NOT_FOUND, "the issuer of the "
+			    "signer certificate (%s) is not among the "
+			    "certificates given", name);
+			goto out;
+		}
+		/* Above the last CA given: the relying party has the rest. */
+		if (up == NULL || X509_self_signed(up, 0) == 1)
+			break;
+		ENSURE(X509_up_ref(up) && sk_X509_push(chain, up) > 0,
+		    GP_ERR_NOMEM);
+		cur = up;
+	}
+	*out = chain;
+	chain = NULL; /* transferred */
+	r = 0;
+out:
+	sk_X509_pop_free(chain, X509_free);
+	return r;
+}
+
+int
+sig_certs_read(const uint8_t *p7s, size_t p7s_len, STACK_OF(X509) **out)
+{
+	CMS_ContentInfo *cms = NULL;
+	int r;
+
+	*out = NULL;
+	GUARD(sig_p7s_parse(p7s, p7s_len, &cms));
+	if ((*out = CMS_get1_certs(cms)) == NULL)
+		ENSURE((*out = sk_X509_new_null()) != NULL, GP_ERR_NOMEM);
+	r = 0;
+out:
+	CMS_ContentInfo_free(cms);
 	return r;
 }
 
@@ -371,6 +484,7 @@ sig_sign(const struct sig_sign_req *rq, uint8_t **out_der, size_t *out_len,
 	ENSURE(rq->step == NULL || (rq->step[0] != '\0' &&
 	    strlen(rq->step) <= SIG_MAX_STEP), gp_err_set(GP_ERR_INVALID,
 	    "step: 1 to %d bytes", SIG_MAX_STEP));
+	GUARD(sig_step_check(rq->step));
 	if (rq->add_to != NULL) {
 		GUARD(sig_p7s_der(rq->add_to, rq->add_to_len, &add, &add_len));
 		GUARD(sig_cms_parse(add, add_len, &cms));

@@ -83,6 +83,24 @@ struct sig_signer {
 	STACK_OF(X509) *chain;      /* issuing CAs to include; may be NULL */
 };
 
+#define SIG_MAX_CHAIN 8
+
+/* The issuing CAs of |leaf| found in |pool|, nearest first, up to and not
+ * including a self-signed root (the relying party's trust anchor), so
+ * that one who holds only the root can build the path from the SignedData
+ * (RFC 5652 5.1: certificates "sufficient to contain certification
+ * paths"). Stops at SIG_MAX_CHAIN or at the first CA whose issuer is not
+ * in |pool|. New stack (empty for a self-signed |leaf|) in *out; free with
+ * sk_X509_pop_free. GP_ERR_NOT_FOUND, naming the issuer, when |leaf| is
+ * not self-signed and its issuer is not in |pool|. */
+int sig_chain_build(X509 *leaf, STACK_OF(X509) *pool, STACK_OF(X509) **out)
+    GP_WUR;
+
+/* The certificates a SignedData (DER or PEM) carries, new stack in *out
+ * (possibly empty). GP_ERR_INVALID when it is not a SignedData. */
+int sig_certs_read(const uint8_t *p7s, size_t p7s_len, STACK_OF(X509) **out)
+    GP_WUR;
+
 /* A time-stamp source for B-T. Either |url| (any RFC 3161 service over
  * HTTP) or |fn| (an in-process TSA: gets the TimeStampReq DER, returns a
  * TimeStampResp DER that the caller frees with OPENSSL_free). */

@@ -69,7 +69,7 @@ verify() {
 }
 
 if [ ! -x "$GOVPKI" ]; then t_fail binary "$GOVPKI not built"; t_done ca; exit 1; fi
-if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
+if ! "$GOVPKI" init --dir "$D" --dev-clock >"$T_TMP/init.out" 2>&1; then
 	t_fail init "$(tail -n 3 "$T_TMP/init.out" | tr '\n' ' ')"; t_done ca; exit 1
 fi
 OFF=$D/admin/officer
@@ -93,6 +93,16 @@ PY
 t_refuse "bad profile stops serve (file and field named)" 'citizen.json: key_usage: unknown key usage' \
 	timeout 20 "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" --https "127.0.0.1:$P2" --quiet
 t_refuse "bad profile stops the CLI too" 'citizen.json: key_usage' "$GOVPKI" ca list --dir "$D"
+# The OCSP responder answers for the issuing CA only: a profile whose
+# certificates the root signs may not name it.
+cp "$(dirname "$0")/../policies/citizen.json" "$T_TMP/badpol/"
+python3 - "$T_TMP/badpol/sub-ca.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1])); p["aia_ocsp"] = True
+json.dump(p, open(sys.argv[1], "w"))
+PY
+t_refuse "a root-issued profile naming the OCSP responder is refused" \
+	'sub-ca.json: aia_ocsp: must be false with issuer root' "$GOVPKI" ca list --dir "$D"
 cp "$T_TMP/govpki.json.good" "$D/govpki.json"
 
 t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" --https "127.0.0.1:$P2" --quiet \

@@ -18,7 +18,7 @@ if [ ! -x "$GOVPKI" ]; then
 	t_done crl
 	exit 1
 fi
-if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
+if ! "$GOVPKI" init --dir "$D" --dev-clock >"$T_TMP/init.out" 2>&1; then
 	t_fail "init" "$(tail -n 3 "$T_TMP/init.out" | tr '\n' ' ')"
 	t_done crl
 	exit 1

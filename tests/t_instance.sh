@@ -48,7 +48,7 @@ if echo "$ocsp" | grep -q 'OCSP Signing' && echo "$ocsp" | grep -q 'OCSP No Chec
 else t_fail "OCSP responder has OCSPSigning and nocheck" "missing extension"; fi
 
 serial=$(openssl x509 -in "$C/tsa.pem" -noout -serial | cut -d= -f2)
-if [ ${#serial} -ge 32 ]; then t_ok "serials are 128-bit"; else t_fail "serials are 128-bit" "$serial"; fi
+if [ ${#serial} -eq 32 ]; then t_ok "serials are 16 bytes"; else t_fail "serials are 16 bytes" "$serial"; fi
 
 if openssl x509 -in "$I/admin/officer.pem" -noout -subject -nameopt RFC2253 | grep -q 'title=officer'; then
 	t_ok "officer certificate carries its role"
@@ -137,5 +137,100 @@ for i in $(seq 1 12); do
 done
 [ "$bad" = 0 ] && t_ok "concurrent logins to one token all succeed (24)" ||
 	t_fail "concurrent logins to one token all succeed" "$bad of 24 failed"
+
+# --- issue 9: the instance's own URLs, profiles, clock and TLS -----------
+# The plain init keeps the TSA strict (ETSI EN 319 421) whatever the
+# clock says; only --dev-clock relaxes it.
+cc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tsa"]["clock_check"])' "$I/govpki.json")
+[ "$cc" = strict ] && t_ok "init writes tsa.clock_check strict" || t_fail "init writes tsa.clock_check strict" "$cc"
+if ! grep -q '"warn"' "$T_TMP/init.out"; then t_ok "init says nothing of warn"; else t_fail "init says nothing of warn" "$(cat "$T_TMP/init.out")"; fi
+"$GOVPKI" init --dir "$T_TMP/dev" --dev-clock >"$T_TMP/dev.out" 2>&1
+cc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tsa"]["clock_check"])' "$T_TMP/dev/govpki.json" 2>&1)
+[ "$cc" = warn ] && grep -q "DEVELOPMENT ONLY" "$T_TMP/dev.out" &&
+	t_ok "init --dev-clock writes warn and says development only" ||
+	t_fail "init --dev-clock writes warn and says development only" "$cc $(cat "$T_TMP/dev.out")"
+
+# The admin TLS certificate obeys its profile: 398 days at most (CA/B BR
+# 6.3.2), the tls-server policy.
+tls_days=$(python3 - "$I/tls/server.pem" <<'PY'
+import subprocess, sys, datetime
+out = subprocess.run(["openssl", "x509", "-in", sys.argv[1], "-noout", "-startdate", "-enddate"],
+                     capture_output=True, text=True).stdout.split("\n")
+f = lambda s: datetime.datetime.strptime(s.split("=", 1)[1].replace("  ", " "), "%b %d %H:%M:%S %Y GMT")
+print((f(out[1]) - f(out[0])).total_seconds() / 86400)
+PY
+)
+if python3 -c "import sys; sys.exit(0 if 0 < float('$tls_days') <= 398 else 1)"; then
+	t_ok "admin TLS certificate valid $tls_days days (at most 398)"
+else t_fail "admin TLS certificate at most 398 days" "$tls_days days"; fi
+tls_pol=$(python3 -c 'import json; print(json.load(open("'"$I"'/policies/tls-server.json"))["policies"][0])')
+openssl x509 -in "$I/tls/server.pem" -noout -ext certificatePolicies | grep -q "$tls_pol" &&
+	t_ok "admin TLS certificate carries the tls-server policy" ||
+	t_fail "admin TLS certificate carries the tls-server policy" "$(openssl x509 -in "$I/tls/server.pem" -noout -ext certificatePolicies 2>&1)"
+
+# --public-url: every URL in every certificate init makes is the
+# deployment's, and nothing says 127.0.0.1.
+U=https://pki.example.gov.cn
+if "$GOVPKI" init --dir "$T_TMP/pu" --public-url "$U/" --hostname pki.example.gov.cn \
+	--hostname 10.1.2.3 >"$T_TMP/pu.out" 2>&1; then
+	t_ok "init --public-url"
+else t_fail "init --public-url" "$(tail -n 3 "$T_TMP/pu.out" | tr '\n' ' ')"; fi
+bad_urls=""
+n_certs=0
+for f in "$T_TMP"/pu/certs/*.pem "$T_TMP"/pu/tls/server.pem "$T_TMP"/pu/admin/*.pem; do
+	case $f in */chain.pem|*/root.pem) continue ;; esac
+	n_certs=$((n_certs + 1))
+	uris=$(openssl x509 -in "$f" -noout -ext crlDistributionPoints,authorityInfoAccess 2>/dev/null | grep -o 'URI:[^ ]*')
+	[ -n "$uris" ] || bad_urls="$bad_urls $(basename "$f"):none"
+	for u in $uris; do
+		case $u in URI:$U/crl/*.crl|URI:$U/ocsp|URI:$U/certs/*.crt) ;; *) bad_urls="$bad_urls $(basename "$f"):$u" ;; esac
+	done
+done
+if [ -z "$bad_urls" ] && [ "$n_certs" -ge 9 ]; then
+	t_ok "every URL of the $n_certs init certificates is under $U"
+else t_fail "every URL of the init certificates is under $U" "$n_certs certs;$bad_urls"; fi
+if grep -q '"public_url": "https://pki.example.gov.cn"' "$T_TMP/pu/govpki.json"; then
+	t_ok "public_url written without the trailing /"
+else t_fail "public_url written" "$(grep public_url "$T_TMP/pu/govpki.json")"; fi
+openssl x509 -in "$T_TMP/pu/tls/server.pem" -noout -ext subjectAltName | grep -q "DNS:pki.example.gov.cn, IP Address:10.1.2.3" &&
+	t_ok "--hostname names in the admin TLS certificate" ||
+	t_fail "--hostname names in the admin TLS certificate" "$(openssl x509 -in "$T_TMP/pu/tls/server.pem" -noout -ext subjectAltName)"
+
+# A bad --public-url or --hostname is refused, naming it, and creates
+# nothing.
+for bad in "ftp://pki.example.gov.cn" "pki.example.gov.cn" "https://" \
+	"https://user:pw@pki.example.gov.cn" "https://pki.example.gov.cn/?a=b" \
+	"https://pki.example.gov.cn/#x" "https://pki.example.gov.cn:99999" \
+	"https://pki.example.gov.cn/a b" "$(printf 'https://pki.example.gov.cn/\001')" \
+	"https://pki.example.gov.cn/x,URI:http://evil" "https://-bad-.example"; do
+	t_refuse "init refuses --public-url '$(printf '%s' "$bad" | tr -d '\001')'" "--public-url" \
+		"$GOVPKI" init --dir "$T_TMP/badurl" --public-url "$bad"
+done
+t_refuse "init refuses --hostname 'a,DNS:evil.example'" "--hostname" \
+	"$GOVPKI" init --dir "$T_TMP/badurl" --hostname "a,DNS:evil.example"
+[ ! -e "$T_TMP/badurl" ] && ! ls -a "$T_TMP" | grep -q '\.badurl\.init-' &&
+	t_ok "refused names create nothing" || t_fail "refused names create nothing" "$(ls -a "$T_TMP")"
+# The same rule guards govpki.json.
+cp -a "$T_TMP/pu" "$T_TMP/pu2"
+python3 - "$T_TMP/pu2/govpki.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p)); c["public_url"] = "https://pki.example.gov.cn/x?y"; json.dump(c, open(p, "w"))
+PY
+t_refuse "govpki.json: a bad public_url names the field" "govpki.json: field public_url" \
+	"$GOVPKI" ca list --dir "$T_TMP/pu2"
+
+# The instance carries its own profiles (DIR/policies, named relative to
+# it): copied from --profiles, it still works once that copy is gone and
+# the instance directory has moved.
+mkdir -p "$T_TMP/tmpl" && cp -r "$(dirname "$0")/../policies/." "$T_TMP/tmpl/"
+"$GOVPKI" init --dir "$T_TMP/mv1" --profiles "$T_TMP/tmpl" >"$T_TMP/mv.out" 2>&1
+pd=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["profiles_dir"])' "$T_TMP/mv1/govpki.json" 2>&1)
+[ "$pd" = policies ] && [ -f "$T_TMP/mv1/policies/tls-server.json" ] && [ -f "$T_TMP/mv1/policies/approvals/approval-5.json" ] &&
+	t_ok "profiles_dir is \"policies\", inside the instance" || t_fail "profiles_dir is relative" "$pd"
+rm -rf "$T_TMP/tmpl"
+mv "$T_TMP/mv1" "$T_TMP/mv2"
+t_check "a moved instance still loads its profiles" "$GOVPKI" ca list --dir "$T_TMP/mv2"
+t_refuse "init with a missing --profiles names it" "--profiles" \
+	"$GOVPKI" init --dir "$T_TMP/noprof" --profiles "$T_TMP/nowhere"
 
 t_done instance

@@ -19,7 +19,9 @@ if [ ! -x "$GOVPKI" ]; then
 	t_done ocsp
 	exit 1
 fi
-if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
+# The certificates name this test's listener (--public-url), so that
+# relying parties that follow their URLs (Java below) reach it.
+if ! "$GOVPKI" init --dir "$D" --dev-clock --public-url "$PUB" >"$T_TMP/init.out" 2>&1; then
 	t_fail "init" "$(tail -n 3 "$T_TMP/init.out" | tr '\n' ' ')"
 	t_done ocsp
 	exit 1
@@ -93,18 +95,62 @@ if openssl ocsp -issuer "$C/ca.pem" -serial 0x7e57000000000000000000000000abcd \
 else
 	t_fail "made-up serial is unknown" "$(cat "$T_TMP/unknown.ocsp" | head -n 5 | tr '\n' ' ')"
 fi
-# Certificates of the root (the issuing CA itself) are not this
-# responder's: unknown, never good, whether the CertID names the root or
-# (wrongly) the CA with the CA's own serial, which the store holds.
-if openssl ocsp -issuer "$C/root.pem" -cert "$C/ca.pem" -url "$PUB/ocsp" \
-	-noverify >"$T_TMP/other.ocsp" 2>&1 &&
-	grep -q ": unknown" "$T_TMP/other.ocsp" &&
-	openssl ocsp -issuer "$C/ca.pem" -cert "$C/ca.pem" -url "$PUB/ocsp" \
+# The responder is authorised by the issuing CA only (RFC 6960 4.2.2.2).
+# Asked about the root's certificates (the issuing CA's own), it answers
+# "unauthorized" (RFC 6960 2.3), unsigned; with a CertID naming the CA
+# (its name and key) and the serial of ca.pem (which the store holds, as
+# the root's), "unknown", never good.
+openssl ocsp -issuer "$C/root.pem" -cert "$C/ca.pem" -url "$PUB/ocsp" \
+	-CAfile "$C/root.pem" >"$T_TMP/other.ocsp" 2>&1
+if grep -q "Responder Error: unauthorized (6)" "$T_TMP/other.ocsp"; then
+	t_ok "openssl ocsp about ca.pem (issuer root) is unauthorized"
+else
+	t_fail "openssl ocsp about ca.pem (issuer root) is unauthorized" "$(head -n 5 "$T_TMP/other.ocsp" | tr '\n' ' ')"
+fi
+if openssl ocsp -issuer "$C/ca.pem" -serial "0x$(serial_of "$C/ca.pem")" -url "$PUB/ocsp" \
 	-noverify >"$T_TMP/other2.ocsp" 2>&1 &&
 	grep -q ": unknown" "$T_TMP/other2.ocsp"; then
-	t_ok "certificate of another issuer is unknown"
+	t_ok "the root's certificate under the CA's CertID is unknown"
 else
-	t_fail "certificate of another issuer is unknown" "$(head -n 5 "$T_TMP/other.ocsp" | tr '\n' ' ')"
+	t_fail "the root's certificate under the CA's CertID is unknown" "$(head -n 5 "$T_TMP/other2.ocsp" | tr '\n' ' ')"
+fi
+# ... so no certificate the root signs names the responder: ca.pem has
+# the root's CRL and caIssuers, no OCSP URL.
+aia=$(openssl x509 -in "$C/ca.pem" -noout -ext authorityInfoAccess 2>&1)
+cdp=$(openssl x509 -in "$C/ca.pem" -noout -ext crlDistributionPoints 2>&1)
+if echo "$aia" | grep -q "CA Issuers - URI:.*/certs/root.crt" && ! echo "$aia" | grep -q "OCSP" &&
+	echo "$cdp" | grep -q "URI:.*/crl/root.crl"; then
+	t_ok "ca.pem: authorityInfoAccess without an OCSP URL, the root CRL"
+else
+	t_fail "ca.pem: authorityInfoAccess without an OCSP URL" "$aia $cdp"
+fi
+if openssl x509 -in "$OFFICER" -noout -ext authorityInfoAccess | grep -q "OCSP - URI:$PUB/ocsp"; then
+	t_ok "the CA's certificates name the responder"
+else
+	t_fail "the CA's certificates name the responder" "$(openssl x509 -in "$OFFICER" -noout -ext authorityInfoAccess)"
+fi
+
+# Java's PKIX validator with its revocation checker (the JDK's own, which
+# refused govpki chains while ca.pem named this responder: "Responder's
+# certificate is not authorized to sign OCSP responses"): the officer's
+# path to the root validates with every certificate checked, OCSP first,
+# the CRL distribution point where a certificate names no responder (the
+# CA's, now); and the officer's OCSP answer alone, without CRL fallback,
+# is accepted. After the revocation below, the same check fails.
+if command -v java >/dev/null 2>&1; then
+	JAVA=1
+	pkix() { java -Dcom.sun.security.enableCRLDP=true "$(dirname "$0")/PkixCheck.java" \
+		"$@" >"$T_TMP/pkix.out" 2>&1; }
+	for mode in chain leaf-ocsp; do
+		if pkix $mode "$C/root.pem" "$OFFICER" "$C/ca.pem"; then
+			t_ok "Java PKIX $mode accepts the officer's path ($(tail -n 1 "$T_TMP/pkix.out"))"
+		else
+			t_fail "Java PKIX $mode accepts the officer's path" "$(tail -n 3 "$T_TMP/pkix.out" | tr '\n' ' ')"
+		fi
+	done
+else
+	JAVA=0
+	echo "# skip: no java: the Java PKIX checks do not run"
 fi
 
 # SHA-256 CertID.
@@ -217,6 +263,13 @@ expect_ocsp "revoked at once after revocation (no nonce, was pre-signed)" "offic
 grep -q "Reason: keyCompromise" "$T_TMP/revoked at once after revocation (no nonce, was pre-signed).ocsp" &&
 	t_ok "revocation reason in OCSP" || t_fail "revocation reason in OCSP" "$(grep -i reason "$T_TMP/revoked at once after revocation (no nonce, was pre-signed).ocsp")"
 expect_ocsp "revoked with nonce" "officer.pem: revoked" "$OFFICER"
+if [ "$JAVA" = 1 ]; then
+	if ! pkix leaf-ocsp "$C/root.pem" "$OFFICER" "$C/ca.pem" && grep -qi "revoked" "$T_TMP/pkix.out"; then
+		t_ok "Java PKIX refuses the revoked officer by OCSP ($(tail -n 1 "$T_TMP/pkix.out"))"
+	else
+		t_fail "Java PKIX refuses the revoked officer by OCSP" "$(tail -n 3 "$T_TMP/pkix.out" | tr '\n' ' ')"
+	fi
+fi
 if ocsptool --ask="$PUB/ocsp" --load-issuer "$C/ca.pem" --load-cert "$OFFICER" \
 	--load-signer "$C/ocsp.pem" >"$T_TMP/gnutls2.out" 2>&1; grep -qi "Certificate Status: revoked" "$T_TMP/gnutls2.out"; then
 	t_ok "ocsptool revoked"

@@ -27,7 +27,7 @@ OCSP_URL=http://127.0.0.1:$POCSP/ocsp
 CRL_URL=http://127.0.0.1:$PCRL/root.crl
 cd "$T_TMP" || exit 1
 
-if ! "$GOVPKI" init --dir "$D" >init.out 2>&1; then
+if ! "$GOVPKI" init --dir "$D" --dev-clock >init.out 2>&1; then
 	t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done t_sig_fetch; exit 1
 fi
 # The instance fetches too: POST /api/v1/verify must still never follow a
@@ -135,7 +135,7 @@ head -c 100000 /dev/urandom >doc.bin
 sign() { openssl cms -sign -binary -in doc.bin -signer "$F/$1.pem" -inkey "$F/$1.key" \
 	-outform DER -out "$2" >/dev/null 2>&1; }
 # sign_bt NAME OUT: B-T by govpki sign with a file key and the instance TSA.
-sign_bt() { "$GOVPKI" sign --key "file:$F/$1.key" --cert "$F/$1.pem" --in doc.bin \
+sign_bt() { "$GOVPKI" sign --key "file:$F/$1.key" --cert "$F/$1.pem" --chain "$F/root.pem" --in doc.bin \
 	--out "$2" --tsa "$PUB/tsa" >"$2.out" 2>&1; }
 sign s1 s1.p7s || t_fail "openssl cms -sign" "s1"
 sign s3 s3.p7s || t_fail "openssl cms -sign" "s3"

@@ -19,7 +19,7 @@ PUB=http://127.0.0.1:$P1
 ADM=https://127.0.0.1:$P2
 cd "$T_TMP" || exit 1
 
-if ! "$GOVPKI" init --dir "$D" >init.out 2>&1; then
+if ! "$GOVPKI" init --dir "$D" --dev-clock >init.out 2>&1; then
 	t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done t_sign; exit 1
 fi
 GOVPKI_TEST_CLOCK=ok t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" \
@@ -102,9 +102,36 @@ openssl cms -verify -binary -inform DER -in att.p7s -CAfile "$D/certs/root.pem" 
 	cmp -s att.out doc.bin && t_ok "openssl cms -verify: attached content is the document" ||
 	t_fail "openssl attached" "content differs or verify failed"
 
+# The chain goes with the signature by default: a tender platform holding
+# only the root (-CAfile root.pem, no -untrusted or -certfile) verifies it.
+# From the instance directory (--dir) here; without a source of the
+# chain, sign refuses and says how to give one; --no-chain leaves it out,
+# and the platform then cannot verify.
+t_check "sign --dir: chain from the instance" usb sign --key "$KEY1" --in doc.bin \
+	--out dir.p7s --pin-file user.pin --dir "$D"
+if openssl cms -verify -binary -inform DER -in dir.p7s -content doc.bin \
+	-CAfile "$D/certs/root.pem" -purpose any -out /dev/null >ossl.out 2>&1; then
+	t_ok "openssl cms -verify with only root.pem accepts govpki sign's output"
+else t_fail "openssl cms -verify with only root.pem" "$(tail -n 2 ossl.out | tr '\n' ' ')"; fi
+n=$(openssl cms -cmsout -print -inform DER -in dir.p7s | grep -c 'subject: ')
+[ "$n" = 2 ] && t_ok "the signature carries the signer and its issuing CA, not the root" ||
+	t_fail "certificates in the signature" "$n"
+t_check "sign --no-chain" usb sign --key "$KEY1" --in doc.bin --out nochain.p7s \
+	--pin-file user.pin --no-chain
+if openssl cms -verify -binary -inform DER -in nochain.p7s -content doc.bin \
+	-CAfile "$D/certs/root.pem" -purpose any -out /dev/null >ossl.out 2>&1; then
+	t_fail "openssl cms -verify with only root.pem refuses --no-chain" "accepted"
+else t_ok "openssl cms -verify with only root.pem refuses --no-chain ($(grep -o 'unable to get local issuer certificate' ossl.out | head -n 1))"; fi
+t_refuse "sign without a chain source refuses, saying how to give one" \
+	"chain: the issuer of the signer certificate .* --chain FILE.*--dir DIR.*--no-chain" \
+	usb sign --key "$KEY1" --in doc.bin --out none.p7s --pin-file user.pin
+[ ! -e none.p7s ] && t_ok "refused signature writes nothing" || t_fail "refused signature writes nothing" "none.p7s exists"
+t_refuse "--no-chain with --chain is a usage error" "no-chain" \
+	usb sign --key "$KEY1" --in doc.bin --out none.p7s --pin-file user.pin --no-chain --chain "$D/certs/ca.pem"
+
 # --- B-T: govpki's TSA ---------------------------------------------------
 t_check "sign B-T with --tsa" usb sign --key "$KEY1" --in doc.bin --out bt.p7s \
-	--pin-file user.pin --tsa "$PUB/tsa"
+	--pin-file user.pin --tsa "$PUB/tsa" --dir "$D"
 vfy "govpki verify: B-T valid, time from the time-stamp" 0 'B-T, .*\(timestamp\)' \
 	--in doc.bin --sig bt.p7s
 # Take the token and the signature value out of the SignedData.
@@ -224,6 +251,49 @@ s=$(adm officer /api/v1/sign -o seal.json -w '%{http_code}' -d "{\"seal\":\"seal
 [ "$s" = 200 ] && t_ok "officer seals a digest (B-T)" || t_fail "officer seals" "status $s $(head -c 300 seal.json)"
 python3 -c 'import json,base64; open("seal.p7s","wb").write(base64.b64decode(json.load(open("seal.json"))["signature"]))' 2>/dev/null
 vfy "the seal verifies (B-T)" 0 'B-T' --in doc.bin --sig seal.p7s
+# A seal carries its chain: only the root is needed; "chain":false omits it.
+if openssl cms -verify -binary -inform DER -in seal.p7s -content doc.bin \
+	-CAfile "$D/certs/root.pem" -purpose any -out /dev/null >ossl.out 2>&1; then
+	t_ok "openssl cms -verify with only root.pem accepts a seal"
+else t_fail "openssl cms -verify with only root.pem accepts a seal" "$(tail -n 2 ossl.out | tr '\n' ' ')"; fi
+s=$(adm officer /api/v1/sign -o sealnc.json -w '%{http_code}' -d "{\"seal\":\"seal\",\"digest\":\"$H\",\"chain\":false}")
+python3 -c 'import json,base64; open("sealnc.p7s","wb").write(base64.b64decode(json.load(open("sealnc.json"))["signature"]))' 2>/dev/null
+if [ "$s" = 200 ] && ! openssl cms -verify -binary -inform DER -in sealnc.p7s -content doc.bin \
+	-CAfile "$D/certs/root.pem" -purpose any -out /dev/null >/dev/null 2>&1; then
+	t_ok "a seal with \"chain\":false does not verify with only root.pem"
+else t_fail "a seal with chain false" "status $s, or it verified"; fi
+# Wrong types, both document and digest, unknown fields and control
+# characters in the step: 400 naming the field, nothing signed.
+bad_req() { # NAME FIELD-PATTERN BODY
+	local s
+	s=$(adm officer /api/v1/sign -o bad.json -w '%{http_code}' -d "$3")
+	if [ "$s" = 400 ] && grep -Eq "\"message\":\"[^\"]*$2" bad.json; then t_ok "$1"
+	else t_fail "$1" "status $s $(head -c 300 bad.json)"; fi
+}
+DOC64=$(printf 'doc' | base64)
+bad_req 'sign: "timestamp":"yes" is 400 naming timestamp' 'timestamp: must be true or false' \
+	"{\"seal\":\"seal\",\"digest\":\"$H\",\"timestamp\":\"yes\"}"
+bad_req 'sign: "attached":1 is 400 naming attached' 'attached: must be true or false' \
+	"{\"seal\":\"seal\",\"document\":\"$DOC64\",\"attached\":1}"
+bad_req 'sign: "chain":"no" is 400 naming chain' 'chain: must be true or false' \
+	"{\"seal\":\"seal\",\"digest\":\"$H\",\"chain\":\"no\"}"
+bad_req 'sign: "step":5 is 400 naming step' 'step: must be a string' \
+	"{\"seal\":\"seal\",\"digest\":\"$H\",\"step\":5}"
+bad_req 'sign: "seal":["seal"] is 400 naming seal' 'seal: must be a string' \
+	"{\"seal\":[\"seal\"],\"digest\":\"$H\"}"
+bad_req 'sign: document and digest together is 400' 'document, digest: give one' \
+	"{\"seal\":\"seal\",\"digest\":\"$H\",\"document\":\"$DOC64\"}"
+bad_req 'sign: an unknown field is 400 naming it' 'timestmp: unknown field' \
+	"{\"seal\":\"seal\",\"digest\":\"$H\",\"timestmp\":true}"
+bad_req 'sign: a control character in step is 400 naming step' 'step: byte 3 is a control character' \
+	"{\"seal\":\"seal\",\"digest\":\"$H\",\"step\":\"ap\\u0007prove\"}"
+bad_req 'sign: a C1 control in step is 400 naming step' 'step: byte 3 is a control character' \
+	"{\"seal\":\"seal\",\"digest\":\"$H\",\"step\":\"ap\\u0085prove\"}"
+bad_req 'sign: a newline in step is 400 naming step' 'step: byte 1 is a control character' \
+	"{\"seal\":\"seal\",\"digest\":\"$H\",\"step\":\"\\napprove\"}"
+s=$(curl -s -o badv.json -w '%{http_code}' -X POST -d "{\"signature\":\"AAAA\",\"digest\":\"$H\",\"document\":\"$DOC64\"}" "$PUB/api/v1/verify")
+[ "$s" = 400 ] && grep -q 'document, digest' badv.json && t_ok "verify: document and digest together is 400" ||
+	t_fail "verify: document and digest together is 400" "$s $(head -c 200 badv.json)"
 s=$(adm auditor /api/v1/sign -o seal403.json -w '%{http_code}' -d "{\"seal\":\"seal\",\"digest\":\"$H\"}")
 [ "$s" = 403 ] && t_ok "the seal policy refuses the auditor (403)" || t_fail "auditor seal" "status $s"
 s=$(adm officer /api/v1/sign -o seal404.json -w '%{http_code}' -d "{\"seal\":\"nope\",\"digest\":\"$H\"}")
@@ -250,7 +320,7 @@ done
 # --- revocation before / after the time-stamp -------------------------------
 inst ca revoke --dir "$D" --reason keyCompromise "$SERIAL2" >/dev/null 2>&1
 t_check "sign B-T with a revoked certificate (the key still signs)" usb sign --key "$KEY2" \
-	--in doc.bin --out rev-before.p7s --pin-file user.pin --tsa "$PUB/tsa"
+	--in doc.bin --out rev-before.p7s --pin-file user.pin --tsa "$PUB/tsa" --dir "$D"
 vfy "signer revoked before the time-stamp fails" 1 'revoked \(or held\) at .* before the time-stamp' \
 	--in doc.bin --sig rev-before.p7s
 sleep 1.2

@@ -21,7 +21,7 @@ if [ ! -x "$GOVPKI" ]; then
 	t_done tsa
 	exit 1
 fi
-if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
+if ! "$GOVPKI" init --dir "$D" --dev-clock >"$T_TMP/init.out" 2>&1; then
 	t_fail "init" "$(tail -n 3 "$T_TMP/init.out" | tr '\n' ' ')"
 	t_done tsa
 	exit 1
@@ -216,8 +216,27 @@ t_check "tsa stamp --no-cert --hash sha512 --policy" "$GOVPKI" tsa stamp "$T_TMP
 	--out "$T_TMP/data2.tsr"
 t_check "tsa verify with --ca and --untrusted" "$GOVPKI" tsa verify "$T_TMP/data.txt" \
 	"$T_TMP/data2.tsr" --ca "$D/certs/root.pem" --untrusted "$T_TMP/chain.pem"
-t_refuse "tsa verify: another file" "does not verify" \
+t_refuse "tsa verify: another file" "^govpki: time-stamp does not verify: .*data.tsr" \
 	"$GOVPKI" tsa verify "$T_TMP/other.txt" "$T_TMP/data.tsr" --dir "$D"
+! grep -q "audit log" "$T_TMP/last.out" && t_ok "tsa verify failure is no audit log failure" ||
+	t_fail "tsa verify failure is no audit log failure" "$(cat "$T_TMP/last.out")"
+"$GOVPKI" tsa verify "$T_TMP/other.txt" "$T_TMP/data.tsr" --dir "$D" --json >"$T_TMP/vj.out" 2>&1
+grep -q '"message": *"time-stamp does not verify' "$T_TMP/vj.out" &&
+	t_ok "tsa verify --json: the message says time-stamp" || t_fail "tsa verify --json" "$(cat "$T_TMP/vj.out")"
+# A saved reply is never replaced unasked (nothing is even sent); --force
+# replaces it.
+sum0=$(sha256sum "$T_TMP/data.tsr")
+t_refuse "tsa stamp refuses to overwrite an existing reply" "data.tsr exists; nothing was sent.*--force" \
+	"$GOVPKI" tsa stamp "$T_TMP/data.txt" --url "$URL" --dir "$D" --out "$T_TMP/data.tsr"
+[ "$(sha256sum "$T_TMP/data.tsr")" = "$sum0" ] && t_ok "the existing reply is untouched" ||
+	t_fail "the existing reply is untouched" "changed"
+cp "$T_TMP/data.tsr" "$T_TMP/data.txt.tsr"
+t_refuse "tsa stamp refuses to overwrite the default FILE.tsr" "data.txt.tsr exists" \
+	"$GOVPKI" tsa stamp "$T_TMP/data.txt" --url "$URL" --dir "$D"
+t_check "tsa stamp --force replaces it" "$GOVPKI" tsa stamp "$T_TMP/data.txt" --url "$URL" \
+	--dir "$D" --out "$T_TMP/data.tsr" --force
+[ "$(sha256sum "$T_TMP/data.tsr")" != "$sum0" ] && t_ok "--force wrote a new reply" ||
+	t_fail "--force wrote a new reply" "unchanged"
 python3 - "$T_TMP/data.tsr" "$T_TMP/tampered.tsr" <<'EOF'
 import sys
 b = bytearray(open(sys.argv[1], "rb").read())
@@ -225,7 +244,7 @@ i = b.find(bytes.fromhex("060b2a864886f70d0109100104"))  # id-smime-ct-TSTInfo
 b[i + 40] ^= 1  # inside the TSTInfo
 open(sys.argv[2], "wb").write(b)
 EOF
-t_refuse "tsa verify: tampered token" "does not verify|not a DER" \
+t_refuse "tsa verify: tampered token" "time-stamp does not verify" \
 	"$GOVPKI" tsa verify "$T_TMP/data.txt" "$T_TMP/tampered.tsr" --dir "$D"
 t_refuse "tsa verify: a rejection is no token" "rejection" \
 	"$GOVPKI" tsa verify "$T_TMP/data.txt" "$T_TMP/garbage.tsr" --dir "$D"
@@ -233,7 +252,7 @@ EVIL=$T_TMP/evil
 mkdir -p "$EVIL"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$EVIL/k" \
 	-out "$EVIL/root.pem" -days 2 -subj "/CN=govpki root" >/dev/null 2>&1
-t_refuse "tsa verify: another trust anchor" "does not verify" \
+t_refuse "tsa verify: another trust anchor" "time-stamp does not verify" \
 	"$GOVPKI" tsa verify "$T_TMP/data.txt" "$T_TMP/data.tsr" --ca "$EVIL/root.pem"
 t_refuse "tsa stamp: unknown policy refused" "rejection.*unacceptedPolicy" \
 	"$GOVPKI" tsa stamp "$T_TMP/data.txt" --url "$URL" --dir "$D" --policy 1.2.3.4 \
@@ -251,8 +270,9 @@ NR=$(sql "SELECT count(*) FROM audit WHERE op='tsa.reject' AND outcome='failure'
 	AND json_extract(details,'$.fail') IS NOT NULL" 2>&1)
 NRP=$(sql "SELECT count(*) FROM audit WHERE op='tsa.reject' AND object='unacceptedPolicy'
 	AND json_extract(details,'$.imprint') IS NOT NULL" 2>&1)
-# Granted: r1 r2 r3 good, stamp x2 = 6; refused: 10 above + stamp --policy = 11.
-[ "$NS" = 6 ] && t_ok "every token audited with serial, hash, policy, client ($NS)" ||
+# Granted: r1 r2 r3 good, stamp x2, stamp --force = 7 (the two refused
+# overwrites sent nothing); refused: 10 above + stamp --policy = 11.
+[ "$NS" = 7 ] && t_ok "every token audited with serial, hash, policy, client ($NS)" ||
 	t_fail "every token audited" "$NS records"
 [ "$NR" = 11 ] && [ "$NRP" = 2 ] && t_ok "every rejection audited with its failure ($NR)" ||
 	t_fail "every rejection audited" "$NR records, $NRP policy"

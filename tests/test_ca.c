@@ -1,5 +1,6 @@
 /*
- * test_ca.c: the certificate builder: serials (positive, 128-bit, unique),
+ * test_ca.c: the certificate builder: serials (positive, 16 bytes, 126
+ * random bits, unique),
  * the extensions every certificate must carry, validity, self-signed and
  * issued certificates verifying, and refusals of bad names and specs.
  */
@@ -17,29 +18,54 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Serials: positive, unique, always 16 bytes, and exactly
+ * CA_SERIAL_RANDOM_BITS of their bits random. Over N serials the two top
+ * bits never change (01: no sign byte, no leading zero byte) and every
+ * other bit is set in 40% to 60% of them (a fixed bit would be 0% or 100%;
+ * a fair bit leaves that band with probability below 1e-40 at N = 5000). */
 static void
 test_serials(void)
 {
-	enum { N = 5000 };
+	enum { N = 5000, BITS = 128 };
 	char **hex = calloc(N, sizeof(char *));
+	int *ones = calloc(BITS, sizeof(int));
 	ASN1_INTEGER *s = NULL;
 	BIGNUM *bn;
-	int i, dups = 0;
+	unsigned char bin[16];
+	int i, b, dups = 0, varying = 0;
 
-	CHECK(hex != NULL);
-	if (hex == NULL)
+	CHECK(hex != NULL && ones != NULL);
+	if (hex == NULL || ones == NULL) {
+		free(hex);
+		free(ones);
 		return;
+	}
 	for (i = 0; i < N; i++) {
 		CHECK_EQ(ca_serial_new(&s), 0);
 		bn = ASN1_INTEGER_to_BN(s, NULL);
 		CHECK(bn != NULL && !BN_is_negative(bn) && !BN_is_zero(bn));
-		/* 127 random bits: always 16 bytes, never a sign byte. */
+		/* Always 16 bytes: the DER INTEGER has no sign byte. */
 		CHECK_EQ(BN_num_bytes(bn), 16);
+		CHECK_EQ(s->length, 16);
+		CHECK_EQ(BN_bn2binpad(bn, bin, sizeof(bin)), 16);
+		for (b = 0; b < BITS; b++)
+			ones[b] += (bin[b / 8] >> (7 - b % 8)) & 1;
 		hex[i] = BN_bn2hex(bn);
 		BN_free(bn);
 		ASN1_INTEGER_free(s);
 		s = NULL;
 	}
+	CHECK_EQ(ones[0], 0);       /* the top bit: positive */
+	CHECK_EQ(ones[1], N);       /* the next: the full 16 bytes */
+	for (b = 2; b < BITS; b++) {
+		if (ones[b] < N * 4 / 10 || ones[b] > N * 6 / 10)
+			fprintf(stderr, "  serial bit %d set in %d of %d\n", b,
+			    ones[b], N);
+		varying += ones[b] >= N * 4 / 10 && ones[b] <= N * 6 / 10;
+	}
+	/* What ca.h, ca_cert.c and the README claim. */
+	CHECK_EQ(varying, CA_SERIAL_RANDOM_BITS);
+	CHECK(CA_SERIAL_RANDOM_BITS >= 64); /* CA/B BR 7.1 */
 	qsort(hex, N, sizeof(char *), cmp_str);
 	for (i = 1; i < N; i++)
 		dups += strcmp(hex[i - 1], hex[i]) == 0;
@@ -47,6 +73,7 @@ test_serials(void)
 	for (i = 0; i < N; i++)
 		OPENSSL_free(hex[i]);
 	free(hex);
+	free(ones);
 }
 
 static void

@@ -4,8 +4,10 @@
  * oversized, nonces of 0 and 33 octets) answered malformedRequest; nonces
  * of 1 and 32 octets echoed; good, revoked with time and reason, hold as
  * revoked/certificateHold and back to good on release, unknown for a
- * serial never issued, for another issuer's CertID and for a certificate
- * of the other CA (never good); SHA-256 CertIDs; the response signed by the
+ * serial never issued and for a certificate of the other CA (never good);
+ * unauthorized, unsigned, when no CertID names the CA, and unknown for
+ * the other issuer's CertIDs of a mixed request; SHA-256 CertIDs; the
+ * response signed by the
  * responder key with its certificate included; the pre-signed answer
  * reused, and replaced at once when the stored status changes without any
  * call into the responder (as when the CLI, another process, revokes).
@@ -212,16 +214,85 @@ test_statuses(void)
 	CHECK(a.verified);
 	ask_serial("7e00000000", -1, &a);
 	CHECK_EQ(a.status, V_OCSP_CERTSTATUS_UNKNOWN);
-	/* A CertID naming another issuer: unknown. */
-	n = mkreq("5c00000001", 0, EVP_sha1(), -1, &der);
-	ask(der, (size_t)n, &a);
-	CHECK_EQ(a.status, V_OCSP_CERTSTATUS_UNKNOWN);
-	OPENSSL_free(der);
 	/* SHA-256 CertID. */
 	n = mkreq("5c00000001", 1, EVP_sha256(), -1, &der);
 	ask(der, (size_t)n, &a);
 	CHECK_EQ(a.status, V_OCSP_CERTSTATUS_GOOD);
 	OPENSSL_free(der);
+}
+
+/* RFC 6960 2.3: the responder is authorised by the CA only, so a request
+ * about the root's certificates alone is "unauthorized", unsigned (a
+ * signed "unknown" from this responder is what relying parties reject);
+ * mixed with the CA's CertIDs, the CA's get their status and the other
+ * issuer's are "unknown" (RFC 6960 2.2). */
+static void
+test_other_issuer(void)
+{
+	OCSP_REQUEST *req;
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs = NULL;
+	struct answer a;
+	struct ca_ocsp_resp r;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai;
+	int n, i, st[2] = {-2, -2};
+
+	/* The issuing CA's own certificate, asked of its issuer, the root. */
+	n = mkreq("7e00000000", 0, EVP_sha1(), -1, &der);
+	ask(der, (size_t)n, &a);
+	CHECK_EQ(a.resp_status, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+	CHECK(!a.signed_now && !a.verified);
+	OPENSSL_free(der);
+	der = NULL;
+	/* With a nonce, and with SHA-256: the same. */
+	n = mkreq("5c00000001", 0, EVP_sha256(), 16, &der);
+	ask(der, (size_t)n, &a);
+	CHECK_EQ(a.resp_status, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+	CHECK(!a.signed_now);
+	OPENSSL_free(der);
+	der = NULL;
+	/* A hash this responder does not match CertIDs with (MD5) names
+	 * no issuer it serves. */
+	n = mkreq("5c00000001", 1, EVP_md5(), -1, &der);
+	ask(der, (size_t)n, &a);
+	CHECK_EQ(a.resp_status, OCSP_RESPONSE_STATUS_UNAUTHORIZED);
+	OPENSSL_free(der);
+	der = NULL;
+
+	/* Mixed: the CA's certificate first, the root's second. */
+	req = OCSP_REQUEST_new();
+	for (i = 0; i < 2; i++) {
+		BN_hex2bn(&bn, i == 0 ? "5c00000001" : "7e00000000");
+		ai = BN_to_ASN1_INTEGER(bn, NULL);
+		OCSP_request_add0_id(req, OCSP_cert_id_new(EVP_sha1(),
+		    X509_get_subject_name(fx.cert[1 - i]),
+		    X509_get0_pubkey_bitstr(fx.cert[1 - i]), ai));
+		ASN1_INTEGER_free(ai);
+	}
+	n = i2d_OCSP_REQUEST(req, &der);
+	OCSP_REQUEST_free(req);
+	CHECK(n > 0);
+	CHECK_EQ(ca_ocsp_respond(oc, der, (size_t)n, &r), 0);
+	CHECK(r.signed_now && r.n_ids == 2);
+	p = r.der;
+	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)r.der_len);
+	CHECK(resp != NULL && OCSP_response_status(resp) ==
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	if (resp != NULL && (bs = OCSP_response_get1_basic(resp)) != NULL) {
+		for (i = 0; i < 2 && i < OCSP_resp_count(bs); i++)
+			st[i] = OCSP_single_get0_status(OCSP_resp_get0(bs, i),
+			    NULL, NULL, NULL, NULL);
+	}
+	CHECK_EQ(st[0], V_OCSP_CERTSTATUS_GOOD);
+	CHECK_EQ(st[1], V_OCSP_CERTSTATUS_UNKNOWN);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	ca_ocsp_resp_clear(&r);
+	OPENSSL_free(der);
+	BN_free(bn);
 }
 
 static void
@@ -327,6 +398,7 @@ main(void)
 	RUN(test_conf);
 	RUN(test_malformed);
 	RUN(test_statuses);
+	RUN(test_other_issuer);
 	RUN(test_presigned);
 	RUN(test_presigned_unpublished);
 	ca_ocsp_free(oc);

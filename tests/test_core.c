@@ -548,6 +548,61 @@ test_http_get(void)
 	CHECK(out == NULL && len == 0);
 }
 
+/* The public URL names every CRL, OCSP and caIssuers URL of the
+ * certificates: only a plain base URL is taken, and host names go into
+ * OpenSSL's comma-separated extension text, so nothing else may. */
+static void
+test_public_url_hostname(void)
+{
+	static const char *const good[] = {"http://127.0.0.1:8080",
+	    "https://pki.example.gov.cn", "https://pki.example.gov.cn:8443",
+	    "https://pki.example.gov.cn/ca/v1", "http://[::1]:8080",
+	    "https://a-b.example/%E4%B8%AD", NULL};
+	static const struct {
+		const char *url, *why;
+	} bad[] = {
+		{"", "required"}, {"ftp://x.example", "http://"},
+		{"pki.example.gov.cn", "http://"}, {"https://", "no host"},
+		{"https://u:p@x.example", "user"}, {"https://x.example/?a", "query"},
+		{"https://x.example#f", "fragment"}, {"https://x.example:0", "port"},
+		{"https://x.example:65536", "port"}, {"https://x.example:+80", "port"},
+		{"https://x.example:", "port"}, {"https://x.example/a b", "control"},
+		{"https://x.example/\x01", "control"}, {"https://x.example/\xe4", "ASCII"},
+		{"https://x.example/a,URI:http://e", "path"},
+		{"https://-x.example", "host"}, {"https://x..example", "host"},
+		{"https://x_y.example", "host"}, {"https://[::g]/", "IPv6"},
+		{"https://x.example/a/", "end with /"}, {NULL, NULL},
+	};
+	size_t i;
+
+	for (i = 0; good[i] != NULL; i++) {
+		if (gp_public_url_check("--public-url", good[i]) != 0)
+			fprintf(stderr, "  refused %s: %s\n", good[i],
+			    gp_err_detail());
+		CHECK_EQ(gp_public_url_check("--public-url", good[i]), 0);
+	}
+	for (i = 0; bad[i].url != NULL; i++) {
+		CHECK_EQ(gp_public_url_check("--public-url", bad[i].url),
+		    GP_ERR_INVALID);
+		CHECK_CONTAINS(gp_err_detail(), "--public-url");
+		if (strstr(gp_err_detail(), bad[i].why) == NULL)
+			fprintf(stderr, "  %s: %s\n", bad[i].url,
+			    gp_err_detail());
+		CHECK_CONTAINS(gp_err_detail(), bad[i].why);
+	}
+	CHECK_EQ(gp_public_url_check("f", NULL), GP_ERR_INVALID);
+	CHECK_EQ(gp_hostname_check("--hostname", "pki.example.gov.cn"), 0);
+	CHECK_EQ(gp_hostname_check("--hostname", "10.0.0.1"), 0);
+	CHECK_EQ(gp_hostname_check("--hostname", "fd00::1"), 0);
+	CHECK_EQ(gp_hostname_check("--hostname", "a,DNS:evil.example"),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "--hostname");
+	CHECK_EQ(gp_hostname_check("--hostname", "x.example-"),
+	    GP_ERR_INVALID);
+	CHECK_EQ(gp_hostname_check("--hostname", ""), GP_ERR_INVALID);
+	CHECK_EQ(gp_hostname_check("--hostname", NULL), GP_ERR_INVALID);
+}
+
 int
 main(void)
 {
@@ -564,6 +619,7 @@ main(void)
 	RUN(test_http_post_refusals);
 	RUN(test_config_verify);
 	RUN(test_http_get);
+	RUN(test_public_url_hostname);
 	{
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
