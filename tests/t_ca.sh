@@ -233,8 +233,8 @@ s=$(admin "$OFF" selfapprove "/api/v1/requests/$RID/approve" -X POST)
 expect_err selfapprove 403 "$s" 'requester cannot approve'
 t_refuse "CLI: the local operator cannot approve its own request" 'requester cannot approve' \
 	sh -c "'$GOVPKI' ca issue --dir '$D' --profile tsa --csr '$T_TMP/off2.csr' --field name=T >'$T_TMP/cli_tsa.out' &&
-	'$GOVPKI' ca approve --dir '$D' \$(sed -n 's/^request \\([0-9a-f]*\\) .*/\\1/p' '$T_TMP/cli_tsa.out')"
-if "$GOVPKI" ca approve --dir "$D" --out "$T_TMP/off2.pem" "$RID" >"$T_TMP/cliapprove.out" 2>&1; then
+	'$GOVPKI' ca approve --yes --dir '$D' \$(sed -n 's/^request \\([0-9a-f]*\\) .*/\\1/p' '$T_TMP/cli_tsa.out')"
+if "$GOVPKI" ca approve --yes --dir "$D" --out "$T_TMP/off2.pem" "$RID" >"$T_TMP/cliapprove.out" 2>&1; then
 	t_ok "a second identity (local operator, CLI) approves"; else
 	t_fail "a second identity (local operator, CLI) approves" "$(tail -n 3 "$T_TMP/cliapprove.out")"; fi
 s=$(admin "$OFF" again "/api/v1/requests/$RID/approve" -X POST); expect again 409 "$s"

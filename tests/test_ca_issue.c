@@ -257,10 +257,12 @@ csr_pem(EVP_PKEY *key)
 	return s;
 }
 
-static struct ca_actor who1 = {"CN=officer1,serial=1", "officer", "1", NULL,
-    NULL};
-static struct ca_actor who2 = {"CN=officer2,serial=2", "officer", "2", NULL,
-    NULL};
+static struct ca_person person1 = {"dn:cn=officer1", ""};
+static struct ca_person person2 = {"dn:cn=officer2", ""};
+static struct ca_actor who1 = {"CN=officer1,serial=1", "officer", &person1,
+    NULL, NULL};
+static struct ca_actor who2 = {"CN=officer2,serial=2", "officer", &person2,
+    NULL, NULL};
 
 static int
 issue(struct fx *f, const char *profile, const char *csr, const char *subj,
@@ -479,8 +481,11 @@ test_dual_and_revoke(void)
 	serial = res2.serial ? strdup(res2.serial) : NULL;
 	ca_issue_result_clear(&res2);
 	CHECK_EQ(ca_request_approve(&f.ca, &who2, rid, &res2), GP_ERR_CONFLICT);
+	CHECK_EQ(ca_request_approve(&f.ca, &who2,
+	    "00000000000000000000000000000000", &res2), GP_ERR_NOT_FOUND);
 	CHECK_EQ(ca_request_approve(&f.ca, &who2, "00", &res2),
-	    GP_ERR_NOT_FOUND);
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "request id");
 	memset(&sc, 0, sizeof(sc));
 	CHECK_EQ(store_cert_get(f.st, serial, &sc), 0);
 	CHECK_STR(sc.role, "officer");
