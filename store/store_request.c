@@ -98,8 +98,9 @@ out:
 
 /* The row at |s| (STORE_REQ_COLS order) into |out|. */
 static int
-store_request_row(sqlite3_stmt *s, struct store_request *out)
+store_request_row(sqlite3_stmt *s, void *row)
 {
+	struct store_request *out = row;
 	int r;
 
 	GUARD(store_col_text(s, 0, &out->id));
@@ -265,14 +266,8 @@ store_request_find(store *st, const struct store_request_query *q,
 		r = store_err(st, rc, "request search");
 		goto out;
 	}
-	while (n < (size_t)q->limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		GUARD(store_request_row(s, &list[n]));
-		n++;
-	}
-	if (n < (size_t)q->limit && rc != SQLITE_DONE) {
-		r = store_err(st, rc, "request search");
-		goto out;
-	}
+	GUARD(store_rows_read(st, s, list, sizeof(*list), (size_t)q->limit,
+	    store_request_row, &n, "request search"));
 	*out = list;
 	*out_len = n;
 	list = NULL; /* transferred */

@@ -208,6 +208,28 @@ store_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
 }
 
 int
+store_rows_read(store *st, sqlite3_stmt *s, void *rows, size_t row_size,
+    size_t limit, int (*read)(sqlite3_stmt *s, void *row), size_t *out_n,
+    const char *what)
+{
+	size_t n = 0;
+	int r, rc = SQLITE_DONE;
+
+	while (n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		GUARD(read(s, (char *)rows + n * row_size));
+		n++;
+	}
+	if (n < limit && rc != SQLITE_DONE) {
+		r = store_err(st, rc, what);
+		goto out;
+	}
+	r = 0;
+out:
+	*out_n = n;
+	return r;
+}
+
+int
 store_col_text(sqlite3_stmt *stmt, int col, char **out)
 {
 	const unsigned char *t = sqlite3_column_text(stmt, col);

@@ -27,36 +27,11 @@ P1=$(t_free_port)
 P2=$(t_free_port)
 ADM=https://127.0.0.1:$P2
 
-req() {
-	local name=$1 url=$2; shift 2
-	curl -s --max-time 20 -o "$T_TMP/$name.body" -w '%{http_code}' "$@" "$url" 2>/dev/null
-}
 # admin CERTBASE NAME PATH [curl args...]: CERTBASE is a path without .pem/.key
 admin() {
 	local who=$1 name=$2 path=$3; shift 3
-	req "$name" "$ADM$path" --cacert "$D/certs/root.pem" \
+	t_req "$name" "$ADM$path" --cacert "$D/certs/root.pem" \
 		--cert "$who.pem" --key "$who.key" "$@"
-}
-expect() {
-	if [ "$3" = "$2" ]; then t_ok "$1"; else
-		t_fail "$1" "status $3, want $2 ($(head -c 400 "$T_TMP/$1.body" 2>/dev/null))"; fi
-}
-# expect_err NAME STATUS GOT PATTERN: status and an error naming the field
-expect_err() {
-	if [ "$3" = "$2" ] && grep -Eq -- "$4" "$T_TMP/$1.body"; then t_ok "$1"; else
-		t_fail "$1" "status $3 (want $2), body lacks /$4/: $(head -c 400 "$T_TMP/$1.body" 2>/dev/null)"; fi
-}
-jget() {
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
-}
-# body FILE PROFILE CSR SUBJECT_JSON
-body() {
-	python3 - "$@" <<'PY'
-import json, sys
-out, profile, csr, subject = sys.argv[1:5]
-json.dump({"profile": profile, "csr": open(csr).read(),
-           "subject": json.loads(subject)}, open(out, "w"), ensure_ascii=False)
-PY
 }
 csr() {
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -148,10 +123,10 @@ t_ok "serve starts"
 issue_officer() {
 	local n=$1
 	csr "$n"
-	body "$T_TMP/$n.json" officer "$T_TMP/$n.csr" "$2"
+	t_issue_json "$T_TMP/$n.json" officer "$T_TMP/$n.csr" "$2"
 	s=$(admin "$OFF" "$n.req" /api/v1/certificates -X POST --data-binary "@$T_TMP/$n.json")
 	local rid
-	rid=$(jget "$T_TMP/$n.req.body" 'j["request_id"]')
+	rid=$(t_jget "$T_TMP/$n.req.body" 'j["request_id"]')
 	if [ "$s" = 202 ] && approve_local "$rid" "$T_TMP/$n.pem"; then
 		t_ok "officer certificate $n issued ($rid)"
 	else
@@ -166,7 +141,7 @@ issue_officer offb '{"name":"govpki officer","role":"officer"}'
 OFFB=$T_TMP/offb
 issue_officer legacy '{"name":"临时","role":"officer"}'
 LEG=$T_TMP/legacy
-s=$(admin "$LEG" legacy_ok /api/v1/profiles); expect legacy_ok 200 "$s"
+s=$(admin "$LEG" legacy_ok /api/v1/profiles); t_expect legacy_ok 200 "$s"
 
 # --- the role comes from the store only ------------------------------------
 # The certificate says title=officer. Recorded as an enterprise certificate
@@ -177,78 +152,78 @@ openssl x509 -in "$LEG.pem" -noout -subject -nameopt RFC2253 | grep -q "title=of
 	t_ok "the certificate's subject says title=officer" || t_fail "subject title" "$(openssl x509 -in "$LEG.pem" -noout -subject)"
 sql "UPDATE certificates SET role=NULL, profile='enterprise' WHERE serial='$LS'"
 s=$(admin "$LEG" notitle /api/v1/profiles)
-expect_err notitle 401 "$s" 'no administrative role in the store'
+t_expect_err notitle 401 "$s" 'no administrative role in the store'
 s=$(admin "$LEG" notitle_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/wang.json")
-expect notitle_issue 401 "$s"
+t_expect notitle_issue 401 "$s"
 [ "$(sql "SELECT count(*) FROM audit WHERE op='http.unauthenticated' AND json_extract(details,'$.reason') LIKE '%$LS carries no administrative role%'")" -ge 2 ] &&
 	t_ok "those refusals are audited (http.unauthenticated)" ||
 	t_fail "those refusals are audited" "$(sql "SELECT op, details FROM audit ORDER BY seq DESC LIMIT 2")"
 # A role stored under a profile that grants none is no role either.
 sql "UPDATE certificates SET role='officer' WHERE serial='$LS'"
 s=$(admin "$LEG" norolprof /api/v1/profiles)
-expect_err norolprof 401 "$s" 'grants no role'
+t_expect_err norolprof 401 "$s" 'grants no role'
 sql "UPDATE certificates SET profile='officer', role='officer' WHERE serial='$LS'"
-s=$(admin "$LEG" legacy_back /api/v1/profiles); expect legacy_back 200 "$s"
+s=$(admin "$LEG" legacy_back /api/v1/profiles); t_expect legacy_back 200 "$s"
 
 # --- dual control between persons --------------------------------------------
 csr tsa1
-body "$T_TMP/tsa1.json" tsa "$T_TMP/tsa1.csr" '{"name":"某市时间戳服务"}'
-s=$(admin "$OFF" tsa1 /api/v1/certificates -X POST --data-binary "@$T_TMP/tsa1.json"); expect tsa1 202 "$s"
-RID1=$(jget "$T_TMP/tsa1.body" 'j["request_id"]')
+t_issue_json "$T_TMP/tsa1.json" tsa "$T_TMP/tsa1.csr" '{"name":"某市时间戳服务"}'
+s=$(admin "$OFF" tsa1 /api/v1/certificates -X POST --data-binary "@$T_TMP/tsa1.json"); t_expect tsa1 202 "$s"
+RID1=$(t_jget "$T_TMP/tsa1.body" 'j["request_id"]')
 s=$(admin "$OFFB" twocerts "/api/v1/requests/$RID1/approve" -X POST)
-expect_err twocerts 403 "$s" 'not with another certificate'
+t_expect_err twocerts 403 "$s" 'not with another certificate'
 audited cert.approve denied "$RID1" && t_ok "the refused self-approval is audited (cert.approve denied)" ||
 	t_fail "the refused self-approval is audited" "$(sql "SELECT op, outcome, object FROM audit ORDER BY seq DESC LIMIT 3")"
-s=$(admin "$OFF" selfsame "/api/v1/requests/$RID1/approve" -X POST); expect selfsame 403 "$s"
-s=$(admin "$WANG" otherperson "/api/v1/requests/$RID1/approve" -X POST); expect otherperson 201 "$s"
+s=$(admin "$OFF" selfsame "/api/v1/requests/$RID1/approve" -X POST); t_expect selfsame 403 "$s"
+s=$(admin "$WANG" otherperson "/api/v1/requests/$RID1/approve" -X POST); t_expect otherperson 201 "$s"
 
 # --- requests: listing, showing, refusing -------------------------------------
-csr r2; body "$T_TMP/r2.json" ocsp-signer "$T_TMP/r2.csr" '{"name":"OCSP 2"}'
-s=$(admin "$WANG" r2 /api/v1/certificates -X POST --data-binary "@$T_TMP/r2.json"); expect r2 202 "$s"
-RID2=$(jget "$T_TMP/r2.body" 'j["request_id"]')
-csr r3; body "$T_TMP/r3.json" officer "$T_TMP/r3.csr" '{"name":"赵六","role":"auditor"}'
-s=$(admin "$OFF" r3 /api/v1/certificates -X POST --data-binary "@$T_TMP/r3.json"); expect r3 202 "$s"
-RID3=$(jget "$T_TMP/r3.body" 'j["request_id"]')
+csr r2; t_issue_json "$T_TMP/r2.json" ocsp-signer "$T_TMP/r2.csr" '{"name":"OCSP 2"}'
+s=$(admin "$WANG" r2 /api/v1/certificates -X POST --data-binary "@$T_TMP/r2.json"); t_expect r2 202 "$s"
+RID2=$(t_jget "$T_TMP/r2.body" 'j["request_id"]')
+csr r3; t_issue_json "$T_TMP/r3.json" officer "$T_TMP/r3.csr" '{"name":"赵六","role":"auditor"}'
+s=$(admin "$OFF" r3 /api/v1/certificates -X POST --data-binary "@$T_TMP/r3.json"); t_expect r3 202 "$s"
+RID3=$(t_jget "$T_TMP/r3.body" 'j["request_id"]')
 
-s=$(admin "$OFF" list_pending "/api/v1/requests?status=pending"); expect list_pending 200 "$s"
-[ "$(jget "$T_TMP/list_pending.body" '" ".join(r["id"] for r in j["requests"])')" = "$RID2 $RID3" ] &&
+s=$(admin "$OFF" list_pending "/api/v1/requests?status=pending"); t_expect list_pending 200 "$s"
+[ "$(t_jget "$T_TMP/list_pending.body" '" ".join(r["id"] for r in j["requests"])')" = "$RID2 $RID3" ] &&
 	t_ok "pending requests listed, oldest first" || t_fail "pending requests listed" "$(head -c 400 "$T_TMP/list_pending.body")"
-WANGID=$(jget "$T_TMP/list_pending.body" '[r for r in j["requests"] if r["id"]=="'"$RID2"'"][0]["requester_id"]')
+WANGID=$(t_jget "$T_TMP/list_pending.body" '[r for r in j["requests"] if r["id"]=="'"$RID2"'"][0]["requester_id"]')
 ENC=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$WANGID")
-s=$(admin "$OFF" list_req "/api/v1/requests?requester=$ENC"); expect list_req 200 "$s"
-[ "$(jget "$T_TMP/list_req.body" '" ".join(r["id"] for r in j["requests"])')" = "$RID2" ] &&
+s=$(admin "$OFF" list_req "/api/v1/requests?requester=$ENC"); t_expect list_req 200 "$s"
+[ "$(t_jget "$T_TMP/list_req.body" '" ".join(r["id"] for r in j["requests"])')" = "$RID2" ] &&
 	t_ok "filter by requester ($WANGID)" || t_fail "filter by requester" "$(head -c 400 "$T_TMP/list_req.body")"
-s=$(admin "$OFF" list_prof "/api/v1/requests?profile=tsa&status=approved"); expect list_prof 200 "$s"
-[ "$(jget "$T_TMP/list_prof.body" '" ".join(r["id"]+":"+r["serial"][:4] for r in j["requests"])' | cut -d: -f1)" = "$RID1" ] &&
+s=$(admin "$OFF" list_prof "/api/v1/requests?profile=tsa&status=approved"); t_expect list_prof 200 "$s"
+[ "$(t_jget "$T_TMP/list_prof.body" '" ".join(r["id"]+":"+r["serial"][:4] for r in j["requests"])' | cut -d: -f1)" = "$RID1" ] &&
 	t_ok "filter by profile and status; the approved one names its serial" || t_fail "filter by profile" "$(head -c 400 "$T_TMP/list_prof.body")"
-s=$(admin "$OFF" all "/api/v1/requests"); expect all 200 "$s"
-ALL=$(jget "$T_TMP/all.body" '" ".join(r["id"] for r in j["requests"])')
-s=$(admin "$OFF" page1 "/api/v1/requests?limit=2"); expect page1 200 "$s"
-A=$(jget "$T_TMP/page1.body" 'j["next_after"]')
-s=$(admin "$OFF" page2 "/api/v1/requests?limit=2&after=$A"); expect page2 200 "$s"
-[ "$(jget "$T_TMP/page1.body" '" ".join(r["id"] for r in j["requests"])') $(jget "$T_TMP/page2.body" '" ".join(r["id"] for r in j["requests"])')" = \
+s=$(admin "$OFF" all "/api/v1/requests"); t_expect all 200 "$s"
+ALL=$(t_jget "$T_TMP/all.body" '" ".join(r["id"] for r in j["requests"])')
+s=$(admin "$OFF" page1 "/api/v1/requests?limit=2"); t_expect page1 200 "$s"
+A=$(t_jget "$T_TMP/page1.body" 'j["next_after"]')
+s=$(admin "$OFF" page2 "/api/v1/requests?limit=2&after=$A"); t_expect page2 200 "$s"
+[ "$(t_jget "$T_TMP/page1.body" '" ".join(r["id"] for r in j["requests"])') $(t_jget "$T_TMP/page2.body" '" ".join(r["id"] for r in j["requests"])')" = \
 	"$(echo "$ALL" | cut -d' ' -f1-4)" ] && [ "$(echo "$ALL" | wc -w)" = 6 ] &&
 	t_ok "paging with next_after" || t_fail "paging with next_after" "$ALL / $A / $(head -c 300 "$T_TMP/page2.body")"
 
-s=$(admin "$OFF" show3 "/api/v1/requests/$RID3"); expect show3 200 "$s"
+s=$(admin "$OFF" show3 "/api/v1/requests/$RID3"); t_expect show3 200 "$s"
 FP=$(openssl req -in "$T_TMP/r3.csr" -pubkey -noout | openssl pkey -pubin -outform DER |
 	openssl dgst -sha256 -c | sed 's/.*= //' | tr 'a-f' 'A-F')
-[ "$(jget "$T_TMP/show3.body" 'j["issue"]["key"]["fingerprint"]')" = "sha256:$FP" ] &&
+[ "$(t_jget "$T_TMP/show3.body" 'j["issue"]["key"]["fingerprint"]')" = "sha256:$FP" ] &&
 	t_ok "the key fingerprint shown is openssl's SHA-256 of the request's key" ||
-	t_fail "key fingerprint" "$(jget "$T_TMP/show3.body" 'j["issue"]["key"]') vs $FP"
-[ "$(jget "$T_TMP/show3.body" 'j["issue"]["role"]+"|"+j["issue"]["profile"]+"|"+j["issue"]["key"]["type"]+"|"+str(j["issue"]["validity_days"])+"|"+j["requester"][:3]')" = "auditor|officer|ec-p256|365|tit" ] &&
-	jget "$T_TMP/show3.body" 'j["issue"]["subject"]' | grep -q "CN=赵六" &&
+	t_fail "key fingerprint" "$(t_jget "$T_TMP/show3.body" 'j["issue"]["key"]') vs $FP"
+[ "$(t_jget "$T_TMP/show3.body" 'j["issue"]["role"]+"|"+j["issue"]["profile"]+"|"+j["issue"]["key"]["type"]+"|"+str(j["issue"]["validity_days"])+"|"+j["requester"][:3]')" = "auditor|officer|ec-p256|365|tit" ] &&
+	t_jget "$T_TMP/show3.body" 'j["issue"]["subject"]' | grep -q "CN=赵六" &&
 	t_ok "show: profile, subject, role, key type, validity, requester" ||
 	t_fail "show: what would be issued" "$(head -c 600 "$T_TMP/show3.body")"
 
 s=$(admin "$WANG" refuse_noreason "/api/v1/requests/$RID3/refuse" -X POST -d '{}')
-expect_err refuse_noreason 400 "$s" 'reason: required'
+t_expect_err refuse_noreason 400 "$s" 'reason: required'
 s=$(admin "$WANG" refuse3 "/api/v1/requests/$RID3/refuse" -X POST -d '{"reason":"申请人已调离"}')
-expect refuse3 200 "$s"
+t_expect refuse3 200 "$s"
 audited cert.refuse success "$RID3" && t_ok "the refusal is audited (cert.refuse)" ||
 	t_fail "the refusal is audited" "no cert.refuse record"
 s=$(admin "$WANG" approve_refused "/api/v1/requests/$RID3/approve" -X POST)
-expect_err approve_refused 409 "$s" 'is refused, no longer pending'
+t_expect_err approve_refused 409 "$s" 'is refused, no longer pending'
 cli_rc "CLI: a refused request is not approvable" 1 "$GOVPKI" ca approve --yes --dir "$D" "$RID3"
 grep -q "refused" "$T_TMP/cli.out" && t_ok "CLI says it is refused" || t_fail "CLI says it is refused" "$(cat "$T_TMP/cli.out")"
 [ "$(sql "SELECT status||'|'||reason FROM requests WHERE id='$RID3'")" = "refused|申请人已调离" ] &&
@@ -260,9 +235,9 @@ audited cert.refuse success "$RID2" && t_ok "CLI refusal audited" || t_fail "CLI
 	t_ok "CLI: ca requests --status refused lists both" || t_fail "CLI: ca requests" "$(cat "$T_TMP/cli_req.out")"
 
 # --- approve asks on the terminal -----------------------------------------
-csr r4; body "$T_TMP/r4.json" tsa "$T_TMP/r4.csr" '{"name":"TSA 4"}'
-s=$(admin "$OFF" r4 /api/v1/certificates -X POST --data-binary "@$T_TMP/r4.json"); expect r4 202 "$s"
-RID4=$(jget "$T_TMP/r4.body" 'j["request_id"]')
+csr r4; t_issue_json "$T_TMP/r4.json" tsa "$T_TMP/r4.csr" '{"name":"TSA 4"}'
+s=$(admin "$OFF" r4 /api/v1/certificates -X POST --data-binary "@$T_TMP/r4.json"); t_expect r4 202 "$s"
+RID4=$(t_jget "$T_TMP/r4.body" 'j["request_id"]')
 cli_rc "CLI: approve without a terminal and without --yes exits 2" 2 "$GOVPKI" ca approve --dir "$D" "$RID4"
 grep -q "no terminal to confirm on" "$T_TMP/cli.out" && t_ok "... saying why" || t_fail "... saying why" "$(cat "$T_TMP/cli.out")"
 # on_tty ANSWER: runs approve on a pseudo-terminal and answers the prompt
@@ -308,19 +283,19 @@ grep -q "^EXIT 0" "$T_TMP/tty.out" && [ "$(sql "SELECT status FROM requests WHER
 # --- name fields --------------------------------------------------------------
 csr ent
 ORG65=$(python3 -c 'print("华" * 65)')
-body "$T_TMP/org65.json" enterprise "$T_TMP/ent.csr" "{\"organization\":\"$ORG65\",\"uscc\":\"91350100M000100Y43\"}"
+t_issue_json "$T_TMP/org65.json" enterprise "$T_TMP/ent.csr" "{\"organization\":\"$ORG65\",\"uscc\":\"91350100M000100Y43\"}"
 s=$(admin "$OFF" org65 /api/v1/certificates -X POST --data-binary "@$T_TMP/org65.json")
-expect_err org65 400 "$s" 'subject\.organization: 65 characters; at most 64'
+t_expect_err org65 400 "$s" 'subject\.organization: 65 characters; at most 64'
 ORG64=$(python3 -c 'print("华" * 64)')
-body "$T_TMP/org64.json" enterprise "$T_TMP/ent.csr" "{\"organization\":\"$ORG64\",\"uscc\":\"91350100M000100Y43\"}"
+t_issue_json "$T_TMP/org64.json" enterprise "$T_TMP/ent.csr" "{\"organization\":\"$ORG64\",\"uscc\":\"91350100M000100Y43\"}"
 s=$(admin "$OFF" org64 /api/v1/certificates -X POST --data-binary "@$T_TMP/org64.json")
-expect org64 201 "$s"
-body "$T_TMP/rlo.json" enterprise "$T_TMP/ent.csr" '{"organization":"某某\u202e司公限有","uscc":"91350100M000100Y43"}'
+t_expect org64 201 "$s"
+t_issue_json "$T_TMP/rlo.json" enterprise "$T_TMP/ent.csr" '{"organization":"某某\u202e司公限有","uscc":"91350100M000100Y43"}'
 s=$(admin "$OFF" rlo /api/v1/certificates -X POST --data-binary "@$T_TMP/rlo.json")
-expect_err rlo 400 "$s" 'subject\.organization: character 3 is U\+202E'
-body "$T_TMP/zw.json" citizen "$T_TMP/ent.csr" '{"name":"张\u200b三","id_number":"11010519491231002X"}'
+t_expect_err rlo 400 "$s" 'subject\.organization: character 3 is U\+202E'
+t_issue_json "$T_TMP/zw.json" citizen "$T_TMP/ent.csr" '{"name":"张\u200b三","id_number":"11010519491231002X"}'
 s=$(admin "$OFF" zw /api/v1/certificates -X POST --data-binary "@$T_TMP/zw.json")
-expect_err zw 400 "$s" 'subject\.name: character 2 is U\+200B'
+t_expect_err zw 400 "$s" 'subject\.name: character 2 is U\+200B'
 t_refuse "CLI: invalid UTF-8 in a field is refused naming it" 'subject\.organization: not valid UTF-8' \
 	"$GOVPKI" ca issue --dir "$D" --profile enterprise --csr "$T_TMP/ent.csr" \
 	--field "organization=$(printf 'ab\377')" --field uscc=91350100M000100Y43
@@ -332,23 +307,23 @@ t_refuse "CLI: a bidi override in a field is refused naming it" 'subject\.organi
 for path in /api/v1/certificates /api/v1/requests; do
 	n=$(basename "$path")
 	s=$(admin "$OFF" "q_ff_$n" "$path?profile=%ff")
-	expect_err "q_ff_$n" 400 "$s" 'profile: not valid UTF-8'
+	t_expect_err "q_ff_$n" 400 "$s" 'profile: not valid UTF-8'
 	s=$(admin "$OFF" "q_unknown_$n" "$path?colour=red")
-	expect_err "q_unknown_$n" 400 "$s" 'colour: not a parameter'
+	t_expect_err "q_unknown_$n" 400 "$s" 'colour: not a parameter'
 	s=$(admin "$OFF" "q_dup_$n" "$path?status=revoked&status=revoked")
 	[ "$n" = requests ] && s=$(admin "$OFF" "q_dup_$n" "$path?status=pending&status=pending")
-	expect_err "q_dup_$n" 400 "$s" 'status: given more than once'
+	t_expect_err "q_dup_$n" 400 "$s" 'status: given more than once'
 	s=$(admin "$OFF" "q_empty_$n" "$path?profile=")
-	expect_err "q_empty_$n" 400 "$s" 'profile: empty'
+	t_expect_err "q_empty_$n" 400 "$s" 'profile: empty'
 	s=$(admin "$OFF" "q_nul_$n" "$path?profile=a%00b")
-	expect_err "q_nul_$n" 400 "$s" 'profile: character 2 is U\+0000'
+	t_expect_err "q_nul_$n" 400 "$s" 'profile: character 2 is U\+0000'
 	s=$(admin "$OFF" "q_limit_$n" "$path?limit=0")
-	expect_err "q_limit_$n" 400 "$s" 'limit'
+	t_expect_err "q_limit_$n" 400 "$s" 'limit'
 	s=$(admin "$OFF" "q_status_$n" "$path?status=bogus")
-	expect_err "q_status_$n" 400 "$s" 'status: one of'
+	t_expect_err "q_status_$n" 400 "$s" 'status: one of'
 done
 s=$(admin "$OFF" q_show "/api/v1/requests/$RID1?x=1")
-expect_err q_show 400 "$s" 'x: not a parameter of this request \(it takes none\)'
+t_expect_err q_show 400 "$s" 'x: not a parameter of this request \(it takes none\)'
 
 t_check "audit log verifies after all of it" "$GOVPKI" audit verify --dir "$D"
 t_done admin
