@@ -282,7 +282,8 @@ int ca_request_refuse(const struct ca_ctx *ca, const struct ca_actor *who,
     const char *request_id, const char *reason) GP_WUR;
 
 /* The request |request_id| as JSON: id, profile, status, requester (actor
- * text) and requester_id (person identity), created_ms; once decided,
+ * text), requester_id (person identity) and requester_idn (when the
+ * requester's certificate records an ID number), created_ms; once decided,
  * decided_ms, decided_by, decided_by_id, and serial or reason; and
  * "issue", what approving it now would issue, checked against the profile
  * now: issuable, profile, issuer, subject (the DN as it would be issued),

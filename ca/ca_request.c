@@ -317,6 +317,9 @@ ca_request_summary(const struct store_request *sr)
 	    (json_int_t)sr->created_ms);
 	if (o == NULL)
 		return NULL;
+	if (sr->requester_idn != NULL)
+		json_object_set_new(o, "requester_idn",
+		    json_string(sr->requester_idn));
 	if (strcmp(sr->status, "pending") != 0) {
 		json_object_set_new(o, "decided_ms",
 		    json_integer(sr->decided_ms));

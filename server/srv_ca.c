@@ -152,7 +152,8 @@ srv_ca_reply_issued(struct srv_req *rq, const struct ca_issue_result *res)
 		return srv_reply_json(rq, 202, json_pack("{s:s, s:s, s:s, s:s, "
 		    "s:s}", "request_id", res->request_id, "status", "pending",
 		    "profile", res->profile, "approve", link, "message",
-		    "dual control: another security officer must approve"));
+		    "dual control: another person, an officer or the local "
+		    "operator, must approve"));
 	}
 	srv_metrics_signature("ca");
 	return srv_reply_json(rq, 201, json_pack("{s:s, s:s, s:s, s:s, s:I, "
@@ -517,8 +518,9 @@ srv_h_ca_decide(struct srv_req *rq, const char *url)
 		    "request_id", id, "status", "refused"));
 		goto out;
 	}
-	ENSURE(rq->body_len == 0, gp_err_set(GP_ERR_INVALID, "body: approve "
-	    "takes none"));
+	GUARD(srv_ca_body(rq, 1, &body));
+	ENSURE(body == NULL || json_object_size(body) == 0,
+	    gp_err_set(GP_ERR_INVALID, "body: approve takes no fields"));
 	GUARD(ca_request_approve(&rq->srv->ca, &who, id, &res));
 	r = srv_ca_reply_issued(rq, &res);
 out:
