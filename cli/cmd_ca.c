@@ -44,6 +44,8 @@ struct ca_opts {
 	int pem;
 	int yes;
 	json_t *fields;         /* --field k=v, merged into subject */
+	json_t *subject_json;   /* --subject, parsed */
+	json_t *san_json;       /* --san, parsed */
 	const char *sub;        /* the sub-command's name */
 	char *arg;              /* the positional argument, if any */
 	char serial[72];        /* |arg| as a normalised serial */
@@ -299,6 +301,14 @@ ca_parse(const struct ca_sub *sub, int argc, char **argv, struct ca_opts *o)
 		return cli_usage(cmd, gp_err_detail());
 	if (sub->run == ca_run_issue && (o->profile == NULL || o->csr == NULL))
 		return cli_usage(cmd, "--profile and --csr are required");
+	if (o->subject != NULL && (o->subject_json = json_loads(o->subject,
+	    JSON_REJECT_DUPLICATES, NULL), !json_is_object(o->subject_json)))
+		return cli_usage(cmd, "--subject: a JSON object of subject "
+		    "fields is required");
+	if (o->san != NULL && (o->san_json = json_loads(o->san,
+	    JSON_REJECT_DUPLICATES, NULL), !json_is_object(o->san_json)))
+		return cli_usage(cmd, "--san: a JSON object {\"dns\":[..]} is "
+		    "required");
 	if (sub->run == ca_run_refuse && o->reason == NULL)
 		return cli_usage(cmd, "--reason is required (why it is "
 		    "refused)");
@@ -351,8 +361,7 @@ ca_run_issue(const struct ca_ctx *ca, const struct ca_actor *who,
 {
 	struct ca_issue_req req;
 	struct ca_issue_result res;
-	json_t *subject = NULL, *san = NULL;
-	json_error_t jerr;
+	json_t *subject = NULL;
 	uint8_t *csr = NULL;
 	size_t csr_len = 0;
 	const char *k;
@@ -362,26 +371,16 @@ ca_run_issue(const struct ca_ctx *ca, const struct ca_actor *who,
 	memset(&res, 0, sizeof(res));
 	memset(&req, 0, sizeof(req));
 	GUARD(gp_file_read(o->csr, CA_MAX_CSR, &csr, &csr_len));
-	if (o->subject != NULL) {
-		subject = json_loads(o->subject, JSON_REJECT_DUPLICATES, &jerr);
-		ENSURE(json_is_object(subject), gp_err_set(GP_ERR_INVALID,
-		    "--subject: a JSON object is required"));
-	} else {
-		ENSURE((subject = json_object()) != NULL, GP_ERR_NOMEM);
-	}
+	ENSURE((subject = o->subject_json != NULL ? json_incref(o->subject_json)
+	    : json_object()) != NULL, GP_ERR_NOMEM);
 	if (o->fields != NULL)
 		json_object_foreach(o->fields, k, v)
 			json_object_set_nocheck(subject, k, v);
-	if (o->san != NULL) {
-		san = json_loads(o->san, JSON_REJECT_DUPLICATES, &jerr);
-		ENSURE(json_is_object(san), gp_err_set(GP_ERR_INVALID,
-		    "--san: a JSON object {\"dns\":[..]} is required"));
-	}
 	req.profile = o->profile;
 	req.csr_pem = (const char *)csr;
 	req.csr_len = csr_len;
 	req.subject = subject;
-	req.san = san;
+	req.san = o->san_json;
 	req.validity_days = o->validity_days;
 	GUARD(ca_issue(ca, who, &req, &res));
 	if (!res.pending && o->out != NULL)
@@ -392,7 +391,6 @@ ca_run_issue(const struct ca_ctx *ca, const struct ca_actor *who,
 out:
 	ca_issue_result_clear(&res);
 	json_decref(subject);
-	json_decref(san);
 	free(csr);
 	return r;
 }
@@ -738,10 +736,10 @@ cmd_ca(int argc, char **argv)
 			sub = &ca_subs[i];
 	if (sub == NULL)
 		return cli_usage("ca", "unknown sub-command");
-	rc = ca_parse(sub, argc - 1, argv + 1, &o);
-	if (rc != 0) {
-		json_decref(o.fields);
-		return rc < 0 ? CLI_OK : rc;
+	r = 0;
+	if ((rc = ca_parse(sub, argc - 1, argv + 1, &o)) != 0) {
+		rc = rc < 0 ? CLI_OK : rc; /* --help, or a usage error */
+		goto out;
 	}
 	r = instance_open(o.dir, sub->keys ? INSTANCE_KEYS : 0, &inst);
 	if (r != 0)
@@ -767,5 +765,7 @@ out:
 	ca_profiles_free(ps);
 	instance_free(inst);
 	json_decref(o.fields);
-	return r == 0 ? CLI_OK : cli_fail(r, o.json);
+	json_decref(o.subject_json);
+	json_decref(o.san_json);
+	return r != 0 ? cli_fail(r, o.json) : rc;
 }

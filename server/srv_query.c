@@ -41,7 +41,7 @@ srv_query_name(const char *key, size_t len)
 	return key;
 }
 
-static int
+static void
 srv_query_known(const struct srv_qparam *spec, size_t n, char *buf,
     size_t len)
 {
@@ -56,7 +56,6 @@ srv_query_known(const struct srv_qparam *spec, size_t n, char *buf,
 			break;
 		used += (size_t)k;
 	}
-	return 0;
 }
 
 /* One value of parameter |q|, already known to be text. */

@@ -88,6 +88,7 @@ cli_rc "ca list --status bogus exits 2" 2 "$GOVPKI" ca list --dir "$D" --status 
 cli_rc "ca requests --limit 0 exits 2" 2 "$GOVPKI" ca requests --dir "$D" --limit 0
 cli_rc "ca show --yes exits 2" 2 "$GOVPKI" ca show --dir "$D" --yes 1a
 cli_rc "ca issue --field without = exits 2" 2 "$GOVPKI" ca issue --dir "$D" --profile enterprise --csr x --field organization
+cli_rc "ca issue --subject that is not a JSON object exits 2" 2 "$GOVPKI" ca issue --dir "$D" --profile enterprise --csr x --subject '[1]'
 cli_rc "ca list is fine" 0 "$GOVPKI" ca list --dir "$D"
 
 # --- a profile may not put a title where no role is stored -----------------
