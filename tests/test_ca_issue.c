@@ -21,6 +21,7 @@
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <sqlite3.h>
 
 #include "ca/internal.h"
 #include "tests/test.h"
@@ -1446,6 +1447,63 @@ test_requests(void)
 	fx_close(&f);
 }
 
+/* The one rule for failures: a failure is audited once, by the entry
+ * point called, under its operation. An approval whose commit fails (the
+ * decision refused by the store) leaves one "cert.approve" failure naming
+ * the serial that was signed and never stored, and no "cert.issue"
+ * record; a refused request outside its profile leaves one "cert.issue"
+ * failure. */
+static void
+test_one_failure_record(void)
+{
+	struct fx f;
+	struct ca_issue_result res;
+	char op[32], outcome[16], details[1024], db[160], *rid;
+	int64_t n0 = 0, n1 = 0, max = 0, certs0 = 0, certs1 = 0;
+	sqlite3 *raw = NULL;
+
+	memset(&res, 0, sizeof(res));
+	CHECK_EQ(fx_open(&f), 0);
+	rid = request_officer(&f, &who1, "{\"name\":\"甲\",\"role\":"
+	    "\"officer\"}");
+	snprintf(db, sizeof(db), "%s/t.db", tdir);
+	CHECK_EQ(sqlite3_open(db, &raw), SQLITE_OK);
+	sqlite3_busy_timeout(raw, 5000);
+	CHECK_EQ(sqlite3_exec(raw, "CREATE TRIGGER t_nodecide BEFORE UPDATE ON "
+	    "requests BEGIN SELECT RAISE(ABORT, 'injected'); END", NULL, NULL,
+	    NULL), SQLITE_OK);
+	CHECK_EQ(store_audit_count(f.st, &n0, &max), 0);
+	CHECK_EQ(store_cert_count(f.st, &certs0), 0);
+	CHECK(ca_request_approve(&f.ca, &who2, rid, &res) != 0);
+	CHECK(res.serial == NULL && res.cert_pem == NULL);
+	CHECK_EQ(store_audit_count(f.st, &n1, &max), 0);
+	CHECK_EQ(store_cert_count(f.st, &certs1), 0);
+	CHECK_EQ(n1, n0 + 1);
+	CHECK_EQ(certs1, certs0);
+	last_audit(f.st, op, outcome, details, sizeof(details));
+	CHECK_STR(op, "cert.approve");
+	CHECK_STR(outcome, "failure");
+	CHECK_CONTAINS(details, "injected");
+	CHECK_CONTAINS(details, "\"serial\":");
+	CHECK_EQ(sqlite3_exec(raw, "DROP TRIGGER t_nodecide", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(raw);
+	/* Once the store takes it, the same request is approved. */
+	CHECK_EQ(ca_request_approve(&f.ca, &who2, rid, &res), 0);
+	ca_issue_result_clear(&res);
+
+	/* A request outside its profile: one record, cert.issue failure. */
+	CHECK_EQ(store_audit_count(f.st, &n0, &max), 0);
+	CHECK_EQ(issue(&f, "enterprise", "x", "{}", &res), GP_ERR_INVALID);
+	CHECK_EQ(store_audit_count(f.st, &n1, &max), 0);
+	CHECK_EQ(n1, n0 + 1);
+	last_audit(f.st, op, outcome, details, sizeof(details));
+	CHECK_STR(op, "cert.issue");
+	CHECK_STR(outcome, "failure");
+	free(rid);
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -1467,6 +1525,7 @@ main(void)
 	RUN(test_person);
 	RUN(test_dual_persons);
 	RUN(test_requests);
+	RUN(test_one_failure_record);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tdir);
