@@ -79,7 +79,8 @@ int ca_name_parse(const char *text, X509_NAME **out) GP_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Issuance under profiles (ca_profile.c, ca_ids.c, ca_lint.c,
- * ca_issue.c, ca_request.c, ca_revoke.c). */
+ * ca_subject.c, ca_issue.c, ca_result.c, ca_audit.c, ca_person.c,
+ * ca_request.c, ca_revoke.c). */
 
 /* Unified social credit code, GB 32100-2015: 18 characters of
  * 0-9 A-H J-N P-R T U W-Y, the last a check character. 0, or
@@ -213,8 +214,10 @@ void ca_issue_result_clear(struct ca_issue_result *res);
  * stores it with its audit record in one transaction before returning.
  * A dual-control profile records a pending request instead (|res->pending|).
  * GP_ERR_INVALID naming the field for a request outside the profile;
- * GP_ERR_INTERNAL when govpki's own output fails its self-check (audited,
- * nothing signed). Refusals are audited too. */
+ * GP_ERR_INTERNAL when govpki's own output fails its self-check (nothing
+ * signed). Every failure is audited once, as "cert.issue" ("denied" or
+ * "failure"), against the serial once one was signed, else the profile:
+ * the one rule of ca/internal.h. */
 int ca_issue(const struct ca_ctx *ca, const struct ca_actor *who,
     const struct ca_issue_req *req, struct ca_issue_result *res) GP_WUR;
 
@@ -236,8 +239,8 @@ int ca_issue_start(const struct ca_ctx *ca, const struct ca_actor *who,
     ca_issue_job **out_job) GP_WUR;
 
 /* Commits |job| (taken, also on failure) through audit_apply() and returns
- * once the certificate row and its record are durable, or the error (a
- * failure audited as ca_issue() audits it; drop |res| then). */
+ * once the certificate row and its record are durable, or the error (its
+ * "cert.issue" failure record written; drop |res| then). */
 int ca_issue_commit(ca_issue_job *job) GP_WUR;
 
 /* Reports the end of ca_issue_commit_async(): r == 0 once the certificate
