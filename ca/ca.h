@@ -106,7 +106,8 @@ int ca_name_parse(const char *text, X509_NAME **out) GP_WUR;
 
 /* ------------------------------------------------------------------ */
 /* Issuance under profiles (ca_profile.c, ca_ids.c, ca_lint.c,
- * ca_issue.c, ca_request.c, ca_revoke.c). */
+ * ca_subject.c, ca_issue.c, ca_result.c, ca_audit.c, ca_person.c,
+ * ca_request.c, ca_revoke.c). */
 
 /* Unified social credit code, GB 32100-2015: 18 characters of
  * 0-9 A-H J-N P-R T U W-Y, the last a check character. 0, or
@@ -137,8 +138,13 @@ size_t ca_profiles_count(const struct ca_profiles *ps);
 const struct ca_profile *ca_profiles_at(const struct ca_profiles *ps,
     size_t i);
 const char *ca_profile_name(const struct ca_profile *p);
-/* 1 when issuance needs a second officer's approval. */
+/* 1 when issuance needs a second person's approval. */
 int ca_profile_dual_control(const struct ca_profile *p);
+/* 1 when certificates of |p| carry an administrative role: the profile
+ * stores one (a field with "store": "role"), which the loader allows only
+ * under dual control. The admin listener takes a role only from the
+ * store's row of a certificate of such a profile. */
+int ca_profile_grants_role(const struct ca_profile *p);
 /* The profile as JSON (for GET /api/v1/profiles); new reference. */
 json_t *ca_profile_json(const struct ca_profile *p);
 
@@ -153,13 +159,50 @@ struct ca_ctx {
 	EVP_PKEY *key[GP_KEY_COUNT];  /* root and ca are used */
 };
 
-/* Who asks, for the audit record and for dual control. |id| is the
- * identity two approvals must differ in: an administrator certificate's
- * serial, or the local actor ("local:<user>") on the CLI. */
+/*
+ * Persons (ca_person.c). Dual control is between persons, not
+ * certificates: one officer holding two certificates is one person. A
+ * person is told apart by
+ *   - id: "dn:" and the subject DN of their certificate without its
+ *     title (the role), its attributes sorted and compared as RFC 5280
+ *     7.1 compares names (white space folded, ASCII case ignored); or
+ *     "local:<user>" for the local operator of the CLI;
+ *   - idn: "idn:" and the hex SHA-256 of the resident ID number the store
+ *     records for the certificate (GB 11643), when it records one; else
+ *     empty. The number itself is never part of an identity.
+ * Two persons are the same when their ids are equal or both have an idn
+ * and those are equal (ca_person_same).
+ */
+#define CA_PERSON_MAX 1024
+struct ca_person {
+	char id[CA_PERSON_MAX];
+	char idn[72];
+};
+
+/* The person holding |cert|, with the resident ID number the store
+ * records for it (NULL when none). GP_ERR_INVALID when the subject cannot
+ * be read as text or the identity would exceed CA_PERSON_MAX. */
+int ca_person_of_cert(const X509 *cert, const char *id_number,
+    struct ca_person *out) GP_WUR;
+
+/* Sets (or, for NULL, clears) the idn of |p| from the resident ID number
+ * the store records for the certificate. */
+int ca_person_set_idn(struct ca_person *p, const char *id_number) GP_WUR;
+
+/* The local operator "local:<user>" (|actor| as instance_open sets it). */
+int ca_person_local(const char *actor, struct ca_person *out) GP_WUR;
+
+/* 1 when |a| and |b| are the same person (see above), else 0. Also 1
+ * when either is NULL or has no id: persons that cannot be told apart are
+ * not two. */
+int ca_person_same(const struct ca_person *a, const struct ca_person *b);
+
+/* Who asks, for the audit record and for dual control: |person| is the
+ * person two approvals must differ in. */
 struct ca_actor {
 	const char *actor;
 	const char *role;
-	const char *id;
+	const struct ca_person *person;
 	const char *request_id;   /* HTTP request id, or NULL */
 	const char *client;       /* client address, or NULL */
 };
@@ -198,8 +241,10 @@ void ca_issue_result_clear(struct ca_issue_result *res);
  * stores it with its audit record in one transaction before returning.
  * A dual-control profile records a pending request instead (|res->pending|).
  * GP_ERR_INVALID naming the field for a request outside the profile;
- * GP_ERR_INTERNAL when govpki's own output fails its self-check (audited,
- * nothing signed). Refusals are audited too. */
+ * GP_ERR_INTERNAL when govpki's own output fails its self-check (nothing
+ * signed). Every failure is audited once, as "cert.issue" ("denied" or
+ * "failure"), against the serial once one was signed, else the profile:
+ * the one rule of ca/internal.h. */
 int ca_issue(const struct ca_ctx *ca, const struct ca_actor *who,
     const struct ca_issue_req *req, struct ca_issue_result *res) GP_WUR;
 
@@ -221,8 +266,8 @@ int ca_issue_start(const struct ca_ctx *ca, const struct ca_actor *who,
     ca_issue_job **out_job) GP_WUR;
 
 /* Commits |job| (taken, also on failure) through audit_apply() and returns
- * once the certificate row and its record are durable, or the error (a
- * failure audited as ca_issue() audits it; drop |res| then). */
+ * once the certificate row and its record are durable, or the error (its
+ * "cert.issue" failure record written; drop |res| then). */
 int ca_issue_commit(ca_issue_job *job) GP_WUR;
 
 /* Reports the end of ca_issue_commit_async(): r == 0 once the certificate
@@ -243,16 +288,58 @@ void ca_issue_commit_async(ca_issue_job *job, ca_issue_done_fn fn,
  * carries is audited as a failure. Accepts NULL. */
 void ca_issue_job_free(ca_issue_job *job);
 
-/* Approves pending request |request_id| and issues it. GP_ERR_DENIED
- * (audited) when |who| is the requester; GP_ERR_NOT_FOUND; GP_ERR_CONFLICT
- * when it is no longer pending. */
+/* 1 when |id| has the form of a request id (32 lower-case hex digits). */
+int ca_request_id_ok(const char *id);
+
+/* Approves pending request |request_id| and issues it (|res| as from
+ * ca_issue). GP_ERR_DENIED when |who| is the same person as the requester
+ * (ca_person_same), whatever certificate they use; GP_ERR_NOT_FOUND;
+ * GP_ERR_CONFLICT when it is no longer pending (approved or refused);
+ * GP_ERR_INVALID when it no longer passes its profile. Every failure is
+ * audited as "cert.approve"; the success is the "cert.issue" record,
+ * naming the request and its requester. */
 int ca_request_approve(const struct ca_ctx *ca, const struct ca_actor *who,
     const char *request_id, struct ca_issue_result *res) GP_WUR;
 
-/* The pending request |request_id| as JSON (id, profile, requester,
- * status, created, serial); new reference in *out. */
+/* Refuses pending request |request_id|: its status becomes "refused" with
+ * |reason| (1 to 256 characters of text, ca_text_check) and who decided,
+ * and the "cert.refuse" record commits with it. A refused request can
+ * never be approved. Any officer may refuse, the requester too (a
+ * withdrawal). GP_ERR_INVALID naming "reason", GP_ERR_NOT_FOUND,
+ * GP_ERR_CONFLICT when it is no longer pending; audited as
+ * "cert.refuse". */
+int ca_request_refuse(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *request_id, const char *reason) GP_WUR;
+
+/* The request |request_id| as JSON: id, profile, status, requester (actor
+ * text), requester_id (person identity) and requester_idn (when the
+ * requester's certificate records an ID number), created_ms; once decided,
+ * decided_ms, decided_by, decided_by_id, and serial or reason; and
+ * "issue", what approving it now would issue, checked against the profile
+ * now: issuable, profile, issuer, subject (the DN as it would be issued),
+ * names (the SAN), role, key {type, bits, fingerprint (SHA-256 of the
+ * SubjectPublicKeyInfo)}, validity_days, not_before, not_after, key_usage,
+ * extended_key_usage, ca; or issuable false and the problem. New
+ * reference in *out. Reads only; the caller audits the read. */
 int ca_request_get(const struct ca_ctx *ca, const char *request_id,
     json_t **out) GP_WUR;
+
+/* Requests matching |q| (store_request_find) as {"requests": [summary as
+ * in ca_request_get, without "issue"], "next_after": id or null}. New
+ * reference in *out. */
+int ca_request_list(const struct ca_ctx *ca,
+    const struct store_request_query *q, json_t **out) GP_WUR;
+
+/* Checks that |s| (|len| bytes) is text a name may hold: valid UTF-8 (RFC
+ * 3629 4: no overlong form, no surrogate, nothing above U+10FFFF), no
+ * control character (Unicode Cc, NUL included), no format character
+ * (Unicode Cf: bidi embeddings, overrides and isolates such as U+202E and
+ * U+2066..U+2069, zero-width U+200B..U+200F, U+FEFF ...) and no line or
+ * paragraph separator (U+2028, U+2029), 1 to |max_chars| characters
+ * counted as code points, not bytes (0: no cap). GP_ERR_INVALID naming
+ * |field| and the offending character's position and code point. */
+int ca_text_check(const char *field, const char *s, size_t len,
+    size_t max_chars) GP_WUR;
 
 /* RFC 5280 5.3.1 CRLReason names ("keyCompromise" ...) and codes; -1 /
  * NULL for an unknown one. Code 7 is unused in RFC 5280. */

@@ -15,6 +15,14 @@
  *   ocsp_nocheck, policies [OID..], crl_distribution_point, aia_ocsp,
  *   aia_ca_issuers, san {dns, ip, email: forbidden|optional|required},
  *   dual_control.
+ *
+ * Names: max_length (characters) stays within RFC 5280's upper bound of
+ * the attribute (ub-common-name 64, ub-organization-name 64 ...), the
+ * prefix included, and defaults to it; a fixed value must be text
+ * (ca_text_check). The role: at most one field stores it ("store":
+ * "role", an enum of sysadmin, officer, auditor), only under dual
+ * control, and title, where a role once was read from, is allowed on
+ * that field only.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -74,6 +82,44 @@ static const struct {
 	{"timeStamping", NID_time_stamp},
 	{"OCSPSigning", NID_OCSP_sign},
 };
+
+/* RFC 5280 Appendix A.1 upper bounds, in characters, of the attributes a
+ * name may hold (ub-common-name, ub-organization-name ...). An attribute
+ * not listed has none there; CA_MAX_FIELD_CHARS caps it. */
+static const struct {
+	int nid;
+	size_t ub;
+	const char *name;
+} ca_bounds[] = {
+	{NID_commonName, 64, "ub-common-name"},
+	{NID_organizationName, 64, "ub-organization-name"},
+	{NID_organizationalUnitName, 64, "ub-organizational-unit-name"},
+	{NID_localityName, 128, "ub-locality-name"},
+	{NID_stateOrProvinceName, 128, "ub-state-name"},
+	{NID_title, 64, "ub-title"},
+	{NID_serialNumber, 64, "ub-serial-number"},
+	{NID_countryName, 2, "country name: two letters"},
+	{NID_pseudonym, 128, "ub-pseudonym"},
+	{NID_pkcs9_emailAddress, 255, "ub-emailaddress-length"},
+};
+
+/* The upper bound of attribute |nid| and its RFC 5280 name. */
+static size_t
+ca_attr_bound(int nid, const char **out_name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ca_bounds) / sizeof(ca_bounds[0]); i++)
+		if (ca_bounds[i].nid == nid) {
+			*out_name = ca_bounds[i].name;
+			return ca_bounds[i].ub;
+		}
+	*out_name = "govpki's cap";
+	return CA_MAX_FIELD_CHARS;
+}
+
+static const char *const ca_roles[] = {"sysadmin", "officer", "auditor",
+    NULL};
 
 unsigned int
 ca_key_type(const EVP_PKEY *key)
@@ -243,8 +289,10 @@ ca_field_parse(const struct ca_rd *rd, json_t *o, size_t idx,
 	size_t i;
 	int r;
 
-	char file[160];
+	char file[160], why[160];
 	struct ca_rd rd2;
+	const char *bound_name;
+	size_t bound, plen;
 
 	snprintf(where, sizeof(where), "subject[%zu]", idx);
 	ENSURE(json_is_object(o), ca_perr(rd, where, "must be an object"));
@@ -259,8 +307,24 @@ ca_field_parse(const struct ca_rd *rd, json_t *o, size_t idx,
 	GUARD(ca_bool(rd, o, "required", 0, &f->required));
 	GUARD(ca_bool(rd, o, "in_certificate", 1, &f->in_certificate));
 	GUARD(ca_str(rd, o, "prefix", 0, &f->prefix));
-	GUARD(ca_int(rd, o, "max_length", 1, 1024, CA_MAX_FIELD_CHARS, &ml));
-	f->max_length = (size_t)ml;
+	GUARD(ca_int(rd, o, "max_length", 1, 1024, 0, &ml));
+	/* RFC 5280 Appendix A: the value, prefix included, within the
+	 * attribute's upper bound. */
+	bound = ca_attr_bound(f->nid, &bound_name);
+	plen = f->prefix != NULL ? strlen(f->prefix) : 0;
+	ENSURE(plen < bound, ca_perr(rd, "prefix", "longer than the "
+	    "attribute allows"));
+	if (ml == 0) {
+		f->max_length = bound - plen < CA_MAX_FIELD_CHARS ?
+		    bound - plen : CA_MAX_FIELD_CHARS;
+	} else {
+		snprintf(why, sizeof(why), "at most %zu for %s (RFC 5280 %s, "
+		    "%zu%s)", bound - plen, f->attribute, bound_name, bound,
+		    plen ? " with the prefix" : "");
+		ENSURE((size_t)ml <= bound - plen, ca_perr(rd, "max_length",
+		    why));
+		f->max_length = (size_t)ml;
+	}
 	GUARD(ca_str(rd, o, "check", 0, &check));
 	if (check == NULL || strcmp(check, "text") == 0)
 		f->check = CA_CHECK_TEXT;
@@ -308,6 +372,23 @@ ca_field_parse(const struct ca_rd *rd, json_t *o, size_t idx,
 	ENSURE(f->in_certificate || f->store != CA_COL_NONE, ca_perr(rd,
 	    "in_certificate",
 	    "a field kept out of the certificate must be stored"));
+	if (f->store == CA_COL_ROLE) {
+		ENSURE(f->check == CA_CHECK_ENUM, ca_perr(rd, "check", "a role "
+		    "field is an enum of sysadmin, officer, auditor"));
+		for (i = 0; i < f->values_len; i++) {
+			size_t k;
+			for (k = 0; ca_roles[k] != NULL; k++)
+				if (strcmp(ca_roles[k], f->values[i]) == 0)
+					break;
+			ENSURE(ca_roles[k] != NULL, ca_perr(rd, "values", "a "
+			    "role is sysadmin, officer or auditor"));
+		}
+	}
+	/* The title attribute is where an administrative role used to be
+	 * read from: only the field that stores the role may set it. */
+	ENSURE(f->nid != NID_title || f->store == CA_COL_ROLE, ca_perr(rd,
+	    "attribute", "title is for the administrative role; only a field "
+	    "with \"store\": \"role\" (under dual control) may use it"));
 	r = 0;
 out:
 	free(check);
@@ -346,7 +427,8 @@ ca_profile_parse(const struct ca_rd *rd, json_t *root, struct ca_profile *p)
 	    "aia_ocsp", "aia_ca_issuers", "san", "dual_control", NULL};
 	static const char *const san_known[] = {"dns", "ip", "email", NULL};
 	static const char *const fixed_known[] = {"attribute", "value", NULL};
-	char *issuer = NULL, fld[64];
+	char *issuer = NULL, fld[192];
+	const char *bname;
 	json_t *a, *e, *san;
 	int64_t n;
 	size_t i, j, k;
@@ -404,6 +486,19 @@ ca_profile_parse(const struct ca_rd *rd, json_t *root, struct ca_profile *p)
 			GUARD(ca_str(rd, e, "attribute", 1, &fx->attribute));
 			GUARD(ca_str(rd, e, "value", 1, &fx->value));
 			GUARD(ca_attr_nid(rd, fld, fx->attribute, &fx->nid));
+			ENSURE(fx->nid != NID_title, ca_perr(rd, fld, "title is "
+			    "for the administrative role, which a profile "
+			    "stores from a request field, never fixes"));
+			fx->max_length = ca_attr_bound(fx->nid, &bname);
+			snprintf(fld, sizeof(fld), "profile %s: "
+			    "subject_fixed[%zu].value", rd->file, i);
+			if (strcmp(fx->value, "${instance_name}") != 0 &&
+			    ca_text_check(fld, fx->value, strlen(fx->value),
+			    fx->max_length) != 0) {
+				r = gp_err_set(GP_ERR_CONFIG, "%s",
+				    gp_err_detail());
+				goto out;
+			}
 		}
 	}
 	a = json_object_get(root, "subject");
@@ -417,8 +512,11 @@ ca_profile_parse(const struct ca_rd *rd, json_t *root, struct ca_profile *p)
 			ENSURE(strcmp(p->fields[j].name, p->fields[i].name) != 0,
 			    ca_perr(rd, "subject", "a field name appears "
 			    "twice"));
-		if (p->fields[i].store == CA_COL_ROLE)
+		if (p->fields[i].store == CA_COL_ROLE) {
+			ENSURE(p->role_field == NULL, ca_perr(rd, "subject",
+			    "only one field may store the role"));
 			p->role_field = p->fields[i].name;
+		}
 	}
 	GUARD(ca_str(rd, root, "common_name_from", 0, &p->cn_from));
 	if (p->cn_from != NULL) {
@@ -428,6 +526,12 @@ ca_profile_parse(const struct ca_rd *rd, json_t *root, struct ca_profile *p)
 		ENSURE(i < p->fields_len && p->fields[i].required,
 		    ca_perr(rd, "common_name_from", "must name a required "
 		    "subject field"));
+		/* RFC 5280 Appendix A: ub-common-name is 64. */
+		ENSURE(p->fields[i].max_length <= 64 &&
+		    p->fields[i].prefix == NULL, ca_perr(rd,
+		    "common_name_from", "the field may hold more than the 64 "
+		    "characters of a common name (RFC 5280 ub-common-name); "
+		    "give it \"max_length\": 64 at most"));
 	}
 
 	GUARD(ca_str_list(rd, root, "key_usage", &a));
@@ -507,6 +611,10 @@ ca_profile_parse(const struct ca_rd *rd, json_t *root, struct ca_profile *p)
 	GUARD(ca_san_rule(rd, san, "ip", &p->san_ip));
 	GUARD(ca_san_rule(rd, san, "email", &p->san_email));
 	GUARD(ca_bool(rd, root, "dual_control", 0, &p->dual_control));
+	/* An administrative role is granted by two persons, never one. */
+	ENSURE(p->role_field == NULL || p->dual_control, ca_perr(rd,
+	    "dual_control", "a profile that stores a role must have dual "
+	    "control"));
 	r = 0;
 out:
 	free(issuer);
@@ -681,6 +789,12 @@ int
 ca_profile_dual_control(const struct ca_profile *p)
 {
 	return p->dual_control;
+}
+
+int
+ca_profile_grants_role(const struct ca_profile *p)
+{
+	return p != NULL && p->role_field != NULL && p->dual_control;
 }
 
 /* Appends |name| to a comma list in |buf|. */

@@ -8,7 +8,10 @@
  *   ca_ids.c       USCC and resident ID check characters
  *   ca_lint.c      the self-check of a built, unsigned certificate
  *   ca_csr.c       the PKCS#10 request: parsed, key decoded once, verified
- *   ca_issue.c     CSR -> checks -> build -> lint -> sign -> store + audit
+ *   ca_audit.c     the one rule for auditing a failure
+ *   ca_subject.c   a request checked against its profile; its subject built
+ *   ca_issue.c     the issuance job: build -> lint -> sign -> commit
+ *   ca_result.c    what issuance hands out: PEM, names, the audit details
  *   ca_request.c   dual control: pending requests and their approval
  *   ca_revoke.c    revoke, hold, release
  *   ca_show.c      a stored certificate as JSON
@@ -65,6 +68,7 @@ struct ca_fixed {
 	char *attribute;
 	int nid;
 	char *value;            /* "${instance_name}" is replaced */
+	size_t max_length;      /* the attribute's upper bound, in characters */
 };
 
 enum ca_san_rule { CA_SAN_FORBIDDEN, CA_SAN_OPTIONAL, CA_SAN_REQUIRED };
@@ -98,7 +102,9 @@ struct ca_profile {
 	enum ca_san_rule san_ip;
 	enum ca_san_rule san_email;
 	int dual_control;
-	char *role_field;       /* field giving the administrative role */
+	char *role_field;       /* field giving the administrative role
+	                         * (stored, never read from the subject);
+	                         * only with dual_control */
 };
 
 struct ca_profiles {
@@ -145,9 +151,23 @@ const char *ca_key_type_name(unsigned int bit);
 int ca_cert_lint(X509 *cert, X509 *issuer, const struct ca_profile *p)
     GP_WUR;
 
-/* Appends one audit record (no state change) through audit_log; used for
- * refusals and failures. Never fails the caller's operation: a failure to
- * audit is logged. Returns |code|. */
+/*
+ * Auditing failures (ca_audit.c). THE rule of ca/: a failure is audited
+ * exactly once, by the public entry point of ca.h that the caller called,
+ * at its single exit, under the operation the caller asked for
+ * ("cert.issue", "cert.approve", "cert.refuse", "cert.revoke" ...), with
+ * outcome "denied" for GP_ERR_DENIED and "failure" for anything else.
+ * Everything below an entry point only sets the error and its detail.
+ */
+
+/* Appends the failure record of |code| (the thread's error detail as its
+ * "reason") through audit_log, with the outcome the rule gives; |details|
+ * (taken, may be NULL) adds fields. Never fails the caller's operation: a
+ * failure to audit is logged. Keeps the detail and returns |code|. */
+int ca_audit_fail(audit *a, const struct ca_actor *who, const char *op,
+    const char *object, int code, json_t *details);
+
+/* As ca_audit_fail() with an explicit |outcome|; for ca_revoke.c. */
 int ca_audit_refusal(const struct ca_ctx *ca, const struct ca_actor *who,
     const char *op, const char *object, const char *outcome, int code,
     json_t *details);
@@ -157,33 +177,104 @@ int ca_audit_refusal(const struct ca_ctx *ca, const struct ca_actor *who,
  * "reason" |detail|. NULL only when out of memory. */
 json_t *ca_refusal_details(json_t *details, int code, const char *detail);
 
+/* The outcome the rule gives |code|: "denied" or "failure". */
+const char *ca_fail_outcome(int code);
+
 /* The audit event of |who| for |op| on |object|. */
 void ca_event(struct audit_event *ev, const struct ca_actor *who,
     const char *op, const char *object, const char *outcome,
     json_t *details);
 
-/* Signs, stores and audits a certificate for an already validated request
- * (ca_issue.c); ca_request.c calls it on approval, with |approval| naming
- * the request so that its decision commits in the same transaction. */
+/*
+ * Requests (ca_subject.c): everything checked before anything is built,
+ * and the subject built from it.
+ */
+
+/* The values a validated request yields, borrowed from its JSON; v[i]
+ * belongs to the profile's fields[i]. */
+struct ca_vals {
+	const char *v[CA_MAX_FIELDS];
+	const char *uscc;
+	const char *id_number;
+	const char *role;
+	const char *cn;
+};
+
+/* Every check of |req| against its profile: profile known, validity, the
+ * subject fields, the SAN, the CSR (proof of possession, key type). On
+ * success *out_p, |vals|, *out_san (OpenSSL v3 SAN text or NULL; caller
+ * frees) and *out_csr (caller frees) are set; on failure nothing is
+ * owned. Never audits. */
+int ca_request_check(const struct ca_ctx *ca, const struct ca_issue_req *req,
+    const struct ca_profile **out_p, struct ca_vals *vals, char **out_san,
+    struct ca_csr **out_csr) GP_WUR;
+
+/* The subject of |p| from the validated |vals| (fixed attributes first,
+ * then the fields in profile order, then the CN). Caller frees *out. */
+int ca_subject_build(const struct ca_ctx *ca, const struct ca_profile *p,
+    const struct ca_vals *vals, X509_NAME **out) GP_WUR;
+
+/*
+ * Output (ca_result.c).
+ */
+
+/* |name| as RFC 2253 text with UTF-8 kept as is; new string or NULL. */
+char *ca_name_text(const X509_NAME *name);
+
+/* The PEM text of the DER certificate |der| (RFC 7468); new string or
+ * NULL. */
+char *ca_pem(const unsigned char *der, size_t len);
+
+/* The request an approval decides, for the "cert.issue" record and the
+ * commit that decides it in the same transaction. */
 struct ca_approval {
 	const char *request_id;
-	const char *requester;
+	const char *requester;      /* the requester's actor text */
+	const char *approver;       /* the approver's person identity */
 };
-int ca_issue_now(const struct ca_ctx *ca, const struct ca_actor *who,
+
+/* The "cert.issue" audit details: profile, key type, validity end, CN,
+ * USCC, the ID number masked (never in full), role, and the request
+ * approved. New reference, NULL when out of memory. */
+json_t *ca_issue_details(const struct ca_profile *p,
+    const struct ca_vals *vals, EVP_PKEY *key,
+    const struct ca_approval *approval, int64_t not_after);
+
+/*
+ * The issuance job (ca_issue.c), below the entry points: neither audits
+ * a failure (the entry point that calls them does).
+ */
+
+/* Checks, builds, lints and signs |req|; on success *out_job holds what
+ * the commit writes and |res| what may be handed out once it is durable.
+ * |approval| (may be NULL) names the request it decides. */
+int ca_job_sign(const struct ca_ctx *ca, const struct ca_actor *who,
     const struct ca_issue_req *req, const struct ca_approval *approval,
-    struct ca_issue_result *res) GP_WUR;
+    struct ca_issue_result *res, ca_issue_job **out_job) GP_WUR;
 
-/* Validates |req| against its profile without signing: the checks every
- * issuance starts with. Returns the profile in *out_p. */
-int ca_issue_validate(const struct ca_ctx *ca, const struct ca_issue_req *req,
-    const struct ca_profile **out_p) GP_WUR;
+/* Writes |job| (taken) through audit_apply() and returns once the
+ * certificate row, the decision of its request (if any) and its
+ * "cert.issue" record are durable, or the error. */
+int ca_job_commit(ca_issue_job *job) GP_WUR;
 
-/* One issuance's state change, written by the audit writer in the same
- * transaction as its record (audit_apply). */
-struct ca_commit {
-	const struct store_cert *sc;
-	const char *request_id;   /* NULL unless approving */
-	const char *approver;
-};
+/* Frees |job| without storing or auditing anything. Accepts NULL. */
+void ca_job_drop(ca_issue_job *job);
+
+/* The serial |job| signed; borrowed. */
+const char *ca_job_serial(const ca_issue_job *job);
+
+/* The validity a certificate of |p| issued at |now| gets: notBefore a
+ * minute back but never before the issuer's, notAfter |validity_days|
+ * (0: the profile's maximum) later but never after the issuer's. */
+void ca_validity(const struct ca_ctx *ca, const struct ca_profile *p,
+    int64_t validity_days, int64_t now, int64_t *out_not_before,
+    int64_t *out_not_after);
+
+/* Records |req| (checked in full first) as a pending request of |who|
+ * with its "cert.request" record, in one transaction; fills |res|
+ * (pending, request_id, profile). Never audits a failure
+ * (ca_request.c). */
+int ca_request_new(const struct ca_ctx *ca, const struct ca_actor *who,
+    const struct ca_issue_req *req, struct ca_issue_result *res) GP_WUR;
 
 #endif /* GOVPKI_CA_INTERNAL_H */

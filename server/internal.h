@@ -7,6 +7,7 @@
  *   srv_route.c    the route table and its lookup
  *   srv_public.c   handlers of the public listener (/healthz, /certs/...)
  *   srv_auth.c     client-certificate authentication of the admin listener
+ *   srv_query.c    the parser of URL query strings on the admin API
  *   srv_admin.c    handlers of the admin API
  *   srv_metrics.c  server-wide counters and their Prometheus text
  *
@@ -53,11 +54,13 @@ unsigned int srv_role_bit(const char *name);
 #define SRV_AUDIT_LIMIT_MAX 1000
 #define SRV_AUDIT_LIMIT_DEFAULT 100
 
-/* An authenticated administrator, parsed from its certificate. */
+/* An authenticated administrator, parsed from its certificate; role and
+ * the person's idn come from the store, per request. */
 struct srv_ident {
 	char serial[72];            /* lower-case hex, no leading zeros */
-	char role[16];
+	char role[16];              /* "" until the store gave one */
 	unsigned int role_bit;
+	struct ca_person person;    /* for dual control */
 	char actor[SRV_MAX_ACTOR];
 	int64_t not_before;         /* Unix seconds */
 	int64_t not_after;
@@ -66,12 +69,19 @@ struct srv_ident {
 };
 
 /* Parses the identity of |cert| without verifying it: serial (positive,
- * at most 32 bytes), role from the single subject title attribute (one of
- * the three roles, else GP_ERR_UNAUTHENTICATED naming it), actor string,
- * validity period and DER. Fills |out|, which the caller clears with
- * srv_ident_clear() on success and failure. */
+ * at most 32 bytes), actor string, person (ca_person_of_cert), validity
+ * period and DER; never a role (srv_ident_role). Fills |out|, which the
+ * caller clears with srv_ident_clear() on success and failure. */
 int srv_ident_parse(X509 *cert, struct srv_ident *out) GP_WUR;
 void srv_ident_clear(struct srv_ident *id);
+
+/* The role of |id| from its certificate's store row |c|: the row's role,
+ * when the row's profile is one of |ps| that grants roles
+ * (ca_profile_grants_role). GP_ERR_UNAUTHENTICATED naming why otherwise:
+ * no stored role (whatever the subject title says), a profile that grants
+ * none, a role that is not sysadmin, officer or auditor. */
+int srv_ident_role(const struct ca_profiles *ps, const struct store_cert *c,
+    struct srv_ident *id) GP_WUR;
 
 /* State kept per TCP connection (MHD socket context). */
 struct srv_conn {
@@ -204,8 +214,9 @@ int srv_h_ca_issue(struct srv_req *rq, const char *url);
 int srv_h_ca_list(struct srv_req *rq, const char *url);
 int srv_h_ca_show(struct srv_req *rq, const char *url);
 int srv_h_ca_status(struct srv_req *rq, const char *url);
-int srv_h_ca_approve(struct srv_req *rq, const char *url);
+int srv_h_ca_decide(struct srv_req *rq, const char *url);
 int srv_h_ca_request(struct srv_req *rq, const char *url);
+int srv_h_ca_requests(struct srv_req *rq, const char *url);
 int srv_h_ca_profiles(struct srv_req *rq, const char *url);
 /* srv_sign.c: POST /api/v1/sign (admin; the seal policy of govpki.json
  * "seals" decides who may use which seal) and POST /api/v1/verify
@@ -258,6 +269,55 @@ int srv_reply_error(struct srv_req *rq, unsigned int status, int code,
 
 /* The error object of |code| and |detail| (detail may be NULL or ""). */
 json_t *srv_error_json(int code, const char *detail);
+
+/*
+ * Query strings (srv_query.c): every handler of the admin API that reads
+ * one declares its parameters; anything else in the query is a 400 naming
+ * the parameter (unknown, given twice, empty, not text, out of range).
+ */
+#define SRV_QUERY_MAX_PARAMS 16
+#define SRV_QUERY_MAX_VALUE 1024
+
+enum srv_qkind { SRV_Q_TEXT, SRV_Q_INT, SRV_Q_ENUM };
+
+struct srv_qparam {
+	const char *name;
+	enum srv_qkind kind;
+	size_t max_chars;           /* TEXT: at most this many characters */
+	int64_t min, max_int;       /* INT: the range */
+	const char *const *values;  /* ENUM: NULL-terminated */
+	/* An extra check of the value (may be NULL): 0, or GP_ERR_INVALID
+	 * naming |field|. */
+	int (*check)(const char *field, const char *value);
+};
+
+/* What a query gave for one parameter: |set| with the value |s| (text,
+ * NUL-terminated, borrowed from the request) and, for SRV_Q_INT, |i|. */
+struct srv_qvalue {
+	int set;
+	int seen;
+	const char *s;
+	int64_t i;
+};
+
+/* One decoded key=value of a query (|value| NULL when there was no '='). */
+struct srv_qpair {
+	const char *key;
+	size_t key_len;
+	const char *value;
+	size_t value_len;
+};
+
+/* Checks |pairs| against the |n| parameters of |spec| and fills out[0..n)
+ * in spec order; GP_ERR_INVALID naming the parameter otherwise. */
+int srv_query_check(const struct srv_qparam *spec, size_t n,
+    const struct srv_qpair *pairs, size_t npairs, struct srv_qvalue *out)
+    GP_WUR;
+
+/* srv_query_check() over the GET arguments of |rq| (n may be 0: the
+ * request takes no query). */
+int srv_query_parse(struct srv_req *rq, const struct srv_qparam *spec,
+    size_t n, struct srv_qvalue *out) GP_WUR;
 
 /* Parses a decimal integer in [min, max]; GP_ERR_INVALID naming |field|. */
 int srv_parse_i64(const char *field, const char *s, int64_t min, int64_t max,

@@ -7,11 +7,15 @@
  *   3. verifies it again with OpenSSL against root (trusted) and ca
  *      (untrusted intermediate), purpose TLS client: defence in depth, so a
  *      bug in one library alone does not let a stranger in;
- *   4. reads serial, role (subject title) and actor, and caches them on the
+ *   4. reads serial, actor and person (ca_person.c) and caches them on the
  *      connection.
  * On every request it then checks the validity period and looks the serial
  * up in the store: unknown, "hold" or "revoked" is refused, so a revocation
- * takes effect on the next request even on a kept-alive connection.
+ * takes effect on the next request even on a kept-alive connection. The
+ * role comes from that store row only, and only when the row's profile
+ * grants roles (stores one, under dual control): a certificate whose row
+ * has no role is refused whatever its subject title says. The subject
+ * title of an officer certificate merely mirrors the stored role.
  */
 #include <string.h>
 #include <time.h>
@@ -54,13 +58,11 @@ srv_ident_parse(X509 *cert, struct srv_ident *out)
 	int r = GP_ERR_UNAUTHENTICATED;
 	const ASN1_INTEGER *sn;
 	const X509_NAME *subj;
-	const X509_NAME_ENTRY *ne;
 	BIGNUM *bn = NULL;
 	char *hex = NULL, *p;
-	unsigned char *utf8 = NULL;
 	BIO *bio = NULL;
 	BUF_MEM *mem = NULL;
-	int idx, len, n;
+	int n;
 	size_t i;
 	uint8_t *q;
 	json_t *js = NULL;
@@ -88,33 +90,17 @@ srv_ident_parse(X509 *cert, struct srv_ident *out)
 		    p[i] - 'A' + 'a' : p[i]);
 	out->serial[i] = '\0';
 
-	/* Role: exactly one title attribute, one of the three roles. */
+	/* The person, for dual control (ca_person.c); the resident ID
+	 * number the store keeps is added per request. The role is NOT read
+	 * here: the subject says what its requester wished, the store what
+	 * was approved (srv_ident_role). */
 	subj = X509_get_subject_name(cert);
 	ENSURE(subj != NULL, GP_ERR_UNAUTHENTICATED);
-	idx = X509_NAME_get_index_by_NID(subj, NID_title, -1);
-	if (idx < 0) {
-		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s has no "
-		    "role (subject title)", out->serial);
+	if (ca_person_of_cert(cert, NULL, &out->person) != 0) {
+		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s: %s",
+		    out->serial, gp_err_detail());
 		goto out;
 	}
-	if (X509_NAME_get_index_by_NID(subj, NID_title, idx) >= 0) {
-		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s has "
-		    "more than one subject title", out->serial);
-		goto out;
-	}
-	ne = X509_NAME_get_entry(subj, idx);
-	len = ne != NULL ? ASN1_STRING_to_UTF8(&utf8,
-	    X509_NAME_ENTRY_get_data(ne)) : -1;
-	if (len <= 0 || (size_t)len >= sizeof(out->role) ||
-	    memchr(utf8, '\0', (size_t)len) != NULL ||
-	    srv_role_bit((const char *)utf8) == 0) {
-		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s: subject "
-		    "title is not sysadmin, officer or auditor", out->serial);
-		goto out;
-	}
-	memcpy(out->role, utf8, (size_t)len);
-	out->role[len] = '\0';
-	out->role_bit = srv_role_bit(out->role);
 
 	/* Actor: "<subject RFC 2253>,serial=<hex>". */
 	bio = BIO_new(BIO_s_mem());
@@ -163,7 +149,6 @@ srv_ident_parse(X509 *cert, struct srv_ident *out)
 out:
 	json_decref(js);
 	BIO_free(bio);
-	OPENSSL_free(utf8);
 	OPENSSL_free(hex);
 	BN_free(bn);
 	return r;
@@ -301,15 +286,49 @@ out:
 	return r;
 }
 
-/* Per request: the clock and the store's status of the certificate. */
+int
+srv_ident_role(const struct ca_profiles *ps, const struct store_cert *c,
+    struct srv_ident *id)
+{
+	const struct ca_profile *p;
+
+	id->role[0] = '\0';
+	id->role_bit = 0;
+	/* A role is what two persons approved under a role-bearing profile
+	 * and the store recorded; a subject title alone grants nothing. */
+	if (c->role == NULL)
+		return gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s "
+		    "carries no administrative role in the store (profile "
+		    "%s); only a certificate issued under a profile that "
+		    "stores a role may log in here", id->serial,
+		    c->profile != NULL ? c->profile : "unknown");
+	p = ca_profile_find(ps, c->profile);
+	if (!ca_profile_grants_role(p))
+		return gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s was "
+		    "issued under profile %s, which grants no role (it must "
+		    "store one, under dual control)", id->serial,
+		    c->profile != NULL ? c->profile : "unknown");
+	if (srv_role_bit(c->role) == 0 || strlen(c->role) >= sizeof(id->role))
+		return gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s: "
+		    "stored role is not sysadmin, officer or auditor",
+		    id->serial);
+	memcpy(id->role, c->role, strlen(c->role) + 1);
+	id->role_bit = srv_role_bit(id->role);
+	return 0;
+}
+
+/* Per request: the clock, the store's status of the certificate, and the
+ * role and person the store records for it. */
 static int
-srv_ident_current(struct srv_req *rq, const struct srv_ident *id)
+srv_ident_current(struct srv_req *rq, struct srv_ident *id)
 {
 	int r;
 	struct store_cert c;
 	int64_t now = (int64_t)time(NULL);
 
 	memset(&c, 0, sizeof(c));
+	id->role[0] = '\0';
+	id->role_bit = 0;
 	/* RFC 5280 4.1.2.5: valid from notBefore to notAfter inclusive. */
 	if (now < id->not_before || now > id->not_after) {
 		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s is "
@@ -335,12 +354,8 @@ srv_ident_current(struct srv_req *rq, const struct srv_ident *id)
 		    "from the one issued with that serial", id->serial);
 		goto out;
 	}
-	if (c.role != NULL && strcmp(c.role, id->role) != 0) {
-		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s was "
-		    "issued for role %s, not %s", id->serial, c.role,
-		    id->role);
-		goto out;
-	}
+	GUARD(srv_ident_role(rq->srv->profiles, &c, id));
+	GUARD(ca_person_set_idn(&id->person, c.id_number));
 	r = 0;
 out:
 	store_cert_clear(&c);

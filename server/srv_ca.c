@@ -14,13 +14,17 @@
  *                                                  "invalidity_date":..}
  *   POST /api/v1/certificates/<serial>/hold
  *   POST /api/v1/certificates/<serial>/release
- *   GET  /api/v1/requests/<id>
- *   POST /api/v1/requests/<id>/approve            a second officer
+ *   GET  /api/v1/requests?profile=&requester=&status=&after=&limit=
+ *   GET  /api/v1/requests/<id>                    what approving would issue
+ *   POST /api/v1/requests/<id>/approve            a second person
+ *   POST /api/v1/requests/<id>/refuse             {"reason":..}
  *   GET  /api/v1/profiles
  *
  * The work is done by ca/ (ca_issue, ca_request_approve, ca_revoke ...),
  * the same functions the CLI calls; this file parses, maps errors and
- * replies. Reads are audited (audit_log, group-committed). Issuance does
+ * replies. Query strings go through srv_query.c (anything it does not
+ * declare is a 400). Reads are audited (audit_log, group-committed).
+ * Issuance does
  * not hold a worker thread during its commit: ca_issue_start() signs, and
  * the reply waits for ca_issue_commit_async() through srv_hold().
  */
@@ -35,6 +39,7 @@
 #define SRV_CA_LIST_DEFAULT 100
 #define SRV_SERIAL_MAX 40    /* hex digits: 20 octets, RFC 5280 4.1.2.2 */
 #define SRV_REQID_LEN 32
+#define SRV_REASON_MAX 256   /* characters of a refusal's reason */
 
 int
 srv_ca_init(struct srv *s)
@@ -75,7 +80,7 @@ srv_ca_actor(struct srv_req *rq, struct ca_actor *who)
 	memset(who, 0, sizeof(*who));
 	who->actor = rq->who->actor;
 	who->role = rq->who->role;
-	who->id = rq->who->serial;
+	who->person = &rq->who->person;
 	who->request_id = rq->request_id;
 	who->client = rq->client;
 }
@@ -109,6 +114,15 @@ srv_ca_body(struct srv_req *rq, int optional, json_t **out)
 	return 0;
 }
 
+/* A route that takes no query string: any parameter is a 400. */
+static int
+srv_ca_no_query(struct srv_req *rq)
+{
+	struct srv_qvalue none;
+
+	return srv_query_parse(rq, NULL, 0, &none);
+}
+
 static int
 srv_ca_known(json_t *o, const char *const *known)
 {
@@ -138,7 +152,8 @@ srv_ca_reply_issued(struct srv_req *rq, const struct ca_issue_result *res)
 		return srv_reply_json(rq, 202, json_pack("{s:s, s:s, s:s, s:s, "
 		    "s:s}", "request_id", res->request_id, "status", "pending",
 		    "profile", res->profile, "approve", link, "message",
-		    "dual control: another security officer must approve"));
+		    "dual control: another person, an officer or the local "
+		    "operator, must approve"));
 	}
 	srv_metrics_signature("ca");
 	return srv_reply_json(rq, 201, json_pack("{s:s, s:s, s:s, s:s, s:I, "
@@ -175,6 +190,7 @@ srv_h_ca_issue(struct srv_req *rq, const char *url)
 	memset(&res, 0, sizeof(res));
 	memset(&req, 0, sizeof(req));
 	srv_ca_actor(rq, &who);
+	GUARD(srv_ca_no_query(rq));
 	GUARD(srv_ca_body(rq, 0, &body));
 	GUARD(srv_ca_known(body, known));
 	req.profile = json_string_value(json_object_get(body, "profile"));
@@ -266,6 +282,7 @@ srv_h_ca_show(struct srv_req *rq, const char *url)
 	GUARD(srv_ca_split(url, "/api/v1/certificates/", serial,
 	    sizeof(serial), &action));
 	ENSURE(action == NULL, gp_err_set(GP_ERR_NOT_FOUND, "no such path"));
+	GUARD(srv_ca_no_query(rq));
 	ENSURE(srv_ca_serial_ok(serial, strlen(serial)),
 	    gp_err_set(GP_ERR_INVALID, "serial: lower-case hex without "
 	    "leading zeros, at most %d digits", SRV_SERIAL_MAX));
@@ -280,14 +297,54 @@ out:
 	return r;
 }
 
-static const char *
-srv_ca_arg(struct srv_req *rq, const char *name)
+static int
+srv_ca_serial_check(const char *field, const char *v)
 {
-	const char *v = MHD_lookup_connection_value(rq->conn,
-	    MHD_GET_ARGUMENT_KIND, name);
-
-	return v != NULL && v[0] != '\0' ? v : NULL;
+	if (!srv_ca_serial_ok(v, strlen(v)))
+		return gp_err_set(GP_ERR_INVALID, "%s: a serial (lower-case hex "
+		    "without leading zeros, at most %d digits)", field,
+		    SRV_SERIAL_MAX);
+	return 0;
 }
+
+static int
+srv_ca_profile_check(const char *field, const char *v)
+{
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') ||
+		    (v[i] >= '0' && v[i] <= '9') || v[i] == '-'))
+			return gp_err_set(GP_ERR_INVALID, "%s: a profile name "
+			    "(a-z, 0-9 and -)", field);
+	return 0;
+}
+
+static int
+srv_ca_reqid_check(const char *field, const char *v)
+{
+	if (!ca_request_id_ok(v))
+		return gp_err_set(GP_ERR_INVALID, "%s: a request id (%d "
+		    "lower-case hex digits)", field, SRV_REQID_LEN);
+	return 0;
+}
+
+/* The query of GET /api/v1/certificates, in this order. */
+enum { SRV_CQ_USCC, SRV_CQ_ID, SRV_CQ_STATUS, SRV_CQ_PROFILE, SRV_CQ_AFTER,
+    SRV_CQ_LIMIT, SRV_CQ_N };
+
+static const char *const srv_cert_status[] = {"good", "hold", "revoked",
+    NULL};
+
+static const struct srv_qparam srv_cert_query[SRV_CQ_N] = {
+	{"uscc", SRV_Q_TEXT, 18, 0, 0, NULL, ca_uscc_check},
+	{"id_number", SRV_Q_TEXT, 18, 0, 0, NULL, ca_resident_id_check},
+	{"status", SRV_Q_ENUM, 0, 0, 0, srv_cert_status, NULL},
+	{"profile", SRV_Q_TEXT, 64, 0, 0, NULL, srv_ca_profile_check},
+	{"after", SRV_Q_TEXT, SRV_SERIAL_MAX, 0, 0, NULL,
+	    srv_ca_serial_check},
+	{"limit", SRV_Q_INT, 0, 1, STORE_FIND_MAX, NULL, NULL},
+};
 
 /* GET /api/v1/certificates?uscc=&id_number=&status=&profile=&after=&limit= */
 int
@@ -295,34 +352,21 @@ srv_h_ca_list(struct srv_req *rq, const char *url)
 {
 	struct store_cert_query q;
 	struct store_cert *list = NULL;
+	struct srv_qvalue v[SRV_CQ_N];
 	size_t n = 0, i;
 	json_t *arr = NULL, *details = NULL, *reply = NULL;
-	const char *lim;
 	char *masked = NULL;
-	int64_t limit = SRV_CA_LIST_DEFAULT;
 	int r;
 
 	memset(&q, 0, sizeof(q));
-	q.uscc = srv_ca_arg(rq, "uscc");
-	q.id_number = srv_ca_arg(rq, "id_number");
-	q.status = srv_ca_arg(rq, "status");
-	q.profile = srv_ca_arg(rq, "profile");
-	q.after = srv_ca_arg(rq, "after");
-	if ((lim = srv_ca_arg(rq, "limit")) != NULL)
-		GUARD(srv_parse_i64("limit", lim, 1, STORE_FIND_MAX, &limit));
-	q.limit = limit;
-	/* Cap what a client puts in a query before it reaches the store. */
-	ENSURE(q.uscc == NULL || ca_uscc_check("uscc", q.uscc) == 0,
-	    GP_ERR_INVALID);
-	ENSURE(q.id_number == NULL || strlen(q.id_number) == 18,
-	    gp_err_set(GP_ERR_INVALID, "id_number: 18 characters"));
-	ENSURE(q.status == NULL || strcmp(q.status, "good") == 0 ||
-	    strcmp(q.status, "hold") == 0 || strcmp(q.status, "revoked") == 0,
-	    gp_err_set(GP_ERR_INVALID, "status: good, hold or revoked"));
-	ENSURE(q.profile == NULL || strlen(q.profile) <= 64,
-	    gp_err_set(GP_ERR_INVALID, "profile: at most 64 characters"));
-	ENSURE(q.after == NULL || srv_ca_serial_ok(q.after, strlen(q.after)),
-	    gp_err_set(GP_ERR_INVALID, "after: a serial (lower-case hex)"));
+	GUARD(srv_query_parse(rq, srv_cert_query, SRV_CQ_N, v));
+	q.uscc = v[SRV_CQ_USCC].s;
+	q.id_number = v[SRV_CQ_ID].s;
+	q.status = v[SRV_CQ_STATUS].s;
+	q.profile = v[SRV_CQ_PROFILE].s;
+	q.after = v[SRV_CQ_AFTER].s;
+	q.limit = v[SRV_CQ_LIMIT].set ? v[SRV_CQ_LIMIT].i :
+	    SRV_CA_LIST_DEFAULT;
 	GUARD(store_cert_find(rq->srv->inst->st, &q, &list, &n));
 	ENSURE((arr = json_array()) != NULL, GP_ERR_NOMEM);
 	for (i = 0; i < n; i++)
@@ -330,13 +374,14 @@ srv_h_ca_list(struct srv_req *rq, const char *url)
 		    0, GP_ERR_NOMEM);
 	/* The audit names the criteria, the ID number masked. */
 	if (q.id_number != NULL)
-		masked = gp_mask_id(q.id_number);
+		ENSURE((masked = gp_mask_id(q.id_number)) != NULL,
+		    GP_ERR_NOMEM);
 	ENSURE((details = json_pack("{s:s?, s:s?, s:s?, s:s?, s:I}", "uscc",
 	    q.uscc, "id_number", masked, "status", q.status, "profile",
 	    q.profile, "returned", (json_int_t)n)) != NULL, GP_ERR_NOMEM);
 	GUARD(srv_ca_read_audit(rq, "cert.list", "certificates", details));
 	reply = json_pack("{s:o, s:s?}", "certificates", arr, "next_after",
-	    n == (size_t)limit && n > 0 ? list[n - 1].serial : NULL);
+	    n == (size_t)q.limit && n > 0 ? list[n - 1].serial : NULL);
 	arr = NULL; /* transferred, also on failure */
 	ENSURE(reply != NULL, GP_ERR_NOMEM);
 	r = srv_reply_json(rq, 200, reply);
@@ -389,6 +434,7 @@ srv_h_ca_status(struct srv_req *rq, const char *url)
 	int r, reason;
 
 	srv_ca_actor(rq, &who);
+	GUARD(srv_ca_no_query(rq));
 	GUARD(srv_ca_split(url, "/api/v1/certificates/", serial,
 	    sizeof(serial), &action));
 	ENSURE(action != NULL && (strcmp(action, "revoke") == 0 ||
@@ -436,40 +482,49 @@ out:
 	return r;
 }
 
-static int
-srv_ca_reqid_ok(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return i == SRV_REQID_LEN;
-}
-
-/* POST /api/v1/requests/<id>/approve */
+/* POST /api/v1/requests/<id>/approve and /refuse */
 int
-srv_h_ca_approve(struct srv_req *rq, const char *url)
+srv_h_ca_decide(struct srv_req *rq, const char *url)
 {
+	static const char *const known[] = {"reason", NULL};
 	char id[SRV_REQID_LEN + 2];
 	const char *action;
 	struct ca_actor who;
 	struct ca_issue_result res;
+	json_t *body = NULL, *v;
 	int r;
 
 	memset(&res, 0, sizeof(res));
 	srv_ca_actor(rq, &who);
 	GUARD(srv_ca_split(url, "/api/v1/requests/", id, sizeof(id),
 	    &action));
-	ENSURE(action != NULL && strcmp(action, "approve") == 0,
-	    gp_err_set(GP_ERR_NOT_FOUND, "no such path: POST "
-	    "/api/v1/requests/<id>/approve"));
-	ENSURE(srv_ca_reqid_ok(id), gp_err_set(GP_ERR_INVALID, "request id: "
-	    "32 lower-case hex digits"));
+	ENSURE(action != NULL && (strcmp(action, "approve") == 0 ||
+	    strcmp(action, "refuse") == 0), gp_err_set(GP_ERR_NOT_FOUND,
+	    "no such path: POST /api/v1/requests/<id>/approve or refuse"));
+	GUARD(srv_ca_no_query(rq));
+	GUARD(srv_ca_reqid_check("request id", id));
+	if (strcmp(action, "refuse") == 0) {
+		GUARD(srv_ca_body(rq, 0, &body));
+		GUARD(srv_ca_known(body, known));
+		v = json_object_get(body, "reason");
+		ENSURE(json_is_string(v), gp_err_set(GP_ERR_INVALID, "reason: "
+		    "required, a string saying why (at most %d characters)",
+		    SRV_REASON_MAX));
+		ENSURE(json_string_length(v) == strlen(json_string_value(v)),
+		    gp_err_set(GP_ERR_INVALID, "reason: holds a NUL"));
+		GUARD(ca_request_refuse(&rq->srv->ca, &who, id,
+		    json_string_value(v)));
+		r = srv_reply_json(rq, 200, json_pack("{s:s, s:s}",
+		    "request_id", id, "status", "refused"));
+		goto out;
+	}
+	GUARD(srv_ca_body(rq, 1, &body));
+	ENSURE(body == NULL || json_object_size(body) == 0,
+	    gp_err_set(GP_ERR_INVALID, "body: approve takes no fields"));
 	GUARD(ca_request_approve(&rq->srv->ca, &who, id, &res));
 	r = srv_ca_reply_issued(rq, &res);
 out:
+	json_decref(body);
 	ca_issue_result_clear(&res);
 	return r;
 }
@@ -486,8 +541,8 @@ srv_h_ca_request(struct srv_req *rq, const char *url)
 	GUARD(srv_ca_split(url, "/api/v1/requests/", id, sizeof(id),
 	    &action));
 	ENSURE(action == NULL, gp_err_set(GP_ERR_NOT_FOUND, "no such path"));
-	ENSURE(srv_ca_reqid_ok(id), gp_err_set(GP_ERR_INVALID, "request id: "
-	    "32 lower-case hex digits"));
+	GUARD(srv_ca_no_query(rq));
+	GUARD(srv_ca_reqid_check("request id", id));
 	GUARD(ca_request_get(&rq->srv->ca, id, &o));
 	GUARD(srv_ca_read_audit(rq, "cert.request.show", id, NULL));
 	r = srv_reply_json(rq, 200, o);
@@ -497,14 +552,63 @@ out:
 	return r;
 }
 
+/* The query of GET /api/v1/requests, in this order. */
+enum { SRV_RQ_PROFILE, SRV_RQ_REQUESTER, SRV_RQ_STATUS, SRV_RQ_AFTER,
+    SRV_RQ_LIMIT, SRV_RQ_N };
+
+static const char *const srv_request_status[] = {"pending", "approved",
+    "refused", "failed", NULL};
+
+static const struct srv_qparam srv_request_query[SRV_RQ_N] = {
+	{"profile", SRV_Q_TEXT, 64, 0, 0, NULL, srv_ca_profile_check},
+	{"requester", SRV_Q_TEXT, CA_PERSON_MAX, 0, 0, NULL, NULL},
+	{"status", SRV_Q_ENUM, 0, 0, 0, srv_request_status, NULL},
+	{"after", SRV_Q_TEXT, SRV_REQID_LEN, 0, 0, NULL, srv_ca_reqid_check},
+	{"limit", SRV_Q_INT, 0, 1, STORE_FIND_MAX, NULL, NULL},
+};
+
+/* GET /api/v1/requests?profile=&requester=&status=&after=&limit= */
+int
+srv_h_ca_requests(struct srv_req *rq, const char *url)
+{
+	struct store_request_query q;
+	struct srv_qvalue v[SRV_RQ_N];
+	json_t *o = NULL, *details = NULL;
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	GUARD(srv_query_parse(rq, srv_request_query, SRV_RQ_N, v));
+	q.profile = v[SRV_RQ_PROFILE].s;
+	q.requester = v[SRV_RQ_REQUESTER].s;
+	q.status = v[SRV_RQ_STATUS].s;
+	q.after = v[SRV_RQ_AFTER].s;
+	q.limit = v[SRV_RQ_LIMIT].set ? v[SRV_RQ_LIMIT].i :
+	    SRV_CA_LIST_DEFAULT;
+	GUARD(ca_request_list(&rq->srv->ca, &q, &o));
+	ENSURE((details = json_pack("{s:s?, s:s?, s:s?, s:I}", "profile",
+	    q.profile, "requester", q.requester, "status", q.status,
+	    "returned", (json_int_t)json_array_size(json_object_get(o,
+	    "requests")))) != NULL, GP_ERR_NOMEM);
+	GUARD(srv_ca_read_audit(rq, "cert.request.list", "requests",
+	    details));
+	r = srv_reply_json(rq, 200, o);
+	o = NULL; /* transferred */
+out:
+	json_decref(o);
+	json_decref(details);
+	return r;
+}
+
 /* GET /api/v1/profiles */
 int
 srv_h_ca_profiles(struct srv_req *rq, const char *url)
 {
-	json_t *arr = json_array();
+	json_t *arr;
 	size_t i;
 
-	if (arr == NULL)
+	if (srv_ca_no_query(rq) != 0)
+		return GP_ERR_INVALID;
+	if ((arr = json_array()) == NULL)
 		return GP_ERR_NOMEM;
 	for (i = 0; i < ca_profiles_count(rq->srv->profiles); i++)
 		json_array_append_new(arr, ca_profile_json(ca_profiles_at(

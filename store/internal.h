@@ -111,6 +111,13 @@ int store_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
 /* Copies a text column into *out (NULL for SQL NULL). GP_ERR_NOMEM. */
 int store_col_text(sqlite3_stmt *stmt, int col, char **out) GP_WUR;
 
+/* Steps |s| and reads at most |limit| rows with |read| into |rows| (an
+ * array of |limit| elements of |row_size| bytes); *out_n says how many.
+ * With st->mu held. A failed step is store_err(|what|). */
+int store_rows_read(store *st, sqlite3_stmt *s, void *rows, size_t row_size,
+    size_t limit, int (*read)(sqlite3_stmt *s, void *row), size_t *out_n,
+    const char *what) GP_WUR;
+
 /* Copies a 32-byte hash column into |out|. GP_ERR_TAMPERED naming |what|
  * when the stored blob has another length (nobody but an editor of the
  * file writes one). */

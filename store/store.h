@@ -234,21 +234,27 @@ void store_cert_list_free(struct store_cert *list, size_t len);
 int store_cert_count(store *st, int64_t *out) GP_WUR;
 
 /*
- * Issuance requests waiting for a second officer (store_request.c).
- * |body| is the request as JSON text; |status| "pending", "approved" or
- * "failed".
+ * Issuance requests waiting for a second person (store_request.c).
+ * |body| is the request as JSON text; |status| "pending", "approved",
+ * "refused" or "failed". A request is decided once: only a pending one
+ * moves, so it is approved or refused at most once.
  */
 struct store_request {
 	char *id;
 	char *profile;
-	char *requester;        /* identity: certificate serial or local:user */
+	char *requester;        /* person identity ("dn:...", "local:user"),
+	                         * or a certificate serial for a request
+	                         * stored before persons were kept */
+	char *requester_idn;    /* "idn:<hash>", or NULL */
 	char *requester_actor;  /* the audit actor text */
 	char *body;
 	char *status;
 	int64_t created_ms;
-	char *approver;
+	char *approver;         /* who decided: person identity */
+	char *approver_actor;   /* and actor text */
 	int64_t decided_ms;
 	char *serial;           /* the certificate issued, once approved */
+	char *reason;           /* why it was refused */
 };
 void store_request_clear(struct store_request *rq);
 /* In a transaction. GP_ERR_EXISTS for a duplicate id. */
@@ -256,10 +262,39 @@ int store_request_insert(store *st, const struct store_request *rq) GP_WUR;
 /* GP_ERR_NOT_FOUND; the caller clears |out|. */
 int store_request_get(store *st, const char *id, struct store_request *out)
     GP_WUR;
-/* In a transaction: moves |id| from "pending" to |status| with |approver|
- * and |serial| (NULL allowed). GP_ERR_CONFLICT when it is not pending
- * (someone decided it first), GP_ERR_NOT_FOUND when unknown. */
-int store_request_decide(store *st, const char *id, const char *status,
-    const char *approver, const char *serial, int64_t decided_ms) GP_WUR;
+
+/* A decision on a pending request. */
+struct store_request_decision {
+	const char *status;         /* "approved", "refused" or "failed" */
+	const char *approver;       /* person identity */
+	const char *approver_actor;
+	const char *serial;         /* approved: the certificate, else NULL */
+	const char *reason;         /* refused: why, else NULL */
+	int64_t decided_ms;
+};
+/* In a transaction: moves |id| from "pending" to |d->status|. GP_ERR_CONFLICT
+ * naming the status when it is not pending (someone decided it first),
+ * GP_ERR_NOT_FOUND when unknown. */
+int store_request_decide(store *st, const char *id,
+    const struct store_request_decision *d) GP_WUR;
+
+/* Request search: every given criterion must match (NULL: any). Results
+ * in order of creation (then id), after the request |after| (keyset
+ * paging: pass the last id of a page; an id that is not a request's
+ * yields nothing), at most |limit| (1..STORE_FIND_MAX). |requester|
+ * matches the requester's person identity or idn. Rows come without
+ * their body. */
+struct store_request_query {
+	const char *profile;
+	const char *requester;
+	const char *status;
+	const char *after;
+	int64_t limit;
+};
+/* Fills a new array *out of *out_len rows; the caller frees it with
+ * store_request_list_free(). */
+int store_request_find(store *st, const struct store_request_query *q,
+    struct store_request **out, size_t *out_len) GP_WUR;
+void store_request_list_free(struct store_request *list, size_t len);
 
 #endif /* GOVPKI_STORE_H */

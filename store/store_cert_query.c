@@ -29,8 +29,9 @@ store_cert_list_free(struct store_cert *list, size_t len)
 }
 
 static int
-store_find_row(sqlite3_stmt *s, struct store_cert *c)
+store_find_row(sqlite3_stmt *s, void *row)
 {
+	struct store_cert *c = row;
 	int r;
 
 	GUARD(store_col_text(s, 0, &c->serial));
@@ -104,14 +105,8 @@ store_cert_find(store *st, const struct store_cert_query *q,
 		r = store_err(st, rc, "certificate search");
 		goto out;
 	}
-	while (n < (size_t)q->limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		GUARD(store_find_row(s, &list[n]));
-		n++;
-	}
-	if (n < (size_t)q->limit && rc != SQLITE_DONE) {
-		r = store_err(st, rc, "certificate search");
-		goto out;
-	}
+	GUARD(store_rows_read(st, s, list, sizeof(*list), (size_t)q->limit,
+	    store_find_row, &n, "certificate search"));
 	*out = list;
 	*out_len = n;
 	list = NULL; /* transferred */

@@ -1,10 +1,12 @@
 /*
- * store_request.c: issuance requests that wait for a second security
- * officer (dual control). A request is inserted "pending" in the
- * transaction that audits it, and decided once: the UPDATE only matches a
- * pending row, so two officers approving at the same time cannot both
- * issue. Requests are rare, so their statements are prepared per call.
+ * store_request.c: issuance requests that wait for a second person (dual
+ * control). A request is inserted "pending" in the transaction that
+ * audits it, and decided once, approved or refused: the UPDATE only
+ * matches a pending row, so two officers deciding at the same time cannot
+ * both act. Listing pages by creation time. Requests are rare, so their
+ * statements are prepared per call.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,10 +14,17 @@
 
 #define STORE_REQ_COLS                                                   \
 	"id, profile, requester, requester_actor, body, status, "        \
-	"created_ms, approver, decided_ms, serial"
+	"created_ms, approver, decided_ms, serial, requester_idn, "      \
+	"approver_actor, reason"
+/* The same without the body, for listings. */
+#define STORE_REQ_LIST_COLS                                              \
+	"id, profile, requester, requester_actor, NULL, status, "        \
+	"created_ms, approver, decided_ms, serial, requester_idn, "      \
+	"approver_actor, reason"
 
 /* A request body is a CSR and a few fields; cap what is kept. */
 #define STORE_REQ_MAX_BODY (256 * 1024)
+#define STORE_REQ_MAX_REASON 4096
 
 void
 store_request_clear(struct store_request *rq)
@@ -25,12 +34,27 @@ store_request_clear(struct store_request *rq)
 	free(rq->id);
 	free(rq->profile);
 	free(rq->requester);
+	free(rq->requester_idn);
 	free(rq->requester_actor);
 	free(rq->body);
 	free(rq->status);
 	free(rq->approver);
+	free(rq->approver_actor);
 	free(rq->serial);
+	free(rq->reason);
 	memset(rq, 0, sizeof(*rq));
+}
+
+void
+store_request_list_free(struct store_request *list, size_t len)
+{
+	size_t i;
+
+	if (list == NULL)
+		return;
+	for (i = 0; i < len; i++)
+		store_request_clear(&list[i]);
+	free(list);
 }
 
 int
@@ -42,19 +66,21 @@ store_request_insert(store *st, const struct store_request *rq)
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_request_insert"));
 	ENSURE(rq->id != NULL && rq->profile != NULL &&
-	    rq->requester != NULL && rq->requester_actor != NULL &&
-	    rq->body != NULL && strlen(rq->body) <= STORE_REQ_MAX_BODY,
+	    rq->requester != NULL && rq->requester[0] != '\0' &&
+	    rq->requester_actor != NULL && rq->body != NULL &&
+	    strlen(rq->body) <= STORE_REQ_MAX_BODY,
 	    gp_err_set(GP_ERR_INVALID, "request: id, profile, requester and "
 	    "a body of at most %d bytes are required", STORE_REQ_MAX_BODY));
 	if ((rc = sqlite3_prepare_v2(st->db, "INSERT INTO requests ("
 	    STORE_REQ_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, "
-	    "NULL, 0, NULL)", -1, &s, NULL)) != SQLITE_OK ||
+	    "NULL, 0, NULL, ?7, NULL, NULL)", -1, &s, NULL)) != SQLITE_OK ||
 	    (rc = store_bind_text(s, 1, rq->id)) != SQLITE_OK ||
 	    (rc = store_bind_text(s, 2, rq->profile)) != SQLITE_OK ||
 	    (rc = store_bind_text(s, 3, rq->requester)) != SQLITE_OK ||
 	    (rc = store_bind_text(s, 4, rq->requester_actor)) != SQLITE_OK ||
 	    (rc = store_bind_text(s, 5, rq->body)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 6, rq->created_ms)) != SQLITE_OK) {
+	    (rc = sqlite3_bind_int64(s, 6, rq->created_ms)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 7, rq->requester_idn)) != SQLITE_OK) {
 		r = store_err(st, rc, "request insert");
 		goto out;
 	}
@@ -67,6 +93,31 @@ store_request_insert(store *st, const struct store_request *rq)
 out:
 	sqlite3_finalize(s);
 	store_unlock(st);
+	return r;
+}
+
+/* The row at |s| (STORE_REQ_COLS order) into |out|. */
+static int
+store_request_row(sqlite3_stmt *s, void *row)
+{
+	struct store_request *out = row;
+	int r;
+
+	GUARD(store_col_text(s, 0, &out->id));
+	GUARD(store_col_text(s, 1, &out->profile));
+	GUARD(store_col_text(s, 2, &out->requester));
+	GUARD(store_col_text(s, 3, &out->requester_actor));
+	GUARD(store_col_text(s, 4, &out->body));
+	GUARD(store_col_text(s, 5, &out->status));
+	out->created_ms = sqlite3_column_int64(s, 6);
+	GUARD(store_col_text(s, 7, &out->approver));
+	out->decided_ms = sqlite3_column_int64(s, 8);
+	GUARD(store_col_text(s, 9, &out->serial));
+	GUARD(store_col_text(s, 10, &out->requester_idn));
+	GUARD(store_col_text(s, 11, &out->approver_actor));
+	GUARD(store_col_text(s, 12, &out->reason));
+	r = 0;
+out:
 	return r;
 }
 
@@ -95,16 +146,7 @@ store_request_get(store *st, const char *id, struct store_request *out)
 		r = store_err(st, rc, "request get");
 		goto out;
 	}
-	GUARD(store_col_text(s, 0, &out->id));
-	GUARD(store_col_text(s, 1, &out->profile));
-	GUARD(store_col_text(s, 2, &out->requester));
-	GUARD(store_col_text(s, 3, &out->requester_actor));
-	GUARD(store_col_text(s, 4, &out->body));
-	GUARD(store_col_text(s, 5, &out->status));
-	out->created_ms = sqlite3_column_int64(s, 6);
-	GUARD(store_col_text(s, 7, &out->approver));
-	out->decided_ms = sqlite3_column_int64(s, 8);
-	GUARD(store_col_text(s, 9, &out->serial));
+	GUARD(store_request_row(s, out));
 	r = 0;
 out:
 	if (r != 0)
@@ -115,26 +157,35 @@ out:
 }
 
 int
-store_request_decide(store *st, const char *id, const char *status,
-    const char *approver, const char *serial, int64_t decided_ms)
+store_request_decide(store *st, const char *id,
+    const struct store_request_decision *d)
 {
 	sqlite3_stmt *s = NULL;
 	int r = GP_ERR_INTERNAL, rc;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_request_decide"));
-	ENSURE(id != NULL && status != NULL &&
-	    (strcmp(status, "approved") == 0 || strcmp(status, "failed") == 0),
-	    gp_err_set(GP_ERR_INVALID, "request status: approved or failed"));
+	ENSURE(id != NULL && d != NULL && d->status != NULL &&
+	    (strcmp(d->status, "approved") == 0 ||
+	    strcmp(d->status, "refused") == 0 ||
+	    strcmp(d->status, "failed") == 0),
+	    gp_err_set(GP_ERR_INVALID, "request status: approved, refused or "
+	    "failed"));
+	ENSURE(d->reason == NULL || strlen(d->reason) <= STORE_REQ_MAX_REASON,
+	    gp_err_set(GP_ERR_TOO_LARGE, "reason: over %d bytes",
+	    STORE_REQ_MAX_REASON));
 	if ((rc = sqlite3_prepare_v2(st->db, "UPDATE requests SET "
-	    "status = ?2, approver = ?3, serial = ?4, decided_ms = ?5 "
+	    "status = ?2, approver = ?3, serial = ?4, decided_ms = ?5, "
+	    "approver_actor = ?6, reason = ?7 "
 	    "WHERE id = ?1 AND status = 'pending'", -1, &s, NULL)) !=
 	    SQLITE_OK ||
 	    (rc = store_bind_text(s, 1, id)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 2, status)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 3, approver)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 4, serial)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 5, decided_ms)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 2, d->status)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 3, d->approver)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 4, d->serial)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 5, d->decided_ms)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 6, d->approver_actor)) != SQLITE_OK ||
+	    (rc = store_bind_text(s, 7, d->reason)) != SQLITE_OK ||
 	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
 		r = store_err(st, rc, "request decision");
 		goto out;
@@ -161,5 +212,70 @@ store_request_decide(store *st, const char *id, const char *status,
 out:
 	sqlite3_finalize(s);
 	store_unlock(st);
+	return r;
+}
+
+int
+store_request_find(store *st, const struct store_request_query *q,
+    struct store_request **out, size_t *out_len)
+{
+	struct store_request *list = NULL;
+	sqlite3_stmt *s = NULL;
+	char sql[768];
+	size_t used, n = 0;
+	int r = GP_ERR_INTERNAL, rc, locked = 0;
+
+	*out = NULL;
+	*out_len = 0;
+	ENSURE(q != NULL && q->limit >= 1 && q->limit <= STORE_FIND_MAX,
+	    gp_err_set(GP_ERR_INVALID, "limit: must be 1 to %d",
+	    STORE_FIND_MAX));
+	/* Only the criteria given, so that SQLite can use the status or the
+	 * creation index; unused parameters stay unbound (NULL). */
+	used = (size_t)snprintf(sql, sizeof(sql), "SELECT "
+	    STORE_REQ_LIST_COLS " FROM requests WHERE 1");
+	if (q->profile != NULL)
+		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
+		    " AND profile = ?1");
+	if (q->requester != NULL)
+		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
+		    " AND (requester = ?2 OR requester_idn = ?2)");
+	if (q->status != NULL)
+		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
+		    " AND status = ?3");
+	if (q->after != NULL)
+		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
+		    " AND (created_ms, id) > (SELECT created_ms, id FROM "
+		    "requests WHERE id = ?4)");
+	snprintf(sql + used, sizeof(sql) - used,
+	    " ORDER BY created_ms, id LIMIT ?5");
+	ENSURE((list = calloc((size_t)q->limit, sizeof(*list))) != NULL,
+	    GP_ERR_NOMEM);
+	store_lock(st);
+	locked = 1;
+	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) != SQLITE_OK ||
+	    (q->profile != NULL &&
+	    (rc = store_bind_text(s, 1, q->profile)) != SQLITE_OK) ||
+	    (q->requester != NULL &&
+	    (rc = store_bind_text(s, 2, q->requester)) != SQLITE_OK) ||
+	    (q->status != NULL &&
+	    (rc = store_bind_text(s, 3, q->status)) != SQLITE_OK) ||
+	    (q->after != NULL &&
+	    (rc = store_bind_text(s, 4, q->after)) != SQLITE_OK) ||
+	    (rc = sqlite3_bind_int64(s, 5, q->limit)) != SQLITE_OK) {
+		r = store_err(st, rc, "request search");
+		goto out;
+	}
+	GUARD(store_rows_read(st, s, list, sizeof(*list), (size_t)q->limit,
+	    store_request_row, &n, "request search"));
+	*out = list;
+	*out_len = n;
+	list = NULL; /* transferred */
+	r = 0;
+out:
+	sqlite3_finalize(s);
+	if (locked)
+		store_unlock(st);
+	store_request_list_free(list, (size_t)q->limit);
 	return r;
 }

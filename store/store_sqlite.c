@@ -98,6 +98,36 @@ static const char *const store_migrations[] = {
 	"  DEFAULT 0;"
 	"CREATE INDEX certificates_status_gen ON certificates(status_gen)"
 	"  WHERE status_gen > 0;",
+
+	/* 5: requests can be refused (with a reason), and name persons:
+	 * the requester's resident-ID identity and the approver's actor.
+	 * SQLite cannot change a CHECK, so the table is copied. Rows kept
+	 * from before name their requester by certificate serial, which
+	 * ca_request.c resolves to a person when it decides them. */
+	"CREATE TABLE requests_v5 ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  profile TEXT NOT NULL,"
+	"  requester TEXT NOT NULL,"
+	"  requester_actor TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('pending', 'approved', 'refused', 'failed')),"
+	"  created_ms INTEGER NOT NULL,"
+	"  approver TEXT,"
+	"  decided_ms INTEGER NOT NULL DEFAULT 0,"
+	"  serial TEXT,"
+	"  requester_idn TEXT,"
+	"  approver_actor TEXT,"
+	"  reason TEXT);"
+	"INSERT INTO requests_v5 (id, profile, requester, requester_actor,"
+	"  body, status, created_ms, approver, decided_ms, serial)"
+	"  SELECT id, profile, requester, requester_actor, body, status,"
+	"  created_ms, approver, decided_ms, serial FROM requests"
+	"  ORDER BY rowid;"
+	"DROP TABLE requests;"
+	"ALTER TABLE requests_v5 RENAME TO requests;"
+	"CREATE INDEX requests_status ON requests(status);"
+	"CREATE INDEX requests_created ON requests(created_ms, id);",
 };
 
 #define STORE_SCHEMA_VERSION \
@@ -175,6 +205,28 @@ store_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
 	if (s == NULL)
 		return sqlite3_bind_null(stmt, idx);
 	return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
+}
+
+int
+store_rows_read(store *st, sqlite3_stmt *s, void *rows, size_t row_size,
+    size_t limit, int (*read)(sqlite3_stmt *s, void *row), size_t *out_n,
+    const char *what)
+{
+	size_t n = 0;
+	int r, rc = SQLITE_DONE;
+
+	while (n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		GUARD(read(s, (char *)rows + n * row_size));
+		n++;
+	}
+	if (n < limit && rc != SQLITE_DONE) {
+		r = store_err(st, rc, what);
+		goto out;
+	}
+	r = 0;
+out:
+	*out_n = n;
+	return r;
 }
 
 int

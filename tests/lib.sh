@@ -91,3 +91,35 @@ t_wait_http() {
 	done
 	return 1
 }
+
+# HTTP cases of the API tests. t_req NAME URL [curl args...]: writes the
+# body to $T_TMP/NAME.body and prints the status ("000" when the
+# connection or TLS failed).
+t_req() {
+	local name=$1 url=$2; shift 2
+	curl -s --max-time 20 -o "$T_TMP/$name.body" -w '%{http_code}' "$@" "$url" 2>/dev/null
+}
+# t_expect NAME WANT GOT: the status of case NAME.
+t_expect() {
+	if [ "$3" = "$2" ]; then t_ok "$1"; else
+		t_fail "$1" "status $3, want $2 ($(head -c 400 "$T_TMP/$1.body" 2>/dev/null))"; fi
+}
+# t_expect_err NAME STATUS GOT PATTERN: the status, and an error body
+# matching PATTERN (naming the field).
+t_expect_err() {
+	if [ "$3" = "$2" ] && grep -Eq -- "$4" "$T_TMP/$1.body"; then t_ok "$1"; else
+		t_fail "$1" "status $3 (want $2), body lacks /$4/: $(head -c 400 "$T_TMP/$1.body" 2>/dev/null)"; fi
+}
+# t_jget FILE EXPR: a Python expression on the JSON in FILE (as j).
+t_jget() {
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
+}
+# t_issue_json FILE PROFILE CSR SUBJECT_JSON: an issuance request body.
+t_issue_json() {
+	python3 - "$@" <<'PY'
+import json, sys
+out, profile, csr, subject = sys.argv[1:5]
+json.dump({"profile": profile, "csr": open(csr).read(),
+           "subject": json.loads(subject)}, open(out, "w"), ensure_ascii=False)
+PY
+}

@@ -17,36 +17,11 @@ P1=$(t_free_port)
 P2=$(t_free_port)
 ADM=https://127.0.0.1:$P2
 
-req() {
-	local name=$1 url=$2; shift 2
-	curl -s --max-time 20 -o "$T_TMP/$name.body" -w '%{http_code}' "$@" "$url" 2>/dev/null
-}
 # admin CERTBASE NAME PATH [curl args...]: CERTBASE is a path without .pem/.key
 admin() {
 	local who=$1 name=$2 path=$3; shift 3
-	req "$name" "$ADM$path" --cacert "$D/certs/root.pem" \
+	t_req "$name" "$ADM$path" --cacert "$D/certs/root.pem" \
 		--cert "$who.pem" --key "$who.key" "$@"
-}
-expect() {
-	if [ "$3" = "$2" ]; then t_ok "$1"; else
-		t_fail "$1" "status $3, want $2 ($(head -c 400 "$T_TMP/$1.body" 2>/dev/null))"; fi
-}
-# expect_err NAME STATUS GOT PATTERN: status and error message naming the field
-expect_err() {
-	if [ "$3" = "$2" ] && grep -Eq -- "$4" "$T_TMP/$1.body"; then t_ok "$1"; else
-		t_fail "$1" "status $3 (want $2), body lacks /$4/: $(head -c 400 "$T_TMP/$1.body" 2>/dev/null)"; fi
-}
-jget() {
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
-}
-# body FILE PROFILE CSR SUBJECT_JSON: writes an issuance request
-body() {
-	python3 - "$@" <<'PY'
-import json, sys
-out, profile, csr, subject = sys.argv[1:5]
-json.dump({"profile": profile, "csr": open(csr).read(),
-           "subject": json.loads(subject)}, open(out, "w"), ensure_ascii=False)
-PY
 }
 # csr NAME [openssl genpkey args]: key and CSR (its subject is ignored)
 csr() {
@@ -114,12 +89,12 @@ t_ok "serve starts with the shipped profiles"
 
 # --- enterprise ----------------------------------------------------------
 csr ent ec -pkeyopt ec_paramgen_curve:P-256
-body "$T_TMP/ent.json" enterprise "$T_TMP/ent.csr" \
+t_issue_json "$T_TMP/ent.json" enterprise "$T_TMP/ent.csr" \
 	'{"organization":"福州市某某科技有限公司","uscc":"91350100M000100Y43"}'
 s=$(admin "$OFF" ent /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json")
-expect ent 201 "$s"
-jget "$T_TMP/ent.body" 'j["certificate"]' >"$T_TMP/ent.pem"
-ENT=$(jget "$T_TMP/ent.body" 'j["serial"]')
+t_expect ent 201 "$s"
+t_jget "$T_TMP/ent.body" 'j["certificate"]' >"$T_TMP/ent.pem"
+ENT=$(t_jget "$T_TMP/ent.body" 'j["serial"]')
 verify "enterprise" "$T_TMP/ent.pem"
 openssl x509 -in "$T_TMP/ent.pem" -noout -text >"$T_TMP/ent.txt" 2>&1
 grep -q "organizationIdentifier = NTRCN-91350100M000100Y43" "$T_TMP/ent.txt" &&
@@ -140,28 +115,28 @@ grep -q "UTF8STRING" "$T_TMP/ent.asn1" && ! grep -Eq "T61STRING|BMPSTRING" "$T_T
 
 # --- citizen (RSA key) -----------------------------------------------------
 csr cit rsa:2048
-body "$T_TMP/cit.json" citizen "$T_TMP/cit.csr" '{"name":"张三","id_number":"11010519491231002X"}'
+t_issue_json "$T_TMP/cit.json" citizen "$T_TMP/cit.csr" '{"name":"张三","id_number":"11010519491231002X"}'
 s=$(admin "$OFF" cit /api/v1/certificates -X POST --data-binary "@$T_TMP/cit.json")
-expect cit 201 "$s"
-jget "$T_TMP/cit.body" 'j["certificate"]' >"$T_TMP/cit.pem"
-CIT=$(jget "$T_TMP/cit.body" 'j["serial"]')
+t_expect cit 201 "$s"
+t_jget "$T_TMP/cit.body" 'j["certificate"]' >"$T_TMP/cit.pem"
+CIT=$(t_jget "$T_TMP/cit.body" 'j["serial"]')
 verify "citizen" "$T_TMP/cit.pem"
 openssl x509 -in "$T_TMP/cit.pem" -noout -subject -nameopt utf8,sep_comma_plus >"$T_TMP/cit.subj"
 grep -q "serialNumber=IDCCN-11010519491231002X" "$T_TMP/cit.subj" && grep -q "CN=张三" "$T_TMP/cit.subj" &&
 	t_ok "citizen: serialNumber IDCCN-<id>, Chinese CN" || t_fail "citizen: serialNumber IDCCN-<id>, Chinese CN" "$(cat "$T_TMP/cit.subj")"
 
 # --- refusals name the field ---------------------------------------------
-body "$T_TMP/b1.json" enterprise "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y44"}'
+t_issue_json "$T_TMP/b1.json" enterprise "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y44"}'
 s=$(admin "$OFF" baduscc /api/v1/certificates -X POST --data-binary "@$T_TMP/b1.json")
-expect_err baduscc 400 "$s" 'subject\.uscc: check character'
-body "$T_TMP/b2.json" citizen "$T_TMP/cit.csr" '{"name":"李四","id_number":"110105194912310021"}'
+t_expect_err baduscc 400 "$s" 'subject\.uscc: check character'
+t_issue_json "$T_TMP/b2.json" citizen "$T_TMP/cit.csr" '{"name":"李四","id_number":"110105194912310021"}'
 s=$(admin "$OFF" badid /api/v1/certificates -X POST --data-binary "@$T_TMP/b2.json")
-expect_err badid 400 "$s" 'subject\.id_number: 110105\*+21: check character'
+t_expect_err badid 400 "$s" 'subject\.id_number: 110105\*+21: check character'
 grep -q "110105194912310021" "$T_TMP/badid.body" && t_fail "bad ID number not echoed in full" "echoed" ||
 	t_ok "bad ID number not echoed in full"
-body "$T_TMP/b3.json" enterprise-encryption "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
+t_issue_json "$T_TMP/b3.json" enterprise-encryption "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
 s=$(admin "$OFF" badkey /api/v1/certificates -X POST --data-binary "@$T_TMP/b3.json")
-expect_err badkey 400 "$s" 'csr\.key: ec-p256 256 bits is not allowed by profile enterprise-encryption'
+t_expect_err badkey 400 "$s" 'csr\.key: ec-p256 256 bits is not allowed by profile enterprise-encryption'
 # A CSR whose signature does not verify: flip the last byte of its DER.
 openssl req -in "$T_TMP/ent.csr" -outform DER -out "$T_TMP/t.der" 2>/dev/null
 python3 - "$T_TMP/t.der" <<'PY'
@@ -170,100 +145,100 @@ b = bytearray(open(sys.argv[1], "rb").read()); b[-1] ^= 0x01
 open(sys.argv[1], "wb").write(b)
 PY
 openssl req -inform DER -in "$T_TMP/t.der" -out "$T_TMP/tampered.csr" 2>/dev/null
-body "$T_TMP/b4.json" enterprise "$T_TMP/tampered.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
+t_issue_json "$T_TMP/b4.json" enterprise "$T_TMP/tampered.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
 s=$(admin "$OFF" badsig /api/v1/certificates -X POST --data-binary "@$T_TMP/b4.json")
-expect_err badsig 400 "$s" 'csr: the signature does not verify'
-body "$T_TMP/b5.json" enterprise "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y43","email":"x@y.cn"}'
+t_expect_err badsig 400 "$s" 'csr: the signature does not verify'
+t_issue_json "$T_TMP/b5.json" enterprise "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y43","email":"x@y.cn"}'
 s=$(admin "$OFF" badfield /api/v1/certificates -X POST --data-binary "@$T_TMP/b5.json")
-expect_err badfield 400 "$s" 'subject\.email: not a field of profile enterprise'
-body "$T_TMP/b6.json" nosuch "$T_TMP/ent.csr" '{}'
+t_expect_err badfield 400 "$s" 'subject\.email: not a field of profile enterprise'
+t_issue_json "$T_TMP/b6.json" nosuch "$T_TMP/ent.csr" '{}'
 s=$(admin "$OFF" badprofile /api/v1/certificates -X POST --data-binary "@$T_TMP/b6.json")
-expect_err badprofile 400 "$s" '^.*profile: .*nosuch'
+t_expect_err badprofile 400 "$s" '^.*profile: .*nosuch'
 
 # --- roles -------------------------------------------------------------------
-s=$(admin "$AUD" aud_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); expect aud_issue 403 "$s"
-s=$(admin "$SYS" sys_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); expect sys_issue 403 "$s"
-s=$(admin "$AUD" aud_list "/api/v1/certificates"); expect aud_list 403 "$s"
-s=$(admin "$SYS" sys_show "/api/v1/certificates/$ENT"); expect sys_show 403 "$s"
-s=$(admin "$AUD" aud_revoke "/api/v1/certificates/$ENT/revoke" -X POST -d '{}'); expect aud_revoke 403 "$s"
-s=$(admin "$SYS" sys_hold "/api/v1/certificates/$ENT/hold" -X POST); expect sys_hold 403 "$s"
-s=$(admin "$SYS" sys_approve "/api/v1/requests/00000000000000000000000000000000/approve" -X POST); expect sys_approve 403 "$s"
-s=$(admin "$OFF" off_audit "/api/v1/audit"); expect off_audit 403 "$s"
-s=$(admin "$AUD" aud_audit "/api/v1/audit?limit=1000"); expect aud_audit 200 "$s"
-n=$(jget "$T_TMP/aud_audit.body" 'sum(1 for r in j["records"] if r["op"]=="http.denied")')
+s=$(admin "$AUD" aud_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); t_expect aud_issue 403 "$s"
+s=$(admin "$SYS" sys_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); t_expect sys_issue 403 "$s"
+s=$(admin "$AUD" aud_list "/api/v1/certificates"); t_expect aud_list 403 "$s"
+s=$(admin "$SYS" sys_show "/api/v1/certificates/$ENT"); t_expect sys_show 403 "$s"
+s=$(admin "$AUD" aud_revoke "/api/v1/certificates/$ENT/revoke" -X POST -d '{}'); t_expect aud_revoke 403 "$s"
+s=$(admin "$SYS" sys_hold "/api/v1/certificates/$ENT/hold" -X POST); t_expect sys_hold 403 "$s"
+s=$(admin "$SYS" sys_approve "/api/v1/requests/00000000000000000000000000000000/approve" -X POST); t_expect sys_approve 403 "$s"
+s=$(admin "$OFF" off_audit "/api/v1/audit"); t_expect off_audit 403 "$s"
+s=$(admin "$AUD" aud_audit "/api/v1/audit?limit=1000"); t_expect aud_audit 200 "$s"
+n=$(t_jget "$T_TMP/aud_audit.body" 'sum(1 for r in j["records"] if r["op"]=="http.denied")')
 [ "${n:-0}" -ge 7 ] && t_ok "every refused role is audited ($n http.denied)" ||
 	t_fail "every refused role is audited" "only ${n:-0} http.denied"
-n=$(jget "$T_TMP/aud_audit.body" 'sum(1 for r in j["records"] if r["op"]=="cert.issue" and r["outcome"]=="failure")')
+n=$(t_jget "$T_TMP/aud_audit.body" 'sum(1 for r in j["records"] if r["op"]=="cert.issue" and r["outcome"]=="failure")')
 [ "${n:-0}" -ge 6 ] && t_ok "refused requests are audited ($n)" || t_fail "refused requests are audited" "${n:-0}"
 grep -q "11010519491231002X\|110105194912310021" "$T_TMP/aud_audit.body" &&
 	t_fail "audit holds ID numbers only masked" "full number found" ||
 	t_ok "audit holds ID numbers only masked"
 
 # --- read, search ----------------------------------------------------------
-s=$(admin "$OFF" show "/api/v1/certificates/$ENT"); expect show 200 "$s"
-[ "$(jget "$T_TMP/show.body" 'j["status"]+" "+j["profile"]+" "+j["uscc"]')" = "good enterprise 91350100M000100Y43" ] &&
+s=$(admin "$OFF" show "/api/v1/certificates/$ENT"); t_expect show 200 "$s"
+[ "$(t_jget "$T_TMP/show.body" 'j["status"]+" "+j["profile"]+" "+j["uscc"]')" = "good enterprise 91350100M000100Y43" ] &&
 	t_ok "show: status, profile, uscc" || t_fail "show: status, profile, uscc" "$(head -c 300 "$T_TMP/show.body")"
-s=$(admin "$OFF" byuscc "/api/v1/certificates?uscc=91350100M000100Y43"); expect byuscc 200 "$s"
-[ "$(jget "$T_TMP/byuscc.body" '",".join(c["serial"] for c in j["certificates"])')" = "$ENT" ] &&
+s=$(admin "$OFF" byuscc "/api/v1/certificates?uscc=91350100M000100Y43"); t_expect byuscc 200 "$s"
+[ "$(t_jget "$T_TMP/byuscc.body" '",".join(c["serial"] for c in j["certificates"])')" = "$ENT" ] &&
 	t_ok "search by USCC" || t_fail "search by USCC" "$(head -c 300 "$T_TMP/byuscc.body")"
-s=$(admin "$OFF" byid "/api/v1/certificates?id_number=11010519491231002X&profile=citizen&status=good"); expect byid 200 "$s"
-[ "$(jget "$T_TMP/byid.body" '",".join(c["serial"] for c in j["certificates"])')" = "$CIT" ] &&
+s=$(admin "$OFF" byid "/api/v1/certificates?id_number=11010519491231002X&profile=citizen&status=good"); t_expect byid 200 "$s"
+[ "$(t_jget "$T_TMP/byid.body" '",".join(c["serial"] for c in j["certificates"])')" = "$CIT" ] &&
 	t_ok "search by ID number, profile and status" || t_fail "search by ID number" "$(head -c 300 "$T_TMP/byid.body")"
-s=$(admin "$OFF" page "/api/v1/certificates?limit=2"); expect page 200 "$s"
-A=$(jget "$T_TMP/page.body" 'j["next_after"]')
-s=$(admin "$OFF" page2 "/api/v1/certificates?limit=2&after=$A"); expect page2 200 "$s"
-[ "$(jget "$T_TMP/page2.body" 'all(c["serial"] > "'"$A"'" for c in j["certificates"])')" = True ] &&
+s=$(admin "$OFF" page "/api/v1/certificates?limit=2"); t_expect page 200 "$s"
+A=$(t_jget "$T_TMP/page.body" 'j["next_after"]')
+s=$(admin "$OFF" page2 "/api/v1/certificates?limit=2&after=$A"); t_expect page2 200 "$s"
+[ "$(t_jget "$T_TMP/page2.body" 'all(c["serial"] > "'"$A"'" for c in j["certificates"])')" = True ] &&
 	t_ok "paging continues after the last serial" || t_fail "paging" "$(head -c 300 "$T_TMP/page2.body")"
 
 # --- status changes ------------------------------------------------------------
-s=$(admin "$OFF" hold "/api/v1/certificates/$CIT/hold" -X POST); expect hold 200 "$s"
-s=$(admin "$OFF" hold2 "/api/v1/certificates/$CIT/hold" -X POST); expect hold2 409 "$s"
-s=$(admin "$OFF" release "/api/v1/certificates/$CIT/release" -X POST); expect release 200 "$s"
-s=$(admin "$OFF" show2 "/api/v1/certificates/$CIT"); [ "$(jget "$T_TMP/show2.body" 'j["status"]')" = good ] &&
+s=$(admin "$OFF" hold "/api/v1/certificates/$CIT/hold" -X POST); t_expect hold 200 "$s"
+s=$(admin "$OFF" hold2 "/api/v1/certificates/$CIT/hold" -X POST); t_expect hold2 409 "$s"
+s=$(admin "$OFF" release "/api/v1/certificates/$CIT/release" -X POST); t_expect release 200 "$s"
+s=$(admin "$OFF" show2 "/api/v1/certificates/$CIT"); [ "$(t_jget "$T_TMP/show2.body" 'j["status"]')" = good ] &&
 	t_ok "released certificate is good again" || t_fail "released certificate is good again" "$(head -c 200 "$T_TMP/show2.body")"
 s=$(admin "$OFF" badreason "/api/v1/certificates/$ENT/revoke" -X POST -d '{"reason":"boredom"}')
-expect_err badreason 400 "$s" 'reason: '
+t_expect_err badreason 400 "$s" 'reason: '
 s=$(admin "$OFF" revoke "/api/v1/certificates/$ENT/revoke" -X POST \
 	-d '{"reason":"keyCompromise","invalidity_date":"2020-01-02T03:04:05Z"}')
-expect revoke 200 "$s"
+t_expect revoke 200 "$s"
 s=$(admin "$OFF" revoke2 "/api/v1/certificates/$ENT/revoke" -X POST -d '{"reason":"superseded"}')
-expect_err revoke2 409 "$s" 'already revoked'
-s=$(admin "$OFF" holdrev "/api/v1/certificates/$ENT/hold" -X POST); expect holdrev 409 "$s"
+t_expect_err revoke2 409 "$s" 'already revoked'
+s=$(admin "$OFF" holdrev "/api/v1/certificates/$ENT/hold" -X POST); t_expect holdrev 409 "$s"
 s=$(admin "$OFF" show3 "/api/v1/certificates/$ENT")
-[ "$(jget "$T_TMP/show3.body" 'j["status"]+" "+j["reason"]+" "+str(j["invalidity_date"])')" = "revoked keyCompromise 1577934245" ] &&
+[ "$(t_jget "$T_TMP/show3.body" 'j["status"]+" "+j["reason"]+" "+str(j["invalidity_date"])')" = "revoked keyCompromise 1577934245" ] &&
 	t_ok "revoked with reason and invalidity date" || t_fail "revoked with reason and invalidity date" "$(head -c 300 "$T_TMP/show3.body")"
-s=$(admin "$OFF" unknown "/api/v1/certificates/abcdef/revoke" -X POST -d '{}'); expect unknown 404 "$s"
+s=$(admin "$OFF" unknown "/api/v1/certificates/abcdef/revoke" -X POST -d '{}'); t_expect unknown 404 "$s"
 
 # --- dual control ----------------------------------------------------------------
 csr off2 ec -pkeyopt ec_paramgen_curve:P-256
-body "$T_TMP/o2.json" officer "$T_TMP/off2.csr" '{"name":"王五","role":"officer"}'
-s=$(admin "$OFF" dual "/api/v1/certificates" -X POST --data-binary "@$T_TMP/o2.json"); expect dual 202 "$s"
-RID=$(jget "$T_TMP/dual.body" 'j["request_id"]')
+t_issue_json "$T_TMP/o2.json" officer "$T_TMP/off2.csr" '{"name":"王五","role":"officer"}'
+s=$(admin "$OFF" dual "/api/v1/certificates" -X POST --data-binary "@$T_TMP/o2.json"); t_expect dual 202 "$s"
+RID=$(t_jget "$T_TMP/dual.body" 'j["request_id"]')
 s=$(admin "$OFF" selfapprove "/api/v1/requests/$RID/approve" -X POST)
-expect_err selfapprove 403 "$s" 'requester cannot approve'
+t_expect_err selfapprove 403 "$s" 'requester cannot approve'
 t_refuse "CLI: the local operator cannot approve its own request" 'requester cannot approve' \
 	sh -c "'$GOVPKI' ca issue --dir '$D' --profile tsa --csr '$T_TMP/off2.csr' --field name=T >'$T_TMP/cli_tsa.out' &&
-	'$GOVPKI' ca approve --dir '$D' \$(sed -n 's/^request \\([0-9a-f]*\\) .*/\\1/p' '$T_TMP/cli_tsa.out')"
-if "$GOVPKI" ca approve --dir "$D" --out "$T_TMP/off2.pem" "$RID" >"$T_TMP/cliapprove.out" 2>&1; then
+	'$GOVPKI' ca approve --yes --dir '$D' \$(sed -n 's/^request \\([0-9a-f]*\\) .*/\\1/p' '$T_TMP/cli_tsa.out')"
+if "$GOVPKI" ca approve --yes --dir "$D" --out "$T_TMP/off2.pem" "$RID" >"$T_TMP/cliapprove.out" 2>&1; then
 	t_ok "a second identity (local operator, CLI) approves"; else
 	t_fail "a second identity (local operator, CLI) approves" "$(tail -n 3 "$T_TMP/cliapprove.out")"; fi
-s=$(admin "$OFF" again "/api/v1/requests/$RID/approve" -X POST); expect again 409 "$s"
+s=$(admin "$OFF" again "/api/v1/requests/$RID/approve" -X POST); t_expect again 409 "$s"
 OFF2=$T_TMP/off2
-s=$(admin "$OFF2" off2_profiles "/api/v1/profiles"); expect off2_profiles 200 "$s"
+s=$(admin "$OFF2" off2_profiles "/api/v1/profiles"); t_expect off2_profiles 200 "$s"
 # The second officer requests, the first approves: two certificates, two people.
 csr tsa ec -pkeyopt ec_paramgen_curve:P-256
-body "$T_TMP/tsa.json" tsa "$T_TMP/tsa.csr" '{"name":"某市时间戳服务"}'
-s=$(admin "$OFF2" tsareq "/api/v1/certificates" -X POST --data-binary "@$T_TMP/tsa.json"); expect tsareq 202 "$s"
-RID2=$(jget "$T_TMP/tsareq.body" 'j["request_id"]')
-s=$(admin "$OFF2" tsaself "/api/v1/requests/$RID2/approve" -X POST); expect tsaself 403 "$s"
-s=$(admin "$OFF" tsaok "/api/v1/requests/$RID2/approve" -X POST); expect tsaok 201 "$s"
-jget "$T_TMP/tsaok.body" 'j["certificate"]' >"$T_TMP/tsa.pem"
+t_issue_json "$T_TMP/tsa.json" tsa "$T_TMP/tsa.csr" '{"name":"某市时间戳服务"}'
+s=$(admin "$OFF2" tsareq "/api/v1/certificates" -X POST --data-binary "@$T_TMP/tsa.json"); t_expect tsareq 202 "$s"
+RID2=$(t_jget "$T_TMP/tsareq.body" 'j["request_id"]')
+s=$(admin "$OFF2" tsaself "/api/v1/requests/$RID2/approve" -X POST); t_expect tsaself 403 "$s"
+s=$(admin "$OFF" tsaok "/api/v1/requests/$RID2/approve" -X POST); t_expect tsaok 201 "$s"
+t_jget "$T_TMP/tsaok.body" 'j["certificate"]' >"$T_TMP/tsa.pem"
 verify "tsa (dual control)" "$T_TMP/tsa.pem"
 openssl x509 -in "$T_TMP/tsa.pem" -noout -ext extendedKeyUsage 2>/dev/null | tr -d ' ' >"$T_TMP/tsa.eku"
 grep -q "critical" "$T_TMP/tsa.eku" && grep -q "^TimeStamping$" "$T_TMP/tsa.eku" &&
 	t_ok "tsa: one EKU, timeStamping, critical" || t_fail "tsa: one EKU, timeStamping, critical" "$(cat "$T_TMP/tsa.eku")"
-s=$(admin "$OFF" reqshow "/api/v1/requests/$RID2"); expect reqshow 200 "$s"
-[ "$(jget "$T_TMP/reqshow.body" 'j["status"]')" = approved ] && t_ok "request shows approved" ||
+s=$(admin "$OFF" reqshow "/api/v1/requests/$RID2"); t_expect reqshow 200 "$s"
+[ "$(t_jget "$T_TMP/reqshow.body" 'j["status"]')" = approved ] && t_ok "request shows approved" ||
 	t_fail "request shows approved" "$(head -c 300 "$T_TMP/reqshow.body")"
 
 # --- CLI equivalents -------------------------------------------------------------
@@ -285,7 +260,7 @@ verify "CLI enterprise" "$T_TMP/cli.pem"
 # record commit after it).
 sql() { sqlite3 -cmd '.timeout 10000' "$D/govpki.db" "$1"; }
 csr held ec -pkeyopt ec_paramgen_curve:P-256
-body "$T_TMP/held.json" enterprise "$T_TMP/held.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
+t_issue_json "$T_TMP/held.json" enterprise "$T_TMP/held.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
 printf 'BEGIN IMMEDIATE;\n.shell sleep 2\nCOMMIT;\n' | sqlite3 "$D/govpki.db" >/dev/null 2>&1 &
 LOCK=$!
 sleep 0.3
@@ -296,7 +271,7 @@ sleep 0.8
 kill -0 "$CURL" 2>/dev/null && early=no || early=yes
 wait "$CURL"; wait "$LOCK"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-HS=$(jget "$T_TMP/held.body" 'j["serial"]')
+HS=$(t_jget "$T_TMP/held.body" 'j["serial"]')
 [ "$(cat "$T_TMP/held.code")" = 201 ] && [ "$early" = no ] && [ "$ms" -ge 1200 ] &&
 	[ "$(sql "SELECT count(*) FROM certificates WHERE serial='$HS'")" = 1 ] &&
 	[ "$(sql "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='success' AND object='$HS'")" = 1 ] &&
@@ -311,7 +286,7 @@ NC0=$(sql "SELECT count(*) FROM certificates")
 sql "CREATE TRIGGER t_ca_fail BEFORE INSERT ON audit WHEN NEW.op = 'cert.issue'
 	AND NEW.outcome = 'success' BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END" >/dev/null
 s=$(admin "$OFF" nolog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
-expect_err nolog 500 "$s" 'injected audit failure'
+t_expect_err nolog 500 "$s" 'injected audit failure'
 NC1=$(sql "SELECT count(*) FROM certificates")
 NF=$(sql "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='failure'
 	AND json_extract(details,'$.reason') LIKE '%injected audit failure%'")
@@ -319,7 +294,7 @@ NF=$(sql "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='failure'
 	t_fail "a certificate whose record fails is not stored; the failure is audited" "$NC0 -> $NC1 certificates, $NF failure records"
 sql "DROP TRIGGER t_ca_fail" >/dev/null
 s=$(admin "$OFF" relog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
-expect relog 201 "$s"
+t_expect relog 201 "$s"
 
 t_check "audit log verifies after all of it" "$GOVPKI" audit verify --dir "$D"
 # A CLI run that changed state seals its records with a checkpoint; the
@@ -327,8 +302,8 @@ t_check "audit log verifies after all of it" "$GOVPKI" audit verify --dir "$D"
 "$GOVPKI" audit verify --dir "$D" --json >"$T_TMP/av.json" 2>&1
 "$GOVPKI" ca hold --dir "$D" "$ENT" >/dev/null 2>&1
 "$GOVPKI" audit verify --dir "$D" --json >"$T_TMP/av2.json" 2>&1
-c1=$(jget "$T_TMP/av.json" 'j["checkpoints"]'); c2=$(jget "$T_TMP/av2.json" 'j["checkpoints"]')
-u2=$(jget "$T_TMP/av2.json" 'j["unsealed"]')
+c1=$(t_jget "$T_TMP/av.json" 'j["checkpoints"]'); c2=$(t_jget "$T_TMP/av2.json" 'j["checkpoints"]')
+u2=$(t_jget "$T_TMP/av2.json" 'j["unsealed"]')
 [ -n "$c1" ] && [ "$c2" = "$((c1 + 1))" ] && [ "$u2" = 1 ] &&
 	t_ok "a CLI change is sealed by a checkpoint at exit" ||
 	t_fail "a CLI change is sealed by a checkpoint at exit" "checkpoints $c1 -> $c2, unsealed $u2"

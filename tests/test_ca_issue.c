@@ -21,6 +21,7 @@
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <sqlite3.h>
 
 #include "ca/internal.h"
 #include "tests/test.h"
@@ -78,6 +79,67 @@ test_reasons(void)
 	CHECK(ca_reason_name(11) == NULL && ca_reason_name(-1) == NULL);
 }
 
+/* Name text: UTF-8 counted in characters, control and format characters
+ * refused with the field named. */
+static void
+test_text_check(void)
+{
+	char buf[512];
+	size_t i;
+
+	CHECK_EQ(ca_text_check("f", "abc", 3, 3), 0);
+	/* 64 Chinese characters are 192 bytes and within 64. */
+	buf[0] = '\0';
+	for (i = 0; i < 64; i++)
+		strcat(buf, "\xe5\x8d\x8e");
+	CHECK_EQ(ca_text_check("subject.organization", buf, strlen(buf), 64),
+	    0);
+	strcat(buf, "\xe5\x8d\x8e");
+	CHECK_EQ(ca_text_check("subject.organization", buf, strlen(buf), 64),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "subject.organization: 65 characters; "
+	    "at most 64");
+	/* must fail: bidi override, isolates, zero width, BOM, soft hyphen,
+	 * line separator, C0, DEL, C1 */
+	CHECK_EQ(ca_text_check("subject.name", "ab\xe2\x80\xae" "cd", 7, 64),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "subject.name: character 3 is U+202E");
+	CHECK_EQ(ca_text_check("f", "\xe2\x81\xa6x", 4, 0), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "U+2066");
+	CHECK_EQ(ca_text_check("f", "\xe2\x81\xa9x", 4, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "x\xe2\x80\x8b", 4, 0), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "U+200B");
+	CHECK_EQ(ca_text_check("f", "x\xe2\x80\x8f", 4, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "\xef\xbb\xbfx", 4, 0), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "U+FEFF");
+	CHECK_EQ(ca_text_check("f", "a\xc2\xad", 3, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "a\xe2\x80\xa8", 4, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "a\nb", 3, 0), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "U+000A, a control character");
+	CHECK_EQ(ca_text_check("f", "a\x7f", 2, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "a\xc2\x85", 3, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "a\0b", 3, 0), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "U+0000");
+	CHECK_EQ(ca_text_check("f", "\xf3\xa0\x80\x81", 4, 0),
+	    GP_ERR_INVALID); /* U+E0001 language tag */
+	/* must fail: invalid UTF-8: stray continuation, overlong '/',
+	 * surrogate, above U+10FFFF, truncated */
+	CHECK_EQ(ca_text_check("subject.unit", "a\x80", 2, 0), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "subject.unit: not valid UTF-8 "
+	    "(byte 2)");
+	CHECK_EQ(ca_text_check("f", "\xc0\xaf", 2, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "\xe0\x80\xaf", 3, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "\xed\xa0\x80", 3, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "\xf4\x90\x80\x80", 4, 0),
+	    GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "\xe5\x8d", 2, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "\xff", 1, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", "", 0, 0), GP_ERR_INVALID);
+	CHECK_EQ(ca_text_check("f", NULL, 0, 0), GP_ERR_INVALID);
+	/* Characters that are fine: Chinese, a 4-byte one, ASCII marks. */
+	CHECK_EQ(ca_text_check("f", "\xf0\x9f\x98\x80 O'Brien (x)", 15, 0), 0);
+}
+
 static struct gp_config *
 test_cfg(const char *profiles_dir)
 {
@@ -88,6 +150,18 @@ test_cfg(const char *profiles_dir)
 	free(cfg->profiles_dir);
 	cfg->profiles_dir = strdup(profiles_dir);
 	return cfg;
+}
+
+static void
+write_profile(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
 }
 
 static void
@@ -110,6 +184,10 @@ test_profiles(void)
 	CHECK((p = ca_profile_find(ps, "ocsp-signer")) != NULL &&
 	    p->dual_control && p->ocsp_nocheck);
 	CHECK((p = ca_profile_find(ps, "officer")) != NULL && p->dual_control);
+	CHECK(ca_profile_grants_role(p));
+	CHECK(!ca_profile_grants_role(ca_profile_find(ps, "enterprise")));
+	CHECK(!ca_profile_grants_role(ca_profile_find(ps, "tsa")));
+	CHECK(!ca_profile_grants_role(NULL));
 	CHECK(ca_profile_find(ps, "nope") == NULL);
 	ca_profiles_free(ps);
 	ps = NULL;
@@ -156,6 +234,71 @@ test_profiles(void)
 	}
 	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
 	CHECK_CONTAINS(gp_err_detail(), "x.json: line 1");
+	/* must fail: a title in a profile that stores no role (an
+	 * enterprise certificate saying title=officer) */
+	write_profile(path, "{\"name\":\"x\",\"key_types\":[\"ec-p256\"],"
+	    "\"max_validity_days\":30,\"subject\":[{\"field\":\"org\","
+	    "\"attribute\":\"O\",\"max_length\":64},{\"field\":\"title\","
+	    "\"attribute\":\"title\"}],\"key_usage\":[\"digitalSignature\"]}");
+	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "x.json: subject[1]: attribute: title "
+	    "is for the administrative role");
+	write_profile(path, "{\"name\":\"x\",\"key_types\":[\"ec-p256\"],"
+	    "\"max_validity_days\":30,\"subject_fixed\":[{\"attribute\":"
+	    "\"title\",\"value\":\"officer\"}],\"subject\":[{\"field\":"
+	    "\"n\",\"attribute\":\"CN\"}],\"key_usage\":["
+	    "\"digitalSignature\"]}");
+	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "subject_fixed[0]: title");
+	/* must fail: a role stored without dual control */
+	write_profile(path, "{\"name\":\"x\",\"key_types\":[\"ec-p256\"],"
+	    "\"max_validity_days\":30,\"subject\":[{\"field\":\"n\","
+	    "\"attribute\":\"CN\"},{\"field\":\"role\",\"attribute\":"
+	    "\"title\",\"check\":\"enum\",\"values\":[\"officer\"],"
+	    "\"store\":\"role\"}],\"key_usage\":[\"digitalSignature\"]}");
+	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "x.json: dual_control: a profile that "
+	    "stores a role must have dual control");
+	/* must fail: a role that is not one of the three */
+	write_profile(path, "{\"name\":\"x\",\"key_types\":[\"ec-p256\"],"
+	    "\"max_validity_days\":30,\"subject\":[{\"field\":\"n\","
+	    "\"attribute\":\"CN\"},{\"field\":\"role\",\"attribute\":"
+	    "\"title\",\"check\":\"enum\",\"values\":[\"root\"],"
+	    "\"store\":\"role\"}],\"key_usage\":[\"digitalSignature\"],"
+	    "\"dual_control\":true}");
+	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "values: a role is sysadmin");
+	/* must fail: more than RFC 5280 allows an organization name */
+	write_profile(path, "{\"name\":\"x\",\"key_types\":[\"ec-p256\"],"
+	    "\"max_validity_days\":30,\"subject\":[{\"field\":\"org\","
+	    "\"attribute\":\"O\",\"max_length\":128}],\"key_usage\":["
+	    "\"digitalSignature\"]}");
+	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "subject[0]: max_length: at most 64 "
+	    "for O (RFC 5280 ub-organization-name");
+	/* must fail: a common name taken from a field that may be longer
+	 * than 64 characters */
+	write_profile(path, "{\"name\":\"x\",\"key_types\":[\"ec-p256\"],"
+	    "\"max_validity_days\":30,\"subject\":[{\"field\":\"l\","
+	    "\"attribute\":\"L\",\"required\":true,\"max_length\":100}],"
+	    "\"common_name_from\":\"l\",\"key_usage\":["
+	    "\"digitalSignature\"]}");
+	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "common_name_from: the field may hold "
+	    "more than the 64");
+	/* A role-bearing profile with dual control loads and grants roles;
+	 * without max_length a field gets its attribute's bound. */
+	write_profile(path, "{\"name\":\"x\",\"key_types\":[\"ec-p256\"],"
+	    "\"max_validity_days\":30,\"subject\":[{\"field\":\"n\","
+	    "\"attribute\":\"CN\"},{\"field\":\"role\",\"attribute\":"
+	    "\"title\",\"check\":\"enum\",\"values\":[\"officer\"],"
+	    "\"store\":\"role\"}],\"key_usage\":[\"digitalSignature\"],"
+	    "\"dual_control\":true}");
+	CHECK_EQ(ca_profiles_load(cfg, &ps), 0);
+	CHECK((p = ca_profile_find(ps, "x")) != NULL &&
+	    ca_profile_grants_role(p) && p->fields[0].max_length == 64);
+	ca_profiles_free(ps);
+	ps = NULL;
 	unlink(path);
 	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
 	CHECK_CONTAINS(gp_err_detail(), "no *.json");
@@ -257,10 +400,12 @@ csr_pem(EVP_PKEY *key)
 	return s;
 }
 
-static struct ca_actor who1 = {"CN=officer1,serial=1", "officer", "1", NULL,
-    NULL};
-static struct ca_actor who2 = {"CN=officer2,serial=2", "officer", "2", NULL,
-    NULL};
+static struct ca_person person1 = {"dn:cn=officer1", ""};
+static struct ca_person person2 = {"dn:cn=officer2", ""};
+static struct ca_actor who1 = {"CN=officer1,serial=1", "officer", &person1,
+    NULL, NULL};
+static struct ca_actor who2 = {"CN=officer2,serial=2", "officer", &person2,
+    NULL, NULL};
 
 static int
 issue(struct fx *f, const char *profile, const char *csr, const char *subj,
@@ -346,16 +491,46 @@ test_issue(void)
 	CHECK_EQ(issue(&f, "tls-server", csr, "{\"name\":\"portal.gov.cn\"}",
 	    &res), GP_ERR_INVALID);
 	CHECK_CONTAINS(gp_err_detail(), "san.dns: required");
+	/* RFC 5280 ub-organization-name: 64 characters, counted as such:
+	 * 64 Chinese characters pass, 65 do not. */
+	{
+		char org[300], subj[400];
+		size_t i;
+
+		org[0] = '\0';
+		for (i = 0; i < 64; i++)
+			strcat(org, "\xe5\x8d\x8e");
+		snprintf(subj, sizeof(subj), "{\"organization\":\"%s\","
+		    "\"uscc\":\"91350100M000100Y43\"}", org);
+		CHECK_EQ(issue(&f, "enterprise", csr, subj, &res), 0);
+		ca_issue_result_clear(&res);
+		strcat(org, "\xe5\x8d\x8e");
+		snprintf(subj, sizeof(subj), "{\"organization\":\"%s\","
+		    "\"uscc\":\"91350100M000100Y43\"}", org);
+		CHECK_EQ(issue(&f, "enterprise", csr, subj, &res),
+		    GP_ERR_INVALID);
+		CHECK_CONTAINS(gp_err_detail(), "subject.organization: 65 "
+		    "characters; at most 64");
+	}
+	/* A bidi override in a name, named with its field. */
+	CHECK_EQ(issue(&f, "enterprise", csr, "{\"organization\":\"\u202e"
+	    "gpj.exe\",\"uscc\":\"91350100M000100Y43\"}", &res),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "subject.organization: character 1 is "
+	    "U+202E");
+	CHECK_EQ(issue(&f, "citizen", csr, "{\"name\":\"\u5f20\u200b\u4e09\","
+	    "\"id_number\":\"11010519491231002X\"}", &res), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "subject.name: character 2 is U+200B");
 	CHECK_EQ(issue(&f, "citizen", csr, "{\"name\":\"张三\",\"id_number\":"
 	    "\"11010519491231002X\"}", &res), 0);
 	ca_issue_result_clear(&res);
 	/* Every certificate in the store, audited with it. */
 	CHECK_EQ(store_cert_count(f.st, &n), 0);
-	CHECK_EQ(n, 3);
+	CHECK_EQ(n, 4);
 	{
 		int64_t cnt = 0, max = 0;
 		CHECK_EQ(store_audit_count(f.st, &cnt, &max), 0);
-		CHECK(cnt >= 9); /* 3 issued + 6 refused */
+		CHECK(cnt >= 13); /* 4 issued + 9 refused */
 	}
 	fx_close(&f);
 	free(csr);
@@ -479,8 +654,11 @@ test_dual_and_revoke(void)
 	serial = res2.serial ? strdup(res2.serial) : NULL;
 	ca_issue_result_clear(&res2);
 	CHECK_EQ(ca_request_approve(&f.ca, &who2, rid, &res2), GP_ERR_CONFLICT);
+	CHECK_EQ(ca_request_approve(&f.ca, &who2,
+	    "00000000000000000000000000000000", &res2), GP_ERR_NOT_FOUND);
 	CHECK_EQ(ca_request_approve(&f.ca, &who2, "00", &res2),
-	    GP_ERR_NOT_FOUND);
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "request id");
 	memset(&sc, 0, sizeof(sc));
 	CHECK_EQ(store_cert_get(f.st, serial, &sc), 0);
 	CHECK_STR(sc.role, "officer");
@@ -901,6 +1079,431 @@ test_issue_async(void)
 	EVP_PKEY_free(k);
 }
 
+/* A certificate for |key| with subject |dn| ("/CN=x/O=y"), as an
+ * officer profile or `govpki init` would name it; not signed by a CA
+ * (only its subject matters to a person). */
+static X509 *
+person_cert(const char *dn)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = NULL;
+
+	if (x == NULL || ca_name_parse(dn, &n) != 0 ||
+	    X509_set_subject_name(x, n) != 1) {
+		X509_free(x);
+		x = NULL;
+	}
+	X509_NAME_free(n);
+	return x;
+}
+
+static void
+person_of(const char *dn, const char *idn, struct ca_person *out)
+{
+	X509 *x = person_cert(dn);
+
+	memset(out, 0, sizeof(*out));
+	CHECK(x != NULL);
+	if (x != NULL)
+		CHECK_EQ(ca_person_of_cert(x, idn, out), 0);
+	X509_free(x);
+}
+
+/* Persons: one officer's certificates are one person whatever the order,
+ * case or spacing of their names and whatever their title; a resident ID
+ * number joins certificates with different names. */
+static void
+test_person(void)
+{
+	struct ca_person a, b, loc, empty;
+
+	person_of("/CN=govpki officer/O=govpki/title=officer", NULL, &a);
+	CHECK_STR(a.id, "dn:CN=govpki officer,O=govpki");
+	CHECK_STR(a.idn, "");
+	/* `govpki init` lists CN first, the officer profile O first. */
+	person_of("/O=govpki/CN=govpki officer/title=officer", NULL, &b);
+	CHECK(ca_person_same(&a, &b));
+	person_of("/O=GOVPKI/CN=  govpki   Officer /title=auditor", NULL, &b);
+	CHECK(ca_person_same(&a, &b));
+	person_of("/O=govpki/CN=govpki officer", NULL, &b);
+	CHECK(ca_person_same(&a, &b));
+	/* Different persons. */
+	person_of("/O=govpki/CN=王五/title=officer", NULL, &b);
+	CHECK(!ca_person_same(&a, &b));
+	person_of("/O=govpki/CN=govpki officer2", NULL, &b);
+	CHECK(!ca_person_same(&a, &b));
+	/* A comma in a value cannot forge a second attribute. */
+	person_of("/CN=a,O=b", NULL, &a);
+	person_of("/CN=a/O=b", NULL, &b);
+	CHECK(!ca_person_same(&a, &b));
+	/* The ID number: hashed, never in the identity; it joins
+	 * certificates whose names differ. */
+	person_of("/O=govpki/CN=张三", "11010519491231002X", &a);
+	person_of("/O=govpki/CN=张三 (备用)", "11010519491231002X", &b);
+	CHECK(strncmp(a.idn, "idn:", 4) == 0 && strlen(a.idn) == 68);
+	CHECK(strstr(a.idn, "11010519") == NULL &&
+	    strstr(a.id, "11010519") == NULL);
+	CHECK(ca_person_same(&a, &b));
+	person_of("/O=govpki/CN=张三 (备用)", "110105194912310011", &b);
+	CHECK(!ca_person_same(&a, &b));
+	/* The local operator is a person of its own. */
+	CHECK_EQ(ca_person_local("local:alice", &loc), 0);
+	CHECK_STR(loc.id, "local:alice");
+	CHECK(!ca_person_same(&loc, &a));
+	CHECK_EQ(ca_person_local("alice", &loc), GP_ERR_INVALID);
+	/* Persons that cannot be told apart are one (dual control then
+	 * refuses). */
+	memset(&empty, 0, sizeof(empty));
+	CHECK(ca_person_same(&empty, &a));
+	CHECK(ca_person_same(NULL, &a));
+	/* must fail: a subject of nothing but a title */
+	{
+		X509 *x = person_cert("/title=officer");
+		CHECK(x != NULL && ca_person_of_cert(x, NULL, &a) ==
+		    GP_ERR_INVALID);
+		X509_free(x);
+	}
+}
+
+/* The newest audit record's op and outcome into |op| / |outcome|. */
+static void
+last_audit(store *st, char *op, char *outcome, char *details, size_t len)
+{
+	struct store_audit_row row;
+	uint8_t hash[32];
+	int64_t seq = 0;
+
+	memset(&row, 0, sizeof(row));
+	op[0] = outcome[0] = details[0] = '\0';
+	if (store_audit_head(st, &seq, hash) == 0 &&
+	    store_audit_get(st, seq, &row) == 0) {
+		snprintf(op, 32, "%s", row.op ? row.op : "");
+		snprintf(outcome, 16, "%s", row.outcome ? row.outcome : "");
+		snprintf(details, len, "%s", row.details ? row.details : "");
+	}
+	store_audit_row_clear(&row);
+}
+
+static char *
+request_officer(struct fx *f, const struct ca_actor *who, const char *subj)
+{
+	struct ca_issue_result res;
+	struct ca_issue_req req;
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	char *csr = csr_pem(k), *rid = NULL;
+	json_t *s = json_loads(subj, 0, NULL);
+
+	memset(&res, 0, sizeof(res));
+	memset(&req, 0, sizeof(req));
+	req.profile = "officer";
+	req.csr_pem = csr;
+	req.csr_len = csr ? strlen(csr) : 0;
+	req.subject = s;
+	CHECK_EQ(ca_issue(&f->ca, who, &req, &res), 0);
+	CHECK(res.pending && res.request_id != NULL);
+	if (res.request_id != NULL)
+		rid = strdup(res.request_id);
+	ca_issue_result_clear(&res);
+	json_decref(s);
+	free(csr);
+	EVP_PKEY_free(k);
+	return rid;
+}
+
+/* Dual control between persons: an officer holding two certificates is
+ * refused (403, audited) approving their own request with the second;
+ * another person approves. A request stored before persons were kept
+ * (requester: a serial) is resolved through that certificate. */
+static void
+test_dual_persons(void)
+{
+	struct fx f;
+	struct ca_issue_result res;
+	struct ca_person a1, a2, b, local;
+	struct ca_actor wa1 = {"CN=A,serial=a1", "officer", &a1, NULL, NULL};
+	struct ca_actor wa2 = {"CN=A,serial=a2", "officer", &a2, NULL, NULL};
+	struct ca_actor wb = {"CN=B,serial=b", "officer", &b, NULL, NULL};
+	struct ca_actor wl = {"local:root", "local", &local, NULL, NULL};
+	char op[32], outcome[16], details[1024], *rid = NULL;
+
+	memset(&res, 0, sizeof(res));
+	CHECK_EQ(fx_open(&f), 0);
+	/* One officer, two certificates: `govpki init`'s and a second one
+	 * issued under the officer profile (other order of attributes). */
+	person_of("/CN=govpki officer/O=govpki/title=officer", NULL, &a1);
+	person_of("/O=govpki/CN=govpki officer/title=officer", NULL, &a2);
+	person_of("/O=govpki/CN=王五/title=officer", NULL, &b);
+	CHECK_EQ(ca_person_local("local:root", &local), 0);
+
+	rid = request_officer(&f, &wa1, "{\"name\":\"新人\",\"role\":"
+	    "\"auditor\"}");
+	/* must fail: the second certificate of the requester */
+	CHECK_EQ(ca_request_approve(&f.ca, &wa2, rid, &res), GP_ERR_DENIED);
+	CHECK_CONTAINS(gp_err_detail(), "not with another certificate");
+	last_audit(f.st, op, outcome, details, sizeof(details));
+	CHECK_STR(op, "cert.approve");
+	CHECK_STR(outcome, "denied");
+	CHECK_CONTAINS(details, "CN=A,serial=a1");
+	CHECK_EQ(ca_request_approve(&f.ca, &wa1, rid, &res), GP_ERR_DENIED);
+	/* another person does */
+	CHECK_EQ(ca_request_approve(&f.ca, &wb, rid, &res), 0);
+	CHECK(res.serial != NULL);
+	last_audit(f.st, op, outcome, details, sizeof(details));
+	CHECK_STR(op, "cert.issue");
+	CHECK_STR(outcome, "success");
+	CHECK_CONTAINS(details, rid != NULL ? rid : "?");
+	ca_issue_result_clear(&res);
+	free(rid);
+
+	/* An ID number makes two names one person. */
+	person_of("/O=govpki/CN=张三", "11010519491231002X", &a1);
+	person_of("/O=govpki/CN=张三 (二)", "11010519491231002X", &a2);
+	rid = request_officer(&f, &wa1, "{\"name\":\"x\",\"role\":"
+	    "\"auditor\"}");
+	CHECK_EQ(ca_request_approve(&f.ca, &wa2, rid, &res), GP_ERR_DENIED);
+	CHECK_EQ(ca_request_approve(&f.ca, &wl, rid, &res), 0);
+	ca_issue_result_clear(&res);
+	free(rid);
+
+	/* A request kept from before: its requester is the serial of the
+	 * certificate it came with; the store's copy of that certificate
+	 * says who it was. */
+	{
+		struct store_request sr;
+		struct store_cert sc;
+		struct ca_person holder;
+		struct ca_actor wh = {"CN=H", "officer", &holder, NULL, NULL};
+		X509 *x;
+		const unsigned char *p;
+		char *legacy_serial = NULL;
+
+		/* The certificate just issued (an auditor certificate for
+		 * "x" of O=govpki) is in the store. */
+		rid = request_officer(&f, &wb, "{\"name\":\"y\",\"role\":"
+		    "\"auditor\"}");
+		CHECK_EQ(ca_request_approve(&f.ca, &wl, rid, &res), 0);
+		legacy_serial = res.serial ? strdup(res.serial) : NULL;
+		ca_issue_result_clear(&res);
+		free(rid);
+		memset(&sc, 0, sizeof(sc));
+		CHECK_EQ(store_cert_get(f.st, legacy_serial, &sc), 0);
+		p = sc.der;
+		x = d2i_X509(NULL, &p, (long)sc.der_len);
+		CHECK(x != NULL && ca_person_of_cert(x, NULL, &holder) == 0);
+		X509_free(x);
+		store_cert_clear(&sc);
+		/* ... and made a request before the upgrade. */
+		memset(&sr, 0, sizeof(sr));
+		sr.id = (char *)"0123456789abcdef0123456789abcdef";
+		sr.profile = (char *)"tsa";
+		sr.requester = legacy_serial;
+		sr.requester_actor = (char *)"CN=y,serial=old";
+		sr.body = (char *)"{}";
+		sr.created_ms = 1;
+		CHECK_EQ(store_begin(f.st), 0);
+		CHECK_EQ(store_request_insert(f.st, &sr), 0);
+		CHECK_EQ(store_commit(f.st), 0);
+		CHECK_EQ(ca_request_approve(&f.ca, &wh, sr.id, &res),
+		    GP_ERR_DENIED);
+		free(legacy_serial);
+	}
+	fx_close(&f);
+}
+
+/* Requests listed, shown with what they would issue, refused with a
+ * reason (audited), and a refused request never approved. */
+static void
+test_requests(void)
+{
+	struct fx f;
+	struct ca_issue_result res;
+	struct store_request_query q;
+	json_t *j = NULL, *is;
+	char op[32], outcome[16], details[1024], *r1, *r2, *r3;
+	const char *fp;
+
+	memset(&res, 0, sizeof(res));
+	CHECK_EQ(fx_open(&f), 0);
+	r1 = request_officer(&f, &who1, "{\"name\":\"王五\",\"role\":"
+	    "\"officer\"}");
+	r2 = request_officer(&f, &who1, "{\"name\":\"赵六\",\"role\":"
+	    "\"auditor\",\"id_number\":\"11010519491231002X\"}");
+	r3 = request_officer(&f, &who2, "{\"name\":\"孙七\",\"role\":"
+	    "\"sysadmin\"}");
+
+	/* Show: everything approving would issue. */
+	CHECK_EQ(ca_request_get(&f.ca, r2, &j), 0);
+	CHECK_STR(json_string_value(json_object_get(j, "status")), "pending");
+	CHECK_STR(json_string_value(json_object_get(j, "requester")),
+	    who1.actor);
+	CHECK_STR(json_string_value(json_object_get(j, "requester_id")),
+	    person1.id);
+	is = json_object_get(j, "issue");
+	CHECK(json_is_true(json_object_get(is, "issuable")));
+	CHECK_STR(json_string_value(json_object_get(is, "profile")),
+	    "officer");
+	CHECK_STR(json_string_value(json_object_get(is, "role")), "auditor");
+	CHECK_CONTAINS(json_string_value(json_object_get(is, "subject")),
+	    "CN=赵六");
+	CHECK_CONTAINS(json_string_value(json_object_get(is, "subject")),
+	    "title=auditor");
+	/* The ID number is kept out of the certificate by the profile. */
+	CHECK(strstr(json_string_value(json_object_get(is, "subject")),
+	    "11010519") == NULL);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(is, "key"),
+	    "type")), "ec-p256");
+	fp = json_string_value(json_object_get(json_object_get(is, "key"),
+	    "fingerprint"));
+	CHECK(fp != NULL && strncmp(fp, "sha256:", 7) == 0 &&
+	    strlen(fp) == 7 + 32 * 3 - 1);
+	CHECK_EQ(json_integer_value(json_object_get(is, "validity_days")),
+	    365);
+	CHECK(json_integer_value(json_object_get(is, "not_after")) >
+	    json_integer_value(json_object_get(is, "not_before")));
+	CHECK_CONTAINS(json_string_value(json_object_get(is, "key_usage")),
+	    "digitalSignature");
+	json_decref(j);
+	j = NULL;
+	CHECK_EQ(ca_request_get(&f.ca, "0123456789abcdef0123456789abcdef", &j),
+	    GP_ERR_NOT_FOUND);
+	CHECK_EQ(ca_request_get(&f.ca, "../x", &j), GP_ERR_INVALID);
+
+	/* List: filters and paging. */
+	memset(&q, 0, sizeof(q));
+	q.limit = 100;
+	q.status = "pending";
+	CHECK_EQ(ca_request_list(&f.ca, &q, &j), 0);
+	CHECK_EQ(json_array_size(json_object_get(j, "requests")), 3);
+	CHECK(json_is_null(json_object_get(j, "next_after")));
+	json_decref(j);
+	q.requester = person2.id;
+	CHECK_EQ(ca_request_list(&f.ca, &q, &j), 0);
+	CHECK_EQ(json_array_size(json_object_get(j, "requests")), 1);
+	CHECK_STR(json_string_value(json_object_get(json_array_get(
+	    json_object_get(j, "requests"), 0), "id")), r3);
+	json_decref(j);
+	q.requester = NULL;
+	q.limit = 2;
+	CHECK_EQ(ca_request_list(&f.ca, &q, &j), 0);
+	CHECK_EQ(json_array_size(json_object_get(j, "requests")), 2);
+	CHECK_STR(json_string_value(json_object_get(j, "next_after")), r2);
+	json_decref(j);
+	q.after = r2;
+	CHECK_EQ(ca_request_list(&f.ca, &q, &j), 0);
+	CHECK_EQ(json_array_size(json_object_get(j, "requests")), 1);
+	json_decref(j);
+	q.after = NULL;
+	q.limit = 100;
+	q.profile = "tsa";
+	CHECK_EQ(ca_request_list(&f.ca, &q, &j), 0);
+	CHECK_EQ(json_array_size(json_object_get(j, "requests")), 0);
+	json_decref(j);
+	j = NULL;
+
+	/* Refuse: a reason is required and must be text. */
+	CHECK_EQ(ca_request_refuse(&f.ca, &who2, r1, NULL), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "reason: required");
+	CHECK_EQ(ca_request_refuse(&f.ca, &who2, r1, "ok\xe2\x80\xae"),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "reason: character 3 is U+202E");
+	CHECK_EQ(ca_request_refuse(&f.ca, &who2, r1, "不是本单位人员"), 0);
+	last_audit(f.st, op, outcome, details, sizeof(details));
+	CHECK_STR(op, "cert.refuse");
+	CHECK_STR(outcome, "success");
+	CHECK_CONTAINS(details, "不是本单位人员");
+	/* must fail: approving or refusing it again */
+	CHECK_EQ(ca_request_approve(&f.ca, &who2, r1, &res), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "is refused, no longer pending");
+	last_audit(f.st, op, outcome, details, sizeof(details));
+	CHECK_STR(op, "cert.approve");
+	CHECK_STR(outcome, "failure");
+	CHECK_EQ(ca_request_refuse(&f.ca, &who2, r1, "again"),
+	    GP_ERR_CONFLICT);
+	CHECK_EQ(ca_request_refuse(&f.ca, &who2,
+	    "0123456789abcdef0123456789abcdef", "x"), GP_ERR_NOT_FOUND);
+	CHECK_EQ(ca_request_get(&f.ca, r1, &j), 0);
+	CHECK_STR(json_string_value(json_object_get(j, "status")), "refused");
+	CHECK_STR(json_string_value(json_object_get(j, "reason")),
+	    "不是本单位人员");
+	CHECK_STR(json_string_value(json_object_get(j, "decided_by")),
+	    who2.actor);
+	json_decref(j);
+	/* The requester may withdraw their own request. */
+	CHECK_EQ(ca_request_refuse(&f.ca, &who2, r3, "withdrawn"), 0);
+	/* Approved requests list as such, with their serial. */
+	CHECK_EQ(ca_request_approve(&f.ca, &who2, r2, &res), 0);
+	ca_issue_result_clear(&res);
+	memset(&q, 0, sizeof(q));
+	q.limit = 100;
+	q.status = "approved";
+	CHECK_EQ(ca_request_list(&f.ca, &q, &j), 0);
+	CHECK_EQ(json_array_size(json_object_get(j, "requests")), 1);
+	CHECK(json_string_value(json_object_get(json_array_get(
+	    json_object_get(j, "requests"), 0), "serial")) != NULL);
+	json_decref(j);
+	free(r1);
+	free(r2);
+	free(r3);
+	fx_close(&f);
+}
+
+/* The one rule for failures: a failure is audited once, by the entry
+ * point called, under its operation. An approval whose commit fails (the
+ * decision refused by the store) leaves one "cert.approve" failure naming
+ * the serial that was signed and never stored, and no "cert.issue"
+ * record; a refused request outside its profile leaves one "cert.issue"
+ * failure. */
+static void
+test_one_failure_record(void)
+{
+	struct fx f;
+	struct ca_issue_result res;
+	char op[32], outcome[16], details[1024], db[160], *rid;
+	int64_t n0 = 0, n1 = 0, max = 0, certs0 = 0, certs1 = 0;
+	sqlite3 *raw = NULL;
+
+	memset(&res, 0, sizeof(res));
+	CHECK_EQ(fx_open(&f), 0);
+	rid = request_officer(&f, &who1, "{\"name\":\"甲\",\"role\":"
+	    "\"officer\"}");
+	snprintf(db, sizeof(db), "%s/t.db", tdir);
+	CHECK_EQ(sqlite3_open(db, &raw), SQLITE_OK);
+	sqlite3_busy_timeout(raw, 5000);
+	CHECK_EQ(sqlite3_exec(raw, "CREATE TRIGGER t_nodecide BEFORE UPDATE ON "
+	    "requests BEGIN SELECT RAISE(ABORT, 'injected'); END", NULL, NULL,
+	    NULL), SQLITE_OK);
+	CHECK_EQ(store_audit_count(f.st, &n0, &max), 0);
+	CHECK_EQ(store_cert_count(f.st, &certs0), 0);
+	CHECK(ca_request_approve(&f.ca, &who2, rid, &res) != 0);
+	CHECK(res.serial == NULL && res.cert_pem == NULL);
+	CHECK_EQ(store_audit_count(f.st, &n1, &max), 0);
+	CHECK_EQ(store_cert_count(f.st, &certs1), 0);
+	CHECK_EQ(n1, n0 + 1);
+	CHECK_EQ(certs1, certs0);
+	last_audit(f.st, op, outcome, details, sizeof(details));
+	CHECK_STR(op, "cert.approve");
+	CHECK_STR(outcome, "failure");
+	CHECK_CONTAINS(details, "injected");
+	CHECK_CONTAINS(details, "\"serial\":");
+	CHECK_EQ(sqlite3_exec(raw, "DROP TRIGGER t_nodecide", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(raw);
+	/* Once the store takes it, the same request is approved. */
+	CHECK_EQ(ca_request_approve(&f.ca, &who2, rid, &res), 0);
+	ca_issue_result_clear(&res);
+
+	/* A request outside its profile: one record, cert.issue failure. */
+	CHECK_EQ(store_audit_count(f.st, &n0, &max), 0);
+	CHECK_EQ(issue(&f, "enterprise", "x", "{}", &res), GP_ERR_INVALID);
+	CHECK_EQ(store_audit_count(f.st, &n1, &max), 0);
+	CHECK_EQ(n1, n0 + 1);
+	last_audit(f.st, op, outcome, details, sizeof(details));
+	CHECK_STR(op, "cert.issue");
+	CHECK_STR(outcome, "failure");
+	free(rid);
+	fx_close(&f);
+}
+
 int
 main(void)
 {
@@ -910,6 +1513,7 @@ main(void)
 	if (mkdtemp(tdir) == NULL)
 		return 1;
 	RUN(test_uscc);
+	RUN(test_text_check);
 	RUN(test_resident_id);
 	RUN(test_reasons);
 	RUN(test_profiles);
@@ -918,6 +1522,10 @@ main(void)
 	RUN(test_dual_and_revoke);
 	RUN(test_csr);
 	RUN(test_issue_async);
+	RUN(test_person);
+	RUN(test_dual_persons);
+	RUN(test_requests);
+	RUN(test_one_failure_record);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tdir);

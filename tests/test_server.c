@@ -1,11 +1,15 @@
 /*
  * test_server.c: pure units of server/: the status mapping, the error
  * object, query integer parsing, the route table (including the split of
- * powers between roles), the Prometheus text, and the identity read from
- * an administrator certificate built here with OpenSSL. No listener is
+ * powers between roles), the Prometheus text, the identity read from an
+ * administrator certificate built here with OpenSSL (no role from its
+ * title), the role taken from a store row only under a role-granting
+ * profile, and the query parser's refusals. No listener is
  * started; tests/t_server.sh covers the daemons end to end.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -266,11 +270,8 @@ static void
 test_ident_parse(void)
 {
 	static const char *const auditor[] = {"auditor", NULL};
-	static const char *const officer[] = {"officer", NULL};
 	static const char *const none[] = {NULL};
-	static const char *const other[] = {"root", NULL};
 	static const char *const two[] = {"officer", "sysadmin", NULL};
-	static const char *const nul[] = {"auditor\0x", NULL};
 	struct srv_ident id;
 	X509 *x;
 
@@ -278,18 +279,25 @@ test_ident_parse(void)
 	CHECK(x != NULL);
 	CHECK_EQ(srv_ident_parse(x, &id), 0);
 	CHECK_STR(id.serial, "abcdef0123");
-	CHECK_STR(id.role, "auditor");
-	CHECK_EQ(id.role_bit, SRV_ROLE_AUDITOR);
+	/* The subject title grants nothing: the role comes from the store
+	 * (srv_ident_role). */
+	CHECK_STR(id.role, "");
+	CHECK_EQ(id.role_bit, 0);
 	/* RFC 2253 lists the last RDN first and escapes the comma. */
 	CHECK_STR(id.actor, "title=auditor,CN=Zhang San\\, ops,"
 	    "serial=abcdef0123");
+	/* The person: the subject without its title, prepared (case, white
+	 * space) and escaped; no ID number yet (the store adds it). */
+	CHECK_STR(id.person.id, "dn:CN=zhang san\\, ops");
+	CHECK_STR(id.person.idn, "");
 	CHECK(id.not_before < id.not_after);
 	CHECK(id.der != NULL && id.der_len == (size_t)i2d_X509(x, NULL));
 	srv_ident_clear(&id);
 	CHECK(id.der == NULL);
 	X509_free(x);
 
-	/* UTF-8 subjects (Chinese names) stay readable in the actor. */
+	/* UTF-8 subjects (Chinese names) stay readable in the actor; the
+	 * person's attributes are sorted. */
 	x = make_cert("2a", auditor, 0);
 	CHECK(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O",
 	    MBSTRING_UTF8, (const unsigned char *)"\xe5\xb8\x82\xe6\x94"
@@ -297,38 +305,25 @@ test_ident_parse(void)
 	CHECK_EQ(srv_ident_parse(x, &id), 0);
 	CHECK_STR(id.actor, "O=\xe5\xb8\x82\xe6\x94\xbf\xe5\xba\x9c,"
 	    "title=auditor,CN=Zhang San\\, ops,serial=2a");
+	CHECK_STR(id.person.id, "dn:CN=zhang san\\, ops,O=\xe5\xb8\x82\xe6"
+	    "\x94\xbf\xe5\xba\x9c");
 	srv_ident_clear(&id);
 	X509_free(x);
 
-	x = make_cert("1", officer, 0);
-	CHECK_EQ(srv_ident_parse(x, &id), 0);
-	CHECK_STR(id.serial, "1");
-	CHECK_EQ(id.role_bit, SRV_ROLE_OFFICER);
-	srv_ident_clear(&id);
-	X509_free(x);
-
-	/* must fail: no role, unknown role, two roles, NUL in the role,
-	 * negative and zero serials, over-long serial, NULL */
+	/* No title, or two: parsed alike, and no role either way. */
 	x = make_cert("10", none, 0);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	CHECK_CONTAINS(gp_err_detail(), "no role");
-	srv_ident_clear(&id);
-	X509_free(x);
-	x = make_cert("10", other, 0);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	CHECK_CONTAINS(gp_err_detail(), "title");
+	CHECK_EQ(srv_ident_parse(x, &id), 0);
+	CHECK_STR(id.role, "");
+	CHECK_STR(id.person.id, "dn:CN=zhang san\\, ops");
 	srv_ident_clear(&id);
 	X509_free(x);
 	x = make_cert("10", two, 0);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	CHECK_CONTAINS(gp_err_detail(), "more than one");
+	CHECK_EQ(srv_ident_parse(x, &id), 0);
+	CHECK_EQ(id.role_bit, 0);
 	srv_ident_clear(&id);
 	X509_free(x);
-	x = make_cert("10", nul, 9);
-	CHECK(x != NULL);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	srv_ident_clear(&id);
-	X509_free(x);
+
+	/* must fail: negative and zero serials, over-long serial, NULL */
 	x = make_cert("-5", auditor, 0);
 	CHECK(x != NULL);
 	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
@@ -345,9 +340,180 @@ test_ident_parse(void)
 	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
 	srv_ident_clear(&id);
 	X509_free(x);
+	/* must fail: a subject of nothing but a title names no one */
+	x = X509_new();
+	CHECK(x != NULL);
+	if (x != NULL) {
+		ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+		X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_title,
+		    MBSTRING_UTF8, (const unsigned char *)"officer", -1, -1,
+		    0);
+		CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+		CHECK_CONTAINS(gp_err_detail(), "names no one");
+		srv_ident_clear(&id);
+		X509_free(x);
+	}
 	CHECK(srv_ident_parse(NULL, &id) != 0);
 	srv_ident_clear(&id);
 	srv_ident_clear(NULL);
+}
+
+/* The role comes from the store's row, and only for a profile that
+ * grants roles: a row without a role (an enterprise certificate whose
+ * subject says title=officer, issued when profiles could set a title) is
+ * refused. */
+static void
+test_ident_role(void)
+{
+	struct gp_config *cfg = NULL;
+	struct ca_profiles *ps = NULL;
+	struct store_cert c;
+	struct srv_ident id;
+
+	CHECK_EQ(gp_config_defaults("/tmp", &cfg), 0);
+	if (cfg == NULL)
+		return;
+	free(cfg->profiles_dir);
+	cfg->profiles_dir = strdup(GP_POLICIES_DIR);
+	CHECK_EQ(ca_profiles_load(cfg, &ps), 0);
+	memset(&c, 0, sizeof(c));
+	memset(&id, 0, sizeof(id));
+	snprintf(id.serial, sizeof(id.serial), "abc");
+
+	c.profile = (char *)"officer";
+	c.role = (char *)"officer";
+	CHECK_EQ(srv_ident_role(ps, &c, &id), 0);
+	CHECK_STR(id.role, "officer");
+	CHECK_EQ(id.role_bit, SRV_ROLE_OFFICER);
+	c.role = (char *)"auditor";
+	CHECK_EQ(srv_ident_role(ps, &c, &id), 0);
+	CHECK_EQ(id.role_bit, SRV_ROLE_AUDITOR);
+
+	/* must fail: no stored role, whatever the certificate says */
+	c.profile = (char *)"enterprise";
+	c.role = NULL;
+	CHECK_EQ(srv_ident_role(ps, &c, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "no administrative role in the store");
+	CHECK_STR(id.role, "");
+	CHECK_EQ(id.role_bit, 0);
+	c.profile = (char *)"officer";
+	CHECK_EQ(srv_ident_role(ps, &c, &id), GP_ERR_UNAUTHENTICATED);
+	/* must fail: a role stored under a profile that grants none */
+	c.profile = (char *)"enterprise";
+	c.role = (char *)"officer";
+	CHECK_EQ(srv_ident_role(ps, &c, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "grants no role");
+	c.profile = (char *)"nosuch";
+	CHECK_EQ(srv_ident_role(ps, &c, &id), GP_ERR_UNAUTHENTICATED);
+	c.profile = NULL;
+	CHECK_EQ(srv_ident_role(ps, &c, &id), GP_ERR_UNAUTHENTICATED);
+	/* must fail: a role that is none of the three */
+	c.profile = (char *)"officer";
+	c.role = (char *)"root";
+	CHECK_EQ(srv_ident_role(ps, &c, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_EQ(id.role_bit, 0);
+	ca_profiles_free(ps);
+	gp_config_free(cfg);
+}
+
+static int
+query_hex_check(const char *field, const char *v)
+{
+	return strspn(v, "0123456789abcdef") == strlen(v) ? 0 :
+	    gp_err_set(GP_ERR_INVALID, "%s: hex", field);
+}
+
+/* The query parser: what it takes, and every malformed query a 400 naming
+ * the parameter. */
+static void
+test_query(void)
+{
+	static const char *const st[] = {"pending", "refused", NULL};
+	static const struct srv_qparam spec[] = {
+		{"profile", SRV_Q_TEXT, 8, 0, 0, NULL, NULL},
+		{"status", SRV_Q_ENUM, 0, 0, 0, st, NULL},
+		{"after", SRV_Q_TEXT, 32, 0, 0, NULL, query_hex_check},
+		{"limit", SRV_Q_INT, 0, 1, 1000, NULL, NULL},
+	};
+	struct srv_qvalue v[4];
+	struct srv_qpair p[SRV_QUERY_MAX_PARAMS + 1];
+	size_t i;
+
+#define PAIR(i, k, val) (p[i].key = (k), p[i].key_len = strlen(k), \
+    p[i].value = (val), p[i].value_len = (val) ? strlen(val) : 0)
+	PAIR(0, "profile", "officer");
+	PAIR(1, "limit", "20");
+	PAIR(2, "status", "refused");
+	CHECK_EQ(srv_query_check(spec, 4, p, 3, v), 0);
+	CHECK(v[0].set && strcmp(v[0].s, "officer") == 0);
+	CHECK(v[1].set && strcmp(v[1].s, "refused") == 0);
+	CHECK(!v[2].set && v[2].s == NULL);
+	CHECK(v[3].set && v[3].i == 20);
+	CHECK_EQ(srv_query_check(spec, 4, p, 0, v), 0);
+	CHECK(!v[0].set && !v[3].set);
+
+	/* must fail: "%ff" (decoded: the byte 0xff) names the parameter */
+	PAIR(0, "profile", "\xff");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "profile: not valid UTF-8");
+	/* must fail: an unknown parameter, named */
+	PAIR(0, "colour", "red");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "colour: not a parameter");
+	CHECK_CONTAINS(gp_err_detail(), "profile, status, after, limit");
+	/* ... and not echoed when it is not plain text */
+	PAIR(0, "c\xffl", "red");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK(strchr(gp_err_detail(), '\xff') == NULL);
+	/* must fail: given twice, even with the same value */
+	PAIR(0, "limit", "5");
+	PAIR(1, "limit", "5");
+	CHECK_EQ(srv_query_check(spec, 4, p, 2, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "limit: given more than once");
+	/* must fail: no value, an empty one, a NUL inside (%00) */
+	PAIR(0, "profile", "x");
+	p[0].value = NULL;
+	p[0].value_len = 0;
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "profile: needs a value");
+	PAIR(0, "profile", "");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "profile: empty");
+	p[0].value = "ab\0cd";
+	p[0].value_len = 5;
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "profile: character 3 is U+0000");
+	/* must fail: a bidi override */
+	PAIR(0, "profile", "a\xe2\x80\xae" "b");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "profile: character 2 is U+202E");
+	/* must fail: out of kind */
+	PAIR(0, "profile", "ninechars");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "profile: 9 characters; at most 8");
+	PAIR(0, "status", "good");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "status: one of pending, refused");
+	PAIR(0, "limit", "1001");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "limit");
+	PAIR(0, "limit", "1e3");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	PAIR(0, "after", "xyz");
+	CHECK_EQ(srv_query_check(spec, 4, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "after: hex");
+	/* must fail: a query on a route that takes none */
+	PAIR(0, "x", "1");
+	CHECK_EQ(srv_query_check(NULL, 0, p, 1, v), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "x: not a parameter of this request "
+	    "(it takes none)");
+	/* must fail: too many parameters */
+	for (i = 0; i < SRV_QUERY_MAX_PARAMS + 1; i++)
+		PAIR(i, "profile", "x");
+	CHECK_EQ(srv_query_check(spec, 4, p, SRV_QUERY_MAX_PARAMS + 1, v),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "more than");
+#undef PAIR
 }
 
 int
@@ -360,5 +526,7 @@ main(void)
 	RUN(test_roles);
 	RUN(test_metrics_text);
 	RUN(test_ident_parse);
+	RUN(test_ident_role);
+	RUN(test_query);
 	return test_done("server");
 }

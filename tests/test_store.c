@@ -802,6 +802,117 @@ test_bad_hash_length(void)
 	tdir_free(&t);
 }
 
+/* Requests: decided once (approved or refused, with who and why), found
+ * by status, profile and requester (person or idn), paged in creation
+ * order. */
+static void
+test_requests(void)
+{
+	struct tdir t;
+	store *st = NULL;
+	struct store_request sr, got, *list = NULL;
+	struct store_request_decision d;
+	struct store_request_query q;
+	char id[3][33];
+	size_t n = 0;
+	int i;
+
+	tdir_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	for (i = 0; i < 3; i++) {
+		memset(&sr, 0, sizeof(sr));
+		snprintf(id[i], sizeof(id[i]), "%032x", i + 10);
+		sr.id = id[i];
+		sr.profile = i == 2 ? (char *)"tsa" : (char *)"officer";
+		sr.requester = i == 1 ? (char *)"dn:CN=b" : (char *)"dn:CN=a";
+		sr.requester_idn = i == 1 ? (char *)"idn:00ff" : NULL;
+		sr.requester_actor = (char *)"CN=a,serial=1";
+		sr.body = (char *)"{}";
+		sr.created_ms = 1000 - i; /* newest first by id, oldest by time */
+		CHECK_EQ(store_begin(st), 0);
+		CHECK_EQ(store_request_insert(st, &sr), 0);
+		CHECK_EQ(store_commit(st), 0);
+	}
+	/* must fail: a request without a requester */
+	memset(&sr, 0, sizeof(sr));
+	sr.id = (char *)"x";
+	sr.profile = (char *)"officer";
+	sr.requester = (char *)"";
+	sr.requester_actor = (char *)"a";
+	sr.body = (char *)"{}";
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_request_insert(st, &sr), GP_ERR_INVALID);
+	store_rollback(st);
+
+	memset(&d, 0, sizeof(d));
+	d.status = "refused";
+	d.approver = "dn:CN=c";
+	d.approver_actor = "CN=c,serial=3";
+	d.reason = "不是本单位人员";
+	d.decided_ms = 2000;
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_request_decide(st, id[0], &d), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_request_get(st, id[0], &got), 0);
+	CHECK_STR(got.status, "refused");
+	CHECK_STR(got.reason, "不是本单位人员");
+	CHECK_STR(got.approver_actor, "CN=c,serial=3");
+	CHECK_EQ(got.decided_ms, 2000);
+	store_request_clear(&got);
+	/* must fail: deciding it again, either way */
+	d.status = "approved";
+	d.reason = NULL;
+	d.serial = "abc";
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_request_decide(st, id[0], &d), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "is refused, no longer pending");
+	CHECK_EQ(store_request_decide(st, "nope", &d), GP_ERR_NOT_FOUND);
+	d.status = "maybe";
+	CHECK_EQ(store_request_decide(st, id[1], &d), GP_ERR_INVALID);
+	store_rollback(st);
+
+	memset(&q, 0, sizeof(q));
+	q.limit = 10;
+	CHECK_EQ(store_request_find(st, &q, &list, &n), 0);
+	CHECK_EQ(n, 3);
+	if (n == 3) {
+		/* oldest first */
+		CHECK_STR(list[0].id, id[2]);
+		CHECK_STR(list[2].id, id[0]);
+		CHECK(list[0].body == NULL);
+	}
+	store_request_list_free(list, n);
+	q.status = "pending";
+	q.profile = "officer";
+	CHECK_EQ(store_request_find(st, &q, &list, &n), 0);
+	CHECK_EQ(n, 1);
+	store_request_list_free(list, n);
+	q.status = NULL;
+	q.profile = NULL;
+	q.requester = "idn:00ff";
+	CHECK_EQ(store_request_find(st, &q, &list, &n), 0);
+	CHECK(n == 1 && strcmp(list[0].id, id[1]) == 0);
+	store_request_list_free(list, n);
+	q.requester = "dn:CN=a";
+	CHECK_EQ(store_request_find(st, &q, &list, &n), 0);
+	CHECK_EQ(n, 2);
+	store_request_list_free(list, n);
+	q.requester = NULL;
+	q.limit = 1;
+	q.after = id[2];
+	CHECK_EQ(store_request_find(st, &q, &list, &n), 0);
+	CHECK(n == 1 && strcmp(list[0].id, id[1]) == 0);
+	store_request_list_free(list, n);
+	q.after = "no such id";
+	CHECK_EQ(store_request_find(st, &q, &list, &n), 0);
+	CHECK_EQ(n, 0);
+	store_request_list_free(list, n);
+	q.limit = 0;
+	CHECK_EQ(store_request_find(st, &q, &list, &n), GP_ERR_INVALID);
+	store_free(st);
+	tdir_free(&t);
+}
+
 int
 main(void)
 {
@@ -819,5 +930,6 @@ main(void)
 	RUN(test_two_handles);
 	RUN(test_reads_beside_writer);
 	RUN(test_bad_hash_length);
+	RUN(test_requests);
 	return test_done("store");
 }
