@@ -9,7 +9,7 @@ CC ?= cc
 DEB_PKGS = build-essential pkg-config openssl libssl-dev libp11-dev \
 	libp11-kit-dev softhsm2 libmicrohttpd-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libgnutls28-dev gnutls-bin opensc curl \
-	python3
+	python3 openjdk-17-jdk-headless
 PKGS = openssl libp11 libmicrohttpd jansson sqlite3 gnutls
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
