@@ -229,10 +229,10 @@ instance_free(struct instance *inst)
 	if (inst == NULL)
 		return;
 	/* Seal what this process recorded (a CLI run, a server's last
-	 * words): records after the last checkpoint are not covered by a
-	 * signature. A no-op when nothing was added since. */
+	 * words), time-stamped: records after the last checkpoint are not
+	 * covered by a signature. A no-op when nothing was added since. */
 	if (inst->audit != NULL && inst->key[GP_KEY_AUDIT] != NULL &&
-	    audit_checkpoint(inst->audit, inst->key[GP_KEY_AUDIT], 0) != 0)
+	    instance_checkpoint(inst, NULL, 0) != 0)
 		gp_log(GP_LOG_WARN, "audit checkpoint at exit: %s",
 		    gp_err_detail());
 	for (i = 0; i < GP_KEY_COUNT; i++) {

@@ -1,10 +1,16 @@
 /*
  * test_audit.c: the tamper-evident audit log. Each case builds a fresh log
- * (records from audit_log() on several threads and audit_append_tx(), and
- * two checkpoints signed with a software EC key), then edits the database
- * file with sqlite3 directly, as an attacker with file access would, and
- * checks that audit_verify() names the first bad record and why. The hash
- * is recomputed here independently from audit.h's definition.
+ * (the audit key's record, records from audit_log() on several threads and
+ * audit_append_tx(), and two checkpoints signed with a software EC key
+ * whose certificate, with the audit EKU, is issued by a test root), then
+ * edits the database file with sqlite3 directly, as an attacker with file
+ * access would, and checks that audit_verify() names the first bad record
+ * and why. The hash is recomputed here independently from audit.h's
+ * definition. The attacks on the trust in the audit key (a log re-signed
+ * by an attacker's key under an attacker's root, or by a certificate of
+ * the real root without the audit EKU), on key changes, on time-stamp
+ * tokens, on certificate rows and the rollback a witness catches are each
+ * performed here and must fail verification.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -16,6 +22,7 @@
 
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/x509v3.h>
 #include <sqlite3.h>
 
 #include "audit/audit.h"
@@ -24,6 +31,55 @@
 
 static EVP_PKEY *test_key;   /* the audit key */
 static EVP_PKEY *other_key;  /* someone else's */
+static EVP_PKEY *root_key;   /* the instance root's */
+static X509 *test_root;      /* the instance root: the trust anchor */
+static X509 *test_cert;      /* test_key's audit certificate */
+
+/* A certificate for |key| named |cn|, signed by |issuer_key| under
+ * |issuer| (NULL: self-signed), with |eku| (an extendedKeyUsage value, or
+ * NULL) and, for a CA, basic constraints. */
+static X509 *
+mkcert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+    int ca, const char *eku)
+{
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+	static long serial = 1;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
+	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
+	X509_set_pubkey(x, key);
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
+	    ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage, ca ?
+	    "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	if (eku != NULL) {
+		e = X509V3_EXT_conf_nid(NULL, &ctx, NID_ext_key_usage, eku);
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	X509_sign(x, issuer_key, EVP_sha256());
+	return x;
+}
+
+/* An audit certificate of the test root for |key|. */
+static X509 *
+audit_cert_for(EVP_PKEY *key)
+{
+	return mkcert(key, "audit", test_root, root_key, 0,
+	    "critical," AUDIT_EKU_OID);
+}
 
 struct fx {
 	char dir[64];
@@ -47,6 +103,21 @@ fx_open(struct fx *f)
 		fprintf(stderr, "fixture: %s\n", gp_err_detail());
 		exit(1);
 	}
+}
+
+/* Records |cert| as an audit key in its own transaction. */
+static int
+record_key(struct fx *f, X509 *cert)
+{
+	int r;
+
+	if ((r = store_begin(f->st)) != 0)
+		return r;
+	if ((r = audit_key_record_tx(f->a, "local:test", cert, NULL, 0)) != 0) {
+		store_rollback(f->st);
+		return r;
+	}
+	return store_commit(f->st);
 }
 
 static void
@@ -285,10 +356,11 @@ log_threads(audit *a, int threads, int n)
 }
 
 /*
- * The standard log: records 1-10 by audit_append_tx, 11-50 by audit_log
- * from 4 threads, checkpoint 1 covering 50 (record 51 seals it), 52-61 by
- * audit_append_tx, checkpoint 2 covering 61 (record 62), 63-67 by
- * audit_log. 67 records, 2 checkpoints, last checkpoint at 61.
+ * The standard log: record 1 the audit key (test_cert), records 2-11 by
+ * audit_append_tx, 12-51 by audit_log from 4 threads, checkpoint 1
+ * covering 51 (record 52 seals it), 53-62 by audit_append_tx, checkpoint 2
+ * covering 62 (record 63), 64-68 by audit_log. 68 records, 2 checkpoints,
+ * last checkpoint at 62.
  */
 static void
 populate(struct fx *f)
@@ -296,6 +368,7 @@ populate(struct fx *f)
 	int i;
 	char obj[32];
 
+	CHECK_EQ(record_key(f, test_cert), 0);
 	for (i = 0; i < 10; i++) {
 		snprintf(obj, sizeof(obj), "cert:%02x", i);
 		CHECK_EQ(append_tx(f, "ca.issue", obj), 0);
@@ -309,9 +382,19 @@ populate(struct fx *f)
 }
 
 static int
+verify_root(struct fx *f, X509 *root, struct audit_report *rep)
+{
+	struct audit_verify_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.root = root;
+	return audit_verify(f->st, &o, rep);
+}
+
+static int
 verify(struct fx *f, struct audit_report *rep)
 {
-	return audit_verify(f->st, test_key, rep);
+	return verify_root(f, test_root, rep);
 }
 
 static void
@@ -333,6 +416,12 @@ test_empty_and_null(void)
 	CHECK_EQ(audit_log(NULL, NULL), GP_ERR_INVALID);
 	CHECK_EQ(audit_log(f.a, NULL), GP_ERR_INVALID);
 	CHECK_EQ(audit_verify(f.st, NULL, &rep), GP_ERR_INVALID);
+	{
+		struct audit_verify_opts o;
+
+		memset(&o, 0, sizeof(o)); /* no trust anchor */
+		CHECK_EQ(audit_verify(f.st, &o, &rep), GP_ERR_INVALID);
+	}
 	CHECK_EQ(audit_checkpoint(f.a, NULL, 1), GP_ERR_INVALID);
 	CHECK(audit_row_json(NULL) == NULL);
 	audit_free(NULL);
@@ -399,27 +488,36 @@ test_append_verify(void)
 	fx_open(&f);
 	populate(&f);
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
-	CHECK_EQ(n, 67);
-	CHECK_EQ(max, 67);
+	CHECK_EQ(n, 68);
+	CHECK_EQ(max, 68);
 	CHECK_EQ(verify(&f, &rep), 0);
-	CHECK_EQ(rep.records, 67);
+	CHECK_EQ(rep.records, 68);
 	CHECK_EQ(rep.checkpoints, 2);
-	CHECK_EQ(rep.last_checkpoint_seq, 61);
+	CHECK_EQ(rep.last_checkpoint_seq, 62);
 	CHECK_EQ(rep.unsealed, 6);
+	CHECK_EQ(rep.keys, 1);
 	CHECK_EQ(rep.first_bad_seq, 0);
 
 	memset(&c, 0, sizeof(c));
 	c.next = 1;
 	CHECK_EQ(store_audit_scan(f.st, 0, 0, ref_fn, &c), 0);
 	CHECK_EQ(c.bad, 0);
-	CHECK_EQ(c.next, 68);
+	CHECK_EQ(c.next, 69);
 	CHECK_EQ(c.checkpoint_records, 2);
 	CHECK_EQ(store_checkpoint_scan(f.st, ref_cp_fn, &cp_bad), 0);
 	CHECK_EQ(cp_bad, 0);
 
-	/* Someone else's key does not verify the checkpoints. */
-	CHECK_EQ(audit_verify(f.st, other_key, &rep), GP_ERR_TAMPERED);
-	CHECK_CONTAINS(rep.reason, "signature");
+	/* Against someone else's root, the recorded audit key is nobody's. */
+	{
+		X509 *root2 = mkcert(other_key, "other root", NULL, other_key,
+		    1, NULL);
+
+		CHECK_EQ(verify_root(&f, root2, &rep), GP_ERR_TAMPERED);
+		CHECK_EQ(rep.first_bad_seq, 1);
+		CHECK_CONTAINS(rep.reason, "does not chain to the trust "
+		    "anchor");
+		X509_free(root2);
+	}
 	fx_close(&f);
 }
 
@@ -431,21 +529,22 @@ test_checkpoint_idle_and_force(void)
 	struct store_checkpoint cp;
 
 	fx_open(&f);
+	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(append_tx(&f, "x", NULL), 0);
-	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* cp 1 at 1 */
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* cp 1 at 2 */
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* idle */
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* idle */
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.checkpoints, 1);
-	CHECK_EQ(rep.records, 2);
+	CHECK_EQ(rep.records, 3);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 1), 0);     /* forced */
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.checkpoints, 2);
-	CHECK_EQ(rep.records, 3);
-	CHECK_EQ(rep.last_checkpoint_seq, 2);
+	CHECK_EQ(rep.records, 4);
+	CHECK_EQ(rep.last_checkpoint_seq, 3);
 	CHECK_EQ(store_checkpoint_last(f.st, &cp), 0);
 	CHECK_EQ(cp.id, 2);
-	CHECK_EQ(cp.seq, 2);
+	CHECK_EQ(cp.seq, 3);
 	store_checkpoint_clear(&cp);
 	fx_close(&f);
 }
@@ -561,15 +660,15 @@ test_tamper_reorder(void)
 static void
 test_tamper_checkpoint_deleted(void)
 {
-	tamper_case("DELETE FROM checkpoints WHERE id = 1", 51,
+	tamper_case("DELETE FROM checkpoints WHERE id = 1", 52,
 	    "checkpoint 1, which is missing");
-	tamper_case("DELETE FROM checkpoints WHERE id = 2", 62,
+	tamper_case("DELETE FROM checkpoints WHERE id = 2", 63,
 	    "checkpoint 2, which is missing");
 	/* Replaced by an older one under the same id. */
 	tamper_case("UPDATE checkpoints SET seq = (SELECT seq FROM checkpoints "
 	    "WHERE id = 1), hash = (SELECT hash FROM checkpoints WHERE id = 1),"
 	    " sig = (SELECT sig FROM checkpoints WHERE id = 1), time_ms = "
-	    "(SELECT time_ms FROM checkpoints WHERE id = 1) WHERE id = 2", 62,
+	    "(SELECT time_ms FROM checkpoints WHERE id = 1) WHERE id = 2", 63,
 	    "does not match checkpoint 2");
 }
 
@@ -577,12 +676,12 @@ static void
 test_tamper_checkpoint_sig(void)
 {
 	tamper_case("UPDATE checkpoints SET sig = randomblob(length(sig)) "
-	    "WHERE id = 2", 61, "signature does not verify");
+	    "WHERE id = 2", 62, "signature does not verify");
 	/* A valid DER signature over other data: checkpoint 1's. */
 	tamper_case("UPDATE checkpoints SET sig = (SELECT sig FROM checkpoints "
-	    "WHERE id = 1) WHERE id = 2", 61, "signature does not verify");
+	    "WHERE id = 1) WHERE id = 2", 62, "signature does not verify");
 	tamper_case("UPDATE checkpoints SET time_ms = time_ms + 1 WHERE id = 1",
-	    50, "signature does not verify");
+	    51, "signature does not verify");
 }
 
 /* An edit followed by a consistent rewrite of every hash: the chain
@@ -599,8 +698,8 @@ test_tamper_rechain(void)
 	    "WHERE seq = 10"), SQLITE_OK);
 	CHECK_EQ(rechain(&f), 0);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 50);
-	CHECK_CONTAINS(rep.reason, "checkpoint 1 covers record 50 but the "
+	CHECK_EQ(rep.first_bad_seq, 51);
+	CHECK_CONTAINS(rep.reason, "checkpoint 1 covers record 51 but the "
 	    "chain was rewritten");
 	fx_close(&f);
 
@@ -614,7 +713,7 @@ test_tamper_rechain(void)
 	CHECK_EQ(tamper(&f, "UPDATE checkpoints SET hash = (SELECT hash FROM "
 	    "audit WHERE audit.seq = checkpoints.seq)"), SQLITE_OK);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 62);
+	CHECK_EQ(rep.first_bad_seq, 63);
 	CHECK_CONTAINS(rep.reason, "does not match checkpoint 2");
 	fx_close(&f);
 
@@ -633,8 +732,8 @@ test_tamper_rechain(void)
 	    "WHERE op = 'audit.checkpoint'"), SQLITE_OK);
 	CHECK_EQ(rechain(&f), 0);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 61);
-	CHECK_CONTAINS(rep.reason, "checkpoint 2 (record 61): the signature "
+	CHECK_EQ(rep.first_bad_seq, 62);
+	CHECK_CONTAINS(rep.reason, "checkpoint 2 (record 62): the signature "
 	    "does not verify");
 	fx_close(&f);
 }
@@ -646,8 +745,8 @@ test_tamper_tail(void)
 	tamper_case("DELETE FROM audit WHERE seq >= 55", 55,
 	    "records after 54 are missing");
 	/* Only checkpoint 2's own record and after. */
-	tamper_case("DELETE FROM audit WHERE seq >= 62", 62,
-	    "records after 61 are missing");
+	tamper_case("DELETE FROM audit WHERE seq >= 63", 63,
+	    "records after 62 are missing");
 	/* Unsealed records after the last checkpoint's record are not
 	 * protected by a signature: deleting them goes unnoticed. */
 	{
@@ -656,10 +755,10 @@ test_tamper_tail(void)
 
 		fx_open(&f);
 		populate(&f);
-		CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE seq >= 63"),
+		CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE seq >= 64"),
 		    SQLITE_OK);
 		CHECK_EQ(verify(&f, &rep), 0);
-		CHECK_EQ(rep.records, 62);
+		CHECK_EQ(rep.records, 63);
 		fx_close(&f);
 	}
 }
@@ -682,10 +781,10 @@ test_tamper_misc(void)
 		fx_open(&f);
 		populate(&f);
 		CHECK_EQ(tamper(&f, "UPDATE audit SET details = "
-		    "'{\"hash\":\"00\",\"seq\":50}' WHERE seq = 51"), SQLITE_OK);
+		    "'{\"hash\":\"00\",\"seq\":51}' WHERE seq = 52"), SQLITE_OK);
 		CHECK_EQ(rechain(&f), 0);
 		CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-		CHECK_EQ(rep.first_bad_seq, 51);
+		CHECK_EQ(rep.first_bad_seq, 52);
 		CHECK_CONTAINS(rep.reason, "does not match checkpoint 1");
 		fx_close(&f);
 	}
@@ -709,16 +808,17 @@ test_group_commit(void)
 	fx_close(&f);
 
 	fx_open(&f);
+	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(log_threads(f.a, 8, 200), 0);
 	audit_stats(f.a, &records, &commits);
 	CHECK_EQ(records, 1600);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
-	CHECK_EQ(n, 1601);
-	CHECK_EQ(max, 1601);
+	CHECK_EQ(n, 1602);
+	CHECK_EQ(max, 1602);
 	CHECK_EQ(verify(&f, &rep), 0);
-	CHECK_EQ(rep.records, 1601);
-	CHECK_EQ(rep.last_checkpoint_seq, 1600);
+	CHECK_EQ(rep.records, 1602);
+	CHECK_EQ(rep.last_checkpoint_seq, 1601);
 	printf("# audit_log: 8 threads, 1600 records in %lld commits\n",
 	    (long long)commits);
 	/* Eight callers always waiting: batches must form. */
@@ -803,7 +903,7 @@ test_log_async(void)
 		CHECK_STR(row.object, "obj-299");
 		store_audit_row_clear(&row);
 	}
-	CHECK_EQ(audit_verify(f.st, test_key, &rep), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.records, 300);
 	pthread_mutex_destroy(&c.mu);
 	fx_close(&f);
@@ -910,7 +1010,7 @@ test_apply(void)
 	CHECK_EQ(store_meta_get(f.st, "k-3-99", &v), 0);
 	CHECK_STR(v, "done");
 	free(v);
-	CHECK_EQ(audit_verify(f.st, test_key, &rep), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
 	fx_close(&f);
 }
 
@@ -1018,7 +1118,7 @@ test_apply_async(void)
 	free(v);
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
 	CHECK_EQ(n, 199); /* no record for the refused change */
-	CHECK_EQ(audit_verify(f.st, test_key, &rep), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
 	pthread_mutex_destroy(&c.mu);
 	fx_close(&f);
 }
@@ -1118,10 +1218,13 @@ main(void)
 {
 	test_key = EVP_EC_gen("P-256");
 	other_key = EVP_EC_gen("P-256");
-	if (test_key == NULL || other_key == NULL) {
+	root_key = EVP_EC_gen("P-256");
+	if (test_key == NULL || other_key == NULL || root_key == NULL) {
 		fprintf(stderr, "cannot generate EC keys\n");
 		return 1;
 	}
+	test_root = mkcert(root_key, "test root", NULL, root_key, 1, NULL);
+	test_cert = audit_cert_for(test_key);
 	RUN(test_empty_and_null);
 	RUN(test_append_verify);
 	RUN(test_checkpoint_idle_and_force);
@@ -1140,6 +1243,9 @@ main(void)
 	RUN(test_apply);
 	RUN(test_log_inside_tx);
 	RUN(test_contents_and_json);
+	X509_free(test_cert);
+	X509_free(test_root);
+	EVP_PKEY_free(root_key);
 	EVP_PKEY_free(test_key);
 	EVP_PKEY_free(other_key);
 	return test_done("audit");
