@@ -22,6 +22,7 @@
 
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include <sqlite3.h>
 
@@ -1213,6 +1214,542 @@ test_contents_and_json(void)
 	free(masked);
 }
 
+/* A log like populate()'s, signed by |key| whose audit certificate is
+ * |cert|: what an attacker who rewrites the whole database makes. */
+static void
+populate_with(struct fx *f, EVP_PKEY *key, X509 *cert)
+{
+	int i;
+
+	CHECK_EQ(record_key(f, cert), 0);
+	for (i = 0; i < 5; i++)
+		CHECK_EQ(append_tx(f, "ca.issue", "forged"), 0);
+	CHECK_EQ(audit_checkpoint(f->a, key, 0), 0);
+	CHECK_EQ(append_tx(f, "ca.revoke", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f->a, key, 0), 0);
+}
+
+/* The re-sign attack: the log rebuilt and signed with the attacker's own
+ * key under the attacker's own root (audit.pem and root.pem replaced).
+ * Against the real root it fails at the audit key's record; only against
+ * the attacker's root does it verify, which is why the auditor verifies
+ * with their own copy of the root. */
+static void
+test_key_resign_other_root(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	EVP_PKEY *akey = EVP_EC_gen("P-256"), *aroot_key = EVP_EC_gen("P-256");
+	X509 *aroot = mkcert(aroot_key, "test root", NULL, aroot_key, 1, NULL);
+	X509 *acert = mkcert(akey, "audit", aroot, aroot_key, 0,
+	    "critical," AUDIT_EKU_OID);
+	X509 *self = mkcert(akey, "audit", NULL, akey, 0,
+	    "critical," AUDIT_EKU_OID);
+
+	fx_open(&f);
+	populate_with(&f, akey, acert);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, "record 1: audit certificate");
+	CHECK_CONTAINS(rep.reason, "does not chain to the trust anchor");
+	CHECK_EQ(verify_root(&f, aroot, &rep), 0);
+	fx_close(&f);
+
+	/* A self-made audit certificate, no root at all. */
+	fx_open(&f);
+	populate_with(&f, akey, self);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, "does not chain to the trust anchor");
+	fx_close(&f);
+
+	/* The real audit.key record kept, checkpoints re-signed by the
+	 * attacker: the key in effect is still the real one. */
+	fx_open(&f);
+	CHECK_EQ(record_key(&f, test_cert), 0);
+	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
+	CHECK_EQ(audit_checkpoint(f.a, akey, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 2): the signature "
+	    "does not verify with the audit key in effect (recorded at "
+	    "record 1)");
+	fx_close(&f);
+	X509_free(self);
+	X509_free(acert);
+	X509_free(aroot);
+	EVP_PKEY_free(aroot_key);
+	EVP_PKEY_free(akey);
+}
+
+/* A certificate of the real root whose key is a file (an administrator's,
+ * the TLS server's) cannot stand in for the audit certificate: it lacks
+ * the audit EKU. */
+static void
+test_key_no_eku(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	X509 *admin = mkcert(other_key, "govpki sysadmin", test_root, root_key,
+	    0, "clientAuth");
+	X509 *noncrit = mkcert(other_key, "audit", test_root, root_key, 0,
+	    AUDIT_EKU_OID);
+
+	fx_open(&f);
+	populate_with(&f, other_key, admin);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, "is not an audit certificate");
+	fx_close(&f);
+
+	fx_open(&f);
+	populate_with(&f, other_key, noncrit);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "is not an audit certificate");
+	fx_close(&f);
+	X509_free(noncrit);
+	X509_free(admin);
+}
+
+/* Checkpoints with no audit.key record in the chain (removed, or a log
+ * rebuilt without one) are refused; a log without checkpoints has nothing
+ * signed to check. */
+static void
+test_key_missing(void)
+{
+	struct fx f;
+	struct audit_report rep;
+
+	fx_open(&f);
+	CHECK_EQ(append_tx(&f, "x", NULL), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "no audit.key record");
+	fx_close(&f);
+
+	/* The key record edited into something else, chain rewritten. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(tamper(&f, "UPDATE audit SET details = '{}' WHERE seq = 1"),
+	    SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, "malformed audit.key record");
+	fx_close(&f);
+}
+
+/* A key change takes effect once the old key seals it; a change sealed
+ * only by the new key (whoever holds it but not the old one), two changes
+ * under one checkpoint, and the old key signing after the change all
+ * fail. */
+static void
+test_key_change(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	EVP_PKEY *k2 = EVP_EC_gen("P-256"), *k3 = EVP_EC_gen("P-256");
+	X509 *c2 = audit_cert_for(k2), *c3 = audit_cert_for(k3);
+
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
+	    NULL, NULL), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(append_tx(&f, "after", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f.a, k2, 0), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(rep.checkpoints, 4);
+	/* The old key no longer signs. */
+	CHECK_EQ(append_tx(&f, "late", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 5");
+	CHECK_CONTAINS(rep.reason, "does not verify with the audit key in "
+	    "effect");
+	fx_close(&f);
+
+	/* Sealed by the new key only. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(record_key(&f, c2), 0);
+	CHECK_EQ(audit_checkpoint(f.a, k2, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 3");
+	CHECK_CONTAINS(rep.reason, "(recorded at record 1)");
+	fx_close(&f);
+
+	/* Two changes under one checkpoint of the old key. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(record_key(&f, c2), 0);
+	CHECK_EQ(record_key(&f, c3), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 70);
+	CHECK_CONTAINS(rep.reason, "not sealed by the key it replaces");
+	fx_close(&f);
+
+	/* A pending change (not yet sealed) changes nothing yet. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(record_key(&f, c2), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 1);
+	CHECK_EQ(rep.unsealed, 7);
+	fx_close(&f);
+	X509_free(c2);
+	X509_free(c3);
+	EVP_PKEY_free(k2);
+	EVP_PKEY_free(k3);
+}
+
+/* A stand-in TSA for the unit test: the "token" is "TST" and SHA-256 of
+ * the signature; the real tokens are checked by tests/t_audit.sh with
+ * openssl ts -verify. */
+struct fake_tsa {
+	int fail_stamp;
+	int check_result;     /* what the check returns when it matches */
+	int64_t gen_ms;       /* 0: now */
+	int checked;
+};
+
+static int
+fake_stamp(void *arg, const uint8_t *sig, size_t sig_len,
+    struct audit_stamp *out)
+{
+	struct fake_tsa *t = arg;
+
+	if (t->fail_stamp)
+		return gp_err_set(GP_ERR_BUSY, "the TSA refused a time-stamp: "
+		    "timeNotAvailable (test)");
+	out->tst = malloc(35);
+	memcpy(out->tst, "TST", 3);
+	SHA256(sig, sig_len, out->tst + 3);
+	out->tst_len = 35;
+	snprintf(out->serial, sizeof(out->serial), "0a0b");
+	return 0;
+}
+
+static int
+fake_check(void *arg, const uint8_t *tst, size_t tst_len,
+    const uint8_t *sig, size_t sig_len, int64_t *out_gen_ms)
+{
+	struct fake_tsa *t = arg;
+	uint8_t h[32];
+
+	t->checked++;
+	SHA256(sig, sig_len, h);
+	if (tst_len != 35 || memcmp(tst, "TST", 3) != 0 ||
+	    memcmp(tst + 3, h, 32) != 0)
+		return gp_err_set(GP_ERR_TAMPERED, "imprint mismatch");
+	*out_gen_ms = t->gen_ms != 0 ? t->gen_ms : gp_now_ms();
+	return t->check_result;
+}
+
+static int
+verify_tsa(struct fx *f, struct fake_tsa *t, struct audit_report *rep)
+{
+	struct audit_verify_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.root = test_root;
+	o.tst_check = fake_check;
+	o.tst_arg = t;
+	return audit_verify(f->st, &o, rep);
+}
+
+/* One log with a stamped checkpoint 1 (covering 2, record 3) and an
+ * unstamped checkpoint 2 (covering 4, record 5). */
+static void
+stamped_log(struct fx *f, struct fake_tsa *t)
+{
+	CHECK_EQ(record_key(f, test_cert), 0);
+	CHECK_EQ(append_tx(f, "x", NULL), 0);
+	CHECK_EQ(audit_checkpoint_stamped(f->a, test_key, 0, fake_stamp, t),
+	    0);
+	CHECK_EQ(append_tx(f, "y", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f->a, test_key, 0), 0);
+}
+
+static void
+stamp_case(const char *sql, const char *want)
+{
+	struct fx f;
+	struct fake_tsa t;
+	struct audit_report rep;
+
+	memset(&t, 0, sizeof(t));
+	fx_open(&f);
+	stamped_log(&f, &t);
+	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	CHECK_EQ(verify_tsa(&f, &t, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, want);
+	fx_close(&f);
+}
+
+static void
+test_stamp(void)
+{
+	struct fx f;
+	struct fake_tsa t;
+	struct audit_report rep;
+	struct store_checkpoint cp;
+	struct store_audit_row row;
+
+	memset(&t, 0, sizeof(t));
+	memset(&row, 0, sizeof(row));
+	fx_open(&f);
+	stamped_log(&f, &t);
+	CHECK_EQ(verify_tsa(&f, &t, &rep), 0);
+	CHECK_EQ(rep.timestamped, 1);
+	CHECK_EQ(t.checked, 1);
+	CHECK_EQ(store_checkpoint_get(f.st, 1, &cp), 0);
+	CHECK(cp.tst != NULL && cp.tst_len == 35);
+	store_checkpoint_clear(&cp);
+	CHECK_EQ(store_audit_get(f.st, 3, &row), 0);
+	CHECK_CONTAINS(row.details, "\"tst\":{\"serial\":\"0a0b\",\"sha256\":");
+	store_audit_row_clear(&row);
+
+	/* The check fails, or the token reads earlier than the checkpoint. */
+	t.check_result = 0;
+	t.gen_ms = 1000;
+	CHECK_EQ(verify_tsa(&f, &t, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "before it was signed");
+	t.gen_ms = 0;
+	t.check_result = GP_ERR_TAMPERED;
+	CHECK_EQ(verify_tsa(&f, &t, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 2): its time-stamp "
+	    "token does not verify");
+	fx_close(&f);
+
+	/* Deleted, replaced or slipped in outside the chain. */
+	stamp_case("UPDATE checkpoints SET tst = NULL WHERE id = 1",
+	    "is not the one recorded");
+	stamp_case("UPDATE checkpoints SET tst = X'00' WHERE id = 1",
+	    "is not the one recorded");
+	stamp_case("UPDATE checkpoints SET tst = (SELECT tst FROM checkpoints "
+	    "WHERE id = 1) WHERE id = 2", "was added outside the chain");
+
+	/* A refusing TSA: the checkpoint is made all the same, and its
+	 * record says why it has no token. */
+	memset(&t, 0, sizeof(t));
+	t.fail_stamp = 1;
+	fx_open(&f);
+	CHECK_EQ(record_key(&f, test_cert), 0);
+	CHECK_EQ(audit_checkpoint_stamped(f.a, test_key, 0, fake_stamp, &t),
+	    0);
+	CHECK_EQ(verify_tsa(&f, &t, &rep), 0);
+	CHECK_EQ(rep.checkpoints, 1);
+	CHECK_EQ(rep.timestamped, 0);
+	CHECK_EQ(store_audit_get(f.st, 2, &row), 0);
+	CHECK_CONTAINS(row.details, "\"tst_error\":\"the TSA refused");
+	store_audit_row_clear(&row);
+	fx_close(&f);
+}
+
+/* A certificate row and, optionally, its issuance record. */
+static void
+add_cert(struct fx *f, const char *serial, int with_record)
+{
+	struct store_cert c;
+	struct audit_event ev;
+	uint8_t der[4] = {0x30, 0x02, 0x05, 0x00};
+
+	memset(&c, 0, sizeof(c));
+	c.serial = (char *)serial;
+	c.issuer = (char *)"ca";
+	c.profile = (char *)"enterprise";
+	c.subject = (char *)"CN=test";
+	c.not_before = 1;
+	c.not_after = 2;
+	c.status = (char *)"good";
+	c.reason = -1;
+	c.created_ms = 1;
+	c.der = der;
+	c.der_len = sizeof(der);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:test";
+	ev.op = "cert.issue";
+	ev.object = serial;
+	ev.outcome = "success";
+	CHECK_EQ(store_begin(f->st), 0);
+	CHECK_EQ(store_cert_insert(f->st, &c), 0);
+	if (with_record)
+		CHECK_EQ(audit_append_tx(f->a, &ev, NULL), 0);
+	CHECK_EQ(store_commit(f->st), 0);
+}
+
+/* A status change and its record, as ca_revoke.c writes them. */
+static void
+set_status(struct fx *f, const char *serial, const char *op,
+    const char *from, const char *to)
+{
+	struct audit_event ev;
+	json_t *d = json_pack("{s:s, s:s}", "from", from, "to", to);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:test";
+	ev.op = op;
+	ev.object = serial;
+	ev.outcome = "success";
+	ev.details = d;
+	CHECK_EQ(store_begin(f->st), 0);
+	CHECK_EQ(store_cert_set_status(f->st, serial, to, 5, strcmp(to,
+	    "good") == 0 ? -1 : 1, 0), 0);
+	CHECK_EQ(audit_append_tx(f->a, &ev, NULL), 0);
+	CHECK_EQ(store_commit(f->st), 0);
+	json_decref(d);
+}
+
+static void
+test_cert_trail(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	json_t *j;
+
+	fx_open(&f);
+	populate(&f);
+	add_cert(&f, "a1", 1);
+	add_cert(&f, "a2", 1);
+	set_status(&f, "a2", "cert.revoke", "good", "revoked");
+	add_cert(&f, "a3", 1);
+	set_status(&f, "a3", "cert.hold", "good", "hold");
+	set_status(&f, "a3", "cert.release", "hold", "good");
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.certificates, 3);
+	CHECK_EQ(rep.bad_serial[0], '\0');
+
+	/* A row slipped in without a record: an orphan. */
+	CHECK_EQ(tamper(&f, "INSERT INTO certificates (serial, issuer, "
+	    "profile, subject, not_before, not_after, status, created_ms, der)"
+	    " SELECT 'b0', issuer, profile, subject, not_before, not_after, "
+	    "'good', created_ms, der FROM certificates WHERE serial = 'a1'"),
+	    SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "b0");
+	CHECK_EQ(rep.first_bad_seq, rep.records + 1);
+	CHECK_CONTAINS(rep.reason, "certificate b0 (good) has no cert.issue "
+	    "record");
+	j = audit_report_json(&rep, 0);
+	CHECK_STR(json_string_value(json_object_get(j, "bad_serial")), "b0");
+	json_decref(j);
+	CHECK_EQ(tamper(&f, "DELETE FROM certificates WHERE serial = 'b0'"),
+	    SQLITE_OK);
+
+	/* Revoked, then un-revoked behind the log's back. */
+	CHECK_EQ(tamper(&f, "UPDATE certificates SET status = 'good' WHERE "
+	    "serial = 'a2'"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "a2");
+	CHECK_CONTAINS(rep.reason, "certificate a2 is good but its last "
+	    "status record");
+	CHECK_CONTAINS(rep.reason, "set it revoked");
+
+	/* Revoked without any record. */
+	CHECK_EQ(tamper(&f, "UPDATE certificates SET status = 'revoked' WHERE "
+	    "serial = 'a2'; UPDATE certificates SET status = 'hold' WHERE "
+	    "serial = 'a1'"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "a1");
+	CHECK_CONTAINS(rep.reason, "certificate a1 is hold but no status "
+	    "record");
+	fx_close(&f);
+
+	/* The issuance record deleted from the unsealed tail, where the
+	 * chain alone cannot see it: the row is an orphan. */
+	fx_open(&f);
+	populate(&f);
+	add_cert(&f, "c1", 1);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE op = 'cert.issue' AND "
+	    "object = 'c1'"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "c1");
+	CHECK_CONTAINS(rep.reason, "has no cert.issue record");
+	fx_close(&f);
+}
+
+/* The rollback attack: the log cut back to checkpoint 1, checkpoint 2 and
+ * every record after checkpoint 1's deleted. The database alone cannot
+ * tell (it verifies); the head a witness saw can. */
+static void
+test_witnessed(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	struct store_checkpoint cp2;
+	uint8_t other[32];
+
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(store_checkpoint_get(f.st, 2, &cp2), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(audit_verify_witnessed(f.st, cp2.seq, cp2.hash, "head seq 62",
+	    &rep), 0);
+	CHECK_EQ(rep.witnessed, 1);
+
+	/* Same seq, another hash: a fork. */
+	memcpy(other, cp2.hash, 32);
+	other[0] ^= 1;
+	CHECK_EQ(audit_verify_witnessed(f.st, cp2.seq, other, "head seq 62",
+	    &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 62);
+	CHECK_CONTAINS(rep.reason, "record 62 is not the witnessed head seq 62");
+
+	CHECK_EQ(tamper(&f, "DELETE FROM checkpoints WHERE id >= 2;"
+	    "DELETE FROM audit WHERE seq > 52"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), 0); /* undetectable from the database */
+	CHECK_EQ(rep.records, 52);
+	CHECK_EQ(audit_verify_witnessed(f.st, cp2.seq, cp2.hash, "head seq 62",
+	    &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 53);
+	CHECK_CONTAINS(rep.reason, "the witnessed head seq 62 is not in the "
+	    "chain, which ends at record 52");
+	store_checkpoint_clear(&cp2);
+	fx_close(&f);
+}
+
+/* The one report object of `audit verify --json` and the API. */
+static void
+test_report_json(void)
+{
+	struct audit_report rep;
+	json_t *j;
+	const char *keys[] = {"verified", "records", "checkpoints",
+	    "last_checkpoint_seq", "unsealed", "keys", "timestamped",
+	    "certificates", "witnessed", "first_bad_seq", "bad_serial",
+	    "reason"};
+	size_t i;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.records = 9;
+	rep.first_bad_seq = 4;
+	snprintf(rep.reason, sizeof(rep.reason), "record 4 was changed");
+	j = audit_report_json(&rep, 0);
+	CHECK(j != NULL);
+	CHECK_EQ(json_object_size(j), sizeof(keys) / sizeof(keys[0]));
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		CHECK(json_object_get(j, keys[i]) != NULL);
+	CHECK(json_is_false(json_object_get(j, "verified")));
+	CHECK_EQ(json_integer_value(json_object_get(j, "first_bad_seq")), 4);
+	CHECK_STR(json_string_value(json_object_get(j, "reason")),
+	    "record 4 was changed");
+	CHECK(json_is_null(json_object_get(j, "bad_serial")));
+	json_decref(j);
+	j = audit_report_json(&rep, 1);
+	CHECK(json_is_true(json_object_get(j, "verified")));
+	CHECK_EQ(json_integer_value(json_object_get(j, "first_bad_seq")), 0);
+	CHECK_STR(json_string_value(json_object_get(j, "reason")), "");
+	json_decref(j);
+	CHECK(audit_report_json(NULL, 1) == NULL);
+}
+
 int
 main(void)
 {
@@ -1243,6 +1780,14 @@ main(void)
 	RUN(test_apply);
 	RUN(test_log_inside_tx);
 	RUN(test_contents_and_json);
+	RUN(test_key_resign_other_root);
+	RUN(test_key_no_eku);
+	RUN(test_key_missing);
+	RUN(test_key_change);
+	RUN(test_stamp);
+	RUN(test_cert_trail);
+	RUN(test_witnessed);
+	RUN(test_report_json);
 	X509_free(test_cert);
 	X509_free(test_root);
 	EVP_PKEY_free(root_key);
