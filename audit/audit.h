@@ -203,6 +203,11 @@ int audit_key_change(audit *a, EVP_PKEY *old_key, const char *actor,
 int audit_cert_check(X509 *cert, STACK_OF(X509) *untrusted, X509 *root,
     int64_t at_ms, uint8_t out_spki[32]) GP_WUR;
 
+/* One DER certificate from |der|, all |len| bytes of it (nothing
+ * trailing); GP_ERR_INVALID naming |what| otherwise. */
+int audit_cert_der(const uint8_t *der, size_t len, const char *what,
+    X509 **out) GP_WUR;
+
 /* SHA-256 of |cert|'s DER SubjectPublicKeyInfo. */
 int audit_spki_sha256(X509 *cert, uint8_t out[32]) GP_WUR;
 

@@ -8,6 +8,7 @@
  * (audit_key_record_tx, audit_key_change) and reading it back
  * (audit_key_parse) are both here, so that they cannot drift apart.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,27 +211,35 @@ out:
 	return r;
 }
 
-/* d2i of the hex DER certificate |hex|, all of it consumed. */
-static int
-audit_key_cert(const char *hex, const char *what, X509 **out)
+int
+audit_cert_der(const uint8_t *der, size_t len, const char *what, X509 **out)
 {
-	int r = GP_ERR_INTERNAL;
-	uint8_t *der = NULL;
-	const uint8_t *p;
-	size_t len = 0;
+	const uint8_t *p = der;
 
 	*out = NULL;
-	GUARD(audit_unhex(hex, AUDIT_KEY_MAX_CERT, what, &der, &len));
-	p = der;
-	*out = d2i_X509(NULL, &p, (long)len);
+	if (der != NULL && len > 0 && len <= LONG_MAX)
+		*out = d2i_X509(NULL, &p, (long)len);
 	if (*out == NULL || p != der + len) {
 		X509_free(*out);
 		*out = NULL;
 		ERR_clear_error();
-		r = gp_err_set(GP_ERR_INVALID, "%s: not one DER certificate",
+		return gp_err_set(GP_ERR_INVALID, "%s: not one DER certificate",
 		    what);
-		goto out;
 	}
+	return 0;
+}
+
+/* The hex DER certificate |hex|. */
+static int
+audit_key_cert(const char *hex, const char *what, X509 **out)
+{
+	int r;
+	uint8_t *der = NULL;
+	size_t len = 0;
+
+	*out = NULL;
+	GUARD(audit_unhex(hex, AUDIT_KEY_MAX_CERT, what, &der, &len));
+	GUARD(audit_cert_der(der, len, what, out));
 	r = 0;
 out:
 	free(der);

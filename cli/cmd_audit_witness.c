@@ -151,27 +151,17 @@ out:
 	return r;
 }
 
-/* A DER certificate from base64 text |b64|, all of it consumed. */
+/* A DER certificate from base64 text |b64|. */
 static int
 wit_cert(const char *field, const char *b64, X509 **out)
 {
 	int r;
 	uint8_t *der = NULL;
-	const uint8_t *p;
 	size_t len = 0;
 
 	*out = NULL;
 	GUARD(sig_b64_decode(field, b64, WIT_MAX_BLOB, &der, &len));
-	p = der;
-	*out = d2i_X509(NULL, &p, (long)len);
-	if (*out == NULL || p != der + len) {
-		X509_free(*out);
-		*out = NULL;
-		ERR_clear_error();
-		r = gp_err_set(GP_ERR_INVALID, "%s: not a DER certificate",
-		    field);
-		goto out;
-	}
+	GUARD(audit_cert_der(der, len, field, out));
 	r = 0;
 out:
 	free(der);
@@ -297,9 +287,6 @@ wit_state_read(FILE *fp, const char *path, struct wit_state *st,
 	json_t *j = NULL;
 	const char *type, *seen;
 	struct wit_head h;
-	uint8_t *der = NULL;
-	const uint8_t *p;
-	size_t der_len = 0;
 
 	memset(&h, 0, sizeof(h));
 	while ((n = getline(&line, &cap, fp)) >= 0) {
@@ -317,13 +304,10 @@ wit_state_read(FILE *fp, const char *path, struct wit_state *st,
 			ENSURE(strcmp(type, WIT_TYPE) == 0,
 			    gp_err_set(GP_ERR_INVALID, "%s: not a govpki "
 			    "audit witness file", path));
-			r = wit_b64(j, "root", WIT_MAX_BLOB, &der, &der_len);
-			p = der;
-			if (r == 0 && ((st->root = d2i_X509(NULL, &p,
-			    (long)der_len)) == NULL || p != der + der_len))
-				r = GP_ERR_INVALID;
+			r = wit_cert("root", json_string_value(json_object_get(
+			    j, "root")), &st->root);
 			ENSURE(r == 0, gp_err_set(GP_ERR_INVALID, "%s:1: the "
-			    "pinned root is not a DER certificate", path));
+			    "pinned root: %s", path, gp_err_detail()));
 			GUARD(wit_cert_sha256(st->root, st->root_sha));
 			continue;
 		}
@@ -357,7 +341,6 @@ out:
 	wit_head_clear(&h);
 	json_decref(j);
 	free(line);
-	free(der);
 	return r;
 }
 

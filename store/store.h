@@ -147,12 +147,15 @@ int store_checkpoint_scan(store *st, store_checkpoint_fn fn, void *arg)
  * status, the seq of its "cert.issue" success record and of its last
  * "cert.revoke", "cert.hold" or "cert.release" success record (0 when
  * none), and the status that record moved it to (its details "to"). Rows
- * come in ascending serial order, read in pages like store_audit_scan();
- * |fn| stops the walk by returning non-zero (that value is returned).
- * Records are matched on their object (the serial) through the partial
- * indexes of schema step 5, so each row costs two indexed reads.
+ * come in the order they were stored, read in pages like
+ * store_audit_scan(); |fn| stops the walk by returning non-zero (that
+ * value is returned). Records are matched on their object (the serial)
+ * through the partial indexes of schema step 5, so each row costs two
+ * indexed reads. A row with an empty or over-long serial (only an editor
+ * of the file writes one) ends the walk with GP_ERR_TAMPERED.
  */
 struct store_cert_trail {
+	int64_t id;          /* the row's place in the table, for paging */
 	char serial[68];
 	char status[8];
 	int64_t issue_seq;

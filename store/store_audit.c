@@ -460,93 +460,79 @@ store_trail_text(sqlite3_stmt *s, int col, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-/* One page of trails after serial |after| into |rows|. */
 static int
-store_trail_page(store *st, const char *after, struct store_cert_trail *rows,
-    size_t *out_n)
+store_trail_read(sqlite3_stmt *s, void *row)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
-	size_t n = 0;
-	int len;
+	struct store_cert_trail *t = row;
+	int len = sqlite3_column_bytes(s, 1);
 
-	*out_n = 0;
-	store_lock(st);
-	/* The subqueries' WHERE terms repeat those of the partial indexes
-	 * of schema step 5 word for word, so SQLite uses them. */
-	GUARD(store_stmt(st, STORE_STMT_CERT_AUDIT_PAGE,
-	    "SELECT c.serial, c.status, "
-	    "coalesce((SELECT min(i.seq) FROM audit i WHERE "
-	    "i.op = 'cert.issue' AND i.outcome = 'success' AND "
-	    "i.object = c.serial), 0), "
-	    "coalesce(t.seq, 0), "
-	    "CASE WHEN json_valid(t.details) THEN "
-	    "json_extract(t.details, '$.to') END "
-	    "FROM certificates c LEFT JOIN audit t ON t.seq = "
-	    "(SELECT max(x.seq) FROM audit x WHERE "
-	    "x.op IN ('cert.revoke', 'cert.hold', 'cert.release') AND "
-	    "x.outcome = 'success' AND x.object = c.serial) "
-	    "WHERE c.serial > ?1 ORDER BY c.serial LIMIT ?2", &s));
-	if ((rc = store_bind_text(s, 1, after)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 2, STORE_PAGE_ROWS)) != SQLITE_OK) {
-		r = store_err(st, rc, "certificate audit trail");
-		goto out;
-	}
-	while (n < STORE_PAGE_ROWS && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_cert_trail *t = &rows[n];
+	memset(t, 0, sizeof(*t));
+	t->id = sqlite3_column_int64(s, 0);
+	if (sqlite3_column_text(s, 1) == NULL || len <= 0 ||
+	    (size_t)len >= sizeof(t->serial))
+		return gp_err_set(GP_ERR_TAMPERED, "certificate row %lld has a "
+		    "serial of %d bytes (the store writes 1 to %zu)",
+		    (long long)t->id, len, sizeof(t->serial) - 1);
+	store_trail_text(s, 1, t->serial, sizeof(t->serial));
+	store_trail_text(s, 2, t->status, sizeof(t->status));
+	t->issue_seq = sqlite3_column_int64(s, 3);
+	t->status_seq = sqlite3_column_int64(s, 4);
+	store_trail_text(s, 5, t->status_to, sizeof(t->status_to));
+	return 0;
+}
 
-		memset(t, 0, sizeof(*t));
-		len = sqlite3_column_bytes(s, 0);
-		if (sqlite3_column_text(s, 0) == NULL || len <= 0 ||
-		    (size_t)len >= sizeof(t->serial)) {
-			r = gp_err_set(GP_ERR_TAMPERED, "%s: a certificate row "
-			    "after serial \"%.67s\" has a serial of %d bytes "
-			    "(the store writes at most %zu)", st->path, after,
-			    len, sizeof(t->serial) - 1);
-			goto out;
-		}
-		store_trail_text(s, 0, t->serial, sizeof(t->serial));
-		store_trail_text(s, 1, t->status, sizeof(t->status));
-		t->issue_seq = sqlite3_column_int64(s, 2);
-		t->status_seq = sqlite3_column_int64(s, 3);
-		store_trail_text(s, 4, t->status_to, sizeof(t->status_to));
-		n++;
-	}
-	if (n < STORE_PAGE_ROWS && rc != SQLITE_DONE) {
-		r = store_err(st, rc, "certificate audit trail");
-		goto out;
-	}
-	r = 0;
-out:
-	*out_n = n;
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
+static void
+store_trail_clear(void *row)
+{
+	(void)row; /* fixed buffers only */
+}
+
+static int64_t
+store_trail_key(const void *row)
+{
+	return ((const struct store_cert_trail *)row)->id;
+}
+
+struct store_trail_scan_arg {
+	store_cert_trail_fn fn;
+	void *arg;
+};
+
+static int
+store_trail_scan_row(void *arg, const void *row)
+{
+	const struct store_trail_scan_arg *sa = arg;
+
+	return sa->fn(sa->arg, row);
 }
 
 int
 store_cert_trail_scan(store *st, store_cert_trail_fn fn, void *arg)
 {
-	int r = GP_ERR_INTERNAL;
-	struct store_cert_trail *rows = NULL;
-	char after[sizeof(rows->serial)] = "";
-	size_t n = 0, i;
+	struct store_trail_scan_arg sa = {fn, arg};
+	/* The subqueries' WHERE terms repeat those of the partial indexes
+	 * of schema step 5 word for word, so SQLite uses them; rows are
+	 * paged by rowid, in the order they were stored. */
+	struct store_pager pg = {
+		STORE_STMT_CERT_AUDIT_PAGE,
+		"SELECT c.rowid, c.serial, c.status, "
+		"coalesce((SELECT min(i.seq) FROM audit i WHERE "
+		"i.op = 'cert.issue' AND i.outcome = 'success' AND "
+		"i.object = c.serial), 0), "
+		"coalesce(t.seq, 0), "
+		"CASE WHEN json_valid(t.details) THEN "
+		"json_extract(t.details, '$.to') END "
+		"FROM certificates c LEFT JOIN audit t ON t.seq = "
+		"(SELECT max(x.seq) FROM audit x WHERE "
+		"x.op IN ('cert.revoke', 'cert.hold', 'cert.release') AND "
+		"x.outcome = 'success' AND x.object = c.serial) "
+		"WHERE c.rowid > ?1 ORDER BY c.rowid LIMIT ?2",
+		"certificate audit trail", sizeof(struct store_cert_trail),
+		store_trail_read, store_trail_clear, store_trail_key,
+		store_trail_scan_row, &sa,
+	};
 
-	ENSURE(st != NULL && fn != NULL, GP_ERR_INVALID);
-	ENSURE((rows = calloc(STORE_PAGE_ROWS, sizeof(*rows))) != NULL,
-	    GP_ERR_NOMEM);
-	for (;;) {
-		GUARD(store_trail_page(st, after, rows, &n));
-		for (i = 0; i < n; i++) {
-			if ((r = fn(arg, &rows[i])) != 0)
-				goto out;
-		}
-		if (n < STORE_PAGE_ROWS)
-			break;
-		memcpy(after, rows[n - 1].serial, sizeof(after));
-	}
-	r = 0;
-out:
-	free(rows);
-	return r;
+	if (st == NULL || fn == NULL)
+		return GP_ERR_INVALID;
+	return store_scan_pages(st, &pg, INT64_MIN, 0);
 }
