@@ -81,3 +81,19 @@ out:
 	free(buf);
 	return r;
 }
+
+int
+cli_pem_cert(const char *path, size_t max, X509 **out)
+{
+	int r = GP_ERR_INTERNAL;
+	STACK_OF(X509) *sk = NULL;
+
+	*out = NULL;
+	ENSURE((sk = sk_X509_new_null()) != NULL, GP_ERR_NOMEM);
+	GUARD(cli_pem_certs(path, max, sk));
+	*out = sk_X509_shift(sk);
+	r = 0;
+out:
+	sk_X509_pop_free(sk, X509_free);
+	return r;
+}

@@ -54,6 +54,9 @@ void cli_print_json(json_t *obj);
 /* Appends every PEM certificate of the file |path| (at most |max| bytes)
  * to |sk|. GP_ERR_INVALID naming the file when it holds none. */
 int cli_pem_certs(const char *path, size_t max, STACK_OF(X509) *sk) GP_WUR;
+/* The first PEM certificate of |path| (a trust anchor given on the command
+ * line); the caller frees *out. */
+int cli_pem_cert(const char *path, size_t max, X509 **out) GP_WUR;
 
 /* `govpki audit witness` (cmd_audit_witness.c), dispatched by cmd_audit()
  * with argv[0] == "witness". */

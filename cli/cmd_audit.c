@@ -196,27 +196,6 @@ audit_record_run(struct instance *inst, const char *op, const char *outcome,
 	return audit_log(inst->audit, &ev);
 }
 
-/* The trust anchor: the first certificate of |path|. */
-static int
-audit_root_load(const char *path, X509 **out)
-{
-	int r = GP_ERR_INTERNAL;
-	STACK_OF(X509) *sk = NULL;
-
-	*out = NULL;
-	ENSURE((sk = sk_X509_new_null()) != NULL, GP_ERR_NOMEM);
-	r = cli_pem_certs(path, AUDIT_MAX_ROOT_PEM, sk);
-	if (r == GP_ERR_NOT_FOUND)
-		r = gp_err_set(GP_ERR_NOT_FOUND, "--root %s: no such file",
-		    path);
-	GUARD(r);
-	*out = sk_X509_shift(sk);
-	r = 0;
-out:
-	sk_X509_pop_free(sk, X509_free);
-	return r;
-}
-
 static int
 audit_cmd_verify(struct instance *inst, const struct audit_opts *o)
 {
@@ -227,7 +206,7 @@ audit_cmd_verify(struct instance *inst, const struct audit_opts *o)
 
 	memset(&rep, 0, sizeof(rep));
 	if (o->root != NULL)
-		r = audit_root_load(o->root, &root);
+		r = cli_pem_cert(o->root, AUDIT_MAX_ROOT_PEM, &root);
 	else if ((root = inst->cert[GP_KEY_ROOT]) != NULL)
 		r = X509_up_ref(root) == 1 ? 0 : GP_ERR_INTERNAL;
 	else

@@ -463,23 +463,6 @@ wit_url(const char *base)
 	return u;
 }
 
-/* The first certificate of --root. */
-static int
-wit_root_load(const char *path, X509 **out)
-{
-	int r;
-	STACK_OF(X509) *sk = sk_X509_new_null();
-
-	*out = NULL;
-	ENSURE(sk != NULL, GP_ERR_NOMEM);
-	GUARD(cli_pem_certs(path, WIT_MAX_ROOT_PEM, sk));
-	*out = sk_X509_shift(sk);
-	r = 0;
-out:
-	sk_X509_pop_free(sk, X509_free);
-	return r;
-}
-
 /* Prints the outcome; returns the exit code. */
 static int
 wit_report(const struct wit_opts *o, const char *status,
@@ -537,7 +520,7 @@ cmd_audit_witness(int argc, char **argv)
 	if ((r = wit_parse(argc, argv, &o)) != 0)
 		return r < 0 ? CLI_OK : r;
 	if (o.root != NULL)
-		GUARD(wit_root_load(o.root, &given));
+		GUARD(cli_pem_cert(o.root, WIT_MAX_ROOT_PEM, &given));
 
 	/* The state, locked for the whole run. */
 	fd = open(o.state, O_RDWR | O_APPEND | O_CLOEXEC);
