@@ -277,19 +277,22 @@ struct audit_report {
  * error when it could not read the log. Safe while other threads or
  * processes append: checkpoints made after it started are not checked.
  *
- * Detected: a changed, deleted, inserted or reordered record; a chain
- * rewritten consistently (it no longer matches a signed checkpoint); a
- * deleted, replaced or re-signed checkpoint; records deleted from the tail
- * up to and including the last checkpoint's own record; a log re-signed
- * with any key whose certificate does not chain to o->root with the audit
- * EKU (an attacker's own key, certificate and root); a certificate row
- * inserted or (un)revoked without its record, or whose record was deleted.
- * Not detectable from the database alone: deleting the records appended
- * after the last checkpoint's record (no signature covers them yet; the
- * server checkpoints every audit.checkpoint_s while any are unsealed), and
- * a rollback to an earlier checkpoint (the later records and checkpoints
- * deleted): the log then looks like one that stopped there. A witness
- * catches that (audit_verify_witnessed()).
+ * Detected: a changed, deleted, inserted or reordered record (in the
+ * unsealed tail only while its hashes are left as they were); a chain
+ * rewritten consistently up to a checkpoint (it no longer matches the
+ * signature); a checkpoint deleted while its record is kept, replaced or
+ * re-signed; records deleted from the tail while a checkpoint covering
+ * them is kept; a log re-signed with any key whose certificate does not
+ * chain to o->root with the audit EKU (an attacker's own key, certificate
+ * and root); a certificate row inserted or (un)revoked without its record,
+ * or whose record was deleted (from the unsealed tail too).
+ * Not detectable from the database alone: deleting, or rewriting with the
+ * hashes recomputed, the records after the last checkpoint's record (no
+ * signature covers them yet; the server checkpoints at start and every
+ * audit.checkpoint_s while any are unsealed), and a rollback to an earlier
+ * checkpoint (the later records and checkpoints deleted): the log then
+ * looks like one that stopped there. A witness catches that
+ * (audit_verify_witnessed()).
  */
 int audit_verify(store *st, const struct audit_verify_opts *o,
     struct audit_report *out) GP_WUR;
