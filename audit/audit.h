@@ -1,7 +1,7 @@
 /*
  * audit.h: the tamper-evident audit log. Every operation, from the CLI or
- * HTTP, success or failure, appends one record; an auditor proves the log
- * complete and unaltered with audit_verify().
+ * HTTP, success or failure, appends one record; an auditor checks the log
+ * with audit_verify() against a trust anchor of their own.
  *
  * Chain: record i stores prev_hash = hash(i-1) (32 zero bytes for seq 1) and
  *   hash(i) = SHA-256("govpki-audit-v1" || prev_hash || enc(record i))
@@ -14,7 +14,28 @@
  *   "govpki-audit-checkpoint-v1" || seq (8 BE) || time_ms (8 BE) || hash(seq)
  * and the checkpoint itself is then recorded in the chain as an
  * "audit.checkpoint" record, so that a deleted checkpoint is detected too.
- * Records after the last checkpoint are chained but not yet signed.
+ * A checkpoint may carry an RFC 3161 time-stamp token whose messageImprint
+ * is SHA-256 of the signature value; its record names the token's serial
+ * and SHA-256. Records after the last checkpoint are chained but not yet
+ * signed.
+ *
+ * Audit keys: the key that signs checkpoints is itself recorded in the
+ * chain, by an "audit.key" record holding its certificate (and the
+ * intermediates to the root). The first one (made by `govpki init`) is the
+ * instance's audit key; a later one is a key change, which takes effect
+ * only once a checkpoint covering it was signed by the key it replaces.
+ * An audit certificate must chain to the verifier's trust anchor (the
+ * instance root, from the auditor's own copy) and carry the critical
+ * extended key usage AUDIT_EKU_OID, so that no other certificate under the
+ * root (an administrator's or the TLS server's, whose keys are files) can
+ * stand in for it.
+ *
+ * What a database editor can still do (see audit_verify()): delete records
+ * after the last checkpoint, and roll the whole log back to an earlier
+ * checkpoint (deleting what came after it, checkpoints included). Nothing
+ * inside the database can tell such a rollback from a log that stopped
+ * there; only a copy kept outside it can: the heads an auditor's witness
+ * saw (`govpki audit witness`, checked by audit_verify_witnessed()).
  *
  * Contents: PINs and keys never appear; callers pass personal ID numbers
  * through gp_mask_id() before they reach a record.
@@ -26,6 +47,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "core/core.h"
 #include "store/store.h"
@@ -111,40 +133,190 @@ int audit_apply_async(audit *a, audit_apply_fn apply, void *apply_arg,
  * commits that carried them: records/commits is the batching factor. */
 void audit_stats(audit *a, int64_t *out_records, int64_t *out_commits);
 
+/* The extended key usage (critical) of an audit certificate: "govpki
+ * audit log signing", an OID under the UUID arc 2.25 of ITU-T X.667,
+ * which needs no registration. */
+#define AUDIT_EKU_OID "2.25.272995801272984945644850851054612164731"
+
+/* The operations of the records that seal a checkpoint into the chain and
+ * that record an audit key. */
+#define AUDIT_OP_CHECKPOINT "audit.checkpoint"
+#define AUDIT_OP_KEY "audit.key"
+
+/* In the caller's store transaction: records |cert| as an audit key: an
+ * "audit.key" record (actor |actor|, role "local", object
+ * "audit-key:<hex SHA-256 of its SubjectPublicKeyInfo>", details
+ * {"spki_sha256":hex, "cert":hex DER, "chain":[hex DER, ...]}) with the
+ * intermediates |chain| (|chain_len| at most AUDIT_MAX_CHAIN) from it
+ * towards the root. The first such record in a log is the instance's
+ * audit key: `govpki init` writes it before its first checkpoint. Checks
+ * nothing about |cert| (audit_verify() does). */
+#define AUDIT_MAX_CHAIN 4
+int audit_key_record_tx(audit *a, const char *actor, X509 *cert,
+    X509 *const *chain, size_t chain_len) GP_WUR;
+
+/* A time-stamp over a checkpoint signature, made by |audit_stamp_fn|. */
+struct audit_stamp {
+	uint8_t *tst;        /* DER TimeStampToken (malloc'ed; the callee
+	                      * allocates, audit/ frees) */
+	size_t tst_len;
+	char serial[72];     /* its serial number, lower-case hex */
+};
+/* Time-stamps |sig| (the messageImprint is SHA-256 of |sig|): fills |out|
+ * and returns 0, or returns an error with its detail (the checkpoint is
+ * then made without a token, and its record says why). */
+typedef int (*audit_stamp_fn)(void *arg, const uint8_t *sig, size_t sig_len,
+    struct audit_stamp *out);
+
 /* Signs the current head with |key| and records the checkpoint, then the
  * "audit.checkpoint" record (actor "govpki", role "system", object
- * "checkpoint:<id>", details {"hash":"<hex>","seq":S}) in the same
- * transaction. A no-op returning 0 when the log is empty, or, unless
- * |force|, when no record but the last checkpoint's own was added since.
- * The signature is made before the write lock is taken (a token may be
- * slow); if another writer sealed the same or a later record meanwhile,
- * this one is dropped and 0 returned. |key| is only used through
- * EVP_DigestSign*, so it may live on a PKCS#11 token. */
+ * "checkpoint:<id>", details {"hash":"<hex>","seq":S} and, when |stamp|
+ * made a token, "tst":{"serial":..., "sha256":<hex of the token DER>},
+ * or "tst_error":"<why>" when it failed) in the same transaction. The
+ * token itself is kept in the checkpoint row. A no-op returning 0 when
+ * the log is empty, or, unless |force|, when no record but the last
+ * checkpoint's own was added since. The signature and the time-stamp are
+ * made before the write lock is taken (a token may be slow); if another
+ * writer sealed the same or a later record meanwhile, this one is dropped
+ * and 0 returned. |key| is only used through EVP_DigestSign*, so it may
+ * live on a PKCS#11 token. |stamp| may be NULL (no time-stamp). */
 int audit_checkpoint(audit *a, EVP_PKEY *key, int force) GP_WUR;
+int audit_checkpoint_stamped(audit *a, EVP_PKEY *key, int force,
+    audit_stamp_fn stamp, void *stamp_arg) GP_WUR;
+
+/* Changes the audit key: records |new_cert| (audit_key_record_tx, with
+ * |chain|) and commits it, then forces a checkpoint signed with |old_key|
+ * (the key in effect), which puts the new key in effect: checkpoints
+ * after that one must be signed with the new key. If that checkpoint
+ * fails, the change stays pending (and unsealed) until a checkpoint with
+ * |old_key| covers it; the error is returned. */
+int audit_key_change(audit *a, EVP_PKEY *old_key, const char *actor,
+    X509 *new_cert, X509 *const *chain, size_t chain_len,
+    audit_stamp_fn stamp, void *stamp_arg) GP_WUR;
+
+/* 0 when |cert| may sign checkpoints under |root| at |at_ms|: it chains to
+ * |root| (the trust anchor) through |untrusted| (may be NULL) valid at
+ * that time, carries AUDIT_EKU_OID, critical, and, if it has a key usage,
+ * digitalSignature. Fills |out_spki| with SHA-256 of its
+ * SubjectPublicKeyInfo. GP_ERR_TAMPERED with a detail saying which check
+ * failed. */
+int audit_cert_check(X509 *cert, STACK_OF(X509) *untrusted, X509 *root,
+    int64_t at_ms, uint8_t out_spki[32]) GP_WUR;
+
+/* One DER certificate from |der|, all |len| bytes of it (nothing
+ * trailing); GP_ERR_INVALID naming |what| otherwise. */
+int audit_cert_der(const uint8_t *der, size_t len, const char *what,
+    X509 **out) GP_WUR;
+
+/* SHA-256 of |cert|'s DER SubjectPublicKeyInfo. */
+int audit_spki_sha256(X509 *cert, uint8_t out[32]) GP_WUR;
+
+/* 0 when |cp|'s signature verifies with |pub| over the signing input
+ * above, GP_ERR_TAMPERED when it does not, GP_ERR_CRYPTO when the key
+ * cannot verify at all. */
+int audit_checkpoint_verify_sig(EVP_PKEY *pub,
+    const struct store_checkpoint *cp) GP_WUR;
+
+/* How much earlier than its checkpoint a time-stamp may read: genTime and
+ * the checkpoint's time come from clocks read at different precisions. */
+#define AUDIT_TST_SLACK_MS 1000
+
+/* Checks a time-stamp token over a checkpoint signature for
+ * audit_verify(): 0 when |tst| verifies (signed by a TSA under the trust
+ * anchor, imprint SHA-256 of |sig|), with its genTime in *out_gen_ms;
+ * GP_ERR_TAMPERED with a detail when it does not. */
+typedef int (*audit_tst_fn)(void *arg, const uint8_t *tst, size_t tst_len,
+    const uint8_t *sig, size_t sig_len, int64_t *out_gen_ms);
+
+struct audit_verify_opts {
+	X509 *root;              /* trust anchor of the audit certificates;
+	                          * borrowed, required */
+	audit_tst_fn tst_check;  /* NULL: time-stamp tokens are not checked
+	                          * (only that the chain records them) */
+	void *tst_arg;
+};
 
 struct audit_report {
 	int64_t records;
 	int64_t checkpoints;
 	int64_t last_checkpoint_seq;
 	int64_t unsealed;        /* records after the last checkpoint */
+	int64_t keys;            /* audit keys in effect, in turn (1 + key
+	                          * changes sealed by the key they replace) */
+	int64_t timestamped;     /* checkpoints whose token was checked */
+	int64_t certificates;    /* certificate rows cross-checked */
+	int64_t witnessed;       /* witnessed heads found in the chain */
 	int64_t first_bad_seq;   /* 0 when the log verifies; else >= 1, the
 	                          * first position where it stops verifying
-	                          * (a forged record before seq 1: 1) */
+	                          * (a forged record before seq 1: 1; a record
+	                          * that is missing, as for a certificate row
+	                          * without its record or a witnessed head the
+	                          * chain no longer reaches: the record after
+	                          * the last one) */
+	char bad_serial[68];     /* the certificate row at fault, or "" */
 	char reason[512];        /* why, naming the record or checkpoint */
 };
 
-/* Verifies the whole chain and every checkpoint signature against |pub|.
- * Returns 0 when everything verifies, GP_ERR_TAMPERED with |out| naming the
- * first bad record and the reason, or another error when it could not read
- * the log. Memory stays bounded for any log size. Safe while other threads
- * or processes append: checkpoints made after it started are not checked.
- * Detected: a changed, deleted, inserted or reordered record; a chain
- * rewritten consistently (it no longer matches a signed checkpoint); a
- * deleted, replaced or re-signed checkpoint; records deleted from the tail
- * up to and including the last checkpoint's own record. Not detectable:
- * deleting records appended after the last checkpoint record, which no
- * signature covers yet (checkpoint often). */
-int audit_verify(store *st, EVP_PKEY *pub, struct audit_report *out) GP_WUR;
+/*
+ * Verifies, with memory bounded for any log size:
+ *   1. the chain: every record's seq, prev_hash and hash; every
+ *      "audit.checkpoint" record matches its checkpoint (and its token);
+ *      every "audit.key" record's certificate passes audit_cert_check()
+ *      under o->root at the record's time;
+ *   2. every checkpoint: signed by the audit key in effect (the first
+ *      "audit.key" record's, then each key change's once a checkpoint
+ *      signed by the previous key covers it), never going backwards,
+ *      recorded in the chain, and its time-stamp token, when it has one,
+ *      verifies through o->tst_check and is not earlier than the
+ *      checkpoint (less one second of clock granularity);
+ *   3. every certificate row of the store has its "cert.issue" record,
+ *      and its status is the one its last "cert.revoke"/"cert.hold"/
+ *      "cert.release" record set ("good" when there is none).
+ * Returns 0 when everything verifies, GP_ERR_TAMPERED with |out| naming
+ * the first bad record (or the certificate) and the reason, or another
+ * error when it could not read the log. Safe while other threads or
+ * processes append: checkpoints made after it started are not checked.
+ *
+ * Detected: a changed, deleted, inserted or reordered record (in the
+ * unsealed tail only while its hashes are left as they were); a chain
+ * rewritten consistently up to a checkpoint (it no longer matches the
+ * signature); a checkpoint deleted while its record is kept, replaced or
+ * re-signed; records deleted from the tail while a checkpoint covering
+ * them is kept; a log re-signed with any key whose certificate does not
+ * chain to o->root with the audit EKU (an attacker's own key, certificate
+ * and root); a certificate row inserted or (un)revoked without its record,
+ * or whose record was deleted (from the unsealed tail too).
+ * Not detectable from the database alone: deleting, or rewriting with the
+ * hashes recomputed, the records after the last checkpoint's record (no
+ * signature covers them yet; the server checkpoints at start and every
+ * audit.checkpoint_s while any are unsealed), and a rollback to an earlier
+ * checkpoint (the later records and checkpoints deleted): the log then
+ * looks like one that stopped there. A witness catches that
+ * (audit_verify_witnessed()).
+ */
+int audit_verify(store *st, const struct audit_verify_opts *o,
+    struct audit_report *out) GP_WUR;
+
+/* After audit_verify() returned 0 with |rep|: checks that the chain holds
+ * record |seq| with hash |hash|, a head an independent witness saw
+ * (|what| names it in the reason: "head seq 42 seen 2026-...").
+ * Returns 0 and counts it in rep->witnessed; GP_ERR_TAMPERED with
+ * rep->first_bad_seq and rep->reason set when the record is missing (the
+ * log was rolled back past it) or has another hash (rewritten or forked). */
+int audit_verify_witnessed(store *st, int64_t seq, const uint8_t hash[32],
+    const char *what, struct audit_report *rep) GP_WUR;
+
+/* The report as JSON, the same object for `govpki audit verify --json`
+ * and GET /api/v1/audit/verify: {"verified":bool, "records", "checkpoints",
+ * "last_checkpoint_seq", "unsealed", "keys", "timestamped",
+ * "certificates", "witnessed", "first_bad_seq" (0 when verified),
+ * "bad_serial" (null unless a certificate row is at fault), "reason" (""
+ * when verified)}. New reference; NULL on allocation failure. */
+json_t *audit_report_json(const struct audit_report *rep, int verified);
+
+/* |time_ms| as a JSON string in UTC ISO 8601 with milliseconds
+ * ("2026-11-22T10:00:00.123Z"); JSON null when it cannot be formatted. */
+json_t *audit_time_json(int64_t time_ms);
 
 /* The JSON object of a stored record: seq, time (UTC ISO 8601 with ms),
  * time_ms, the text fields (null when absent), details (the parsed JSON,

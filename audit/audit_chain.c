@@ -134,7 +134,7 @@ out:
 }
 
 int
-audit_chain_verify_sig(EVP_PKEY *pub, const struct store_checkpoint *cp)
+audit_checkpoint_verify_sig(EVP_PKEY *pub, const struct store_checkpoint *cp)
 {
 	int r = GP_ERR_INTERNAL, v;
 	EVP_MD_CTX *md = NULL;
@@ -197,8 +197,8 @@ audit_json_hex(const uint8_t h[32])
 }
 
 /* "2026-11-22T10:00:00.123Z". */
-static json_t *
-audit_json_time(int64_t time_ms)
+json_t *
+audit_time_json(int64_t time_ms)
 {
 	int64_t secs = time_ms / 1000, ms = time_ms % 1000;
 	time_t t;
@@ -231,7 +231,7 @@ audit_row_json(const struct store_audit_row *row)
 	obj = json_pack("{s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:o, "
 	    "s:o, s:o, s:o, s:o, s:o}",
 	    "seq", (json_int_t)row->seq,
-	    "time", audit_json_time(row->time_ms),
+	    "time", audit_time_json(row->time_ms),
 	    "time_ms", (json_int_t)row->time_ms,
 	    "actor", audit_json_str(row->actor),
 	    "role", audit_json_str(row->role),

@@ -435,19 +435,65 @@ out:
 	return r;
 }
 
+/* The "audit.checkpoint" record's details of |cp|: the signed seq and hash
+ * and, when |st| made a token, its serial and SHA-256; else |tst_error|. */
+static json_t *
+audit_checkpoint_details(const struct store_checkpoint *cp,
+    const struct audit_stamp *st, const char *tst_error)
+{
+	json_t *d = NULL;
+	char *hex = NULL, *tst_hex = NULL;
+	uint8_t h[32];
+	unsigned int n = 0;
+
+	if ((hex = gp_hex(cp->hash, 32)) == NULL)
+		goto out;
+	d = json_pack("{s:I, s:s}", "seq", (json_int_t)cp->seq, "hash", hex);
+	if (d == NULL)
+		goto out;
+	if (cp->tst != NULL) {
+		if (!EVP_Digest(cp->tst, cp->tst_len, h, &n, EVP_sha256(),
+		    NULL) || (tst_hex = gp_hex(h, 32)) == NULL ||
+		    json_object_set_new(d, "tst", json_pack("{s:s, s:s}",
+		    "serial", st->serial, "sha256", tst_hex)) != 0) {
+			json_decref(d);
+			d = NULL;
+		}
+	} else if (tst_error != NULL) {
+		if (json_object_set_new(d, "tst_error",
+		    json_string(tst_error)) != 0) {
+			json_decref(d);
+			d = NULL;
+		}
+	}
+out:
+	free(hex);
+	free(tst_hex);
+	return d;
+}
+
 int
 audit_checkpoint(audit *a, EVP_PKEY *key, int force)
 {
+	return audit_checkpoint_stamped(a, key, force, NULL, NULL);
+}
+
+int
+audit_checkpoint_stamped(audit *a, EVP_PKEY *key, int force,
+    audit_stamp_fn stamp, void *stamp_arg)
+{
 	int r = GP_ERR_INTERNAL, rl, idle = 0, in_tx = 0;
 	struct store_checkpoint cp, last;
+	struct audit_stamp ts;
 	json_t *details = NULL;
-	char *hex = NULL;
-	char object[64];
+	char object[64], tst_error[256];
 	int64_t last_seq = -1;
 	struct audit_event ev;
 
 	memset(&cp, 0, sizeof(cp));
 	memset(&last, 0, sizeof(last));
+	memset(&ts, 0, sizeof(ts));
+	tst_error[0] = '\0';
 	ENSURE(a != NULL && key != NULL, GP_ERR_INVALID);
 
 	/* What to seal: a snapshot of the head. Records are never changed
@@ -473,9 +519,26 @@ audit_checkpoint(audit *a, EVP_PKEY *key, int force)
 		}
 	}
 
-	/* Sign without holding the write lock: a token may take seconds. */
+	/* Sign and time-stamp without holding the write lock: a token may
+	 * take seconds. */
 	cp.time_ms = gp_now_ms();
 	GUARD(audit_chain_sign(key, &cp));
+	if (stamp != NULL) {
+		gp_err_clear();
+		if (stamp(stamp_arg, cp.sig, cp.sig_len, &ts) == 0 &&
+		    ts.tst != NULL && ts.tst_len > 0 &&
+		    ts.tst_len <= STORE_CP_MAX_TST) {
+			cp.tst = ts.tst;
+			cp.tst_len = ts.tst_len;
+			ts.tst = NULL; /* transferred */
+		} else {
+			snprintf(tst_error, sizeof(tst_error), "%s",
+			    gp_err_detail()[0] != '\0' ? gp_err_detail() :
+			    "no token");
+			gp_log(GP_LOG_WARN, "audit checkpoint: not "
+			    "time-stamped: %s", tst_error);
+		}
+	}
 
 	GUARD(store_begin(a->st));
 	in_tx = 1;
@@ -493,9 +556,8 @@ audit_checkpoint(audit *a, EVP_PKEY *key, int force)
 	cp.id = rl == 0 ? last.id + 1 : 1;
 	GUARD(store_checkpoint_insert(a->st, &cp));
 
-	ENSURE((hex = gp_hex(cp.hash, 32)) != NULL, GP_ERR_NOMEM);
-	ENSURE((details = json_pack("{s:I, s:s}", "seq", (json_int_t)cp.seq,
-	    "hash", hex)) != NULL, GP_ERR_NOMEM);
+	ENSURE((details = audit_checkpoint_details(&cp, &ts,
+	    stamp != NULL ? tst_error : NULL)) != NULL, GP_ERR_NOMEM);
 	snprintf(object, sizeof(object), "checkpoint:%lld",
 	    (long long)cp.id);
 	memset(&ev, 0, sizeof(ev));
@@ -513,10 +575,16 @@ out:
 	if (in_tx)
 		store_rollback(a->st);
 	json_decref(details);
-	free(hex);
+	free(ts.tst);
 	store_checkpoint_clear(&last);
 	store_checkpoint_clear(&cp);
 	return r;
+}
+
+store *
+audit_store(audit *a)
+{
+	return a->st;
 }
 
 void

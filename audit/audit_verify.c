@@ -1,19 +1,26 @@
 /*
- * audit_verify.c: proves the audit log complete and unaltered.
+ * audit_verify.c: checks the audit log against the auditor's trust anchor.
  *
  * Pass 1 walks every record in seq order, a page at a time: seqs run 1, 2,
  * 3... without gaps, each record's prev_hash is the previous record's hash,
  * and each hash recomputes. Every "audit.checkpoint" record must name an
- * existing checkpoint with the seq and hash it states (a deleted checkpoint
- * is detected). Pass 2 walks the checkpoints that existed when verification
- * started: each signature verifies with the audit key, the record it covers
- * still has the signed hash (a chain rewritten from scratch is detected),
- * checkpoints never go backwards, and each one has its audit.checkpoint
- * record (records deleted from the tail are detected).
+ * existing checkpoint with the seq and hash it states, and the token it
+ * states (a deleted checkpoint or token is detected). Every "audit.key"
+ * record's certificate must chain to the trust anchor with the audit EKU
+ * (audit_key.c); the keys are kept in chain order. Pass 2 walks the
+ * checkpoints that existed when verification started: each signature
+ * verifies with the audit key in effect (the first recorded key; a later
+ * one once a checkpoint signed by its predecessor covers it), the record
+ * it covers still has the signed hash (a chain rewritten from scratch is
+ * detected), checkpoints never go backwards, each one has its
+ * audit.checkpoint record (records deleted from the tail are detected), and
+ * its time-stamp token verifies. Pass 3 walks the certificate rows: each
+ * has its cert.issue record and the status its last status record set.
  *
- * Memory holds one page of rows and a few counters, whatever the log size.
- * Records and checkpoints appended while it runs are tolerated: checkpoints
- * newer than the start are skipped.
+ * Memory holds one page of rows, the recorded audit keys (at most
+ * AUDIT_MAX_KEYS) and a few counters, whatever the log size. Records and
+ * checkpoints appended while it runs are tolerated: checkpoints newer than
+ * the start are skipped.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,10 +34,18 @@
 /* Returned by the callbacks to stop at the first bad record. */
 #define AUDIT_VERIFY_BAD 1
 
+/* Audit keys a log may record (the first and its successors): each holds a
+ * public key, so a forged log cannot make verification allocate without
+ * bound. Years of yearly key changes fit many times over. */
+#define AUDIT_MAX_KEYS 256
+
 struct audit_verify_ctx {
 	store *st;
-	EVP_PKEY *pub;
+	const struct audit_verify_opts *o;
 	struct audit_report *rep;
+	struct audit_key keys[AUDIT_MAX_KEYS];
+	size_t nkeys;
+	size_t cur_key;           /* the key in effect for the next checkpoint */
 	int64_t expected;         /* the next seq */
 	uint8_t prev_hash[32];    /* hash of the record before it */
 	int64_t last_seq;         /* last record seen */
@@ -77,6 +92,50 @@ audit_verify_cp_id(const char *object, int64_t *out)
 	return 0;
 }
 
+/* Does checkpoint |cp|'s token match the record's details |d|? 0 when both
+ * have none or the SHA-256 the record states is the token's; 1 when the
+ * record states a token that is missing or different; 2 when the row has
+ * a token the record does not state. */
+static int
+audit_verify_cp_tst(json_t *d, const struct store_checkpoint *cp)
+{
+	const char *want = NULL;
+	uint8_t h[32];
+	unsigned int n = 0;
+	char *hex = NULL;
+	int r;
+
+	if (json_unpack(json_object_get(d, "tst"), "{s:s}", "sha256",
+	    &want) != 0)
+		return cp->tst != NULL ? 2 : 0;
+	if (cp->tst == NULL || !EVP_Digest(cp->tst, cp->tst_len, h, &n,
+	    EVP_sha256(), NULL) || (hex = gp_hex(h, 32)) == NULL)
+		return 1;
+	r = strcmp(hex, want) != 0;
+	free(hex);
+	return r;
+}
+
+/* An "audit.key" record: its certificate must chain to the trust anchor;
+ * the key joins the list in chain order. */
+static int
+audit_verify_key_record(struct audit_verify_ctx *v,
+    const struct store_audit_row *row)
+{
+	int r;
+
+	if (v->nkeys >= AUDIT_MAX_KEYS)
+		return audit_verify_bad(v, row->seq, "record %lld: more than %d "
+		    "audit.key records", (long long)row->seq, AUDIT_MAX_KEYS);
+	r = audit_key_parse(row, v->o->root, &v->keys[v->nkeys]);
+	if (r == GP_ERR_TAMPERED)
+		return audit_verify_bad(v, row->seq, "%s", gp_err_detail());
+	if (r != 0)
+		return r;
+	v->nkeys++;
+	return 0;
+}
+
 /* An audit.checkpoint record must match the checkpoint it names. */
 static int
 audit_verify_cp_record(struct audit_verify_ctx *v,
@@ -120,6 +179,13 @@ audit_verify_cp_record(struct audit_verify_ctx *v,
 		    (long long)row->seq, (long long)id, (long long)cp.seq);
 		goto out;
 	}
+	if ((rc = audit_verify_cp_tst(d, &cp)) != 0) {
+		r = audit_verify_bad(v, row->seq, "record %lld: the time-stamp "
+		    "token of checkpoint %lld %s", (long long)row->seq,
+		    (long long)id, rc == 1 ? "is not the one recorded "
+		    "(replaced or deleted)" : "was added outside the chain");
+		goto out;
+	}
 	if (id > v->max_ref_cp_id)
 		v->max_ref_cp_id = id;
 	r = 0;
@@ -155,10 +221,39 @@ audit_verify_row(void *arg, const struct store_audit_row *row)
 	if (row->op != NULL && strcmp(row->op, AUDIT_OP_CHECKPOINT) == 0 &&
 	    (r = audit_verify_cp_record(v, row)) != 0)
 		return r;
+	if (row->op != NULL && strcmp(row->op, AUDIT_OP_KEY) == 0 &&
+	    (r = audit_verify_key_record(v, row)) != 0)
+		return r;
 	memcpy(v->prev_hash, row->hash, 32);
 	v->last_seq = row->seq;
 	v->expected = row->seq + 1;
 	v->rep->records++;
+	return 0;
+}
+
+/* The checkpoint's time-stamp token, through the caller's check. */
+static int
+audit_verify_cp_stamp(struct audit_verify_ctx *v,
+    const struct store_checkpoint *cp)
+{
+	int64_t gen_ms = 0;
+	int rc;
+
+	gp_err_clear();
+	rc = v->o->tst_check(v->o->tst_arg, cp->tst, cp->tst_len, cp->sig,
+	    cp->sig_len, &gen_ms);
+	if (rc == GP_ERR_TAMPERED || rc == GP_ERR_INVALID)
+		return audit_verify_bad(v, cp->seq, "checkpoint %lld (record "
+		    "%lld): its time-stamp token does not verify: %s",
+		    (long long)cp->id, (long long)cp->seq, gp_err_detail());
+	if (rc != 0)
+		return rc;
+	if (gen_ms < cp->time_ms - AUDIT_TST_SLACK_MS)
+		return audit_verify_bad(v, cp->seq, "checkpoint %lld (record "
+		    "%lld): time-stamped at %lld ms, before it was signed "
+		    "(%lld ms)", (long long)cp->id, (long long)cp->seq,
+		    (long long)gen_ms, (long long)cp->time_ms);
+	v->rep->timestamped++;
 	return 0;
 }
 
@@ -174,14 +269,41 @@ audit_verify_cp(void *arg, const struct store_checkpoint *cp)
 		r = 0; /* added after verification started */
 		goto out;
 	}
-	rc = audit_chain_verify_sig(v->pub, cp);
+	if (v->nkeys == 0) {
+		r = audit_verify_bad(v, cp->seq, "checkpoint %lld (record "
+		    "%lld): no audit.key record names the key that may sign "
+		    "it (the record was removed, or the log predates audit "
+		    "keys in the chain)", (long long)cp->id,
+		    (long long)cp->seq);
+		goto out;
+	}
+	rc = audit_checkpoint_verify_sig(v->keys[v->cur_key].pub, cp);
 	if (rc == GP_ERR_TAMPERED) {
 		r = audit_verify_bad(v, cp->seq, "checkpoint %lld (record "
-		    "%lld): the signature does not verify with the audit key",
-		    (long long)cp->id, (long long)cp->seq);
+		    "%lld): the signature does not verify with the audit key "
+		    "in effect (recorded at record %lld)", (long long)cp->id,
+		    (long long)cp->seq, (long long)v->keys[v->cur_key].seq);
 		goto out;
 	}
 	GUARD(rc);
+	/* A key change takes effect once a checkpoint signed by the key it
+	 * replaces covers it; two changes under one checkpoint would let the
+	 * second skip its predecessor's signature. */
+	if (v->cur_key + 1 < v->nkeys &&
+	    v->keys[v->cur_key + 1].seq <= cp->seq) {
+		v->cur_key++;
+		if (v->cur_key + 1 < v->nkeys &&
+		    v->keys[v->cur_key + 1].seq <= cp->seq) {
+			r = audit_verify_bad(v, v->keys[v->cur_key + 1].seq,
+			    "record %lld: audit key change not sealed by the "
+			    "key it replaces (recorded at record %lld)",
+			    (long long)v->keys[v->cur_key + 1].seq,
+			    (long long)v->keys[v->cur_key].seq);
+			goto out;
+		}
+	}
+	if (cp->tst != NULL && v->o->tst_check != NULL)
+		GUARD(audit_verify_cp_stamp(v, cp));
 	if (cp->seq < v->prev_cp_seq) {
 		r = audit_verify_bad(v, cp->seq, "checkpoint %lld covers "
 		    "record %lld, before checkpoint %lld (record %lld)",
@@ -224,51 +346,107 @@ out:
 	return r;
 }
 
+/* Pass 3, one certificate row: its issuance is on record, and its status
+ * is the one its last status record set. (A status-history table, when
+ * there is one, adds its rows' checks here: each row's record.) */
+static int
+audit_verify_cert(void *arg, const struct store_cert_trail *t)
+{
+	struct audit_verify_ctx *v = arg;
+	const char *want = t->status_seq > 0 ? t->status_to : "good";
+
+	if (t->issue_seq == 0) {
+		snprintf(v->rep->bad_serial, sizeof(v->rep->bad_serial), "%s",
+		    t->serial);
+		return audit_verify_bad(v, v->last_seq + 1, "certificate %s "
+		    "(%s) has no cert.issue record: it was stored without "
+		    "one, or its record was deleted", t->serial, t->status);
+	}
+	if (strcmp(t->status, want) != 0) {
+		snprintf(v->rep->bad_serial, sizeof(v->rep->bad_serial), "%s",
+		    t->serial);
+		if (t->status_seq == 0)
+			return audit_verify_bad(v, v->last_seq + 1,
+			    "certificate %s is %s but no status record "
+			    "(cert.revoke, cert.hold) says so", t->serial,
+			    t->status);
+		return audit_verify_bad(v, t->status_seq, "certificate %s is "
+		    "%s but its last status record, %lld, set it %s",
+		    t->serial, t->status, (long long)t->status_seq, want);
+	}
+	v->rep->certificates++;
+	return 0;
+}
+
+static void
+audit_verify_ctx_free(struct audit_verify_ctx *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->nkeys; i++)
+		EVP_PKEY_free(v->keys[i].pub);
+	v->nkeys = 0;
+}
+
 int
-audit_verify(store *st, EVP_PKEY *pub, struct audit_report *out)
+audit_verify(store *st, const struct audit_verify_opts *o,
+    struct audit_report *out)
 {
 	int r = GP_ERR_INTERNAL, rc;
-	struct audit_verify_ctx v;
+	struct audit_verify_ctx *v = NULL;
 	struct store_checkpoint last;
 
-	memset(&v, 0, sizeof(v));
 	memset(&last, 0, sizeof(last));
-	ENSURE(st != NULL && pub != NULL && out != NULL, GP_ERR_INVALID);
+	ENSURE(st != NULL && o != NULL && o->root != NULL && out != NULL,
+	    GP_ERR_INVALID);
 	memset(out, 0, sizeof(*out));
-	v.st = st;
-	v.pub = pub;
-	v.rep = out;
-	v.expected = 1;
+	ENSURE((v = calloc(1, sizeof(*v))) != NULL, GP_ERR_NOMEM);
+	v->st = st;
+	v->o = o;
+	v->rep = out;
+	v->expected = 1;
 
 	/* Checkpoints that exist now cover records that exist now, so a
 	 * writer appending during the scans cannot cause a false alarm. */
 	rc = store_checkpoint_last(st, &last);
 	if (rc == 0)
-		v.max_cp_id = last.id;
+		v->max_cp_id = last.id;
 	else if (rc == GP_ERR_TAMPERED)
-		v.max_cp_id = last.id; /* pass 2 reports it */
+		v->max_cp_id = last.id; /* pass 2 reports it */
 	else if (rc != GP_ERR_NOT_FOUND)
 		GUARD(rc);
 
 	/* Pass 1: the chain. Every seq, even a forged negative one. */
-	rc = store_audit_scan(st, INT64_MIN, 0, audit_verify_row, &v);
+	rc = store_audit_scan(st, INT64_MIN, 0, audit_verify_row, v);
 	if (rc == GP_ERR_TAMPERED && out->first_bad_seq == 0)
-		(void)audit_verify_bad(&v, v.expected, "record %lld: %s",
-		    (long long)v.expected, gp_err_detail());
+		(void)audit_verify_bad(v, v->expected, "record %lld: %s",
+		    (long long)v->expected, gp_err_detail());
 	else if (rc != 0 && rc != AUDIT_VERIFY_BAD)
 		GUARD(rc);
 
 	/* Pass 2: the checkpoints. */
 	if (out->first_bad_seq == 0) {
-		rc = store_checkpoint_scan(st, audit_verify_cp, &v);
+		rc = store_checkpoint_scan(st, audit_verify_cp, v);
 		if (rc == GP_ERR_TAMPERED && out->first_bad_seq == 0)
-			(void)audit_verify_bad(&v, v.prev_cp_seq + 1, "%s",
+			(void)audit_verify_bad(v, v->prev_cp_seq + 1, "%s",
+			    gp_err_detail());
+		else if (rc != 0 && rc != AUDIT_VERIFY_BAD)
+			GUARD(rc);
+	}
+	if (v->nkeys > 0)
+		out->keys = (int64_t)v->cur_key + 1;
+
+	/* Pass 3: every certificate row has its records. */
+	if (out->first_bad_seq == 0) {
+		rc = store_cert_trail_scan(st, audit_verify_cert, v);
+		if (rc == GP_ERR_TAMPERED && out->first_bad_seq == 0)
+			(void)audit_verify_bad(v, v->last_seq + 1, "%s",
 			    gp_err_detail());
 		else if (rc != 0 && rc != AUDIT_VERIFY_BAD)
 			GUARD(rc);
 	}
 
-	out->unsealed = v.last_seq - out->last_checkpoint_seq;
+	out->unsealed = v->last_seq - out->last_checkpoint_seq;
 	if (out->unsealed < 0)
 		out->unsealed = 0;
 	if (out->first_bad_seq != 0) {
@@ -277,6 +455,68 @@ audit_verify(store *st, EVP_PKEY *pub, struct audit_report *out)
 	}
 	r = 0;
 out:
+	if (v != NULL)
+		audit_verify_ctx_free(v);
+	free(v);
 	store_checkpoint_clear(&last);
 	return r;
+}
+
+int
+audit_verify_witnessed(store *st, int64_t seq, const uint8_t hash[32],
+    const char *what, struct audit_report *rep)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	struct store_audit_row row;
+	int64_t count = 0, max = 0;
+
+	memset(&row, 0, sizeof(row));
+	ENSURE(st != NULL && hash != NULL && what != NULL && rep != NULL,
+	    GP_ERR_INVALID);
+	rc = store_audit_get(st, seq, &row);
+	if (rc == GP_ERR_NOT_FOUND) {
+		GUARD(store_audit_count(st, &count, &max));
+		rep->first_bad_seq = max + 1;
+		snprintf(rep->reason, sizeof(rep->reason), "the witnessed %s "
+		    "is not in the chain, which ends at record %lld: the log "
+		    "was rolled back or truncated", what, (long long)max);
+		r = gp_err_set(GP_ERR_TAMPERED, "audit log: %s", rep->reason);
+		goto out;
+	}
+	GUARD(rc);
+	if (CRYPTO_memcmp(row.hash, hash, 32) != 0) {
+		rep->first_bad_seq = seq;
+		snprintf(rep->reason, sizeof(rep->reason), "record %lld is not "
+		    "the witnessed %s: the log was rewritten (a fork)",
+		    (long long)seq, what);
+		r = gp_err_set(GP_ERR_TAMPERED, "audit log: %s", rep->reason);
+		goto out;
+	}
+	rep->witnessed++;
+	r = 0;
+out:
+	store_audit_row_clear(&row);
+	return r;
+}
+
+json_t *
+audit_report_json(const struct audit_report *rep, int verified)
+{
+	if (rep == NULL)
+		return NULL;
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	    "s:o, s:s}",
+	    "verified", verified,
+	    "records", (json_int_t)rep->records,
+	    "checkpoints", (json_int_t)rep->checkpoints,
+	    "last_checkpoint_seq", (json_int_t)rep->last_checkpoint_seq,
+	    "unsealed", (json_int_t)rep->unsealed,
+	    "keys", (json_int_t)rep->keys,
+	    "timestamped", (json_int_t)rep->timestamped,
+	    "certificates", (json_int_t)rep->certificates,
+	    "witnessed", (json_int_t)rep->witnessed,
+	    "first_bad_seq", (json_int_t)(verified ? 0 : rep->first_bad_seq),
+	    "bad_serial", rep->bad_serial[0] != '\0' && !verified ?
+	    json_string(rep->bad_serial) : json_null(),
+	    "reason", verified ? "" : rep->reason);
 }

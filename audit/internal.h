@@ -1,6 +1,7 @@
 /*
  * audit/internal.h: what the files of audit/ share: the record hash and the
- * checkpoint signing input defined in audit.h, and the signing primitives.
+ * checkpoint signing input defined in audit.h, the signing primitives, and
+ * the parsing of "audit.key" records (audit_key.c).
  */
 #ifndef GOVPKI_AUDIT_INTERNAL_H
 #define GOVPKI_AUDIT_INTERNAL_H
@@ -16,9 +17,6 @@
 #define AUDIT_HASH_DOMAIN "govpki-audit-v1"
 #define AUDIT_CP_DOMAIN "govpki-audit-checkpoint-v1"
 #define AUDIT_CP_TBS_LEN (sizeof(AUDIT_CP_DOMAIN) - 1 + 8 + 8 + 32)
-
-/* The operation of the record that seals a checkpoint into the chain. */
-#define AUDIT_OP_CHECKPOINT "audit.checkpoint"
 
 /* Caps on one record's fields, so a client-supplied string cannot bloat
  * the log: text fields and the details JSON. */
@@ -38,9 +36,28 @@ void audit_chain_tbs(int64_t seq, int64_t time_ms, const uint8_t hash[32],
  * so a PKCS#11 key works) and sets cp->sig, cp->sig_len. */
 int audit_chain_sign(EVP_PKEY *key, struct store_checkpoint *cp) GP_WUR;
 
-/* 0 when |cp|'s signature verifies with |pub|, GP_ERR_TAMPERED when it does
- * not, GP_ERR_CRYPTO when the key cannot verify at all. */
-int audit_chain_verify_sig(EVP_PKEY *pub, const struct store_checkpoint *cp)
-    GP_WUR;
+/* The store |a| writes to. */
+store *audit_store(audit *a);
+
+/* Decodes the lower- or upper-case hex |hex| into a new buffer of at most
+ * |max| bytes; GP_ERR_INVALID naming |what| when it is not hex. */
+int audit_unhex(const char *hex, size_t max, const char *what, uint8_t **out,
+    size_t *out_len) GP_WUR;
+
+/* One "audit.key" record, checked by audit_key_parse(): the public key of
+ * its certificate and SHA-256 of its SubjectPublicKeyInfo. */
+struct audit_key {
+	int64_t seq;             /* of its record */
+	EVP_PKEY *pub;           /* owned */
+	uint8_t spki[32];
+};
+
+/* Parses and checks the "audit.key" record |row|: its object and details
+ * as audit.h defines them, the certificate's SPKI hash equal to the one
+ * stated, and audit_cert_check() under |root| at the record's time. Fills
+ * |out| (the caller frees out->pub). GP_ERR_TAMPERED with a detail naming
+ * the record when any of it fails. */
+int audit_key_parse(const struct store_audit_row *row, X509 *root,
+    struct audit_key *out) GP_WUR;
 
 #endif /* GOVPKI_AUDIT_INTERNAL_H */

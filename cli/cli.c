@@ -1,9 +1,12 @@
 /*
- * cli.c: output helpers shared by every govpki command: failures with the
- * error detail, usage errors, JSON printing.
+ * cli.c: helpers shared by every govpki command: failures with the error
+ * detail, usage errors, JSON printing, and reading PEM certificate files.
  */
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include "cli/cli.h"
 
@@ -48,4 +51,49 @@ cli_print_json(json_t *obj)
 	}
 	fflush(stdout);
 	json_decref(obj);
+}
+
+int
+cli_pem_certs(const char *path, size_t max, STACK_OF(X509) *sk)
+{
+	int r = GP_ERR_INTERNAL, n = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	BIO *b = NULL;
+	X509 *x;
+
+	GUARD(gp_file_read(path, max, &buf, &len));
+	ENSURE((b = BIO_new_mem_buf(buf, (int)len)) != NULL, GP_ERR_NOMEM);
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(sk, x) <= 0) {
+			X509_free(x);
+			r = GP_ERR_NOMEM;
+			goto out;
+		}
+		n++;
+	}
+	ERR_clear_error();
+	ENSURE(n > 0, gp_err_set(GP_ERR_INVALID, "%s: no PEM certificate",
+	    path));
+	r = 0;
+out:
+	BIO_free(b);
+	free(buf);
+	return r;
+}
+
+int
+cli_pem_cert(const char *path, size_t max, X509 **out)
+{
+	int r = GP_ERR_INTERNAL;
+	STACK_OF(X509) *sk = NULL;
+
+	*out = NULL;
+	ENSURE((sk = sk_X509_new_null()) != NULL, GP_ERR_NOMEM);
+	GUARD(cli_pem_certs(path, max, sk));
+	*out = sk_X509_shift(sk);
+	r = 0;
+out:
+	sk_X509_pop_free(sk, X509_free);
+	return r;
 }

@@ -15,6 +15,7 @@
 #define GOVPKI_CLI_H
 
 #include <jansson.h>
+#include <openssl/x509.h>
 
 #include "core/core.h"
 
@@ -49,5 +50,27 @@ int cli_usage(const char *cmd, const char *what);
 
 /* Prints |obj| as one JSON line on stdout and drops the reference. */
 void cli_print_json(json_t *obj);
+
+/* Appends every PEM certificate of the file |path| (at most |max| bytes)
+ * to |sk|. GP_ERR_INVALID naming the file when it holds none. */
+int cli_pem_certs(const char *path, size_t max, STACK_OF(X509) *sk) GP_WUR;
+/* The first PEM certificate of |path| (a trust anchor given on the command
+ * line); the caller frees *out. */
+int cli_pem_cert(const char *path, size_t max, X509 **out) GP_WUR;
+
+/* `govpki audit witness` (cmd_audit_witness.c), dispatched by cmd_audit()
+ * with argv[0] == "witness". */
+int cmd_audit_witness(int argc, char **argv);
+
+/* For `govpki audit verify --witness FILE`: checks that the chain in |st|
+ * holds every head the witness state file |path| recorded (same seq, same
+ * hash), and that the witness pinned |root|. 0 and rep->witnessed
+ * counted; GP_ERR_TAMPERED with |rep| naming the first head that is
+ * missing or different; GP_ERR_INVALID naming the file and line when it
+ * cannot be read. */
+struct audit_report;
+typedef struct store store;
+int audit_witness_verify(store *st, const char *path, X509 *root,
+    struct audit_report *rep) GP_WUR;
 
 #endif /* GOVPKI_CLI_H */

@@ -1,10 +1,14 @@
 /*
- * cmd_audit.c: `govpki audit verify|list|export`: the auditor's view of the
- * tamper-evident log (audit/audit.h). verify proves the chain and every
- * checkpoint signature against the audit certificate's key; list and export
- * print records as JSON lines. Each run is itself recorded, as the local
- * actor, after it has finished reading, so that a verification never sees
- * its own record half way.
+ * cmd_audit.c: `govpki audit verify|list|export|witness`: the auditor's view
+ * of the tamper-evident log (audit/audit.h). verify proves the chain, every
+ * checkpoint signature and time-stamp, and the certificate rows' records
+ * against a trust anchor (the instance's certs/root.pem, or the auditor's
+ * own copy with --root) and, with --witness, that the chain still holds
+ * every head a witness saw; list and export print records as JSON lines;
+ * witness (cmd_audit_witness.c) keeps the auditor's copy of the signed
+ * heads. Each run on an instance is itself recorded, as the local actor,
+ * after it has finished reading, so that a verification never sees its own
+ * record half way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,8 +28,13 @@
 
 #define AUDIT_LIST_DEFAULT_LIMIT 100
 
+/* The largest root certificate file --root reads. */
+#define AUDIT_MAX_ROOT_PEM (64 * 1024)
+
 struct audit_opts {
 	const char *dir;
+	const char *root;    /* verify: the trust anchor; NULL: certs/root.pem */
+	const char *witness; /* verify: a witness state file, or NULL */
 	const char *out;   /* export only; NULL: stdout */
 	int64_t after;     /* list only */
 	int64_t limit;     /* list only; 0: no limit */
@@ -36,24 +45,52 @@ struct audit_opts {
 static void
 audit_help(void)
 {
-	printf("usage: govpki audit verify [--dir DIR] [--json]\n"
+	printf("usage: govpki audit verify [--dir DIR] [--root FILE] "
+	    "[--witness FILE] [--json]\n"
 	    "       govpki audit list [--dir DIR] [--after SEQ] [--limit N]\n"
-	    "       govpki audit export [--dir DIR] [--out FILE]\n\n"
+	    "       govpki audit export [--dir DIR] [--out FILE] [--json]\n"
+	    "       govpki audit witness --url URL --state FILE [--root FILE] "
+	    "[--json]\n\n"
 	    "verify  checks that the audit log is complete and unaltered: the "
 	    "hash chain of every\n"
-	    "        record and the signature of every checkpoint, against "
-	    "DIR/certs/audit.pem.\n"
-	    "        Exits 1 naming the first bad record and why when it does "
-	    "not verify.\n"
+	    "        record, the signature and time-stamp of every checkpoint "
+	    "by the audit key the\n"
+	    "        chain records (its certificate must chain to the root "
+	    "with the audit EKU), and\n"
+	    "        that every certificate row has its issuance and status "
+	    "records. Exits 1\n"
+	    "        naming the first bad record and why when it does not "
+	    "verify.\n"
+	    "        --root FILE  the trust anchor (default DIR/certs/root.pem"
+	    "): give your own\n"
+	    "                     copy, since whoever can edit the instance "
+	    "can replace its files\n"
+	    "        --witness FILE  also require every head the witness "
+	    "recorded in FILE to be\n"
+	    "                     in the chain (catches a rollback to an "
+	    "earlier checkpoint)\n"
 	    "list    prints records after SEQ (default 0) as JSON lines, at "
 	    "most N (default %d,\n"
 	    "        0 for all).\n"
 	    "export  writes every record as JSON lines to FILE (replaced "
 	    "atomically, mode 0600)\n"
-	    "        or to stdout.\n\n"
+	    "        or to stdout; with --json and --out, prints "
+	    "{\"out\",\"records\"} when done.\n"
+	    "witness fetches the latest signed head from URL (the public "
+	    "listener, GET\n"
+	    "        /audit/checkpoint), verifies its signature and time-stamp "
+	    "under the root\n"
+	    "        pinned in FILE (--root on the first run), and appends it "
+	    "to FILE when it\n"
+	    "        extends the last head seen. A head that goes backwards or "
+	    "forks is an\n"
+	    "        incident: recorded in FILE, reported, exit 1. Needs no "
+	    "instance directory.\n\n"
 	    "  --dir DIR    instance directory (default ./var)\n"
-	    "  --json       verify: print the report as one JSON object\n\n"
-	    "Every run is recorded in the audit log as the local user.\n",
+	    "  --json       one JSON object (verify: the report, as GET "
+	    "/api/v1/audit/verify)\n\n"
+	    "Every run on an instance is recorded in the audit log as the "
+	    "local user.\n",
 	    AUDIT_LIST_DEFAULT_LIMIT);
 }
 
@@ -78,6 +115,8 @@ audit_parse(const char *sub, int argc, char **argv, struct audit_opts *o)
 {
 	static const struct option longopts[] = {
 		{"dir", required_argument, NULL, 'd'},
+		{"root", required_argument, NULL, 'r'},
+		{"witness", required_argument, NULL, 'w'},
 		{"out", required_argument, NULL, 'o'},
 		{"after", required_argument, NULL, 'a'},
 		{"limit", required_argument, NULL, 'l'},
@@ -95,6 +134,12 @@ audit_parse(const char *sub, int argc, char **argv, struct audit_opts *o)
 		switch (c) {
 		case 'd':
 			o->dir = optarg;
+			break;
+		case 'r':
+			o->root = optarg;
+			break;
+		case 'w':
+			o->witness = optarg;
 			break;
 		case 'o':
 			o->out = optarg;
@@ -128,6 +173,9 @@ audit_parse(const char *sub, int argc, char **argv, struct audit_opts *o)
 		return cli_usage("audit", "--out is for export");
 	if ((o->has_after || o->has_limit) && strcmp(sub, "list") != 0)
 		return cli_usage("audit", "--after and --limit are for list");
+	if ((o->root != NULL || o->witness != NULL) &&
+	    strcmp(sub, "verify") != 0)
+		return cli_usage("audit", "--root and --witness are for verify");
 	return 0;
 }
 
@@ -152,54 +200,59 @@ static int
 audit_cmd_verify(struct instance *inst, const struct audit_opts *o)
 {
 	struct audit_report rep;
-	EVP_PKEY *pub;
+	X509 *root = NULL;
 	json_t *details = NULL;
 	int r, lr, verified;
 
 	memset(&rep, 0, sizeof(rep));
-	if (inst->cert[GP_KEY_AUDIT] == NULL ||
-	    (pub = X509_get0_pubkey(inst->cert[GP_KEY_AUDIT])) == NULL)
-		return cli_fail(gp_err_set(GP_ERR_CONFIG, "%s: no audit "
-		    "certificate (certs/audit.pem)", o->dir), o->json);
-	r = audit_verify(inst->st, pub, &rep);
+	if (o->root != NULL)
+		r = cli_pem_cert(o->root, AUDIT_MAX_ROOT_PEM, &root);
+	else if ((root = inst->cert[GP_KEY_ROOT]) != NULL)
+		r = X509_up_ref(root) == 1 ? 0 : GP_ERR_INTERNAL;
+	else
+		r = gp_err_set(GP_ERR_CONFIG, "%s: no root certificate "
+		    "(certs/root.pem); give one with --root", o->dir);
+	if (r == 0) {
+		r = instance_audit_verify(inst, root, &rep);
+		if (r == 0 && o->witness != NULL)
+			r = audit_witness_verify(inst->st, o->witness, root,
+			    &rep);
+	}
+	X509_free(root);
 	if (r != 0 && r != GP_ERR_TAMPERED) {
 		/* The verification error is what to report. */
-		audit_record_run(inst, "audit.verify", "failure", NULL);
+		(void)audit_record_run(inst, "audit.verify", "failure", NULL);
 		return cli_fail(r, o->json);
 	}
 	verified = r == 0;
 
 	/* Recorded only now, after the scan. */
-	details = json_pack("{s:I, s:I, s:I, s:I, s:I}",
+	details = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s?}",
 	    "records", (json_int_t)rep.records,
 	    "checkpoints", (json_int_t)rep.checkpoints,
 	    "last_checkpoint_seq", (json_int_t)rep.last_checkpoint_seq,
 	    "unsealed", (json_int_t)rep.unsealed,
-	    "first_bad_seq", (json_int_t)rep.first_bad_seq);
+	    "witnessed", (json_int_t)rep.witnessed,
+	    "first_bad_seq", (json_int_t)rep.first_bad_seq,
+	    "root", o->root);
 	lr = audit_record_run(inst, "audit.verify",
 	    verified ? "success" : "failure", details);
 	json_decref(details);
 
 	if (o->json) {
-		json_t *j = json_pack("{s:b, s:I, s:I, s:I, s:I}",
-		    "verified", verified,
-		    "records", (json_int_t)rep.records,
-		    "checkpoints", (json_int_t)rep.checkpoints,
-		    "last_checkpoint_seq", (json_int_t)rep.last_checkpoint_seq,
-		    "unsealed", (json_int_t)rep.unsealed);
-
-		if (j != NULL && !verified) {
-			json_object_set_new(j, "first_bad_seq",
-			    json_integer(rep.first_bad_seq));
-			json_object_set_new(j, "reason",
-			    json_string(rep.reason));
-		}
-		cli_print_json(j);
+		cli_print_json(audit_report_json(&rep, verified));
 	} else if (verified) {
 		printf("audit log verifies: %" PRId64 " records, %" PRId64
-		    " checkpoints, last checkpoint at %" PRId64 ", %" PRId64
-		    " unsealed\n", rep.records, rep.checkpoints,
-		    rep.last_checkpoint_seq, rep.unsealed);
+		    " checkpoints (%" PRId64 " time-stamped), last checkpoint "
+		    "at %" PRId64 ", %" PRId64 " unsealed; %" PRId64
+		    " audit keys; %" PRId64 " certificates on record",
+		    rep.records, rep.checkpoints, rep.timestamped,
+		    rep.last_checkpoint_seq, rep.unsealed, rep.keys,
+		    rep.certificates);
+		if (o->witness != NULL)
+			printf("; %" PRId64 " witnessed heads in the chain",
+			    rep.witnessed);
+		printf("\n");
 	} else {
 		printf("audit log does NOT verify: first bad record %" PRId64
 		    ": %s\n", rep.first_bad_seq, rep.reason);
@@ -348,9 +401,14 @@ audit_cmd_export(struct instance *inst, const struct audit_opts *o)
 		return cli_fail(r, o->json);
 	if (lr != 0)
 		return cli_fail(lr, o->json);
-	if (o->out != NULL && strcmp(o->out, "-") != 0)
-		fprintf(stderr, "exported %" PRId64 " audit records to %s\n",
-		    rows, o->out);
+	if (o->out != NULL && strcmp(o->out, "-") != 0) {
+		if (o->json)
+			cli_print_json(json_pack("{s:s, s:I}", "out", o->out,
+			    "records", (json_int_t)rows));
+		else
+			fprintf(stderr, "exported %" PRId64 " audit records to "
+			    "%s\n", rows, o->out);
+	}
 	return CLI_OK;
 }
 
@@ -363,18 +421,20 @@ cmd_audit(int argc, char **argv)
 	int r, rc;
 
 	if (argc < 2)
-		return cli_usage("audit", "missing sub-command (verify, list "
-		    "or export)");
+		return cli_usage("audit", "missing sub-command (verify, list, "
+		    "export or witness)");
 	sub = argv[1];
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
 	    strcmp(sub, "help") == 0) {
 		audit_help();
 		return CLI_OK;
 	}
+	if (strcmp(sub, "witness") == 0)
+		return cmd_audit_witness(argc - 1, argv + 1);
 	if (strcmp(sub, "verify") != 0 && strcmp(sub, "list") != 0 &&
 	    strcmp(sub, "export") != 0)
-		return cli_usage("audit", "unknown sub-command (verify, list "
-		    "or export)");
+		return cli_usage("audit", "unknown sub-command (verify, list, "
+		    "export or witness)");
 	if ((r = audit_parse(sub, argc - 1, argv + 1, &o)) != 0)
 		return r < 0 ? CLI_OK : r;
 

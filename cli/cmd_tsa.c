@@ -146,36 +146,6 @@ tsa_parse(const char *sub, int argc, char **argv, struct tsa_cli_opts *o)
 	return 0;
 }
 
-/* Reads every PEM certificate of |path| into |sk|. */
-static int
-tsa_pem_certs(const char *path, STACK_OF(X509) *sk)
-{
-	int r = GP_ERR_INTERNAL, n = 0;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	BIO *b = NULL;
-	X509 *x;
-
-	GUARD(gp_file_read(path, TSA_CLI_MAX_PEM, &buf, &len));
-	ENSURE((b = BIO_new_mem_buf(buf, (int)len)) != NULL, GP_ERR_NOMEM);
-	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
-		if (sk_X509_push(sk, x) <= 0) {
-			X509_free(x);
-			r = GP_ERR_NOMEM;
-			goto out;
-		}
-		n++;
-	}
-	ERR_clear_error();
-	ENSURE(n > 0, gp_err_set(GP_ERR_INVALID, "%s: no PEM certificate",
-	    path));
-	r = 0;
-out:
-	BIO_free(b);
-	free(buf);
-	return r;
-}
-
 static int
 tsa_trust(const struct tsa_cli_opts *o, STACK_OF(X509) *trusted,
     STACK_OF(X509) *untrusted)
@@ -185,11 +155,11 @@ tsa_trust(const struct tsa_cli_opts *o, STACK_OF(X509) *trusted,
 	char *p = NULL;
 
 	if (o->ca != NULL) {
-		GUARD(tsa_pem_certs(o->ca, trusted));
+		GUARD(cli_pem_certs(o->ca, TSA_CLI_MAX_PEM, trusted));
 	} else {
 		ENSURE((p = gp_path_join(dir, "certs/root.pem")) != NULL,
 		    GP_ERR_NOMEM);
-		r = tsa_pem_certs(p, trusted);
+		r = cli_pem_certs(p, TSA_CLI_MAX_PEM, trusted);
 		if (r == GP_ERR_NOT_FOUND)
 			r = gp_err_set(GP_ERR_NOT_FOUND, "%s: missing; give "
 			    "the instance with --dir or trust anchors with "
@@ -198,67 +168,17 @@ tsa_trust(const struct tsa_cli_opts *o, STACK_OF(X509) *trusted,
 		free(p);
 		ENSURE((p = gp_path_join(dir, "certs/ca.pem")) != NULL,
 		    GP_ERR_NOMEM);
-		GUARD(tsa_pem_certs(p, untrusted));
+		GUARD(cli_pem_certs(p, TSA_CLI_MAX_PEM, untrusted));
 		free(p);
 		ENSURE((p = gp_path_join(dir, "certs/tsa.pem")) != NULL,
 		    GP_ERR_NOMEM);
-		GUARD(tsa_pem_certs(p, untrusted));
+		GUARD(cli_pem_certs(p, TSA_CLI_MAX_PEM, untrusted));
 	}
 	if (o->untrusted != NULL)
-		GUARD(tsa_pem_certs(o->untrusted, untrusted));
+		GUARD(cli_pem_certs(o->untrusted, TSA_CLI_MAX_PEM, untrusted));
 	r = 0;
 out:
 	free(p);
-	return r;
-}
-
-/* A DER TimeStampReq for |digest| with |nonce|. */
-static int
-tsa_req_make(const EVP_MD *md, const uint8_t *digest, unsigned int dlen,
-    const ASN1_INTEGER *nonce, const char *policy, int cert_req,
-    uint8_t **out, size_t *out_len)
-{
-	int r = GP_ERR_INTERNAL, n;
-	TS_REQ *req = NULL;
-	TS_MSG_IMPRINT *mi = NULL;
-	X509_ALGOR *alg = NULL;
-	ASN1_OBJECT *pol = NULL;
-	uint8_t *p;
-
-	*out = NULL;
-	ENSURE((req = TS_REQ_new()) != NULL && (mi = TS_MSG_IMPRINT_new()) !=
-	    NULL && (alg = X509_ALGOR_new()) != NULL, GP_ERR_NOMEM);
-	/* RFC 5754 2: SHA-2 AlgorithmIdentifiers omit the parameters. */
-	X509_ALGOR_set0(alg, OBJ_nid2obj(EVP_MD_get_type(md)), V_ASN1_UNDEF,
-	    NULL);
-	ENSURE(TS_REQ_set_version(req, 1) == 1 &&
-	    TS_MSG_IMPRINT_set_algo(mi, alg) == 1 &&
-	    TS_MSG_IMPRINT_set_msg(mi, (unsigned char *)digest, (int)dlen) ==
-	    1 && TS_REQ_set_msg_imprint(req, mi) == 1 &&
-	    TS_REQ_set_nonce(req, nonce) == 1 &&
-	    TS_REQ_set_cert_req(req, cert_req) == 1,
-	    gp_err_ssl(GP_ERR_CRYPTO, "building the request"));
-	if (policy != NULL) {
-		ENSURE((pol = OBJ_txt2obj(policy, 1)) != NULL,
-		    gp_err_set(GP_ERR_INVALID, "--policy: \"%s\" is not an "
-		    "OID", policy));
-		ENSURE(TS_REQ_set_policy_id(req, pol) == 1, GP_ERR_CRYPTO);
-	}
-	ENSURE((n = i2d_TS_REQ(req, NULL)) > 0 &&
-	    (*out = malloc((size_t)n)) != NULL, GP_ERR_NOMEM);
-	p = *out;
-	ENSURE(i2d_TS_REQ(req, &p) == n, GP_ERR_CRYPTO);
-	*out_len = (size_t)n;
-	r = 0;
-out:
-	if (r != 0) {
-		free(*out);
-		*out = NULL;
-	}
-	ASN1_OBJECT_free(pol);
-	X509_ALGOR_free(alg);
-	TS_MSG_IMPRINT_free(mi);
-	TS_REQ_free(req);
 	return r;
 }
 

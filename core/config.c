@@ -160,7 +160,7 @@ gp_config_defaults(const char *dir, struct gp_config **out)
 	cfg->crl_delta_s = 0;
 	cfg->ocsp_refresh_s = 3600;
 	cfg->ocsp_validity_s = 86400;
-	cfg->audit_checkpoint_s = 300;
+	cfg->audit_checkpoint_s = 60; /* server: seconds between checkpoints */
 	cfg->max_body_bytes = 1024 * 1024;
 	cfg->request_timeout_s = 30;
 	cfg->max_connections = 1024;

@@ -75,10 +75,14 @@ int
 gp_err_set(int code, const char *fmt, ...)
 {
 	va_list ap;
+	char tmp[sizeof(err_detail)];
 
+	/* Through a copy: a caller may add context to the detail itself,
+	 * gp_err_set(r, "%s: %s", what, gp_err_detail()). */
 	va_start(ap, fmt);
-	vsnprintf(err_detail, sizeof(err_detail), fmt, ap);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	memcpy(err_detail, tmp, sizeof(err_detail));
 	return code;
 }
 

@@ -503,6 +503,7 @@ init_certs(struct init_ctx *ic)
 	spec.not_after = ic->now + 5 * YEAR;
 	spec.path_len = -1;
 	spec.key_usage = "critical,digitalSignature,nonRepudiation";
+	spec.ext_key_usage = "critical," AUDIT_EKU_OID;
 	GUARD(init_issue(ic, "govpki Audit Log", NULL, ic->pub[GP_KEY_AUDIT],
 	    GP_KEY_CA, &spec, &ic->cert[GP_KEY_AUDIT]));
 	init_record(ic, ic->cert[GP_KEY_AUDIT], "ca", "audit", NULL);
@@ -716,6 +717,8 @@ init_store(struct init_ctx *ic, const char *actor)
 		free(sc.serial);
 		GUARD(r);
 	}
+	GUARD(audit_key_record_tx(a, actor, ic->cert[GP_KEY_AUDIT],
+	    &ic->cert[GP_KEY_CA], 1));
 	in_tx = 0;
 	GUARD(store_commit(st));
 	GUARD(audit_checkpoint(a, ic->key[GP_KEY_AUDIT], 1));

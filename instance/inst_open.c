@@ -225,16 +225,20 @@ void
 instance_free(struct instance *inst)
 {
 	size_t i;
+	char detail[1024];
 
 	if (inst == NULL)
 		return;
 	/* Seal what this process recorded (a CLI run, a server's last
-	 * words): records after the last checkpoint are not covered by a
-	 * signature. A no-op when nothing was added since. */
+	 * words), time-stamped: records after the last checkpoint are not
+	 * covered by a signature. A no-op when nothing was added since. The
+	 * caller's error detail, which it may still report, is kept. */
+	snprintf(detail, sizeof(detail), "%s", gp_err_detail());
 	if (inst->audit != NULL && inst->key[GP_KEY_AUDIT] != NULL &&
-	    audit_checkpoint(inst->audit, inst->key[GP_KEY_AUDIT], 0) != 0)
+	    instance_checkpoint(inst, NULL, 0) != 0)
 		gp_log(GP_LOG_WARN, "audit checkpoint at exit: %s",
 		    gp_err_detail());
+	(void)gp_err_set(0, "%s", detail);
 	for (i = 0; i < GP_KEY_COUNT; i++) {
 		EVP_PKEY_free(inst->key[i]);
 		X509_free(inst->cert[i]);

@@ -26,6 +26,7 @@
 #include "core/core.h"
 #include "store/store.h"
 #include "tokens/tokens.h"
+#include "tsa/tsa.h"
 
 struct instance {
 	struct gp_config *cfg;
@@ -113,5 +114,45 @@ char *instance_crl_path(const struct instance *inst,
  * while deltas are off; GP_ERR_LOGIN_REQUIRED without the key. */
 int instance_crl_generate(struct instance *inst, const struct instance_crl *c,
     const struct instance_who *who, struct ca_crl_info *info) GP_WUR;
+
+/*
+ * The audit log's anchors (inst_audit.c).
+ */
+/* A TSA over the instance's TSA key and certificate (opened with
+ * INSTANCE_KEYS), the issuing CA as its chain, and the test clock hook of
+ * tsa.h when set. The caller frees with tsa_free(). */
+int instance_tsa_new(const struct instance *inst, tsa **out) GP_WUR;
+
+/* Signs a checkpoint of the audit log with the audit key (audit.h
+ * audit_checkpoint_stamped; a no-op unless |force| when nothing is
+ * unsealed) and time-stamps its signature in process with |t|, or, when
+ * |t| is NULL, with a TSA made for it (instance_tsa_new) once a checkpoint
+ * is to be signed. When the TSA refuses (its clock guard), the checkpoint
+ * is still made, without a token, and its record says why.
+ * GP_ERR_LOGIN_REQUIRED without the audit key. */
+int instance_checkpoint(struct instance *inst, tsa *t, int force) GP_WUR;
+
+/* Trust for checking the time-stamp tokens of checkpoints: |root| (the
+ * anchor) and the issuing CA as an untrusted intermediate. */
+struct instance_audit_trust {
+	X509 *root;                 /* borrowed */
+	STACK_OF(X509) *trusted;
+	STACK_OF(X509) *untrusted;
+};
+int instance_audit_trust_init(struct instance_audit_trust *tr, X509 *root,
+    X509 *intermediate) GP_WUR;
+void instance_audit_trust_free(struct instance_audit_trust *tr);
+
+/* The audit_tst_fn of audit.h over an instance_audit_trust (|arg|): the
+ * token verifies under its root (tsa_verify: signature, timeStamping EKU,
+ * ESSCertIDv2) with imprint SHA-256 of |sig|; its genTime in ms. */
+int instance_tst_check(void *arg, const uint8_t *tst, size_t tst_len,
+    const uint8_t *sig, size_t sig_len, int64_t *out_gen_ms);
+
+/* audit_verify() of the instance's log against |root| (the instance's
+ * certs/root.pem, or the auditor's own copy), with every checkpoint's
+ * time-stamp token checked under the same root. */
+int instance_audit_verify(struct instance *inst, X509 *root,
+    struct audit_report *rep) GP_WUR;
 
 #endif /* GOVPKI_INSTANCE_H */

@@ -10,6 +10,7 @@
  *   srv_query.c    the parser of URL query strings on the admin API
  *   srv_admin.c    handlers of the admin API
  *   srv_metrics.c  server-wide counters and their Prometheus text
+ *   srv_audit.c    time-stamped audit checkpoints, GET /audit/checkpoint
  *
  * Threads: handlers run on libmicrohttpd pool threads. struct srv is
  * written before the daemons start and only read afterwards, except for the
@@ -209,6 +210,11 @@ int srv_h_config(struct srv_req *rq, const char *url);
 int srv_h_audit_list(struct srv_req *rq, const char *url);
 int srv_h_audit_verify(struct srv_req *rq, const char *url);
 int srv_h_tsa(struct srv_req *rq, const char *url);
+/* srv_audit.c: GET /audit/checkpoint (public), the latest signed head;
+ * srv_audit_checkpoint() signs a checkpoint time-stamped by s->tsa
+ * (instance_checkpoint), for the start, the period and the stop. */
+int srv_h_audit_checkpoint(struct srv_req *rq, const char *url);
+int srv_audit_checkpoint(struct srv *s, int force) GP_WUR;
 /* srv_ca.c: issuance, status changes, dual control (officer). */
 int srv_h_ca_issue(struct srv_req *rq, const char *url);
 int srv_h_ca_list(struct srv_req *rq, const char *url);

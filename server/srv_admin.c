@@ -86,25 +86,26 @@ out:
 	return r;
 }
 
-/* GET /api/v1/audit/verify (auditor): the whole chain and every checkpoint
- * signature against the audit certificate's public key. A log that does not
- * verify is a 200 answer with "ok": false; failing to read it is an error. */
+/* GET /api/v1/audit/verify (auditor): the whole chain, every checkpoint
+ * signature and time-stamp, and the certificate rows' records, against the
+ * instance root loaded at start (instance_audit_verify). A log that does
+ * not verify is a 200 answer with "verified": false naming the first bad
+ * record (the report of `govpki audit verify --json`); failing to read it
+ * is an error. */
 int
 srv_h_audit_verify(struct srv_req *rq, const char *url)
 {
 	int r, v;
 	struct audit_report rep;
-	EVP_PKEY *pub;
 	json_t *details = NULL, *reply = NULL;
-	X509 *cert = rq->srv->inst->cert[GP_KEY_AUDIT];
+	X509 *root = rq->srv->inst->cert[GP_KEY_ROOT];
 
 	memset(&rep, 0, sizeof(rep));
-	pub = cert != NULL ? X509_get0_pubkey(cert) : NULL;
-	if (pub == NULL) {
-		r = gp_err_set(GP_ERR_CONFIG, "certs/audit.pem is missing");
+	if (root == NULL) {
+		r = gp_err_set(GP_ERR_CONFIG, "certs/root.pem is missing");
 		goto out;
 	}
-	v = audit_verify(rq->srv->inst->st, pub, &rep);
+	v = instance_audit_verify(rq->srv->inst, root, &rep);
 	if (v != 0 && v != GP_ERR_TAMPERED) {
 		r = v;
 		goto out;
@@ -115,13 +116,8 @@ srv_h_audit_verify(struct srv_req *rq, const char *url)
 	GUARD(srv_audit(rq, "audit.verify", "audit", "success", details));
 
 	rep.reason[sizeof(rep.reason) - 1] = '\0';
-	reply = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:s}", "ok", v == 0,
-	    "records", (json_int_t)rep.records, "checkpoints",
-	    (json_int_t)rep.checkpoints, "last_checkpoint_seq",
-	    (json_int_t)rep.last_checkpoint_seq, "unsealed",
-	    (json_int_t)rep.unsealed, "first_bad_seq",
-	    (json_int_t)rep.first_bad_seq, "reason", rep.reason);
-	ENSURE(reply != NULL, GP_ERR_NOMEM);
+	ENSURE((reply = audit_report_json(&rep, v == 0)) != NULL,
+	    GP_ERR_NOMEM);
 	r = srv_reply_json(rq, 200, reply);
 	reply = NULL; /* transferred */
 out:

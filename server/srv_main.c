@@ -362,6 +362,7 @@ server_run(struct instance *inst, const struct server_opts *opts)
 
 	details = json_pack("{s:s, s:s}", "http", http, "https", https);
 	GUARD(srv_audit_local(&s, "server.start", "success", details));
+	GUARD(srv_audit_checkpoint(&s, 0)); /* seals a crashed run's records */
 	gp_log(GP_LOG_INFO, "server: listening on http://%s and https://%s",
 	    http, https);
 	if (opts == NULL || !opts->quiet)
@@ -382,8 +383,7 @@ server_run(struct instance *inst, const struct server_opts *opts)
 			goto out;
 		}
 		if (period_ms > 0 && gp_mono_ms() >= next_cp) {
-			if (audit_checkpoint(inst->audit,
-			    inst->key[GP_KEY_AUDIT], 0) != 0)
+			if (srv_audit_checkpoint(&s, 0) != 0)
 				gp_log(GP_LOG_ERROR, "server: audit "
 				    "checkpoint failed: %s", gp_err_detail());
 			next_cp = gp_mono_ms() + period_ms;
@@ -399,7 +399,7 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	details = json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" :
 	    "SIGINT");
 	GUARD(srv_audit_local(&s, "server.stop", "success", details));
-	GUARD(audit_checkpoint(inst->audit, inst->key[GP_KEY_AUDIT], 1));
+	GUARD(srv_audit_checkpoint(&s, 1));
 	gp_log(GP_LOG_INFO, "server: stopped");
 	r = 0;
 out:

@@ -23,6 +23,7 @@ static const struct srv_route srv_routes[] = {
 	{SRV_PUBLIC, "GET", "/crl/", 1, srv_h_crl, 0},
 	{SRV_PUBLIC, "POST", "/tsa", 0, srv_h_tsa, 0},
 	{SRV_PUBLIC, "POST", "/api/v1/verify", 0, srv_h_verify, 0},
+	{SRV_PUBLIC, "GET", "/audit/checkpoint", 0, srv_h_audit_checkpoint, 0},
 	/* admin */
 	{SRV_ADMIN, "GET", "/healthz", 0, srv_h_healthz, SRV_ROLE_ANY},
 	{SRV_ADMIN, "GET", "/api/v1/config", 0, srv_h_config,

@@ -30,24 +30,7 @@
 int
 srv_tsa_init(struct srv *s)
 {
-	struct instance *inst = s->inst;
-	struct tsa_opts o;
-	X509 *chain[1];
-	const char *hook = getenv(TSA_TEST_CLOCK_ENV);
-
-	memset(&o, 0, sizeof(o));
-	if (inst->key[GP_KEY_TSA] == NULL || inst->cert[GP_KEY_TSA] == NULL)
-		return gp_err_set(GP_ERR_LOGIN_REQUIRED, "tsa: the TSA key "
-		    "and certificate are not loaded");
-	chain[0] = inst->cert[GP_KEY_CA];
-	o.cfg = inst->cfg;
-	o.key = inst->key[GP_KEY_TSA];
-	o.cert = inst->cert[GP_KEY_TSA];
-	o.chain = chain;
-	o.chain_len = chain[0] != NULL ? 1 : 0;
-	o.st = inst->st;
-	o.test_clock = hook != NULL && hook[0] != '\0' ? hook : NULL;
-	return tsa_new(&o, &s->tsa);
+	return instance_tsa_new(s->inst, &s->tsa);
 }
 
 void

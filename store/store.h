@@ -111,16 +111,25 @@ struct store_checkpoint {
 	uint8_t hash[32];  /* that record's hash */
 	uint8_t *sig;
 	size_t sig_len;
+	uint8_t *tst;      /* DER TimeStampToken over the signature, or NULL */
+	size_t tst_len;
 };
 void store_checkpoint_clear(struct store_checkpoint *cp);
 
+/* Caps on what a checkpoint row holds (an edited file may hold more: it
+ * is refused when read, as GP_ERR_TAMPERED). */
+#define STORE_CP_MAX_SIG 65535
+#define STORE_CP_MAX_TST 65535
+
 /* In a transaction. |cp->id| 0 lets the store choose the next id;
- * GP_ERR_EXISTS if that id exists. */
+ * GP_ERR_EXISTS if that id exists. |cp->tst| may be NULL. */
 int store_checkpoint_insert(store *st, const struct store_checkpoint *cp)
     GP_WUR;
 
 /* Checkpoint |id|, or the one with the highest id, into |out| (the caller
- * clears it); GP_ERR_NOT_FOUND when there is none. */
+ * clears it); GP_ERR_NOT_FOUND when there is none. Outside a transaction
+ * store_checkpoint_last() reads the last committed state through the
+ * reader connection, so it never waits for the audit writer's commit. */
 int store_checkpoint_get(store *st, int64_t id, struct store_checkpoint *out)
     GP_WUR;
 int store_checkpoint_last(store *st, struct store_checkpoint *out) GP_WUR;
@@ -130,6 +139,32 @@ int store_checkpoint_last(store *st, struct store_checkpoint *out) GP_WUR;
 typedef int (*store_checkpoint_fn)(void *arg,
     const struct store_checkpoint *cp);
 int store_checkpoint_scan(store *st, store_checkpoint_fn fn, void *arg)
+    GP_WUR;
+
+/*
+ * The audit trail of each certificate row, for audit verification (in
+ * store_audit.c): for every row of the certificates table, its current
+ * status, the seq of its "cert.issue" success record and of its last
+ * "cert.revoke", "cert.hold" or "cert.release" success record (0 when
+ * none), and the status that record moved it to (its details "to"). Rows
+ * come in the order they were stored, read in pages like
+ * store_audit_scan(); |fn| stops the walk by returning non-zero (that
+ * value is returned). Records are matched on their object (the serial)
+ * through the partial indexes of schema step 6, so each row costs two
+ * indexed reads. A row with an empty or over-long serial (only an editor
+ * of the file writes one) ends the walk with GP_ERR_TAMPERED.
+ */
+struct store_cert_trail {
+	int64_t id;          /* the row's place in the table, for paging */
+	char serial[68];
+	char status[8];
+	int64_t issue_seq;
+	int64_t status_seq;
+	char status_to[8];   /* "" when there is no status record */
+};
+typedef int (*store_cert_trail_fn)(void *arg,
+    const struct store_cert_trail *t);
+int store_cert_trail_scan(store *st, store_cert_trail_fn fn, void *arg)
     GP_WUR;
 
 /*

@@ -3,8 +3,10 @@
  * exactly as audit/ builds them and never computes or checks the chain; it
  * only pages through rows so that a scan of millions of rows uses the memory
  * of one page, and it holds the connection's mutex while reading a page but
- * never while calling back.
+ * never while calling back. It also reads, for audit verification, the
+ * records of each certificate row (store_cert_trail_scan).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,7 +231,7 @@ out:
 
 /* Checkpoints. */
 
-#define STORE_CP_COLS "id, seq, time_ms, hash, sig"
+#define STORE_CP_COLS "id, seq, time_ms, hash, sig, tst"
 
 void
 store_checkpoint_clear(struct store_checkpoint *cp)
@@ -237,28 +239,47 @@ store_checkpoint_clear(struct store_checkpoint *cp)
 	if (cp == NULL)
 		return;
 	free(cp->sig);
+	free(cp->tst);
 	memset(cp, 0, sizeof(*cp));
+}
+
+/* Copies blob column |col| of checkpoint |id| into *out (NULL when empty);
+ * GP_ERR_TAMPERED naming |what| when it is over |max| bytes. */
+static int
+store_checkpoint_blob(sqlite3_stmt *s, int col, size_t max, const char *what,
+    int64_t id, uint8_t **out, size_t *out_len)
+{
+	const void *b = sqlite3_column_blob(s, col);
+	int n = sqlite3_column_bytes(s, col);
+
+	*out = NULL;
+	*out_len = 0;
+	if (b == NULL || n <= 0)
+		return 0;
+	if ((size_t)n > max)
+		return gp_err_set(GP_ERR_TAMPERED, "checkpoint %lld: %s of %d "
+		    "bytes, over %zu", (long long)id, what, n, max);
+	if ((*out = malloc((size_t)n)) == NULL)
+		return gp_err_set(GP_ERR_NOMEM, "checkpoint %lld", (long long)id);
+	memcpy(*out, b, (size_t)n);
+	*out_len = (size_t)n;
+	return 0;
 }
 
 static int
 store_checkpoint_read(sqlite3_stmt *s, struct store_checkpoint *cp)
 {
 	int r = GP_ERR_INTERNAL;
-	const void *b;
-	int n;
 
 	memset(cp, 0, sizeof(*cp));
 	cp->id = sqlite3_column_int64(s, 0);
 	cp->seq = sqlite3_column_int64(s, 1);
 	cp->time_ms = sqlite3_column_int64(s, 2);
 	GUARD(store_col_hash(s, 3, cp->hash, "checkpoint", cp->id));
-	b = sqlite3_column_blob(s, 4);
-	n = sqlite3_column_bytes(s, 4);
-	if (b != NULL && n > 0) {
-		ENSURE((cp->sig = malloc((size_t)n)) != NULL, GP_ERR_NOMEM);
-		memcpy(cp->sig, b, (size_t)n);
-		cp->sig_len = (size_t)n;
-	}
+	GUARD(store_checkpoint_blob(s, 4, STORE_CP_MAX_SIG, "signature",
+	    cp->id, &cp->sig, &cp->sig_len));
+	GUARD(store_checkpoint_blob(s, 5, STORE_CP_MAX_TST, "time-stamp token",
+	    cp->id, &cp->tst, &cp->tst_len));
 	r = 0;
 out:
 	if (r != 0) {
@@ -279,11 +300,13 @@ store_checkpoint_insert(store *st, const struct store_checkpoint *cp)
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_checkpoint_insert"));
-	ENSURE(cp->sig != NULL && cp->sig_len > 0 && cp->sig_len < 65536,
-	    GP_ERR_INVALID);
+	ENSURE(cp->sig != NULL && cp->sig_len > 0 &&
+	    cp->sig_len <= STORE_CP_MAX_SIG, GP_ERR_INVALID);
+	ENSURE(cp->tst == NULL || (cp->tst_len > 0 &&
+	    cp->tst_len <= STORE_CP_MAX_TST), GP_ERR_INVALID);
 	GUARD(store_stmt(st, STORE_STMT_CP_INSERT,
 	    "INSERT INTO checkpoints (" STORE_CP_COLS ") VALUES "
-	    "(?1, ?2, ?3, ?4, ?5)", &s));
+	    "(?1, ?2, ?3, ?4, ?5, ?6)", &s));
 	rc = cp->id > 0 ? sqlite3_bind_int64(s, 1, cp->id) :
 	    sqlite3_bind_null(s, 1);
 	if (rc != SQLITE_OK ||
@@ -293,6 +316,9 @@ store_checkpoint_insert(store *st, const struct store_checkpoint *cp)
 	    SQLITE_OK ||
 	    (rc = sqlite3_bind_blob(s, 5, cp->sig, (int)cp->sig_len,
 	    SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = cp->tst != NULL ? sqlite3_bind_blob(s, 6, cp->tst,
+	    (int)cp->tst_len, SQLITE_STATIC) : sqlite3_bind_null(s, 6)) !=
+	    SQLITE_OK ||
 	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
 		r = store_err(st, rc, "checkpoint insert");
 		goto out;
@@ -355,7 +381,9 @@ store_checkpoint_get(store *st, int64_t id, struct store_checkpoint *out)
 int
 store_checkpoint_last(store *st, struct store_checkpoint *out)
 {
-	return store_checkpoint_one(st, STORE_STMT_CP_LAST,
+	/* Inside this thread's transaction: its own connection, which sees
+	 * what the transaction wrote; outside: the reader. */
+	return store_checkpoint_one(store_read_conn(st), STORE_STMT_CP_LAST,
 	    "SELECT " STORE_CP_COLS " FROM checkpoints ORDER BY id DESC "
 	    "LIMIT 1", -1, out);
 }
@@ -407,5 +435,104 @@ store_checkpoint_scan(store *st, store_checkpoint_fn fn, void *arg)
 	if (fn == NULL)
 		return GP_ERR_INVALID;
 	/* Every id, even a forged negative one. */
+	return store_scan_pages(st, &pg, INT64_MIN, 0);
+}
+
+/* The audit trail of certificate rows. */
+
+/* Copies text column |col| into |buf| of |len|: "" for NULL; a value
+ * that does not fit is replaced by "?" (it then matches nothing). */
+static void
+store_trail_text(sqlite3_stmt *s, int col, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	int n = sqlite3_column_bytes(s, col);
+
+	if (t == NULL || n <= 0) {
+		buf[0] = '\0';
+		return;
+	}
+	if ((size_t)n >= len) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	memcpy(buf, t, (size_t)n);
+	buf[n] = '\0';
+}
+
+static int
+store_trail_read(sqlite3_stmt *s, void *row)
+{
+	struct store_cert_trail *t = row;
+	int len = sqlite3_column_bytes(s, 1);
+
+	memset(t, 0, sizeof(*t));
+	t->id = sqlite3_column_int64(s, 0);
+	if (sqlite3_column_text(s, 1) == NULL || len <= 0 ||
+	    (size_t)len >= sizeof(t->serial))
+		return gp_err_set(GP_ERR_TAMPERED, "certificate row %lld has a "
+		    "serial of %d bytes (the store writes 1 to %zu)",
+		    (long long)t->id, len, sizeof(t->serial) - 1);
+	store_trail_text(s, 1, t->serial, sizeof(t->serial));
+	store_trail_text(s, 2, t->status, sizeof(t->status));
+	t->issue_seq = sqlite3_column_int64(s, 3);
+	t->status_seq = sqlite3_column_int64(s, 4);
+	store_trail_text(s, 5, t->status_to, sizeof(t->status_to));
+	return 0;
+}
+
+static void
+store_trail_clear(void *row)
+{
+	(void)row; /* fixed buffers only */
+}
+
+static int64_t
+store_trail_key(const void *row)
+{
+	return ((const struct store_cert_trail *)row)->id;
+}
+
+struct store_trail_scan_arg {
+	store_cert_trail_fn fn;
+	void *arg;
+};
+
+static int
+store_trail_scan_row(void *arg, const void *row)
+{
+	const struct store_trail_scan_arg *sa = arg;
+
+	return sa->fn(sa->arg, row);
+}
+
+int
+store_cert_trail_scan(store *st, store_cert_trail_fn fn, void *arg)
+{
+	struct store_trail_scan_arg sa = {fn, arg};
+	/* The subqueries' WHERE terms repeat those of the partial indexes
+	 * of schema step 6 word for word, so SQLite uses them; rows are
+	 * paged by rowid, in the order they were stored. */
+	struct store_pager pg = {
+		STORE_STMT_CERT_AUDIT_PAGE,
+		"SELECT c.rowid, c.serial, c.status, "
+		"coalesce((SELECT min(i.seq) FROM audit i WHERE "
+		"i.op = 'cert.issue' AND i.outcome = 'success' AND "
+		"i.object = c.serial), 0), "
+		"coalesce(t.seq, 0), "
+		"CASE WHEN json_valid(t.details) THEN "
+		"json_extract(t.details, '$.to') END "
+		"FROM certificates c LEFT JOIN audit t ON t.seq = "
+		"(SELECT max(x.seq) FROM audit x WHERE "
+		"x.op IN ('cert.revoke', 'cert.hold', 'cert.release') AND "
+		"x.outcome = 'success' AND x.object = c.serial) "
+		"WHERE c.rowid > ?1 ORDER BY c.rowid LIMIT ?2",
+		"certificate audit trail", sizeof(struct store_cert_trail),
+		store_trail_read, store_trail_clear, store_trail_key,
+		store_trail_scan_row, &sa,
+	};
+
+	if (st == NULL || fn == NULL)
+		return GP_ERR_INVALID;
 	return store_scan_pages(st, &pg, INT64_MIN, 0);
 }

@@ -128,6 +128,18 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE requests_v5 RENAME TO requests;"
 	"CREATE INDEX requests_status ON requests(status);"
 	"CREATE INDEX requests_created ON requests(created_ms, id);",
+
+	/* 6: the RFC 3161 time-stamp token over each checkpoint's
+	 * signature (NULL when none was made), and the records of issuance
+	 * and status changes indexed by serial, so that audit verification
+	 * finds the record of every certificate row in one indexed read.
+	 * Only those records are indexed (partial indexes). */
+	"ALTER TABLE checkpoints ADD COLUMN tst BLOB;"
+	"CREATE INDEX audit_cert_issue ON audit(object)"
+	"  WHERE op = 'cert.issue' AND outcome = 'success';"
+	"CREATE INDEX audit_cert_status ON audit(object, seq)"
+	"  WHERE op IN ('cert.revoke', 'cert.hold', 'cert.release')"
+	"  AND outcome = 'success';",
 };
 
 #define STORE_SCHEMA_VERSION \

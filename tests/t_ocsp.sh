@@ -51,13 +51,17 @@ AUDITOR=$D/admin/auditor.pem
 serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//'; }
 OSER=$(serial_of "$OFFICER")
 ASER=$(serial_of "$AUDITOR")
-NOW=$(date +%s)
 db() { sqlite3 -cmd '.timeout 10000' "$D/govpki.db" "$@"; }
-# set_status SERIAL STATUS REASON: as the CLI would, with the status
-# generation the server's CRL schedule watches.
+# set_status SERIAL STATUS [REASON]: through the CLI, another process
+# writing the store (and the status generation the server's CRL schedule
+# watches), with the change's audit record.
 set_status() {
-	db "BEGIN IMMEDIATE; UPDATE certificates SET status='$2', revoked_at=$NOW, reason=$3 WHERE serial='$1';
-	INSERT INTO meta(key,value) VALUES('certs.status_gen','1') ON CONFLICT(key) DO UPDATE SET value=CAST(CAST(value AS INTEGER)+1 AS TEXT); COMMIT;"
+	case $2 in
+	revoked) "$GOVPKI" ca revoke "$1" --reason "$3" --dir "$D" ;;
+	hold) "$GOVPKI" ca hold "$1" --dir "$D" ;;
+	*) "$GOVPKI" ca release "$1" --dir "$D" ;;
+	esac >"$T_TMP/set_status.out" 2>&1 ||
+		t_fail "set_status $1 $2" "$(tail -n 2 "$T_TMP/set_status.out" | tr '\n' ' ')"
 }
 
 # ocsp NAME CERT [args]: openssl ocsp against the server, verified
@@ -258,7 +262,7 @@ t_check "openssl verify -crl_check good before revocation" \
 	openssl verify -crl_check -CAfile "$C/root.pem" -untrusted "$C/ca.pem" -CRLfile "$T_TMP/ca-crl.pem" "$OFFICER"
 
 # --- revoke (another process writes the store) ---------------------------
-set_status "$OSER" revoked 1
+set_status "$OSER" revoked keyCompromise
 expect_ocsp "revoked at once after revocation (no nonce, was pre-signed)" "officer.pem: revoked" "$OFFICER" -no_nonce
 grep -q "Reason: keyCompromise" "$T_TMP/revoked at once after revocation (no nonce, was pre-signed).ocsp" &&
 	t_ok "revocation reason in OCSP" || t_fail "revocation reason in OCSP" "$(grep -i reason "$T_TMP/revoked at once after revocation (no nonce, was pre-signed).ocsp")"
@@ -315,7 +319,7 @@ certtool --verify --load-ca-certificate "$C/root.pem" --load-crl "$T_TMP/ca2-crl
 
 # --- hold and release ----------------------------------------------------
 expect_ocsp "auditor good (pre-signed)" "auditor.pem: good" "$AUDITOR" -no_nonce
-set_status "$ASER" hold -1
+set_status "$ASER" hold
 expect_ocsp "hold shows as revoked" "auditor.pem: revoked" "$AUDITOR" -no_nonce
 grep -q "Reason: certificateHold" "$T_TMP/hold shows as revoked.ocsp" &&
 	t_ok "hold reason certificateHold" || t_fail "hold reason certificateHold" "$(grep -i reason "$T_TMP/hold shows as revoked.ocsp")"
@@ -332,8 +336,7 @@ done
 s=$(req_admin crlgen3 officer -X POST "$ADM/api/v1/crl")
 [ "$s" = 401 ] && t_ok "the revoked officer is refused by the admin listener" ||
 	t_fail "the revoked officer is refused by the admin listener" "status $s"
-db "BEGIN IMMEDIATE; UPDATE certificates SET status='good', revoked_at=0, reason=-1 WHERE serial='$ASER';
-	UPDATE meta SET value=CAST(CAST(value AS INTEGER)+1 AS TEXT) WHERE key='certs.status_gen'; COMMIT;"
+set_status "$ASER" good
 expect_ocsp "released goes back to good" "auditor.pem: good" "$AUDITOR" -no_nonce
 
 # --- root CRL and the audit trail -----------------------------------------

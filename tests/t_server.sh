@@ -221,15 +221,14 @@ s=$(admin auditor audit_badafter "/api/v1/audit?after=x"); expect audit_badafter
 
 s=$(admin auditor verify_auditor /api/v1/audit/verify)
 expect verify_auditor 200 "$s"
-[ "$(jget "$T_TMP/verify_auditor.body" 'j["ok"]')" = True ] &&
+[ "$(jget "$T_TMP/verify_auditor.body" 'j["verified"]')" = True ] &&
 	t_ok "audit verifies through the API" ||
 	t_fail "audit verifies through the API" "$(cat "$T_TMP/verify_auditor.body")"
 
 # A certificate put on hold is refused on the next request.
 OSER=$(openssl x509 -in "$D/admin/officer.pem" -noout -serial | cut -d= -f2 |
 	tr 'A-F' 'a-f' | sed 's/^0*//')
-if sqlite3 -cmd '.timeout 5000' "$D/govpki.db" \
-	"UPDATE certificates SET status='hold' WHERE serial='$OSER'" 2>"$T_TMP/sql.err" &&
+if "$GOVPKI" ca hold "$OSER" --dir "$D" >"$T_TMP/sql.err" 2>&1 &&
 	[ "$(sqlite3 -cmd '.timeout 5000' "$D/govpki.db" "SELECT status FROM certificates WHERE serial='$OSER'")" = hold ]; then
 	s=$(admin officer held /healthz)
 	expect held 401 "$s"

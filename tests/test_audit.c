@@ -1,10 +1,16 @@
 /*
  * test_audit.c: the tamper-evident audit log. Each case builds a fresh log
- * (records from audit_log() on several threads and audit_append_tx(), and
- * two checkpoints signed with a software EC key), then edits the database
- * file with sqlite3 directly, as an attacker with file access would, and
- * checks that audit_verify() names the first bad record and why. The hash
- * is recomputed here independently from audit.h's definition.
+ * (the audit key's record, records from audit_log() on several threads and
+ * audit_append_tx(), and two checkpoints signed with a software EC key
+ * whose certificate, with the audit EKU, is issued by a test root), then
+ * edits the database file with sqlite3 directly, as an attacker with file
+ * access would, and checks that audit_verify() names the first bad record
+ * and why. The hash is recomputed here independently from audit.h's
+ * definition. The attacks on the trust in the audit key (a log re-signed
+ * by an attacker's key under an attacker's root, or by a certificate of
+ * the real root without the audit EKU), on key changes, on time-stamp
+ * tokens, on certificate rows and the rollback a witness catches are each
+ * performed here and must fail verification.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -16,6 +22,8 @@
 
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
 #include <sqlite3.h>
 
 #include "audit/audit.h"
@@ -24,6 +32,55 @@
 
 static EVP_PKEY *test_key;   /* the audit key */
 static EVP_PKEY *other_key;  /* someone else's */
+static EVP_PKEY *root_key;   /* the instance root's */
+static X509 *test_root;      /* the instance root: the trust anchor */
+static X509 *test_cert;      /* test_key's audit certificate */
+
+/* A certificate for |key| named |cn|, signed by |issuer_key| under
+ * |issuer| (NULL: self-signed), with |eku| (an extendedKeyUsage value, or
+ * NULL) and, for a CA, basic constraints. */
+static X509 *
+mkcert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+    int ca, const char *eku)
+{
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+	static long serial = 1;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
+	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
+	X509_set_pubkey(x, key);
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
+	    ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage, ca ?
+	    "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	if (eku != NULL) {
+		e = X509V3_EXT_conf_nid(NULL, &ctx, NID_ext_key_usage, eku);
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	X509_sign(x, issuer_key, EVP_sha256());
+	return x;
+}
+
+/* An audit certificate of the test root for |key|. */
+static X509 *
+audit_cert_for(EVP_PKEY *key)
+{
+	return mkcert(key, "audit", test_root, root_key, 0,
+	    "critical," AUDIT_EKU_OID);
+}
 
 struct fx {
 	char dir[64];
@@ -47,6 +104,21 @@ fx_open(struct fx *f)
 		fprintf(stderr, "fixture: %s\n", gp_err_detail());
 		exit(1);
 	}
+}
+
+/* Records |cert| as an audit key in its own transaction. */
+static int
+record_key(struct fx *f, X509 *cert)
+{
+	int r;
+
+	if ((r = store_begin(f->st)) != 0)
+		return r;
+	if ((r = audit_key_record_tx(f->a, "local:test", cert, NULL, 0)) != 0) {
+		store_rollback(f->st);
+		return r;
+	}
+	return store_commit(f->st);
 }
 
 static void
@@ -285,10 +357,11 @@ log_threads(audit *a, int threads, int n)
 }
 
 /*
- * The standard log: records 1-10 by audit_append_tx, 11-50 by audit_log
- * from 4 threads, checkpoint 1 covering 50 (record 51 seals it), 52-61 by
- * audit_append_tx, checkpoint 2 covering 61 (record 62), 63-67 by
- * audit_log. 67 records, 2 checkpoints, last checkpoint at 61.
+ * The standard log: record 1 the audit key (test_cert), records 2-11 by
+ * audit_append_tx, 12-51 by audit_log from 4 threads, checkpoint 1
+ * covering 51 (record 52 seals it), 53-62 by audit_append_tx, checkpoint 2
+ * covering 62 (record 63), 64-68 by audit_log. 68 records, 2 checkpoints,
+ * last checkpoint at 62.
  */
 static void
 populate(struct fx *f)
@@ -296,6 +369,7 @@ populate(struct fx *f)
 	int i;
 	char obj[32];
 
+	CHECK_EQ(record_key(f, test_cert), 0);
 	for (i = 0; i < 10; i++) {
 		snprintf(obj, sizeof(obj), "cert:%02x", i);
 		CHECK_EQ(append_tx(f, "ca.issue", obj), 0);
@@ -309,9 +383,19 @@ populate(struct fx *f)
 }
 
 static int
+verify_root(struct fx *f, X509 *root, struct audit_report *rep)
+{
+	struct audit_verify_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.root = root;
+	return audit_verify(f->st, &o, rep);
+}
+
+static int
 verify(struct fx *f, struct audit_report *rep)
 {
-	return audit_verify(f->st, test_key, rep);
+	return verify_root(f, test_root, rep);
 }
 
 static void
@@ -333,6 +417,12 @@ test_empty_and_null(void)
 	CHECK_EQ(audit_log(NULL, NULL), GP_ERR_INVALID);
 	CHECK_EQ(audit_log(f.a, NULL), GP_ERR_INVALID);
 	CHECK_EQ(audit_verify(f.st, NULL, &rep), GP_ERR_INVALID);
+	{
+		struct audit_verify_opts o;
+
+		memset(&o, 0, sizeof(o)); /* no trust anchor */
+		CHECK_EQ(audit_verify(f.st, &o, &rep), GP_ERR_INVALID);
+	}
 	CHECK_EQ(audit_checkpoint(f.a, NULL, 1), GP_ERR_INVALID);
 	CHECK(audit_row_json(NULL) == NULL);
 	audit_free(NULL);
@@ -399,27 +489,36 @@ test_append_verify(void)
 	fx_open(&f);
 	populate(&f);
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
-	CHECK_EQ(n, 67);
-	CHECK_EQ(max, 67);
+	CHECK_EQ(n, 68);
+	CHECK_EQ(max, 68);
 	CHECK_EQ(verify(&f, &rep), 0);
-	CHECK_EQ(rep.records, 67);
+	CHECK_EQ(rep.records, 68);
 	CHECK_EQ(rep.checkpoints, 2);
-	CHECK_EQ(rep.last_checkpoint_seq, 61);
+	CHECK_EQ(rep.last_checkpoint_seq, 62);
 	CHECK_EQ(rep.unsealed, 6);
+	CHECK_EQ(rep.keys, 1);
 	CHECK_EQ(rep.first_bad_seq, 0);
 
 	memset(&c, 0, sizeof(c));
 	c.next = 1;
 	CHECK_EQ(store_audit_scan(f.st, 0, 0, ref_fn, &c), 0);
 	CHECK_EQ(c.bad, 0);
-	CHECK_EQ(c.next, 68);
+	CHECK_EQ(c.next, 69);
 	CHECK_EQ(c.checkpoint_records, 2);
 	CHECK_EQ(store_checkpoint_scan(f.st, ref_cp_fn, &cp_bad), 0);
 	CHECK_EQ(cp_bad, 0);
 
-	/* Someone else's key does not verify the checkpoints. */
-	CHECK_EQ(audit_verify(f.st, other_key, &rep), GP_ERR_TAMPERED);
-	CHECK_CONTAINS(rep.reason, "signature");
+	/* Against someone else's root, the recorded audit key is nobody's. */
+	{
+		X509 *root2 = mkcert(other_key, "other root", NULL, other_key,
+		    1, NULL);
+
+		CHECK_EQ(verify_root(&f, root2, &rep), GP_ERR_TAMPERED);
+		CHECK_EQ(rep.first_bad_seq, 1);
+		CHECK_CONTAINS(rep.reason, "does not chain to the trust "
+		    "anchor");
+		X509_free(root2);
+	}
 	fx_close(&f);
 }
 
@@ -431,21 +530,22 @@ test_checkpoint_idle_and_force(void)
 	struct store_checkpoint cp;
 
 	fx_open(&f);
+	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(append_tx(&f, "x", NULL), 0);
-	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* cp 1 at 1 */
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* cp 1 at 2 */
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* idle */
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* idle */
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.checkpoints, 1);
-	CHECK_EQ(rep.records, 2);
+	CHECK_EQ(rep.records, 3);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 1), 0);     /* forced */
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.checkpoints, 2);
-	CHECK_EQ(rep.records, 3);
-	CHECK_EQ(rep.last_checkpoint_seq, 2);
+	CHECK_EQ(rep.records, 4);
+	CHECK_EQ(rep.last_checkpoint_seq, 3);
 	CHECK_EQ(store_checkpoint_last(f.st, &cp), 0);
 	CHECK_EQ(cp.id, 2);
-	CHECK_EQ(cp.seq, 2);
+	CHECK_EQ(cp.seq, 3);
 	store_checkpoint_clear(&cp);
 	fx_close(&f);
 }
@@ -561,15 +661,15 @@ test_tamper_reorder(void)
 static void
 test_tamper_checkpoint_deleted(void)
 {
-	tamper_case("DELETE FROM checkpoints WHERE id = 1", 51,
+	tamper_case("DELETE FROM checkpoints WHERE id = 1", 52,
 	    "checkpoint 1, which is missing");
-	tamper_case("DELETE FROM checkpoints WHERE id = 2", 62,
+	tamper_case("DELETE FROM checkpoints WHERE id = 2", 63,
 	    "checkpoint 2, which is missing");
 	/* Replaced by an older one under the same id. */
 	tamper_case("UPDATE checkpoints SET seq = (SELECT seq FROM checkpoints "
 	    "WHERE id = 1), hash = (SELECT hash FROM checkpoints WHERE id = 1),"
 	    " sig = (SELECT sig FROM checkpoints WHERE id = 1), time_ms = "
-	    "(SELECT time_ms FROM checkpoints WHERE id = 1) WHERE id = 2", 62,
+	    "(SELECT time_ms FROM checkpoints WHERE id = 1) WHERE id = 2", 63,
 	    "does not match checkpoint 2");
 }
 
@@ -577,12 +677,12 @@ static void
 test_tamper_checkpoint_sig(void)
 {
 	tamper_case("UPDATE checkpoints SET sig = randomblob(length(sig)) "
-	    "WHERE id = 2", 61, "signature does not verify");
+	    "WHERE id = 2", 62, "signature does not verify");
 	/* A valid DER signature over other data: checkpoint 1's. */
 	tamper_case("UPDATE checkpoints SET sig = (SELECT sig FROM checkpoints "
-	    "WHERE id = 1) WHERE id = 2", 61, "signature does not verify");
+	    "WHERE id = 1) WHERE id = 2", 62, "signature does not verify");
 	tamper_case("UPDATE checkpoints SET time_ms = time_ms + 1 WHERE id = 1",
-	    50, "signature does not verify");
+	    51, "signature does not verify");
 }
 
 /* An edit followed by a consistent rewrite of every hash: the chain
@@ -599,8 +699,8 @@ test_tamper_rechain(void)
 	    "WHERE seq = 10"), SQLITE_OK);
 	CHECK_EQ(rechain(&f), 0);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 50);
-	CHECK_CONTAINS(rep.reason, "checkpoint 1 covers record 50 but the "
+	CHECK_EQ(rep.first_bad_seq, 51);
+	CHECK_CONTAINS(rep.reason, "checkpoint 1 covers record 51 but the "
 	    "chain was rewritten");
 	fx_close(&f);
 
@@ -614,7 +714,7 @@ test_tamper_rechain(void)
 	CHECK_EQ(tamper(&f, "UPDATE checkpoints SET hash = (SELECT hash FROM "
 	    "audit WHERE audit.seq = checkpoints.seq)"), SQLITE_OK);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 62);
+	CHECK_EQ(rep.first_bad_seq, 63);
 	CHECK_CONTAINS(rep.reason, "does not match checkpoint 2");
 	fx_close(&f);
 
@@ -633,8 +733,8 @@ test_tamper_rechain(void)
 	    "WHERE op = 'audit.checkpoint'"), SQLITE_OK);
 	CHECK_EQ(rechain(&f), 0);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 61);
-	CHECK_CONTAINS(rep.reason, "checkpoint 2 (record 61): the signature "
+	CHECK_EQ(rep.first_bad_seq, 62);
+	CHECK_CONTAINS(rep.reason, "checkpoint 2 (record 62): the signature "
 	    "does not verify");
 	fx_close(&f);
 }
@@ -646,8 +746,8 @@ test_tamper_tail(void)
 	tamper_case("DELETE FROM audit WHERE seq >= 55", 55,
 	    "records after 54 are missing");
 	/* Only checkpoint 2's own record and after. */
-	tamper_case("DELETE FROM audit WHERE seq >= 62", 62,
-	    "records after 61 are missing");
+	tamper_case("DELETE FROM audit WHERE seq >= 63", 63,
+	    "records after 62 are missing");
 	/* Unsealed records after the last checkpoint's record are not
 	 * protected by a signature: deleting them goes unnoticed. */
 	{
@@ -656,10 +756,10 @@ test_tamper_tail(void)
 
 		fx_open(&f);
 		populate(&f);
-		CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE seq >= 63"),
+		CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE seq >= 64"),
 		    SQLITE_OK);
 		CHECK_EQ(verify(&f, &rep), 0);
-		CHECK_EQ(rep.records, 62);
+		CHECK_EQ(rep.records, 63);
 		fx_close(&f);
 	}
 }
@@ -682,10 +782,10 @@ test_tamper_misc(void)
 		fx_open(&f);
 		populate(&f);
 		CHECK_EQ(tamper(&f, "UPDATE audit SET details = "
-		    "'{\"hash\":\"00\",\"seq\":50}' WHERE seq = 51"), SQLITE_OK);
+		    "'{\"hash\":\"00\",\"seq\":51}' WHERE seq = 52"), SQLITE_OK);
 		CHECK_EQ(rechain(&f), 0);
 		CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-		CHECK_EQ(rep.first_bad_seq, 51);
+		CHECK_EQ(rep.first_bad_seq, 52);
 		CHECK_CONTAINS(rep.reason, "does not match checkpoint 1");
 		fx_close(&f);
 	}
@@ -709,16 +809,17 @@ test_group_commit(void)
 	fx_close(&f);
 
 	fx_open(&f);
+	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(log_threads(f.a, 8, 200), 0);
 	audit_stats(f.a, &records, &commits);
 	CHECK_EQ(records, 1600);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
-	CHECK_EQ(n, 1601);
-	CHECK_EQ(max, 1601);
+	CHECK_EQ(n, 1602);
+	CHECK_EQ(max, 1602);
 	CHECK_EQ(verify(&f, &rep), 0);
-	CHECK_EQ(rep.records, 1601);
-	CHECK_EQ(rep.last_checkpoint_seq, 1600);
+	CHECK_EQ(rep.records, 1602);
+	CHECK_EQ(rep.last_checkpoint_seq, 1601);
 	printf("# audit_log: 8 threads, 1600 records in %lld commits\n",
 	    (long long)commits);
 	/* Eight callers always waiting: batches must form. */
@@ -803,7 +904,7 @@ test_log_async(void)
 		CHECK_STR(row.object, "obj-299");
 		store_audit_row_clear(&row);
 	}
-	CHECK_EQ(audit_verify(f.st, test_key, &rep), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.records, 300);
 	pthread_mutex_destroy(&c.mu);
 	fx_close(&f);
@@ -910,7 +1011,7 @@ test_apply(void)
 	CHECK_EQ(store_meta_get(f.st, "k-3-99", &v), 0);
 	CHECK_STR(v, "done");
 	free(v);
-	CHECK_EQ(audit_verify(f.st, test_key, &rep), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
 	fx_close(&f);
 }
 
@@ -1018,7 +1119,7 @@ test_apply_async(void)
 	free(v);
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
 	CHECK_EQ(n, 199); /* no record for the refused change */
-	CHECK_EQ(audit_verify(f.st, test_key, &rep), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
 	pthread_mutex_destroy(&c.mu);
 	fx_close(&f);
 }
@@ -1113,15 +1214,554 @@ test_contents_and_json(void)
 	free(masked);
 }
 
+/* A log like populate()'s, signed by |key| whose audit certificate is
+ * |cert|: what an attacker who rewrites the whole database makes. */
+static void
+populate_with(struct fx *f, EVP_PKEY *key, X509 *cert)
+{
+	int i;
+
+	CHECK_EQ(record_key(f, cert), 0);
+	for (i = 0; i < 5; i++)
+		CHECK_EQ(append_tx(f, "ca.issue", "forged"), 0);
+	CHECK_EQ(audit_checkpoint(f->a, key, 0), 0);
+	CHECK_EQ(append_tx(f, "ca.revoke", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f->a, key, 0), 0);
+}
+
+/* The re-sign attack: the log rebuilt and signed with the attacker's own
+ * key under the attacker's own root (audit.pem and root.pem replaced).
+ * Against the real root it fails at the audit key's record; only against
+ * the attacker's root does it verify, which is why the auditor verifies
+ * with their own copy of the root. */
+static void
+test_key_resign_other_root(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	EVP_PKEY *akey = EVP_EC_gen("P-256"), *aroot_key = EVP_EC_gen("P-256");
+	X509 *aroot = mkcert(aroot_key, "test root", NULL, aroot_key, 1, NULL);
+	X509 *acert = mkcert(akey, "audit", aroot, aroot_key, 0,
+	    "critical," AUDIT_EKU_OID);
+	X509 *self = mkcert(akey, "audit", NULL, akey, 0,
+	    "critical," AUDIT_EKU_OID);
+
+	fx_open(&f);
+	populate_with(&f, akey, acert);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, "record 1: audit certificate");
+	CHECK_CONTAINS(rep.reason, "does not chain to the trust anchor");
+	CHECK_EQ(verify_root(&f, aroot, &rep), 0);
+	fx_close(&f);
+
+	/* A self-made audit certificate, no root at all. */
+	fx_open(&f);
+	populate_with(&f, akey, self);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, "does not chain to the trust anchor");
+	fx_close(&f);
+
+	/* The real audit.key record kept, checkpoints re-signed by the
+	 * attacker: the key in effect is still the real one. */
+	fx_open(&f);
+	CHECK_EQ(record_key(&f, test_cert), 0);
+	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
+	CHECK_EQ(audit_checkpoint(f.a, akey, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 2): the signature "
+	    "does not verify with the audit key in effect (recorded at "
+	    "record 1)");
+	fx_close(&f);
+	X509_free(self);
+	X509_free(acert);
+	X509_free(aroot);
+	EVP_PKEY_free(aroot_key);
+	EVP_PKEY_free(akey);
+}
+
+/* A certificate of the real root whose key is a file (an administrator's,
+ * the TLS server's) cannot stand in for the audit certificate: it lacks
+ * the audit EKU. */
+static void
+test_key_no_eku(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	X509 *admin = mkcert(other_key, "govpki sysadmin", test_root, root_key,
+	    0, "clientAuth");
+	X509 *noncrit = mkcert(other_key, "audit", test_root, root_key, 0,
+	    AUDIT_EKU_OID);
+
+	fx_open(&f);
+	populate_with(&f, other_key, admin);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, "is not an audit certificate");
+	fx_close(&f);
+
+	fx_open(&f);
+	populate_with(&f, other_key, noncrit);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "is not an audit certificate");
+	fx_close(&f);
+	X509_free(noncrit);
+	X509_free(admin);
+}
+
+/* Checkpoints with no audit.key record in the chain (removed, or a log
+ * rebuilt without one) are refused; a log without checkpoints has nothing
+ * signed to check. */
+static void
+test_key_missing(void)
+{
+	struct fx f;
+	struct audit_report rep;
+
+	fx_open(&f);
+	CHECK_EQ(append_tx(&f, "x", NULL), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "no audit.key record");
+	fx_close(&f);
+
+	/* The key record edited into something else, chain rewritten. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(tamper(&f, "UPDATE audit SET details = '{}' WHERE seq = 1"),
+	    SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, "malformed audit.key record");
+	fx_close(&f);
+}
+
+/* A key change takes effect once the old key seals it; a change sealed
+ * only by the new key (whoever holds it but not the old one), two changes
+ * under one checkpoint, and the old key signing after the change all
+ * fail. */
+static void
+test_key_change(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	EVP_PKEY *k2 = EVP_EC_gen("P-256"), *k3 = EVP_EC_gen("P-256");
+	X509 *c2 = audit_cert_for(k2), *c3 = audit_cert_for(k3);
+
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
+	    NULL, NULL), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(append_tx(&f, "after", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f.a, k2, 0), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(rep.checkpoints, 4);
+	/* The old key no longer signs. */
+	CHECK_EQ(append_tx(&f, "late", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 5");
+	CHECK_CONTAINS(rep.reason, "does not verify with the audit key in "
+	    "effect");
+	fx_close(&f);
+
+	/* Sealed by the new key only. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(record_key(&f, c2), 0);
+	CHECK_EQ(audit_checkpoint(f.a, k2, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 3");
+	CHECK_CONTAINS(rep.reason, "(recorded at record 1)");
+	fx_close(&f);
+
+	/* Two changes under one checkpoint of the old key. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(record_key(&f, c2), 0);
+	CHECK_EQ(record_key(&f, c3), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 70);
+	CHECK_CONTAINS(rep.reason, "not sealed by the key it replaces");
+	fx_close(&f);
+
+	/* A pending change (not yet sealed) changes nothing yet. */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(record_key(&f, c2), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 1);
+	CHECK_EQ(rep.unsealed, 7);
+	fx_close(&f);
+	X509_free(c2);
+	X509_free(c3);
+	EVP_PKEY_free(k2);
+	EVP_PKEY_free(k3);
+}
+
+/* A stand-in TSA for the unit test: the "token" is "TST" and SHA-256 of
+ * the signature; the real tokens are checked by tests/t_audit.sh with
+ * openssl ts -verify. */
+struct fake_tsa {
+	int fail_stamp;
+	int check_result;     /* what the check returns when it matches */
+	int64_t gen_ms;       /* 0: now */
+	int checked;
+};
+
+static int
+fake_stamp(void *arg, const uint8_t *sig, size_t sig_len,
+    struct audit_stamp *out)
+{
+	struct fake_tsa *t = arg;
+
+	if (t->fail_stamp)
+		return gp_err_set(GP_ERR_BUSY, "the TSA refused a time-stamp: "
+		    "timeNotAvailable (test)");
+	out->tst = malloc(35);
+	memcpy(out->tst, "TST", 3);
+	SHA256(sig, sig_len, out->tst + 3);
+	out->tst_len = 35;
+	snprintf(out->serial, sizeof(out->serial), "0a0b");
+	return 0;
+}
+
+static int
+fake_check(void *arg, const uint8_t *tst, size_t tst_len,
+    const uint8_t *sig, size_t sig_len, int64_t *out_gen_ms)
+{
+	struct fake_tsa *t = arg;
+	uint8_t h[32];
+
+	t->checked++;
+	SHA256(sig, sig_len, h);
+	if (tst_len != 35 || memcmp(tst, "TST", 3) != 0 ||
+	    memcmp(tst + 3, h, 32) != 0)
+		return gp_err_set(GP_ERR_TAMPERED, "imprint mismatch");
+	*out_gen_ms = t->gen_ms != 0 ? t->gen_ms : gp_now_ms();
+	return t->check_result;
+}
+
+static int
+verify_tsa(struct fx *f, struct fake_tsa *t, struct audit_report *rep)
+{
+	struct audit_verify_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.root = test_root;
+	o.tst_check = fake_check;
+	o.tst_arg = t;
+	return audit_verify(f->st, &o, rep);
+}
+
+/* One log with a stamped checkpoint 1 (covering 2, record 3) and an
+ * unstamped checkpoint 2 (covering 4, record 5). */
+static void
+stamped_log(struct fx *f, struct fake_tsa *t)
+{
+	CHECK_EQ(record_key(f, test_cert), 0);
+	CHECK_EQ(append_tx(f, "x", NULL), 0);
+	CHECK_EQ(audit_checkpoint_stamped(f->a, test_key, 0, fake_stamp, t),
+	    0);
+	CHECK_EQ(append_tx(f, "y", NULL), 0);
+	CHECK_EQ(audit_checkpoint(f->a, test_key, 0), 0);
+}
+
+static void
+stamp_case(const char *sql, const char *want)
+{
+	struct fx f;
+	struct fake_tsa t;
+	struct audit_report rep;
+
+	memset(&t, 0, sizeof(t));
+	fx_open(&f);
+	stamped_log(&f, &t);
+	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	CHECK_EQ(verify_tsa(&f, &t, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, want);
+	fx_close(&f);
+}
+
+static void
+test_stamp(void)
+{
+	struct fx f;
+	struct fake_tsa t;
+	struct audit_report rep;
+	struct store_checkpoint cp;
+	struct store_audit_row row;
+
+	memset(&t, 0, sizeof(t));
+	memset(&row, 0, sizeof(row));
+	fx_open(&f);
+	stamped_log(&f, &t);
+	CHECK_EQ(verify_tsa(&f, &t, &rep), 0);
+	CHECK_EQ(rep.timestamped, 1);
+	CHECK_EQ(t.checked, 1);
+	CHECK_EQ(store_checkpoint_get(f.st, 1, &cp), 0);
+	CHECK(cp.tst != NULL && cp.tst_len == 35);
+	store_checkpoint_clear(&cp);
+	CHECK_EQ(store_audit_get(f.st, 3, &row), 0);
+	CHECK_CONTAINS(row.details, "\"tst\":{\"serial\":\"0a0b\",\"sha256\":");
+	store_audit_row_clear(&row);
+
+	/* The check fails, or the token reads earlier than the checkpoint. */
+	t.check_result = 0;
+	t.gen_ms = 1000;
+	CHECK_EQ(verify_tsa(&f, &t, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "before it was signed");
+	t.gen_ms = 0;
+	t.check_result = GP_ERR_TAMPERED;
+	CHECK_EQ(verify_tsa(&f, &t, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 2): its time-stamp "
+	    "token does not verify");
+	fx_close(&f);
+
+	/* Deleted, replaced or slipped in outside the chain. */
+	stamp_case("UPDATE checkpoints SET tst = NULL WHERE id = 1",
+	    "is not the one recorded");
+	stamp_case("UPDATE checkpoints SET tst = X'00' WHERE id = 1",
+	    "is not the one recorded");
+	stamp_case("UPDATE checkpoints SET tst = (SELECT tst FROM checkpoints "
+	    "WHERE id = 1) WHERE id = 2", "was added outside the chain");
+
+	/* A refusing TSA: the checkpoint is made all the same, and its
+	 * record says why it has no token. */
+	memset(&t, 0, sizeof(t));
+	t.fail_stamp = 1;
+	fx_open(&f);
+	CHECK_EQ(record_key(&f, test_cert), 0);
+	CHECK_EQ(audit_checkpoint_stamped(f.a, test_key, 0, fake_stamp, &t),
+	    0);
+	CHECK_EQ(verify_tsa(&f, &t, &rep), 0);
+	CHECK_EQ(rep.checkpoints, 1);
+	CHECK_EQ(rep.timestamped, 0);
+	CHECK_EQ(store_audit_get(f.st, 2, &row), 0);
+	CHECK_CONTAINS(row.details, "\"tst_error\":\"the TSA refused");
+	store_audit_row_clear(&row);
+	fx_close(&f);
+}
+
+/* A certificate row and, optionally, its issuance record. */
+static void
+add_cert(struct fx *f, const char *serial, int with_record)
+{
+	struct store_cert c;
+	struct audit_event ev;
+	uint8_t der[4] = {0x30, 0x02, 0x05, 0x00};
+
+	memset(&c, 0, sizeof(c));
+	c.serial = (char *)serial;
+	c.issuer = (char *)"ca";
+	c.profile = (char *)"enterprise";
+	c.subject = (char *)"CN=test";
+	c.not_before = 1;
+	c.not_after = 2;
+	c.status = (char *)"good";
+	c.reason = -1;
+	c.created_ms = 1;
+	c.der = der;
+	c.der_len = sizeof(der);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:test";
+	ev.op = "cert.issue";
+	ev.object = serial;
+	ev.outcome = "success";
+	CHECK_EQ(store_begin(f->st), 0);
+	CHECK_EQ(store_cert_insert(f->st, &c), 0);
+	if (with_record)
+		CHECK_EQ(audit_append_tx(f->a, &ev, NULL), 0);
+	CHECK_EQ(store_commit(f->st), 0);
+}
+
+/* A status change and its record, as ca_revoke.c writes them. */
+static void
+set_status(struct fx *f, const char *serial, const char *op,
+    const char *from, const char *to)
+{
+	struct audit_event ev;
+	json_t *d = json_pack("{s:s, s:s}", "from", from, "to", to);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:test";
+	ev.op = op;
+	ev.object = serial;
+	ev.outcome = "success";
+	ev.details = d;
+	CHECK_EQ(store_begin(f->st), 0);
+	CHECK_EQ(store_cert_set_status(f->st, serial, to, 5, strcmp(to,
+	    "good") == 0 ? -1 : 1, 0), 0);
+	CHECK_EQ(audit_append_tx(f->a, &ev, NULL), 0);
+	CHECK_EQ(store_commit(f->st), 0);
+	json_decref(d);
+}
+
+static void
+test_cert_trail(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	json_t *j;
+
+	fx_open(&f);
+	populate(&f);
+	add_cert(&f, "a1", 1);
+	add_cert(&f, "a2", 1);
+	set_status(&f, "a2", "cert.revoke", "good", "revoked");
+	add_cert(&f, "a3", 1);
+	set_status(&f, "a3", "cert.hold", "good", "hold");
+	set_status(&f, "a3", "cert.release", "hold", "good");
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.certificates, 3);
+	CHECK_EQ(rep.bad_serial[0], '\0');
+
+	/* A row slipped in without a record: an orphan. */
+	CHECK_EQ(tamper(&f, "INSERT INTO certificates (serial, issuer, "
+	    "profile, subject, not_before, not_after, status, created_ms, der)"
+	    " SELECT 'b0', issuer, profile, subject, not_before, not_after, "
+	    "'good', created_ms, der FROM certificates WHERE serial = 'a1'"),
+	    SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "b0");
+	CHECK_EQ(rep.first_bad_seq, rep.records + 1);
+	CHECK_CONTAINS(rep.reason, "certificate b0 (good) has no cert.issue "
+	    "record");
+	j = audit_report_json(&rep, 0);
+	CHECK_STR(json_string_value(json_object_get(j, "bad_serial")), "b0");
+	json_decref(j);
+	CHECK_EQ(tamper(&f, "DELETE FROM certificates WHERE serial = 'b0'"),
+	    SQLITE_OK);
+
+	/* Revoked, then un-revoked behind the log's back. */
+	CHECK_EQ(tamper(&f, "UPDATE certificates SET status = 'good' WHERE "
+	    "serial = 'a2'"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "a2");
+	CHECK_CONTAINS(rep.reason, "certificate a2 is good but its last "
+	    "status record");
+	CHECK_CONTAINS(rep.reason, "set it revoked");
+
+	/* Revoked without any record. */
+	CHECK_EQ(tamper(&f, "UPDATE certificates SET status = 'revoked' WHERE "
+	    "serial = 'a2'; UPDATE certificates SET status = 'hold' WHERE "
+	    "serial = 'a1'"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "a1");
+	CHECK_CONTAINS(rep.reason, "certificate a1 is hold but no status "
+	    "record");
+	fx_close(&f);
+
+	/* The issuance record deleted from the unsealed tail, where the
+	 * chain alone cannot see it: the row is an orphan. */
+	fx_open(&f);
+	populate(&f);
+	add_cert(&f, "c1", 1);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE op = 'cert.issue' AND "
+	    "object = 'c1'"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "c1");
+	CHECK_CONTAINS(rep.reason, "has no cert.issue record");
+	fx_close(&f);
+}
+
+/* The rollback attack: the log cut back to checkpoint 1, checkpoint 2 and
+ * every record after checkpoint 1's deleted. The database alone cannot
+ * tell (it verifies); the head a witness saw can. */
+static void
+test_witnessed(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	struct store_checkpoint cp2;
+	uint8_t other[32];
+
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(store_checkpoint_get(f.st, 2, &cp2), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(audit_verify_witnessed(f.st, cp2.seq, cp2.hash, "head seq 62",
+	    &rep), 0);
+	CHECK_EQ(rep.witnessed, 1);
+
+	/* Same seq, another hash: a fork. */
+	memcpy(other, cp2.hash, 32);
+	other[0] ^= 1;
+	CHECK_EQ(audit_verify_witnessed(f.st, cp2.seq, other, "head seq 62",
+	    &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 62);
+	CHECK_CONTAINS(rep.reason, "record 62 is not the witnessed head seq 62");
+
+	CHECK_EQ(tamper(&f, "DELETE FROM checkpoints WHERE id >= 2;"
+	    "DELETE FROM audit WHERE seq > 52"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), 0); /* undetectable from the database */
+	CHECK_EQ(rep.records, 52);
+	CHECK_EQ(audit_verify_witnessed(f.st, cp2.seq, cp2.hash, "head seq 62",
+	    &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 53);
+	CHECK_CONTAINS(rep.reason, "the witnessed head seq 62 is not in the "
+	    "chain, which ends at record 52");
+	store_checkpoint_clear(&cp2);
+	fx_close(&f);
+}
+
+/* The one report object of `audit verify --json` and the API. */
+static void
+test_report_json(void)
+{
+	struct audit_report rep;
+	json_t *j;
+	const char *keys[] = {"verified", "records", "checkpoints",
+	    "last_checkpoint_seq", "unsealed", "keys", "timestamped",
+	    "certificates", "witnessed", "first_bad_seq", "bad_serial",
+	    "reason"};
+	size_t i;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.records = 9;
+	rep.first_bad_seq = 4;
+	snprintf(rep.reason, sizeof(rep.reason), "record 4 was changed");
+	j = audit_report_json(&rep, 0);
+	CHECK(j != NULL);
+	CHECK_EQ(json_object_size(j), sizeof(keys) / sizeof(keys[0]));
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		CHECK(json_object_get(j, keys[i]) != NULL);
+	CHECK(json_is_false(json_object_get(j, "verified")));
+	CHECK_EQ(json_integer_value(json_object_get(j, "first_bad_seq")), 4);
+	CHECK_STR(json_string_value(json_object_get(j, "reason")),
+	    "record 4 was changed");
+	CHECK(json_is_null(json_object_get(j, "bad_serial")));
+	json_decref(j);
+	j = audit_report_json(&rep, 1);
+	CHECK(json_is_true(json_object_get(j, "verified")));
+	CHECK_EQ(json_integer_value(json_object_get(j, "first_bad_seq")), 0);
+	CHECK_STR(json_string_value(json_object_get(j, "reason")), "");
+	json_decref(j);
+	CHECK(audit_report_json(NULL, 1) == NULL);
+}
+
 int
 main(void)
 {
 	test_key = EVP_EC_gen("P-256");
 	other_key = EVP_EC_gen("P-256");
-	if (test_key == NULL || other_key == NULL) {
+	root_key = EVP_EC_gen("P-256");
+	if (test_key == NULL || other_key == NULL || root_key == NULL) {
 		fprintf(stderr, "cannot generate EC keys\n");
 		return 1;
 	}
+	test_root = mkcert(root_key, "test root", NULL, root_key, 1, NULL);
+	test_cert = audit_cert_for(test_key);
 	RUN(test_empty_and_null);
 	RUN(test_append_verify);
 	RUN(test_checkpoint_idle_and_force);
@@ -1140,6 +1780,17 @@ main(void)
 	RUN(test_apply);
 	RUN(test_log_inside_tx);
 	RUN(test_contents_and_json);
+	RUN(test_key_resign_other_root);
+	RUN(test_key_no_eku);
+	RUN(test_key_missing);
+	RUN(test_key_change);
+	RUN(test_stamp);
+	RUN(test_cert_trail);
+	RUN(test_witnessed);
+	RUN(test_report_json);
+	X509_free(test_cert);
+	X509_free(test_root);
+	EVP_PKEY_free(root_key);
 	EVP_PKEY_free(test_key);
 	EVP_PKEY_free(other_key);
 	return test_done("audit");

@@ -78,6 +78,10 @@ test_err_detail(void)
 	CHECK_EQ(gp_err_set(GP_ERR_INVALID, "field %s bad", "x"),
 	    GP_ERR_INVALID);
 	CHECK_STR(gp_err_detail(), "field x bad");
+	/* Context added to the detail itself. */
+	CHECK_EQ(gp_err_set(GP_ERR_TAMPERED, "record %d: %s", 7,
+	    gp_err_detail()), GP_ERR_TAMPERED);
+	CHECK_STR(gp_err_detail(), "record 7: field x bad");
 	CHECK_STR(gp_err_name(GP_ERR_PIN_LOCKED), "pin_locked");
 	CHECK_STR(gp_err_name(-999), "internal");
 	CHECK(strlen(gp_err_str(GP_ERR_TAMPERED)) > 0);

@@ -530,20 +530,34 @@ test_checkpoints(void)
 	}
 	cp.id = 5;
 	CHECK_EQ(store_checkpoint_insert(st, &cp), GP_ERR_EXISTS);
+	/* A time-stamp token rides along; an empty one is refused. */
+	cp.id = 1006;
+	cp.seq = 10060;
+	cp.tst = sig;
+	cp.tst_len = 0;
+	CHECK_EQ(store_checkpoint_insert(st, &cp), GP_ERR_INVALID);
+	cp.tst_len = 2;
+	CHECK_EQ(store_checkpoint_insert(st, &cp), 0);
+	cp.tst = NULL;
+	cp.tst_len = 0;
 	cp.sig = NULL;
 	cp.id = 0;
 	CHECK_EQ(store_checkpoint_insert(st, &cp), GP_ERR_INVALID);
 	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_checkpoint_get(st, 1006, &got), 0);
+	CHECK(got.tst_len == 2 && got.tst != NULL && got.tst[1] == 2);
+	store_checkpoint_clear(&got);
 	CHECK_EQ(store_checkpoint_scan(st, cp_fn, &next), 0);
-	CHECK_EQ(next, 1006);
+	CHECK_EQ(next, 1007);
 	CHECK_EQ(store_checkpoint_last(st, &got), 0);
-	CHECK_EQ(got.id, 1005);
-	CHECK_EQ(got.seq, 10050);
+	CHECK_EQ(got.id, 1006);
+	CHECK_EQ(got.seq, 10060);
 	store_checkpoint_clear(&got);
 	CHECK_EQ(store_checkpoint_get(st, 7, &got), 0);
 	CHECK_EQ(got.seq, 70);
 	CHECK_EQ(got.hash[31], 7);
 	CHECK(got.sig_len == 3 && memcmp(got.sig, sig, 3) == 0);
+	CHECK(got.tst == NULL && got.tst_len == 0);
 	store_checkpoint_clear(&got);
 	CHECK_EQ(store_checkpoint_get(st, 5000, &got), GP_ERR_NOT_FOUND);
 	store_free(st);

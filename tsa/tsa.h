@@ -12,6 +12,8 @@
  *                 estimated error against the declared accuracy, and
  *                 backwards steps since the last token
  *   tsa_verify.c  token and reply verification (the CLI and tests)
+ *   tsa_stamp.c   requests (tsa_req_make) and time-stamps made in process
+ *                 (tsa_stamp_digest, for the audit log's checkpoints)
  *
  * What it never does: issue a token when the clock guard refuses, issue a
  * token for a request it cannot fully parse, or reuse a serial number.
@@ -102,6 +104,23 @@ struct tsa_result {
  * extension, or when the clock guard refuses. */
 int tsa_respond(tsa *t, const uint8_t *req, size_t req_len,
     uint8_t **out_der, size_t *out_len, struct tsa_result *res) GP_WUR;
+
+/* A DER TimeStampReq (version 1) for |digest| (|dlen| bytes under |md|),
+ * with |nonce| and |policy| (a dotted OID) when not NULL, and certReq as
+ * |cert_req| says. *out is freed with free(). GP_ERR_INVALID naming the
+ * policy when it is not an OID. */
+int tsa_req_make(const EVP_MD *md, const uint8_t *digest, unsigned int dlen,
+    const ASN1_INTEGER *nonce, const char *policy, int cert_req,
+    uint8_t **out, size_t *out_len) GP_WUR;
+
+/* Time-stamps the SHA-256 digest |digest| in process: a request with
+ * certReq (tsa_req_make) answered by tsa_respond(), so the same checks and
+ * clock guard apply. Returns 0 with the DER TimeStampToken (ContentInfo) in
+ * *out_tst (freed with free()) and |res| filled (for the caller's audit
+ * record); GP_ERR_BUSY with the reason when the TSA refused (its clock
+ * guard), or another error. */
+int tsa_stamp_digest(tsa *t, const uint8_t digest[32], uint8_t **out_tst,
+    size_t *out_len, struct tsa_result *res) GP_WUR;
 
 /* A rejection TimeStampResp (status rejection, |text| as statusString, at
  * most 100 bytes of it, and the failure bit) without a TSA, for requests
