@@ -11,6 +11,7 @@
  *   ca_issue.c     CSR -> checks -> build -> lint -> sign -> store + audit
  *   ca_request.c   dual control: pending requests and their approval
  *   ca_revoke.c    revoke, hold, release
+ *   ca_status.c    the status at a past time, from the status history
  *   ca_show.c      a stored certificate as JSON
  */
 #ifndef GOVPKI_CA_INTERNAL_H

@@ -38,6 +38,8 @@ enum store_stmt_id {
 	STORE_STMT_CERT_REVOKED_PAGE,
 	STORE_STMT_CERT_STATUS_GEN,
 	STORE_STMT_CERT_CHANGED_PAGE,
+	STORE_STMT_HISTORY_INSERT,
+	STORE_STMT_HISTORY_PAGE,
 	STORE_STMT_COUNT_
 };
 
@@ -116,6 +118,12 @@ int store_col_text(sqlite3_stmt *stmt, int col, char **out) GP_WUR;
  * file writes one). */
 int store_col_hash(sqlite3_stmt *stmt, int col, uint8_t out[32],
     const char *what, int64_t key) GP_WUR;
+
+/* In a transaction, with st->mu held: appends one event to |serial|'s
+ * status history (store_cert_history.c); |actor| may be NULL. */
+int store_cert_history_append(store *st, const char *serial,
+    const char *change, int64_t time, int reason, int64_t invalidity_date,
+    const char *actor) GP_WUR;
 
 /* Reads the audit row at the current step of |stmt| (the column order of
  * STORE_AUDIT_COLS) into |row|, which the caller clears. */

@@ -98,6 +98,40 @@ static const char *const store_migrations[] = {
 	"  DEFAULT 0;"
 	"CREATE INDEX certificates_status_gen ON certificates(status_gen)"
 	"  WHERE status_gen > 0;",
+
+	/* 5: the status history of every certificate (each hold, release
+	 * and revocation), append-only like the audit log, so that the
+	 * status at any past time can be judged (RFC 5280 5.3.2: a
+	 * signature's time against holds, revocation and invalidity date).
+	 * Certificates held or revoked before it get their state at the
+	 * upgrade as their first event; earlier released holds are known
+	 * only from the audit log. */
+	"CREATE TABLE cert_status_history ("
+	"  id INTEGER PRIMARY KEY,"
+	"  serial TEXT NOT NULL REFERENCES certificates(serial),"
+	"  change TEXT NOT NULL"
+	"    CHECK (change IN ('hold', 'release', 'revoke')),"
+	"  time INTEGER NOT NULL CHECK (time > 0),"
+	"  reason INTEGER NOT NULL DEFAULT -1,"
+	"  invalidity_date INTEGER NOT NULL DEFAULT 0,"
+	"  actor TEXT,"
+	"  created_ms INTEGER NOT NULL);"
+	"CREATE INDEX cert_status_history_serial"
+	"  ON cert_status_history(serial, id);"
+	"CREATE TRIGGER cert_status_history_no_update BEFORE UPDATE"
+	"  ON cert_status_history BEGIN SELECT RAISE(ABORT,"
+	"  'the certificate status history is append-only'); END;"
+	"CREATE TRIGGER cert_status_history_no_delete BEFORE DELETE"
+	"  ON cert_status_history BEGIN SELECT RAISE(ABORT,"
+	"  'the certificate status history is append-only'); END;"
+	"INSERT INTO cert_status_history (serial, change, time, reason,"
+	"  invalidity_date, actor, created_ms)"
+	"  SELECT serial, CASE status WHEN 'hold' THEN 'hold'"
+	"    ELSE 'revoke' END, MAX(revoked_at, 1), reason, invalidity_date,"
+	"    'schema upgrade (state at the upgrade)',"
+	"    CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+	"  FROM certificates WHERE status IN ('hold', 'revoked')"
+	"  ORDER BY status_gen, serial;",
 };
 
 #define STORE_SCHEMA_VERSION \
