@@ -7,7 +7,7 @@
 # OCSP answers revoked with the revocation time equal to the hold's start,
 # and the CRL lists it with that date. A revocation whose invalidity date
 # comes before the time-stamp refuses the signature although the
-# revocation came after it. A signature made after a release is valid; one
+# revocation came after it, and OCSP carries that date as the CRL does. A signature made after a release is valid; one
 # made inside an earlier, released hold is not. The history table refuses
 # to be edited.
 . "$(dirname "$0")/lib.sh"
@@ -120,6 +120,13 @@ sleep 1.1
 	t_fail "invalidity setup" "a step failed"
 vfy "invalidity date before the time-stamp: the signature is refused" 1 \
 	"certificate $S2 is invalid from $(iso "$T0"), the invalidity date of its revocation" --sig inv.p7s
+# OCSP carries the invalidity date too (RFC 6960 4.4.5), as the CRL does.
+openssl ocsp -issuer "$D/certs/ca.pem" -cert inv.pem -url "$PUB/ocsp" \
+	-CAfile "$D/certs/root.pem" -resp_text >ocsp2.out 2>&1
+want2=$(LC_ALL=C date -u -d "@$T0" '+%b %e %H:%M:%S %Y GMT')
+grep -q 'inv.pem: revoked' ocsp2.out && grep -A1 'Invalidity Date' ocsp2.out | grep -q "$want2" &&
+	t_ok "openssl ocsp: the answer carries the invalidity date ($want2)" ||
+	t_fail "ocsp invalidity date" "want $want2: $(grep -A2 -i 'invalidity\|revoked' ocsp2.out | tr '\n' ' ')"
 
 # --- hold, release: signed after the release valid, inside the hold not --------
 ok=1

@@ -327,6 +327,40 @@ mk_ocsp(OCSP_CERTID *id, X509 *x, EVP_PKEY *key, OCSP_REQUEST *nonce,
 	return len;
 }
 
+/* A basic OCSP response "revoked" (keyCompromise, an hour ago, invalid
+ * from two hours ago) for |id|, signed by |x| with |key|; DER length. */
+static int
+mk_ocsp_revoked(OCSP_CERTID *id, X509 *x, EVP_PKEY *key, uint8_t **der)
+{
+	OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+	OCSP_RESPONSE *resp = NULL;
+	OCSP_SINGLERESP *single;
+	ASN1_TIME *tu = X509_gmtime_adj(NULL, -60);
+	ASN1_TIME *nu = X509_gmtime_adj(NULL, 3600);
+	ASN1_TIME *rv = X509_gmtime_adj(NULL, -3600);
+	ASN1_GENERALIZEDTIME *inv = ASN1_GENERALIZEDTIME_set(NULL,
+	    time(NULL) - 7200);
+	int len = -1;
+
+	*der = NULL;
+	if (bs != NULL && tu != NULL && nu != NULL && rv != NULL &&
+	    inv != NULL && (single = OCSP_basic_add1_status(bs, id,
+	    V_OCSP_CERTSTATUS_REVOKED, 1, rv, tu, nu)) != NULL &&
+	    OCSP_SINGLERESP_add1_ext_i2d(single, NID_invalidity_date, inv, 0,
+	    0) == 1 &&
+	    OCSP_basic_sign(bs, x, key, EVP_sha256(), NULL, 0) == 1 &&
+	    (resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL,
+	    bs)) != NULL)
+		len = i2d_OCSP_RESPONSE(resp, der);
+	OCSP_RESPONSE_free(resp);
+	OCSP_BASICRESP_free(bs);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+	ASN1_TIME_free(rv);
+	ASN1_GENERALIZEDTIME_free(inv);
+	return len;
+}
+
 static void
 test_fetched_replies(void)
 {
@@ -378,6 +412,16 @@ test_fetched_replies(void)
 	    &st) == GP_ERR_TAMPERED && st.state == SIG_ST_UNKNOWN);
 	OPENSSL_free(der);
 	der = NULL;
+	/* Revoked with an invalidity date (RFC 6960 4.4.5): both read. */
+	CHECK((len = mk_ocsp_revoked(id, pki.root, pki.root_key, &der)) > 0);
+	memset(&st, 0, sizeof(st));
+	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
+	    &st) == 0 && st.state == SIG_ST_REVOKED && st.reason == 1);
+	CHECK(st.rev_time > 0 && st.invalidity_date > 0 &&
+	    st.rev_time - st.invalidity_date >= 3590 &&
+	    st.rev_time - st.invalidity_date <= 3610);
+	OPENSSL_free(der);
+	der = NULL;
 	/* A current CRL of the issuer, empty: good; by another key: no. */
 	CHECK(crl != NULL && tu != NULL && nu != NULL &&
 	    X509_CRL_set_version(crl, X509_CRL_VERSION_2) &&
@@ -399,6 +443,29 @@ test_fetched_replies(void)
 	memset(&st, 0, sizeof(st));
 	CHECK(sig_crl_check(pki.leaf, pki.root, url, -1, der, (size_t)len, 0,
 	    &st) == GP_ERR_TAMPERED && st.state == SIG_ST_UNKNOWN);
+	OPENSSL_free(der);
+	der = NULL;
+	/* The leaf listed with an invalidity date: both read. */
+	{
+		X509_REVOKED *rv = X509_REVOKED_new();
+		ASN1_GENERALIZEDTIME *inv = ASN1_GENERALIZEDTIME_set(NULL,
+		    time(NULL) - 7200);
+
+		CHECK(rv != NULL && inv != NULL &&
+		    X509_REVOKED_set_serialNumber(rv,
+		    X509_get_serialNumber(pki.leaf)) &&
+		    X509_REVOKED_set_revocationDate(rv, tu) &&
+		    X509_REVOKED_add1_ext_i2d(rv, NID_invalidity_date, inv, 0,
+		    0) == 1 && X509_CRL_add0_revoked(crl, rv));
+		ASN1_GENERALIZEDTIME_free(inv);
+		CHECK(X509_CRL_sign(crl, pki.root_key, EVP_sha256()) > 0 &&
+		    (len = i2d_X509_CRL(crl, &der)) > 0);
+		memset(&st, 0, sizeof(st));
+		CHECK(sig_crl_check(pki.leaf, pki.root, url, -1, der,
+		    (size_t)len, 0, &st) == 0 && st.state == SIG_ST_REVOKED);
+		CHECK(st.invalidity_date > 0 && st.rev_time -
+		    st.invalidity_date >= 7000);
+	}
 	OPENSSL_free(der);
 	X509_CRL_free(crl);
 	ASN1_TIME_free(tu);
