@@ -139,11 +139,17 @@ tsa_verify(const struct tsa_verify_in *in, struct tsa_verify_out *out)
 	TS_VERIFY_CTX_set_certs(vctx, certs);
 	certs = NULL; /* transferred */
 	if (TS_RESP_verify_token(vctx, p7) != 1) {
-		unsigned long e = ERR_peek_last_error();
+		const char *edata = NULL;
+		int eflags = 0;
+		unsigned long e = ERR_peek_last_error_data(&edata, &eflags);
 
+		/* The data says which check failed ("Verify error:
+		 * certificate has expired"). */
 		r = gp_err_set(GP_ERR_TAMPERED, "the time-stamp token does not "
-		    "verify: %s", e != 0 ? ERR_reason_error_string(e) :
-		    "unknown reason");
+		    "verify: %s%s%s", e != 0 && ERR_reason_error_string(e) ?
+		    ERR_reason_error_string(e) : "unknown reason",
+		    edata != NULL && (eflags & ERR_TXT_STRING) ? ": " : "",
+		    edata != NULL && (eflags & ERR_TXT_STRING) ? edata : "");
 		goto out;
 	}
 	/* RFC 3161 2.4.2: "nonce ... MUST be present if the field was
