@@ -86,6 +86,9 @@ struct store_pager {
  * store's mutex is held while a page is read, never while |p->fn| runs. */
 int store_scan_pages(store *st, const struct store_pager *p, int64_t after,
     int64_t limit) GP_WUR;
+/* The same with ?3 = |text| bound too (the rows of one serial). */
+int store_scan_pages_text(store *st, const struct store_pager *p,
+    const char *text, int64_t after, int64_t limit) GP_WUR;
 
 void store_lock(store *st);
 void store_unlock(store *st);

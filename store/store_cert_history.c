@@ -15,9 +15,6 @@
 
 #include "store/internal.h"
 
-/* Rows per page when reading a history; an event is ~200 bytes. */
-#define STORE_HISTORY_PAGE 256
-
 #define STORE_HISTORY_COLS                                               \
 	"id, change, time, reason, invalidity_date, actor, created_ms"
 
@@ -177,10 +174,14 @@ store_cert_set_status(store *st, const char *serial, const char *status,
 	return store_cert_status_change(st, &c);
 }
 
-/* Reads the event at the current step of |s| into |ev|. */
+/* Reads the event at the current step of |s| into |row| (a struct
+ * store_status_event); GP_ERR_TAMPERED for a change the store never
+ * writes (the CHECK constraint keeps it out unless the schema itself was
+ * edited). */
 static int
-store_history_read(store *st, sqlite3_stmt *s, struct store_status_event *ev)
+store_history_read(sqlite3_stmt *s, void *row)
 {
+	struct store_status_event *ev = row;
 	const unsigned char *t;
 	int n;
 
@@ -188,15 +189,13 @@ store_history_read(store *st, sqlite3_stmt *s, struct store_status_event *ev)
 	ev->id = sqlite3_column_int64(s, 0);
 	t = sqlite3_column_text(s, 1);
 	n = sqlite3_column_bytes(s, 1);
-	if (t == NULL || n <= 0 || (size_t)n >= sizeof(ev->change))
-		return gp_err_set(GP_ERR_TAMPERED, "%s: certificate status "
-		    "history event %lld: bad change", st->path,
-		    (long long)ev->id);
-	memcpy(ev->change, t, (size_t)n);
+	if (t != NULL && n > 0 && (size_t)n < sizeof(ev->change))
+		memcpy(ev->change, t, (size_t)n);
 	if (!store_change_ok(ev->change))
-		return gp_err_set(GP_ERR_TAMPERED, "%s: certificate status "
-		    "history event %lld: change \"%s\" is not one the store "
-		    "writes", st->path, (long long)ev->id, ev->change);
+		return gp_err_set(GP_ERR_TAMPERED, "certificate status "
+		    "history event %lld: change \"%.16s\" is not one the store "
+		    "writes", (long long)ev->id, t != NULL ? (const char *)t :
+		    "");
 	ev->time = sqlite3_column_int64(s, 2);
 	ev->reason = sqlite3_column_int(s, 3);
 	ev->invalidity_date = sqlite3_column_int64(s, 4);
@@ -211,71 +210,49 @@ store_history_read(store *st, sqlite3_stmt *s, struct store_status_event *ev)
 	return 0;
 }
 
-/* One page of |serial|'s events after |after| (an id). */
-static int
-store_history_page(store *st, const char *serial, int64_t after,
-    struct store_status_event *rows, size_t *out_n)
+static void
+store_history_clear(void *row)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
-	size_t n = 0;
+	(void)row; /* fixed buffers only */
+}
 
-	*out_n = 0;
-	store_lock(st);
-	GUARD(store_stmt(st, STORE_STMT_HISTORY_PAGE,
-	    "SELECT " STORE_HISTORY_COLS " FROM cert_status_history "
-	    "WHERE serial = ?1 AND id > ?2 ORDER BY id LIMIT ?3", &s));
-	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, after)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 3, STORE_HISTORY_PAGE)) != SQLITE_OK) {
-		r = store_err(st, rc, "certificate status history");
-		goto out;
-	}
-	while (n < STORE_HISTORY_PAGE && (rc = sqlite3_step(s)) ==
-	    SQLITE_ROW) {
-		GUARD(store_history_read(st, s, &rows[n]));
-		n++;
-	}
-	if (n < STORE_HISTORY_PAGE && rc != SQLITE_DONE) {
-		r = store_err(st, rc, "certificate status history");
-		goto out;
-	}
-	r = 0;
-out:
-	*out_n = n;
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
+static int64_t
+store_history_key(const void *row)
+{
+	return ((const struct store_status_event *)row)->id;
+}
+
+/* The caller's callback and its argument, for the pager. */
+struct store_history_scan {
+	store_status_event_fn fn;
+	void *arg;
+};
+
+static int
+store_history_row(void *arg, const void *row)
+{
+	const struct store_history_scan *hs = arg;
+
+	return hs->fn(hs->arg, row);
 }
 
 int
 store_cert_history_scan(store *st, const char *serial,
     store_status_event_fn fn, void *arg)
 {
-	struct store_status_event *rows = NULL;
-	int64_t after = 0;
-	size_t n = 0, i;
-	int r = GP_ERR_INTERNAL;
+	struct store_history_scan hs = {fn, arg};
+	struct store_pager pg = {
+		STORE_STMT_HISTORY_PAGE,
+		"SELECT " STORE_HISTORY_COLS " FROM cert_status_history "
+		"WHERE serial = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
+		"certificate status history",
+		sizeof(struct store_status_event), store_history_read,
+		store_history_clear, store_history_key, store_history_row, &hs,
+	};
 
-	ENSURE(st != NULL && serial != NULL && fn != NULL,
-	    gp_err_set(GP_ERR_INVALID, "certificate status history: serial "
-	    "and callback required"));
-	ENSURE((rows = calloc(STORE_HISTORY_PAGE, sizeof(*rows))) != NULL,
-	    GP_ERR_NOMEM);
+	if (st == NULL || serial == NULL || fn == NULL)
+		return gp_err_set(GP_ERR_INVALID, "certificate status history: "
+		    "serial and callback required");
 	/* Verification: read beside the writer, never behind it. */
-	st = store_read_conn(st);
-	for (;;) {
-		GUARD(store_history_page(st, serial, after, rows, &n));
-		for (i = 0; i < n; i++) {
-			if ((r = fn(arg, &rows[i])) != 0)
-				goto out;
-		}
-		if (n < STORE_HISTORY_PAGE)
-			break;
-		after = rows[n - 1].id;
-	}
-	r = 0;
-out:
-	free(rows);
-	return r;
+	return store_scan_pages_text(store_read_conn(st), &pg, serial, 0, 0);
 }

@@ -650,8 +650,8 @@ out:
 /* Reads up to |want| rows after |after| into |rows|; *out_n says how many
  * were read even when it fails part way (a malformed row). */
 static int
-store_page_read(store *st, const struct store_pager *p, int64_t after,
-    int64_t want, uint8_t *rows, size_t *out_n)
+store_page_read(store *st, const struct store_pager *p, const char *text,
+    int64_t after, int64_t want, uint8_t *rows, size_t *out_n)
 {
 	int r = GP_ERR_INTERNAL, rc = SQLITE_DONE;
 	sqlite3_stmt *s = NULL;
@@ -661,7 +661,9 @@ store_page_read(store *st, const struct store_pager *p, int64_t after,
 	store_lock(st);
 	GUARD(store_stmt(st, p->stmt, p->sql, &s));
 	if ((rc = sqlite3_bind_int64(s, 1, after)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, want)) != SQLITE_OK) {
+	    (rc = sqlite3_bind_int64(s, 2, want)) != SQLITE_OK ||
+	    (text != NULL && (rc = store_bind_text(s, 3, text)) !=
+	    SQLITE_OK)) {
 		r = store_err(st, rc, p->what);
 		goto out;
 	}
@@ -689,6 +691,13 @@ int
 store_scan_pages(store *st, const struct store_pager *p, int64_t after,
     int64_t limit)
 {
+	return store_scan_pages_text(st, p, NULL, after, limit);
+}
+
+int
+store_scan_pages_text(store *st, const struct store_pager *p,
+    const char *text, int64_t after, int64_t limit)
+{
 	int r = GP_ERR_INTERNAL, page_r = 0;
 	uint8_t *rows = NULL;
 	size_t n = 0, i;
@@ -703,7 +712,7 @@ store_scan_pages(store *st, const struct store_pager *p, int64_t after,
 			want = limit - done;
 		if (want <= 0)
 			break;
-		page_r = store_page_read(st, p, after, want, rows, &n);
+		page_r = store_page_read(st, p, text, after, want, rows, &n);
 		for (i = 0; i < n; i++) {
 			if ((r = p->fn(p->arg, rows + i * p->row_size)) != 0)
 				goto out;

@@ -12,20 +12,7 @@
 # to be edited.
 . "$(dirname "$0")/lib.sh"
 
-D=$T_TMP/inst
-P1=$(t_free_port)
-P2=$(t_free_port)
-PUB=http://127.0.0.1:$P1
-cd "$T_TMP" || exit 1
-
-if ! "$GOVPKI" init --dir "$D" >init.out 2>&1; then
-	t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done t_status; exit 1
-fi
-GOVPKI_TEST_CLOCK=ok t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" \
-	--https "127.0.0.1:$P2" >serve.out 2>serve.err
-if ! t_wait_http "$PUB/healthz" 30; then
-	t_fail "serve starts" "$(tail -n 5 serve.err | tr '\n' ' ')"; t_done t_status; exit 1
-fi
+t_instance t_status
 
 head -c 50000 /dev/urandom >doc.bin
 # cert NAME: a software key and an enterprise certificate from the instance.
@@ -50,6 +37,9 @@ vfy() {
 	else t_fail "$name" "exit $rc (want $want): $(head -c 600 "$name.vout" | tr '\n' ' ')"; fi
 }
 iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
+# ocsp CERT OUT [ARGS...]: openssl ocsp asks the instance about CERT.
+ocsp() { openssl ocsp -issuer "$D/certs/ca.pem" -cert "$1" -url "$PUB/ocsp" \
+	-CAfile "$D/certs/root.pem" "${@:3}" >"$2" 2>&1; }
 
 # --- hold, sign while held, revoke keyCompromise -----------------------------
 ok=1
@@ -76,8 +66,7 @@ code=$(curl -s --max-time 20 -o hv.out -w '%{http_code}' -X POST --data-binary @
 [ "$code" = 200 ] && grep -q '"valid": *false' hv.out && grep -q "was revoked at $(iso "$H")" hv.out &&
 	t_ok "POST /api/v1/verify refuses it too" || t_fail "public verify held" "$code $(head -c 400 hv.out)"
 # OCSP, read by openssl: revoked, keyCompromise, since the hold's start.
-openssl ocsp -issuer "$D/certs/ca.pem" -cert held.pem -url "$PUB/ocsp" \
-	-CAfile "$D/certs/root.pem" >ocsp.out 2>&1
+ocsp held.pem ocsp.out
 want=$(LC_ALL=C date -u -d "@$H" '+%b %e %H:%M:%S %Y GMT')
 grep -q 'Response verify OK' ocsp.out && grep -q 'held.pem: revoked' ocsp.out &&
 	grep -q 'Reason: keyCompromise' ocsp.out && grep -q "Revocation Time: $want" ocsp.out &&
@@ -121,8 +110,7 @@ sleep 1.1
 vfy "invalidity date before the time-stamp: the signature is refused" 1 \
 	"certificate $S2 is invalid from $(iso "$T0"), the invalidity date of its revocation" --sig inv.p7s
 # OCSP carries the invalidity date too (RFC 6960 4.4.5), as the CRL does.
-openssl ocsp -issuer "$D/certs/ca.pem" -cert inv.pem -url "$PUB/ocsp" \
-	-CAfile "$D/certs/root.pem" -resp_text >ocsp2.out 2>&1
+ocsp inv.pem ocsp2.out -resp_text
 want2=$(LC_ALL=C date -u -d "@$T0" '+%b %e %H:%M:%S %Y GMT')
 grep -q 'inv.pem: revoked' ocsp2.out && grep -A1 'Invalidity Date' ocsp2.out | grep -q "$want2" &&
 	t_ok "openssl ocsp: the answer carries the invalidity date ($want2)" ||
@@ -145,8 +133,7 @@ vfy "signed after the release: valid" 0 '^valid$' --sig after.p7s
 vfy "signed inside the released hold: refused" 1 \
 	"certificate $S3 was on hold \(certificateHold\) from $(iso "$H3") until .*, which covers the time of signing" \
 	--sig in-hold.p7s
-openssl ocsp -issuer "$D/certs/ca.pem" -cert rel.pem -url "$PUB/ocsp" \
-	-CAfile "$D/certs/root.pem" >ocsp3.out 2>&1
+ocsp rel.pem ocsp3.out
 grep -q 'rel.pem: good' ocsp3.out && t_ok "OCSP says good now (the current state)" ||
 	t_fail "ocsp after release" "$(tr '\n' ' ' <ocsp3.out)"
 

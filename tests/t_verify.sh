@@ -12,20 +12,7 @@
 # says title=officer may not.
 . "$(dirname "$0")/lib.sh"
 
-D=$T_TMP/inst
-P1=$(t_free_port)
-P2=$(t_free_port)
-PUB=http://127.0.0.1:$P1
-cd "$T_TMP" || exit 1
-
-if ! "$GOVPKI" init --dir "$D" >init.out 2>&1; then
-	t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done t_verify; exit 1
-fi
-GOVPKI_TEST_CLOCK=ok t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" \
-	--https "127.0.0.1:$P2" >serve.out 2>serve.err
-if ! t_wait_http "$PUB/healthz" 30; then
-	t_fail "serve starts" "$(tail -n 5 serve.err | tr '\n' ' ')"; t_done t_verify; exit 1
-fi
+t_instance t_verify
 
 head -c 30000 /dev/urandom >doc.bin
 vfy() {

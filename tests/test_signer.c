@@ -299,38 +299,13 @@ test_store_status(void)
 	store_free(st);
 }
 
-/* A basic OCSP response "good" for |id|, signed by |x| with |key|, with
- * nonce |nonce| (none when NULL); DER length, or -1. */
+/* A basic OCSP response for |id|, signed by |x| with |key|, with nonce
+ * |nonce| (none when NULL): "good", or with |revoked|, "revoked" an hour
+ * ago for keyCompromise with an invalidity date two hours ago (RFC 6960
+ * 4.4.5); DER length, or -1. */
 static int
 mk_ocsp(OCSP_CERTID *id, X509 *x, EVP_PKEY *key, OCSP_REQUEST *nonce,
-    uint8_t **der)
-{
-	OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
-	OCSP_RESPONSE *resp = NULL;
-	ASN1_TIME *tu = X509_gmtime_adj(NULL, -60);
-	ASN1_TIME *nu = X509_gmtime_adj(NULL, 3600);
-	int len = -1;
-
-	*der = NULL;
-	if (bs != NULL && tu != NULL && nu != NULL &&
-	    OCSP_basic_add1_status(bs, id, V_OCSP_CERTSTATUS_GOOD, -1, NULL,
-	    tu, nu) != NULL &&
-	    (nonce == NULL || OCSP_copy_nonce(bs, nonce) == 1) &&
-	    OCSP_basic_sign(bs, x, key, EVP_sha256(), NULL, 0) == 1 &&
-	    (resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL,
-	    bs)) != NULL)
-		len = i2d_OCSP_RESPONSE(resp, der);
-	OCSP_RESPONSE_free(resp);
-	OCSP_BASICRESP_free(bs);
-	ASN1_TIME_free(tu);
-	ASN1_TIME_free(nu);
-	return len;
-}
-
-/* A basic OCSP response "revoked" (keyCompromise, an hour ago, invalid
- * from two hours ago) for |id|, signed by |x| with |key|; DER length. */
-static int
-mk_ocsp_revoked(OCSP_CERTID *id, X509 *x, EVP_PKEY *key, uint8_t **der)
+    int revoked, uint8_t **der)
 {
 	OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
 	OCSP_RESPONSE *resp = NULL;
@@ -344,10 +319,12 @@ mk_ocsp_revoked(OCSP_CERTID *id, X509 *x, EVP_PKEY *key, uint8_t **der)
 
 	*der = NULL;
 	if (bs != NULL && tu != NULL && nu != NULL && rv != NULL &&
-	    inv != NULL && (single = OCSP_basic_add1_status(bs, id,
-	    V_OCSP_CERTSTATUS_REVOKED, 1, rv, tu, nu)) != NULL &&
-	    OCSP_SINGLERESP_add1_ext_i2d(single, NID_invalidity_date, inv, 0,
-	    0) == 1 &&
+	    inv != NULL && (single = OCSP_basic_add1_status(bs, id, revoked ?
+	    V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD, revoked ? 1 :
+	    -1, revoked ? rv : NULL, tu, nu)) != NULL &&
+	    (!revoked || OCSP_SINGLERESP_add1_ext_i2d(single,
+	    NID_invalidity_date, inv, 0, 0) == 1) &&
+	    (nonce == NULL || OCSP_copy_nonce(bs, nonce) == 1) &&
 	    OCSP_basic_sign(bs, x, key, EVP_sha256(), NULL, 0) == 1 &&
 	    (resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL,
 	    bs)) != NULL)
@@ -384,13 +361,13 @@ test_fetched_replies(void)
 	    OCSP_request_add1_nonce(req, NULL, -1) == 1 &&
 	    OCSP_request_add1_nonce(other, NULL, -1) == 1);
 	/* The nonce echoed. */
-	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, req, &der)) > 0);
+	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, req, 0, &der)) > 0);
 	memset(&st, 0, sizeof(st));
 	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
 	    &st) == 0 && st.state == SIG_ST_GOOD);
 	OPENSSL_free(der);
 	/* No nonce (RFC 5019 pre-produced), bounded by nextUpdate. */
-	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, NULL, &der)) > 0);
+	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, NULL, 0, &der)) > 0);
 	memset(&st, 0, sizeof(st));
 	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
 	    &st) == 0 && st.state == SIG_ST_GOOD);
@@ -400,20 +377,20 @@ test_fetched_replies(void)
 	    &st) == GP_ERR_INVALID && st.state == SIG_ST_UNKNOWN);
 	OPENSSL_free(der);
 	/* Another request's nonce: a replay. */
-	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, other, &der)) > 0);
+	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, other, 0, &der)) > 0);
 	memset(&st, 0, sizeof(st));
 	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
 	    &st) == GP_ERR_TAMPERED && st.state == SIG_ST_UNKNOWN);
 	OPENSSL_free(der);
 	/* Signed by a certificate the issuer did not authorise for OCSP. */
-	CHECK((len = mk_ocsp(id, pki.leaf, pki.leaf_key, NULL, &der)) > 0);
+	CHECK((len = mk_ocsp(id, pki.leaf, pki.leaf_key, NULL, 0, &der)) > 0);
 	memset(&st, 0, sizeof(st));
 	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
 	    &st) == GP_ERR_TAMPERED && st.state == SIG_ST_UNKNOWN);
 	OPENSSL_free(der);
 	der = NULL;
 	/* Revoked with an invalidity date (RFC 6960 4.4.5): both read. */
-	CHECK((len = mk_ocsp_revoked(id, pki.root, pki.root_key, &der)) > 0);
+	CHECK((len = mk_ocsp(id, pki.root, pki.root_key, NULL, 1, &der)) > 0);
 	memset(&st, 0, sizeof(st));
 	CHECK(sig_ocsp_check(&tr, chain, req, id, url, der, (size_t)len,
 	    &st) == 0 && st.state == SIG_ST_REVOKED && st.reason == 1);

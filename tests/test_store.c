@@ -804,7 +804,7 @@ test_bad_hash_length(void)
 
 /* The events of one certificate's history, collected by the scan. */
 struct hist {
-	struct store_status_event ev[700];
+	struct store_status_event ev[2200];
 	size_t n;
 	size_t stop_at;            /* return 7 after this many; 0: never */
 };
@@ -963,7 +963,8 @@ test_status_history(void)
 	    h->ev[0].time == 1700000600 && strcmp(h->ev[1].change,
 	    "release") == 0 && h->ev[1].time >= h->ev[0].time);
 
-	/* Paging: 600 events over several pages, in order; early stop. */
+	/* Paging: 2100 events over three pages of STORE_PAGE_ROWS, in
+	 * order; an early stop in the second page. */
 	make_cert(&c, "80", der);
 	CHECK_EQ(store_begin(st), 0);
 	CHECK_EQ(store_cert_insert(st, &c), 0);
@@ -971,24 +972,24 @@ test_status_history(void)
 	ch.actor = NULL;
 	ch.reason = -1;
 	ch.invalidity_date = 0;
-	for (i = 0; i < 600; i++) {
+	for (i = 0; i < 2100; i++) {
 		ch.change = i % 2 ? STORE_CHANGE_RELEASE : STORE_CHANGE_HOLD;
 		ch.time = 1700001000 + (int64_t)i;
 		if (store_cert_status_change(st, &ch) != 0)
 			break;
 	}
-	CHECK_EQ(i, 600);
+	CHECK_EQ(i, 2100);
 	CHECK_EQ(store_commit(st), 0);
 	h->n = 0;
 	CHECK_EQ(store_cert_history_scan(st, "80", hist_fn, h), 0);
-	CHECK_EQ(h->n, 600);
-	for (i = 0, ok = 1; i < 600 && h->n == 600; i++)
+	CHECK_EQ(h->n, 2100);
+	for (i = 0, ok = 1; i < 2100 && h->n == 2100; i++)
 		ok &= h->ev[i].time == 1700001000 + (int64_t)i;
 	CHECK(ok);
 	h->n = 0;
-	h->stop_at = 300;
+	h->stop_at = 1500;
 	CHECK_EQ(store_cert_history_scan(st, "80", hist_fn, h), 7);
-	CHECK_EQ(h->n, 300);
+	CHECK_EQ(h->n, 1500);
 	h->stop_at = 0;
 
 	/* Append-only: an editor of the file can neither change nor delete
