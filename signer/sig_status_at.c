@@ -47,10 +47,11 @@ out:
 	return r;
 }
 
-/* Why no source knew the status when none was fetched. */
+/* Why no source knew the status when nothing was fetched: fetching is
+ * off, or the path did not verify. */
 static void
 sig_status_why(const struct sig_trust *tr, X509 *issuer,
-    STACK_OF(X509) *chain, const struct sig_when *w, struct sig_status *ss)
+    const struct sig_when *w, struct sig_status *ss)
 {
 	char crls[128];
 
@@ -63,10 +64,9 @@ sig_status_why(const struct sig_trust *tr, X509 *issuer,
 	/* Say fetching is off only when it is. */
 	snprintf(ss->why, sizeof(ss->why), "not issued by this instance, and "
 	    "%s (%s)", crls, !tr->fetch ? "online fetching is off: --fetch, "
-	    "or verify.fetch_revocation in govpki.json" : issuer == NULL ||
-	    chain == NULL ? "online fetching is on, but never for a "
-	    "certificate whose path to a trust anchor did not verify" :
-	    "online fetching found nothing");
+	    "or verify.fetch_revocation in govpki.json" : "online fetching "
+	    "is on, but never for a certificate whose path to a trust anchor "
+	    "did not verify");
 }
 
 /* What sig_status_one() found besides its verdict. */
@@ -121,7 +121,7 @@ sig_status_one(const struct sig_vctx *vc, STACK_OF(X509) *chain, X509 *x,
 			sig_status_fetch(tr, chain, x, issuer, w->proven ? w->t :
 			    -1, &ss);
 		else if (ss.state == SIG_ST_UNKNOWN)
-			sig_status_why(tr, issuer, chain, w, &ss);
+			sig_status_why(tr, issuer, w, &ss);
 		ENSURE(ss.state != SIG_ST_UNKNOWN, gp_err_set(GP_ERR_NOT_FOUND,
 		    "status unknown: %s", ss.why));
 		snprintf(f->source, sizeof(f->source), "%s", ss.source);
