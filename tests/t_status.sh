@@ -25,7 +25,7 @@ cert() {
 serial() { openssl x509 -in "$1.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//'; }
 # sign_bt NAME OUT: a B-T signature stamped by the instance's TSA.
 sign_bt() { "$GOVPKI" sign --key "file:$T_TMP/$1.key" --cert "$1.pem" --in doc.bin \
-	--out "$2" --tsa "$PUB/tsa" >"$2.out" 2>&1; }
+	--chain "$D/certs/ca.pem" --out "$2" --tsa "$PUB/tsa" >"$2.out" 2>&1; }
 # revoked_at SERIAL: the stored revocation (or hold) time, Unix seconds.
 revoked_at() { "$GOVPKI" ca show --dir "$D" --json "$1" 2>/dev/null |
 	python3 -c 'import json,sys; print(json.load(sys.stdin).get("revoked_at", 0))'; }

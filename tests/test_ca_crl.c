@@ -361,7 +361,7 @@ static void
 test_hold_then_revoke(void)
 {
 	struct ca_ctx ca;
-	struct ca_actor who = {"local:test", "local", "local:test", NULL, NULL};
+	struct ca_actor who = {.actor = "local:test", .role = "local"};
 	struct ca_crl_spec s;
 	struct ca_crl_info info;
 	struct store_cert_state cs;
