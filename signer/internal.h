@@ -241,8 +241,8 @@ const EVP_MD *sig_si_md(CMS_SignerInfo *si);
 
 /* sig_check.c. Each returns 0 or a negative GP_ERR_* naming what failed.
  *
- * RFC 5652 5.2: the eContentType of a document signature is id-data,
- * or one of |tr->content_types|; with signed attributes, content-type
+ * The eContentType (RFC 5652 5.2) of a document signature is id-data
+ * (RFC 5652 4), or one of |tr->content_types|; with signed attributes, content-type
  * must equal it (RFC 5652 11.1). */
 int sig_check_content_type(const struct sig_trust *tr, CMS_ContentInfo *cms,
     CMS_SignerInfo *si) GP_WUR;

@@ -34,10 +34,10 @@ sig_check_content_type(const struct sig_trust *tr, CMS_ContentInfo *cms,
 	if (ect == NULL)
 		return gp_err_set(GP_ERR_INVALID, "the SignedData has no "
 		    "eContentType");
-	/* RFC 5652 5.2: id-data is the type of arbitrary octets, a
-	 * document; any other type is another CMS object signed (a
-	 * time-stamp token's TSTInfo, for one), not a document, unless the
-	 * verify section names it. */
+	/* RFC 5652 5.2: eContentType names what is signed; RFC 5652 4:
+	 * id-data is "arbitrary octet strings", a document. Any other type
+	 * is another kind of content signed (a time-stamp token's TSTInfo,
+	 * for one), not a document, unless the verify section names it. */
 	OBJ_obj2txt(oid, sizeof(oid), ect, 1);
 	if (OBJ_obj2nid(ect) == NID_pkcs7_data)
 		ok = 1;
