@@ -358,6 +358,63 @@ int ca_hold(const struct ca_ctx *ca, const struct ca_actor *who,
 int ca_release(const struct ca_ctx *ca, const struct ca_actor *who,
     const char *serial) GP_WUR;
 
+/*
+ * Status at a time (ca_status.c): the one judgement of whether a
+ * certificate could be relied on at time |t|, from its status history
+ * (store_cert_history_scan): invalid when |t| falls in a hold (released
+ * or not), at or after the revocation time, or at or after the
+ * revocation's invalidity date (RFC 5280 5.3.2). Verification uses it
+ * for signers, their CAs and time-stamp authorities, whatever the source
+ * (the store's history, or the one event a CRL entry or an OCSP answer
+ * gives); OCSP and CRLs report the current state, the same history's
+ * last word.
+ */
+enum ca_at_state {
+	CA_AT_GOOD = 0,      /* nothing in the history covers t */
+	CA_AT_HELD,          /* t falls in a hold (certificateHold) */
+	CA_AT_REVOKED,       /* t is at or after the revocation time */
+	CA_AT_INVALID        /* t is at or after the invalidity date */
+};
+struct ca_status_at {
+	int64_t t;                 /* the time judged, Unix seconds */
+	enum ca_at_state state;    /* at t, once ca_status_end() ran */
+	int64_t from;              /* start of what covers t */
+	int64_t until;             /* a released hold covering t: its end */
+	/* The certificate after the last event. */
+	int revoked;
+	int64_t revoked_at;
+	int reason;                /* of the revocation; -1 when none */
+	int64_t invalidity_date;   /* 0 when none */
+	int held;                  /* a hold never released (revoked since,
+	                            * or on hold now) */
+	int64_t held_since;
+	size_t events;
+	/* Walking: the first released hold that covered t. */
+	int64_t hold_from, hold_until;
+};
+
+/* Walks a history in order: begin, one step per event (oldest first),
+ * end. ca_status_step() returns GP_ERR_TAMPERED naming the event when
+ * the history is not one ca_revoke.c writes (a release without a hold, a
+ * hold while held, anything after the revocation). ca_status_end()
+ * fills |s->state| and returns 0 when the certificate was good at |t|,
+ * else GP_ERR_CONFLICT with the detail naming |serial|, what covers |t|
+ * and when. */
+void ca_status_begin(struct ca_status_at *s, int64_t t);
+int ca_status_step(struct ca_status_at *s,
+    const struct store_status_event *ev) GP_WUR;
+int ca_status_end(struct ca_status_at *s, const char *serial) GP_WUR;
+
+/* The status of |serial| at |t| from the store's history (begin, steps,
+ * end). A certificate with no event was never held or revoked: 0. Store
+ * errors as store_cert_history_scan() returns them. */
+int ca_status_at(store *st, const char *serial, int64_t t,
+    struct ca_status_at *out) GP_WUR;
+
+/* |t| (Unix seconds) as "YYYY-MM-DDTHH:MM:SSZ" into |buf| (at least 21
+ * bytes), or "unknown" when negative. */
+void ca_time_iso(int64_t t, char *buf, size_t len);
+
 /* The stored certificate |c| as the JSON of the API (serial, profile,
  * subject, status, validity, revocation, PEM when |with_pem|); personal ID
  * numbers appear masked. New reference, NULL on allocation failure. */

@@ -498,6 +498,7 @@ ocsp_sign(ca_ocsp *o, OCSP_REQUEST *req, int has_nonce, int n,
 {
 	OCSP_BASICRESP *bs = NULL;
 	OCSP_RESPONSE *resp = NULL;
+	OCSP_SINGLERESP *single;
 	ASN1_GENERALIZEDTIME *thisupd = NULL, *nextupd = NULL, *rev = NULL;
 	EVP_MD_CTX *mctx = NULL;
 	unsigned char *der = NULL, dg[32];
@@ -530,8 +531,20 @@ ocsp_sign(ca_ocsp *o, OCSP_REQUEST *req, int has_nonce, int n,
 			ENSURE((rev = ASN1_GENERALIZEDTIME_set(NULL,
 			    (time_t)st->revoked_at)) != NULL, GP_ERR_NOMEM);
 		}
-		ENSURE(OCSP_basic_add1_status(bs, cid, status, reason, rev,
-		    thisupd, nextupd) != NULL, GP_ERR_NOMEM);
+		ENSURE((single = OCSP_basic_add1_status(bs, cid, status,
+		    reason, rev, thisupd, nextupd)) != NULL, GP_ERR_NOMEM);
+		/* RFC 6960 4.4.5: the CRL entry's invalidity date (RFC 5280
+		 * 5.3.2) as a singleExtension, as the CRL lists it. */
+		if (status == V_OCSP_CERTSTATUS_REVOKED &&
+		    st->invalidity_date > 0) {
+			ASN1_GENERALIZEDTIME *inv = ASN1_GENERALIZEDTIME_set(
+			    NULL, (time_t)st->invalidity_date);
+			int ok = inv != NULL && OCSP_SINGLERESP_add1_ext_i2d(
+			    single, NID_invalidity_date, inv, 0, 0) == 1;
+
+			ASN1_GENERALIZEDTIME_free(inv);
+			ENSURE(ok, GP_ERR_NOMEM);
+		}
 	}
 	/* RFC 6960 4.4.1: the nonce is echoed in the response. */
 	if (has_nonce)

@@ -8,8 +8,16 @@
  * Each change is read, checked and written with its audit record inside
  * one store transaction (the write lock is taken first), so two officers
  * acting on one certificate at once are serialised and the second sees
- * the first's result. OCSP reads the store on every request, so a change
- * shows there at once, and in the next CRL.
+ * the first's result. The store keeps every change in the certificate's
+ * status history (store_cert_status_change), from which ca_status.c
+ * judges the status at any past time. OCSP reads the store on every
+ * request, so a change shows there at once, and in the next CRL.
+ *
+ * Revoking a held certificate keeps the hold's start as the revocation
+ * time: RFC 5280 5.3.1 makes certificateHold a revocation reason, so the
+ * certificate has been revoked since the hold began, and OCSP, the CRLs
+ * and verification all say so (a signature made while it was held is
+ * not made valid by revoking it later).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +70,9 @@ ca_status_change(const struct ca_ctx *ca, const struct ca_actor *who,
 {
 	static const char *const ops[] = {"cert.revoke", "cert.hold",
 	    "cert.release"};
+	static const char *const changes[] = {STORE_CHANGE_REVOKE,
+	    STORE_CHANGE_HOLD, STORE_CHANGE_RELEASE};
+	struct store_status_change sc;
 	struct store_cert_state cs;
 	struct audit_event ev;
 	json_t *details = NULL;
@@ -99,7 +110,9 @@ ca_status_change(const struct ca_ctx *ca, const struct ca_actor *who,
 		    invalidity_date <= now), gp_err_set(GP_ERR_INVALID,
 		    "invalidity_date: must be in the past"));
 		to = "revoked";
-		at = now;
+		/* A held certificate is revoked since its hold began. */
+		at = strcmp(cs.status, "hold") == 0 && cs.revoked_at > 0 ?
+		    cs.revoked_at : now;
 		rsn = reason;
 		break;
 	case CA_HOLD:
@@ -120,6 +133,7 @@ ca_status_change(const struct ca_ctx *ca, const struct ca_actor *who,
 		    strcmp(cs.status, "revoked") == 0 ? " (already revoked)" :
 		    ""));
 		to = "good";
+		at = now;
 		invalidity_date = 0;
 		break;
 	default:
@@ -133,8 +147,17 @@ ca_status_change(const struct ca_ctx *ca, const struct ca_actor *who,
 	if (invalidity_date > 0)
 		json_object_set_new(details, "invalidity_date",
 		    json_integer(invalidity_date));
-	GUARD(store_cert_set_status(ca->st, serial, to, at, rsn,
-	    invalidity_date));
+	/* The time it takes effect: the revocation time of a held one is
+	 * the hold's start, so the record says both. */
+	json_object_set_new(details, "time", json_integer(at));
+	memset(&sc, 0, sizeof(sc));
+	sc.serial = serial;
+	sc.change = changes[change];
+	sc.time = at;
+	sc.reason = rsn;
+	sc.invalidity_date = invalidity_date;
+	sc.actor = who->actor;
+	GUARD(store_cert_status_change(ca->st, &sc));
 	ca_event(&ev, who, op, serial, "success", details);
 	GUARD(audit_append_tx(ca->audit, &ev, NULL));
 	in_tx = 0;

@@ -14,6 +14,7 @@
  *   ca_result.c    what issuance hands out: PEM, names, the audit details
  *   ca_request.c   dual control: pending requests and their approval
  *   ca_revoke.c    revoke, hold, release
+ *   ca_status.c    the status at a past time, from the status history
  *   ca_show.c      a stored certificate as JSON
  */
 #ifndef GOVPKI_CA_INTERNAL_H

@@ -8,8 +8,9 @@
  * (with --crl FILE for status). With --fetch, or with the instance's
  * verify.fetch_revocation, the status of other CAs' certificates whose
  * path verified is fetched online (OCSP, then the CRL distribution point;
- * sig_status.c). Exit 0 only when everything is valid. Writes no audit
- * log.
+ * sig_status.c), only from the URL prefixes and hosts allowed by the
+ * instance's verify.fetch_allow and --fetch-allow. Exit 0 only when
+ * everything is valid. Writes no audit log.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -28,12 +29,15 @@
 #endif
 
 #define VERIFY_MAX_PEM (4 * 1024 * 1024)
+#define VERIFY_MAX_ALLOW 16
 
 struct verify_opts {
 	const char *in, *sig, *dir, *ca, *untrusted, *crl, *policy;
 	const char *policies_dir;
 	int json;
 	int fetch;
+	const char *allow[VERIFY_MAX_ALLOW];  /* --fetch-allow */
+	size_t allow_len;
 };
 
 static void
@@ -42,7 +46,7 @@ verify_help(void)
 	printf("usage: govpki verify --sig FILE.p7s [--in FILE] [--dir DIR | "
 	    "--ca FILE [--crl FILE]]\n"
 	    "                     [--untrusted FILE] [--policy NAME|FILE] "
-	    "[--fetch] [--json]\n\n"
+	    "[--fetch [--fetch-allow URL|HOST]...] [--json]\n\n"
 	    "Verifies each signer of FILE.p7s (CMS, DER or PEM) over FILE "
 	    "(needed unless the\n"
 	    "signature is attached): signature, message digest, "
@@ -63,6 +67,11 @@ verify_help(void)
 	    "http:// only); with --dir,\n"
 	    "                   also on when govpki.json has "
 	    "verify.fetch_revocation\n"
+	    "  --fetch-allow U  fetch only from URL prefix U (http://HOST"
+	    "[:PORT]/...) or host U;\n"
+	    "                   repeatable, added to verify.fetch_allow of "
+	    "--dir; with none, nothing\n"
+	    "                   is fetched even with --fetch\n"
 	    "  --policy NAME    approval policy: policies/approvals/NAME.json "
 	    "or a path\n"
 	    "  --json           print the whole report as JSON\n");
@@ -169,9 +178,10 @@ verify_run(const struct verify_opts *o, int *out_valid)
 	STACK_OF(X509_CRL) *crls = NULL;
 	store *st = NULL;
 	uint8_t *p7s = NULL;
-	size_t p7s_len;
+	size_t p7s_len, i;
 	char *path = NULL;
 	const char *pdir = o->policies_dir;
+	const char **allow = NULL;
 	json_t *rep = NULL;
 	int r;
 
@@ -211,15 +221,24 @@ verify_run(const struct verify_opts *o, int *out_valid)
 		GUARD(sig_policy_load(pdir ? pdir : GP_POLICIES_DIR, o->policy,
 		    &pol));
 	GUARD(gp_file_read(o->sig, SIG_MAX_P7S, &p7s, &p7s_len));
+	if (cfg != NULL)
+		sig_trust_config(&tr, cfg);
 	tr.anchors = anchors;
 	tr.untrusted = untrusted;
 	tr.st = st;
 	tr.crls = crls;
 	tr.policy = pol;
-	tr.fetch = o->fetch || (cfg != NULL && cfg->verify_fetch);
-	if (cfg != NULL) {
-		tr.fetch_timeout_ms = cfg->verify_fetch_timeout_ms;
-		tr.fetch_max_bytes = (size_t)cfg->verify_fetch_max_bytes;
+	tr.fetch = o->fetch || tr.fetch;
+	/* The allowed URLs: the instance's, and those of --fetch-allow. */
+	if (o->allow_len > 0) {
+		ENSURE((allow = calloc(tr.fetch_allow_len + o->allow_len,
+		    sizeof(*allow))) != NULL, GP_ERR_NOMEM);
+		for (i = 0; i < tr.fetch_allow_len; i++)
+			allow[i] = tr.fetch_allow[i];
+		for (i = 0; i < o->allow_len; i++)
+			allow[tr.fetch_allow_len + i] = o->allow[i];
+		tr.fetch_allow = allow;
+		tr.fetch_allow_len += o->allow_len;
 	}
 	rq.p7s = p7s;
 	rq.p7s_len = p7s_len;
@@ -233,6 +252,7 @@ verify_run(const struct verify_opts *o, int *out_valid)
 	r = 0;
 out:
 	json_decref(rep);
+	free(allow);
 	free(p7s);
 	free(path);
 	sig_policy_free(pol);
@@ -258,6 +278,7 @@ cmd_verify(int argc, char **argv)
 		{"policies-dir", required_argument, NULL, 'D'},
 		{"json", no_argument, NULL, 'j'},
 		{"fetch", no_argument, NULL, 'f'},
+		{"fetch-allow", required_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -279,6 +300,13 @@ cmd_verify(int argc, char **argv)
 		case 'D': o.policies_dir = optarg; break;
 		case 'j': o.json = 1; break;
 		case 'f': o.fetch = 1; break;
+		case 'A':
+			if (o.allow_len == VERIFY_MAX_ALLOW ||
+			    strncmp(optarg, "https://", 8) == 0)
+				return cli_usage("verify", "--fetch-allow: at "
+				    "most 16, http:// URL prefixes or hosts");
+			o.allow[o.allow_len++] = optarg;
+			break;
 		case 'h': verify_help(); return CLI_OK;
 		default: return cli_usage("verify", "unknown option");
 		}

@@ -123,6 +123,9 @@ gp_config_free(struct gp_config *cfg)
 		free(cfg->tsa_policies[i]);
 	free(cfg->tsa_policies);
 	free(cfg->tsa_clock_check);
+	cfg_strv_free(cfg->verify_fetch_allow, cfg->verify_fetch_allow_len);
+	cfg_strv_free(cfg->verify_content_types,
+	    cfg->verify_content_types_len);
 	cfg_seals_free(cfg);
 	free(cfg);
 }
@@ -543,27 +546,6 @@ out:
 	return r;
 }
 
-/* verify: {"fetch_revocation": false, "fetch_timeout_ms": 3000,
- * "fetch_max_bytes": 10485760}; absent in instances made before it. */
-static int
-cfg_verify(const struct cfg_reader *rd, json_t *sec, struct gp_config *cfg)
-{
-	static const char *const verify[] = {"fetch_revocation",
-	    "fetch_timeout_ms", "fetch_max_bytes", NULL};
-	int r;
-
-	GUARD(cfg_known(rd, sec, "verify", verify));
-	GUARD(cfg_bool(rd, sec, "verify", "fetch_revocation",
-	    &cfg->verify_fetch));
-	GUARD(cfg_int(rd, sec, "verify", "fetch_timeout_ms", 100, 60000,
-	    &cfg->verify_fetch_timeout_ms));
-	GUARD(cfg_int(rd, sec, "verify", "fetch_max_bytes", 1024,
-	    256 * 1024 * 1024, &cfg->verify_fetch_max_bytes));
-	r = 0;
-out:
-	return r;
-}
-
 /* A list of strings of 1 to |max| bytes, at most 64 of them. */
 static int
 cfg_strv(const struct cfg_reader *rd, json_t *v, const char *field,
@@ -593,6 +575,74 @@ cfg_strv(const struct cfg_reader *rd, json_t *v, const char *field,
 		*out_len = i + 1;
 	}
 	return 0;
+}
+
+/* verify: {"fetch_revocation": false, "fetch_allow": [],
+ * "fetch_timeout_ms": 3000, "fetch_max_bytes": 10485760,
+ * "content_types": []}; absent in instances made before it. */
+static int
+cfg_verify(const struct cfg_reader *rd, json_t *sec, struct gp_config *cfg)
+{
+	static const char *const verify[] = {"fetch_revocation",
+	    "fetch_allow", "fetch_timeout_ms", "fetch_max_bytes",
+	    "content_types", NULL};
+	const char *e;
+	size_t i, j;
+	int r;
+
+	GUARD(cfg_known(rd, sec, "verify", verify));
+	GUARD(cfg_bool(rd, sec, "verify", "fetch_revocation",
+	    &cfg->verify_fetch));
+	GUARD(cfg_int(rd, sec, "verify", "fetch_timeout_ms", 100, 60000,
+	    &cfg->verify_fetch_timeout_ms));
+	GUARD(cfg_int(rd, sec, "verify", "fetch_max_bytes", 1024,
+	    256 * 1024 * 1024, &cfg->verify_fetch_max_bytes));
+	/* Where online status may be fetched from: "http://host[:port]/..."
+	 * prefixes or bare host names (signer/ fetches http:// only). */
+	GUARD(cfg_strv(rd, json_object_get(sec, "fetch_allow"),
+	    "verify.fetch_allow", 255, &cfg->verify_fetch_allow,
+	    &cfg->verify_fetch_allow_len));
+	for (i = 0; i < cfg->verify_fetch_allow_len; i++) {
+		e = cfg->verify_fetch_allow[i];
+		if (strstr(e, "://") != NULL) {
+			ENSURE(strncmp(e, "http://", 7) == 0 && e[7] != '\0' &&
+			    e[7] != '/', gp_err_set(GP_ERR_CONFIG, "%s: field "
+			    "verify.fetch_allow[%zu]: \"%s\": a URL prefix must "
+			    "be http://HOST[:PORT][/PATH] (only http:// is "
+			    "fetched)", rd->file, i, e));
+			continue;
+		}
+		/* A host name or address; a port only in a URL prefix. */
+		for (j = 0; e[j] != '\0'; j++)
+			ENSURE((e[j] >= 'a' && e[j] <= 'z') || (e[j] >= 'A' &&
+			    e[j] <= 'Z') || (e[j] >= '0' && e[j] <= '9') ||
+			    e[j] == '.' || e[j] == '-' || (e[0] == '[' &&
+			    (e[j] == ':' || e[j] == '[' || e[j] == ']')),
+			    gp_err_set(GP_ERR_CONFIG, "%s: field "
+			    "verify.fetch_allow[%zu]: \"%s\" is neither an "
+			    "http:// URL prefix nor a host name (a port goes "
+			    "in a prefix: http://HOST:PORT/)", rd->file, i,
+			    e));
+	}
+	/* Document content types accepted besides id-data: dotted OIDs. */
+	GUARD(cfg_strv(rd, json_object_get(sec, "content_types"),
+	    "verify.content_types", 128, &cfg->verify_content_types,
+	    &cfg->verify_content_types_len));
+	for (i = 0; i < cfg->verify_content_types_len; i++) {
+		e = cfg->verify_content_types[i];
+		for (j = 0; e[j] != '\0'; j++)
+			ENSURE((e[j] >= '0' && e[j] <= '9') || (e[j] == '.' &&
+			    j > 0 && e[j - 1] != '.' && e[j + 1] != '\0'),
+			    gp_err_set(GP_ERR_CONFIG, "%s: field "
+			    "verify.content_types[%zu]: \"%s\" is not a dotted "
+			    "OID (1.2.156.10197.6.1.4.2.1)", rd->file, i, e));
+		ENSURE(strchr(e, '.') != NULL, gp_err_set(GP_ERR_CONFIG,
+		    "%s: field verify.content_types[%zu]: \"%s\" is not a "
+		    "dotted OID", rd->file, i, e));
+	}
+	r = 0;
+out:
+	return r;
 }
 
 /* seals: [{"name", "key", "cert", "roles": [..], "serials": [..]}] */
@@ -946,13 +996,26 @@ gp_config_to_json(const struct gp_config *cfg)
 			root = NULL;
 		}
 	}
-	if (root != NULL && json_object_set_new(root, "verify",
-	    json_pack("{s:b, s:I, s:I}", "fetch_revocation", cfg->verify_fetch,
-	    "fetch_timeout_ms", (json_int_t)cfg->verify_fetch_timeout_ms,
-	    "fetch_max_bytes", (json_int_t)cfg->verify_fetch_max_bytes)) !=
-	    0) {
-		json_decref(root);
-		root = NULL;
+	if (root != NULL) {
+		json_t *allow = json_array(), *types = json_array();
+
+		for (i = 0; allow != NULL && i < cfg->verify_fetch_allow_len;
+		    i++)
+			json_array_append_new(allow,
+			    json_string(cfg->verify_fetch_allow[i]));
+		for (i = 0; types != NULL &&
+		    i < cfg->verify_content_types_len; i++)
+			json_array_append_new(types,
+			    json_string(cfg->verify_content_types[i]));
+		if (json_object_set_new(root, "verify", json_pack("{s:b, s:o?, "
+		    "s:I, s:I, s:o?}", "fetch_revocation", cfg->verify_fetch,
+		    "fetch_allow", allow, "fetch_timeout_ms",
+		    (json_int_t)cfg->verify_fetch_timeout_ms,
+		    "fetch_max_bytes", (json_int_t)cfg->verify_fetch_max_bytes,
+		    "content_types", types)) != 0) {
+			json_decref(root);
+			root = NULL;
+		}
 	}
 	if (root != NULL && cfg->seals_len > 0) {
 		json_t *arr = json_array(), *roles, *serials;

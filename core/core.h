@@ -211,10 +211,16 @@ struct gp_config {
 	/* verify: signature verification (signer/, POST /api/v1/verify,
 	 * `govpki verify --dir`). With fetch_revocation, the status of a
 	 * certificate from another CA whose path verified is fetched online
-	 * (OCSP, then the CRL distribution point; http:// only). */
+	 * (OCSP, then the CRL distribution point; http:// only), and only
+	 * from the URL prefixes and hosts of fetch_allow (empty: none). */
 	int verify_fetch;              /* default off */
+	char **verify_fetch_allow;     /* "http://host[:port]/..." or hosts */
+	size_t verify_fetch_allow_len;
 	int64_t verify_fetch_timeout_ms;
 	int64_t verify_fetch_max_bytes;
+	char **verify_content_types;   /* document eContentTypes besides
+	                                * id-data (dotted OIDs) */
+	size_t verify_content_types_len;
 	/* seals: server seal keys (signer/, POST /api/v1/sign); absent in
 	 * instances made before them, which then have none. */
 	struct gp_seal *seals;

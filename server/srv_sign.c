@@ -30,7 +30,8 @@
  * Trust: the instance root; status: the instance's store, and with
  * verify.fetch_revocation OCSP or CRLs fetched for other CAs'
  * certificates, only once their path verified (never a URL from an
- * untrusted certificate).
+ * untrusted certificate) and only from verify.fetch_allow; the caller is
+ * anonymous, so why a fetch failed is logged, not answered.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -524,13 +525,12 @@ srv_h_verify(struct srv_req *rq, const char *url)
 	}
 	if (pname != NULL)
 		GUARD(srv_sign_policy(rq->srv, pname, &pol));
+	sig_trust_config(&tr, rq->srv->inst->cfg);
+	tr.anonymous = 1;
 	tr.anchors = g->anchors;
 	tr.untrusted = g->untrusted;
 	tr.st = rq->srv->inst->st;
 	tr.policy = pol;
-	tr.fetch = rq->srv->inst->cfg->verify_fetch;
-	tr.fetch_timeout_ms = rq->srv->inst->cfg->verify_fetch_timeout_ms;
-	tr.fetch_max_bytes = (size_t)rq->srv->inst->cfg->verify_fetch_max_bytes;
 	vr.p7s = p7s;
 	vr.p7s_len = p7s_len;
 	vr.trust = &tr;

@@ -52,9 +52,10 @@ int sig_cms_parse(const uint8_t *der, size_t len, CMS_ContentInfo **out)
 /* ASN1_TIME to Unix seconds; -1 when it does not convert. */
 int64_t sig_asn1_time(const ASN1_TIME *t);
 
-/* What one source (the store, a CRL file, OCSP, a fetched CRL) says
- * about a certificate; sig_verify.c turns it into the verdict at the time
- * of signing, the same way for every source. */
+/* What one outside source (a CRL file, OCSP, a fetched CRL) says about a
+ * certificate; sig_status_at.c turns it into the one event it stands for
+ * and has ca_status.c judge it at the time of signing, as it judges the
+ * store's history. */
 enum sig_state {
 	SIG_ST_UNKNOWN = 0,
 	SIG_ST_GOOD,
@@ -64,7 +65,8 @@ struct sig_status {
 	enum sig_state state;
 	int64_t rev_time;           /* SIG_ST_REVOKED: Unix seconds */
 	int reason;                 /* RFC 5280 CRLReason, -1 when none */
-	char source[300];           /* "store", "crl file", "ocsp URL", ... */
+	int64_t invalidity_date;    /* RFC 5280 5.3.2; 0 when none */
+	char source[300];           /* "crl file", "ocsp URL", ... */
 	char why[600];              /* SIG_ST_UNKNOWN: why, naming the URL */
 };
 
@@ -102,10 +104,205 @@ int sig_crl_check(X509 *x, X509 *issuer, const char *url, int64_t t,
 /* Online status of |x| (sig_status.c), whose path to the trust anchors
  * verified (|issuer| is the next certificate of that path): OCSP at the
  * first http:// URL of its authorityInfoAccess, then the http:// CRL
- * distribution points. *out is SIG_ST_UNKNOWN with |why| naming every URL
- * tried and what failed when no answer verified. Never follows a URL of a
- * certificate outside a verified path. */
+ * distribution points, each only when |tr->fetch_allow| allows it. *out
+ * is SIG_ST_UNKNOWN with |why| naming every URL tried and what failed
+ * when no answer verified (for |tr->anonymous|, "status unavailable",
+ * the detail going to the log). Never follows a URL of a certificate
+ * outside a verified path. */
 void sig_status_fetch(const struct sig_trust *tr, STACK_OF(X509) *chain,
     X509 *x, X509 *issuer, int64_t t, struct sig_status *out);
+
+/* 1 when |url| may be fetched: it starts with an entry of
+ * |tr->fetch_allow| that is a URL (at a path boundary: the entry ends in
+ * '/', or the URL goes on with '/', '?' or ends), or its host equals an
+ * entry that is a host name (case-insensitive). 0 for an empty list. */
+int sig_fetch_allowed(const struct sig_trust *tr, const char *url);
+
+/*
+ * Verification, split by job. sig_verify.c runs, per SignerInfo, the
+ * checks below in order (each returns 0 or a negative GP_ERR_* with the
+ * detail set, and writes facts into struct sig_one), then sig_report.c
+ * writes the JSON report from the results and facts.
+ *
+ *   sig_digest.c     the document's digests (struct sig_doc)
+ *   sig_check.c      signature value, message digest, content type,
+ *                    signing-certificate-v2, key usage for documents
+ *   sig_path.c       the path to the trust anchors at a time
+ *   sig_status_at.c  a certificate's status at a time, from the store's
+ *                    history, a CRL file or an online answer
+ *   sig_ts.c         the signature time-stamp and its TSA at genTime
+ *   sig_policy.c     the approval policy over all signers
+ *   sig_report.c     the JSON report
+ */
+
+/* The checks of one SignerInfo, in the order they run and are reported;
+ * the names are the report's "checks" keys. */
+enum sig_ck {
+	SIG_CK_STEP,                /* "step" */
+	SIG_CK_CERTIFICATE,         /* "certificate" */
+	SIG_CK_CONTENT_TYPE,        /* "content_type" */
+	SIG_CK_SIGNATURE,           /* "signature" */
+	SIG_CK_MESSAGE_DIGEST,      /* "message_digest" */
+	SIG_CK_SIGNING_CERT,        /* "signing_certificate" */
+	SIG_CK_TIMESTAMP,           /* "timestamp" */
+	SIG_CK_CHAIN,               /* "chain" */
+	SIG_CK_KEY_USAGE,           /* "key_usage" */
+	SIG_CK_STATUS,              /* "status" */
+	SIG_CK_STATUS_CA,           /* "status_ca" */
+	SIG_CK_COUNT_
+};
+const char *sig_ck_name(enum sig_ck ck);
+
+/* A check's result: r is SIG_CK_NOT_RUN, 0, or the GP_ERR_* it returned
+ * with its detail in |why|. */
+#define SIG_CK_NOT_RUN 1
+struct sig_ck_res {
+	int r;
+	char why[700];
+};
+/* Records |r| (and, when negative, the current error detail) as the
+ * result of a check. */
+void sig_ck_set(struct sig_ck_res *res, int r);
+
+#define SIG_MAX_CA_SOURCES 4
+
+/* The status of a certificate and of the CAs of its verified path at one
+ * time (sig_status_path()). */
+struct sig_path_status {
+	struct sig_ck_res leaf;     /* the certificate's own status */
+	struct sig_ck_res ca;       /* its CAs' (unknown counts as good) */
+	char source[300];           /* the certificate's source; "" unknown */
+	int64_t later;              /* revoked or held after the time: since
+	                             * when; -1 */
+	int revoked;                /* revoked, at any time */
+	int reason;                 /* the revocation's CRLReason, -1 */
+	char ca_sources[SIG_MAX_CA_SOURCES][300];
+	size_t ca_sources_len;
+};
+
+/* The time a status is judged at: |t| proven (a time-stamp's genTime) or
+ * not (|proven| 0: the present time, as nothing proves an earlier one),
+ * and its name in messages ("the time of signing"). */
+struct sig_when {
+	int64_t t;
+	int proven;
+	const char *label;
+};
+
+/* What verification shares across the checks of one SignedData. */
+struct sig_vctx {
+	const struct sig_trust *tr;
+	STACK_OF(X509) *untrusted;  /* the SignedData's and the given ones */
+	CMS_ContentInfo *cms;
+	int64_t now;
+};
+
+/* One SignerInfo as verified: the results of its checks and the facts
+ * the report shows. */
+struct sig_one {
+	size_t index;               /* 1-based */
+	struct sig_ck_res ck[SIG_CK_COUNT_];
+	const char *digest;         /* the digest algorithm's name */
+	char step[SIG_MAX_STEP + 1];
+	int64_t claimed;            /* the signing-time attribute, -1 */
+	char *subject;              /* RFC 2253; NULL without a certificate */
+	char *serial;
+	char *organization;         /* the subject's O (policy rules) */
+	char *profile;              /* from the store only (policy rules) */
+	char *role;
+	int has_attrs;              /* signed attributes present */
+	int ess;                    /* signing-certificate(-v2) present */
+	int has_ts;                 /* a signature time-stamp present */
+	int64_t time;               /* the time-stamp's genTime when it
+	                             * verified, else -1 (unproven) */
+	char ts_time[32], ts_serial[72], ts_tsa[256], ts_source[300];
+	struct sig_path_status status;
+	int valid;                  /* every check run passed */
+};
+void sig_one_clear(struct sig_one *o);
+
+/* The document's digests, one per algorithm used by a SignerInfo
+ * (sig_digest.c). */
+struct sig_doc {
+	const EVP_MD *md[SIG_MAX_MDS];
+	uint8_t val[SIG_MAX_MDS][EVP_MAX_MD_SIZE];
+	size_t n;
+	int only_digest;            /* a digest under md[0] was given */
+};
+/* Hashes the document of |rq| (a file streamed, bytes, or the attached
+ * content) once with every digest algorithm the SignerInfos of |cms| use,
+ * or takes the given digest. GP_ERR_INVALID naming what is missing. */
+int sig_doc_hash(const struct sig_verify_req *rq, CMS_ContentInfo *cms,
+    struct sig_doc *d) GP_WUR;
+/* The digest of the document under |md|, or NULL. */
+const uint8_t *sig_doc_get(const struct sig_doc *d, const EVP_MD *md);
+/* The digest algorithm of |si|, or NULL when unknown. */
+const EVP_MD *sig_si_md(CMS_SignerInfo *si);
+
+/* sig_check.c. Each returns 0 or a negative GP_ERR_* naming what failed.
+ *
+ * The eContentType (RFC 5652 5.2) of a document signature is id-data
+ * (RFC 5652 4), or one of |tr->content_types|; with signed attributes, content-type
+ * must equal it (RFC 5652 11.1). */
+int sig_check_content_type(const struct sig_trust *tr, CMS_ContentInfo *cms,
+    CMS_SignerInfo *si) GP_WUR;
+/* The message-digest attribute against the document's digest |dv| under
+ * |md| (either may be NULL: the reason says which is missing). */
+int sig_check_message_digest(CMS_SignerInfo *si, const EVP_MD *md,
+    const uint8_t *dv, const struct sig_doc *d) GP_WUR;
+/* The signature value over the signed attributes. */
+int sig_check_signature(CMS_SignerInfo *si) GP_WUR;
+/* Without signed attributes, the signature over the content: its digest
+ * |dv| under |md| verified with |pk|. */
+int sig_check_signature_noattr(CMS_SignerInfo *si, EVP_PKEY *pk,
+    const EVP_MD *md, const uint8_t *dv) GP_WUR;
+/* RFC 5035: signing-certificate-v2 (or v1) names |signer|; 0 with
+ * *out_present 0 when neither attribute is there. */
+int sig_check_ess(CMS_SignerInfo *si, X509 *signer, int *out_present)
+    GP_WUR;
+/* |x| may sign documents: keyUsage (RFC 5280 4.2.1.3) and extended key
+ * usage (RFC 5280 4.2.1.12). */
+int sig_check_usage(X509 *x) GP_WUR;
+
+/* sig_path.c: the path from |x| to |tr->anchors| at |at| with
+ * |untrusted| intermediates; 0 with the chain (the caller frees it with
+ * sk_X509_pop_free) in *out_chain, else GP_ERR_DENIED naming the
+ * failure and depth. */
+int sig_path_check(const struct sig_trust *tr, X509 *x,
+    STACK_OF(X509) *untrusted, int64_t at, STACK_OF(X509) **out_chain)
+    GP_WUR;
+
+/* sig_status_at.c: 0 when the store of |tr| holds exactly |x| (the same
+ * DER under its serial), with the row in *out (the caller clears it);
+ * GP_ERR_NOT_FOUND otherwise. */
+int sig_store_cert(const struct sig_trust *tr, X509 *x,
+    struct store_cert *out) GP_WUR;
+/* The status of |x| and of the CAs of its verified |chain| (NULL when
+ * the path did not verify: then only |x|, and nothing is fetched) at
+ * |w|, into |out|: the store's history for this instance's certificates,
+ * else a given CRL of the issuer, else (fetching on) OCSP or the CRL
+ * distribution point, each judged by ca_status.c. out->leaf.r is 0,
+ * GP_ERR_CONFLICT (held, revoked or invalid at the time), GP_ERR_NOT_FOUND
+ * (unknown), or another error; out->ca.r the first CA's failure (an
+ * unknown CA status counts as good). */
+void sig_status_path(const struct sig_vctx *vc, STACK_OF(X509) *chain,
+    X509 *x, const struct sig_when *w, struct sig_path_status *out);
+
+/* sig_ts.c: the signature time-stamp of |si|, if any: exactly one token,
+ * verified with its TSA's path at its genTime, the TSA certificate's
+ * status at genTime, its imprint over this SignerInfo's signature value.
+ * 0 with o->has_ts 0 when there is none; 0 with o->time = genTime and
+ * the ts_* facts when it verifies; else the failure (o->time -1). */
+int sig_ts_check(const struct sig_vctx *vc, CMS_SignerInfo *si,
+    struct sig_one *o) GP_WUR;
+
+/* sig_policy.c: the approval policy over the verified signers |o|; 0 when
+ * satisfied, else GP_ERR_CONFLICT; *out_report (new reference) holds the
+ * policy part of the report either way. */
+int sig_policy_check(const struct sig_policy *p, const struct sig_one *o,
+    size_t n, json_t **out_report) GP_WUR;
+
+/* sig_report.c: one signer's part of the report (new reference). */
+json_t *sig_report_signer(const struct sig_one *o);
 
 #endif /* GOVPKI_SIGNER_INTERNAL_H */

@@ -12,14 +12,21 @@
  *
  * A step's "signers" is a list of rules; a signer may sign the step when
  * any rule matches, and a rule matches when every field it gives matches
- * (profile: the profile this instance issued the certificate under; role:
- * the stored role or the subject's title; organization: the subject's O).
- * An empty or absent list lets any signer whose certificate verifies sign.
- * Unknown fields are refused, like govpki.json.
+ * (profile and role: as this instance's store records them for the
+ * signer's certificate, so a certificate from another CA, or one the
+ * store does not know, has neither, whatever its subject says;
+ * organization: the subject's O). An empty or absent list lets any signer
+ * whose certificate verifies sign. Unknown fields are refused, like
+ * govpki.json.
+ *
+ * sig_policy_check() judges the verified signers of a SignedData against
+ * a policy and writes the policy part of the report.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ca/ca.h"
 
 #include "signer/internal.h"
 
@@ -306,4 +313,117 @@ sig_rule_match(const struct sig_rule *ru, const char *profile,
 	    strcmp(ru->organization, organization)))
 		return 0;
 	return 1;
+}
+
+/* The signers of step |st| among |o|: appends them to |list|, fails
+ * |reasons| for each one not allowed, not valid or without a required
+ * time-stamp; returns how many, with their earliest and latest times. */
+static size_t
+sig_policy_step(const struct sig_policy *p, const struct sig_step *st,
+    const struct sig_one *o, size_t n, json_t *list, json_t *reasons,
+    int64_t *out_min, int64_t *out_max)
+{
+	size_t i, m, count = 0;
+	char when[32];
+	int allowed;
+
+	*out_min = INT64_MAX;
+	*out_max = -1;
+	for (i = 0; i < n; i++) {
+		if (strcmp(o[i].step, st->name) != 0)
+			continue;
+		allowed = st->rules_len == 0;
+		for (m = 0; m < st->rules_len; m++)
+			allowed |= sig_rule_match(&st->rules[m], o[i].profile,
+			    o[i].role, o[i].organization);
+		ca_time_iso(o[i].time, when, sizeof(when));
+		json_array_append_new(list, json_pack("{s:I, s:s?, s:s, s:s, "
+		    "s:b, s:b}", "index", (json_int_t)i + 1, "subject",
+		    o[i].subject, "time", when, "time_source", o[i].time >= 0 ?
+		    "timestamp" : "claimed", "valid", o[i].valid, "allowed",
+		    allowed));
+		if (!allowed)
+			json_array_append_new(reasons, json_sprintf("step %s: "
+			    "signer %zu is not allowed to sign it", st->name,
+			    i + 1));
+		if (!o[i].valid)
+			json_array_append_new(reasons, json_sprintf("step %s: "
+			    "the signature of signer %zu is not valid",
+			    st->name, i + 1));
+		if (p->require_timestamp && !o[i].has_ts)
+			json_array_append_new(reasons, json_sprintf("step %s: "
+			    "signer %zu has no time-stamp, which the policy "
+			    "requires", st->name, i + 1));
+		count++;
+		if (o[i].time < *out_min)
+			*out_min = o[i].time;
+		if (o[i].time > *out_max)
+			*out_max = o[i].time;
+	}
+	return count;
+}
+
+int
+sig_policy_check(const struct sig_policy *p, const struct sig_one *o,
+    size_t n, json_t **out_report)
+{
+	json_t *rep = NULL, *steps, *reasons, *sj, *list;
+	size_t i, k, count;
+	int prev_step = -1, r = GP_ERR_NOMEM;
+	int64_t prev_max = -1, min_t, max_t;
+
+	*out_report = NULL;
+	ENSURE((rep = json_object()) != NULL && (steps = json_array()) !=
+	    NULL && json_object_set_new(rep, "steps", steps) == 0 &&
+	    (reasons = json_array()) != NULL &&
+	    json_object_set_new(rep, "reasons", reasons) == 0, GP_ERR_NOMEM);
+	json_object_set_new(rep, "name", json_string(p->name));
+	for (i = 0; i < n; i++) {
+		if (o[i].step[0] == '\0')
+			json_array_append_new(reasons, json_sprintf("signer %zu "
+			    "names no step", i + 1));
+		else if (sig_policy_step_index(p, o[i].step) < 0)
+			json_array_append_new(reasons, json_sprintf("signer %zu "
+			    "signs step \"%s\", which policy %s does not have",
+			    i + 1, o[i].step, p->name));
+	}
+	for (k = 0; k < p->steps_len; k++) {
+		const struct sig_step *st = &p->steps[k];
+
+		ENSURE((sj = json_object()) != NULL && json_array_append_new(
+		    steps, sj) == 0 && (list = json_array()) != NULL &&
+		    json_object_set_new(sj, "signers", list) == 0,
+		    GP_ERR_NOMEM);
+		json_object_set_new(sj, "step", json_string(st->name));
+		count = sig_policy_step(p, st, o, n, list, reasons, &min_t,
+		    &max_t);
+		json_object_set_new(sj, "status", json_string(count ?
+		    "signed" : st->optional ? "skipped" : "missing"));
+		if (count == 0) {
+			if (!st->optional)
+				json_array_append_new(reasons, json_sprintf(
+				    "step %s is missing", st->name));
+			continue;
+		}
+		if (count > 1 && !st->repeatable)
+			json_array_append_new(reasons, json_sprintf("step %s is "
+			    "signed %zu times; the policy does not let it "
+			    "repeat", st->name, count));
+		if (prev_step >= 0 && min_t < prev_max)
+			json_array_append_new(reasons, json_sprintf("step %s was "
+			    "signed before step %s", st->name,
+			    p->steps[prev_step].name));
+		prev_step = (int)k;
+		prev_max = max_t;
+	}
+	json_object_set_new(rep, "valid", json_boolean(
+	    json_array_size(reasons) == 0));
+	r = json_array_size(reasons) == 0 ? 0 : gp_err_set(GP_ERR_CONFLICT,
+	    "policy %s: %s", p->name, json_string_value(json_array_get(
+	    reasons, 0)));
+	*out_report = rep;
+	rep = NULL; /* transferred */
+out:
+	json_decref(rep);
+	return r;
 }

@@ -15,8 +15,12 @@
  *
  * The caller only asks for a certificate whose path to the trust anchors
  * verified, so every URL fetched was signed into a certificate by a CA
- * the relying party trusts: the public verify endpoint cannot be used to
- * make govpki connect anywhere else.
+ * the relying party trusts, and only URLs the configuration allows
+ * (verify.fetch_allow: URL prefixes or host names; none allowed when it
+ * is empty) are fetched: the public verify endpoint cannot be used to
+ * make govpki connect anywhere else. For an anonymous caller
+ * (|sig_trust.anonymous|) what failed is logged, and the report says only
+ * "status unavailable".
  *
  * The fetched bytes are anyone's on the path: sig_ocsp_check() and
  * sig_crl_check() judge them apart from the fetch, so that
@@ -31,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -59,6 +64,18 @@ sig_revoked_reason(X509_REVOKED *rv)
 		reason = (int)ASN1_ENUMERATED_get(e);
 	ASN1_ENUMERATED_free(e);
 	return reason;
+}
+
+/* RFC 5280 5.3.2 invalidity date of a CRL entry (or of an OCSP
+ * SingleResponse: RFC 6960 4.4.5, CRL entry extensions are
+ * singleExtensions), Unix seconds, or 0. Frees |g|. */
+static int64_t
+sig_invalidity(ASN1_GENERALIZEDTIME *g)
+{
+	int64_t t = g != NULL ? sig_asn1_time(g) : 0;
+
+	ASN1_GENERALIZEDTIME_free(g);
+	return t > 0 ? t : 0;
 }
 
 int
@@ -98,6 +115,8 @@ sig_status_crl(X509_CRL *crl, X509 *x, X509 *issuer, int64_t t,
 		out->rev_time = sig_asn1_time(
 		    X509_REVOKED_get0_revocationDate(rv));
 		out->reason = sig_revoked_reason(rv);
+		out->invalidity_date = sig_invalidity(X509_REVOKED_get_ext_d2i(
+		    rv, NID_invalidity_date, NULL, NULL));
 		ret = 1;
 		goto out;
 	}
@@ -291,6 +310,10 @@ sig_ocsp_check(const struct sig_trust *tr, STACK_OF(X509) *chain,
 		out->reason = reason >= 0 ? reason : -1;
 		ENSURE(out->rev_time >= 0, gp_err_set(GP_ERR_INVALID,
 		    "%s: bad revocationTime", url));
+		i = OCSP_resp_find(bs, id, -1);
+		out->invalidity_date = i < 0 ? 0 : sig_invalidity(
+		    OCSP_SINGLERESP_get1_ext_d2i(OCSP_resp_get0(bs, i),
+		    NID_invalidity_date, NULL, NULL));
 		break;
 	case V_OCSP_CERTSTATUS_UNKNOWN:
 	default:
@@ -465,6 +488,66 @@ sig_http_url(const char *url)
 	return url;
 }
 
+int
+sig_fetch_allowed(const struct sig_trust *tr, const char *url)
+{
+	const char *h, *a, *e;
+	size_t hl, n, i;
+
+	if (tr == NULL || url == NULL || strncmp(url, "http://", 7) != 0)
+		return 0;
+	h = url + 7;
+	if (*h == '[')
+		hl = (e = strchr(h, ']')) != NULL ? (size_t)(e - h) + 1 : 0;
+	else
+		hl = strcspn(h, ":/?#");
+	for (i = 0; tr->fetch_allow != NULL && i < tr->fetch_allow_len; i++) {
+		if ((a = tr->fetch_allow[i]) == NULL || (n = strlen(a)) == 0)
+			continue;
+		if (strstr(a, "://") != NULL) {
+			/* A prefix ends at a path boundary, so that
+			 * "http://ocsp.example" does not allow
+			 * "http://ocsp.example.evil/" or "...@evil/". */
+			if (strncmp(url, a, n) == 0 && (a[n - 1] == '/' ||
+			    url[n] == '\0' || url[n] == '/' || url[n] == '?'))
+				return 1;
+			continue;
+		}
+		if (hl > 0 && n == hl && strncasecmp(h, a, hl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Records in out->why that |kind| |url| gave no status: the error
+ * detail, or, for an anonymous caller, "status unavailable" with the
+ * detail in the log (connection errors say things about the network the
+ * caller need not learn). */
+static void
+sig_fetch_failed(const struct sig_trust *tr, struct sig_status *out,
+    const char *kind, const char *url)
+{
+	if (tr->anonymous) {
+		gp_log(GP_LOG_WARN, "verify: status from %s %s unavailable: %s",
+		    kind, url, gp_err_detail());
+		sig_why_add(out, "%s %s: status unavailable", kind, url);
+	} else {
+		sig_why_add(out, "%s %s", kind, gp_err_detail());
+	}
+}
+
+/* 1 when |url| may be fetched; else says so in out->why. */
+static int
+sig_fetch_may(const struct sig_trust *tr, struct sig_status *out,
+    const char *kind, const char *url)
+{
+	if (sig_fetch_allowed(tr, url))
+		return 1;
+	sig_why_add(out, "%s %s: not fetched, verify.fetch_allow does not "
+	    "allow it", kind, url);
+	return 0;
+}
+
 void
 sig_status_fetch(const struct sig_trust *tr, STACK_OF(X509) *chain,
     X509 *x, X509 *issuer, int64_t t, struct sig_status *out)
@@ -473,10 +556,16 @@ sig_status_fetch(const struct sig_trust *tr, STACK_OF(X509) *chain,
 	CRL_DIST_POINTS *dps = NULL;
 	GENERAL_NAMES *names;
 	const char *url;
-	int i, j, tried = 0, skipped = 0;
+	int i, j, tried = 0, skipped = 0, denied = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->reason = -1;
+	if (tr->fetch_allow == NULL || tr->fetch_allow_len == 0) {
+		snprintf(out->why, sizeof(out->why), "online fetching is on, "
+		    "but verify.fetch_allow (--fetch-allow) allows no URL or "
+		    "host, so nothing was fetched");
+		goto out;
+	}
 	ocsp = X509_get1_ocsp(x);
 	for (i = 0; ocsp != NULL && i < sk_OPENSSL_STRING_num(ocsp) &&
 	    tried < SIG_FETCH_MAX_URLS; i++) {
@@ -485,10 +574,14 @@ sig_status_fetch(const struct sig_trust *tr, STACK_OF(X509) *chain,
 			skipped++;
 			continue;
 		}
+		if (!sig_fetch_may(tr, out, "ocsp", url)) {
+			denied++;
+			continue;
+		}
 		tried++;
 		if (sig_ocsp_ask(tr, chain, x, issuer, url, out) == 0)
 			goto out;
-		sig_why_add(out, "ocsp %s", gp_err_detail());
+		sig_fetch_failed(tr, out, "ocsp", url);
 	}
 	dps = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
 	for (i = 0; dps != NULL && i < sk_DIST_POINT_num(dps); i++) {
@@ -516,13 +609,17 @@ sig_status_fetch(const struct sig_trust *tr, STACK_OF(X509) *chain,
 				skipped++;
 				continue;
 			}
+			if (!sig_fetch_may(tr, out, "crl", url)) {
+				denied++;
+				continue;
+			}
 			tried++;
 			if (sig_crl_ask(tr, x, issuer, url, t, out) == 0)
 				goto out;
-			sig_why_add(out, "crl %s", gp_err_detail());
+			sig_fetch_failed(tr, out, "crl", url);
 		}
 	}
-	if (tried == 0)
+	if (tried == 0 && denied == 0)
 		sig_why_add(out, "the certificate names no http:// OCSP "
 		    "responder or CRL distribution point%s", skipped ?
 		    " (only other schemes)" : "");

@@ -9,7 +9,9 @@
  *                 existing SignedData (approval steps), the B-T signature
  *                 time-stamp as an unsigned attribute
  *   sig_tsp.c     a small RFC 3161 client (request, HTTP POST, reply checks)
- *   sig_verify.c  verification of every SignerInfo with a JSON report
+ *   sig_verify.c  verification of every SignerInfo with a JSON report,
+ *                 its checks in sig_check.c, sig_path.c, sig_status_at.c,
+ *                 sig_ts.c and the report in sig_report.c (internal.h)
  *   sig_status.c  certificate status from CRLs and, opt-in, fetched
  *                 online (OCSP, CRL distribution points) for other CAs
  *   sig_policy.c  approval policies (policies/approvals/<name>.json)
@@ -169,19 +171,36 @@ int sig_tsp_stamp(const struct sig_tsa *tsa, const uint8_t *imprint,
 struct sig_trust {
 	STACK_OF(X509) *anchors;    /* trust anchors (the instance root) */
 	STACK_OF(X509) *untrusted;  /* intermediates; may be NULL */
-	store *st;                  /* status of this instance's certificates;
-	                             * may be NULL */
+	store *st;                  /* status history of this instance's
+	                             * certificates, and the profile and role
+	                             * of its signers; may be NULL */
 	STACK_OF(X509_CRL) *crls;   /* CRLs for other CAs; may be NULL */
 	const struct sig_policy *policy; /* approval policy, or NULL */
 	/* Online status for other CAs' certificates (sig_status.c): only for
 	 * a certificate whose path verified to |anchors|, so the URLs come
-	 * from certificates a trusted CA signed. Off when 0. */
+	 * from certificates a trusted CA signed, and only to the URLs and
+	 * hosts of |fetch_allow| (none: nothing is fetched). Off when 0. */
 	int fetch;
+	const char *const *fetch_allow; /* URL prefixes or host names */
+	size_t fetch_allow_len;
 	int64_t fetch_timeout_ms;   /* per request; 0: 3000 */
 	size_t fetch_max_bytes;     /* per reply; 0: SIG_FETCH_MAX_BYTES */
+	/* The report goes to an anonymous caller (POST /api/v1/verify):
+	 * why an online status could not be had is "status unavailable"
+	 * there, and the detail (connection errors) goes to the log. */
+	int anonymous;
+	/* eContentTypes accepted for documents besides id-data (dotted
+	 * OIDs); may be NULL. */
+	const char *const *content_types;
+	size_t content_types_len;
 };
 
 #define SIG_FETCH_MAX_BYTES (10 * 1024 * 1024)
+
+/* Sets the fields of |tr| that the `verify` section of govpki.json
+ * configures: fetch (verify.fetch_revocation), fetch_allow, the fetch
+ * bounds and content_types (all borrowed from |cfg|). */
+void sig_trust_config(struct sig_trust *tr, const struct gp_config *cfg);
 
 struct sig_verify_req {
 	const uint8_t *p7s;         /* the SignedData, DER or PEM */
@@ -200,13 +219,18 @@ struct sig_verify_req {
 	int64_t now;                /* Unix seconds; 0: now */
 };
 
-/* Verifies every SignerInfo of |rq->p7s|: the signature value, the
- * message digest against the document, signing-certificate-v2, the path
- * to the trust anchors at the time of signing, key usage, the status at
- * the time of signing (the store for this instance's certificates, the
- * given CRLs for others, then, with |trust->fetch|, OCSP and the CRL
- * distribution point, else "status unknown"), the signature time-stamp
- * (its own path and imprint), and the approval policy.
+/* Verifies every SignerInfo of |rq->p7s| as a document signature: the
+ * eContentType (id-data, or one of |trust->content_types|), the
+ * signature value, the message digest against the document,
+ * signing-certificate-v2, the signature time-stamp (its TSA's path and
+ * status at its genTime, its imprint), the path to the trust anchors at
+ * the time of signing, the key usage and extended key usage for signing
+ * documents, the status at the time of signing (this instance's status
+ * history for its own certificates, the given CRLs for others, then, with
+ * |trust->fetch|, OCSP and the CRL distribution point, else "status
+ * unknown"), and the approval policy (profile and role from the store
+ * only). The time of signing is the time-stamp's genTime; without a
+ * valid one it is unproven and the status is judged now.
  * Returns 0 when a report was built, in *out_report (new reference):
  *   {"valid":bool, "reasons":[..], "signers":[{"valid":bool,
  *    "reasons":[..], "subject", "serial", "level", "step", "time",

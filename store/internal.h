@@ -39,6 +39,8 @@ enum store_stmt_id {
 	STORE_STMT_CERT_REVOKED_PAGE,
 	STORE_STMT_CERT_STATUS_GEN,
 	STORE_STMT_CERT_CHANGED_PAGE,
+	STORE_STMT_HISTORY_INSERT,
+	STORE_STMT_HISTORY_PAGE,
 	STORE_STMT_COUNT_
 };
 
@@ -85,6 +87,9 @@ struct store_pager {
  * store's mutex is held while a page is read, never while |p->fn| runs. */
 int store_scan_pages(store *st, const struct store_pager *p, int64_t after,
     int64_t limit) GP_WUR;
+/* The same with ?3 = |text| bound too (the rows of one serial). */
+int store_scan_pages_text(store *st, const struct store_pager *p,
+    const char *text, int64_t after, int64_t limit) GP_WUR;
 
 void store_lock(store *st);
 void store_unlock(store *st);
@@ -124,6 +129,12 @@ int store_rows_read(store *st, sqlite3_stmt *s, void *rows, size_t row_size,
  * file writes one). */
 int store_col_hash(sqlite3_stmt *stmt, int col, uint8_t out[32],
     const char *what, int64_t key) GP_WUR;
+
+/* In a transaction, with st->mu held: appends one event to |serial|'s
+ * status history (store_cert_history.c); |actor| may be NULL. */
+int store_cert_history_append(store *st, const char *serial,
+    const char *change, int64_t time, int reason, int64_t invalidity_date,
+    const char *actor) GP_WUR;
 
 /* Reads the audit row at the current step of |stmt| (the column order of
  * STORE_AUDIT_COLS) into |row|, which the caller clears. */

@@ -193,7 +193,8 @@ struct store_cert {
 };
 void store_cert_clear(struct store_cert *c);
 
-/* In a transaction. */
+/* In a transaction. A certificate inserted held or revoked gets that as
+ * the first event of its history (store_cert_history_scan). */
 int store_cert_insert(store *st, const struct store_cert *c) GP_WUR;
 
 /* GP_ERR_NOT_FOUND when this instance never issued |serial|. The caller
@@ -201,12 +202,72 @@ int store_cert_insert(store *st, const struct store_cert *c) GP_WUR;
 int store_cert_get(store *st, const char *serial, struct store_cert *out)
     GP_WUR;
 
-/* In a transaction: sets status, revocation time, reason and invalidity
- * date of |serial|. GP_ERR_NOT_FOUND when unknown. Also increments the meta
- * counter STORE_META_STATUS_GEN in the same transaction, so that any
- * process (the server's CRL schedule, OCSP) sees that a status changed. */
+/*
+ * Status history (store_cert_history.c): every hold, release and
+ * revocation of a certificate, in the order they happened, in an
+ * append-only table (triggers refuse UPDATE and DELETE, as for the audit
+ * log). A change is written with the certificate row's new status in one
+ * call, so the two never disagree; the caller's transaction also holds
+ * the change's audit record. Certificates already held or revoked when
+ * the table was added got one event each: their state at the upgrade.
+ */
+#define STORE_CHANGE_HOLD "hold"
+#define STORE_CHANGE_RELEASE "release"
+#define STORE_CHANGE_REVOKE "revoke"
+
+struct store_status_change {
+	const char *serial;
+	const char *change;        /* STORE_CHANGE_* */
+	/* When it takes effect, Unix seconds (> 0): the hold's start, the
+	 * release, the revocation time (a held certificate's revocation
+	 * keeps the hold's start: the caller passes it). */
+	int64_t time;
+	int reason;                /* revoke: RFC 5280 CRLReason; else -1 */
+	int64_t invalidity_date;   /* revoke: Unix seconds, 0 for none */
+	const char *actor;         /* who, as in the audit record; may be NULL */
+};
+
+/* In a transaction: applies |c| to the certificate row (hold: status
+ * "hold", revoked_at = time, reason certificateHold; release: "good",
+ * revoked_at 0, no reason; revoke: "revoked" with time, reason and
+ * invalidity date) and appends it to the history, both or neither.
+ * Increments the meta counter STORE_META_STATUS_GEN in the same
+ * transaction, so that any process (the server's CRL schedule, OCSP)
+ * sees that a status changed. GP_ERR_NOT_FOUND when this instance never
+ * issued |c->serial|; GP_ERR_INVALID naming the bad field. It does not
+ * check that the change is allowed (good -> hold ...): ca/ does. */
+int store_cert_status_change(store *st, const struct store_status_change *c)
+    GP_WUR;
+
+/* In a transaction: store_cert_status_change() with the change read from
+ * |status| ("hold": a hold at |revoked_at|; "revoked": a revocation at
+ * |revoked_at|; "good": a release now) and no actor. GP_ERR_INVALID for
+ * another status. */
 int store_cert_set_status(store *st, const char *serial, const char *status,
     int64_t revoked_at, int reason, int64_t invalidity_date) GP_WUR;
+
+/* One event of a certificate's history, as stored. */
+struct store_status_event {
+	int64_t id;                /* increasing in the order of the changes */
+	char change[8];            /* STORE_CHANGE_* */
+	int64_t time;              /* when it took effect, Unix seconds */
+	int reason;                /* CRLReason, -1 when none */
+	int64_t invalidity_date;   /* 0 when none */
+	char actor[128];           /* who ("" when unknown); cut to fit */
+	int64_t created_ms;        /* when it was recorded */
+};
+
+/* Calls |fn| for each event of |serial|'s history in the order they were
+ * recorded, stopping early when |fn| returns non-zero (that value is
+ * returned). Read in pages, so memory stays bounded for any length; the
+ * store's lock is not held while |fn| runs. A certificate that was never
+ * held or revoked (or that this instance never issued) has no event.
+ * GP_ERR_TAMPERED when a stored event is not one the store writes (an
+ * editor of the file). */
+typedef int (*store_status_event_fn)(void *arg,
+    const struct store_status_event *ev);
+int store_cert_history_scan(store *st, const char *serial,
+    store_status_event_fn fn, void *arg) GP_WUR;
 
 /* Meta key counting status changes (decimal text; unset means 0). */
 #define STORE_META_STATUS_GEN "certs.status_gen"

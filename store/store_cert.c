@@ -45,7 +45,7 @@ store_cert_status_ok(const char *status)
 int
 store_cert_insert(store *st, const struct store_cert *c)
 {
-	int r = GP_ERR_INTERNAL, rc;
+	int r = GP_ERR_INTERNAL, rc, held;
 	sqlite3_stmt *s = NULL;
 
 	store_lock(st);
@@ -58,6 +58,11 @@ store_cert_insert(store *st, const struct store_cert *c)
 		    c->serial ? c->serial : "(no serial)");
 		goto out;
 	}
+	held = strcmp(c->status, "hold") == 0;
+	ENSURE(strcmp(c->status, "good") == 0 || c->revoked_at > 0,
+	    gp_err_set(GP_ERR_INVALID, "certificate %s: revoked_at: a held "
+	    "or revoked certificate needs the time it was held or revoked",
+	    c->serial));
 	GUARD(store_stmt(st, STORE_STMT_CERT_INSERT,
 	    "INSERT INTO certificates (" STORE_CERT_COLS ") VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
@@ -92,6 +97,12 @@ store_cert_insert(store *st, const struct store_cert *c)
 		r = store_err(st, rc, "certificate insert");
 		goto out;
 	}
+	/* Inserted held or revoked: that is the first event of its
+	 * history. */
+	if (strcmp(c->status, "good") != 0)
+		GUARD(store_cert_history_append(st, c->serial, held ?
+		    STORE_CHANGE_HOLD : STORE_CHANGE_REVOKE, c->revoked_at,
+		    c->reason, held ? 0 : c->invalidity_date, NULL));
 	r = 0;
 out:
 	store_stmt_done(s);
@@ -163,60 +174,6 @@ store_cert_get(store *st, const char *serial, struct store_cert *out)
 out:
 	if (r != 0)
 		store_cert_clear(out);
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
-}
-
-int
-store_cert_set_status(store *st, const char *serial, const char *status,
-    int64_t revoked_at, int reason, int64_t invalidity_date)
-{
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, "store_cert_set_status"));
-	if (serial == NULL || !store_cert_status_ok(status)) {
-		r = gp_err_set(GP_ERR_INVALID, "certificate status %s: want "
-		    "good, hold or revoked", status ? status : "(none)");
-		goto out;
-	}
-	/* status_gen: the value the counter below takes in this
-	 * transaction (delta CRLs list rows changed after their base). */
-	GUARD(store_stmt(st, STORE_STMT_CERT_SET_STATUS,
-	    "UPDATE certificates SET status = ?2, revoked_at = ?3, "
-	    "reason = ?4, invalidity_date = ?5, status_gen = 1 + "
-	    "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '"
-	    STORE_META_STATUS_GEN "'), 0) WHERE serial = ?1", &s));
-	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 2, status)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 3, revoked_at)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 4, reason)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 5, invalidity_date)) != SQLITE_OK ||
-	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, "certificate status");
-		goto out;
-	}
-	if (sqlite3_changes(st->db) == 0) {
-		r = gp_err_set(GP_ERR_NOT_FOUND, "certificate serial %s was "
-		    "not issued by this instance", serial);
-		goto out;
-	}
-	store_stmt_done(s);
-	s = NULL;
-	/* Tells other processes (the server's CRL schedule) that a status
-	 * changed, in the transaction that changed it. */
-	GUARD(store_stmt(st, STORE_STMT_CERT_STATUS_GEN,
-	    "INSERT INTO meta(key, value) VALUES ('" STORE_META_STATUS_GEN
-	    "', '1') ON CONFLICT(key) DO UPDATE SET "
-	    "value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)", &s));
-	if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, "certificate status generation");
-		goto out;
-	}
-	r = 0;
-out:
 	store_stmt_done(s);
 	store_unlock(st);
 	return r;

@@ -140,6 +140,40 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX audit_cert_status ON audit(object, seq)"
 	"  WHERE op IN ('cert.revoke', 'cert.hold', 'cert.release')"
 	"  AND outcome = 'success';",
+
+	/* 7: the status history of every certificate (each hold, release
+	 * and revocation), append-only like the audit log, so that the
+	 * status at any past time can be judged (RFC 5280 5.3.2: a
+	 * signature's time against holds, revocation and invalidity date).
+	 * Certificates held or revoked before it get their state at the
+	 * upgrade as their first event; earlier released holds are known
+	 * only from the audit log. */
+	"CREATE TABLE cert_status_history ("
+	"  id INTEGER PRIMARY KEY,"
+	"  serial TEXT NOT NULL REFERENCES certificates(serial),"
+	"  change TEXT NOT NULL"
+	"    CHECK (change IN ('hold', 'release', 'revoke')),"
+	"  time INTEGER NOT NULL CHECK (time > 0),"
+	"  reason INTEGER NOT NULL DEFAULT -1,"
+	"  invalidity_date INTEGER NOT NULL DEFAULT 0,"
+	"  actor TEXT,"
+	"  created_ms INTEGER NOT NULL);"
+	"CREATE INDEX cert_status_history_serial"
+	"  ON cert_status_history(serial, id);"
+	"CREATE TRIGGER cert_status_history_no_update BEFORE UPDATE"
+	"  ON cert_status_history BEGIN SELECT RAISE(ABORT,"
+	"  'the certificate status history is append-only'); END;"
+	"CREATE TRIGGER cert_status_history_no_delete BEFORE DELETE"
+	"  ON cert_status_history BEGIN SELECT RAISE(ABORT,"
+	"  'the certificate status history is append-only'); END;"
+	"INSERT INTO cert_status_history (serial, change, time, reason,"
+	"  invalidity_date, actor, created_ms)"
+	"  SELECT serial, CASE status WHEN 'hold' THEN 'hold'"
+	"    ELSE 'revoke' END, MAX(revoked_at, 1), reason, invalidity_date,"
+	"    'schema upgrade (state at the upgrade)',"
+	"    CAST(strftime('%s', 'now') AS INTEGER) * 1000"
+	"  FROM certificates WHERE status IN ('hold', 'revoked')"
+	"  ORDER BY status_gen, serial;",
 };
 
 #define STORE_SCHEMA_VERSION \
@@ -680,8 +714,8 @@ out:
 /* Reads up to |want| rows after |after| into |rows|; *out_n says how many
  * were read even when it fails part way (a malformed row). */
 static int
-store_page_read(store *st, const struct store_pager *p, int64_t after,
-    int64_t want, uint8_t *rows, size_t *out_n)
+store_page_read(store *st, const struct store_pager *p, const char *text,
+    int64_t after, int64_t want, uint8_t *rows, size_t *out_n)
 {
 	int r = GP_ERR_INTERNAL, rc = SQLITE_DONE;
 	sqlite3_stmt *s = NULL;
@@ -691,7 +725,9 @@ store_page_read(store *st, const struct store_pager *p, int64_t after,
 	store_lock(st);
 	GUARD(store_stmt(st, p->stmt, p->sql, &s));
 	if ((rc = sqlite3_bind_int64(s, 1, after)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, want)) != SQLITE_OK) {
+	    (rc = sqlite3_bind_int64(s, 2, want)) != SQLITE_OK ||
+	    (text != NULL && (rc = store_bind_text(s, 3, text)) !=
+	    SQLITE_OK)) {
 		r = store_err(st, rc, p->what);
 		goto out;
 	}
@@ -719,6 +755,13 @@ int
 store_scan_pages(store *st, const struct store_pager *p, int64_t after,
     int64_t limit)
 {
+	return store_scan_pages_text(st, p, NULL, after, limit);
+}
+
+int
+store_scan_pages_text(store *st, const struct store_pager *p,
+    const char *text, int64_t after, int64_t limit)
+{
 	int r = GP_ERR_INTERNAL, page_r = 0;
 	uint8_t *rows = NULL;
 	size_t n = 0, i;
@@ -733,7 +776,7 @@ store_scan_pages(store *st, const struct store_pager *p, int64_t after,
 			want = limit - done;
 		if (want <= 0)
 			break;
-		page_r = store_page_read(st, p, after, want, rows, &n);
+		page_r = store_page_read(st, p, text, after, want, rows, &n);
 		for (i = 0; i < n; i++) {
 			if ((r = p->fn(p->arg, rows + i * p->row_size)) != 0)
 				goto out;

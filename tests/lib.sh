@@ -123,3 +123,24 @@ json.dump({"profile": profile, "csr": open(csr).read(),
            "subject": json.loads(subject)}, open(out, "w"), ensure_ascii=False)
 PY
 }
+
+# t_instance NAME: `govpki init` in $D ($T_TMP/inst) and `govpki serve` of
+# it on free loopback ports, public $PUB and admin $ADM (stopped by
+# t_cleanup); cd to $T_TMP. When either fails, ends the test NAME.
+t_instance() {
+	D=$T_TMP/inst
+	local p1 p2
+	p1=$(t_free_port)
+	p2=$(t_free_port)
+	PUB=http://127.0.0.1:$p1
+	ADM=https://127.0.0.1:$p2
+	cd "$T_TMP" || exit 1
+	if ! "$GOVPKI" init --dir "$D" >init.out 2>&1; then
+		t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done "$1"; exit 1
+	fi
+	GOVPKI_TEST_CLOCK=ok t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$p1" \
+		--https "127.0.0.1:$p2" >serve.out 2>serve.err
+	if ! t_wait_http "$PUB/healthz" 30; then
+		t_fail "serve starts" "$(tail -n 5 serve.err | tr '\n' ' ')"; t_done "$1"; exit 1
+	fi
+}

@@ -13,6 +13,12 @@
 # forged OCSP response (another key, a delegate without id-kp-OCSPSigning),
 # a forged and a stale CRL are refused; a certificate under an untrusted CA
 # makes no request at all, neither on the CLI nor on POST /api/v1/verify.
+# Fetching goes only to the URLs verify.fetch_allow / --fetch-allow allow:
+# none without a list (and the report says so), none to another URL. The
+# TSA certificate of a B-T signature needs a status too (here the
+# instance's CRL as a file). An anonymous caller of POST /api/v1/verify
+# gets "status unavailable", not the connection error, which the server
+# logs; the CLI shows it.
 . "$(dirname "$0")/lib.sh"
 
 D=$T_TMP/inst
@@ -22,6 +28,7 @@ P2=$(t_free_port)
 POCSP=$(t_free_port)
 PCRL=$(t_free_port)
 PEVIL=$(t_free_port)
+PDEAD=$(t_free_port)
 PUB=http://127.0.0.1:$P1
 OCSP_URL=http://127.0.0.1:$POCSP/ocsp
 CRL_URL=http://127.0.0.1:$PCRL/root.crl
@@ -32,12 +39,15 @@ if ! "$GOVPKI" init --dir "$D" --dev-clock >init.out 2>&1; then
 fi
 # The instance fetches too: POST /api/v1/verify must still never follow a
 # URL of a certificate it does not trust.
-python3 - "$D/govpki.json" <<'EOF'
+# It may fetch from the foreign responder and from a port nobody listens on.
+python3 - "$D/govpki.json" "$POCSP" "$PDEAD" <<'EOF'
 import json, sys
 p = sys.argv[1]
 c = json.load(open(p))
 c.setdefault("verify", {})["fetch_revocation"] = True
 c["verify"]["fetch_timeout_ms"] = 2000
+c["verify"]["fetch_allow"] = ["http://127.0.0.1:%s/" % sys.argv[2],
+                              "http://127.0.0.1:%s/" % sys.argv[3]]
 json.dump(c, open(p, "w"), indent=2)
 EOF
 GOVPKI_TEST_CLOCK=ok t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" \
@@ -143,12 +153,19 @@ openssl cms -sign -binary -in doc.bin -signer "$F/evil.pem" -inkey "$F/evil.key"
 	-certfile "$F/evil/root.pem" -outform DER -out evil.p7s >/dev/null 2>&1
 t_check "B-T signature by a foreign signer, time-stamped by the instance" sign_bt s1 s1bt.p7s
 
+# The URLs the CLI may fetch from: the foreign CA's responder, its CRL and
+# the untrusted CA's listener (which must still never be asked).
+ALLOW="--fetch-allow http://127.0.0.1:$POCSP/ --fetch-allow http://127.0.0.1:$PCRL/ --fetch-allow http://127.0.0.1:$PEVIL/"
+# tsacrl: the instance's CRL (PEM, issued now) for the status of its TSA
+# certificate in B-T signatures.
+tsacrl() { "$GOVPKI" ca crl --dir "$D" >/dev/null 2>&1 &&
+	openssl crl -inform DER -in "$D/crl/ca.crl" -out inst-crl.pem 2>/dev/null; }
 # vfy NAME WANT_EXIT PATTERN ARGS...: govpki verify against the foreign root
 # (and the instance root, for the TSA), its exit and output.
 vfy() {
 	local name=$1 want=$2 pat=$3 rc; shift 3
 	timeout 60 "$GOVPKI" verify --ca anchors.pem --untrusted inter.pem --in doc.bin \
-		"$@" >"$name.vout" 2>&1; rc=$?
+		$ALLOW "$@" >"$name.vout" 2>&1; rc=$?
 	if [ "$rc" = "$want" ] && grep -Eq -- "$pat" "$name.vout"; then t_ok "$name"
 	else t_fail "$name" "exit $rc (want $want): $(head -c 700 "$name.vout" | tr '\n' ' ')"; fi
 }
@@ -226,14 +243,34 @@ vfy "fetching off: status unknown, verify fails" 1 \
 ! grep -q '^POST' ocsp.log && t_ok "fetching off: no request made" ||
 	t_fail "fetching off makes no request" "$(cat ocsp.log | tr '\n' ' ')"
 
+# --- the allow list -------------------------------------------------------------
+# Fetching on, nothing allowed: nothing is fetched, and the report says why.
+"$GOVPKI" verify --ca anchors.pem --in doc.bin --sig s1.p7s --fetch >noallow.vout 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q 'online fetching is on, but verify.fetch_allow (--fetch-allow) allows no URL' noallow.vout &&
+	! grep -q 'fetching is off' noallow.vout && ! grep -q '^POST' ocsp.log &&
+	t_ok "fetch on, empty allow list: no request, and not called 'fetching is off'" ||
+	t_fail "fetch on, empty allow list" "exit $rc: $(head -c 500 noallow.vout) $(cat ocsp.log)"
+# Another port, and a prefix of the responder's URL cut mid-port: refused.
+"$GOVPKI" verify --ca anchors.pem --in doc.bin --sig s1.p7s --fetch \
+	--fetch-allow "http://127.0.0.1:$PDEAD/" --fetch-allow "http://127.0.0.1:${POCSP:0:2}" \
+	>otherallow.vout 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "ocsp $OCSP_URL: not fetched, verify.fetch_allow does not allow it" otherallow.vout &&
+	! grep -q '^POST' ocsp.log && t_ok "a URL not in the allow list is not fetched" ||
+	t_fail "URL not allowed" "exit $rc: $(head -c 500 otherallow.vout) $(cat ocsp.log)"
+
 # --- OCSP, good -----------------------------------------------------------------
 vfy "fetch on, good: valid" 0 '^valid$' --sig s1.p7s --fetch
-"$GOVPKI" verify --ca anchors.pem --in doc.bin --sig s1.p7s --fetch --json >good.json 2>&1
+"$GOVPKI" verify --ca anchors.pem --in doc.bin --sig s1.p7s --fetch $ALLOW --json >good.json 2>&1
 jq_check "report: status ok, source ocsp URL (delegated responder)" good.json \
 	"j['valid'] and s['checks']['status']=='ok' and s['status_source']=='ocsp $OCSP_URL'"
 grep -q "^POST /ocsp" ocsp.log && t_ok "the responder was asked (POST)" ||
 	t_fail "responder asked" "$(cat ocsp.log | tr '\n' ' ')"
-vfy "B-T, good: valid" 0 'B-T, .*\(timestamp\)' --sig s1bt.p7s --fetch
+vfy "B-T, the TSA's status unknown: the time-stamp fails" 1 \
+	'timestamp: the TSA certificate: status unknown: .*8080/ocsp: not fetched' --sig s1bt.p7s --fetch
+tsacrl
+vfy "B-T, good: valid" 0 'B-T, .*\(timestamp\)' --sig s1bt.p7s --fetch --crl inst-crl.pem
 
 # A genuine "good" answer for s1, with its own nonce, kept for a replay.
 openssl ocsp -issuer "$F/root.pem" -cert "$F/s1.pem" -reqout q-s1.der >/dev/null 2>&1
@@ -244,23 +281,24 @@ openssl ocsp -index "$F/index.txt" -CA "$F/root.pem" -rsigner "$F/ocsp.pem" \
 fca ca -revoke "$F/s2.pem" -crl_reason keyCompromise
 sign s2 s2.p7s
 t_check "B-T signature after the revocation" sign_bt s2 s2bt.p7s
+tsacrl
 vfy "revoked before signing, no time-stamp: fails naming the revocation" 1 \
-	'status: certificate [0-9a-f]+ revoked \(or held\) at .* \(keyCompromise\); the time of signing is unproven .*source: ocsp' \
+	'status: certificate [0-9a-f]+ was revoked at .* \(keyCompromise\); the time of signing is unproven .*source: ocsp' \
 	--sig s2.p7s --fetch
 vfy "revoked before the time-stamp: fails" 1 \
-	'revoked \(or held\) at .* \(keyCompromise\), before the time-stamp \(source: ocsp http' \
-	--sig s2bt.p7s --fetch
+	'was revoked at .* \(keyCompromise\), not after the time of signing .* \(source: ocsp http' \
+	--sig s2bt.p7s --fetch --crl inst-crl.pem
 
 # --- revoked after the time-stamp -------------------------------------------------
 sleep 1.2
 fca ca -revoke "$F/s1.pem" -crl_reason superseded
 vfy "revoked after the time-stamp: valid at the time of signing" 0 '^valid$' \
-	--sig s1bt.p7s --fetch
+	--sig s1bt.p7s --fetch --crl inst-crl.pem
 "$GOVPKI" verify --ca anchors.pem --untrusted inter.pem --in doc.bin --sig s1bt.p7s \
-	--fetch --json >after.json 2>&1
+	--fetch $ALLOW --crl inst-crl.pem --json >after.json 2>&1
 jq_check "report: revoked_after_signing, source ocsp" after.json \
 	"j['valid'] and 'revoked_after_signing' in s and s['status_source'].startswith('ocsp ')"
-vfy "revoked, B-B (time unproven): fails" 1 'revoked \(or held\) at .*\(superseded\); the time of signing is unproven' \
+vfy "revoked, B-B (time unproven): fails" 1 'was revoked at .*\(superseded\); the time of signing is unproven' \
 	--sig s1.p7s --fetch
 
 # --- a responder signing as the CA itself -------------------------------------------
@@ -273,15 +311,16 @@ ocsp_stop
 gencrl
 crl_start
 vfy "OCSP down, CRL: revoked signer fails" 1 \
-	"revoked \(or held\) at .*\(superseded\).*source: crl $CRL_URL" --sig s1.p7s --fetch
-vfy "OCSP down, CRL: revoked after the time-stamp is valid" 0 '^valid$' --sig s1bt.p7s --fetch
-"$GOVPKI" verify --ca anchors.pem --in doc.bin --sig s3.p7s --fetch --json >crl.json 2>&1
+	"was revoked at .*\(superseded\).*source: crl $CRL_URL" --sig s1.p7s --fetch
+vfy "OCSP down, CRL: revoked after the time-stamp is valid" 0 '^valid$' --sig s1bt.p7s --fetch \
+	--crl inst-crl.pem
+"$GOVPKI" verify --ca anchors.pem --in doc.bin --sig s3.p7s --fetch $ALLOW --json >crl.json 2>&1
 jq_check "OCSP down, CRL: good signer valid, source crl URL" crl.json \
 	"j['valid'] and s['status_source']=='crl $CRL_URL'"
 grep -q '"GET /root.crl' crl.log && t_ok "the CRL was fetched (GET)" ||
 	t_fail "CRL fetched" "$(tail -n 3 crl.log | tr '\n' ' ')"
 # The same CRL given as a file: the same decision, source "crl file".
-vfy "CRL file: revoked signer fails" 1 'revoked \(or held\) at .*\(superseded\).*source: crl file' \
+vfy "CRL file: revoked signer fails" 1 'was revoked at .*\(superseded\).*source: crl file' \
 	--sig s1.p7s --crl "$F/crl.pem"
 "$GOVPKI" verify --ca anchors.pem --in doc.bin --sig s3.p7s --crl "$F/crl.pem" --json >crlf.json 2>&1
 jq_check "CRL file: good signer valid, source crl file" crlf.json \
@@ -329,6 +368,9 @@ t_bg python3 -u -m http.server --bind 127.0.0.1 --directory "$F/evil" "$PEVIL" \
 t_wait_http "http://127.0.0.1:$PEVIL/probe" 10
 n0=$(grep -c '"' evil.log)
 vfy "untrusted CA: fails on its chain" 1 'chain: ' --sig evil.p7s --fetch
+grep -q 'online fetching is on, but never for a certificate whose path to a trust anchor did not verify' \
+	"untrusted CA: fails on its chain.vout" && t_ok "untrusted CA: the report says why nothing was fetched" ||
+	t_fail "untrusted CA message" "$(head -c 500 "untrusted CA: fails on its chain.vout")"
 n1=$(grep -c '"' evil.log)
 [ "$n0" -ge 1 ] && [ "$n0" = "$n1" ] && t_ok "untrusted CA: its URLs are never fetched" ||
 	t_fail "untrusted CA fetch" "requests before $n0, after $n1: $(tail -n 2 evil.log | tr '\n' ' ')"
@@ -346,5 +388,52 @@ code=$(curl -s --max-time 30 -o pv.out -w '%{http_code}' -X POST --data-binary @
 ! grep -q '^POST' srv.log && t_ok "POST /api/v1/verify with fetching on: no request for an untrusted chain" ||
 	t_fail "public verify fetched" "$(cat srv.log | tr '\n' ' ')"
 ocsp_stop
+
+# --- anonymous callers get no connection error ------------------------------------
+# A sub-CA of the instance root (dual control: the officer asks, the local
+# operator approves) issues a signer whose OCSP URL is a port where nobody
+# listens. Its path verifies to the instance root, so the server (fetching
+# on, that URL allowed) asks it; the anonymous caller learns only that the
+# status is unavailable, the server's log has the connection error, and
+# the local CLI shows it.
+ok=1
+newkey sub.key
+openssl req -new -key sub.key -out sub.csr -subj "/CN=Sub CA" 2>/dev/null || ok=0
+python3 -c "import json; json.dump({'profile':'sub-ca','csr':open('sub.csr').read(),
+'subject':{'name':'Fetch Test Sub CA','organization':'Foreign'}},open('sub.json','w'))"
+curl -s --max-time 20 --cacert "$D/certs/root.pem" --cert "$D/admin/officer.pem" \
+	--key "$D/admin/officer.key" -X POST --data-binary @sub.json \
+	"https://127.0.0.1:$P2/api/v1/certificates" -o subreq.out || ok=0
+RID=$(python3 -c 'import json; print(json.load(open("subreq.out"))["request_id"])' 2>/dev/null)
+# (A govpki that confirms approvals on a terminal takes --yes instead.)
+YES=$("$GOVPKI" ca approve --help 2>&1 | grep -q -- '--yes' && echo --yes)
+"$GOVPKI" ca approve --dir "$D" $YES --out sub.pem "$RID" >subapprove.out 2>&1 || ok=0
+printf '[ dead_ext ]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature, nonRepudiation\nauthorityInfoAccess = OCSP;URI:http://127.0.0.1:%s/ocsp\n' \
+	"$PDEAD" >dead.cnf
+newkey dead.key
+openssl req -new -key dead.key -out dead.csr -subj "/CN=Dead Responder Signer" 2>/dev/null || ok=0
+openssl x509 -req -in dead.csr -CA sub.pem -CAkey sub.key -set_serial 4242 -days 1 \
+	-extfile dead.cnf -extensions dead_ext -out dead.pem >/dev/null 2>&1 || ok=0
+openssl cms -sign -binary -in doc.bin -signer dead.pem -inkey dead.key -certfile sub.pem \
+	-outform DER -out dead.p7s >/dev/null 2>&1 || ok=0
+[ $ok = 1 ] && t_ok "a sub-CA of the instance issues a signer with an unreachable OCSP URL" ||
+	t_fail "sub-CA setup" "$(head -c 300 subreq.out) $(tail -n 2 subapprove.out)"
+python3 -c "
+import json,base64,hashlib
+sig=base64.b64encode(open('dead.p7s','rb').read()).decode()
+json.dump({'signature':sig,'digest':hashlib.sha256(open('doc.bin','rb').read()).hexdigest()},open('dv.json','w'))"
+code=$(curl -s --max-time 30 -o dv.out -w '%{http_code}' -X POST --data-binary @dv.json "$PUB/api/v1/verify")
+[ "$code" = 200 ] && grep -q '"valid": *false' dv.out && grep -q '"chain": *"ok' dv.out &&
+	grep -q "ocsp http://127.0.0.1:$PDEAD/ocsp: status unavailable" dv.out &&
+	! grep -qi 'connect\|refused' dv.out &&
+	t_ok "POST /api/v1/verify: the anonymous caller gets 'status unavailable', no connection error" ||
+	t_fail "anonymous status unavailable" "$code $(head -c 700 dv.out)"
+grep -q "http://127.0.0.1:$PDEAD/ocsp unavailable: .*connect" serve.err &&
+	t_ok "the server logs the connection error" ||
+	t_fail "server log of the fetch error" "$(grep -i 'verify' serve.err | tail -n 3 | tr '\n' ' ')"
+"$GOVPKI" verify --dir "$D" --in doc.bin --sig dead.p7s --fetch >deadcli.vout 2>&1
+grep -q "ocsp http://127.0.0.1:$PDEAD/ocsp: cannot connect" deadcli.vout &&
+	t_ok "the local CLI shows the connection error" ||
+	t_fail "CLI fetch error detail" "$(head -c 500 deadcli.vout)"
 
 t_done t_sig_fetch

@@ -2,8 +2,12 @@
  * test_ca.c: the certificate builder: serials (positive, 16 bytes, 126
  * random bits, unique),
  * the extensions every certificate must carry, validity, self-signed and
- * issued certificates verifying, and refusals of bad names and specs.
+ * issued certificates verifying, and refusals of bad names and specs; the
+ * judgement of a certificate's status at a past time from its history
+ * (holds, releases, revocation, invalidity date; histories the CA never
+ * writes refused).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,6 +233,93 @@ test_bad_spec(void)
 	EVP_PKEY_free(k);
 }
 
+/* Judges |n| events (change letters h/r/v with times) at |t|. */
+static int
+judge(const char *changes, const int64_t *times, int64_t inv, int64_t t,
+    struct ca_status_at *out)
+{
+	struct store_status_event ev;
+	size_t i;
+	int r;
+
+	ca_status_begin(out, t);
+	for (i = 0; changes[i] != '\0'; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.id = (int64_t)i + 1;
+		snprintf(ev.change, sizeof(ev.change), "%s", changes[i] == 'h' ?
+		    STORE_CHANGE_HOLD : changes[i] == 'r' ?
+		    STORE_CHANGE_RELEASE : changes[i] == 'v' ?
+		    STORE_CHANGE_REVOKE : "bogus");
+		ev.time = times[i];
+		ev.reason = changes[i] == 'v' ? 1 : changes[i] == 'h' ? 6 : -1;
+		ev.invalidity_date = changes[i] == 'v' ? inv : 0;
+		if ((r = ca_status_step(out, &ev)) != 0)
+			return r;
+	}
+	return ca_status_end(out, "4a5b");
+}
+
+static void
+test_status_at(void)
+{
+	/* hold 100, release 200, hold 300, revoke (at the hold's start). */
+	const int64_t tm[] = {100, 200, 300, 300};
+	const int64_t late[] = {100, 200, 300, 450};
+	struct ca_status_at s;
+	char iso[32];
+
+	/* Never held or revoked: good at any time. */
+	CHECK_EQ(judge("", tm, 0, 50, &s), 0);
+	CHECK_EQ(s.state, CA_AT_GOOD);
+	/* Before anything, between the holds: good. */
+	CHECK_EQ(judge("hrhv", tm, 0, 99, &s), 0);
+	CHECK_EQ(judge("hrhv", tm, 0, 200, &s), 0);
+	CHECK_EQ(judge("hrhv", tm, 0, 299, &s), 0);
+	CHECK(s.revoked && s.revoked_at == 300 && s.reason == 1 && s.held);
+	/* Inside the released hold [100, 200): held. */
+	CHECK_EQ(judge("hrhv", tm, 0, 100, &s), GP_ERR_CONFLICT);
+	CHECK(s.state == CA_AT_HELD && s.from == 100 && s.until == 200);
+	CHECK_CONTAINS(gp_err_detail(), "4a5b was on hold");
+	CHECK_EQ(judge("hrhv", tm, 0, 199, &s), GP_ERR_CONFLICT);
+	/* From the second hold's start on: revoked since then. */
+	CHECK_EQ(judge("hrhv", tm, 0, 300, &s), GP_ERR_CONFLICT);
+	CHECK(s.state == CA_AT_REVOKED && s.from == 300);
+	CHECK_CONTAINS(gp_err_detail(), "revoked at");
+	CHECK_CONTAINS(gp_err_detail(), "keyCompromise");
+	CHECK_EQ(judge("hrhv", tm, 0, 5000, &s), GP_ERR_CONFLICT);
+	/* A revocation recorded later than an unreleased hold: held from
+	 * the hold's start until it, revoked after. */
+	CHECK_EQ(judge("hrhv", late, 0, 350, &s), GP_ERR_CONFLICT);
+	CHECK(s.state == CA_AT_HELD && s.from == 300 && s.until == 0);
+	CHECK_EQ(judge("hrhv", late, 0, 450, &s), GP_ERR_CONFLICT);
+	CHECK_EQ(s.state, CA_AT_REVOKED);
+	/* On hold now. */
+	CHECK_EQ(judge("h", tm, 0, 100, &s), GP_ERR_CONFLICT);
+	CHECK(s.state == CA_AT_HELD && s.held && s.held_since == 100);
+	CHECK_CONTAINS(gp_err_detail(), "on hold (certificateHold) since");
+	CHECK_EQ(judge("h", tm, 0, 99, &s), 0);
+	/* RFC 5280 5.3.2: invalid from the invalidity date, even before the
+	 * revocation time; good before it. */
+	CHECK_EQ(judge("v", late + 3, 400, 420, &s), GP_ERR_CONFLICT);
+	CHECK(s.state == CA_AT_INVALID && s.from == 400);
+	CHECK_CONTAINS(gp_err_detail(), "invalidity date");
+	CHECK_EQ(judge("v", late + 3, 400, 399, &s), 0);
+	CHECK_EQ(judge("v", late + 3, 0, 420, &s), 0);
+	/* Histories ca_revoke.c never writes. */
+	CHECK_EQ(judge("r", tm, 0, 50, &s), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(gp_err_detail(), "not on hold");
+	CHECK_EQ(judge("hh", tm, 0, 50, &s), GP_ERR_TAMPERED);
+	CHECK_EQ(judge("vh", tm, 0, 50, &s), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(gp_err_detail(), "final");
+	CHECK_EQ(judge("x", tm, 0, 50, &s), GP_ERR_TAMPERED);
+	CHECK_EQ(ca_status_step(&s, NULL), GP_ERR_INVALID);
+	CHECK_EQ(ca_status_at(NULL, "4a", 1, &s), GP_ERR_INVALID);
+	ca_time_iso(0, iso, sizeof(iso));
+	CHECK_STR(iso, "1970-01-01T00:00:00Z");
+	ca_time_iso(-1, iso, sizeof(iso));
+	CHECK_STR(iso, "unknown");
+}
+
 int
 main(void)
 {
@@ -237,5 +328,6 @@ main(void)
 	RUN(test_name_parse);
 	RUN(test_sign_chain);
 	RUN(test_bad_spec);
+	RUN(test_status_at);
 	return test_done("ca");
 }

@@ -9,7 +9,9 @@
  * and the cRLNumber growing by one per CRL, recorded in the audit log;
  * delta CRLs listing only what changed since their base (removeFromCRL
  * for a release), with a critical deltaCRLIndicator, and freshestCRL in
- * the full CRL that points at them.
+ * the full CRL that points at them; a certificate held, then revoked by
+ * ca_revoke(), listed in the delta and the full CRL as revoked since the
+ * hold's start, as its status history says.
  */
 #include <openssl/x509v3.h>
 
@@ -353,6 +355,66 @@ test_audited(void)
 	CHECK_EQ(n, 8);
 }
 
+/* RFC 5280 5.3.1: held, then revoked: the revocation time stays the
+ * hold's start, in the store, its history, the delta and the full CRL. */
+static void
+test_hold_then_revoke(void)
+{
+	struct ca_ctx ca;
+	struct ca_actor who = {.actor = "local:test", .role = "local"};
+	struct ca_crl_spec s;
+	struct ca_crl_info info;
+	struct store_cert_state cs;
+	struct ca_status_at at;
+	char out[128], full[128];
+	const char *serial = "9d00000000";
+	X509_CRL *crl;
+	X509_REVOKED *rv;
+	int64_t held;
+
+	memset(&ca, 0, sizeof(ca));
+	ca.st = fx.st;
+	ca.audit = fx.a;
+	snprintf(out, sizeof(out), "%s/ca-delta.crl", fx.dir);
+	snprintf(full, sizeof(full), "%s/ca.crl", fx.dir);
+	CHECK_EQ(pki_rows(&fx, "ca", "9d", 1, "good", -1, 0), 0);
+	CHECK_EQ(ca_hold(&ca, &who, serial), 0);
+	CHECK_EQ(store_cert_state_get(fx.st, serial, &cs), 0);
+	held = cs.revoked_at;
+	CHECK(held > 0);
+	/* The base CRL has the hold. */
+	spec_init(&s, full);
+	CHECK_EQ(ca_crl_generate(&s, &info), 0);
+	sleep(1); /* the revocation comes a second later */
+	CHECK_EQ(ca_revoke(&ca, &who, serial, 1, 0), 0);
+	CHECK_EQ(store_cert_state_get(fx.st, serial, &cs), 0);
+	CHECK_STR(cs.status, "revoked");
+	CHECK_EQ(cs.revoked_at, held);
+	CHECK_EQ(cs.reason, 1);
+	/* The history judges the same: good before the hold, revoked from
+	 * its start. */
+	CHECK_EQ(ca_status_at(fx.st, serial, held - 1, &at), 0);
+	CHECK_EQ(ca_status_at(fx.st, serial, held, &at), GP_ERR_CONFLICT);
+	CHECK(at.state == CA_AT_REVOKED && at.from == held);
+	spec_init(&s, out);
+	s.delta = 1;
+	CHECK_EQ(ca_crl_generate(&s, &info), 0);
+	crl = crl_load(out);
+	rv = crl != NULL ? find(crl, serial) : NULL;
+	CHECK(rv != NULL && entry_reason(rv) == 1);
+	CHECK(rv != NULL && ASN1_TIME_cmp_time_t(
+	    X509_REVOKED_get0_revocationDate(rv), (time_t)held) == 0);
+	X509_CRL_free(crl);
+	spec_init(&s, full);
+	CHECK_EQ(ca_crl_generate(&s, &info), 0);
+	crl = crl_load(full);
+	rv = crl != NULL ? find(crl, serial) : NULL;
+	CHECK(rv != NULL && entry_reason(rv) == 1);
+	CHECK(rv != NULL && ASN1_TIME_cmp_time_t(
+	    X509_REVOKED_get0_revocationDate(rv), (time_t)held) == 0);
+	X509_CRL_free(crl);
+}
+
 int
 main(void)
 {
@@ -366,6 +428,7 @@ main(void)
 	RUN(test_entries);
 	RUN(test_delta);
 	RUN(test_audited);
+	RUN(test_hold_then_revoke);
 	pki_teardown(&fx);
 	return test_done("ca_crl");
 }

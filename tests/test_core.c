@@ -390,6 +390,44 @@ test_config_verify(void)
 	CHECK_EQ(load_with("verify.fetch", json_true(), &cfg), GP_ERR_CONFIG);
 	CHECK_CONTAINS(gp_err_detail(), "unknown field verify.fetch");
 	CHECK(cfg == NULL);
+	/* The allow list: http:// prefixes or bare hosts, nothing else. */
+	CHECK_EQ(load_with("verify.fetch_allow", json_pack("[s, s, s]",
+	    "http://ocsp.example:8080/", "crl.example", "[::1]"), &cfg), 0);
+	CHECK(cfg != NULL && cfg->verify_fetch_allow_len == 3 &&
+	    strcmp(cfg->verify_fetch_allow[1], "crl.example") == 0);
+	if (cfg != NULL) {
+		json_t *j = gp_config_to_json(cfg);
+
+		CHECK(j != NULL && json_array_size(json_object_get(
+		    json_object_get(j, "verify"), "fetch_allow")) == 3);
+		json_decref(j);
+	}
+	gp_config_free(cfg);
+	cfg = NULL;
+	CHECK_EQ(load_with("verify.fetch_allow", json_pack("[s]",
+	    "https://ocsp.example/"), &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "verify.fetch_allow[0]");
+	CHECK_EQ(load_with("verify.fetch_allow", json_pack("[s]",
+	    "ocsp.example:80"), &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "a port goes in a prefix");
+	CHECK_EQ(load_with("verify.fetch_allow", json_pack("[s]", "http:///x"),
+	    &cfg), GP_ERR_CONFIG);
+	CHECK_EQ(load_with("verify.fetch_allow", json_string("crl.example"),
+	    &cfg), GP_ERR_CONFIG);
+	/* Content types: dotted OIDs. */
+	CHECK_EQ(load_with("verify.content_types", json_pack("[s]",
+	    "1.2.156.10197.6.1.4.2.1"), &cfg), 0);
+	CHECK(cfg != NULL && cfg->verify_content_types_len == 1);
+	gp_config_free(cfg);
+	cfg = NULL;
+	CHECK_EQ(load_with("verify.content_types", json_pack("[s]", "1..2"),
+	    &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "verify.content_types[0]");
+	CHECK_EQ(load_with("verify.content_types", json_pack("[s]", "12"),
+	    &cfg), GP_ERR_CONFIG);
+	CHECK_EQ(load_with("verify.content_types", json_pack("[s]", "1.2."),
+	    &cfg), GP_ERR_CONFIG);
+	CHECK(cfg == NULL);
 }
 
 /* A one-connection HTTP server on a free loopback port: records the

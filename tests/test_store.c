@@ -927,6 +927,220 @@ test_requests(void)
 	tdir_free(&t);
 }
 
+/* The events of one certificate's history, collected by the scan. */
+struct hist {
+	struct store_status_event ev[2200];
+	size_t n;
+	size_t stop_at;            /* return 7 after this many; 0: never */
+};
+
+static int
+hist_fn(void *arg, const struct store_status_event *ev)
+{
+	struct hist *h = arg;
+
+	if (h->n < sizeof(h->ev) / sizeof(h->ev[0]))
+		h->ev[h->n] = *ev;
+	h->n++;
+	return h->stop_at != 0 && h->n == h->stop_at ? 7 : 0;
+}
+
+static void
+test_status_history(void)
+{
+	struct tdir t;
+	store *st = NULL;
+	struct store_cert c, got;
+	struct store_status_change ch;
+	struct hist *h = calloc(1, sizeof(*h));
+	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
+	size_t i;
+	int ok;
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	tdir_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	make_cert(&c, "5f3a9c0d11e2b7a4", der);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_insert(st, &c), 0);
+	/* Inserted revoked: its first event is the revocation. */
+	make_cert(&c, "77", der);
+	c.status = "revoked";
+	c.revoked_at = 1700000100;
+	c.reason = 1;
+	c.invalidity_date = 1700000050;
+	CHECK_EQ(store_cert_insert(st, &c), 0);
+	/* Held or revoked without the time: refused, nothing written. */
+	make_cert(&c, "78", der);
+	c.status = "hold";
+	CHECK_EQ(store_cert_insert(st, &c), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "revoked_at");
+	CHECK_EQ(store_commit(st), 0);
+
+	/* NULL and bounds. */
+	memset(&ch, 0, sizeof(ch));
+	ch.serial = "5f3a9c0d11e2b7a4";
+	ch.change = STORE_CHANGE_HOLD;
+	ch.time = 1700000200;
+	ch.reason = -1;
+	CHECK_EQ(store_cert_status_change(st, &ch), GP_ERR_INTERNAL); /* no tx */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_status_change(st, NULL), GP_ERR_INVALID);
+	ch.change = NULL;
+	CHECK_EQ(store_cert_status_change(st, &ch), GP_ERR_INVALID);
+	ch.change = "expire";
+	CHECK_EQ(store_cert_status_change(st, &ch), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "expire");
+	ch.change = STORE_CHANGE_HOLD;
+	ch.time = 0;
+	CHECK_EQ(store_cert_status_change(st, &ch), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "time");
+	ch.time = 1700000200;
+	ch.reason = 11;
+	CHECK_EQ(store_cert_status_change(st, &ch), GP_ERR_INVALID);
+	ch.reason = -1;
+	ch.serial = "02";
+	CHECK_EQ(store_cert_status_change(st, &ch), GP_ERR_NOT_FOUND);
+	ch.serial = "5f3a9c0d11e2b7a4";
+	/* hold, release, hold, revoke (the hold's start), with the actor. */
+	ch.actor = "officer:4b1d";
+	CHECK_EQ(store_cert_status_change(st, &ch), 0);
+	ch.change = STORE_CHANGE_RELEASE;
+	ch.time = 1700000300;
+	CHECK_EQ(store_cert_status_change(st, &ch), 0);
+	ch.change = STORE_CHANGE_HOLD;
+	ch.time = 1700000400;
+	CHECK_EQ(store_cert_status_change(st, &ch), 0);
+	ch.change = STORE_CHANGE_REVOKE;
+	ch.time = 1700000400;
+	ch.reason = 1;
+	ch.invalidity_date = 1700000350;
+	CHECK_EQ(store_cert_status_change(st, &ch), 0);
+	CHECK_EQ(store_commit(st), 0);
+
+	/* The row says the current state; the history says all of it. */
+	CHECK_EQ(store_cert_get(st, "5f3a9c0d11e2b7a4", &got), 0);
+	CHECK_STR(got.status, "revoked");
+	CHECK_EQ(got.revoked_at, 1700000400);
+	CHECK_EQ(got.reason, 1);
+	CHECK_EQ(got.invalidity_date, 1700000350);
+	store_cert_clear(&got);
+	CHECK_EQ(store_cert_history_scan(st, "5f3a9c0d11e2b7a4", hist_fn, h),
+	    0);
+	CHECK_EQ(h->n, 4);
+	if (h->n == 4) {
+		CHECK_STR(h->ev[0].change, "hold");
+		CHECK_EQ(h->ev[0].time, 1700000200);
+		CHECK_EQ(h->ev[0].reason, 6);
+		CHECK_STR(h->ev[0].actor, "officer:4b1d");
+		CHECK_STR(h->ev[1].change, "release");
+		CHECK_EQ(h->ev[1].time, 1700000300);
+		CHECK_EQ(h->ev[1].reason, -1);
+		CHECK_STR(h->ev[2].change, "hold");
+		CHECK_STR(h->ev[3].change, "revoke");
+		CHECK_EQ(h->ev[3].time, 1700000400);
+		CHECK_EQ(h->ev[3].reason, 1);
+		CHECK_EQ(h->ev[3].invalidity_date, 1700000350);
+		CHECK(h->ev[0].id < h->ev[1].id && h->ev[1].id < h->ev[2].id &&
+		    h->ev[2].id < h->ev[3].id);
+		CHECK(h->ev[0].created_ms > 1700000000000LL);
+	}
+	h->n = 0;
+	CHECK_EQ(store_cert_history_scan(st, "77", hist_fn, h), 0);
+	CHECK(h->n == 1 && strcmp(h->ev[0].change, "revoke") == 0 &&
+	    h->ev[0].time == 1700000100 && h->ev[0].invalidity_date ==
+	    1700000050 && h->ev[0].actor[0] == '\0');
+	h->n = 0;
+	CHECK_EQ(store_cert_history_scan(st, "nosuch", hist_fn, h), 0);
+	CHECK_EQ(h->n, 0);
+	CHECK_EQ(store_cert_history_scan(st, NULL, hist_fn, h),
+	    GP_ERR_INVALID);
+	CHECK_EQ(store_cert_history_scan(st, "77", NULL, h), GP_ERR_INVALID);
+
+	/* A rolled back change leaves neither the row nor the event. */
+	CHECK_EQ(store_begin(st), 0);
+	ch.serial = "77";
+	ch.change = STORE_CHANGE_RELEASE;
+	ch.time = 1700000500;
+	CHECK_EQ(store_cert_status_change(st, &ch), 0);
+	store_rollback(st);
+	h->n = 0;
+	CHECK_EQ(store_cert_history_scan(st, "77", hist_fn, h), 0);
+	CHECK_EQ(h->n, 1);
+	CHECK_EQ(store_cert_get(st, "77", &got), 0);
+	CHECK_STR(got.status, "revoked");
+	store_cert_clear(&got);
+
+	/* store_cert_set_status() writes the history too. */
+	make_cert(&c, "79", der);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_insert(st, &c), 0);
+	CHECK_EQ(store_cert_set_status(st, "79", "hold", 1700000600, 6, 0), 0);
+	CHECK_EQ(store_cert_set_status(st, "79", "good", 0, -1, 0), 0);
+	CHECK_EQ(store_cert_set_status(st, "79", "lost", 1, 1, 0),
+	    GP_ERR_INVALID);
+	CHECK_EQ(store_commit(st), 0);
+	h->n = 0;
+	CHECK_EQ(store_cert_history_scan(st, "79", hist_fn, h), 0);
+	CHECK(h->n == 2 && strcmp(h->ev[0].change, "hold") == 0 &&
+	    h->ev[0].time == 1700000600 && strcmp(h->ev[1].change,
+	    "release") == 0 && h->ev[1].time >= h->ev[0].time);
+
+	/* Paging: 2100 events over three pages of STORE_PAGE_ROWS, in
+	 * order; an early stop in the second page. */
+	make_cert(&c, "80", der);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_insert(st, &c), 0);
+	ch.serial = "80";
+	ch.actor = NULL;
+	ch.reason = -1;
+	ch.invalidity_date = 0;
+	for (i = 0; i < 2100; i++) {
+		ch.change = i % 2 ? STORE_CHANGE_RELEASE : STORE_CHANGE_HOLD;
+		ch.time = 1700001000 + (int64_t)i;
+		if (store_cert_status_change(st, &ch) != 0)
+			break;
+	}
+	CHECK_EQ(i, 2100);
+	CHECK_EQ(store_commit(st), 0);
+	h->n = 0;
+	CHECK_EQ(store_cert_history_scan(st, "80", hist_fn, h), 0);
+	CHECK_EQ(h->n, 2100);
+	for (i = 0, ok = 1; i < 2100 && h->n == 2100; i++)
+		ok &= h->ev[i].time == 1700001000 + (int64_t)i;
+	CHECK(ok);
+	h->n = 0;
+	h->stop_at = 1500;
+	CHECK_EQ(store_cert_history_scan(st, "80", hist_fn, h), 7);
+	CHECK_EQ(h->n, 1500);
+	h->stop_at = 0;
+
+	/* Append-only: an editor of the file can neither change nor delete
+	 * an event while the triggers stand, nor add one for a serial
+	 * never issued. */
+	CHECK(raw_exec(t.path, "UPDATE cert_status_history SET time = 1")
+	    != SQLITE_OK);
+	CHECK(raw_exec(t.path, "UPDATE cert_status_history SET change = "
+	    "'release' WHERE change = 'revoke'") != SQLITE_OK);
+	CHECK(raw_exec(t.path, "DELETE FROM cert_status_history") !=
+	    SQLITE_OK);
+	CHECK(raw_exec(t.path, "PRAGMA foreign_keys = ON; INSERT INTO "
+	    "cert_status_history (serial, change, time, created_ms) VALUES "
+	    "('99', 'hold', 5, 5)") != SQLITE_OK);
+	CHECK(raw_exec(t.path, "INSERT INTO cert_status_history (serial, "
+	    "change, time, created_ms) VALUES ('77', 'unrevoke', 5, 5)") !=
+	    SQLITE_OK);
+	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM cert_status_history "
+	    "WHERE serial = '5f3a9c0d11e2b7a4' AND time > 1"), 4);
+	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'trigger' AND tbl_name = 'cert_status_history'"), 2);
+	store_free(st);
+	tdir_free(&t);
+	free(h);
+}
+
 int
 main(void)
 {
@@ -945,5 +1159,6 @@ main(void)
 	RUN(test_reads_beside_writer);
 	RUN(test_bad_hash_length);
 	RUN(test_requests);
+	RUN(test_status_history);
 	return test_done("store");
 }

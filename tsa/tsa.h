@@ -167,6 +167,9 @@ int tsa_clock_kernel_synced(void);
  * ESSCertID(v2) must name that certificate, and its imprint must be the
  * digest of the file |data_path| (when set) under the token's algorithm,
  * or equal |digest|. With |nonce|, the token's nonce must equal it.
+ * The certificate path is checked at the present time, or, with
+ * |at_gen_time|, at the token's genTime (a relying party judging an old
+ * token: the TSA certificate had to be valid when it signed).
  * Returns 0 and fills |out|; GP_ERR_TAMPERED with a detail when a check
  * fails; GP_ERR_INVALID when the input does not parse or is a rejection.
  */
@@ -179,6 +182,7 @@ struct tsa_verify_in {
 	const ASN1_INTEGER *nonce; /* or NULL */
 	STACK_OF(X509) *trusted;   /* borrowed */
 	STACK_OF(X509) *untrusted; /* borrowed; may be NULL */
+	int at_gen_time;           /* the path at genTime, not now */
 };
 struct tsa_verify_out {
 	char serial[72];           /* lower-case hex */

@@ -4,11 +4,13 @@
  * certificate's chain to the trust anchors with the timeStamping purpose
  * (critical EKU), the ESSCertID/ESSCertIDv2 binding of that certificate
  * (RFC 5816), the version, and the imprint against the data or a digest.
- * The nonce is compared here. Used by `govpki tsa stamp|verify` and tests.
+ * The nonce is compared here. Used by `govpki tsa stamp|verify`, the
+ * verifier of B-T signatures (at the token's genTime) and tests.
  */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -87,6 +89,7 @@ tsa_verify(const struct tsa_verify_in *in, struct tsa_verify_out *out)
 	const ASN1_INTEGER *nonce;
 	const ASN1_GENERALIZEDTIME *gt;
 	X509_ALGOR *alg;
+	struct tm gtm;
 	int flags = TS_VFY_VERSION | TS_VFY_SIGNATURE;
 
 	memset(out, 0, sizeof(*out));
@@ -102,6 +105,15 @@ tsa_verify(const struct tsa_verify_in *in, struct tsa_verify_out *out)
 	for (i = 0; i < sk_X509_num(in->trusted); i++)
 		ENSURE(X509_STORE_add_cert(xs, sk_X509_value(in->trusted, i)) ==
 		    1, gp_err_ssl(GP_ERR_CRYPTO, "trust anchors"));
+	if (in->at_gen_time) {
+		/* The store's verification time is inherited by the context
+		 * TS_RESP_verify_token() builds for the TSA certificate. */
+		ENSURE((gt = TS_TST_INFO_get_time(tst)) != NULL &&
+		    ASN1_TIME_to_tm(gt, &gtm), gp_err_set(GP_ERR_INVALID,
+		    "token: genTime does not parse"));
+		X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(xs),
+		    timegm(&gtm));
+	}
 	certs = in->untrusted != NULL ? X509_chain_up_ref(in->untrusted) :
 	    sk_X509_new_null();
 	ENSURE(certs != NULL, GP_ERR_NOMEM);
@@ -127,11 +139,17 @@ tsa_verify(const struct tsa_verify_in *in, struct tsa_verify_out *out)
 	TS_VERIFY_CTX_set_certs(vctx, certs);
 	certs = NULL; /* transferred */
 	if (TS_RESP_verify_token(vctx, p7) != 1) {
-		unsigned long e = ERR_peek_last_error();
+		const char *edata = NULL;
+		int eflags = 0;
+		unsigned long e = ERR_peek_last_error_data(&edata, &eflags);
 
+		/* The data says which check failed ("Verify error:
+		 * certificate has expired"). */
 		r = gp_err_set(GP_ERR_TAMPERED, "the time-stamp token does not "
-		    "verify: %s", e != 0 ? ERR_reason_error_string(e) :
-		    "unknown reason");
+		    "verify: %s%s%s", e != 0 && ERR_reason_error_string(e) ?
+		    ERR_reason_error_string(e) : "unknown reason",
+		    edata != NULL && (eflags & ERR_TXT_STRING) ? ": " : "",
+		    edata != NULL && (eflags & ERR_TXT_STRING) ? edata : "");
 		goto out;
 	}
 	/* RFC 3161 2.4.2: "nonce ... MUST be present if the field was
