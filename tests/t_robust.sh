@@ -21,7 +21,9 @@
 #     exists) with replies held for it: after the grace the held clients
 #     are disconnected without a reply, and once the writer is unblocked
 #     the server exits 0 with a log that verifies (run this script with the
-#     ASan build too: GOVPKI=build-asan/govpki).
+#     ASan build too: GOVPKI=build-asan/govpki);
+#   - a connection limit the open-files limit cannot hold is lowered to
+#     what fits, and said.
 . "$(dirname "$0")/lib.sh"
 
 D=$T_TMP/inst
@@ -393,5 +395,25 @@ SSTOP=$(sql "SELECT max(seq) FROM audit WHERE op='server.stop'")
 [ -n "$RMAX" ] && [ -n "$SSTOP" ] && [ "$RMAX" -lt "$SSTOP" ] &&
 	t_ok "refusals flushed before server.stop" ||
 	t_fail "refusals flushed before server.stop" "last http.refused $RMAX, server.stop $SSTOP"
+
+# --- the connection limit fits the open-files limit ------------------------
+# 1000 connections per listener need about 2,256 descriptors; with 600 the
+# server says so and takes what fits, rather than running out of
+# descriptors for the store and the token under load.
+P3=$(t_free_port)
+(ulimit -Sn 600 && ulimit -Hn 600 && exec "$GOVPKI" serve --dir "$D" \
+	--http "127.0.0.1:$P3" --https "127.0.0.1:$(t_free_port)" --quiet) \
+	2>"$T_TMP/serve2.err" &
+SERVE2=$!
+T_PIDS="$T_PIDS $SERVE2"
+if t_wait_http "http://127.0.0.1:$P3/healthz" 30 &&
+	grep -q "limits.max_connections 1000 per listener needs about 2256 open files, but the limit is 600: 172 connections" "$T_TMP/serve2.err"; then
+	t_ok "a connection limit over the open-files limit is lowered and said"
+else
+	t_fail "a connection limit over the open-files limit is lowered and said" \
+		"$(grep -i "open files" "$T_TMP/serve2.err" | head -n 2 | tr '\n' ' ')"
+fi
+kill -TERM "$SERVE2" 2>/dev/null
+wait "$SERVE2" 2>/dev/null
 
 t_done robust
