@@ -79,7 +79,7 @@ struct srv_ident {
 int srv_ident_parse(X509 *cert, struct srv_ident *out) GP_WUR;
 void srv_ident_clear(struct srv_ident *id);
 
-/* State kept per TCP connection (MHD socket context, srv_conn.c). */
+/* State kept per TCP connection (MHD socket context). */
 struct srv_conn {
 	struct srv_conn *prev, *next; /* srv->conns, under srv->conn_mu */
 	enum srv_listener listener;

@@ -1,15 +1,11 @@
 /*
  * test_server.c: pure units of server/: the status mapping, the error
  * object, query integer parsing, the route table (including the split of
- * powers between roles), the Prometheus text, the identity read from
- * an administrator certificate built here with OpenSSL, and the
- * per-address table (aggregated refusals written through a real audit log
- * on a temporary store, the OCSP nonce token bucket, the cap on addresses).
- * No listener is started; tests/t_server.sh and tests/t_robust.sh cover
- * the daemons end to end.
+ * powers between roles), the Prometheus text, and the identity read from
+ * an administrator certificate built here with OpenSSL. No listener is
+ * started; tests/t_server.sh covers the daemons end to end.
  */
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -222,139 +218,12 @@ test_metrics_text(void)
 	free(t);
 }
 
-/* A self-signed P-256 certificate with |serial_hex| (may start with '-')
- * and the subject title entries in |titles| (NULL-terminated, may be
- * empty); |title_len| > 0 gives the first title that exact byte length. */
-static X509 *
-make_cert(const char *serial_hex, const char *const *titles, int title_len)
-{
-	EVP_PKEY *k = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
-	X509_NAME *n = NULL;
-	BIGNUM *bn = NULL;
-	ASN1_INTEGER *ai = NULL;
-	size_t i;
-	int ok = 0;
-
-	if (k == NULL || x == NULL)
-		goto out;
-	if (BN_hex2bn(&bn, serial_hex) == 0)
-		goto out;
-	ai = BN_to_ASN1_INTEGER(bn, NULL);
-	if (ai == NULL || X509_set_serialNumber(x, ai) != 1)
-		goto out;
-	n = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
-	    (const unsigned char *)"Zhang San, ops", -1, -1, 0);
-	for (i = 0; titles[i] != NULL; i++)
-		X509_NAME_add_entry_by_NID(n, NID_title, MBSTRING_UTF8,
-		    (const unsigned char *)titles[i],
-		    i == 0 && title_len > 0 ? title_len : -1, -1, 0);
-	X509_set_issuer_name(x, n);
-	X509_set_version(x, 2);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_set_pubkey(x, k);
-	ok = X509_sign(x, k, EVP_sha256()) > 0;
-out:
-	ASN1_INTEGER_free(ai);
-	BN_free(bn);
-	EVP_PKEY_free(k);
-	if (!ok) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
-}
-
-static void
-test_ident_parse(void)
-{
-	static const char *const auditor[] = {"auditor", NULL};
-	static const char *const officer[] = {"officer", NULL};
-	static const char *const none[] = {NULL};
-	static const char *const other[] = {"root", NULL};
-	static const char *const two[] = {"officer", "sysadmin", NULL};
-	static const char *const nul[] = {"auditor\0x", NULL};
-	struct srv_ident id;
-	X509 *x;
-
-	x = make_cert("00ABCDEF0123", auditor, 0);
-	CHECK(x != NULL);
-	CHECK_EQ(srv_ident_parse(x, &id), 0);
-	CHECK_STR(id.serial, "abcdef0123");
-	CHECK_STR(id.role, "auditor");
-	CHECK_EQ(id.role_bit, SRV_ROLE_AUDITOR);
-	/* RFC 2253 lists the last RDN first and escapes the comma. */
-	CHECK_STR(id.actor, "title=auditor,CN=Zhang San\\, ops,"
-	    "serial=abcdef0123");
-	CHECK(id.not_before < id.not_after);
-	CHECK(id.der != NULL && id.der_len == (size_t)i2d_X509(x, NULL));
-	srv_ident_clear(&id);
-	CHECK(id.der == NULL);
-	X509_free(x);
-
-	/* UTF-8 subjects (Chinese names) stay readable in the actor. */
-	x = make_cert("2a", auditor, 0);
-	CHECK(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O",
-	    MBSTRING_UTF8, (const unsigned char *)"\xe5\xb8\x82\xe6\x94"
-	    "\xbf\xe5\xba\x9c", -1, -1, 0) == 1);
-	CHECK_EQ(srv_ident_parse(x, &id), 0);
-	CHECK_STR(id.actor, "O=\xe5\xb8\x82\xe6\x94\xbf\xe5\xba\x9c,"
-	    "title=auditor,CN=Zhang San\\, ops,serial=2a");
-	srv_ident_clear(&id);
-	X509_free(x);
-
-	x = make_cert("1", officer, 0);
-	CHECK_EQ(srv_ident_parse(x, &id), 0);
-	CHECK_STR(id.serial, "1");
-	CHECK_EQ(id.role_bit, SRV_ROLE_OFFICER);
-	srv_ident_clear(&id);
-	X509_free(x);
-
-	/* must fail: no role, unknown role, two roles, NUL in the role,
-	 * negative and zero serials, over-long serial, NULL */
-	x = make_cert("10", none, 0);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	CHECK_CONTAINS(gp_err_detail(), "no role");
-	srv_ident_clear(&id);
-	X509_free(x);
-	x = make_cert("10", other, 0);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	CHECK_CONTAINS(gp_err_detail(), "title");
-	srv_ident_clear(&id);
-	X509_free(x);
-	x = make_cert("10", two, 0);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	CHECK_CONTAINS(gp_err_detail(), "more than one");
-	srv_ident_clear(&id);
-	X509_free(x);
-	x = make_cert("10", nul, 9);
-	CHECK(x != NULL);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	srv_ident_clear(&id);
-	X509_free(x);
-	x = make_cert("-5", auditor, 0);
-	CHECK(x != NULL);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	CHECK_CONTAINS(gp_err_detail(), "serial");
-	srv_ident_clear(&id);
-	X509_free(x);
-	x = make_cert("0", auditor, 0);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	srv_ident_clear(&id);
-	X509_free(x);
-	x = make_cert("0102030405060708090a0b0c0d0e0f101112131415161718191a1b"
-	    "1c1d1e1f2021", auditor, 0);
-	CHECK(x != NULL);
-	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
-	srv_ident_clear(&id);
-	X509_free(x);
-	CHECK(srv_ident_parse(NULL, &id) != 0);
-	srv_ident_clear(&id);
-	srv_ident_clear(NULL);
-}
-
+/*
+ * The per-address table (srv_peer.c): aggregated refusals written through a
+ * real audit log on a temporary store, the cap on addresses, the OCSP
+ * nonce token bucket. tests/t_robust.sh covers the listeners' limits end
+ * to end.
+ */
 static void
 test_refusal_kinds(void)
 {
@@ -607,6 +476,139 @@ test_peers_nonce_rate(void)
 	srv_peers_free(NULL);
 }
 
+/* A self-signed P-256 certificate with |serial_hex| (may start with '-')
+ * and the subject title entries in |titles| (NULL-terminated, may be
+ * empty); |title_len| > 0 gives the first title that exact byte length. */
+static X509 *
+make_cert(const char *serial_hex, const char *const *titles, int title_len)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n = NULL;
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+	size_t i;
+	int ok = 0;
+
+	if (k == NULL || x == NULL)
+		goto out;
+	if (BN_hex2bn(&bn, serial_hex) == 0)
+		goto out;
+	ai = BN_to_ASN1_INTEGER(bn, NULL);
+	if (ai == NULL || X509_set_serialNumber(x, ai) != 1)
+		goto out;
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"Zhang San, ops", -1, -1, 0);
+	for (i = 0; titles[i] != NULL; i++)
+		X509_NAME_add_entry_by_NID(n, NID_title, MBSTRING_UTF8,
+		    (const unsigned char *)titles[i],
+		    i == 0 && title_len > 0 ? title_len : -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509_set_version(x, 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, k);
+	ok = X509_sign(x, k, EVP_sha256()) > 0;
+out:
+	ASN1_INTEGER_free(ai);
+	BN_free(bn);
+	EVP_PKEY_free(k);
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static void
+test_ident_parse(void)
+{
+	static const char *const auditor[] = {"auditor", NULL};
+	static const char *const officer[] = {"officer", NULL};
+	static const char *const none[] = {NULL};
+	static const char *const other[] = {"root", NULL};
+	static const char *const two[] = {"officer", "sysadmin", NULL};
+	static const char *const nul[] = {"auditor\0x", NULL};
+	struct srv_ident id;
+	X509 *x;
+
+	x = make_cert("00ABCDEF0123", auditor, 0);
+	CHECK(x != NULL);
+	CHECK_EQ(srv_ident_parse(x, &id), 0);
+	CHECK_STR(id.serial, "abcdef0123");
+	CHECK_STR(id.role, "auditor");
+	CHECK_EQ(id.role_bit, SRV_ROLE_AUDITOR);
+	/* RFC 2253 lists the last RDN first and escapes the comma. */
+	CHECK_STR(id.actor, "title=auditor,CN=Zhang San\\, ops,"
+	    "serial=abcdef0123");
+	CHECK(id.not_before < id.not_after);
+	CHECK(id.der != NULL && id.der_len == (size_t)i2d_X509(x, NULL));
+	srv_ident_clear(&id);
+	CHECK(id.der == NULL);
+	X509_free(x);
+
+	/* UTF-8 subjects (Chinese names) stay readable in the actor. */
+	x = make_cert("2a", auditor, 0);
+	CHECK(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "O",
+	    MBSTRING_UTF8, (const unsigned char *)"\xe5\xb8\x82\xe6\x94"
+	    "\xbf\xe5\xba\x9c", -1, -1, 0) == 1);
+	CHECK_EQ(srv_ident_parse(x, &id), 0);
+	CHECK_STR(id.actor, "O=\xe5\xb8\x82\xe6\x94\xbf\xe5\xba\x9c,"
+	    "title=auditor,CN=Zhang San\\, ops,serial=2a");
+	srv_ident_clear(&id);
+	X509_free(x);
+
+	x = make_cert("1", officer, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), 0);
+	CHECK_STR(id.serial, "1");
+	CHECK_EQ(id.role_bit, SRV_ROLE_OFFICER);
+	srv_ident_clear(&id);
+	X509_free(x);
+
+	/* must fail: no role, unknown role, two roles, NUL in the role,
+	 * negative and zero serials, over-long serial, NULL */
+	x = make_cert("10", none, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "no role");
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("10", other, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "title");
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("10", two, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "more than one");
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("10", nul, 9);
+	CHECK(x != NULL);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("-5", auditor, 0);
+	CHECK(x != NULL);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "serial");
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("0", auditor, 0);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	srv_ident_clear(&id);
+	X509_free(x);
+	x = make_cert("0102030405060708090a0b0c0d0e0f101112131415161718191a1b"
+	    "1c1d1e1f2021", auditor, 0);
+	CHECK(x != NULL);
+	CHECK_EQ(srv_ident_parse(x, &id), GP_ERR_UNAUTHENTICATED);
+	srv_ident_clear(&id);
+	X509_free(x);
+	CHECK(srv_ident_parse(NULL, &id) != 0);
+	srv_ident_clear(&id);
+	srv_ident_clear(NULL);
+}
+
 int
 main(void)
 {
@@ -616,10 +618,10 @@ main(void)
 	RUN(test_routes);
 	RUN(test_roles);
 	RUN(test_metrics_text);
-	RUN(test_ident_parse);
 	RUN(test_refusal_kinds);
 	RUN(test_peers_aggregate);
 	RUN(test_peers_cap);
 	RUN(test_peers_nonce_rate);
+	RUN(test_ident_parse);
 	return test_done("server");
 }
