@@ -59,9 +59,16 @@ t_done robust
 fi
 t_ok "serve starts"
 
-# healthz NAME: /healthz from 127.0.0.1 within 10 s; prints the status.
+# healthz NAME: /healthz from 127.0.0.1 within 10 s; prints "answered"
+# when it gave its JSON (200, or 503 when the machine's clock makes the
+# TSA refuse), else the HTTP status ("000": no answer).
 healthz() {
-	curl -s --max-time 10 -o "$T_TMP/$1.body" -w '%{http_code}' "$PUB/healthz"
+	local s
+	s=$(curl -s --max-time 10 -o "$T_TMP/$1.body" -w '%{http_code}' "$PUB/healthz")
+	case $s in
+	200|503) grep -q '"status"' "$T_TMP/$1.body" && s=answered ;;
+	esac
+	echo "$s"
 }
 
 # --- 1,000 sockets from one address -------------------------------------
@@ -132,7 +139,7 @@ else
 	for _ in $(seq 1 400); do [ -f "$T_TMP/held" ] && break; sleep 0.1; done
 	read -r CONNECTED OPEN <"$T_TMP/held" 2>/dev/null
 	s=$(healthz held_healthz)
-	[ "$s" = 200 ] && t_ok "/healthz answers while 127.0.0.2 holds 1000 sockets" ||
+	[ "$s" = answered ] && t_ok "/healthz answers while 127.0.0.2 holds 1000 sockets" ||
 		t_fail "/healthz answers while 127.0.0.2 holds 1000 sockets" "status $s"
 	[ "${CONNECTED:-0}" -ge 1000 ] && [ "${OPEN:-9999}" -le $PER_IP ] &&
 		t_ok "the server keeps at most $PER_IP of them (connected ${CONNECTED:-?}, open ${OPEN:-?})" ||
@@ -176,7 +183,7 @@ python3 "$T_TMP/trickle.py" "$P1" 127.0.0.2 20 >"$T_TMP/trickle.out" 2>&1 &
 TRICKLE=$!
 sleep 1
 s=$(healthz trickle_healthz)
-[ "$s" = 200 ] && t_ok "/healthz answers while a client trickles its headers" ||
+[ "$s" = answered ] && t_ok "/healthz answers while a client trickles its headers" ||
 	t_fail "/healthz answers while a client trickles its headers" "status $s"
 wait "$TRICKLE"
 grep -q '^cut' "$T_TMP/trickle.out" &&
