@@ -168,6 +168,11 @@ gp_config_defaults(const char *dir, struct gp_config **out)
 	cfg->request_timeout_s = 30;
 	cfg->max_connections = 1024;
 	cfg->threads = 4;
+	cfg->max_connections_per_ip = 64;
+	cfg->request_deadline_s = 60;
+	cfg->shutdown_grace_s = 30;
+	cfg->ocsp_nonce_per_s = 10;
+	cfg->ocsp_nonce_burst = 20;
 	cfg->tsa_policy = strdup(CONFIG_TSA_POLICY);
 	cfg->tsa_accuracy_s = 1;
 	cfg->tsa_precision_digits = 3;
@@ -748,7 +753,9 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	static const char *const ocsp[] = {"refresh_s", "validity_s", NULL};
 	static const char *const audit[] = {"checkpoint_s", NULL};
 	static const char *const limits[] = {"max_body_bytes",
-	    "request_timeout_s", "max_connections", "threads", NULL};
+	    "request_timeout_s", "max_connections", "threads",
+	    "max_connections_per_ip", "request_deadline_s",
+	    "shutdown_grace_s", "ocsp_nonce_per_s", "ocsp_nonce_burst", NULL};
 	json_t *sec, *v;
 	size_t i;
 	char fld[32];
@@ -864,6 +871,16 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	GUARD(cfg_int(rd, sec, "limits", "max_connections", 1, 65536,
 	    &cfg->max_connections));
 	GUARD(cfg_int(rd, sec, "limits", "threads", 1, 256, &cfg->threads));
+	GUARD(cfg_int(rd, sec, "limits", "max_connections_per_ip", 0, 65536,
+	    &cfg->max_connections_per_ip));
+	GUARD(cfg_int(rd, sec, "limits", "request_deadline_s", 1, 3600,
+	    &cfg->request_deadline_s));
+	GUARD(cfg_int(rd, sec, "limits", "shutdown_grace_s", 1, 3600,
+	    &cfg->shutdown_grace_s));
+	GUARD(cfg_int(rd, sec, "limits", "ocsp_nonce_per_s", 0, 1000000,
+	    &cfg->ocsp_nonce_per_s));
+	GUARD(cfg_int(rd, sec, "limits", "ocsp_nonce_burst", 1, 1000000,
+	    &cfg->ocsp_nonce_burst));
 	GUARD(cfg_tsa(rd, cfg_section(root, "tsa"), cfg));
 	GUARD(cfg_verify(rd, cfg_section(root, "verify"), cfg));
 	GUARD(cfg_seals(rd, json_object_get(root, "seals"), cfg));
@@ -974,6 +991,23 @@ gp_config_to_json(const struct gp_config *cfg)
 	    "request_timeout_s", (json_int_t)cfg->request_timeout_s,
 	    "max_connections", (json_int_t)cfg->max_connections,
 	    "threads", (json_int_t)cfg->threads);
+	if (root != NULL) {
+		/* limits on one client address and on shutdown (server/) */
+		json_t *lim = json_pack("{s:I, s:I, s:I, s:I, s:I}",
+		    "max_connections_per_ip",
+		    (json_int_t)cfg->max_connections_per_ip,
+		    "request_deadline_s", (json_int_t)cfg->request_deadline_s,
+		    "shutdown_grace_s", (json_int_t)cfg->shutdown_grace_s,
+		    "ocsp_nonce_per_s", (json_int_t)cfg->ocsp_nonce_per_s,
+		    "ocsp_nonce_burst", (json_int_t)cfg->ocsp_nonce_burst);
+
+		if (lim == NULL || json_object_update(json_object_get(root,
+		    "limits"), lim) != 0) {
+			json_decref(root);
+			root = NULL;
+		}
+		json_decref(lim);
+	}
 	if (root != NULL) {
 		json_t *pol = json_array();
 

@@ -195,8 +195,14 @@ struct gp_config {
 	int64_t audit_checkpoint_s;
 	int64_t max_body_bytes;
 	int64_t request_timeout_s;
-	int64_t max_connections;
+	int64_t max_connections;     /* per listener */
 	int64_t threads;
+	/* limits on one client address and on shutdown (server/) */
+	int64_t max_connections_per_ip; /* per listener; 0: no limit */
+	int64_t request_deadline_s;  /* headers and body, absolute */
+	int64_t shutdown_grace_s;    /* held replies' failure path after */
+	int64_t ocsp_nonce_per_s;    /* nonce answers per address; 0: any */
+	int64_t ocsp_nonce_burst;
 	/* tsa: RFC 3161 time-stamping (tsa/tsa.h) */
 	char *tsa_policy;          /* default policy OID (dotted text) */
 	char **tsa_policies;       /* other policies a request may ask for */

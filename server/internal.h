@@ -11,10 +11,16 @@
  *   srv_admin.c    handlers of the admin API
  *   srv_metrics.c  server-wide counters and their Prometheus text
  *   srv_audit.c    time-stamped audit checkpoints, GET /audit/checkpoint
+ *   srv_conn.c     per-connection state, the request deadline and the
+ *                  guard that enforces it
+ *   srv_tick.c     the periodic threads (guard, CRL schedule)
+ *   srv_peer.c     per-address memory: aggregated refusals, nonce rate
  *
  * Threads: handlers run on libmicrohttpd pool threads. struct srv is
  * written before the daemons start and only read afterwards, except for the
- * atomics and the mutex-protected health cache.
+ * atomics, the mutex-protected health cache, the connection list
+ * (conn_mu), the held replies (the hold mutex of srv_http.c) and the
+ * per-address table (its own mutex).
  */
 #ifndef GOVPKI_SERVER_INTERNAL_H
 #define GOVPKI_SERVER_INTERNAL_H
@@ -86,11 +92,22 @@ int srv_ident_role(const struct ca_profiles *ps, const struct store_cert *c,
 
 /* State kept per TCP connection (MHD socket context). */
 struct srv_conn {
-	int have_ident;             /* ident verified on this connection */
+	struct srv_conn *prev, *next; /* srv->conns, under srv->conn_mu */
+	enum srv_listener listener;
+	MHD_socket fd;
+	char client[64];
+	/* gp_mono_ms() by which the current request's headers and body must
+	 * be in; 0 while a handler runs or a reply is held or sent. */
+	_Atomic int64_t deadline_ms;
+	int cut;                    /* shut down by the guard (conn_mu) */
+	int have_ident;             /* admin: ident verified on this
+	                             * connection */
 	struct srv_ident ident;
 };
 
 struct srv;
+struct srv_hold;
+struct srv_peers;
 
 /* The closure given to one daemon's callbacks: with a thread pool, MHD
  * reports a worker daemon for a connection, so the listener is told by the
@@ -114,11 +131,25 @@ struct srv {
 	X509_STORE *trust;
 	STACK_OF(X509) *untrusted;
 	atomic_int in_flight;
-	/* Replies suspended until the audit writer resumes them: the writer
-	 * touches their connections until then, so the daemons must outlive
-	 * every one (srv_drain). */
-	atomic_int held;
-	int abandoned;              /* held replies outlived the drain */
+	/* Replies suspended until the audit writer resumes them (srv_hold),
+	 * under the hold mutex of srv_http.c: the list of those not yet
+	 * resumed, and whether shutdown has dropped them (then a new hold is
+	 * dropped at once). */
+	struct srv_hold *holds;
+	int stopping;
+	/* Connections (srv_conn.c), and the threads of the guard (which cuts
+	 * off requests past limits.request_deadline_s and flushes |peers|)
+	 * and of the CRL schedule (srv_tick.c). */
+	pthread_mutex_t conn_mu;
+	struct srv_conn *conns;
+	struct srv_ticker *guard;
+	struct srv_ticker *crl_tick;
+	/* Per client address: aggregated refusals, OCSP nonce rate. */
+	struct srv_peers *peers;
+	/* Test hook GOVPKI_TEST_AUDIT_STALL (srv_main.c): a file name, or
+	 * NULL; the guard thread holds the audit writer once it exists. */
+	const char *test_stall;
+	int test_stall_queued;
 	/* Health: one token probe at a time, cached for a second. */
 	pthread_mutex_t health_mu;
 	int64_t health_at_ms;
@@ -154,6 +185,7 @@ struct srv_req {
 	unsigned int status;        /* 0 until a response is queued */
 	int replied;
 	int too_large;
+	unsigned int framing_status; /* 400 or 501: ambiguous framing */
 	size_t received;            /* body bytes received, kept or not */
 	uint8_t *body;
 	size_t body_len;
@@ -164,6 +196,9 @@ struct srv_req {
 	/* A reply held until its audit record is durable (srv_audit_hold):
 	 * the connection is suspended and the audit writer resumes it. */
 	int held;
+	struct srv_hold *hold;      /* while held; under the hold mutex */
+	int suspended;              /* by srv_hold() (its thread only) */
+	int hold_dropped;           /* shutdown dropped the held reply */
 	int audit_done;             /* written by the audit writer thread */
 	int audit_r;
 	char audit_err[1024];       /* its detail when audit_r != 0 */
@@ -256,11 +291,11 @@ int srv_h_crl_generate(struct srv_req *rq, const char *url);
  * srv_pki_free() accepts a server where init failed or never ran. */
 int srv_pki_init(struct srv *s) GP_WUR;
 void srv_pki_free(struct srv *s);
-/* Called about once a second from the main loop: generates each CRL when
- * its interval has passed, its nextUpdate draws near, or a certificate
- * status changed (any process; seen through the store) at least
- * SRV_CRL_REVOKE_DELAY_S ago. Never fails the loop; failures are logged
- * and audited. */
+/* Called about once a second on the CRL schedule's thread (srv_tick.c):
+ * generates each CRL when its interval has passed, its nextUpdate draws
+ * near, or a certificate status changed (any process; seen through the
+ * store) at least crl.delay_s ago. Never fails the loop; failures are
+ * logged and audited. */
 void srv_crl_tick(struct srv *s);
 
 /* Replies (srv_http.c). Each sets rq->resp and rq->resp_status; the JSON
@@ -343,15 +378,108 @@ int srv_audit_hold(struct srv_req *rq, const char *op, const char *object,
 /* The two halves of srv_audit_hold(), for a handler whose durable step is
  * not a plain record (issuance: a certificate row and its record through
  * audit_apply_async): srv_hold() suspends the connection with the reply
- * the handler built; the handler then queues the durable step with
- * srv_hold_done (an audit_done_fn) and |rq| as its callback, and returns
- * 0. srv_hold_done() keeps the result and its detail (rq->audit_r,
- * rq->audit_err, for |on_fail|) and resumes the connection; a step that
- * could not be queued is reported by calling it at once. */
-void srv_hold(struct srv_req *rq, int (*on_fail)(struct srv_req *rq));
+ * the handler built and returns the callback argument; the handler then
+ * queues the durable step with srv_hold_done (an audit_done_fn) and that
+ * argument (never |rq|: the request may be gone when the writer calls
+ * back), and returns 0. srv_hold_done() keeps the result and its detail
+ * (rq->audit_r, rq->audit_err, for |on_fail|) and resumes the connection;
+ * a step that could not be queued is reported by calling it at once. It
+ * must be called exactly once per srv_hold(), and frees the argument.
+ *
+ * Shutdown (srv_holds_drop) gives every reply still held after
+ * limits.shutdown_grace_s its failure path: the connection is resumed and
+ * closed without a reply, and the writer's later callback only frees its
+ * argument. So nothing the server frees is used by a callback that comes
+ * after server_run() returned. */
+struct srv_hold *srv_hold(struct srv_req *rq,
+    int (*on_fail)(struct srv_req *rq));
 void srv_hold_done(void *arg, int r);
+/* Drops every held reply (see srv_hold) and makes later holds fail at
+ * once; returns how many were dropped. */
+int srv_holds_drop(struct srv *s);
 int srv_audit(struct srv_req *rq, const char *op, const char *object,
     const char *outcome, json_t *details) GP_WUR;
+
+/* The client address of |c| as text ("unknown" when MHD has none). */
+void srv_client_addr(struct MHD_Connection *c, char *buf, size_t len);
+
+/*
+ * Connections (srv_conn.c). srv_conn_arm() starts the deadline of the
+ * next request on |sc| (NULL: nothing), srv_conn_disarm() stops it once
+ * the request is complete. srv_conn_sweep() cuts off every connection
+ * past its deadline and returns how many. srv_guard_tick() is the guard's
+ * period: the sweep, the test hook below and the flush of the aggregated
+ * refusals of the minutes that have ended.
+ */
+void srv_conn_arm(struct srv *s, struct srv_conn *sc);
+void srv_conn_disarm(struct srv_conn *sc);
+int srv_conn_sweep(struct srv *s, int64_t now_ms);
+void srv_guard_tick(struct srv *s);
+
+/* A thread calling |fn|(|s|) every |period_ms| (srv_tick.c), |what|
+ * naming it in errors; srv_ticker_stop() waits for a call under way,
+ * frees it, and accepts NULL. */
+struct srv_ticker;
+int srv_ticker_start(struct srv *s, int64_t period_ms,
+    void (*fn)(struct srv *s), const char *what, struct srv_ticker **out)
+    GP_WUR;
+void srv_ticker_stop(struct srv_ticker *t);
+/* The guard's tick of the test hook GOVPKI_TEST_AUDIT_STALL (srv_main.c):
+ * queues, once, a change that holds the audit writer while the named file
+ * exists. A no-op unless the variable is set. */
+void srv_test_stall_tick(struct srv *s);
+
+/*
+ * Per client address (srv_peer.c): refusals of anonymous requests,
+ * aggregated into one audit record per address and minute, and the token
+ * bucket of OCSP nonce answers. Thread-safe; times are gp_now_ms().
+ */
+enum srv_refusal {
+	SRV_REFUSED_HTTP_400 = 0,
+	SRV_REFUSED_HTTP_404,
+	SRV_REFUSED_HTTP_405,
+	SRV_REFUSED_HTTP_413,
+	SRV_REFUSED_HTTP_OTHER,     /* another 4xx, or 501 */
+	SRV_REFUSED_DEADLINE,       /* cut off at limits.request_deadline_s */
+	SRV_REFUSED_OCSP_MALFORMED,
+	SRV_REFUSED_TSA_BAD_ALG,
+	SRV_REFUSED_TSA_BAD_REQUEST,
+	SRV_REFUSED_TSA_BAD_DATA_FORMAT,
+	SRV_REFUSED_TSA_UNACCEPTED_POLICY,
+	SRV_REFUSED_TSA_UNACCEPTED_EXTENSION,
+	SRV_REFUSED_TSA_ADD_INFO,
+	SRV_REFUSALS
+};
+/* "http.404", "ocsp.malformedRequest", "tsa.badAlg" ... as in records. */
+const char *srv_refusal_name(enum srv_refusal k);
+/* The refusal of an HTTP status (4xx), or -1. */
+int srv_refusal_of_status(unsigned int status);
+/* The refusal of a TSA rejection the client caused (TSA_FAIL_*), or -1
+ * for one that says something about the TSA (timeNotAvailable,
+ * systemFailure), which is recorded one by one. */
+int srv_refusal_of_tsa(int fail_bit);
+/* |nonce_per_s| 0: no nonce limit; |max| addresses tracked, beyond which
+ * they share one entry (client "*"). */
+int srv_peers_new(double nonce_per_s, double nonce_burst, size_t max,
+    struct srv_peers **out) GP_WUR;
+void srv_peers_free(struct srv_peers *p);
+/* Counts one refusal of |client| (NULL: "unknown"); |p| NULL: nothing. */
+void srv_peers_refused(struct srv_peers *p, const char *client,
+    enum srv_refusal k, int64_t now_ms);
+/* 1 when |client| may have one more nonce answer signed now (and takes
+ * it from its bucket), 0 when it is over limits.ocsp_nonce_per_s. */
+int srv_peers_nonce_ok(struct srv_peers *p, const char *client,
+    int64_t now_ms);
+/* Writes one "http.refused" record (client: the address; object and
+ * details.minute: the minute, UTC; details.count and details.kinds) per
+ * address for every minute before now_ms's, or for every minute when
+ * |all|; through audit_log() when |sync| (durable on return), else
+ * queued with audit_log_async(). Counts whose record cannot be written
+ * are logged. Returns 0 or the first write's error. */
+int srv_peers_flush(struct srv_peers *p, audit *a, int64_t now_ms, int all,
+    int sync) GP_WUR;
+/* Counts a refusal of |rq| on the public listener (srv_http.c). */
+void srv_refused(struct srv_req *rq, enum srv_refusal k);
 
 /* The access, completed and connection callbacks given to MHD. */
 enum MHD_Result srv_access(void *cls, struct MHD_Connection *c,

@@ -222,8 +222,8 @@ srv_h_ca_issue(struct srv_req *rq, const char *url)
 	/* The 201 waits, without holding this worker thread, until the
 	 * certificate row and its record are durable; if they cannot be
 	 * stored, the error replaces it. */
-	srv_hold(rq, srv_ca_commit_failed);
-	ca_issue_commit_async(job, srv_hold_done, rq);
+	ca_issue_commit_async(job, srv_hold_done,
+	    srv_hold(rq, srv_ca_commit_failed));
 	r = 0;
 out:
 	ca_issue_result_clear(&res);

@@ -2,14 +2,24 @@
  * srv_http.c: request plumbing shared by both listeners. For each request:
  *
  *   1. first call: a context with a CSPRNG request id, the method, path and
- *      client address; a declared Content-Length over max_body_bytes is
- *      answered 413 at once, before any of the body is read;
+ *      client address; message framing that two parsers could read two
+ *      ways (Content-Length headers that disagree, Transfer-Encoding with
+ *      Content-Length, a transfer coding other than chunked) is answered
+ *      400 or 501 and the connection closed; a declared Content-Length
+ *      over max_body_bytes is answered 413 at once, before any of the
+ *      body is read;
  *   2. body calls: bytes accumulate up to max_body_bytes; past it what
  *      was kept is freed and the rest dropped unbuffered, then answered
  *      413; past twice the cap the connection is closed;
- *   3. last call: admin authentication, route lookup (404/405), role check
- *      (403, audited), then the handler; its reply gets X-Request-Id;
- *   4. completed callback: one JSON log line, metrics, in-flight count.
+ *   3. last call: the connection's request deadline stops (srv_conn.c),
+ *      admin authentication, route lookup (404/405), role check (403,
+ *      audited), then the handler; its reply gets X-Request-Id;
+ *   4. completed callback: one JSON log line, metrics, in-flight count,
+ *      and the deadline of the connection's next request starts.
+ *
+ * Refusals on the public listener (4xx) are counted per client address
+ * for the aggregated "http.refused" record (srv_peer.c), not audited one
+ * by one.
  *
  * A handler whose reply must wait for something slow does not block its
  * worker thread: srv_audit_hold() suspends the connection until the audit
@@ -19,7 +29,11 @@
  * a durable step that is not a plain record: issuance's certificate row
  * and record). The same pattern serves a USB key that signs in up
  * to 10 s. srv_req stays alive (and counted in flight) until
- * srv_completed().
+ * srv_completed(). The writer's callback argument is a struct srv_hold,
+ * not the request: shutdown may drop a held reply (srv_holds_drop) and
+ * free the request before the writer calls back, and then the callback
+ * finds the hold detached and only frees it. One process-wide mutex
+ * orders the callback, the drop and the request's completion.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,12 +42,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
 
 #include "server/internal.h"
+
+/* A held reply as the audit writer knows it: its callback argument. */
+struct srv_hold {
+	struct srv_hold *prev, *next; /* srv->holds while |rq| is set */
+	struct srv_req *rq;           /* NULL once dropped or completed */
+};
+
+/* Orders the writer's callback, srv_holds_drop() and srv_completed() on
+ * every hold of the process (a struct srv may be gone when the writer
+ * calls back, so the mutex cannot live in it). */
+static pthread_mutex_t srv_hold_mu = PTHREAD_MUTEX_INITIALIZER;
 
 unsigned int
 server_http_status(int code)
@@ -177,19 +203,52 @@ srv_audit(struct srv_req *rq, const char *op, const char *object,
 	return audit_log(rq->srv->inst->audit, &ev);
 }
 
+/* Unlinks |h| from its server's list. Called under srv_hold_mu with
+ * h->rq set. */
+static void
+srv_hold_unlink(struct srv_hold *h)
+{
+	struct srv *s = h->rq->srv;
+
+	if (h->prev != NULL)
+		h->prev->next = h->next;
+	else
+		s->holds = h->next;
+	if (h->next != NULL)
+		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+	h->rq->hold = NULL;
+	h->rq = NULL;
+}
+
 /* The audit writer's completion for a held reply: record the result, then
  * wake the connection. Runs on the writer thread; MHD_resume_connection()
- * is made for that. */
+ * is made for that. A hold that shutdown dropped has no request left:
+ * then only the hold is freed. */
 static void
 srv_audit_resume(void *arg, int r)
 {
-	struct srv_req *rq = arg;
-	struct srv *s = rq->srv;
+	struct srv_hold *h = arg;
+	struct srv_req *rq;
+	char err[sizeof(rq->audit_err)];
 
+	if (h == NULL)
+		return; /* srv_hold() had no memory and dropped the reply */
+	/* This detail is the writer thread's. */
+	snprintf(err, sizeof(err), "%s", r != 0 ? gp_err_detail() : "");
+	pthread_mutex_lock(&srv_hold_mu);
+	if ((rq = h->rq) == NULL) {
+		pthread_mutex_unlock(&srv_hold_mu);
+		if (r != 0)
+			gp_log(GP_LOG_ERROR, "a reply dropped at shutdown: "
+			    "cannot audit: %s", err);
+		free(h);
+		return;
+	}
+	srv_hold_unlink(h);
 	if (r != 0) {
-		/* For |on_audit_fail|: this detail is the writer thread's. */
-		snprintf(rq->audit_err, sizeof(rq->audit_err), "%s",
-		    gp_err_detail());
+		/* For |on_audit_fail|. */
+		snprintf(rq->audit_err, sizeof(rq->audit_err), "%s", err);
 		gp_log(GP_LOG_ERROR, "request %s: cannot audit: %s",
 		    rq->request_id, rq->audit_err);
 	}
@@ -199,17 +258,41 @@ srv_audit_resume(void *arg, int r)
 	__atomic_store_n(&rq->audit_done, 1, __ATOMIC_RELEASE);
 	MHD_resume_connection(rq->conn);
 	/* |rq| may be gone from here on (completed and freed by MHD). */
-	atomic_fetch_sub(&s->held, 1);
+	pthread_mutex_unlock(&srv_hold_mu);
+	free(h);
 }
 
-void
+struct srv_hold *
 srv_hold(struct srv_req *rq, int (*on_fail)(struct srv_req *rq))
 {
-	atomic_fetch_add(&rq->srv->held, 1);
+	struct srv *s = rq->srv;
+	struct srv_hold *h = calloc(1, sizeof(*h));
+
 	rq->held = 1;
 	rq->on_audit_fail = on_fail;
-	/* Suspend first: the writer may resume before the handler returns. */
-	MHD_suspend_connection(rq->conn);
+	pthread_mutex_lock(&srv_hold_mu);
+	if (h != NULL && !s->stopping) {
+		/* Suspend first: the writer may resume before the handler
+		 * returns. */
+		MHD_suspend_connection(rq->conn);
+		rq->suspended = 1;
+		h->rq = rq;
+		h->next = s->holds;
+		if (s->holds != NULL)
+			s->holds->prev = h;
+		s->holds = h;
+		rq->hold = h;
+	} else {
+		/* Shutting down (or no memory): the reply is dropped at once,
+		 * the connection closed without it. */
+		gp_log(GP_LOG_ERROR, "request %s: %s; closing the connection "
+		    "without its reply", rq->request_id, h == NULL ?
+		    "no memory to hold the reply" : "the server is stopping");
+		rq->hold_dropped = 1;
+		__atomic_store_n(&rq->audit_done, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&srv_hold_mu);
+	return h;
 }
 
 void
@@ -219,10 +302,34 @@ srv_hold_done(void *arg, int r)
 }
 
 int
+srv_holds_drop(struct srv *s)
+{
+	struct srv_req *rq;
+	int n = 0;
+
+	pthread_mutex_lock(&srv_hold_mu);
+	s->stopping = 1;
+	while (s->holds != NULL) {
+		rq = s->holds->rq;
+		srv_hold_unlink(s->holds);
+		gp_log(GP_LOG_ERROR, "request %s: its reply still waits for "
+		    "the audit log after limits.shutdown_grace_s; closing the "
+		    "connection without it", rq->request_id);
+		rq->hold_dropped = 1;
+		__atomic_store_n(&rq->audit_done, 1, __ATOMIC_RELEASE);
+		MHD_resume_connection(rq->conn);
+		n++;
+	}
+	pthread_mutex_unlock(&srv_hold_mu);
+	return n;
+}
+
+int
 srv_audit_hold(struct srv_req *rq, const char *op, const char *object,
     const char *outcome, json_t *details, int (*on_fail)(struct srv_req *rq))
 {
 	struct audit_event ev;
+	struct srv_hold *h;
 	int r;
 
 	memset(&ev, 0, sizeof(ev));
@@ -234,10 +341,10 @@ srv_audit_hold(struct srv_req *rq, const char *op, const char *object,
 	ev.request_id = rq->request_id;
 	ev.client = rq->client;
 	ev.details = details;
-	srv_hold(rq, on_fail);
+	h = srv_hold(rq, on_fail);
 	if ((r = audit_log_async(rq->srv->inst->audit, &ev, srv_audit_resume,
-	    rq)) != 0)
-		srv_audit_resume(rq, r);
+	    h)) != 0)
+		srv_audit_resume(h, r);
 	return 0;
 }
 
@@ -254,6 +361,15 @@ srv_held_reply(struct srv_req *rq)
 
 	if (!__atomic_load_n(&rq->audit_done, __ATOMIC_ACQUIRE))
 		return MHD_YES; /* not ours to answer yet */
+	if (rq->hold_dropped) {
+		/* Shutdown: no reply at all rather than one that could claim
+		 * what the audit log does not hold yet. */
+		if (rq->resp != NULL) {
+			MHD_destroy_response(rq->resp);
+			rq->resp = NULL;
+		}
+		return MHD_NO;
+	}
 	rq->held = 0;
 	if (rq->audit_r == 0 && rq->resp == NULL)
 		return srv_fail(rq, 500, GP_ERR_NOMEM, "building the response");
@@ -300,12 +416,25 @@ static enum MHD_Result
 srv_fail(struct srv_req *rq, unsigned int status, int code,
     const char *detail)
 {
+	int k = srv_refusal_of_status(status);
+
+	if (k >= 0)
+		srv_refused(rq, (enum srv_refusal)k);
 	if (srv_reply_error(rq, status, code, detail) != 0)
 		return MHD_NO;
 	return srv_queue(rq);
 }
 
-static void
+void
+srv_refused(struct srv_req *rq, enum srv_refusal k)
+{
+	/* Anonymous requests only: the admin listener's refusals name an
+	 * actor and are audited one by one. */
+	if (rq->listener == SRV_PUBLIC)
+		srv_peers_refused(rq->srv->peers, rq->client, k, gp_now_ms());
+}
+
+void
 srv_client_addr(struct MHD_Connection *c, char *buf, size_t len)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -365,11 +494,8 @@ srv_req_new(const struct srv_lctx *lc, struct MHD_Connection *c,
 	rq->srv = s;
 	rq->conn = c;
 	rq->listener = lc->listener;
-	if (rq->listener == SRV_ADMIN) {
-		ci = MHD_get_connection_info(c,
-		    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		rq->sc = ci != NULL ? ci->socket_context : NULL;
-	}
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	rq->sc = ci != NULL ? ci->socket_context : NULL;
 	if (gp_random(rnd, sizeof(rnd)) != 0) {
 		free(rq);
 		return NULL;
@@ -422,6 +548,118 @@ srv_body_append(struct srv_req *rq, const char *data, size_t len, size_t cap)
 	return 0;
 }
 
+/* What srv_framing_check() saw of the headers that frame the body. */
+struct srv_framing {
+	int content_lengths;
+	int content_length_differs;
+	const char *content_length;
+	int transfer_encodings;
+	const char *transfer_encoding;
+};
+
+static enum MHD_Result
+srv_framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct srv_framing *f = cls;
+
+	if (key == NULL)
+		return MHD_YES;
+	if (value == NULL)
+		value = "";
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (f->content_lengths++ > 0 &&
+		    strcmp(f->content_length, value) != 0)
+			f->content_length_differs = 1;
+		else
+			f->content_length = value;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->transfer_encodings++;
+		f->transfer_encoding = value;
+	}
+	return MHD_YES;
+}
+
+/* Refuses a request whose body length two parsers could read two ways
+ * (request smuggling), with the status the RFC gives; 0 when the framing
+ * is unambiguous. libmicrohttpd 0.9.75 reads the first Content-Length
+ * and ignores the others, so this must be checked before any body. */
+static int
+srv_framing_check(struct srv_req *rq)
+{
+	struct srv_framing f;
+	const char *te, *last;
+
+	memset(&f, 0, sizeof(f));
+	(void)MHD_get_connection_values(rq->conn, MHD_HEADER_KIND,
+	    srv_framing_header, &f);
+	/* RFC 7230 3.3.3 (4): "If a message is received without
+	 * Transfer-Encoding and with either multiple Content-Length header
+	 * fields having differing field-values or a single Content-Length
+	 * header field having an invalid value, then the message framing is
+	 * invalid ... the server MUST respond with a 400 (Bad Request)
+	 * status code and then close the connection." (Repeats of one value
+	 * frame the body one way; 3.3.2 lets a recipient take them as one.) */
+	if (f.content_length_differs) {
+		rq->framing_status = 400;
+		return gp_err_set(GP_ERR_INVALID, "Content-Length: the "
+		    "request has several that differ");
+	}
+	if (f.transfer_encodings == 0)
+		return 0;
+	/* RFC 7230 3.3.3 (3): Transfer-Encoding with Content-Length "ought
+	 * to be handled as an error" (a sign of smuggling). */
+	if (f.content_lengths > 0) {
+		rq->framing_status = 400;
+		return gp_err_set(GP_ERR_INVALID, "Transfer-Encoding and "
+		    "Content-Length: send one of them");
+	}
+	te = f.transfer_encoding;
+	last = strrchr(te, ',');
+	last = last != NULL ? last + 1 : te;
+	while (*last == ' ' || *last == '\t')
+		last++;
+	/* RFC 7230 3.3.3 (3): "If a Transfer-Encoding header field is
+	 * present in a request and the chunked transfer coding is not the
+	 * final encoding, the message body length cannot be determined
+	 * reliably; the server MUST respond with the 400 (Bad Request)
+	 * status code and then close the connection." */
+	if (f.transfer_encodings > 1 || strncasecmp(last, "chunked", 7) != 0 ||
+	    strspn(last + 7, " \t") != strlen(last + 7)) {
+		rq->framing_status = 400;
+		return gp_err_set(GP_ERR_INVALID, "Transfer-Encoding: chunked "
+		    "must be the last (and here the only) coding");
+	}
+	/* RFC 7230 3.3.1: "A server that receives a request message with a
+	 * transfer coding it does not understand SHOULD respond with 501
+	 * (Not Implemented)." libmicrohttpd decodes chunked only. */
+	if (last != te) {
+		rq->framing_status = 501;
+		return gp_err_set(GP_ERR_UNSUPPORTED, "Transfer-Encoding: "
+		    "only chunked is supported");
+	}
+	return 0;
+}
+
+/* Answers a framing error (rq->framing_status) and closes the connection
+ * after the reply: what follows the headers cannot be told apart from a
+ * next request. */
+static enum MHD_Result
+srv_fail_close(struct srv_req *rq)
+{
+	char why[1024];
+	int code = rq->framing_status == 501 ? GP_ERR_UNSUPPORTED :
+	    GP_ERR_INVALID;
+
+	snprintf(why, sizeof(why), "%s", gp_err_detail());
+	srv_refused(rq, rq->framing_status == 400 ? SRV_REFUSED_HTTP_400 :
+	    SRV_REFUSED_HTTP_OTHER);
+	if (srv_reply_error(rq, rq->framing_status, code, why) != 0)
+		return MHD_NO;
+	MHD_add_response_header(rq->resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	return srv_queue(rq);
+}
+
 /* Runs the request once its body is complete. */
 static enum MHD_Result
 srv_dispatch(struct srv_req *rq, const char *url)
@@ -457,6 +695,7 @@ srv_dispatch(struct srv_req *rq, const char *url)
 	if (r == GP_ERR_NOT_FOUND)
 		return srv_fail(rq, 404, GP_ERR_NOT_FOUND, "no such path");
 	if (r == GP_ERR_UNSUPPORTED) {
+		srv_refused(rq, SRV_REFUSED_HTTP_405);
 		srv_route_allow(rq->listener, url, allow, sizeof(allow));
 		if (srv_reply_error(rq, 405, GP_ERR_UNSUPPORTED,
 		    "method not allowed on this path") != 0)
@@ -486,8 +725,11 @@ srv_dispatch(struct srv_req *rq, const char *url)
 		snprintf(why, sizeof(why), "%s", gp_err_detail());
 		return srv_fail(rq, server_http_status(r), r, why);
 	}
-	if (rq->held)
-		return MHD_YES; /* queued when the audit writer resumes us */
+	if (rq->held) {
+		/* Queued when the audit writer resumes us; closed without a
+		 * reply when shutdown dropped it before it was held. */
+		return rq->suspended ? MHD_YES : srv_held_reply(rq);
+	}
 	return srv_queue(rq);
 }
 
@@ -509,6 +751,8 @@ srv_access(void *cls, struct MHD_Connection *c, const char *url,
 		if (rq == NULL)
 			return MHD_NO;
 		*req_cls = rq;
+		if (srv_framing_check(rq) != 0)
+			return srv_fail_close(rq);
 		/* Refuse a declared oversize body before reading any of it. */
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -556,6 +800,9 @@ srv_access(void *cls, struct MHD_Connection *c, const char *url,
 		return srv_held_reply(rq);
 	if (rq->replied)
 		return MHD_YES;
+	/* Headers and body are in: from here the handler's time, or the
+	 * reply's, is not the client's doing. */
+	srv_conn_disarm(rq->sc);
 	if (rq->too_large)
 		return srv_fail(rq, 413, GP_ERR_TOO_LARGE,
 		    "request body over the limit");
@@ -582,6 +829,16 @@ srv_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (rq == NULL)
 		return;
 	*req_cls = NULL;
+	if (rq->held) {
+		/* A hold the writer has not called back yet: detach it, so
+		 * that the callback does not touch this request. */
+		pthread_mutex_lock(&srv_hold_mu);
+		if (rq->hold != NULL)
+			srv_hold_unlink(rq->hold);
+		pthread_mutex_unlock(&srv_hold_mu);
+	}
+	/* The next request on this connection has its own deadline. */
+	srv_conn_arm(s, rq->sc);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - rq->start.tv_sec) +
 	    (double)(now.tv_nsec - rq->start.tv_nsec) / 1e9;
@@ -605,27 +862,4 @@ srv_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	}
 	srv_req_free(rq);
 	atomic_fetch_sub(&s->in_flight, 1);
-}
-
-void
-srv_conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
-    enum MHD_ConnectionNotificationCode toe)
-{
-	struct srv_conn *sc;
-
-	switch (toe) {
-	case MHD_CONNECTION_NOTIFY_STARTED:
-		*socket_ctx = calloc(1, sizeof(struct srv_conn));
-		break;
-	case MHD_CONNECTION_NOTIFY_CLOSED:
-		sc = *socket_ctx;
-		if (sc != NULL) {
-			srv_ident_clear(&sc->ident);
-			free(sc);
-		}
-		*socket_ctx = NULL;
-		break;
-	default:
-		break;
-	}
 }

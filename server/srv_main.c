@@ -1,10 +1,20 @@
 /*
  * srv_main.c: server_run(). Reads the admin TLS material, starts the two
- * libmicrohttpd daemons (each with its own thread pool), then waits for
- * SIGTERM/SIGINT with sigtimedwait so that it can sign audit checkpoints
- * periodically on the same thread. Shutdown: quiesce both listeners (stop
- * accepting), wait up to SRV_DRAIN_S for in-flight requests, stop the
- * daemons, record "server.stop" and force a final checkpoint.
+ * libmicrohttpd daemons (each with its own thread pool, a connection limit
+ * per listener and per client address), the guard (srv_conn.c) and the
+ * CRL schedule (srv_ocsp.c) on threads of their own (srv_tick.c), then
+ * waits for SIGTERM/SIGINT with sigtimedwait so that it can sign audit
+ * checkpoints periodically on the same thread.
+ *
+ * Shutdown: quiesce both listeners (stop accepting) and wait up to
+ * limits.shutdown_grace_s for requests in flight. Replies still held for
+ * the audit log then get their failure path (srv_holds_drop: the
+ * connection is closed without a reply), so no suspended connection is
+ * left when the daemons stop, and nothing the audit writer may still call
+ * back into is freed under it. Then the daemons stop (waiting for
+ * handlers that are running), the aggregated refusals are written,
+ * "server.stop" is recorded and a final checkpoint forced: these wait for
+ * the audit writer, which its store's busy timeout bounds.
  *
  * SIGTERM and SIGINT are blocked before any MHD thread exists, so that only
  * sigtimedwait() here ever sees them.
@@ -16,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,9 +35,23 @@
 
 #include "server/internal.h"
 
-#define SRV_DRAIN_S 10
-/* Then, for replies held for the audit log (srv_hold). */
-#define SRV_HELD_WAIT_S 30
+/* After the held replies were dropped, for their connections to close. */
+#define SRV_CLOSE_WAIT_MS 2000
+/* File descriptors besides connections: store, token, CRL files served,
+ * listening sockets, each pool thread's epoll and wake-up descriptors. */
+#define SRV_FD_RESERVE 256
+/* Client addresses remembered (srv_peer.c). */
+#define SRV_PEERS_MAX 4096
+/* The guard's period (srv_conn.c): the granularity of the deadline. */
+#define SRV_GUARD_TICK_MS 250
+/* The CRL schedule's period. */
+#define SRV_CRL_TICK_MS 1000
+/* At most one "connection limit" line from libmicrohttpd this often. */
+#define SRV_LIMIT_LOG_MS 10000
+/* Test hook: while the file this names exists, the audit writer is held
+ * inside a transaction (tests/t_robust.sh). */
+#define SRV_TEST_AUDIT_STALL_ENV "GOVPKI_TEST_AUDIT_STALL"
+#define SRV_TEST_STALL_MAX_S 600
 
 union srv_sockaddr {
 	struct sockaddr sa;
@@ -85,7 +110,66 @@ srv_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	/* One line per refused connection would let one client flood the
+	 * log: say it once in a while, with how many were not said. */
+	if (strstr(msg, "connection limit") != NULL) {
+		static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+		static int64_t last_ms;
+		static long quiet;
+		int64_t now = gp_mono_ms();
+		long more;
+
+		pthread_mutex_lock(&mu);
+		if (last_ms != 0 && now - last_ms < SRV_LIMIT_LOG_MS) {
+			quiet++;
+			pthread_mutex_unlock(&mu);
+			return;
+		}
+		more = quiet;
+		quiet = 0;
+		last_ms = now;
+		pthread_mutex_unlock(&mu);
+		gp_log(GP_LOG_WARN, "%s listener: %s (limits.max_connections "
+		    "or limits.max_connections_per_ip; %ld more not logged)",
+		    (const char *)cls, msg, more);
+		return;
+	}
 	gp_log(GP_LOG_WARN, "%s listener: %s", (const char *)cls, msg);
+}
+
+/* The connection limit per listener that the descriptor limit allows:
+ * limits.max_connections, with RLIMIT_NOFILE raised towards what both
+ * listeners need when the hard limit permits; lower (and said) when it
+ * does not, so that accept() never runs the process out of descriptors
+ * the store and the token need. */
+static unsigned int
+srv_conn_limit(const struct gp_config *cfg)
+{
+	struct rlimit rl, want;
+	rlim_t need = (rlim_t)cfg->max_connections * SRV_LISTENERS +
+	    SRV_FD_RESERVE;
+	rlim_t fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return (unsigned int)cfg->max_connections;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		want = rl;
+		want.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max >= need ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return (unsigned int)cfg->max_connections;
+	fit = rl.rlim_cur > SRV_FD_RESERVE + SRV_LISTENERS ?
+	    (rl.rlim_cur - SRV_FD_RESERVE) / SRV_LISTENERS : 1;
+	gp_log(GP_LOG_WARN, "server: limits.max_connections %lld per listener "
+	    "needs about %llu open files, but the limit is %llu: %llu "
+	    "connections per listener; raise the limit (ulimit -n, systemd "
+	    "LimitNOFILE=) or lower limits.max_connections",
+	    (long long)cfg->max_connections, (unsigned long long)need,
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)fit);
+	return (unsigned int)fit;
 }
 
 static int
@@ -148,7 +232,8 @@ srv_tls_free(struct srv *s)
 }
 
 static int
-srv_start(struct srv *s, enum srv_listener l, const char *hostport)
+srv_start(struct srv *s, enum srv_listener l, const char *hostport,
+    unsigned int conn_limit)
 {
 	int r;
 	const struct gp_config *cfg = s->inst->cfg;
@@ -157,6 +242,10 @@ srv_start(struct srv *s, enum srv_listener l, const char *hostport)
 	unsigned int flags;
 	unsigned int threads = cfg->threads > 1 ? (unsigned int)cfg->threads :
 	    0;
+	/* libmicrohttpd counts per address over the whole daemon (its pool
+	 * threads share one table); the connection limit is split among the
+	 * pool threads, each of which stops accepting when full. */
+	unsigned int per_ip = (unsigned int)cfg->max_connections_per_ip;
 	const char *name = srv_listener_name(l);
 
 	GUARD(srv_addr(l == SRV_ADMIN ? "https_listen" : "http_listen",
@@ -172,8 +261,8 @@ srv_start(struct srv *s, enum srv_listener l, const char *hostport)
 		    MHD_OPTION_EXTERNAL_LOGGER, srv_mhd_log, (void *)name,
 		    MHD_OPTION_SOCK_ADDR, &addr.sa,
 		    MHD_OPTION_THREAD_POOL_SIZE, threads,
-		    MHD_OPTION_CONNECTION_LIMIT,
-		    (unsigned int)cfg->max_connections,
+		    MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
 		    MHD_OPTION_CONNECTION_TIMEOUT,
 		    (unsigned int)cfg->request_timeout_s,
 		    MHD_OPTION_NOTIFY_COMPLETED, srv_completed,
@@ -192,11 +281,13 @@ srv_start(struct srv *s, enum srv_listener l, const char *hostport)
 		    MHD_OPTION_EXTERNAL_LOGGER, srv_mhd_log, (void *)name,
 		    MHD_OPTION_SOCK_ADDR, &addr.sa,
 		    MHD_OPTION_THREAD_POOL_SIZE, threads,
-		    MHD_OPTION_CONNECTION_LIMIT,
-		    (unsigned int)cfg->max_connections,
+		    MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
 		    MHD_OPTION_CONNECTION_TIMEOUT,
 		    (unsigned int)cfg->request_timeout_s,
 		    MHD_OPTION_NOTIFY_COMPLETED, srv_completed,
+		    &s->lctx[l],
+		    MHD_OPTION_NOTIFY_CONNECTION, srv_conn_notify,
 		    &s->lctx[l],
 		    MHD_OPTION_END);
 	}
@@ -211,6 +302,52 @@ srv_start(struct srv *s, enum srv_listener l, const char *hostport)
 	r = 0;
 out:
 	return r;
+}
+
+/* The test hook's change: holds the writer (and the store's write lock)
+ * while the file |arg| exists, at most SRV_TEST_STALL_MAX_S, then refuses,
+ * so that neither it nor a record of it is kept. Uses nothing of the
+ * server: the writer may call it after server_run() returned. */
+static int
+srv_test_stall_apply(store *st, void *arg)
+{
+	const char *path = arg;
+	int64_t end = gp_mono_ms() + SRV_TEST_STALL_MAX_S * 1000;
+	struct timespec ts = {0, 50 * 1000 * 1000};
+
+	(void)st;
+	while (access(path, F_OK) == 0 && gp_mono_ms() < end)
+		nanosleep(&ts, NULL);
+	return gp_err_set(GP_ERR_BUSY, "test hook %s: the audit writer was "
+	    "held", SRV_TEST_AUDIT_STALL_ENV);
+}
+
+static void
+srv_test_stall_done(void *arg, int r)
+{
+	(void)arg;
+	(void)r;
+}
+
+void
+srv_test_stall_tick(struct srv *s)
+{
+	struct audit_event ev;
+
+	if (s->test_stall == NULL || s->test_stall_queued ||
+	    access(s->test_stall, F_OK) != 0)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.op = "test.audit_stall";
+	ev.outcome = "failure";
+	s->test_stall_queued = 1;
+	if (audit_apply_async(s->inst->audit, srv_test_stall_apply,
+	    (void *)s->test_stall, &ev, srv_test_stall_done, NULL) != 0)
+		gp_log(GP_LOG_ERROR, "test hook %s: %s",
+		    SRV_TEST_AUDIT_STALL_ENV, gp_err_detail());
+	else
+		gp_log(GP_LOG_WARN, "TEST HOOK %s: the audit writer is held "
+		    "while %s exists", SRV_TEST_AUDIT_STALL_ENV, s->test_stall);
 }
 
 static int
@@ -247,11 +384,16 @@ srv_banner(const struct srv *s)
 	fflush(stdout);
 }
 
-/* Stops accepting and waits (bounded) for in-flight requests. */
+/* Stops accepting, waits up to limits.shutdown_grace_s for requests in
+ * flight, then gives replies still held for the audit log their failure
+ * path (srv_holds_drop) and waits briefly for their connections to
+ * close. */
 static void
 srv_drain(struct srv *s, MHD_socket out_fd[SRV_LISTENERS])
 {
-	int64_t deadline = gp_mono_ms() + SRV_DRAIN_S * 1000;
+	int64_t grace_s = s->inst->cfg->shutdown_grace_s;
+	int64_t deadline = gp_mono_ms() + grace_s * 1000;
+	int n;
 	size_t l;
 
 	for (l = 0; l < SRV_LISTENERS; l++)
@@ -261,36 +403,30 @@ srv_drain(struct srv *s, MHD_socket out_fd[SRV_LISTENERS])
 		struct timespec ts = {0, 20 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	if (atomic_load(&s->in_flight) > 0)
-		gp_log(GP_LOG_WARN, "server: %d requests still in flight after "
-		    "%d s; stopping anyway", atomic_load(&s->in_flight),
-		    SRV_DRAIN_S);
-	/* A held reply is resumed by the audit writer, whatever the client
-	 * does: its connection must exist until then. The writer is bounded
-	 * by the store's busy timeout; past this wait it is stuck, and the
-	 * daemons (and what their handlers use) are left in place rather
-	 * than freed under it. */
-	deadline = gp_mono_ms() + SRV_HELD_WAIT_S * 1000;
-	while (atomic_load(&s->held) > 0 && gp_mono_ms() < deadline) {
+	if ((n = srv_holds_drop(s)) > 0)
+		gp_log(GP_LOG_ERROR, "server: %d replies still waited for the "
+		    "audit log after %lld s (limits.shutdown_grace_s): their "
+		    "connections are closed without a reply", n,
+		    (long long)grace_s);
+	deadline = gp_mono_ms() + SRV_CLOSE_WAIT_MS;
+	while (atomic_load(&s->in_flight) > 0 && gp_mono_ms() < deadline) {
 		struct timespec ts = {0, 20 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	if (atomic_load(&s->held) > 0) {
-		s->abandoned = 1;
-		gp_log(GP_LOG_ERROR, "server: %d replies still wait for the "
-		    "audit log after %d s more; exiting without stopping the "
-		    "listeners under them", atomic_load(&s->held),
-		    SRV_HELD_WAIT_S);
-	}
+	if (atomic_load(&s->in_flight) > 0)
+		gp_log(GP_LOG_WARN, "server: %d requests still running after "
+		    "%lld s; stopping the listeners waits for their handlers",
+		    atomic_load(&s->in_flight), (long long)grace_s);
 }
 
+/* Stops the daemons; a held reply left would make libmicrohttpd abort, so
+ * they are dropped first (a no-op after srv_drain). */
 static void
 srv_stop(struct srv *s, MHD_socket fd[SRV_LISTENERS])
 {
 	size_t l;
 
-	if (s->abandoned)
-		return; /* srv_drain */
+	(void)srv_holds_drop(s);
 	for (l = 0; l < SRV_LISTENERS; l++) {
 		if (s->d[l] != NULL)
 			MHD_stop_daemon(s->d[l]);
@@ -307,6 +443,7 @@ int
 server_run(struct instance *inst, const struct server_opts *opts)
 {
 	int r = GP_ERR_INTERNAL, sig = 0, mask_set = 0, mu = 0;
+	unsigned int conn_limit;
 	struct srv s;
 	sigset_t set, old;
 	MHD_socket fds[SRV_LISTENERS] = {MHD_INVALID_SOCKET,
@@ -332,9 +469,19 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	s.lctx[SRV_ADMIN].srv = &s;
 	s.lctx[SRV_ADMIN].listener = SRV_ADMIN;
 	atomic_init(&s.in_flight, 0);
-	atomic_init(&s.held, 0);
 	ENSURE(pthread_mutex_init(&s.health_mu, NULL) == 0, GP_ERR_INTERNAL);
 	mu = 1;
+	ENSURE(pthread_mutex_init(&s.conn_mu, NULL) == 0, GP_ERR_INTERNAL);
+	mu = 2;
+	if ((s.test_stall = getenv(SRV_TEST_AUDIT_STALL_ENV)) != NULL &&
+	    s.test_stall[0] == '\0')
+		s.test_stall = NULL;
+	if (s.test_stall != NULL)
+		gp_log(GP_LOG_WARN, "server: TEST HOOK %s=%s IS SET: the audit "
+		    "writer stops while that file exists; never in production",
+		    SRV_TEST_AUDIT_STALL_ENV, s.test_stall);
+	GUARD(srv_peers_new((double)inst->cfg->ocsp_nonce_per_s,
+	    (double)inst->cfg->ocsp_nonce_burst, SRV_PEERS_MAX, &s.peers));
 	http = opts != NULL && opts->http_listen != NULL ? opts->http_listen :
 	    inst->cfg->http_listen;
 	https = opts != NULL && opts->https_listen != NULL ?
@@ -357,8 +504,13 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	/* A client that goes away must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 
-	GUARD(srv_start(&s, SRV_PUBLIC, http));
-	GUARD(srv_start(&s, SRV_ADMIN, https));
+	conn_limit = srv_conn_limit(inst->cfg);
+	GUARD(srv_start(&s, SRV_PUBLIC, http, conn_limit));
+	GUARD(srv_start(&s, SRV_ADMIN, https, conn_limit));
+	GUARD(srv_ticker_start(&s, SRV_GUARD_TICK_MS, srv_guard_tick,
+	    "the guard", &s.guard));
+	GUARD(srv_ticker_start(&s, SRV_CRL_TICK_MS, srv_crl_tick,
+	    "the CRL schedule", &s.crl_tick));
 
 	details = json_pack("{s:s, s:s}", "http", http, "https", https);
 	GUARD(srv_audit_local(&s, "server.start", "success", details));
@@ -388,13 +540,20 @@ server_run(struct instance *inst, const struct server_opts *opts)
 				    "checkpoint failed: %s", gp_err_detail());
 			next_cp = gp_mono_ms() + period_ms;
 		}
-		srv_crl_tick(&s);
 	}
 
 	gp_log(GP_LOG_INFO, "server: %s received; draining",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	srv_drain(&s, fds);
 	srv_stop(&s, fds);
+	srv_ticker_stop(s.guard);
+	s.guard = NULL;
+	srv_ticker_stop(s.crl_tick);
+	s.crl_tick = NULL;
+	/* The last minute's refusals, durable before server.stop. */
+	if (srv_peers_flush(s.peers, inst->audit, gp_now_ms(), 1, 1) != 0)
+		gp_log(GP_LOG_ERROR, "server: aggregated refusals: %s",
+		    gp_err_detail());
 	json_decref(details);
 	details = json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" :
 	    "SIGINT");
@@ -404,14 +563,12 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	r = 0;
 out:
 	srv_stop(&s, NULL); /* a no-op after a clean stop */
+	srv_ticker_stop(s.guard);
+	srv_ticker_stop(s.crl_tick);
 	json_decref(details);
-	if (s.abandoned) {
-		/* Held handlers may still run: keep what they use. */
-		if (mask_set)
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-		return r != 0 ? r : gp_err_set(GP_ERR_BUSY, "replies still "
-		    "held for the audit log at shutdown");
-	}
+	/* Nothing below is used by a callback still to come from the audit
+	 * writer: held replies were dropped before the daemons stopped. */
+	srv_peers_free(s.peers);
 	srv_trust_free(&s);
 	srv_tsa_free(&s); /* after the daemons stopped */
 	srv_pki_free(&s); /* after the daemons stopped */
@@ -420,7 +577,9 @@ out:
 	srv_tls_free(&s);
 	if (mask_set)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (mu)
+	if (mu >= 2)
+		pthread_mutex_destroy(&s.conn_mu);
+	if (mu >= 1)
 		pthread_mutex_destroy(&s.health_mu);
 	return r;
 }

@@ -9,10 +9,20 @@
  *   POST /api/v1/crl       (admin, officer) generate now; ?ca=ca|root
  *
  * OCSP answers come from ca/ca_ocsp.c; pre-signed ones carry the RFC 5019
- * 6.2 caching headers. CRLs are files under DIR/crl/, written by
- * ca_crl_generate() from here (schedule, on demand) or from the CLI; this
- * file only streams them. The schedule runs on the main thread
- * (srv_crl_tick), reading two meta values and one stat per CRL each second.
+ * 6.2 caching headers. A nonce costs a signature per request: an address
+ * that asks for more than limits.ocsp_nonce_per_s (token bucket, burst
+ * limits.ocsp_nonce_burst) has its nonce left out of the request, and gets
+ * the answer a request without one gets (the pre-signed one for a single
+ * CertID). Malformed requests are counted for the aggregated
+ * "http.refused" record of the address (srv_peer.c), not audited one by
+ * one.
+ *
+ * CRLs are files under DIR/crl/, written by ca_crl_generate() from here
+ * (schedule, on demand) or from the CLI; this file only streams them. The
+ * schedule (srv_crl_tick) runs each second on a thread of its own
+ * (srv_tick.c), reading two meta values and one stat per CRL: the store's
+ * connection may wait for the audit writer, and the main thread must keep
+ * answering SIGTERM meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +34,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 
 #include "ca/ca.h"
 #include "server/internal.h"
@@ -37,6 +48,13 @@
 #define SRV_CRL_MAX_BYTES ((off_t)1 << 32)
 /* RFC 5019 5: GET requests are small; base64 of the request cap. */
 #define SRV_OCSP_MAX_B64 ((CA_OCSP_MAX_REQUEST / 3 + 1) * 4 + 16)
+/* RFC 8954 2.1: Nonce ::= OCTET STRING(SIZE(1..32)). */
+#define SRV_OCSP_NONCE_MAX 32
+
+/* id-pkix-ocsp-nonce (1.3.6.1.5.5.7.48.1.2) in DER, tag and length
+ * included: a request without these bytes carries no nonce. */
+static const uint8_t srv_ocsp_nonce_oid[] = {0x06, 0x09, 0x2b, 0x06, 0x01,
+    0x05, 0x05, 0x07, 0x30, 0x01, 0x02};
 
 /* The schedule's state per published CRL (instance_crls). */
 struct srv_crl {
@@ -244,7 +262,7 @@ srv_ocsp_audit_failed(struct srv_req *rq)
 }
 
 static json_t *
-srv_ocsp_details(const struct ca_ocsp_resp *resp)
+srv_ocsp_details(const struct ca_ocsp_resp *resp, int nonce_dropped)
 {
 	json_t *d, *ids;
 	int i;
@@ -261,7 +279,106 @@ srv_ocsp_details(const struct ca_ocsp_resp *resp)
 	json_object_set_new(d, "certids", ids);
 	json_object_set_new(d, "nonce", json_boolean(resp->nonce));
 	json_object_set_new(d, "presigned", json_boolean(resp->cacheable));
+	/* The request's nonce was left out: over limits.ocsp_nonce_per_s. */
+	if (nonce_dropped)
+		json_object_set_new(d, "nonce_dropped", json_true());
 	return d;
+}
+
+/* Whether the request |der| carries one nonce that ca_ocsp_respond()
+ * would echo (1 to 32 octets, one extension); malformed ones are left for
+ * it to refuse (RFC 8954 2.1: malformedRequest). On 1, *out_req is the
+ * parsed request. */
+static int
+srv_ocsp_has_nonce(const uint8_t *der, size_t len, OCSP_REQUEST **out_req,
+    int *out_idx)
+{
+	OCSP_REQUEST *req;
+	const unsigned char *p = der, *q;
+	ASN1_OCTET_STRING *val, *inner = NULL;
+	int idx, n, ok = 0;
+
+	*out_req = NULL;
+	if (der == NULL || len == 0 || len > CA_OCSP_MAX_REQUEST ||
+	    memmem(der, len, srv_ocsp_nonce_oid,
+	    sizeof(srv_ocsp_nonce_oid)) == NULL)
+		return 0;
+	req = d2i_OCSP_REQUEST(NULL, &p, (long)len);
+	if (req == NULL || p != der + len)
+		goto out;
+	n = OCSP_request_onereq_count(req);
+	idx = OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, -1);
+	if (n <= 0 || n > CA_OCSP_MAX_CERTIDS || idx < 0 ||
+	    OCSP_REQUEST_get_ext_by_NID(req, NID_id_pkix_OCSP_Nonce, idx) >= 0)
+		goto out;
+	val = X509_EXTENSION_get_data(OCSP_REQUEST_get_ext(req, idx));
+	if (val == NULL)
+		goto out;
+	q = val->data;
+	inner = d2i_ASN1_OCTET_STRING(NULL, &q, val->length);
+	ok = inner != NULL && q == val->data + val->length &&
+	    inner->length >= 1 && inner->length <= SRV_OCSP_NONCE_MAX;
+out:
+	ASN1_OCTET_STRING_free(inner);
+	if (!ok) {
+		OCSP_REQUEST_free(req);
+		return 0;
+	}
+	*out_req = req;
+	*out_idx = idx;
+	return 1;
+}
+
+/* When the request |der| asks for a nonce and its address has used up
+ * limits.ocsp_nonce_per_s, *out is the same request without the nonce (DER,
+ * OPENSSL_free) and 1 is returned; 0 when the request is answered as it is
+ * (no nonce, a malformed one, or within the rate). RFC 6960 4.4 makes
+ * every extension, the nonce included, optional for a responder, and RFC
+ * 5019 pre-produced answers carry none: the client sees an answer without
+ * its nonce (openssl ocsp: "WARNING: no nonce in response") and judges its
+ * freshness by thisUpdate, as for any pre-produced answer. */
+static int
+srv_ocsp_nonce_drop(struct srv_req *rq, const uint8_t *der, size_t len,
+    uint8_t **out, size_t *out_len)
+{
+	OCSP_REQUEST *req = NULL, *bare = NULL;
+	OCSP_CERTID *id = NULL;
+	unsigned char *enc = NULL;
+	int idx = -1, i, n, elen, r;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!srv_ocsp_has_nonce(der, len, &req, &idx) ||
+	    srv_peers_nonce_ok(rq->srv->peers, rq->client, gp_now_ms())) {
+		r = 0;
+		goto out;
+	}
+	/* The CertIDs, and every extension but the nonce. */
+	ENSURE((bare = OCSP_REQUEST_new()) != NULL, GP_ERR_NOMEM);
+	n = OCSP_request_onereq_count(req);
+	for (i = 0; i < n; i++) {
+		ENSURE((id = OCSP_CERTID_dup(OCSP_onereq_get0_id(
+		    OCSP_request_onereq_get0(req, i)))) != NULL, GP_ERR_NOMEM);
+		ENSURE(OCSP_request_add0_id(bare, id) != NULL, GP_ERR_NOMEM);
+		id = NULL; /* transferred */
+	}
+	for (i = 0; i < OCSP_REQUEST_get_ext_count(req); i++) {
+		if (i != idx)
+			ENSURE(OCSP_REQUEST_add_ext(bare,
+			    OCSP_REQUEST_get_ext(req, i), -1) == 1,
+			    GP_ERR_NOMEM);
+	}
+	ENSURE((elen = i2d_OCSP_REQUEST(bare, &enc)) > 0, GP_ERR_NOMEM);
+	*out = enc;
+	enc = NULL; /* transferred */
+	*out_len = (size_t)elen;
+	r = 1;
+out:
+	OCSP_CERTID_free(id);
+	OPENSSL_free(enc);
+	OCSP_REQUEST_free(bare);
+	OCSP_REQUEST_free(req);
+	return r;
 }
 
 /* Every signature made with the responder key is audited, as time-stamps
@@ -269,7 +386,8 @@ srv_ocsp_details(const struct ca_ocsp_resp *resp)
  * from the pre-signed cache make no signature and leave no record (the
  * request log has them); the pre-signature itself has one. */
 static int
-srv_ocsp_audit(struct srv_req *rq, const struct ca_ocsp_resp *resp)
+srv_ocsp_audit(struct srv_req *rq, const struct ca_ocsp_resp *resp,
+    int nonce_dropped)
 {
 	struct srv_ocsp_kept *k;
 	json_t *details;
@@ -283,7 +401,8 @@ srv_ocsp_audit(struct srv_req *rq, const struct ca_ocsp_resp *resp)
 		rq->hold_arg = k;
 		rq->on_audit_done = srv_ocsp_audit_done;
 	}
-	ENSURE((details = srv_ocsp_details(resp)) != NULL, GP_ERR_NOMEM);
+	ENSURE((details = srv_ocsp_details(resp, nonce_dropped)) != NULL,
+	    GP_ERR_NOMEM);
 	r = srv_audit_hold(rq, "ocsp.sign", resp->n_ids > 0 ?
 	    resp->ids[0].serial : "-", resp->signed_now ? "success" :
 	    "failure", details, srv_ocsp_audit_failed);
@@ -298,11 +417,22 @@ srv_ocsp_reply(struct srv_req *rq, const uint8_t *der, size_t len)
 	struct ca_ocsp_resp resp;
 	char hdr[128], date[64];
 	int64_t now = (int64_t)time(NULL), age;
+	uint8_t *bare = NULL;
+	size_t bare_len = 0;
 	int r;
 
+	memset(&resp, 0, sizeof(resp));
+	if ((r = srv_ocsp_nonce_drop(rq, der, len, &bare, &bare_len)) < 0)
+		goto out;
+	if (r == 1) {
+		der = bare;
+		len = bare_len;
+	}
 	GUARD(ca_ocsp_respond(rq->srv->ocsp, der, len, &resp));
 	if (resp.signed_now)
 		srv_metrics_signature("ocsp");
+	if (resp.status == CA_OCSP_MALFORMED)
+		srv_refused(rq, SRV_REFUSED_OCSP_MALFORMED);
 	/* RFC 6960 A.1: the response, whatever its status, is 200 with
 	 * application/ocsp-response. */
 	GUARD(srv_reply_bytes(rq, 200, "application/ocsp-response", resp.der,
@@ -327,9 +457,10 @@ srv_ocsp_reply(struct srv_req *rq, const uint8_t *der, size_t len)
 		    resp.etag);
 	}
 	if (resp.signed_now || resp.sign_failed)
-		GUARD(srv_ocsp_audit(rq, &resp));
+		GUARD(srv_ocsp_audit(rq, &resp, bare != NULL));
 	r = 0;
 out:
+	OPENSSL_free(bare);
 	ca_ocsp_resp_clear(&resp);
 	return r;
 }

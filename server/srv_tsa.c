@@ -8,13 +8,18 @@
  * the server's limits.max_body_bytes is refused by the plumbing (413)
  * before it is read.
  *
- * Every answer, token or rejection, is audited (op "tsa.stamp" or
- * "tsa.reject") with the serial, the imprint's algorithm and hash, the
+ * Every token, and every rejection that says something about the TSA
+ * (timeNotAvailable, systemFailure), is audited one by one (op "tsa.stamp"
+ * or "tsa.reject") with the serial, the imprint's algorithm and hash, the
  * policy and the client address, through srv_audit_hold(): durable before
  * the reply leaves, batched with every other record in flight, and without
  * holding a worker thread while the commit is on its way, so the audit does
  * not bound the rate. A token whose record could not be written is never
- * sent: the client gets systemFailure instead.
+ * sent: the client gets systemFailure instead. Rejections the client
+ * caused (badAlg, badRequest, badDataFormat, unacceptedPolicy,
+ * unacceptedExtension) sign nothing: they are counted for the aggregated
+ * "http.refused" record of the client's address and minute (srv_peer.c),
+ * so that anonymous junk cannot grow the audit log one record a request.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +121,7 @@ srv_h_tsa(struct srv_req *rq, const char *url)
 	size_t len = 0;
 	json_t *details = NULL;
 	const char *ct;
+	int k;
 
 	memset(&res, 0, sizeof(res));
 	res.fail_bit = -1;
@@ -141,6 +147,11 @@ srv_h_tsa(struct srv_req *rq, const char *url)
 	GUARD(srv_reply_bytes(rq, 200, SRV_TSA_REPLY_TYPE, der, len));
 	if (res.granted)
 		srv_metrics_signature("tsa");
+	if (!res.granted && (k = srv_refusal_of_tsa(res.fail_bit)) >= 0) {
+		srv_refused(rq, (enum srv_refusal)k);
+		r = 0;
+		goto out;
+	}
 	/* The reply waits, without holding a worker thread, until its record
 	 * is durable; a token whose record fails never leaves. */
 	details = srv_tsa_details(&res);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -219,6 +220,264 @@ test_metrics_text(void)
 	CHECK_EQ(srv_metrics_render(0, 0, &t, &len), 0);
 	CHECK(t != NULL && strstr(t, "govpki_requests_total{") == NULL);
 	free(t);
+}
+
+/*
+ * The per-address table (srv_peer.c): aggregated refusals written through a
+ * real audit log on a temporary store, the cap on addresses, the OCSP
+ * nonce token bucket. tests/t_robust.sh covers the listeners' limits end
+ * to end.
+ */
+static void
+test_refusal_kinds(void)
+{
+	CHECK_EQ(srv_refusal_of_status(400), SRV_REFUSED_HTTP_400);
+	CHECK_EQ(srv_refusal_of_status(404), SRV_REFUSED_HTTP_404);
+	CHECK_EQ(srv_refusal_of_status(405), SRV_REFUSED_HTTP_405);
+	CHECK_EQ(srv_refusal_of_status(413), SRV_REFUSED_HTTP_413);
+	CHECK_EQ(srv_refusal_of_status(409), SRV_REFUSED_HTTP_OTHER);
+	/* Server-side failures are not the client's refusals. */
+	CHECK_EQ(srv_refusal_of_status(200), -1);
+	CHECK_EQ(srv_refusal_of_status(500), -1);
+	CHECK_EQ(srv_refusal_of_status(503), -1);
+	CHECK_EQ(srv_refusal_of_tsa(TSA_FAIL_BAD_DATA_FORMAT),
+	    SRV_REFUSED_TSA_BAD_DATA_FORMAT);
+	CHECK_EQ(srv_refusal_of_tsa(TSA_FAIL_UNACCEPTED_POLICY),
+	    SRV_REFUSED_TSA_UNACCEPTED_POLICY);
+	/* What says something about the TSA stays recorded one by one. */
+	CHECK_EQ(srv_refusal_of_tsa(TSA_FAIL_TIME_NOT_AVAILABLE), -1);
+	CHECK_EQ(srv_refusal_of_tsa(TSA_FAIL_SYSTEM_FAILURE), -1);
+	CHECK_STR(srv_refusal_name(SRV_REFUSED_OCSP_MALFORMED),
+	    "ocsp.malformedRequest");
+	CHECK_STR(srv_refusal_name(SRV_REFUSED_TSA_BAD_ALG), "tsa.badAlg");
+	CHECK_STR(srv_refusal_name(SRV_REFUSALS), "unknown");
+}
+
+/* A temporary store with an audit log. */
+struct peers_fx {
+	char dir[64];
+	char path[128];
+	store *st;
+	audit *a;
+};
+
+static int
+peers_fx_open(struct peers_fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/govpki-peers.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/govpki.db", f->dir);
+	if (store_open(f->path, 1, &f->st) != 0 ||
+	    audit_new(f->st, &f->a) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+peers_fx_close(struct peers_fx *f)
+{
+	char p[160];
+
+	audit_free(f->a);
+	store_free(f->st);
+	unlink(f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	rmdir(f->dir);
+}
+
+/* The "http.refused" records, in order, as JSON objects. */
+struct peers_rows {
+	json_t *rows;
+};
+
+static int
+peers_row(void *arg, const struct store_audit_row *row)
+{
+	struct peers_rows *pr = arg;
+
+	if (row->op != NULL && strcmp(row->op, "http.refused") == 0)
+		json_array_append_new(pr->rows, audit_row_json(row));
+	return 0;
+}
+
+static json_t *
+peers_records(store *st)
+{
+	struct peers_rows pr;
+
+	pr.rows = json_array();
+	if (store_audit_scan(st, 0, 1000, peers_row, &pr) != 0) {
+		json_decref(pr.rows);
+		return NULL;
+	}
+	return pr.rows;
+}
+
+static long long
+peers_kind(json_t *rec, const char *kind)
+{
+	return (long long)json_integer_value(json_object_get(json_object_get(
+	    json_object_get(rec, "details"), "kinds"), kind));
+}
+
+static void
+test_peers_aggregate(void)
+{
+	struct peers_fx f;
+	struct srv_peers *p = NULL;
+	/* 2030-01-01T00:00:00Z, then 10 s into that minute. */
+	int64_t m0 = (int64_t)1893456000 * 1000, t = m0 + 10000;
+	json_t *recs = NULL, *r;
+	int i;
+
+	CHECK(srv_peers_new(-1, 2, 10, &p) == GP_ERR_INVALID && p == NULL);
+	CHECK(srv_peers_new(1, 0, 10, &p) == GP_ERR_INVALID && p == NULL);
+	if (peers_fx_open(&f) != 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	CHECK_EQ(srv_peers_new(1, 2, 10, &p), 0);
+	for (i = 0; i < 300; i++) {
+		srv_peers_refused(p, "192.0.2.1", SRV_REFUSED_OCSP_MALFORMED,
+		    t + i);
+		srv_peers_refused(p, "192.0.2.1",
+		    SRV_REFUSED_TSA_BAD_DATA_FORMAT, t + i);
+	}
+	srv_peers_refused(p, "192.0.2.2", SRV_REFUSED_HTTP_404, t);
+	srv_peers_refused(NULL, "192.0.2.2", SRV_REFUSED_HTTP_404, t);
+	srv_peers_refused(p, "192.0.2.2", (enum srv_refusal)SRV_REFUSALS, t);
+	/* The minute has not ended: nothing is written. */
+	CHECK_EQ(srv_peers_flush(p, f.a, t + 1000, 0, 1), 0);
+	recs = peers_records(f.st);
+	CHECK(recs != NULL && json_array_size(recs) == 0);
+	json_decref(recs);
+	/* A refusal in the next minute ends the first one for that address. */
+	srv_peers_refused(p, "192.0.2.1", SRV_REFUSED_HTTP_405, m0 + 61000);
+	CHECK_EQ(srv_peers_flush(p, f.a, m0 + 61000, 0, 1), 0);
+	recs = peers_records(f.st);
+	CHECK(recs != NULL && json_array_size(recs) == 2);
+	for (i = 0; recs != NULL && i < (int)json_array_size(recs); i++) {
+		r = json_array_get(recs, (size_t)i);
+		CHECK_STR(json_string_value(json_object_get(r, "object")),
+		    "2030-01-01T00:00Z");
+		CHECK_STR(json_string_value(json_object_get(r, "outcome")),
+		    "denied");
+		CHECK(json_is_null(json_object_get(r, "actor")));
+		if (strcmp(json_string_value(json_object_get(r, "client")),
+		    "192.0.2.1") == 0) {
+			CHECK_EQ(json_integer_value(json_object_get(
+			    json_object_get(r, "details"), "count")), 600);
+			CHECK_EQ(peers_kind(r, "ocsp.malformedRequest"), 300);
+			CHECK_EQ(peers_kind(r, "tsa.badDataFormat"), 300);
+			CHECK_EQ(peers_kind(r, "http.405"), 0);
+		} else {
+			CHECK_STR(json_string_value(json_object_get(r,
+			    "client")), "192.0.2.2");
+			CHECK_EQ(peers_kind(r, "http.404"), 1);
+		}
+	}
+	json_decref(recs);
+	/* Shutdown writes the current minute too. */
+	CHECK_EQ(srv_peers_flush(p, f.a, m0 + 62000, 1, 1), 0);
+	recs = peers_records(f.st);
+	CHECK(recs != NULL && json_array_size(recs) == 3);
+	r = json_array_get(recs, 2);
+	CHECK_STR(json_string_value(json_object_get(r, "object")),
+	    "2030-01-01T00:01Z");
+	CHECK_EQ(peers_kind(r, "http.405"), 1);
+	json_decref(recs);
+	/* Nothing twice. */
+	CHECK_EQ(srv_peers_flush(p, f.a, m0 + 200000, 1, 1), 0);
+	recs = peers_records(f.st);
+	CHECK(recs != NULL && json_array_size(recs) == 3);
+	json_decref(recs);
+	srv_peers_free(p);
+	peers_fx_close(&f);
+}
+
+static void
+test_peers_cap(void)
+{
+	struct peers_fx f;
+	struct srv_peers *p = NULL;
+	int64_t t = (int64_t)1893456000 * 1000;
+	json_t *recs, *r;
+	char addr[32];
+	size_t i, star = 0;
+
+	if (peers_fx_open(&f) != 0) {
+		CHECK(!"fixture");
+		return;
+	}
+	CHECK_EQ(srv_peers_new(1, 1, 2, &p), 0);
+	/* Five addresses, room for two: the others share "*". */
+	for (i = 0; i < 5; i++) {
+		snprintf(addr, sizeof(addr), "198.51.100.%zu", i);
+		srv_peers_refused(p, addr, SRV_REFUSED_HTTP_404, t);
+	}
+	CHECK_EQ(srv_peers_flush(p, f.a, t, 1, 1), 0);
+	recs = peers_records(f.st);
+	CHECK(recs != NULL && json_array_size(recs) == 3);
+	for (i = 0; recs != NULL && i < json_array_size(recs); i++) {
+		r = json_array_get(recs, i);
+		if (strcmp(json_string_value(json_object_get(r, "client")),
+		    "*") == 0) {
+			star++;
+			CHECK_EQ(peers_kind(r, "http.404"), 3);
+		}
+	}
+	CHECK_EQ(star, 1);
+	json_decref(recs);
+	/* Entries are dropped once written and their bucket is full: room
+	 * again for new addresses. */
+	srv_peers_refused(p, "203.0.113.9", SRV_REFUSED_HTTP_404, t + 1);
+	CHECK_EQ(srv_peers_flush(p, f.a, t + 2, 1, 1), 0);
+	recs = peers_records(f.st);
+	r = recs != NULL ? json_array_get(recs, json_array_size(recs) - 1) :
+	    NULL;
+	CHECK_STR(json_string_value(json_object_get(r, "client")),
+	    "203.0.113.9");
+	json_decref(recs);
+	srv_peers_free(p);
+	peers_fx_close(&f);
+}
+
+static void
+test_peers_nonce_rate(void)
+{
+	struct srv_peers *p = NULL;
+	int64_t t = 1000000;
+
+	/* One a second, burst two. */
+	CHECK_EQ(srv_peers_new(1, 2, 16, &p), 0);
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t), 1);
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t), 1);
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t), 0);
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t + 500), 0);
+	/* Another address has its own bucket. */
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.2", t + 500), 1);
+	/* 0.5 + 0.7 s: a token again, one only. */
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t + 1200), 1);
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t + 1200), 0);
+	/* A clock stepped back refills nothing. */
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t - 100000), 0);
+	/* Never more than the burst, however long the pause. */
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t + 3600000), 1);
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t + 3600000), 1);
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t + 3600000), 0);
+	srv_peers_free(p);
+	/* Rate 0: no limit. */
+	CHECK_EQ(srv_peers_new(0, 1, 16, &p), 0);
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t), 1);
+	CHECK_EQ(srv_peers_nonce_ok(p, "192.0.2.1", t), 1);
+	srv_peers_free(p);
+	CHECK_EQ(srv_peers_nonce_ok(NULL, "192.0.2.1", t), 1);
+	srv_peers_free(NULL);
 }
 
 /* A self-signed P-256 certificate with |serial_hex| (may start with '-')
@@ -525,6 +784,10 @@ main(void)
 	RUN(test_routes);
 	RUN(test_roles);
 	RUN(test_metrics_text);
+	RUN(test_refusal_kinds);
+	RUN(test_peers_aggregate);
+	RUN(test_peers_cap);
+	RUN(test_peers_nonce_rate);
 	RUN(test_ident_parse);
 	RUN(test_ident_role);
 	RUN(test_query);
