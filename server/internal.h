@@ -224,6 +224,11 @@ struct srv_route {
 	int prefix;                 /* path is a prefix ("/certs/") */
 	srv_handler fn;
 	unsigned int roles;         /* admin: roles allowed; public: 0 */
+	int query;                  /* 1: the handler reads its query with
+	                             * srv_query_parse(); otherwise the router
+	                             * refuses any query on the admin listener
+	                             * and on /api/ (400 naming the
+	                             * parameter) */
 };
 
 /* Finds the route for |method| |path| on |listener| (HEAD is served by a

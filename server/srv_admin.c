@@ -43,24 +43,26 @@ srv_list_row(void *arg, const struct store_audit_row *row)
 	return 0;
 }
 
+static const struct srv_qparam srv_audit_query[2] = {
+	{"after", SRV_Q_INT, 0, 0, INT64_MAX, NULL, NULL},
+	{"limit", SRV_Q_INT, 0, 1, SRV_AUDIT_LIMIT_MAX, NULL, NULL},
+};
+
 /* GET /api/v1/audit?after=<seq>&limit=<n> (auditor). */
 int
 srv_h_audit_list(struct srv_req *rq, const char *url)
 {
 	int r;
-	const char *q;
+	struct srv_qvalue v[2];
 	int64_t after = 0, limit = SRV_AUDIT_LIMIT_DEFAULT;
 	struct srv_list_ctx lc = {NULL, 0};
 	json_t *details = NULL, *reply = NULL;
 
-	q = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND,
-	    "after");
-	if (q != NULL)
-		GUARD(srv_parse_i64("after", q, 0, INT64_MAX, &after));
-	q = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND,
-	    "limit");
-	if (q != NULL)
-		GUARD(srv_parse_i64("limit", q, 1, SRV_AUDIT_LIMIT_MAX, &limit));
+	GUARD(srv_query_parse(rq, srv_audit_query, 2, v));
+	if (v[0].set)
+		after = v[0].i;
+	if (v[1].set)
+		limit = v[1].i;
 	lc.records = json_array();
 	ENSURE(lc.records != NULL, GP_ERR_NOMEM);
 	lc.last = after;

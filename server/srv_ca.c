@@ -114,15 +114,6 @@ srv_ca_body(struct srv_req *rq, int optional, json_t **out)
 	return 0;
 }
 
-/* A route that takes no query string: any parameter is a 400. */
-static int
-srv_ca_no_query(struct srv_req *rq)
-{
-	struct srv_qvalue none;
-
-	return srv_query_parse(rq, NULL, 0, &none);
-}
-
 static int
 srv_ca_known(json_t *o, const char *const *known)
 {
@@ -190,7 +181,6 @@ srv_h_ca_issue(struct srv_req *rq, const char *url)
 	memset(&res, 0, sizeof(res));
 	memset(&req, 0, sizeof(req));
 	srv_ca_actor(rq, &who);
-	GUARD(srv_ca_no_query(rq));
 	GUARD(srv_ca_body(rq, 0, &body));
 	GUARD(srv_ca_known(body, known));
 	req.profile = json_string_value(json_object_get(body, "profile"));
@@ -282,7 +272,6 @@ srv_h_ca_show(struct srv_req *rq, const char *url)
 	GUARD(srv_ca_split(url, "/api/v1/certificates/", serial,
 	    sizeof(serial), &action));
 	ENSURE(action == NULL, gp_err_set(GP_ERR_NOT_FOUND, "no such path"));
-	GUARD(srv_ca_no_query(rq));
 	ENSURE(srv_ca_serial_ok(serial, strlen(serial)),
 	    gp_err_set(GP_ERR_INVALID, "serial: lower-case hex without "
 	    "leading zeros, at most %d digits", SRV_SERIAL_MAX));
@@ -434,7 +423,6 @@ srv_h_ca_status(struct srv_req *rq, const char *url)
 	int r, reason;
 
 	srv_ca_actor(rq, &who);
-	GUARD(srv_ca_no_query(rq));
 	GUARD(srv_ca_split(url, "/api/v1/certificates/", serial,
 	    sizeof(serial), &action));
 	ENSURE(action != NULL && (strcmp(action, "revoke") == 0 ||
@@ -501,7 +489,6 @@ srv_h_ca_decide(struct srv_req *rq, const char *url)
 	ENSURE(action != NULL && (strcmp(action, "approve") == 0 ||
 	    strcmp(action, "refuse") == 0), gp_err_set(GP_ERR_NOT_FOUND,
 	    "no such path: POST /api/v1/requests/<id>/approve or refuse"));
-	GUARD(srv_ca_no_query(rq));
 	GUARD(srv_ca_reqid_check("request id", id));
 	if (strcmp(action, "refuse") == 0) {
 		GUARD(srv_ca_body(rq, 0, &body));
@@ -541,7 +528,6 @@ srv_h_ca_request(struct srv_req *rq, const char *url)
 	GUARD(srv_ca_split(url, "/api/v1/requests/", id, sizeof(id),
 	    &action));
 	ENSURE(action == NULL, gp_err_set(GP_ERR_NOT_FOUND, "no such path"));
-	GUARD(srv_ca_no_query(rq));
 	GUARD(srv_ca_reqid_check("request id", id));
 	GUARD(ca_request_get(&rq->srv->ca, id, &o));
 	GUARD(srv_ca_read_audit(rq, "cert.request.show", id, NULL));
@@ -606,8 +592,6 @@ srv_h_ca_profiles(struct srv_req *rq, const char *url)
 	json_t *arr;
 	size_t i;
 
-	if (srv_ca_no_query(rq) != 0)
-		return GP_ERR_INVALID;
 	if ((arr = json_array()) == NULL)
 		return GP_ERR_NOMEM;
 	for (i = 0; i < ca_profiles_count(rq->srv->profiles); i++)

@@ -717,6 +717,21 @@ srv_dispatch(struct srv_req *rq, const char *url)
 		    "this request");
 	}
 
+	/* A query the route does not read is refused, not ignored: two
+	 * readers of one URL must not see two requests. */
+	if (!rt->query && (rq->listener == SRV_ADMIN ||
+	    strncmp(url, "/api/", 5) == 0)) {
+		struct srv_qvalue none;
+
+		r = srv_query_parse(rq, NULL, 0, &none);
+		if (r != 0) {
+			char why[1024];
+
+			snprintf(why, sizeof(why), "%s", gp_err_detail());
+			return srv_fail(rq, server_http_status(r), r, why);
+		}
+	}
+
 	gp_err_clear();
 	r = rt->fn(rq, url);
 	if (r != 0) {

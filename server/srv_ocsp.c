@@ -583,17 +583,25 @@ out:
 	return r;
 }
 
+static const char *const srv_crl_names[] = {"ca", "ca-delta", "root",
+    NULL};
+static const struct srv_qparam srv_crl_query[1] = {
+	{"ca", SRV_Q_ENUM, 0, 0, 0, srv_crl_names, NULL},
+};
+
+/* POST /api/v1/crl?ca=<ca|ca-delta|root> (officer). */
 int
 srv_h_crl_generate(struct srv_req *rq, const char *url)
 {
-	const char *which = MHD_lookup_connection_value(rq->conn,
-	    MHD_GET_ARGUMENT_KIND, "ca");
+	struct srv_qvalue v[1];
+	const char *which = "ca";
 	const struct instance_crl *c;
 	struct ca_crl_info info;
 	int r;
 
-	if (which == NULL)
-		which = "ca";
+	GUARD(srv_query_parse(rq, srv_crl_query, 1, v));
+	if (v[0].set)
+		which = v[0].s;
 	ENSURE((c = instance_crl_find(which)) != NULL, gp_err_set(
 	    GP_ERR_INVALID, "ca: must be \"ca\", \"ca-delta\" or \"root\""));
 	GUARD(srv_crl_make(rq->srv->inst, c, rq->who != NULL ?

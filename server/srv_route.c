@@ -15,48 +15,47 @@
 
 static const struct srv_route srv_routes[] = {
 	/* public */
-	{SRV_PUBLIC, "GET", "/healthz", 0, srv_h_healthz, 0},
-	{SRV_PUBLIC, "GET", "/metrics", 0, srv_h_metrics, 0},
-	{SRV_PUBLIC, "GET", "/certs/", 1, srv_h_cert, 0},
-	{SRV_PUBLIC, "POST", "/ocsp", 0, srv_h_ocsp_post, 0},
-	{SRV_PUBLIC, "GET", "/ocsp/", 1, srv_h_ocsp_get, 0},
-	{SRV_PUBLIC, "GET", "/crl/", 1, srv_h_crl, 0},
-	{SRV_PUBLIC, "POST", "/tsa", 0, srv_h_tsa, 0},
-	{SRV_PUBLIC, "POST", "/api/v1/verify", 0, srv_h_verify, 0},
-	{SRV_PUBLIC, "GET", "/audit/checkpoint", 0, srv_h_audit_checkpoint, 0},
+	{SRV_PUBLIC, "GET", "/healthz", 0, srv_h_healthz, 0, 0},
+	{SRV_PUBLIC, "GET", "/metrics", 0, srv_h_metrics, 0, 0},
+	{SRV_PUBLIC, "GET", "/certs/", 1, srv_h_cert, 0, 0},
+	{SRV_PUBLIC, "POST", "/ocsp", 0, srv_h_ocsp_post, 0, 0},
+	{SRV_PUBLIC, "GET", "/ocsp/", 1, srv_h_ocsp_get, 0, 0},
+	{SRV_PUBLIC, "GET", "/crl/", 1, srv_h_crl, 0, 0},
+	{SRV_PUBLIC, "POST", "/tsa", 0, srv_h_tsa, 0, 0},
+	{SRV_PUBLIC, "POST", "/api/v1/verify", 0, srv_h_verify, 0, 0},
+	{SRV_PUBLIC, "GET", "/audit/checkpoint", 0, srv_h_audit_checkpoint, 0,
+	    0},
 	/* admin */
-	{SRV_ADMIN, "GET", "/healthz", 0, srv_h_healthz, SRV_ROLE_ANY},
+	{SRV_ADMIN, "GET", "/healthz", 0, srv_h_healthz, SRV_ROLE_ANY, 0},
 	{SRV_ADMIN, "GET", "/api/v1/config", 0, srv_h_config,
-	    SRV_ROLE_SYSADMIN},
+	    SRV_ROLE_SYSADMIN, 0},
 	{SRV_ADMIN, "GET", "/api/v1/audit", 0, srv_h_audit_list,
-	    SRV_ROLE_AUDITOR},
+	    SRV_ROLE_AUDITOR, 1},
 	{SRV_ADMIN, "GET", "/api/v1/audit/verify", 0, srv_h_audit_verify,
-	    SRV_ROLE_AUDITOR},
+	    SRV_ROLE_AUDITOR, 0},
 	{SRV_ADMIN, "POST", "/api/v1/crl", 0, srv_h_crl_generate,
-	    SRV_ROLE_OFFICER},
+	    SRV_ROLE_OFFICER, 1},
 	/* CA (srv_ca.c): the security officer only; the auditor reads the
 	 * audit log and nothing else, the sysadmin configuration and
 	 * health. */
 	{SRV_ADMIN, "POST", "/api/v1/certificates", 0, srv_h_ca_issue,
-	    SRV_ROLE_OFFICER},
+	    SRV_ROLE_OFFICER, 0},
 	{SRV_ADMIN, "GET", "/api/v1/certificates", 0, srv_h_ca_list,
-	    SRV_ROLE_OFFICER},
+	    SRV_ROLE_OFFICER, 1},
 	{SRV_ADMIN, "GET", "/api/v1/certificates/", 1, srv_h_ca_show,
-	    SRV_ROLE_OFFICER},
+	    SRV_ROLE_OFFICER, 0},
 	{SRV_ADMIN, "POST", "/api/v1/certificates/", 1, srv_h_ca_status,
-	    SRV_ROLE_OFFICER},
+	    SRV_ROLE_OFFICER, 0},
 	{SRV_ADMIN, "GET", "/api/v1/requests", 0, srv_h_ca_requests,
-	    SRV_ROLE_OFFICER},
+	    SRV_ROLE_OFFICER, 1},
 	{SRV_ADMIN, "GET", "/api/v1/requests/", 1, srv_h_ca_request,
-	    SRV_ROLE_OFFICER},
+	    SRV_ROLE_OFFICER, 0},
 	{SRV_ADMIN, "POST", "/api/v1/requests/", 1, srv_h_ca_decide,
-	    SRV_ROLE_OFFICER},
+	    SRV_ROLE_OFFICER, 0},
 	{SRV_ADMIN, "GET", "/api/v1/profiles", 0, srv_h_ca_profiles,
-	    SRV_ROLE_OFFICER},
-	/* Seals (srv_sign.c): every role reaches the handler, and the seal
-	 * policy of govpki.json "seals" decides (default: officer). */
+	    SRV_ROLE_OFFICER, 0},
 	/* Seals act: only officers; the seal policy says which of them. */
-	{SRV_ADMIN, "POST", "/api/v1/sign", 0, srv_h_sign, SRV_ROLE_OFFICER},
+	{SRV_ADMIN, "POST", "/api/v1/sign", 0, srv_h_sign, SRV_ROLE_OFFICER, 0},
 };
 
 unsigned int

@@ -325,6 +325,30 @@ for path in /api/v1/certificates /api/v1/requests; do
 done
 s=$(admin "$OFF" q_show "/api/v1/requests/$RID1?x=1")
 t_expect_err q_show 400 "$s" 'x: not a parameter of this request \(it takes none\)'
+# The router refuses a query on every admin route that reads none, and the
+# audit and CRL routes parse theirs like the listings.
+AUD=$D/admin/auditor
+SYSA=$D/admin/sysadmin
+s=$(admin "$SYSA" q_config "/api/v1/config?verbose=1")
+t_expect_err q_config 400 "$s" 'verbose: not a parameter of this request \(it takes none\)'
+s=$(admin "$OFF" q_profiles "/api/v1/profiles?x")
+t_expect_err q_profiles 400 "$s" 'x: '
+s=$(admin "$AUD" q_averify "/api/v1/audit/verify?full=1")
+t_expect_err q_averify 400 "$s" 'full: not a parameter'
+s=$(admin "$AUD" q_alist_dup "/api/v1/audit?after=1&after=2")
+t_expect_err q_alist_dup 400 "$s" 'after: given more than once'
+s=$(admin "$AUD" q_alist_unknown "/api/v1/audit?since=1")
+t_expect_err q_alist_unknown 400 "$s" 'since: not a parameter'
+s=$(admin "$AUD" q_alist_ff "/api/v1/audit?limit=%ff")
+t_expect_err q_alist_ff 400 "$s" 'limit: '
+s=$(admin "$AUD" q_alist_ok "/api/v1/audit?after=0&limit=2")
+t_expect q_alist_ok 200 "$s"
+s=$(admin "$OFF" q_crl_bogus "/api/v1/crl?ca=bogus" -X POST)
+t_expect_err q_crl_bogus 400 "$s" 'ca: '
+s=$(admin "$OFF" q_crl_dup "/api/v1/crl?ca=ca&ca=root" -X POST)
+t_expect_err q_crl_dup 400 "$s" 'ca: given more than once'
+s=$(t_req q_verify_pub "http://127.0.0.1:$P1/api/v1/verify?x=1" -X POST -H 'Content-Type: application/json' --data-binary '{}')
+t_expect_err q_verify_pub 400 "$s" 'x: not a parameter'
 
 t_check "audit log verifies after all of it" "$GOVPKI" audit verify --dir "$D"
 t_done admin
