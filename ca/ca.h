@@ -420,6 +420,14 @@ void ca_time_iso(int64_t t, char *buf, size_t len);
  * numbers appear masked. New reference, NULL on allocation failure. */
 json_t *ca_cert_json(const struct store_cert *c, int with_pem);
 
+/* Adds to |obj| (the JSON of ca_cert_json()) the array "history": every
+ * hold, release and revocation of |serial| in the order recorded, each
+ * {"change","time","reason","invalidity_date","actor","recorded_ms"}
+ * (reason and invalidity date only when set). 0, GP_ERR_NOMEM, or the
+ * store's error (GP_ERR_TAMPERED for an event the store never writes). */
+int ca_cert_history_json(store *st, const char *serial, json_t *obj)
+    GP_WUR;
+
 /* ------------------------------------------------------------------ */
 /* CRLs (ca_crl.c) and OCSP (ca_ocsp.c). */
 

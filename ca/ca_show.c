@@ -2,7 +2,9 @@
  * ca_show.c: a stored certificate as the JSON the admin API and the CLI
  * print. The resident ID number appears masked (gp_mask_id): the
  * certificate itself carries it only if its profile says so, and a
- * listing is not the place to collect it.
+ * listing is not the place to collect it. A single certificate shows
+ * its status history too (ca_cert_history_json), so the officer and the
+ * auditor see every hold, release and revocation and who made it.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -100,4 +102,42 @@ ca_cert_json(const struct store_cert *c, int with_pem)
 	free(masked);
 	free(pem);
 	return o;
+}
+
+static int
+ca_history_event(void *arg, const struct store_status_event *ev)
+{
+	json_t *arr = arg, *e;
+
+	e = json_pack("{s:s, s:I, s:I}", "change", ev->change, "time",
+	    (json_int_t)ev->time, "recorded_ms", (json_int_t)ev->created_ms);
+	if (e == NULL)
+		return GP_ERR_NOMEM;
+	if (ca_reason_name(ev->reason) != NULL)
+		json_object_set_new(e, "reason",
+		    json_string(ca_reason_name(ev->reason)));
+	if (ev->invalidity_date > 0)
+		json_object_set_new(e, "invalidity_date",
+		    json_integer(ev->invalidity_date));
+	if (ev->actor[0] != '\0')
+		json_object_set_new(e, "actor", json_string(ev->actor));
+	if (json_array_append_new(arr, e) != 0)
+		return GP_ERR_NOMEM;
+	return 0;
+}
+
+int
+ca_cert_history_json(store *st, const char *serial, json_t *obj)
+{
+	json_t *arr;
+	int r = GP_ERR_NOMEM;
+
+	if ((arr = json_array()) == NULL)
+		goto out;
+	GUARD(store_cert_history_scan(st, serial, ca_history_event, arr));
+	ENSURE(json_object_set(obj, "history", arr) == 0, GP_ERR_NOMEM);
+	r = 0;
+out:
+	json_decref(arr);
+	return r;
 }

@@ -694,6 +694,7 @@ ca_run_show(const struct ca_ctx *ca, const struct ca_actor *who,
 	memset(&c, 0, sizeof(c));
 	GUARD(store_cert_get(ca->st, o->serial, &c));
 	ENSURE((j = ca_cert_json(&c, 1)) != NULL, GP_ERR_NOMEM);
+	GUARD(ca_cert_history_json(ca->st, o->serial, j));
 	GUARD(ca_audit_read(ca, who, "cert.show", o->serial));
 	pem = json_string_value(json_object_get(j, "certificate"));
 	if (o->pem && pem != NULL)

@@ -277,6 +277,7 @@ srv_h_ca_show(struct srv_req *rq, const char *url)
 	    "leading zeros, at most %d digits", SRV_SERIAL_MAX));
 	GUARD(store_cert_get(rq->srv->inst->st, serial, &c));
 	ENSURE((o = ca_cert_json(&c, 1)) != NULL, GP_ERR_NOMEM);
+	GUARD(ca_cert_history_json(rq->srv->inst->st, serial, o));
 	GUARD(srv_ca_read_audit(rq, "cert.show", serial, NULL));
 	r = srv_reply_json(rq, 200, o);
 	o = NULL; /* transferred */

@@ -137,6 +137,16 @@ ocsp rel.pem ocsp3.out
 grep -q 'rel.pem: good' ocsp3.out && t_ok "OCSP says good now (the current state)" ||
 	t_fail "ocsp after release" "$(tr '\n' ' ' <ocsp3.out)"
 
+# The officer sees the history: hold then release, each with who and when.
+"$GOVPKI" ca show --dir "$D" --json "$S3" >show3.json 2>&1
+h=$(python3 -c 'import json,sys
+j=json.load(open(sys.argv[1]))
+print(" ".join("%s:%s" % (e["change"], e.get("actor", "")) for e in j["history"]))' show3.json 2>&1)
+case "$h" in
+"hold:local:"*" release:local:"*) t_ok "ca show lists the history with its actors ($h)" ;;
+*) t_fail "ca show history" "$h" ;;
+esac
+
 # --- the history refuses to be edited ------------------------------------------
 n=$(sqlite3 "$D/govpki.db" "SELECT count(*) FROM cert_status_history" 2>/dev/null)
 [ "${n:-0}" -ge 5 ] && t_ok "every hold, release and revocation is in the history ($n events)" ||
