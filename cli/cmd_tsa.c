@@ -380,9 +380,9 @@ out:
 	return r;
 }
 
-/* A time-stamp that does not verify says so, not the error table's
- * generic text for its code (GP_ERR_TAMPERED reads "audit log does not
- * verify"). */
+/* A time-stamp that does not verify says so, rather than the error
+ * table's generic text for its code ("integrity check failed", "invalid
+ * input"). */
 static int
 tsa_fail(int code, int json)
 {
