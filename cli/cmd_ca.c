@@ -231,8 +231,7 @@ ca_parse(const struct ca_sub *sub, int argc, char **argv, struct ca_opts *o)
 			return -1;
 		}
 		if (c == '?' || c == ':')
-			return cli_usage(cmd, optopt != 0 ? "an option needs a "
-			    "value" : "unknown option");
+			return cli_bad_option(cmd, argc, argv);
 		if (c != 'd' && c != 'j' && strchr(sub->opts, c) == NULL) {
 			char what[96];
 			snprintf(what, sizeof(what), "--%s is not an option of "
