@@ -40,6 +40,21 @@ cli_usage(const char *cmd, const char *what)
 }
 
 int
+cli_group_help(int argc, char **argv, void (*help)(FILE *f))
+{
+	if (argc < 2) {
+		help(stderr); /* a usage error */
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		help(stdout);
+		return CLI_OK;
+	}
+	return -1;
+}
+
+int
 cli_bad_option(const char *cmd, int argc, char **argv)
 {
 	const char *a = optind >= 1 && optind <= argc ? argv[optind - 1] :

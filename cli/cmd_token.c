@@ -650,15 +650,8 @@ cmd_token(int argc, char **argv)
 	int c, r, rc;
 
 	memset(&o, 0, sizeof(o));
-	if (argc < 2) {
-		token_help(stderr);
-		return CLI_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		token_help(stdout);
-		return CLI_OK;
-	}
+	if ((rc = cli_group_help(argc, argv, token_help)) >= 0)
+		return rc;
 	sub = argv[1];
 	for (si = 0; si < TOKEN_NSUBS; si++)
 		if (strcmp(sub, token_subs[si].name) == 0)

@@ -406,18 +406,11 @@ cmd_tsa(int argc, char **argv)
 {
 	struct tsa_cli_opts o;
 	const char *sub;
-	int r;
+	int r, rc;
 
 	memset(&o, 0, sizeof(o));
-	if (argc < 2) {
-		tsa_help(stderr);
-		return CLI_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		tsa_help(stdout);
-		return CLI_OK;
-	}
+	if ((rc = cli_group_help(argc, argv, tsa_help)) >= 0)
+		return rc;
 	sub = argv[1];
 	if (strcmp(sub, "stamp") != 0 && strcmp(sub, "verify") != 0)
 		return cli_usage("tsa", "sub-command must be stamp or verify");

@@ -98,20 +98,14 @@ int
 main(int argc, char **argv)
 {
 	size_t i;
+	int rc;
 
 	main_harden();
 	/* Names are UTF8String (RFC 5280 4.1.2.4; Chinese names). */
 	if (!ASN1_STRING_set_default_mask_asc("utf8only"))
 		return CLI_FAIL;
-	if (argc < 2) {
-		main_usage(stderr);
-		return CLI_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		main_usage(stdout);
-		return CLI_OK;
-	}
+	if ((rc = cli_group_help(argc, argv, main_usage)) >= 0)
+		return rc;
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0)
 		return main_version(argc - 1, argv + 1);
