@@ -2,8 +2,10 @@
  * cli.c: helpers shared by every govpki command: failures with the error
  * detail, usage errors, JSON printing, and reading PEM certificate files.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -35,6 +37,49 @@ cli_usage(const char *cmd, const char *what)
 	fprintf(stderr, "govpki %s: %s\nRun `govpki %s --help` for usage.\n",
 	    cmd, what, cmd);
 	return CLI_USAGE;
+}
+
+int
+cli_group_help(int argc, char **argv, void (*help)(FILE *f))
+{
+	if (argc < 2) {
+		help(stderr); /* a usage error */
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		help(stdout);
+		return CLI_OK;
+	}
+	return -1;
+}
+
+int
+cli_bad_option(const char *cmd, int argc, char **argv)
+{
+	const char *a = optind >= 1 && optind <= argc ? argv[optind - 1] :
+	    NULL;
+	char what[120];
+	int n;
+
+	if (a == NULL || a[0] != '-' || a[1] == '\0')
+		return cli_usage(cmd, "unknown option");
+	/* The name only, never a value: "--pin=1234" must not be echoed. */
+	if (a[1] != '-') {
+		snprintf(what, sizeof(what), "unknown option -%c (options are "
+		    "long: --NAME)", a[1]);
+		return cli_usage(cmd, what);
+	}
+	n = (int)strcspn(a + 2, "=");
+	if (n > 40)
+		n = 40;
+	if (optopt != 0 && a[2 + n] == '=')
+		snprintf(what, sizeof(what), "--%.*s takes no value", n, a + 2);
+	else if (optopt != 0)
+		snprintf(what, sizeof(what), "--%.*s needs a value", n, a + 2);
+	else
+		snprintf(what, sizeof(what), "unknown option --%.*s", n, a + 2);
+	return cli_usage(cmd, what);
 }
 
 void

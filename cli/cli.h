@@ -48,6 +48,18 @@ int cli_fail(int code, int json);
  * returns CLI_USAGE. */
 int cli_usage(const char *cmd, const char *what);
 
+/* A command group's first word (argv[1]): when it is missing, prints the
+ * group's usage with |help| on stderr and returns CLI_USAGE; when it is
+ * --help, -h or help, prints it on stdout and returns CLI_OK; otherwise
+ * returns -1 (a sub-command to run). */
+int cli_group_help(int argc, char **argv, void (*help)(FILE *f));
+
+/* After getopt_long() returned '?' (with opterr = 0, so that getopt
+ * prints nothing itself): a usage error naming the option argv[optind - 1]
+ * ("unknown option --x", "--dir needs a value", "--json takes no value"),
+ * never its value. Returns CLI_USAGE. */
+int cli_bad_option(const char *cmd, int argc, char **argv);
+
 /* Prints |obj| as one JSON line on stdout and drops the reference. */
 void cli_print_json(json_t *obj);
 

@@ -133,14 +133,14 @@ static const struct ca_sub ca_subs[] = {
 #define CA_NSUBS (sizeof(ca_subs) / sizeof(ca_subs[0]))
 
 static void
-ca_help_all(void)
+ca_help_all(FILE *f)
 {
 	size_t i;
 
-	printf("usage: govpki ca <sub-command> [--dir DIR] [--json] ...\n\n");
+	fprintf(f, "usage: govpki ca <sub-command> [--dir DIR] [--json] ...\n\n");
 	for (i = 0; i < CA_NSUBS; i++)
-		printf("  govpki ca %s %s\n", ca_subs[i].name, ca_subs[i].usage);
-	printf("  govpki ca crl [--ca ca|root|ca-delta]\n\n"
+		fprintf(f, "  govpki ca %s %s\n", ca_subs[i].name, ca_subs[i].usage);
+	fprintf(f, "  govpki ca crl [--ca ca|root|ca-delta]\n\n"
 	    "Each sub-command has its own --help. Common options:\n"
 	    "  --dir DIR   instance directory (default ./var)\n"
 	    "  --json      print JSON\n"
@@ -231,8 +231,7 @@ ca_parse(const struct ca_sub *sub, int argc, char **argv, struct ca_opts *o)
 			return -1;
 		}
 		if (c == '?' || c == ':')
-			return cli_usage(cmd, optopt != 0 ? "an option needs a "
-			    "value" : "unknown option");
+			return cli_bad_option(cmd, argc, argv);
 		if (c != 'd' && c != 'j' && strchr(sub->opts, c) == NULL) {
 			char what[96];
 			snprintf(what, sizeof(what), "--%s is not an option of "
@@ -723,11 +722,11 @@ cmd_ca(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	if (argc < 2) {
-		ca_help_all();
+		ca_help_all(stderr); /* a usage error: on stderr */
 		return CLI_USAGE;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		ca_help_all();
+		ca_help_all(stdout);
 		return CLI_OK;
 	}
 	if (strcmp(argv[1], "crl") == 0)

@@ -53,6 +53,7 @@ cmd_ca_crl(int argc, char **argv)
 	int json = 0, c, r;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -68,7 +69,7 @@ cmd_ca_crl(int argc, char **argv)
 			crl_help();
 			return CLI_OK;
 		default:
-			return cli_usage("ca crl", "unknown option");
+			return cli_bad_option("ca crl", argc, argv);
 		}
 	}
 	if (optind != argc)

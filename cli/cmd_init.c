@@ -78,6 +78,7 @@ cmd_init(int argc, char **argv)
 	opts.dir = CLI_DEFAULT_DIR;
 	opts.hostnames = hosts;
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -107,7 +108,7 @@ cmd_init(int argc, char **argv)
 			init_help();
 			return CLI_OK;
 		default:
-			return cli_usage("init", "unknown option");
+			return cli_bad_option("init", argc, argv);
 		}
 	}
 	if (optind != argc)

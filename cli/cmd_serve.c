@@ -14,7 +14,7 @@ static void
 serve_help(void)
 {
 	printf("usage: govpki serve [--dir DIR] [--http ADDR:PORT] "
-	    "[--https ADDR:PORT] [--quiet]\n\n"
+	    "[--https ADDR:PORT] [--quiet] [--json]\n\n"
 	    "Serves the instance in DIR (default ./var): public HTTP (OCSP, "
 	    "CRL, TSA, CA\n"
 	    "certificates, /healthz, /metrics) and the admin HTTPS API with "
@@ -27,7 +27,10 @@ serve_help(void)
 	    "  --dir DIR          instance directory (default ./var)\n"
 	    "  --http ADDR:PORT   public listener (overrides listen.http)\n"
 	    "  --https ADDR:PORT  admin listener (overrides listen.https)\n"
-	    "  --quiet            no banner\n");
+	    "  --quiet            no banner\n"
+	    "  --json             log lines on stderr as JSON objects, no "
+	    "banner, and a failure\n"
+	    "                     to start as {\"error\":{...}} on stdout\n");
 }
 
 int
@@ -52,6 +55,7 @@ cmd_serve(int argc, char **argv)
 
 	memset(&opts, 0, sizeof(opts));
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -68,12 +72,13 @@ cmd_serve(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			opts.quiet = 1; /* stdout carries JSON only */
 			break;
 		case 'h':
 			serve_help();
 			return CLI_OK;
 		default:
-			return cli_usage("serve", "unknown option");
+			return cli_bad_option("serve", argc, argv);
 		}
 	}
 	if (optind != argc)

@@ -80,7 +80,15 @@ sign_help(void)
 	    "  --policy NAME   approval policy (policies/approvals/NAME.json "
 	    "or a path) that\n"
 	    "                  decides whether the step may follow the ones "
-	    "signed\n", GP_SOFTHSM_MODULE, SIGN_PIN_ENV);
+	    "signed\n"
+	    "  --policies-dir DIR\n"
+	    "                  the profiles folder whose approvals/ holds "
+	    "--policy NAME\n"
+	    "                  (default %s)\n"
+	    "  --json          print the result as one JSON object\n\n"
+	    "Works on no instance: writes no audit record. Exit 0 on "
+	    "success, 1 on failure,\n2 on a usage error.\n", GP_SOFTHSM_MODULE,
+	    SIGN_PIN_ENV, GP_POLICIES_DIR);
 }
 
 static int
@@ -372,6 +380,7 @@ cmd_sign(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.policies_dir = GP_POLICIES_DIR;
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'k': o.key = optarg; break;
@@ -395,7 +404,7 @@ cmd_sign(int argc, char **argv)
 		case 'n': o.no_chain = 1; break;
 		case 'j': o.json = 1; break;
 		case 'h': sign_help(); return CLI_OK;
-		default: return cli_usage("sign", "unknown option");
+		default: return cli_bad_option("sign", argc, argv);
 		}
 	}
 	if (optind != argc)

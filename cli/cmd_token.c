@@ -46,64 +46,134 @@ struct token_opts {
 static const struct {
 	const char *name;
 	unsigned int allowed, required;
-	const char *usage;
+	const char *usage;      /* after "govpki token " */
+	const char *help;       /* what it does */
 } token_subs[] = {
-	{ "list", O_MODULE | O_JSON, 0, "list [--module LIB] [--json]" },
+	{ "list", O_MODULE | O_JSON, 0, "list [--module LIB] [--json]",
+	    "Lists the module's slots that hold a token: slot, label, serial, "
+	    "model and\nstate (ready, uninitialised, pin-locked, "
+	    "pin-final-try, pin-count-low).\nNeeds no PIN.\n" },
 	{ "init", O_MODULE | O_JSON | O_LABEL | O_SO_PIN_FILE | O_PIN_FILE,
 	    O_LABEL | O_SO_PIN_FILE | O_PIN_FILE,
 	    "init --label L --so-pin-file F --pin-file F [--module LIB] "
-	    "[--json]" },
+	    "[--json]",
+	    "Initialises the first uninitialised token as L with the security "
+	    "officer PIN\nof --so-pin-file and sets the user PIN of "
+	    "--pin-file. Refused when a token\nlabelled L exists.\n" },
 	{ "keygen", O_MODULE | O_JSON | O_TOKEN | O_LABEL | O_ALGO |
 	    O_PIN_FILE, O_TOKEN | O_LABEL | O_ALGO,
 	    "keygen --token T --label L --algo ec-p256|ec-p384|rsa-2048|rsa-3072"
-	    " [--pin-file F] [--module LIB] [--json]" },
+	    "\n                    [--pin-file F] [--module LIB] [--json]",
+	    "Generates a key pair labelled L on token T (CKA_SENSITIVE, "
+	    "CKA_EXTRACTABLE\nfalse) and prints its public key (--json: "
+	    "with its pkcs11: URI). Refused when a\nkey labelled L "
+	    "exists.\n" },
 	{ "csr", O_MODULE | O_JSON | O_KEY | O_SUBJECT | O_PIN_FILE | O_OUT,
 	    O_KEY | O_SUBJECT,
-	    "csr --key URI --subject \"/CN=x/O=y\" [--pin-file F] [--out FILE] "
-	    "[--module LIB] [--json]" },
+	    "csr --key URI --subject \"/CN=x/O=y\" [--pin-file F] [--out FILE]"
+	    "\n                    [--module LIB] [--json]",
+	    "Makes a PKCS#10 certificate request signed by the key URI, for "
+	    "`govpki ca issue`\nor POST /api/v1/certificates (the CA takes "
+	    "the subject from its profile, not\nfrom the request).\n" },
 	{ "import-cert", O_MODULE | O_JSON | O_TOKEN | O_LABEL | O_CERT |
 	    O_PIN_FILE, O_TOKEN | O_LABEL | O_CERT,
-	    "import-cert --token T --label L --cert FILE [--pin-file F] "
-	    "[--module LIB] [--json]" },
+	    "import-cert --token T --label L --cert FILE [--pin-file F]\n"
+	    "                    [--module LIB] [--json]",
+	    "Stores the certificate of FILE on token T as a certificate object "
+	    "labelled L,\nwith the CKA_ID of the key of the same label. "
+	    "Replaces nothing.\n" },
 	{ "export-cert", O_MODULE | O_JSON | O_CERT_URI | O_OUT, O_CERT_URI,
-	    "export-cert --cert-uri URI [--out FILE] [--module LIB] [--json]" },
+	    "export-cert --cert-uri URI [--out FILE] [--module LIB] [--json]",
+	    "Prints (or writes to --out) the certificate object URI as PEM. "
+	    "Needs no PIN.\n" },
 	{ "change-pin", O_MODULE | O_JSON | O_TOKEN | O_PIN_FILE |
 	    O_NEW_PIN_FILE, O_TOKEN,
-	    "change-pin --token T [--pin-file OLD] [--new-pin-file NEW] "
-	    "[--module LIB] [--json]" },
+	    "change-pin --token T [--pin-file OLD] [--new-pin-file NEW]\n"
+	    "                    [--module LIB] [--json]",
+	    "Changes the user PIN of token T: the current one from --pin-file, "
+	    "$GOVPKI_PIN or\nthe terminal, the new one from --new-pin-file "
+	    "or asked twice on the terminal.\n" },
+};
+#define TOKEN_NSUBS (sizeof(token_subs) / sizeof(token_subs[0]))
+
+/* What each option means, printed for the sub-commands that take it. */
+static const struct {
+	unsigned int bit;
+	const char *text;
+} token_optdoc[] = {
+	{ O_MODULE, "  --module LIB       PKCS#11 module (default "
+	    GP_SOFTHSM_MODULE ");\n                     for SoftHSM set "
+	    "SOFTHSM2_CONF first\n" },
+	{ O_TOKEN, "  --token T          token label or serial number\n" },
+	{ O_LABEL, "  --label L          token label (init) or object label\n" },
+	{ O_PIN_FILE, "  --pin-file F       user PIN from the first line of F "
+	    "(mode 600);\n                     without it $" TOKEN_PIN_ENV
+	    ", else a terminal prompt\n" },
+	{ O_SO_PIN_FILE, "  --so-pin-file F    security officer PIN file\n" },
+	{ O_NEW_PIN_FILE, "  --new-pin-file F   new user PIN file (else "
+	    "prompted twice)\n" },
+	{ O_ALGO, "  --algo A           ec-p256, ec-p384, rsa-2048 or "
+	    "rsa-3072\n" },
+	{ O_KEY, "  --key URI          pkcs11:token=T;object=L or "
+	    "file:/path/key.pem\n" },
+	{ O_SUBJECT, "  --subject S        \"/CN=name/O=org\" (UTF-8; \\/ for "
+	    "a slash)\n" },
+	{ O_CERT, "  --cert FILE        PEM or DER certificate\n" },
+	{ O_CERT_URI, "  --cert-uri URI     pkcs11:token=T;object=L;type=cert\n" },
+	{ O_OUT, "  --out FILE         write there (never overwritten) instead "
+	    "of stdout\n" },
+	{ O_JSON, "  --json             machine output (JSON lines for list)\n" },
 };
 
 static void
-token_help(void)
+token_help_footer(FILE *f)
+{
+	fprintf(f, "\nWorks on a PKCS#11 token, not on an instance: writes no "
+	    "audit record. No option\ntakes a PIN value. Exit: 0 ok, 1 "
+	    "failure, 2 usage.\n");
+}
+
+/* The group's usage: every sub-command's synopsis. */
+static void
+token_help(FILE *f)
 {
 	size_t i;
 
-	printf("usage: govpki token SUBCOMMAND [options]\n\n");
-	for (i = 0; i < sizeof(token_subs) / sizeof(token_subs[0]); i++)
-		printf("  govpki token %s\n", token_subs[i].usage);
-	printf("\n"
-	    "Works on any PKCS#11 token, not on an instance: these commands "
-	    "write no audit\nrecord (instance commands do).\n\n"
-	    "  --module LIB       PKCS#11 module (default %s);\n"
-	    "                     for SoftHSM set SOFTHSM2_CONF first\n"
-	    "  --token T          token label or serial number\n"
-	    "  --label L          token label (init) or object label\n"
-	    "  --pin-file F       user PIN from the first line of F (mode 600);\n"
-	    "                     without it $%s, else a terminal prompt\n"
-	    "  --so-pin-file F    security officer PIN file (init)\n"
-	    "  --new-pin-file F   new user PIN file (change-pin; else prompted "
-	    "twice)\n"
-	    "  --algo A           ec-p256, ec-p384, rsa-2048 or rsa-3072\n"
-	    "  --key URI          pkcs11:token=T;object=L or file:/path/key.pem\n"
-	    "  --subject S        \"/CN=name/O=org\" (UTF-8; \\/ for a slash)\n"
-	    "  --cert FILE        PEM or DER certificate\n"
-	    "  --cert-uri URI     pkcs11:token=T;object=L;type=cert\n"
-	    "  --out FILE         write there (never overwritten) instead of "
-	    "stdout\n"
-	    "  --json             machine output (JSON lines for list)\n\n"
-	    "No option takes a PIN value. Keys are generated on the token with "
-	    "CKA_SENSITIVE\nand CKA_EXTRACTABLE=FALSE. Exit: 0 ok, 1 failure, 2 "
-	    "usage.\n", GP_SOFTHSM_MODULE, TOKEN_PIN_ENV);
+	fprintf(f, "usage: govpki token SUBCOMMAND [options]\n\n");
+	for (i = 0; i < TOKEN_NSUBS; i++)
+		fprintf(f, "  govpki token %s\n", token_subs[i].usage);
+	fprintf(f, "\nEach sub-command has its own --help.\n");
+	token_help_footer(f);
+}
+
+/* One sub-command's usage, with the options it takes. */
+static void
+token_help_sub(size_t si)
+{
+	size_t i;
+
+	printf("usage: govpki token %s\n\n%s\n", token_subs[si].usage,
+	    token_subs[si].help);
+	for (i = 0; i < sizeof(token_optdoc) / sizeof(token_optdoc[0]); i++)
+		if (token_subs[si].allowed & token_optdoc[i].bit)
+			fputs(token_optdoc[i].text, stdout);
+	token_help_footer(stdout);
+}
+
+/* The name ("--token") of the first option of |bits|, from token_optdoc. */
+static void
+token_optname(unsigned int bits, char *buf, size_t buf_len)
+{
+	size_t i;
+
+	snprintf(buf, buf_len, "an option");
+	for (i = 0; i < sizeof(token_optdoc) / sizeof(token_optdoc[0]); i++)
+		if (bits & token_optdoc[i].bit) {
+			snprintf(buf, buf_len, "%.*s", (int)strcspn(
+			    token_optdoc[i].text + 2, " "),
+			    token_optdoc[i].text + 2);
+			return;
+		}
 }
 
 /* Reads the user PIN: --pin-file, else $GOVPKI_PIN, else the terminal. */
@@ -239,7 +309,8 @@ out:
  * option is named without its value.
  */
 static int
-token_exact_options(int argc, char **argv, const struct option *longopts)
+token_exact_options(const char *cmd, int argc, char **argv,
+    const struct option *longopts)
 {
 	const struct option *lo;
 	char what[120];
@@ -262,7 +333,7 @@ token_exact_options(int argc, char **argv, const struct option *longopts)
 			    strncmp(argv[i] + 2, "pin", 3) == 0 ?
 			    " (no option takes a PIN value: use --pin-file, "
 			    "$" TOKEN_PIN_ENV " or the prompt)" : "");
-			return cli_usage("token", what);
+			return cli_usage(cmd, what);
 		}
 		/* Skip the value of "--opt VALUE". */
 		if (lo->has_arg == required_argument && argv[i][2 + n] == '\0')
@@ -574,25 +645,23 @@ cmd_token(int argc, char **argv)
 	struct token_opts o;
 	tok_ctx *ctx = NULL;
 	const char *sub;
-	char what[160], *module_dup = NULL;
+	char what[200], cmd[32], opt[32], *module_dup = NULL;
 	size_t si;
 	int c, r, rc;
 
 	memset(&o, 0, sizeof(o));
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-		token_help();
-		return argc < 2 ? CLI_USAGE : CLI_OK;
-	}
+	if ((rc = cli_group_help(argc, argv, token_help)) >= 0)
+		return rc;
 	sub = argv[1];
-	for (si = 0; si < sizeof(token_subs) / sizeof(token_subs[0]); si++)
+	for (si = 0; si < TOKEN_NSUBS; si++)
 		if (strcmp(sub, token_subs[si].name) == 0)
 			break;
-	if (si == sizeof(token_subs) / sizeof(token_subs[0])) {
+	if (si == TOKEN_NSUBS) {
 		snprintf(what, sizeof(what), "unknown subcommand \"%.40s\"", sub);
 		return cli_usage("token", what);
 	}
-	if ((r = token_exact_options(argc - 1, argv + 1, longopts)) != 0)
+	snprintf(cmd, sizeof(cmd), "token %s", token_subs[si].name);
+	if ((r = token_exact_options(cmd, argc - 1, argv + 1, longopts)) != 0)
 		return r;
 	optind = 1;
 	opterr = 0; /* getopt's own messages would echo option values */
@@ -613,24 +682,26 @@ cmd_token(int argc, char **argv)
 		case 'c': o.cert = optarg; o.given |= O_CERT; break;
 		case 'u': o.cert_uri = optarg; o.given |= O_CERT_URI; break;
 		case 'h':
-			token_help();
+			token_help_sub(si);
 			return CLI_OK;
 		default:
-			return cli_usage("token", "bad option or missing value");
+			return cli_bad_option(cmd, argc - 1, argv + 1);
 		}
 	}
 	if (optind != argc - 1)
-		return cli_usage("token", "unexpected argument");
+		return cli_usage(cmd, "takes no argument (options only)");
 	if (o.given & ~token_subs[si].allowed) {
-		snprintf(what, sizeof(what), "an option does not apply to "
-		    "\"token %s\"; usage: govpki token %s", sub,
-		    token_subs[si].usage);
-		return cli_usage("token", what);
+		token_optname(o.given & ~token_subs[si].allowed, opt,
+		    sizeof(opt));
+		snprintf(what, sizeof(what), "%s is not an option of this "
+		    "sub-command", opt);
+		return cli_usage(cmd, what);
 	}
 	if ((o.given & token_subs[si].required) != token_subs[si].required) {
-		snprintf(what, sizeof(what), "missing option; usage: govpki "
-		    "token %.100s", token_subs[si].usage);
-		return cli_usage("token", what);
+		token_optname(token_subs[si].required & ~o.given, opt,
+		    sizeof(opt));
+		snprintf(what, sizeof(what), "%s is required", opt);
+		return cli_usage(cmd, what);
 	}
 	if (o.module == NULL)
 		o.module = GP_SOFTHSM_MODULE;
@@ -659,7 +730,7 @@ cmd_token(int argc, char **argv)
 	case 4: rc = token_import_cert(ctx, &o); break;
 	case 5: rc = token_export_cert(ctx, &o); break;
 	case 6: rc = token_change_pin(ctx, &o); break;
-	default: rc = cli_usage("token", "unknown subcommand"); break;
+	default: rc = cli_usage(cmd, "unknown subcommand"); break;
 	}
 out:
 	tok_ctx_free(ctx);

@@ -45,37 +45,63 @@ struct tsa_cli_opts {
 	int vfail;          /* set when the time-stamp itself failed */
 };
 
+#define TSA_USAGE_STAMP "stamp FILE [--url URL] [--out FILE] [--force] " \
+    "[--policy OID]\n                  [--hash ALG] [--no-cert]\n" \
+    "                  [--dir DIR | --ca FILE [--untrusted FILE]] [--json]"
+#define TSA_USAGE_VERIFY "verify FILE TOKEN [--dir DIR | --ca FILE " \
+    "[--untrusted FILE]] [--json]"
+#define TSA_OPTS_TRUST \
+    "  --dir DIR        trust the instance DIR (default ./var): " \
+    "certs/root.pem, with\n" \
+    "                   certs/ca.pem and tsa.pem as intermediates\n" \
+    "  --ca FILE        trust the PEM certificates in FILE instead\n" \
+    "  --untrusted FILE intermediate and TSA certificates (PEM)\n" \
+    "  --json           print the result as one JSON object\n"
+
+/* The group's usage: both sub-commands' synopses. */
 static void
-tsa_help(void)
+tsa_help(FILE *f)
 {
-	printf("usage: govpki tsa stamp FILE [--url URL] [--out FILE] "
-	    "[--policy OID] [--hash ALG]\n"
-	    "                  [--no-cert] [--dir DIR | --ca FILE "
-	    "[--untrusted FILE]] [--json]\n"
-	    "       govpki tsa verify FILE TOKEN [--dir DIR | --ca FILE "
-	    "[--untrusted FILE]] [--json]\n\n"
-	    "stamp   hashes FILE, asks the TSA at URL for a time-stamp "
-	    "(RFC 3161 over HTTP),\n"
-	    "        checks the reply (imprint, nonce, policy, signature, "
-	    "chain) and saves it\n"
-	    "        to --out (default FILE.tsr), which must not exist "
-	    "unless --force.\n"
-	    "verify  checks that TOKEN (a saved reply or a bare token) "
-	    "time-stamps FILE and\n"
-	    "        is signed by a TSA certificate chaining to the trust "
-	    "anchors.\n\n"
+	fprintf(f, "usage: govpki tsa " TSA_USAGE_STAMP "\n"
+	    "       govpki tsa " TSA_USAGE_VERIFY "\n\n"
+	    "stamp   time-stamps a file at an RFC 3161 TSA and saves the "
+	    "checked reply\n"
+	    "verify  checks a saved reply or token against a file\n\n"
+	    "Each sub-command has its own --help. Exit 0 on success, 1 on "
+	    "failure, 2 on a\nusage error.\n");
+}
+
+static void
+tsa_help_stamp(void)
+{
+	printf("usage: govpki tsa " TSA_USAGE_STAMP "\n\n"
+	    "Hashes FILE, asks the TSA at URL for a time-stamp (RFC 3161 over "
+	    "HTTP, with a\nfresh nonce), checks the reply (imprint, nonce, "
+	    "policy, signature, chain,\nESSCertIDv2) and saves it to --out "
+	    "(default FILE.tsr). An existing --out file\nis never replaced "
+	    "unless --force; it is refused before anything is sent.\n\n"
 	    "  --url URL        http://HOST:PORT/tsa (default: public_url of "
 	    "DIR + /tsa)\n"
-	    "  --hash ALG       sha256 (default), sha384 or sha512\n"
+	    "  --out FILE       where to save the reply (default FILE.tsr)\n"
+	    "  --force          replace an existing --out file\n"
 	    "  --policy OID     ask for this TSA policy\n"
+	    "  --hash ALG       sha256 (default), sha384 or sha512\n"
 	    "  --no-cert        do not ask for the TSA certificate in the "
 	    "token (certReq false)\n"
-	    "  --force          replace an existing --out file\n"
-	    "  --dir DIR        trust the instance DIR (default ./var): "
-	    "certs/root.pem\n"
-	    "  --ca FILE        trust the PEM certificates in FILE instead\n"
-	    "  --untrusted FILE intermediate and TSA certificates (PEM)\n"
-	    "  --json           print the result as one JSON object\n");
+	    TSA_OPTS_TRUST
+	    "\nExit 0 on success, 1 on failure, 2 on a usage error.\n");
+}
+
+static void
+tsa_help_verify(void)
+{
+	printf("usage: govpki tsa " TSA_USAGE_VERIFY "\n\n"
+	    "Checks that TOKEN (a saved TimeStampResp or a bare "
+	    "TimeStampToken, DER)\ntime-stamps FILE (its imprint) and is "
+	    "signed by a TSA certificate chaining to\nthe trust anchors. "
+	    "A failure reads \"time-stamp does not verify: ...\".\n\n"
+	    TSA_OPTS_TRUST
+	    "\nExit 0 when it verifies, 1 when not, 2 on a usage error.\n");
 }
 
 static int
@@ -96,8 +122,11 @@ tsa_parse(const char *sub, int argc, char **argv, struct tsa_cli_opts *o)
 		{NULL, 0, NULL, 0},
 	};
 	int c, stamp = strcmp(sub, "stamp") == 0;
+	char cmd[16];
 
+	snprintf(cmd, sizeof(cmd), "tsa %s", sub);
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -131,18 +160,31 @@ tsa_parse(const char *sub, int argc, char **argv, struct tsa_cli_opts *o)
 			o->json = 1;
 			break;
 		case 'h':
-			tsa_help();
+			if (stamp)
+				tsa_help_stamp();
+			else
+				tsa_help_verify();
 			return -1;
 		default:
-			return cli_usage("tsa", "unknown option");
+			return cli_bad_option(cmd, argc, argv);
 		}
 	}
 	if (!stamp && (o->url || o->out || o->policy || o->hash ||
 	    o->no_cert || o->force))
-		return cli_usage("tsa", "--url, --out, --policy, --hash, "
+		return cli_usage(cmd, "--url, --out, --policy, --hash, "
 		    "--no-cert and --force are for stamp");
 	if (o->dir != NULL && o->ca != NULL)
-		return cli_usage("tsa", "--dir and --ca exclude each other");
+		return cli_usage(cmd, "--dir and --ca exclude each other");
+	if (o->hash != NULL && strcmp(o->hash, "sha256") != 0 &&
+	    strcmp(o->hash, "sha384") != 0 && strcmp(o->hash, "sha512") != 0)
+		return cli_usage(cmd, "--hash must be sha256, sha384 or sha512");
+	if (stamp && argc - optind != 1)
+		return cli_usage(cmd, argc - optind < 1 ? "FILE is required" :
+		    "takes one FILE (one argument too many)");
+	if (!stamp && argc - optind != 2)
+		return cli_usage(cmd, argc - optind < 2 ? "FILE and TOKEN are "
+		    "required" : "takes FILE and TOKEN (one argument too "
+		    "many)");
 	return 0;
 }
 
@@ -338,9 +380,9 @@ out:
 	return r;
 }
 
-/* A time-stamp that does not verify says so, not the error table's
- * generic text for its code (GP_ERR_TAMPERED reads "audit log does not
- * verify"). */
+/* A time-stamp that does not verify says so, rather than the error
+ * table's generic text for its code ("integrity check failed", "invalid
+ * input"). */
 static int
 tsa_fail(int code, int json)
 {
@@ -364,14 +406,11 @@ cmd_tsa(int argc, char **argv)
 {
 	struct tsa_cli_opts o;
 	const char *sub;
-	int r;
+	int r, rc;
 
 	memset(&o, 0, sizeof(o));
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0) {
-		tsa_help();
-		return argc < 2 ? CLI_USAGE : CLI_OK;
-	}
+	if ((rc = cli_group_help(argc, argv, tsa_help)) >= 0)
+		return rc;
 	sub = argv[1];
 	if (strcmp(sub, "stamp") != 0 && strcmp(sub, "verify") != 0)
 		return cli_usage("tsa", "sub-command must be stamp or verify");
@@ -380,15 +419,10 @@ cmd_tsa(int argc, char **argv)
 		return CLI_OK;
 	if (r != 0)
 		return r;
-	if (strcmp(sub, "stamp") == 0) {
-		if (argc - 1 - optind != 1)
-			return cli_usage("tsa", "stamp takes one FILE");
+	if (strcmp(sub, "stamp") == 0)
 		r = tsa_stamp(&o, argv[1 + optind]);
-	} else {
-		if (argc - 1 - optind != 2)
-			return cli_usage("tsa", "verify takes FILE and TOKEN");
+	else
 		r = tsa_verify_cmd(&o, argv[1 + optind], argv[2 + optind]);
-	}
 	if (r == 0)
 		return CLI_OK;
 	return o.vfail ? tsa_fail(r, o.json) : cli_fail(r, o.json);

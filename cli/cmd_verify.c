@@ -74,7 +74,13 @@ verify_help(void)
 	    "                   is fetched even with --fetch\n"
 	    "  --policy NAME    approval policy: policies/approvals/NAME.json "
 	    "or a path\n"
-	    "  --json           print the whole report as JSON\n");
+	    "  --policies-dir D the profiles folder whose approvals/ holds "
+	    "--policy NAME\n"
+	    "                   (default: profiles_dir of --dir, else the "
+	    "installed ones)\n"
+	    "  --json           print the whole report as JSON\n\n"
+	    "Writes no audit record. Exit 0 when valid, 1 when not or on "
+	    "failure, 2 on a\nusage error.\n");
 }
 
 static int
@@ -288,6 +294,7 @@ cmd_verify(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.dir = CLI_DEFAULT_DIR;
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i': o.in = optarg; break;
@@ -308,7 +315,7 @@ cmd_verify(int argc, char **argv)
 			o.allow[o.allow_len++] = optarg;
 			break;
 		case 'h': verify_help(); return CLI_OK;
-		default: return cli_usage("verify", "unknown option");
+		default: return cli_bad_option("verify", argc, argv);
 		}
 	}
 	if (optind != argc)

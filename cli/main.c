@@ -3,6 +3,7 @@
  * or a key in memory never lands on disk), sets UTF8String as the encoding
  * of every certificate name, and dispatches to cmd_<name>().
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -42,8 +43,45 @@ main_usage(FILE *f)
 	for (i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
 		fprintf(f, "  %-8s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
 	fprintf(f, "  %-8s %s\n\n", "version", "print the version");
-	fprintf(f, "Every command takes --help. Exit codes: 0 success, "
-	    "1 failure, 2 usage error.\n");
+	fprintf(f, "Every command and sub-command takes --help (its own "
+	    "usage) and --json\n(machine output on stdout). Exit codes: 0 "
+	    "success, 1 failure, 2 usage error.\n");
+}
+
+/* `govpki version [--json]`. */
+static int
+main_version(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c, json = 0;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			printf("usage: govpki version [--json]\n\n"
+			    "Prints the version of govpki (--json: "
+			    "{\"version\":\"...\"}).\n");
+			return CLI_OK;
+		default:
+			return cli_bad_option("version", argc, argv);
+		}
+	}
+	if (optind != argc)
+		return cli_usage("version", "takes no argument");
+	if (json)
+		cli_print_json(json_pack("{s:s}", "version", GP_VERSION));
+	else
+		printf("govpki %s\n", GP_VERSION);
+	return CLI_OK;
 }
 
 static void
@@ -60,25 +98,17 @@ int
 main(int argc, char **argv)
 {
 	size_t i;
+	int rc;
 
 	main_harden();
 	/* Names are UTF8String (RFC 5280 4.1.2.4; Chinese names). */
 	if (!ASN1_STRING_set_default_mask_asc("utf8only"))
 		return CLI_FAIL;
-	if (argc < 2) {
-		main_usage(stderr);
-		return CLI_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		main_usage(stdout);
-		return CLI_OK;
-	}
+	if ((rc = cli_group_help(argc, argv, main_usage)) >= 0)
+		return rc;
 	if (strcmp(argv[1], "version") == 0 ||
-	    strcmp(argv[1], "--version") == 0) {
-		printf("govpki %s\n", GP_VERSION);
-		return CLI_OK;
-	}
+	    strcmp(argv[1], "--version") == 0)
+		return main_version(argc - 1, argv + 1);
 	for (i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++) {
 		if (strcmp(argv[1], cli_cmds[i].name) == 0)
 			return cli_cmds[i].fn(argc - 1, argv + 1);

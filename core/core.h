@@ -37,7 +37,9 @@ enum {
 	GP_ERR_PIN_LOCKED = -12,
 	GP_ERR_DEVICE = -13,       /* the token or module failed or did not answer */
 	GP_ERR_STORE = -14,        /* the database failed */
-	GP_ERR_TAMPERED = -15,     /* the audit chain or a checkpoint does not verify */
+	GP_ERR_TAMPERED = -15,     /* an integrity check failed: the audit chain, a
+	                            * signature, a time-stamp, a CRL, a history;
+	                            * the detail says which */
 	GP_ERR_DENIED = -16,       /* the actor's role does not allow this */
 	GP_ERR_TOO_LARGE = -17,
 	GP_ERR_UNSUPPORTED = -18,

@@ -33,7 +33,9 @@ static const struct err_entry err_table[] = {
 	{GP_ERR_PIN_LOCKED, "pin_locked", "PIN locked"},
 	{GP_ERR_DEVICE, "device", "token or module failure"},
 	{GP_ERR_STORE, "store", "database failure"},
-	{GP_ERR_TAMPERED, "tampered", "audit log does not verify"},
+	/* Generic: the audit log, a time-stamp, a signature, a CRL or the
+	 * status history; the detail names which and what failed. */
+	{GP_ERR_TAMPERED, "tampered", "integrity check failed"},
 	{GP_ERR_DENIED, "denied", "not allowed for this role"},
 	{GP_ERR_TOO_LARGE, "too_large", "input too large"},
 	{GP_ERR_UNSUPPORTED, "unsupported", "not supported"},
