@@ -271,7 +271,16 @@ struct audit_report {
  *      checkpoint (less one second of clock granularity);
  *   3. every certificate row of the store has its "cert.issue" record,
  *      and its status is the one its last "cert.revoke"/"cert.hold"/
- *      "cert.release" record set ("good" when there is none).
+ *      "cert.release" record set ("good" when there is none); its status
+ *      history (store_cert_history_scan) and its status records match
+ *      one to one, in order: each event has the record written with it
+ *      (same change, time, reason, invalidity date) and each record its
+ *      event, and the row's state (status, revocation time, reason,
+ *      invalidity date) is the one its last event set. Records from
+ *      before the history existed state no time and have no event, but
+ *      the state the last of them left (held or revoked) must be the
+ *      history's first event, which the schema upgrade wrote, within
+ *      2 s of that record.
  * Returns 0 when everything verifies, GP_ERR_TAMPERED with |out| naming
  * the first bad record (or the certificate) and the reason, or another
  * error when it could not read the log. Safe while other threads or
@@ -285,7 +294,10 @@ struct audit_report {
  * them is kept; a log re-signed with any key whose certificate does not
  * chain to o->root with the audit EKU (an attacker's own key, certificate
  * and root); a certificate row inserted or (un)revoked without its record,
- * or whose record was deleted (from the unsealed tail too).
+ * or whose record was deleted (from the unsealed tail too); a
+ * status-history event added, deleted or changed (with or without the
+ * row), or a status record deleted from the unsealed tail with the chain
+ * after it recomputed.
  * Not detectable from the database alone: deleting, or rewriting with the
  * hashes recomputed, the records after the last checkpoint's record (no
  * signature covers them yet; the server checkpoints at start and every

@@ -150,8 +150,10 @@ tamper(struct fx *f, const char *sql)
 		    "DROP TRIGGER IF EXISTS audit_no_update;"
 		    "DROP TRIGGER IF EXISTS audit_no_delete;"
 		    "DROP TRIGGER IF EXISTS checkpoints_no_update;"
-		    "DROP TRIGGER IF EXISTS checkpoints_no_delete;", NULL, NULL,
-		    &err);
+		    "DROP TRIGGER IF EXISTS checkpoints_no_delete;"
+		    "DROP TRIGGER IF EXISTS cert_status_history_no_update;"
+		    "DROP TRIGGER IF EXISTS cert_status_history_no_delete;",
+		    NULL, NULL, &err);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(db, sql, NULL, NULL, &err);
 	}
@@ -1583,14 +1585,35 @@ add_cert(struct fx *f, const char *serial, int with_record)
 	CHECK_EQ(store_commit(f->st), 0);
 }
 
-/* A status change and its record, as ca_revoke.c writes them. */
+/* A status change at |at| and its record, as ca_revoke.c writes them:
+ * the history event and the row in one call, the record stating the
+ * change's time, reason and invalidity date (a revocation: reason
+ * keyCompromise). */
 static void
 set_status(struct fx *f, const char *serial, const char *op,
-    const char *from, const char *to)
+    const char *from, const char *to, int64_t at)
 {
+	struct store_status_change sc;
 	struct audit_event ev;
-	json_t *d = json_pack("{s:s, s:s}", "from", from, "to", to);
+	json_t *d = json_pack("{s:s, s:s, s:I}", "from", from, "to", to,
+	    "time", (json_int_t)at);
 
+	memset(&sc, 0, sizeof(sc));
+	sc.serial = serial;
+	sc.time = at;
+	sc.reason = -1;
+	sc.actor = "local:test";
+	if (strcmp(op, "cert.hold") == 0) {
+		sc.change = STORE_CHANGE_HOLD;
+		sc.reason = 6;
+		json_object_set_new(d, "reason", json_string("certificateHold"));
+	} else if (strcmp(op, "cert.release") == 0) {
+		sc.change = STORE_CHANGE_RELEASE;
+	} else {
+		sc.change = STORE_CHANGE_REVOKE;
+		sc.reason = 1;
+		json_object_set_new(d, "reason", json_string("keyCompromise"));
+	}
 	memset(&ev, 0, sizeof(ev));
 	ev.actor = "local:test";
 	ev.op = op;
@@ -1598,11 +1621,36 @@ set_status(struct fx *f, const char *serial, const char *op,
 	ev.outcome = "success";
 	ev.details = d;
 	CHECK_EQ(store_begin(f->st), 0);
-	CHECK_EQ(store_cert_set_status(f->st, serial, to, 5, strcmp(to,
-	    "good") == 0 ? -1 : 1, 0), 0);
+	CHECK_EQ(store_cert_status_change(f->st, &sc), 0);
 	CHECK_EQ(audit_append_tx(f->a, &ev, NULL), 0);
 	CHECK_EQ(store_commit(f->st), 0);
 	json_decref(d);
+}
+
+/* A status record as written before the status history existed: its
+ * details state no "time", and no history event comes with it. */
+static int
+append_status(struct fx *f, const char *serial, const char *op,
+    const char *details)
+{
+	struct audit_event ev;
+	json_t *d = json_loads(details, 0, NULL);
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:test";
+	ev.op = op;
+	ev.object = serial;
+	ev.outcome = "success";
+	ev.details = d;
+	if ((r = store_begin(f->st)) != 0)
+		return r;
+	if ((r = audit_append_tx(f->a, &ev, NULL)) != 0)
+		store_rollback(f->st);
+	else
+		r = store_commit(f->st);
+	json_decref(d);
+	return r;
 }
 
 static void
@@ -1616,10 +1664,10 @@ test_cert_trail(void)
 	populate(&f);
 	add_cert(&f, "a1", 1);
 	add_cert(&f, "a2", 1);
-	set_status(&f, "a2", "cert.revoke", "good", "revoked");
+	set_status(&f, "a2", "cert.revoke", "good", "revoked", 5);
 	add_cert(&f, "a3", 1);
-	set_status(&f, "a3", "cert.hold", "good", "hold");
-	set_status(&f, "a3", "cert.release", "hold", "good");
+	set_status(&f, "a3", "cert.hold", "good", "hold", 6);
+	set_status(&f, "a3", "cert.release", "hold", "good", 7);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.certificates, 3);
@@ -1672,6 +1720,164 @@ test_cert_trail(void)
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_STR(rep.bad_serial, "c1");
 	CHECK_CONTAINS(rep.reason, "has no cert.issue record");
+	fx_close(&f);
+}
+
+/* A log with four certificates: h1 good, h2 revoked at 5, h3 held at 6
+ * and released at 7, h4 held at 8 then revoked (the revocation keeps the
+ * hold's start, 8), sealed by a checkpoint. */
+static void
+history_log(struct fx *f)
+{
+	populate(f);
+	add_cert(f, "h1", 1);
+	add_cert(f, "h2", 1);
+	set_status(f, "h2", "cert.revoke", "good", "revoked", 5);
+	add_cert(f, "h3", 1);
+	set_status(f, "h3", "cert.hold", "good", "hold", 6);
+	set_status(f, "h3", "cert.release", "hold", "good", 7);
+	add_cert(f, "h4", 1);
+	set_status(f, "h4", "cert.hold", "good", "hold", 8);
+	set_status(f, "h4", "cert.revoke", "hold", "revoked", 8);
+	CHECK_EQ(audit_checkpoint(f->a, test_key, 0), 0);
+}
+
+/* One edit of the history (or the row) on a fresh history_log(): it
+ * must fail verification naming |serial| and |want|. */
+static void
+history_case(const char *sql, const char *serial, const char *want)
+{
+	struct fx f;
+	struct audit_report rep;
+
+	fx_open(&f);
+	history_log(&f);
+	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, serial);
+	CHECK_CONTAINS(rep.reason, want);
+	CHECK(rep.first_bad_seq > 0);
+	fx_close(&f);
+}
+
+/* Pass 3 on the status history (schema step 7): every event has its
+ * record and every record its event, and the row is what its last event
+ * set. Each attack is an edit of the file with the triggers dropped. */
+static void
+test_cert_history(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	int64_t now_s = (int64_t)time(NULL);
+	char sql[1024];
+
+	fx_open(&f);
+	history_log(&f);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.certificates, 4);
+	fx_close(&f);
+
+	/* A deleted history event: the revocation no longer shows when
+	 * signatures are judged (ca_status_at), the row and its record
+	 * still say revoked. */
+	history_case("DELETE FROM cert_status_history WHERE serial = 'h2'",
+	    "h2", "record 71 (revoke) has no status history event");
+	/* A forged release: h4 held at 8 and revoked, the history now says
+	 * released at 9 and revoked at 10 (the row too), which would make a
+	 * signature made after 9 while it was held look valid. */
+	history_case("CREATE TEMP TABLE r AS SELECT * FROM "
+	    "cert_status_history WHERE serial = 'h4' AND change = 'revoke';"
+	    "DELETE FROM cert_status_history WHERE serial = 'h4' AND "
+	    "change = 'revoke';"
+	    "INSERT INTO cert_status_history (serial, change, time, reason, "
+	    "invalidity_date, actor, created_ms) SELECT serial, 'release', 9, "
+	    "-1, 0, actor, created_ms FROM r;"
+	    "INSERT INTO cert_status_history (serial, change, time, reason, "
+	    "invalidity_date, actor, created_ms) SELECT serial, change, 10, "
+	    "reason, invalidity_date, actor, created_ms FROM r;"
+	    "UPDATE certificates SET revoked_at = 10 WHERE serial = 'h4'",
+	    "h4", "(a release at 1970-01-01T00:00:09Z) is not the change of "
+	    "its next status record, 77 (a revoke at 1970-01-01T00:00:08Z "
+	    "(keyCompromise))");
+	/* Events added for a good certificate: a hold and its release,
+	 * row untouched (it ends good). */
+	history_case("INSERT INTO cert_status_history (serial, change, time, "
+	    "reason, invalidity_date, actor, created_ms) VALUES "
+	    "('h1', 'hold', 3, 6, 0, 'x', 1), ('h1', 'release', 4, -1, 0, "
+	    "'x', 1)", "h1", "status history event 6 (a hold at "
+	    "1970-01-01T00:00:03Z (certificateHold)) has no audit record");
+	/* An event's reason changed with the row's: keyCompromise made
+	 * superseded (which spares time-stamps made before). */
+	history_case("UPDATE cert_status_history SET reason = 4 WHERE serial = "
+	    "'h2'; UPDATE certificates SET reason = 4 WHERE serial = 'h2'",
+	    "h2", "is not the change of its next status record, 71");
+	/* The row's revocation time moved, status kept: the records alone
+	 * (which give the status) cannot tell; the history can. */
+	history_case("UPDATE certificates SET revoked_at = 99 WHERE serial = "
+	    "'h2'", "h2", "certificate h2 is revoked (time "
+	    "1970-01-01T00:01:39Z, reason 1, invalidity date 0) but its last "
+	    "status history event, 1, left it revoked (time 5, reason 1");
+
+	/* A status record deleted from the unsealed tail, the chain after
+	 * it recomputed: the chain and the row's last record (a release)
+	 * agree, the history's hold has no record. */
+	fx_open(&f);
+	history_log(&f);
+	add_cert(&f, "h5", 1);
+	set_status(&f, "h5", "cert.hold", "good", "hold", 20);
+	set_status(&f, "h5", "cert.release", "hold", "good", 21);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE op = 'cert.hold' AND "
+	    "object = 'h5'; UPDATE audit SET seq = seq - 1 WHERE seq > "
+	    "(SELECT max(seq) FROM audit WHERE op = 'cert.issue' AND "
+	    "object = 'h5')"), SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "h5");
+	CHECK_CONTAINS(rep.reason, "(a hold at 1970-01-01T00:00:20Z "
+	    "(certificateHold)) is not the change of its next status record");
+	fx_close(&f);
+
+	/* Records from before the history (no "time"): the upgrade gave a
+	 * revoked certificate one event, its state then; a hold released
+	 * before the upgrade has none. */
+	fx_open(&f);
+	populate(&f);
+	add_cert(&f, "l1", 1);
+	add_cert(&f, "l2", 1);
+	CHECK_EQ(append_status(&f, "l1", "cert.revoke", "{\"from\":\"good\","
+	    "\"reason\":\"keyCompromise\",\"to\":\"revoked\"}"), 0);
+	CHECK_EQ(append_status(&f, "l2", "cert.hold", "{\"from\":\"good\","
+	    "\"reason\":\"certificateHold\",\"to\":\"hold\"}"), 0);
+	CHECK_EQ(append_status(&f, "l2", "cert.release", "{\"from\":\"hold\","
+	    "\"to\":\"good\"}"), 0);
+	snprintf(sql, sizeof(sql), "UPDATE certificates SET status = "
+	    "'revoked', revoked_at = %lld, reason = 1 WHERE serial = 'l1';"
+	    "INSERT INTO cert_status_history (serial, change, time, reason, "
+	    "invalidity_date, actor, created_ms) VALUES ('l1', 'revoke', %lld, "
+	    "1, 0, 'schema upgrade (state at the upgrade)', 1)",
+	    (long long)now_s, (long long)now_s);
+	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.certificates, 2);
+	/* ... after which the certificate is held, with its event. */
+	set_status(&f, "l2", "cert.hold", "good", "hold", now_s);
+	CHECK_EQ(verify(&f, &rep), 0);
+	/* The upgrade's event moved an hour back, the row with it. */
+	snprintf(sql, sizeof(sql), "UPDATE cert_status_history SET time = "
+	    "%lld WHERE serial = 'l1'; UPDATE certificates SET revoked_at = "
+	    "%lld WHERE serial = 'l1'", (long long)now_s - 3600,
+	    (long long)now_s - 3600);
+	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "l1");
+	CHECK_CONTAINS(rep.reason, "is not the state its last status record "
+	    "before the history");
+	/* ... or deleted. */
+	CHECK_EQ(tamper(&f, "DELETE FROM cert_status_history WHERE serial = "
+	    "'l1'"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "the history has no event for it");
 	fx_close(&f);
 }
 
@@ -1786,6 +1992,7 @@ main(void)
 	RUN(test_key_change);
 	RUN(test_stamp);
 	RUN(test_cert_trail);
+	RUN(test_cert_history);
 	RUN(test_witnessed);
 	RUN(test_report_json);
 	X509_free(test_cert);
