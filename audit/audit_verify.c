@@ -139,6 +139,12 @@ audit_verify_key_record(struct audit_verify_ctx *v,
 	if (r != 0)
 		return r;
 	v->nkeys++;
+	/* Only the first key can be adopted: a later one replaces a key the
+	 * chain names, and must be sealed by it. */
+	if (v->keys[v->nkeys - 1].adopted && v->nkeys > 1)
+		return audit_verify_bad(v, row->seq, "record %lld: an audit key "
+		    "adoption after the log recorded its audit key (record "
+		    "%lld)", (long long)row->seq, (long long)v->keys[0].seq);
 	return 0;
 }
 
@@ -278,10 +284,24 @@ audit_verify_cp(void *arg, const struct store_checkpoint *cp)
 	if (v->nkeys == 0) {
 		r = audit_verify_bad(v, cp->seq, "checkpoint %lld (record "
 		    "%lld): no audit.key record names the key that may sign "
-		    "it (the record was removed, or the log predates audit "
-		    "keys in the chain)", (long long)cp->id,
+		    "it (the record was removed, or the log was begun before "
+		    "govpki recorded its audit key: `govpki audit adopt-key` "
+		    "records it once)", (long long)cp->id,
 		    (long long)cp->seq);
 		goto out;
+	}
+	/* Before the first key record: only a log whose first key was
+	 * adopted has such checkpoints (init records its key before its
+	 * first checkpoint). */
+	if (cp->seq < v->keys[0].seq) {
+		if (!v->keys[0].adopted) {
+			r = audit_verify_bad(v, cp->seq, "checkpoint %lld "
+			    "(record %lld) comes before the audit key's record "
+			    "(%lld), which is not an adoption",
+			    (long long)cp->id, (long long)cp->seq,
+			    (long long)v->keys[0].seq);
+			goto out;
+		}
 	}
 	rc = audit_checkpoint_verify_sig(v->keys[v->cur_key].pub, cp);
 	if (rc == GP_ERR_TAMPERED) {
@@ -725,8 +745,11 @@ audit_verify(store *st, const struct audit_verify_opts *o,
 		else if (rc != 0 && rc != AUDIT_VERIFY_BAD)
 			GUARD(rc);
 	}
-	if (v->nkeys > 0)
+	if (v->nkeys > 0) {
 		out->keys = (int64_t)v->cur_key + 1;
+		if (v->keys[0].adopted)
+			out->adopted_seq = v->keys[0].seq;
+	}
 
 	/* Pass 3: every certificate row has its records. */
 	if (out->first_bad_seq == 0) {
@@ -797,7 +820,7 @@ audit_report_json(const struct audit_report *rep, int verified)
 	if (rep == NULL)
 		return NULL;
 	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:o, s:s}",
+	    "s:I, s:o, s:s}",
 	    "verified", verified,
 	    "records", (json_int_t)rep->records,
 	    "checkpoints", (json_int_t)rep->checkpoints,
@@ -807,6 +830,7 @@ audit_report_json(const struct audit_report *rep, int verified)
 	    "timestamped", (json_int_t)rep->timestamped,
 	    "certificates", (json_int_t)rep->certificates,
 	    "witnessed", (json_int_t)rep->witnessed,
+	    "adopted_seq", (json_int_t)rep->adopted_seq,
 	    "first_bad_seq", (json_int_t)(verified ? 0 : rep->first_bad_seq),
 	    "bad_serial", rep->bad_serial[0] != '\0' && !verified ?
 	    json_string(rep->bad_serial) : json_null(),

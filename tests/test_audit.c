@@ -1351,20 +1351,63 @@ test_key_change(void)
 {
 	struct fx f;
 	struct audit_report rep;
+	struct audit_key_info ki;
 	EVP_PKEY *k2 = EVP_EC_gen("P-256"), *k3 = EVP_EC_gen("P-256");
 	X509 *c2 = audit_cert_for(k2), *c3 = audit_cert_for(k3);
+	uint8_t spki[32];
 
+	memset(&ki, 0, sizeof(ki));
 	fx_open(&f);
 	populate(&f);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 1);
+	CHECK_EQ(ki.pending_seq, 0);
+	CHECK_EQ(ki.keys, 1);
+	CHECK_EQ(audit_key_pair_check(test_key, ki.cert), 0);
+	CHECK_EQ(audit_key_pair_check(k2, ki.cert), GP_ERR_CONFLICT);
+	audit_key_info_clear(&ki);
+	/* The change and the old key's checkpoint sealing it: one commit,
+	 * the checkpoint covering the key record (69), its record (70)
+	 * saying why it has no token. */
 	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
 	    NULL, NULL), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(rep.checkpoints, 3);
+	CHECK_EQ(rep.last_checkpoint_seq, 69);
+	CHECK_EQ(rep.unsealed, 1);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 69);
+	CHECK_EQ(ki.pending_seq, 0);
+	CHECK_EQ(audit_spki_sha256(c2, spki), 0);
+	CHECK(memcmp(ki.spki, spki, 32) == 0);
+	audit_key_info_clear(&ki);
+	{
+		struct store_audit_row row;
+
+		memset(&row, 0, sizeof(row));
+		CHECK_EQ(store_audit_get(f.st, 70, &row), 0);
+		CHECK_CONTAINS(row.details, "\"tst_error\":\"not time-stamped: "
+		    "it seals an audit key change");
+		store_audit_row_clear(&row);
+	}
 	CHECK_EQ(append_tx(&f, "after", NULL), 0);
 	CHECK_EQ(audit_checkpoint(f.a, k2, 0), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.keys, 2);
 	CHECK_EQ(rep.checkpoints, 4);
+	/* The key in effect is k2 now: a change signed by the old key is
+	 * refused, and so is one to the key in effect. */
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c3, NULL, 0,
+	    NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "the signing key is not the audit key "
+	    "in effect (recorded at record 69)");
+	CHECK_EQ(audit_key_change(f.a, k2, "local:test", c2, NULL, 0, NULL,
+	    NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "the new audit key is the key in "
+	    "effect");
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.records, 72);
 	/* The old key no longer signs. */
 	CHECK_EQ(append_tx(&f, "late", NULL), 0);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
@@ -1395,18 +1438,180 @@ test_key_change(void)
 	CHECK_CONTAINS(rep.reason, "not sealed by the key it replaces");
 	fx_close(&f);
 
-	/* A pending change (not yet sealed) changes nothing yet. */
+	/* A pending change (a key record no checkpoint covers, which only
+	 * an older govpki or an editor writes) changes nothing yet, and no
+	 * other change is made over it. */
 	fx_open(&f);
 	populate(&f);
 	CHECK_EQ(record_key(&f, c2), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.keys, 1);
 	CHECK_EQ(rep.unsealed, 7);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 1);
+	CHECK_EQ(ki.pending_seq, 69);
+	audit_key_info_clear(&ki);
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c3, NULL, 0,
+	    NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "record 69: an audit key change that "
+	    "no checkpoint seals yet");
 	fx_close(&f);
 	X509_free(c2);
 	X509_free(c3);
 	EVP_PKEY_free(k2);
 	EVP_PKEY_free(k3);
+}
+
+/* A state change that refuses: audit_key_change() keeps nothing. */
+static int
+refusing_apply(store *st, void *arg)
+{
+	(void)st;
+	(void)arg;
+	return gp_err_set(GP_ERR_IO, "the change refused (test)");
+}
+
+/* Writes a record through the caller's transaction. */
+static int
+record_apply(store *st, void *arg)
+{
+	struct audit_event ev;
+
+	(void)st;
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:test";
+	ev.op = "cert.issue";
+	ev.object = "new-audit-cert";
+	ev.outcome = "success";
+	return audit_append_tx(arg, &ev, NULL);
+}
+
+/* All or nothing: a change whose own part fails, or that is refused,
+ * leaves the log as it was, the old key in effect. */
+static void
+test_key_change_atomic(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	struct audit_key_info ki;
+	EVP_PKEY *k2 = EVP_EC_gen("P-256");
+	X509 *c2 = audit_cert_for(k2);
+	int64_t n = 0, max = 0, cps;
+
+	memset(&ki, 0, sizeof(ki));
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(verify(&f, &rep), 0);
+	cps = rep.checkpoints;
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
+	    refusing_apply, NULL), GP_ERR_IO);
+	CHECK_EQ(audit_key_change(f.a, k2, "local:test", c2, NULL, 0, NULL,
+	    NULL), GP_ERR_CONFLICT);
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(max, 68);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.checkpoints, cps);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 1);
+	audit_key_info_clear(&ki);
+	/* The old key still seals. */
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	/* The caller's records ride in the same transaction, before the key
+	 * record. */
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
+	    record_apply, f.a), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 71);
+	audit_key_info_clear(&ki);
+	fx_close(&f);
+
+	/* No key recorded: nothing to replace. */
+	fx_open(&f);
+	CHECK_EQ(append_tx(&f, "x", NULL), 0);
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
+	    NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "records no audit key");
+	fx_close(&f);
+	X509_free(c2);
+	EVP_PKEY_free(k2);
+}
+
+/* A log begun before govpki recorded its audit key: checkpoints with no
+ * audit.key record fail until the key is adopted; an adoption is refused
+ * for a key that did not sign the log, and reported by verification. */
+static void
+test_key_adopt(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	X509 *other_cert = audit_cert_for(other_key);
+	json_t *j;
+
+	fx_open(&f);
+	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(append_tx(&f, "ca.issue", "y"), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "`govpki audit adopt-key` records it once");
+	/* Another key than the one that sealed the log. */
+	CHECK_EQ(audit_key_adopt(f.a, other_key, "local:test", other_cert,
+	    NULL, 0, NULL, NULL), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(gp_err_detail(), "checkpoint 1 (record 1) was not "
+	    "signed by this key");
+	/* A certificate of another key than the one given. */
+	CHECK_EQ(audit_key_adopt(f.a, test_key, "local:test", other_cert,
+	    NULL, 0, NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_EQ(audit_key_adopt(f.a, test_key, "local:test", test_cert, NULL,
+	    0, refusing_apply, NULL), GP_ERR_IO);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.records, 4);
+	CHECK_EQ(audit_key_adopt(f.a, test_key, "local:test", test_cert, NULL,
+	    0, NULL, NULL), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.adopted_seq, 5);
+	CHECK_EQ(rep.keys, 1);
+	CHECK_EQ(rep.checkpoints, 3);
+	j = audit_report_json(&rep, 1);
+	CHECK_EQ(json_integer_value(json_object_get(j, "adopted_seq")), 5);
+	json_decref(j);
+	CHECK_EQ(audit_key_adopt(f.a, test_key, "local:test", test_cert, NULL,
+	    0, NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "records its audit key already "
+	    "(record 5)");
+	/* Adopted, the key changes like any other. */
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", other_cert,
+	    NULL, 0, NULL, NULL), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(rep.adopted_seq, 5);
+	fx_close(&f);
+
+	/* A key record after earlier checkpoints that is not an adoption. */
+	fx_open(&f);
+	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(record_key(&f, test_cert), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 1) comes before the "
+	    "audit key's record (3), which is not an adoption");
+	fx_close(&f);
+
+	/* An adoption after the key was recorded (an edit, chain redone). */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(record_key(&f, other_cert), 0);
+	CHECK_EQ(tamper(&f, "UPDATE audit SET details = json_set(details, "
+	    "'$.adopted', json('true')) WHERE seq = 69"), SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "record 69: an audit key adoption after the "
+	    "log recorded its audit key (record 1)");
+	fx_close(&f);
+	X509_free(other_cert);
 }
 
 /* A stand-in TSA for the unit test: the "token" is "TST" and SHA-256 of
@@ -1929,8 +2134,8 @@ test_report_json(void)
 	json_t *j;
 	const char *keys[] = {"verified", "records", "checkpoints",
 	    "last_checkpoint_seq", "unsealed", "keys", "timestamped",
-	    "certificates", "witnessed", "first_bad_seq", "bad_serial",
-	    "reason"};
+	    "certificates", "witnessed", "adopted_seq", "first_bad_seq",
+	    "bad_serial", "reason"};
 	size_t i;
 
 	memset(&rep, 0, sizeof(rep));
@@ -1990,6 +2195,8 @@ main(void)
 	RUN(test_key_no_eku);
 	RUN(test_key_missing);
 	RUN(test_key_change);
+	RUN(test_key_change_atomic);
+	RUN(test_key_adopt);
 	RUN(test_stamp);
 	RUN(test_cert_trail);
 	RUN(test_cert_history);
