@@ -61,21 +61,32 @@ struct audit_verify_ctx {
 	int64_t prev_cp_seq;
 };
 
+static int audit_verify_vbad(struct audit_verify_ctx *v, int64_t seq,
+    const char *fmt, va_list ap) GP_PRINTF(3, 0);
 static int audit_verify_bad(struct audit_verify_ctx *v, int64_t seq,
     const char *fmt, ...) GP_PRINTF(3, 4);
+
+static int
+audit_verify_vbad(struct audit_verify_ctx *v, int64_t seq, const char *fmt,
+    va_list ap)
+{
+	/* A forged record before seq 1 breaks the log at position 1. */
+	v->rep->first_bad_seq = seq < 1 ? 1 : seq;
+	vsnprintf(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
+	return AUDIT_VERIFY_BAD;
+}
 
 static int
 audit_verify_bad(struct audit_verify_ctx *v, int64_t seq, const char *fmt,
     ...)
 {
 	va_list ap;
+	int r;
 
-	/* A forged record before seq 1 breaks the log at position 1. */
-	v->rep->first_bad_seq = seq < 1 ? 1 : seq;
 	va_start(ap, fmt);
-	vsnprintf(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
+	r = audit_verify_vbad(v, seq, fmt, ap);
 	va_end(ap);
-	return AUDIT_VERIFY_BAD;
+	return r;
 }
 
 /* Parses "checkpoint:<id>". */
@@ -510,16 +521,15 @@ audit_hist_bad(struct audit_hist_walk *w, int64_t seq, const char *fmt, ...)
 static int
 audit_hist_bad(struct audit_hist_walk *w, int64_t seq, const char *fmt, ...)
 {
-	struct audit_verify_ctx *v = w->v;
 	va_list ap;
+	int r;
 
-	snprintf(v->rep->bad_serial, sizeof(v->rep->bad_serial), "%s",
+	snprintf(w->v->rep->bad_serial, sizeof(w->v->rep->bad_serial), "%s",
 	    w->t->serial);
-	v->rep->first_bad_seq = seq < 1 ? 1 : seq;
 	va_start(ap, fmt);
-	vsnprintf(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
+	r = audit_verify_vbad(w->v, seq, fmt, ap);
 	va_end(ap);
-	return AUDIT_VERIFY_BAD;
+	return r;
 }
 
 /* One event of the history, in order: it must be the change of the next

@@ -210,9 +210,11 @@ struct inst_key_apply {
 	int sensitive, extractable;
 };
 
+/* One record of a rotation or adoption, as the local actor: in the
+ * caller's transaction (|in_tx|) or on its own. */
 static int
 inst_key_record(struct instance *inst, const char *op, const char *object,
-    json_t *details)
+    const char *outcome, json_t *details, int in_tx)
 {
 	struct audit_event ev;
 
@@ -221,9 +223,10 @@ inst_key_record(struct instance *inst, const char *op, const char *object,
 	ev.role = "local";
 	ev.op = op;
 	ev.object = object;
-	ev.outcome = "success";
+	ev.outcome = outcome;
 	ev.details = details;
-	return audit_append_tx(inst->audit, &ev, NULL);
+	return in_tx ? audit_append_tx(inst->audit, &ev, NULL) :
+	    audit_log(inst->audit, &ev);
 }
 
 static int
@@ -243,7 +246,7 @@ inst_key_apply(store *st, void *arg)
 		    ka->algo, "sensitive", ka->sensitive, "extractable",
 		    ka->extractable)) != NULL, GP_ERR_NOMEM);
 		GUARD(inst_key_record(ka->inst, "key.generate", ka->key_uri,
-		    details));
+		    "success", details, 1));
 		json_decref(details);
 		details = NULL;
 	}
@@ -267,7 +270,8 @@ inst_key_apply(store *st, void *arg)
 	GUARD(store_cert_insert(st, &sc));
 	ENSURE((details = json_pack("{s:s, s:s, s:s}", "profile", sc.profile,
 	    "subject", subject, "issuer", sc.issuer)) != NULL, GP_ERR_NOMEM);
-	GUARD(inst_key_record(ka->inst, "cert.issue", sc.serial, details));
+	GUARD(inst_key_record(ka->inst, "cert.issue", sc.serial, "success",
+	    details, 1));
 	r = 0;
 out:
 	json_decref(details);
@@ -445,27 +449,6 @@ inst_key_algo(X509 *cert, enum tok_algo *out)
 	return 0;
 }
 
-/* Records the outcome of a rotation or adoption (|op|), success or
- * failure; the caller decides what a failure to record means. */
-static int
-inst_key_outcome(struct instance *inst, const char *op, int r,
-    json_t *details)
-{
-	struct audit_event ev;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = inst->actor;
-	ev.role = "local";
-	ev.op = op;
-	ev.object = "audit-key";
-	ev.outcome = r == 0 ? "success" : "failure";
-	ev.details = details;
-	if (r != 0)
-		(void)json_object_set_new(details, "error",
-		    json_string(gp_err_detail()));
-	return audit_log(inst->audit, &ev);
-}
-
 /* The checks both commands start with: keys loaded, the lock held
  * exclusively. */
 static int
@@ -500,6 +483,62 @@ inst_key_switch(struct instance *inst, EVP_PKEY **key, X509 **cert,
 	inst->audit_key_checked = 1;
 }
 
+/* The audit certificate for |pub| (instance_audit_cert_issue), checked
+ * as verification will check it (audit_cert_check under certs/root.pem
+ * with the issuing CA as intermediate), and its serial into |serial|. */
+static int
+inst_new_cert(struct instance *inst, EVP_PKEY *pub, X509 **out,
+    char serial[68])
+{
+	STACK_OF(X509) *chain = NULL;
+	uint8_t spki[32];
+	char *ser = NULL;
+	int r = GP_ERR_INTERNAL;
+
+	GUARD(instance_audit_cert_issue(inst->cfg, inst->cert[GP_KEY_CA],
+	    inst->key[GP_KEY_CA], pub, (int64_t)time(NULL), out));
+	ENSURE((chain = sk_X509_new_null()) != NULL && sk_X509_push(chain,
+	    inst->cert[GP_KEY_CA]) > 0, GP_ERR_NOMEM);
+	GUARD(audit_cert_check(*out, chain, inst->cert[GP_KEY_ROOT],
+	    gp_now_ms(), spki));
+	ENSURE((ser = ca_serial_hex(*out)) != NULL, GP_ERR_NOMEM);
+	snprintf(serial, 68, "%s", ser);
+	r = 0;
+out:
+	if (r != 0) {
+		X509_free(*out);
+		*out = NULL;
+	}
+	sk_X509_free(chain);
+	free(ser);
+	return r;
+}
+
+/* The end of a rotation or adoption with result |r|: its record |op|
+ * (success, or failure with the error, which the caller still reports),
+ * then, on success, a checkpoint by the key now in effect, time-stamped. */
+static int
+inst_key_finish(struct instance *inst, const char *op, int r,
+    json_t *details)
+{
+	char detail[1024];
+	int lr;
+
+	if (details == NULL)
+		return r;
+	snprintf(detail, sizeof(detail), "%s", gp_err_detail());
+	if (r != 0)
+		(void)json_object_set_new(details, "error", json_string(detail));
+	lr = inst_key_record(inst, op, "audit-key", r == 0 ? "success" :
+	    "failure", details, 0);
+	(void)gp_err_set(0, "%s", detail);
+	if (r == 0 && lr != 0)
+		r = lr;
+	if (r == 0)
+		r = instance_checkpoint(inst, NULL, 1);
+	return r;
+}
+
 int
 instance_audit_rotate(struct instance *inst,
     struct instance_audit_key_change *out)
@@ -511,12 +550,11 @@ instance_audit_rotate(struct instance *inst,
 	EVP_PKEY *pub = NULL, *key = NULL;
 	X509 *cert = NULL;
 	char label[64], *uri = NULL, *tok_pct = NULL;
-	uint8_t spki[32];
 	enum tok_algo algo = TOK_ALGO_EC_P256;
 	json_t *details = NULL;
 	time_t now = time(NULL);
 	struct tm tm;
-	int r = GP_ERR_INTERNAL, committed = 0, lr;
+	int r = GP_ERR_INTERNAL, committed = 0;
 
 	memset(&conf, 0, sizeof(conf));
 	memset(&pem, 0, sizeof(pem));
@@ -564,25 +602,8 @@ instance_audit_rotate(struct instance *inst,
 	    "extractable=%d", uri, ka.sensitive, ka.extractable));
 
 	/* Its certificate, checked as verification will check it. */
-	GUARD(instance_audit_cert_issue(cfg, inst->cert[GP_KEY_CA],
-	    inst->key[GP_KEY_CA], pub, (int64_t)now, &cert));
-	{
-		STACK_OF(X509) *chain = sk_X509_new_null();
-
-		r = chain != NULL && sk_X509_push(chain,
-		    inst->cert[GP_KEY_CA]) > 0 ? audit_cert_check(cert, chain,
-		    inst->cert[GP_KEY_ROOT], gp_now_ms(), spki) : GP_ERR_NOMEM;
-		sk_X509_free(chain);
-		GUARD(r);
-	}
+	GUARD(inst_new_cert(inst, pub, &cert, out->serial));
 	GUARD(audit_key_pair_check(key, cert));
-	{
-		char *ser = ca_serial_hex(cert);
-
-		ENSURE(ser != NULL, GP_ERR_NOMEM);
-		snprintf(out->serial, sizeof(out->serial), "%s", ser);
-		free(ser);
-	}
 	inst_spki_hex(cert, out->new_spki);
 	(void)json_object_set_new(details, "new_key_sha256",
 	    json_string(out->new_spki));
@@ -630,18 +651,7 @@ out:
 		free(pem.tmp);
 		free(conf.tmp);
 	}
-	if (details != NULL) {
-		char detail[1024];
-
-		snprintf(detail, sizeof(detail), "%s", gp_err_detail());
-		lr = inst_key_outcome(inst, "audit.rotate-key", r, details);
-		(void)gp_err_set(0, "%s", detail);
-		if (r == 0 && lr != 0)
-			r = lr;
-	}
-	/* Sealed, and time-stamped, by the key now in effect. */
-	if (r == 0)
-		r = instance_checkpoint(inst, NULL, 1);
+	r = inst_key_finish(inst, "audit.rotate-key", r, details);
 	json_decref(details);
 	audit_key_info_clear(&info);
 	EVP_PKEY_free(pub);
@@ -662,9 +672,8 @@ instance_audit_adopt(struct instance *inst,
 	X509 *cert = NULL;
 	EVP_PKEY *none = NULL;
 	char *no_uri = NULL;
-	uint8_t spki[32];
 	json_t *details = NULL;
-	int r = GP_ERR_INTERNAL, committed = 0, lr;
+	int r = GP_ERR_INTERNAL, committed = 0;
 
 	memset(&pem, 0, sizeof(pem));
 	memset(&info, 0, sizeof(info));
@@ -694,25 +703,8 @@ instance_audit_adopt(struct instance *inst,
 	GUARD(r);
 	/* The same key, certified again, now with the audit EKU that the
 	 * certificate of an older init lacks. */
-	GUARD(instance_audit_cert_issue(inst->cfg, inst->cert[GP_KEY_CA],
-	    inst->key[GP_KEY_CA], X509_get0_pubkey(inst->cert[GP_KEY_AUDIT]),
-	    (int64_t)time(NULL), &cert));
-	{
-		STACK_OF(X509) *chain = sk_X509_new_null();
-
-		r = chain != NULL && sk_X509_push(chain,
-		    inst->cert[GP_KEY_CA]) > 0 ? audit_cert_check(cert, chain,
-		    inst->cert[GP_KEY_ROOT], gp_now_ms(), spki) : GP_ERR_NOMEM;
-		sk_X509_free(chain);
-		GUARD(r);
-	}
-	{
-		char *ser = ca_serial_hex(cert);
-
-		ENSURE(ser != NULL, GP_ERR_NOMEM);
-		snprintf(out->serial, sizeof(out->serial), "%s", ser);
-		free(ser);
-	}
+	GUARD(inst_new_cert(inst, X509_get0_pubkey(inst->cert[GP_KEY_AUDIT]),
+	    &cert, out->serial));
 	(void)json_object_set_new(details, "serial", json_string(out->serial));
 	GUARD(inst_new_pem(inst->cfg->dir, cert, &pem));
 	ka.inst = inst;
@@ -740,17 +732,7 @@ out:
 		free(pem.path);
 		free(pem.tmp);
 	}
-	if (details != NULL) {
-		char detail[1024];
-
-		snprintf(detail, sizeof(detail), "%s", gp_err_detail());
-		lr = inst_key_outcome(inst, "audit.adopt-key", r, details);
-		(void)gp_err_set(0, "%s", detail);
-		if (r == 0 && lr != 0)
-			r = lr;
-	}
-	if (r == 0)
-		r = instance_checkpoint(inst, NULL, 1);
+	r = inst_key_finish(inst, "audit.adopt-key", r, details);
 	json_decref(details);
 	audit_key_info_clear(&info);
 	X509_free(cert);

@@ -125,6 +125,21 @@ out:
 	return r;
 }
 
+/* Steps |s| (bound) once: the row into |out|, GP_ERR_NOT_FOUND (no
+ * detail) when there is none. */
+static int
+store_audit_row_one(store *st, sqlite3_stmt *s, const char *what,
+    struct store_audit_row *out)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_DONE)
+		return GP_ERR_NOT_FOUND;
+	if (rc != SQLITE_ROW)
+		return store_err(st, rc, what);
+	return store_audit_row_read(s, out);
+}
+
 int
 store_audit_get(store *st, int64_t seq, struct store_audit_row *out)
 {
@@ -139,18 +154,10 @@ store_audit_get(store *st, int64_t seq, struct store_audit_row *out)
 		r = store_err(st, rc, "audit get");
 		goto out;
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
+	r = store_audit_row_one(st, s, "audit get", out);
+	if (r == GP_ERR_NOT_FOUND)
 		r = gp_err_set(GP_ERR_NOT_FOUND, "%s: no audit record %lld",
 		    st->path, (long long)seq);
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "audit get");
-		goto out;
-	}
-	GUARD(store_audit_row_read(s, out));
-	r = 0;
 out:
 	store_stmt_done(s);
 	store_unlock(st);
@@ -572,17 +579,7 @@ store_audit_status_next(store *st, const char *serial, int64_t after,
 		r = store_err(st, rc, "status records");
 		goto out;
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		r = GP_ERR_NOT_FOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "status records");
-		goto out;
-	}
-	GUARD(store_audit_row_read(s, out));
-	r = 0;
+	r = store_audit_row_one(st, s, "status records", out);
 out:
 	store_stmt_done(s);
 	store_unlock(st);
