@@ -622,20 +622,21 @@ instance_audit_rotate(struct instance *inst,
 	    inst->actor, cert, &inst->cert[GP_KEY_CA], 1, inst_key_apply,
 	    &ka));
 	committed = 1;
-	GUARD(audit_key_in_effect(inst->st, &info));
-	out->key_seq = info.seq;
-	(void)json_object_set_new(details, "record", json_integer(info.seq));
+	/* First, before anything can fail: this process signs its last
+	 * checkpoint with the key now in effect. */
 	inst_key_switch(inst, &key, &cert, &uri);
 	if ((r = inst_new_file_commit(&pem)) != 0 ||
 	    (r = inst_new_file_commit(&conf)) != 0) {
 		r = gp_err_set(r, "the audit log has the new audit key in "
-		    "effect (record %lld), but %s; move %s" INST_NEW_SUFFIX
-		    " (and %s" INST_NEW_SUFFIX ", if it is still there) onto "
-		    "the files without the suffix before the server starts",
-		    (long long)out->key_seq, gp_err_detail(), pem.path,
-		    conf.path);
+		    "effect, but %s; move %s" INST_NEW_SUFFIX " (and %s"
+		    INST_NEW_SUFFIX ", if it is still there) onto the files "
+		    "without the suffix before the server starts",
+		    gp_err_detail(), pem.path, conf.path);
 		goto out;
 	}
+	GUARD(audit_key_in_effect(inst->st, &info));
+	out->key_seq = info.seq;
+	(void)json_object_set_new(details, "record", json_integer(info.seq));
 	r = 0;
 out:
 	if (r != 0 && !committed) {
@@ -713,17 +714,17 @@ instance_audit_adopt(struct instance *inst,
 	    inst->actor, cert, &inst->cert[GP_KEY_CA], 1, inst_key_apply,
 	    &ka));
 	committed = 1;
+	inst_key_switch(inst, &none, &cert, &no_uri);
+	if ((r = inst_new_file_commit(&pem)) != 0) {
+		r = gp_err_set(r, "the audit log records the adopted key, but "
+		    "%s; move %s" INST_NEW_SUFFIX " onto %s before the server "
+		    "starts", gp_err_detail(), pem.path, pem.path);
+		goto out;
+	}
+	audit_key_info_clear(&info);
 	GUARD(audit_key_in_effect(inst->st, &info));
 	out->key_seq = info.seq;
 	(void)json_object_set_new(details, "record", json_integer(info.seq));
-	inst_key_switch(inst, &none, &cert, &no_uri);
-	if ((r = inst_new_file_commit(&pem)) != 0) {
-		r = gp_err_set(r, "the audit log records the adopted key (record "
-		    "%lld), but %s; move %s" INST_NEW_SUFFIX " onto %s before "
-		    "the server starts", (long long)out->key_seq,
-		    gp_err_detail(), pem.path, pem.path);
-		goto out;
-	}
 	r = 0;
 out:
 	if (r != 0 && !committed)
