@@ -6,6 +6,7 @@
  *   DIR/tokens/            SoftHSM token store
  *   DIR/secrets/           user.pin and so.pin, mode 0600 (embedded only)
  *   DIR/govpki.db          the store (SQLite)
+ *   DIR/govpki.lock        held by every process with the keys (flock)
  *   DIR/certs/             root.pem ca.pem tsa.pem ocsp.pem audit.pem
  *   DIR/tls/               server.pem (with chain) and server.key (0600)
  *   DIR/admin/             sysadmin, officer and auditor .pem and .key
