@@ -23,7 +23,9 @@
  * chain, by an "audit.key" record holding its certificate (and the
  * intermediates to the root). The first one (made by `govpki init`) is the
  * instance's audit key; a later one is a key change, which takes effect
- * only once a checkpoint covering it was signed by the key it replaces.
+ * only once a checkpoint covering it was signed by the key it replaces
+ * (audit_key_change writes both in one transaction). A log begun before
+ * keys were recorded gets its first one by adoption (audit_key_adopt).
  * An audit certificate must chain to the verifier's trust anchor (the
  * instance root, from the auditor's own copy) and carry the critical
  * extended key usage AUDIT_EKU_OID, so that no other certificate under the
@@ -184,15 +186,69 @@ int audit_checkpoint(audit *a, EVP_PKEY *key, int force) GP_WUR;
 int audit_checkpoint_stamped(audit *a, EVP_PKEY *key, int force,
     audit_stamp_fn stamp, void *stamp_arg) GP_WUR;
 
-/* Changes the audit key: records |new_cert| (audit_key_record_tx, with
- * |chain|) and commits it, then forces a checkpoint signed with |old_key|
- * (the key in effect), which puts the new key in effect: checkpoints
- * after that one must be signed with the new key. If that checkpoint
- * fails, the change stays pending (and unsealed) until a checkpoint with
- * |old_key| covers it; the error is returned. */
+/* Changes the audit key, all or nothing, in one transaction: |apply|'s
+ * change when given (the caller's records of it: the new certificate's
+ * row and its cert.issue record), the "audit.key" record of |new_cert|
+ * (audit_key_record_tx, with |chain|), and a checkpoint covering them
+ * signed with |old_key|, which puts the new key in effect: checkpoints
+ * after it must be signed with the new key, and one signed with
+ * |old_key| no longer verifies. That checkpoint is signed with the
+ * store's write lock held and is not time-stamped (its record says so;
+ * the TSA writes its clock bound to the store in a transaction of its
+ * own); the caller's next checkpoint, with the new key, is. Refused with
+ * GP_ERR_CONFLICT, nothing written, when the log records no audit key
+ * (adopt one first), a key change is pending (an "audit.key" record no
+ * checkpoint covers), |old_key| is not the key in effect (checked by
+ * signing, audit_key_pair_check), or |new_cert| is that key's. On any
+ * failure nothing of it is kept and the old key stays in effect. It
+ * does not check |new_cert| against a trust anchor: the caller does
+ * (audit_cert_check), and audit_verify() will. */
 int audit_key_change(audit *a, EVP_PKEY *old_key, const char *actor,
     X509 *new_cert, X509 *const *chain, size_t chain_len,
-    audit_stamp_fn stamp, void *stamp_arg) GP_WUR;
+    audit_apply_fn apply, void *apply_arg) GP_WUR;
+
+/* For a log begun before govpki recorded its audit key (no "audit.key"
+ * record; checkpoints signed by a key the chain does not name): records
+ * |cert|, a certificate with the audit EKU for |key|, as the first audit
+ * key, marked {"adopted":true}, with |apply|'s change and a checkpoint
+ * signed by |key|, in one transaction, as audit_key_change() does.
+ * Refused, nothing written: GP_ERR_CONFLICT when the log records a key
+ * already or |cert| is not |key|'s; GP_ERR_TAMPERED naming the first
+ * checkpoint |key| did not sign (the log was sealed by another key,
+ * which adopting this one would not anchor). The operator's word is what
+ * anchors the checkpoints before the adoption: audit_verify() reports
+ * where it was made (rep->adopted_seq). */
+#define AUDIT_KEY_ADOPTED "adopted"
+int audit_key_adopt(audit *a, EVP_PKEY *key, const char *actor, X509 *cert,
+    X509 *const *chain, size_t chain_len, audit_apply_fn apply,
+    void *apply_arg) GP_WUR;
+
+/* The audit key the chain has in effect for the next checkpoint, as
+ * audit_verify() follows it (the first "audit.key" record, then each
+ * later one once a checkpoint covers it), read from the records alone
+ * (no trust anchor, no signature checked: audit_verify() does that),
+ * through the index of audit.key records. For the server's check at
+ * start and for a key change. GP_ERR_TAMPERED naming a malformed
+ * record. */
+struct audit_key_info {
+	int64_t seq;          /* its "audit.key" record; 0 when the log
+	                       * records none */
+	int adopted;          /* recorded by audit_key_adopt() */
+	uint8_t spki[32];     /* SHA-256 of its SubjectPublicKeyInfo */
+	X509 *cert;           /* its certificate (owned), NULL when seq 0 */
+	int64_t pending_seq;  /* a later "audit.key" record no checkpoint
+	                       * covers yet, or 0 */
+	int64_t keys;         /* "audit.key" records in the log */
+	int64_t last_cp_seq;  /* the last checkpoint's seq, 0 when none */
+};
+int audit_key_in_effect(store *st, struct audit_key_info *out) GP_WUR;
+void audit_key_info_clear(struct audit_key_info *k);
+
+/* 0 when |key| (which may live on a token) is the private key of |cert|:
+ * it signs a random probe that |cert|'s public key verifies.
+ * GP_ERR_CONFLICT when it does not; GP_ERR_CRYPTO when |key| cannot
+ * sign. */
+int audit_key_pair_check(EVP_PKEY *key, X509 *cert) GP_WUR;
 
 /* 0 when |cert| may sign checkpoints under |root| at |at_ms|: it chains to
  * |root| (the trust anchor) through |untrusted| (may be NULL) valid at
@@ -246,6 +302,11 @@ struct audit_report {
 	int64_t timestamped;     /* checkpoints whose token was checked */
 	int64_t certificates;    /* certificate rows cross-checked */
 	int64_t witnessed;       /* witnessed heads found in the chain */
+	int64_t adopted_seq;     /* 0, or the record that adopted the first
+	                          * audit key (audit_key_adopt): the
+	                          * checkpoints before it were made by that
+	                          * key while the chain did not name it, and
+	                          * only the operator's word anchors them */
 	int64_t first_bad_seq;   /* 0 when the log verifies; else >= 1, the
 	                          * first position where it stops verifying
 	                          * (a forged record before seq 1: 1; a record
@@ -265,13 +326,24 @@ struct audit_report {
  *      under o->root at the record's time;
  *   2. every checkpoint: signed by the audit key in effect (the first
  *      "audit.key" record's, then each key change's once a checkpoint
- *      signed by the previous key covers it), never going backwards,
+ *      signed by the previous key covers it; a checkpoint before the
+ *      first record only when that record is an adoption, reported in
+ *      out->adopted_seq), never going backwards,
  *      recorded in the chain, and its time-stamp token, when it has one,
  *      verifies through o->tst_check and is not earlier than the
  *      checkpoint (less one second of clock granularity);
  *   3. every certificate row of the store has its "cert.issue" record,
  *      and its status is the one its last "cert.revoke"/"cert.hold"/
- *      "cert.release" record set ("good" when there is none).
+ *      "cert.release" record set ("good" when there is none); its status
+ *      history (store_cert_history_scan) and its status records match
+ *      one to one, in order: each event has the record written with it
+ *      (same change, time, reason, invalidity date) and each record its
+ *      event, and the row's state (status, revocation time, reason,
+ *      invalidity date) is the one its last event set. Records from
+ *      before the history existed state no time and have no event, but
+ *      the state the last of them left (held or revoked) must be the
+ *      history's first event, which the schema upgrade wrote, within
+ *      2 s of that record.
  * Returns 0 when everything verifies, GP_ERR_TAMPERED with |out| naming
  * the first bad record (or the certificate) and the reason, or another
  * error when it could not read the log. Safe while other threads or
@@ -285,7 +357,10 @@ struct audit_report {
  * them is kept; a log re-signed with any key whose certificate does not
  * chain to o->root with the audit EKU (an attacker's own key, certificate
  * and root); a certificate row inserted or (un)revoked without its record,
- * or whose record was deleted (from the unsealed tail too).
+ * or whose record was deleted (from the unsealed tail too); a
+ * status-history event added, deleted or changed (with or without the
+ * row), or a status record deleted from the unsealed tail with the chain
+ * after it recomputed.
  * Not detectable from the database alone: deleting, or rewriting with the
  * hashes recomputed, the records after the last checkpoint's record (no
  * signature covers them yet; the server checkpoints at start and every
@@ -309,7 +384,8 @@ int audit_verify_witnessed(store *st, int64_t seq, const uint8_t hash[32],
 /* The report as JSON, the same object for `govpki audit verify --json`
  * and GET /api/v1/audit/verify: {"verified":bool, "records", "checkpoints",
  * "last_checkpoint_seq", "unsealed", "keys", "timestamped",
- * "certificates", "witnessed", "first_bad_seq" (0 when verified),
+ * "certificates", "witnessed", "adopted_seq", "first_bad_seq" (0 when
+ * verified),
  * "bad_serial" (null unless a certificate row is at fault), "reason" (""
  * when verified)}. New reference; NULL on allocation failure. */
 json_t *audit_report_json(const struct audit_report *rep, int verified);

@@ -169,9 +169,12 @@ audit_cert_hex(X509 *x)
 	return j;
 }
 
-int
-audit_key_record_tx(audit *a, const char *actor, X509 *cert,
-    X509 *const *chain, size_t chain_len)
+/* The "audit.key" record of |cert| in the caller's transaction; with
+ * |adopted|, marked as the adoption of a key that sealed the log before
+ * any was recorded (audit_key_adopt). */
+static int
+audit_key_record(audit *a, const char *actor, X509 *cert,
+    X509 *const *chain, size_t chain_len, int adopted)
 {
 	int r = GP_ERR_INTERNAL;
 	uint8_t spki[32];
@@ -195,6 +198,9 @@ audit_key_record_tx(audit *a, const char *actor, X509 *cert,
 	    "chain", arr);
 	c = arr = NULL; /* transferred, also on failure */
 	ENSURE(details != NULL, GP_ERR_NOMEM);
+	if (adopted)
+		ENSURE(json_object_set_new(details, AUDIT_KEY_ADOPTED,
+		    json_true()) == 0, GP_ERR_NOMEM);
 	memset(&ev, 0, sizeof(ev));
 	ev.actor = actor;
 	ev.role = "local";
@@ -209,6 +215,13 @@ out:
 	json_decref(arr);
 	free(hex);
 	return r;
+}
+
+int
+audit_key_record_tx(audit *a, const char *actor, X509 *cert,
+    X509 *const *chain, size_t chain_len)
+{
+	return audit_key_record(a, actor, cert, chain, chain_len, 0);
 }
 
 int
@@ -246,9 +259,12 @@ out:
 	return r;
 }
 
-int
-audit_key_parse(const struct store_audit_row *row, X509 *root,
-    struct audit_key *out)
+/* The certificate, intermediates and stated SPKI hash of the "audit.key"
+ * record |row|, as audit_key_record() wrote them; GP_ERR_TAMPERED naming
+ * the record when it is not one. */
+static int
+audit_key_decode(const struct store_audit_row *row, X509 **out_cert,
+    STACK_OF(X509) **out_chain, uint8_t out_stated[32], int *out_adopted)
 {
 	int r = GP_ERR_INTERNAL;
 	json_t *d = NULL, *chain = NULL, *c;
@@ -258,8 +274,8 @@ audit_key_parse(const struct store_audit_row *row, X509 *root,
 	uint8_t *stated = NULL;
 	size_t stated_len = 0, i;
 
-	memset(out, 0, sizeof(*out));
-	out->seq = row->seq;
+	*out_cert = NULL;
+	*out_chain = NULL;
 	if (row->details != NULL)
 		d = json_loads(row->details, 0, NULL);
 	if (d == NULL || json_unpack(d, "{s:s, s:s, s:o}", "spki_sha256",
@@ -274,9 +290,12 @@ audit_key_parse(const struct store_audit_row *row, X509 *root,
 		    "audit.key record", (long long)row->seq);
 		goto out;
 	}
+	*out_adopted = json_is_true(json_object_get(d, AUDIT_KEY_ADOPTED));
 	r = audit_unhex(spki_hex, 32, "spki_sha256", &stated, &stated_len);
 	if (r == 0 && stated_len != 32)
 		r = gp_err_set(GP_ERR_INVALID, "spki_sha256: not 32 bytes");
+	if (r == 0)
+		memcpy(out_stated, stated, 32);
 	if (r == 0)
 		r = audit_key_cert(cert_hex, "cert", &cert);
 	ENSURE((untrusted = sk_X509_new_null()) != NULL, GP_ERR_NOMEM);
@@ -293,6 +312,33 @@ audit_key_parse(const struct store_audit_row *row, X509 *root,
 		    "%s", (long long)row->seq, gp_err_detail());
 		goto out;
 	}
+	*out_cert = cert;
+	*out_chain = untrusted;
+	cert = NULL;
+	untrusted = NULL; /* transferred */
+	r = 0;
+out:
+	X509_free(x);
+	X509_free(cert);
+	sk_X509_pop_free(untrusted, X509_free);
+	free(stated);
+	json_decref(d);
+	return r;
+}
+
+int
+audit_key_parse(const struct store_audit_row *row, X509 *root,
+    struct audit_key *out)
+{
+	int r = GP_ERR_INTERNAL;
+	X509 *cert = NULL;
+	STACK_OF(X509) *untrusted = NULL;
+	uint8_t stated[32];
+
+	memset(out, 0, sizeof(*out));
+	out->seq = row->seq;
+	GUARD(audit_key_decode(row, &cert, &untrusted, stated,
+	    &out->adopted));
 	if ((r = audit_cert_check(cert, untrusted, root, row->time_ms,
 	    out->spki)) != 0) {
 		if (r == GP_ERR_TAMPERED)
@@ -311,33 +357,246 @@ audit_key_parse(const struct store_audit_row *row, X509 *root,
 	    (long long)row->seq));
 	r = 0;
 out:
-	X509_free(x);
 	X509_free(cert);
 	sk_X509_pop_free(untrusted, X509_free);
-	free(stated);
-	json_decref(d);
+	return r;
+}
+
+void
+audit_key_info_clear(struct audit_key_info *k)
+{
+	if (k == NULL)
+		return;
+	X509_free(k->cert);
+	memset(k, 0, sizeof(*k));
+}
+
+/* The walk of audit_key_in_effect() over the "audit.key" records. */
+struct audit_key_walk {
+	struct audit_key_info *out;
+	int64_t last_cp_seq;
+};
+
+static int
+audit_key_walk_row(void *arg, const struct store_audit_row *row)
+{
+	struct audit_key_walk *w = arg;
+	struct audit_key_info *k = w->out;
+	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	uint8_t stated[32];
+	int r, adopted = 0;
+
+	k->keys++;
+	GUARD(audit_key_decode(row, &cert, &chain, stated, &adopted));
+	/* The first key is in effect from the start; a later one once a
+	 * checkpoint covers its record (audit_verify() checks that the key
+	 * it replaces signed that checkpoint). */
+	if (k->seq == 0 || row->seq <= w->last_cp_seq) {
+		X509_free(k->cert);
+		k->cert = cert;
+		cert = NULL; /* transferred */
+		k->seq = row->seq;
+		k->adopted = adopted;
+		GUARD(audit_spki_sha256(k->cert, k->spki));
+	} else if (k->pending_seq == 0) {
+		k->pending_seq = row->seq;
+	}
+	r = 0;
+out:
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	return r;
+}
+
+int
+audit_key_in_effect(store *st, struct audit_key_info *out)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	struct store_checkpoint last;
+	struct audit_key_walk w;
+
+	memset(&last, 0, sizeof(last));
+	memset(out, 0, sizeof(*out));
+	ENSURE(st != NULL, GP_ERR_INVALID);
+	memset(&w, 0, sizeof(w));
+	w.out = out;
+	rc = store_checkpoint_last(st, &last);
+	if (rc == 0)
+		w.last_cp_seq = last.seq;
+	else if (rc != GP_ERR_NOT_FOUND)
+		GUARD(rc);
+	GUARD(store_audit_key_scan(st, audit_key_walk_row, &w));
+	out->last_cp_seq = w.last_cp_seq;
+	r = 0;
+out:
+	if (r != 0)
+		audit_key_info_clear(out);
+	store_checkpoint_clear(&last);
+	return r;
+}
+
+int
+audit_key_pair_check(EVP_PKEY *key, X509 *cert)
+{
+	int r = GP_ERR_INTERNAL, v;
+	EVP_MD_CTX *md = NULL;
+	uint8_t probe[48], *sig = NULL;
+	size_t sig_len = 0;
+	EVP_PKEY *pub;
+
+	ENSURE(key != NULL && cert != NULL, GP_ERR_INVALID);
+	ENSURE((pub = X509_get0_pubkey(cert)) != NULL, gp_err_ssl(
+	    GP_ERR_CRYPTO, "audit certificate: its public key"));
+	memcpy(probe, "govpki-audit-key-probe-v1:", 26);
+	GUARD(gp_random(probe + 26, sizeof(probe) - 26));
+	ENSURE((md = EVP_MD_CTX_new()) != NULL, GP_ERR_NOMEM);
+	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, NULL, &sig_len, probe, sizeof(probe)) != 1 ||
+	    (sig = malloc(sig_len)) == NULL ||
+	    EVP_DigestSign(md, sig, &sig_len, probe, sizeof(probe)) != 1) {
+		r = gp_err_ssl(GP_ERR_CRYPTO, "the audit key cannot sign");
+		goto out;
+	}
+	EVP_MD_CTX_free(md);
+	ENSURE((md = EVP_MD_CTX_new()) != NULL, GP_ERR_NOMEM);
+	v = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1 ?
+	    EVP_DigestVerify(md, sig, sig_len, probe, sizeof(probe)) : -1;
+	ERR_clear_error();
+	ENSURE(v == 1, gp_err_set(GP_ERR_CONFLICT, "the key is not the key "
+	    "of the certificate"));
+	r = 0;
+out:
+	free(sig);
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+/* Every checkpoint of the log signed by |cert|'s key, for an adoption:
+ * the key adopted must be the one that sealed the log so far. */
+struct audit_adopt_walk {
+	EVP_PKEY *pub;
+};
+
+static int
+audit_adopt_cp(void *arg, const struct store_checkpoint *cp)
+{
+	struct audit_adopt_walk *w = arg;
+	int r = audit_checkpoint_verify_sig(w->pub, cp);
+
+	if (r == GP_ERR_TAMPERED)
+		return gp_err_set(GP_ERR_TAMPERED, "checkpoint %lld (record "
+		    "%lld) was not signed by this key: the log was sealed by "
+		    "another key, which adopting this one would not anchor; "
+		    "find out why before anything else (govpki audit verify)",
+		    (long long)cp->id, (long long)cp->seq);
+	return r;
+}
+
+/* In one transaction: |apply|'s change, the "audit.key" record of |cert|
+ * and a checkpoint covering both signed with |sign_key|. A change
+ * (|adopt| 0): |sign_key| is the key in effect and |cert| another key's.
+ * An adoption: the chain records no key yet, and |cert| is |sign_key|'s,
+ * which signed every checkpoint so far. The checkpoint is signed with
+ * the write lock held and has no time-stamp (the TSA writes its clock
+ * bound to the store in a transaction of its own). */
+static int
+audit_key_seal(audit *a, EVP_PKEY *sign_key, const char *actor, X509 *cert,
+    X509 *const *chain, size_t chain_len, int adopt, audit_apply_fn apply,
+    void *apply_arg)
+{
+	int r = GP_ERR_INTERNAL, in_tx = 0, rc;
+	struct audit_key_info info;
+	struct audit_cp_draft d;
+	struct store_checkpoint last;
+	struct audit_adopt_walk aw;
+	uint8_t spki[32];
+	store *st;
+
+	memset(&info, 0, sizeof(info));
+	memset(&d, 0, sizeof(d));
+	memset(&last, 0, sizeof(last));
+	ENSURE(a != NULL && sign_key != NULL && cert != NULL, GP_ERR_INVALID);
+	st = audit_store(a);
+	GUARD(audit_spki_sha256(cert, spki));
+	GUARD(store_begin(st));
+	in_tx = 1;
+	/* Read under the write lock: no checkpoint or key record can come
+	 * between this check and the commit. */
+	GUARD(audit_key_in_effect(st, &info));
+	if (adopt) {
+		ENSURE(info.seq == 0, gp_err_set(GP_ERR_CONFLICT, "the audit "
+		    "log records its audit key already (record %lld): there "
+		    "is nothing to adopt", (long long)info.seq));
+		if ((r = audit_key_pair_check(sign_key, cert)) != 0) {
+			if (r == GP_ERR_CONFLICT)
+				r = gp_err_set(GP_ERR_CONFLICT, "the audit key "
+				    "is not the key of the certificate to "
+				    "record for it");
+			goto out;
+		}
+		aw.pub = X509_get0_pubkey(cert);
+		GUARD(store_checkpoint_scan(st, audit_adopt_cp, &aw));
+	} else {
+		ENSURE(info.seq > 0, gp_err_set(GP_ERR_CONFLICT, "the audit log "
+		    "records no audit key, so none can be replaced: adopt the "
+		    "current one first (govpki audit adopt-key)"));
+		ENSURE(info.pending_seq == 0, gp_err_set(GP_ERR_CONFLICT,
+		    "record %lld: an audit key change that no checkpoint seals "
+		    "yet; find out why before changing the key again",
+		    (long long)info.pending_seq));
+		if ((r = audit_key_pair_check(sign_key, info.cert)) != 0) {
+			if (r == GP_ERR_CONFLICT)
+				r = gp_err_set(GP_ERR_CONFLICT, "the signing key "
+				    "is not the audit key in effect (recorded "
+				    "at record %lld)", (long long)info.seq);
+			goto out;
+		}
+		ENSURE(CRYPTO_memcmp(spki, info.spki, 32) != 0,
+		    gp_err_set(GP_ERR_CONFLICT, "the new audit key is the key "
+		    "in effect (recorded at record %lld)",
+		    (long long)info.seq));
+	}
+	if (apply != NULL)
+		GUARD(apply(st, apply_arg));
+	GUARD(audit_key_record(a, actor, cert, chain, chain_len, adopt));
+	GUARD(store_audit_head(st, &d.cp.seq, d.cp.hash));
+	GUARD(audit_cp_draft_sign(&d, sign_key, NULL, NULL));
+	d.stamped = 1;
+	snprintf(d.tst_error, sizeof(d.tst_error), "not time-stamped: it "
+	    "seals an audit key %s in the same transaction, and the TSA "
+	    "writes to the store in one of its own; the next checkpoint is "
+	    "time-stamped", adopt ? "adoption" : "change");
+	rc = store_checkpoint_last(st, &last);
+	if (rc != 0 && rc != GP_ERR_NOT_FOUND)
+		GUARD(rc);
+	GUARD(audit_cp_draft_record_tx(a, &d, rc == 0 ? last.id : 0));
+	in_tx = 0;
+	GUARD(store_commit(st));
+	r = 0;
+out:
+	if (in_tx)
+		store_rollback(st);
+	audit_key_info_clear(&info);
+	audit_cp_draft_clear(&d);
+	store_checkpoint_clear(&last);
 	return r;
 }
 
 int
 audit_key_change(audit *a, EVP_PKEY *old_key, const char *actor,
     X509 *new_cert, X509 *const *chain, size_t chain_len,
-    audit_stamp_fn stamp, void *stamp_arg)
+    audit_apply_fn apply, void *apply_arg)
 {
-	int r = GP_ERR_INTERNAL, in_tx = 0;
+	return audit_key_seal(a, old_key, actor, new_cert, chain, chain_len, 0,
+	    apply, apply_arg);
+}
 
-	ENSURE(a != NULL && old_key != NULL && new_cert != NULL,
-	    GP_ERR_INVALID);
-	GUARD(store_begin(audit_store(a)));
-	in_tx = 1;
-	GUARD(audit_key_record_tx(a, actor, new_cert, chain, chain_len));
-	in_tx = 0;
-	GUARD(store_commit(audit_store(a)));
-	/* The key it replaces seals the change: only then is it in effect. */
-	GUARD(audit_checkpoint_stamped(a, old_key, 1, stamp, stamp_arg));
-	r = 0;
-out:
-	if (in_tx)
-		store_rollback(audit_store(a));
-	return r;
+int
+audit_key_adopt(audit *a, EVP_PKEY *key, const char *actor, X509 *cert,
+    X509 *const *chain, size_t chain_len, audit_apply_fn apply,
+    void *apply_arg)
+{
+	return audit_key_seal(a, key, actor, cert, chain, chain_len, 1, apply,
+	    apply_arg);
 }

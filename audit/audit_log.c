@@ -478,29 +478,92 @@ audit_checkpoint(audit *a, EVP_PKEY *key, int force)
 	return audit_checkpoint_stamped(a, key, force, NULL, NULL);
 }
 
+void
+audit_cp_draft_clear(struct audit_cp_draft *d)
+{
+	if (d == NULL)
+		return;
+	store_checkpoint_clear(&d->cp);
+	free(d->ts.tst);
+	memset(d, 0, sizeof(*d));
+}
+
+int
+audit_cp_draft_sign(struct audit_cp_draft *d, EVP_PKEY *key,
+    audit_stamp_fn stamp, void *stamp_arg)
+{
+	int r = GP_ERR_INTERNAL;
+
+	d->cp.time_ms = gp_now_ms();
+	GUARD(audit_chain_sign(key, &d->cp));
+	d->stamped = stamp != NULL;
+	if (stamp != NULL) {
+		gp_err_clear();
+		if (stamp(stamp_arg, d->cp.sig, d->cp.sig_len, &d->ts) == 0 &&
+		    d->ts.tst != NULL && d->ts.tst_len > 0 &&
+		    d->ts.tst_len <= STORE_CP_MAX_TST) {
+			d->cp.tst = d->ts.tst;
+			d->cp.tst_len = d->ts.tst_len;
+			d->ts.tst = NULL; /* transferred */
+		} else {
+			snprintf(d->tst_error, sizeof(d->tst_error), "%s",
+			    gp_err_detail()[0] != '\0' ? gp_err_detail() :
+			    "no token");
+			gp_log(GP_LOG_WARN, "audit checkpoint: not "
+			    "time-stamped: %s", d->tst_error);
+		}
+	}
+	r = 0;
+out:
+	return r;
+}
+
+int
+audit_cp_draft_record_tx(audit *a, struct audit_cp_draft *d, int64_t last_id)
+{
+	int r = GP_ERR_INTERNAL;
+	json_t *details = NULL;
+	char object[64];
+	struct audit_event ev;
+
+	d->cp.id = last_id + 1;
+	GUARD(store_checkpoint_insert(a->st, &d->cp));
+	ENSURE((details = audit_checkpoint_details(&d->cp, &d->ts,
+	    d->stamped ? d->tst_error : NULL)) != NULL, GP_ERR_NOMEM);
+	snprintf(object, sizeof(object), "checkpoint:%lld",
+	    (long long)d->cp.id);
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "govpki";
+	ev.role = "system";
+	ev.op = AUDIT_OP_CHECKPOINT;
+	ev.object = object;
+	ev.outcome = "success";
+	ev.details = details;
+	GUARD(audit_append_tx(a, &ev, NULL));
+	r = 0;
+out:
+	json_decref(details);
+	return r;
+}
+
 int
 audit_checkpoint_stamped(audit *a, EVP_PKEY *key, int force,
     audit_stamp_fn stamp, void *stamp_arg)
 {
 	int r = GP_ERR_INTERNAL, rl, idle = 0, in_tx = 0;
-	struct store_checkpoint cp, last;
-	struct audit_stamp ts;
-	json_t *details = NULL;
-	char object[64], tst_error[256];
+	struct audit_cp_draft d;
+	struct store_checkpoint last;
 	int64_t last_seq = -1;
-	struct audit_event ev;
 
-	memset(&cp, 0, sizeof(cp));
+	memset(&d, 0, sizeof(d));
 	memset(&last, 0, sizeof(last));
-	memset(&ts, 0, sizeof(ts));
-	tst_error[0] = '\0';
 	ENSURE(a != NULL && key != NULL, GP_ERR_INVALID);
 
 	/* What to seal: a snapshot of the head. Records are never changed
 	 * once written, so the head read now may be sealed after more are
 	 * appended. */
-	GUARD(store_audit_head(a->st, &cp.seq, cp.hash));
-	if (cp.seq == 0) {
+	GUARD(store_audit_head(a->st, &d.cp.seq, d.cp.hash));
+	if (d.cp.seq == 0) {
 		r = 0; /* an empty log has nothing to seal */
 		goto out;
 	}
@@ -512,7 +575,7 @@ audit_checkpoint_stamped(audit *a, EVP_PKEY *key, int force,
 	if (rl == 0)
 		last_seq = last.seq;
 	if (!force) {
-		GUARD(audit_checkpoint_idle(a->st, cp.seq, last_seq, &idle));
+		GUARD(audit_checkpoint_idle(a->st, d.cp.seq, last_seq, &idle));
 		if (idle) {
 			r = 0;
 			goto out;
@@ -521,24 +584,7 @@ audit_checkpoint_stamped(audit *a, EVP_PKEY *key, int force,
 
 	/* Sign and time-stamp without holding the write lock: a token may
 	 * take seconds. */
-	cp.time_ms = gp_now_ms();
-	GUARD(audit_chain_sign(key, &cp));
-	if (stamp != NULL) {
-		gp_err_clear();
-		if (stamp(stamp_arg, cp.sig, cp.sig_len, &ts) == 0 &&
-		    ts.tst != NULL && ts.tst_len > 0 &&
-		    ts.tst_len <= STORE_CP_MAX_TST) {
-			cp.tst = ts.tst;
-			cp.tst_len = ts.tst_len;
-			ts.tst = NULL; /* transferred */
-		} else {
-			snprintf(tst_error, sizeof(tst_error), "%s",
-			    gp_err_detail()[0] != '\0' ? gp_err_detail() :
-			    "no token");
-			gp_log(GP_LOG_WARN, "audit checkpoint: not "
-			    "time-stamped: %s", tst_error);
-		}
-	}
+	GUARD(audit_cp_draft_sign(&d, key, stamp, stamp_arg));
 
 	GUARD(store_begin(a->st));
 	in_tx = 1;
@@ -549,35 +595,20 @@ audit_checkpoint_stamped(audit *a, EVP_PKEY *key, int force,
 		r = rl;
 		goto out;
 	}
-	if (rl == 0 && (last.seq > cp.seq || (!force && last.seq == cp.seq))) {
+	if (rl == 0 && (last.seq > d.cp.seq ||
+	    (!force && last.seq == d.cp.seq))) {
 		r = 0; /* covered already; seqs must not go backwards */
 		goto out;
 	}
-	cp.id = rl == 0 ? last.id + 1 : 1;
-	GUARD(store_checkpoint_insert(a->st, &cp));
-
-	ENSURE((details = audit_checkpoint_details(&cp, &ts,
-	    stamp != NULL ? tst_error : NULL)) != NULL, GP_ERR_NOMEM);
-	snprintf(object, sizeof(object), "checkpoint:%lld",
-	    (long long)cp.id);
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "govpki";
-	ev.role = "system";
-	ev.op = AUDIT_OP_CHECKPOINT;
-	ev.object = object;
-	ev.outcome = "success";
-	ev.details = details;
-	GUARD(audit_append_tx(a, &ev, NULL));
+	GUARD(audit_cp_draft_record_tx(a, &d, rl == 0 ? last.id : 0));
 	in_tx = 0;
 	GUARD(store_commit(a->st));
 	r = 0;
 out:
 	if (in_tx)
 		store_rollback(a->st);
-	json_decref(details);
-	free(ts.tst);
 	store_checkpoint_clear(&last);
-	store_checkpoint_clear(&cp);
+	audit_cp_draft_clear(&d);
 	return r;
 }
 

@@ -15,17 +15,23 @@
  * detected), checkpoints never go backwards, each one has its
  * audit.checkpoint record (records deleted from the tail are detected), and
  * its time-stamp token verifies. Pass 3 walks the certificate rows: each
- * has its cert.issue record and the status its last status record set.
+ * has its cert.issue record and the status its last status record set,
+ * and, for a row with status records or history events, the history and
+ * the records are walked side by side (one cursor on each) and must pair
+ * up one to one; the row must be in the state its last event set.
  *
  * Memory holds one page of rows, the recorded audit keys (at most
  * AUDIT_MAX_KEYS) and a few counters, whatever the log size. Records and
  * checkpoints appended while it runs are tolerated: checkpoints newer than
- * the start are skipped.
+ * the start are skipped, a status record after the chain pass 1 walked
+ * needs no history event yet, and the row is compared with the last
+ * event whose record the row's own snapshot (store_cert_trail) shows.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -55,21 +61,32 @@ struct audit_verify_ctx {
 	int64_t prev_cp_seq;
 };
 
+static int audit_verify_vbad(struct audit_verify_ctx *v, int64_t seq,
+    const char *fmt, va_list ap) GP_PRINTF(3, 0);
 static int audit_verify_bad(struct audit_verify_ctx *v, int64_t seq,
     const char *fmt, ...) GP_PRINTF(3, 4);
+
+static int
+audit_verify_vbad(struct audit_verify_ctx *v, int64_t seq, const char *fmt,
+    va_list ap)
+{
+	/* A forged record before seq 1 breaks the log at position 1. */
+	v->rep->first_bad_seq = seq < 1 ? 1 : seq;
+	vsnprintf(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
+	return AUDIT_VERIFY_BAD;
+}
 
 static int
 audit_verify_bad(struct audit_verify_ctx *v, int64_t seq, const char *fmt,
     ...)
 {
 	va_list ap;
+	int r;
 
-	/* A forged record before seq 1 breaks the log at position 1. */
-	v->rep->first_bad_seq = seq < 1 ? 1 : seq;
 	va_start(ap, fmt);
-	vsnprintf(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
+	r = audit_verify_vbad(v, seq, fmt, ap);
 	va_end(ap);
-	return AUDIT_VERIFY_BAD;
+	return r;
 }
 
 /* Parses "checkpoint:<id>". */
@@ -133,6 +150,12 @@ audit_verify_key_record(struct audit_verify_ctx *v,
 	if (r != 0)
 		return r;
 	v->nkeys++;
+	/* Only the first key can be adopted: a later one replaces a key the
+	 * chain names, and must be sealed by it. */
+	if (v->keys[v->nkeys - 1].adopted && v->nkeys > 1)
+		return audit_verify_bad(v, row->seq, "record %lld: an audit key "
+		    "adoption after the log recorded its audit key (record "
+		    "%lld)", (long long)row->seq, (long long)v->keys[0].seq);
 	return 0;
 }
 
@@ -272,10 +295,24 @@ audit_verify_cp(void *arg, const struct store_checkpoint *cp)
 	if (v->nkeys == 0) {
 		r = audit_verify_bad(v, cp->seq, "checkpoint %lld (record "
 		    "%lld): no audit.key record names the key that may sign "
-		    "it (the record was removed, or the log predates audit "
-		    "keys in the chain)", (long long)cp->id,
+		    "it (the record was removed, or the log was begun before "
+		    "govpki recorded its audit key: `govpki audit adopt-key` "
+		    "records it once)", (long long)cp->id,
 		    (long long)cp->seq);
 		goto out;
+	}
+	/* Before the first key record: only a log whose first key was
+	 * adopted has such checkpoints (init records its key before its
+	 * first checkpoint). */
+	if (cp->seq < v->keys[0].seq) {
+		if (!v->keys[0].adopted) {
+			r = audit_verify_bad(v, cp->seq, "checkpoint %lld "
+			    "(record %lld) comes before the audit key's record "
+			    "(%lld), which is not an adoption",
+			    (long long)cp->id, (long long)cp->seq,
+			    (long long)v->keys[0].seq);
+			goto out;
+		}
 	}
 	rc = audit_checkpoint_verify_sig(v->keys[v->cur_key].pub, cp);
 	if (rc == GP_ERR_TAMPERED) {
@@ -346,14 +383,296 @@ out:
 	return r;
 }
 
-/* Pass 3, one certificate row: its issuance is on record, and its status
- * is the one its last status record set. (A status-history table, when
- * there is one, adds its rows' checks here: each row's record.) */
+/* UTC ISO 8601 of Unix seconds |t|, for reasons. */
+static void
+audit_verify_iso(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+}
+
+/* A status record of one certificate as its details state the change:
+ * the store's change it stands for, what it moved the certificate to,
+ * and, for a record written with its history event (ca_revoke.c states
+ * "time" since the history exists), when it took effect, the reason
+ * and the invalidity date the event must carry too. */
+struct audit_status_rec {
+	int64_t seq;
+	int64_t time_ms;          /* of the record */
+	const char *change;       /* STORE_CHANGE_*, NULL for another op */
+	char to[8];
+	int has_time;
+	int64_t time;
+	int reason;               /* -1 none; -2 a name RFC 5280 lacks */
+	int64_t invalidity_date;  /* 0 none */
+};
+
+static void
+audit_status_rec_parse(const struct store_audit_row *row,
+    struct audit_status_rec *out)
+{
+	json_t *d = NULL, *j;
+	const char *to;
+
+	memset(out, 0, sizeof(*out));
+	out->seq = row->seq;
+	out->time_ms = row->time_ms;
+	out->reason = -1;
+	if (row->op != NULL && strcmp(row->op, "cert.hold") == 0)
+		out->change = STORE_CHANGE_HOLD;
+	else if (row->op != NULL && strcmp(row->op, "cert.release") == 0)
+		out->change = STORE_CHANGE_RELEASE;
+	else if (row->op != NULL && strcmp(row->op, "cert.revoke") == 0)
+		out->change = STORE_CHANGE_REVOKE;
+	if (row->details != NULL)
+		d = json_loads(row->details, 0, NULL);
+	if ((to = json_string_value(json_object_get(d, "to"))) != NULL)
+		snprintf(out->to, sizeof(out->to), "%s", to);
+	if (json_is_integer(j = json_object_get(d, "time"))) {
+		out->has_time = 1;
+		out->time = json_integer_value(j);
+	}
+	if ((j = json_object_get(d, "reason")) != NULL) {
+		out->reason = gp_crl_reason_code(json_string_value(j));
+		if (out->reason < 0)
+			out->reason = -2;
+	}
+	if (json_is_integer(j = json_object_get(d, "invalidity_date")))
+		out->invalidity_date = json_integer_value(j);
+	json_decref(d);
+}
+
+/* The certificate status a change leaves ("hold", "good", "revoked"). */
+static const char *
+audit_change_status(const char *change)
+{
+	if (change == NULL)
+		return "?";
+	if (strcmp(change, STORE_CHANGE_HOLD) == 0)
+		return "hold";
+	if (strcmp(change, STORE_CHANGE_RELEASE) == 0)
+		return "good";
+	return "revoked";
+}
+
+/* "a revoke at 2026-12-04T20:33:37Z (keyCompromise)" for reasons. */
+static void
+audit_event_text(const char *change, int64_t t, int reason, char *buf,
+    size_t len)
+{
+	char iso[32];
+	const char *rn = gp_crl_reason_name(reason);
+
+	audit_verify_iso(t, iso, sizeof(iso));
+	snprintf(buf, len, "a %s at %s%s%s%s", change != NULL ? change :
+	    "(other operation)", iso, rn != NULL ? " (" : "", rn != NULL ? rn :
+	    "", rn != NULL ? ")" : "");
+}
+
+/* The records written before the status history existed (schema step 7)
+ * do not state when their change took effect; the upgrade gave each
+ * certificate then held or revoked one event, its state at the upgrade,
+ * whose time is the certificate row's revocation time: the time of that
+ * last record's change, read a moment before the record was written. */
+#define AUDIT_LEGACY_SLACK_S 2
+
+/* Walks one certificate's status history against its status records. */
+struct audit_hist_walk {
+	struct audit_verify_ctx *v;
+	const struct store_cert_trail *t;
+	struct audit_status_rec rec;      /* the next record to pair */
+	int have_rec;
+	struct audit_status_rec legacy;   /* the last record before the
+	                                   * history, when there are any */
+	int upgrade_pending;              /* its state awaits its event */
+	struct store_status_event last;   /* the last event paired with a
+	                                   * record the row already shows */
+	int have_last;
+};
+
+/* The next status record after |after| into w->rec. */
+static int
+audit_hist_next(struct audit_hist_walk *w, int64_t after)
+{
+	struct store_audit_row row;
+	int r;
+
+	memset(&row, 0, sizeof(row));
+	w->have_rec = 0;
+	r = store_audit_status_next(w->v->st, w->t->serial, after, &row);
+	if (r == GP_ERR_NOT_FOUND)
+		return 0;
+	if (r != 0)
+		return r;
+	audit_status_rec_parse(&row, &w->rec);
+	w->have_rec = 1;
+	store_audit_row_clear(&row);
+	return 0;
+}
+
+static int
+audit_hist_bad(struct audit_hist_walk *w, int64_t seq, const char *fmt, ...)
+    GP_PRINTF(3, 4);
+
+static int
+audit_hist_bad(struct audit_hist_walk *w, int64_t seq, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	snprintf(w->v->rep->bad_serial, sizeof(w->v->rep->bad_serial), "%s",
+	    w->t->serial);
+	va_start(ap, fmt);
+	r = audit_verify_vbad(w->v, seq, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* One event of the history, in order: it must be the change of the next
+ * status record (same change, time, reason and invalidity date: both
+ * were written in one transaction by ca_revoke.c), or, first, the state
+ * the records before the history left (the upgrade's event). */
+static int
+audit_hist_event(void *arg, const struct store_status_event *ev)
+{
+	struct audit_hist_walk *w = arg;
+	const struct audit_status_rec *rc = &w->rec;
+	char have[128], want[128];
+	int64_t rec_s;
+	int r;
+
+	audit_event_text(ev->change, ev->time, ev->reason, have, sizeof(have));
+	if (w->upgrade_pending) {
+		rec_s = w->legacy.time_ms / 1000;
+		if (strcmp(audit_change_status(ev->change),
+		    w->legacy.to) != 0 || ev->reason != w->legacy.reason ||
+		    ev->invalidity_date != w->legacy.invalidity_date ||
+		    ev->time < rec_s - AUDIT_LEGACY_SLACK_S ||
+		    ev->time > rec_s + AUDIT_LEGACY_SLACK_S)
+			return audit_hist_bad(w, w->legacy.seq, "certificate "
+			    "%s: status history event %lld (%s) is not the "
+			    "state its last status record before the history, "
+			    "%lld, left (%s): the history was edited",
+			    w->t->serial, (long long)ev->id, have,
+			    (long long)w->legacy.seq, w->legacy.to);
+		w->upgrade_pending = 0;
+		w->last = *ev;
+		w->have_last = 1;
+		return 0;
+	}
+	if (!w->have_rec)
+		return audit_hist_bad(w, w->v->last_seq + 1, "certificate %s: "
+		    "status history event %lld (%s) has no audit record: it "
+		    "was added behind the log's back, or its record deleted",
+		    w->t->serial, (long long)ev->id, have);
+	audit_event_text(rc->change, rc->time, rc->reason, want, sizeof(want));
+	if (!rc->has_time)
+		return audit_hist_bad(w, rc->seq, "certificate %s: record %lld "
+		    "(%s) does not state when its change took effect, after "
+		    "records that do", w->t->serial, (long long)rc->seq,
+		    want);
+	if (rc->change == NULL || strcmp(rc->change, ev->change) != 0 ||
+	    strcmp(rc->to, audit_change_status(ev->change)) != 0 ||
+	    rc->time != ev->time || rc->reason != ev->reason ||
+	    rc->invalidity_date != ev->invalidity_date)
+		return audit_hist_bad(w, rc->seq, "certificate %s: status "
+		    "history event %lld (%s) is not the change of its next "
+		    "status record, %lld (%s): an event was added, deleted or "
+		    "changed behind the log's back", w->t->serial,
+		    (long long)ev->id, have, (long long)rc->seq, want);
+	if (rc->seq <= w->t->status_seq) {
+		w->last = *ev;
+		w->have_last = 1;
+	}
+	if ((r = audit_hist_next(w, rc->seq)) != 0)
+		return r;
+	return 0;
+}
+
+/* Pass 3, the status history of a certificate (schema step 7) against
+ * its status records, both ways: every event has its record (a hold,
+ * release or revocation added to the history by an editor of the file,
+ * such as a release that would make a signature made while the
+ * certificate was held valid, is caught), every record has its event (a
+ * deleted event is caught), and the row's current state is the one its
+ * last event set. Records appended while verification runs (after the
+ * chain it walked) need no event yet. */
+static int
+audit_verify_history(struct audit_verify_ctx *v,
+    const struct store_cert_trail *t)
+{
+	struct audit_hist_walk w;
+	const char *want_status = "good";
+	int64_t want_at = 0, want_inv = 0;
+	int want_reason = -1, r;
+	char iso[32], last[64];
+
+	memset(&w, 0, sizeof(w));
+	w.v = v;
+	w.t = t;
+	/* The records from before the history: the last one's state is the
+	 * upgrade's event when it left the certificate held or revoked. */
+	if ((r = audit_hist_next(&w, 0)) != 0)
+		return r;
+	while (w.have_rec && !w.rec.has_time) {
+		w.legacy = w.rec;
+		w.upgrade_pending = strcmp(w.legacy.to, "good") != 0;
+		if ((r = audit_hist_next(&w, w.rec.seq)) != 0)
+			return r;
+	}
+	r = store_cert_history_scan(v->st, t->serial, audit_hist_event, &w);
+	if (r != 0)
+		return r;
+	if (w.upgrade_pending)
+		return audit_hist_bad(&w, w.legacy.seq, "certificate %s: its "
+		    "status record %lld (before the status history) left it "
+		    "%s, but the history has no event for it: deleted behind "
+		    "the log's back", t->serial, (long long)w.legacy.seq,
+		    w.legacy.to);
+	if (w.have_rec && w.rec.seq <= v->last_seq)
+		return audit_hist_bad(&w, w.rec.seq, "certificate %s: record "
+		    "%lld (%s) has no status history event: the event was "
+		    "deleted behind the log's back", t->serial,
+		    (long long)w.rec.seq, w.rec.change != NULL ? w.rec.change :
+		    "?");
+	if (w.have_last) {
+		want_status = audit_change_status(w.last.change);
+		if (strcmp(w.last.change, STORE_CHANGE_RELEASE) != 0) {
+			want_at = w.last.time;
+			want_reason = w.last.reason;
+			want_inv = w.last.invalidity_date;
+		}
+	}
+	if (strcmp(t->status, want_status) != 0 || t->revoked_at != want_at ||
+	    t->reason != want_reason || t->invalidity_date != want_inv) {
+		audit_verify_iso(t->revoked_at, iso, sizeof(iso));
+		snprintf(last, sizeof(last), w.have_last ? "its last status "
+		    "history event, %lld," : "its status history (no event)",
+		    (long long)w.last.id);
+		return audit_hist_bad(&w, v->last_seq + 1, "certificate %s is "
+		    "%s (time %s, reason %d, invalidity date %lld) but %s "
+		    "left it %s (time %lld, reason %d, invalidity date %lld): "
+		    "the row was edited", t->serial, t->status,
+		    t->revoked_at ? iso : "none", t->reason,
+		    (long long)t->invalidity_date, last, want_status,
+		    (long long)want_at, want_reason, (long long)want_inv);
+	}
+	return 0;
+}
+
+/* Pass 3, one certificate row: its issuance is on record, its status is
+ * the one its last status record set, and its status history matches
+ * its status records (audit_verify_history). */
 static int
 audit_verify_cert(void *arg, const struct store_cert_trail *t)
 {
 	struct audit_verify_ctx *v = arg;
 	const char *want = t->status_seq > 0 ? t->status_to : "good";
+	int r;
 
 	if (t->issue_seq == 0) {
 		snprintf(v->rep->bad_serial, sizeof(v->rep->bad_serial), "%s",
@@ -374,6 +693,9 @@ audit_verify_cert(void *arg, const struct store_cert_trail *t)
 		    "%s but its last status record, %lld, set it %s",
 		    t->serial, t->status, (long long)t->status_seq, want);
 	}
+	if ((t->status_seq > 0 || t->has_history) &&
+	    (r = audit_verify_history(v, t)) != 0)
+		return r;
 	v->rep->certificates++;
 	return 0;
 }
@@ -433,8 +755,11 @@ audit_verify(store *st, const struct audit_verify_opts *o,
 		else if (rc != 0 && rc != AUDIT_VERIFY_BAD)
 			GUARD(rc);
 	}
-	if (v->nkeys > 0)
+	if (v->nkeys > 0) {
 		out->keys = (int64_t)v->cur_key + 1;
+		if (v->keys[0].adopted)
+			out->adopted_seq = v->keys[0].seq;
+	}
 
 	/* Pass 3: every certificate row has its records. */
 	if (out->first_bad_seq == 0) {
@@ -505,7 +830,7 @@ audit_report_json(const struct audit_report *rep, int verified)
 	if (rep == NULL)
 		return NULL;
 	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-	    "s:o, s:s}",
+	    "s:I, s:o, s:s}",
 	    "verified", verified,
 	    "records", (json_int_t)rep->records,
 	    "checkpoints", (json_int_t)rep->checkpoints,
@@ -515,6 +840,7 @@ audit_report_json(const struct audit_report *rep, int verified)
 	    "timestamped", (json_int_t)rep->timestamped,
 	    "certificates", (json_int_t)rep->certificates,
 	    "witnessed", (json_int_t)rep->witnessed,
+	    "adopted_seq", (json_int_t)rep->adopted_seq,
 	    "first_bad_seq", (json_int_t)(verified ? 0 : rep->first_bad_seq),
 	    "bad_serial", rep->bad_serial[0] != '\0' && !verified ?
 	    json_string(rep->bad_serial) : json_null(),

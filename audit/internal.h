@@ -36,6 +36,25 @@ void audit_chain_tbs(int64_t seq, int64_t time_ms, const uint8_t hash[32],
  * so a PKCS#11 key works) and sets cp->sig, cp->sig_len. */
 int audit_chain_sign(EVP_PKEY *key, struct store_checkpoint *cp) GP_WUR;
 
+/* A checkpoint being made: the head it seals (cp.seq, cp.hash, filled
+ * by the caller), then its signature and time-stamp
+ * (audit_cp_draft_sign), then its row and "audit.checkpoint" record in
+ * the caller's transaction (audit_cp_draft_record_tx, with the id after
+ * |last_id|, the last checkpoint's or 0). audit_checkpoint_stamped()
+ * signs outside the write lock; a key change signs inside it, so that
+ * the change and the checkpoint sealing it commit together. */
+struct audit_cp_draft {
+	struct store_checkpoint cp;
+	struct audit_stamp ts;
+	int stamped;              /* a stamp callback was given */
+	char tst_error[256];      /* why it has no token */
+};
+int audit_cp_draft_sign(struct audit_cp_draft *d, EVP_PKEY *key,
+    audit_stamp_fn stamp, void *stamp_arg) GP_WUR;
+int audit_cp_draft_record_tx(audit *a, struct audit_cp_draft *d,
+    int64_t last_id) GP_WUR;
+void audit_cp_draft_clear(struct audit_cp_draft *d);
+
 /* The store |a| writes to. */
 store *audit_store(audit *a);
 
@@ -48,6 +67,7 @@ int audit_unhex(const char *hex, size_t max, const char *what, uint8_t **out,
  * its certificate and SHA-256 of its SubjectPublicKeyInfo. */
 struct audit_key {
 	int64_t seq;             /* of its record */
+	int adopted;             /* an adoption (audit_key_adopt) */
 	EVP_PKEY *pub;           /* owned */
 	uint8_t spki[32];
 };

@@ -26,39 +26,21 @@
 
 #include "ca/internal.h"
 
-/* RFC 5280 5.3.1: CRLReason ::= ENUMERATED { unspecified (0),
- * keyCompromise (1), cACompromise (2), affiliationChanged (3),
- * superseded (4), cessationOfOperation (5), certificateHold (6),
- * -- value 7 is not used, removeFromCRL (8), privilegeWithdrawn (9),
- * aACompromise (10) } */
-static const char *const ca_reasons[] = {"unspecified", "keyCompromise",
-    "cACompromise", "affiliationChanged", "superseded",
-    "cessationOfOperation", "certificateHold", NULL, "removeFromCRL",
-    "privilegeWithdrawn", "aACompromise"};
-
 #define CA_REASON_HOLD 6
 #define CA_REASON_REMOVE 8
 
+/* The names are core's (gp_crl_reason_name), the one table of RFC 5280
+ * 5.3.1 CRLReason. */
 int
 ca_reason_code(const char *name)
 {
-	size_t i;
-
-	if (name == NULL)
-		return -1;
-	for (i = 0; i < sizeof(ca_reasons) / sizeof(ca_reasons[0]); i++)
-		if (ca_reasons[i] != NULL && strcmp(ca_reasons[i], name) == 0)
-			return (int)i;
-	return -1;
+	return gp_crl_reason_code(name);
 }
 
 const char *
 ca_reason_name(int code)
 {
-	if (code < 0 || (size_t)code >= sizeof(ca_reasons) /
-	    sizeof(ca_reasons[0]))
-		return NULL;
-	return ca_reasons[code];
+	return gp_crl_reason_name(code);
 }
 
 enum ca_change { CA_REVOKE, CA_HOLD, CA_RELEASE };

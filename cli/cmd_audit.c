@@ -1,12 +1,16 @@
 /*
- * cmd_audit.c: `govpki audit verify|list|export|witness`: the auditor's view
- * of the tamper-evident log (audit/audit.h). verify proves the chain, every
+ * cmd_audit.c: `govpki audit verify|list|export|witness|rotate-key|
+ * adopt-key`: the auditor's view of the tamper-evident log (audit/audit.h)
+ * and the operator's care of its key. verify proves the chain, every
  * checkpoint signature and time-stamp, and the certificate rows' records
- * against a trust anchor (the instance's certs/root.pem, or the auditor's
- * own copy with --root) and, with --witness, that the chain still holds
- * every head a witness saw; list and export print records as JSON lines;
- * witness (cmd_audit_witness.c) keeps the auditor's copy of the signed
- * heads. Each run on an instance is itself recorded, as the local actor,
+ * and status history against a trust anchor (the instance's
+ * certs/root.pem, or the auditor's own copy with --root) and, with
+ * --witness, that the chain still holds every head a witness saw; list and
+ * export print records as JSON lines; witness (cmd_audit_witness.c) keeps
+ * the auditor's copy of the signed heads; rotate-key and adopt-key
+ * (instance/inst_audit_key.c) replace the audit key, or record the key of
+ * an instance made before keys were recorded. Each sub-command has its own
+ * --help. Each run on an instance is itself recorded, as the local actor,
  * after it has finished reading, so that a verification never sees its own
  * record half way.
  */
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -39,59 +44,146 @@ struct audit_opts {
 	int64_t after;     /* list only */
 	int64_t limit;     /* list only; 0: no limit */
 	int json;
+	int yes;           /* adopt-key only */
 	int has_out, has_after, has_limit;
 };
 
+/* The options a sub-command takes besides --dir, --json and --help. */
+#define AUDIT_OPT_ROOT 0x01
+#define AUDIT_OPT_WITNESS 0x02
+#define AUDIT_OPT_OUT 0x04
+#define AUDIT_OPT_LIST 0x08
+#define AUDIT_OPT_YES 0x10
+
+struct audit_sub {
+	const char *name;
+	const char *usage;   /* after "govpki audit NAME " */
+	const char *help;    /* what it does, and its own options */
+	unsigned int opts;
+	int keys;            /* opens the instance with its keys */
+};
+
+static const struct audit_sub audit_subs[] = {
+	{"verify", "[--dir DIR] [--root FILE] [--witness FILE] [--json]",
+	    "Checks that the audit log is complete and unaltered: the hash "
+	    "chain of every record,\n"
+	    "the signature and time-stamp of every checkpoint by the audit key "
+	    "the chain records\n"
+	    "(its certificate must chain to the root with the audit EKU), "
+	    "that every certificate\n"
+	    "row has its issuance record, and that every status change in the "
+	    "certificate status\n"
+	    "history has its record and every status record its change. Exits 1 "
+	    "naming the first\n"
+	    "bad record and why when it does not verify. A log whose first "
+	    "audit key was adopted\n"
+	    "(adopt-key) verifies with the record of the adoption reported.\n\n"
+	    "  --root FILE     the trust anchor (default DIR/certs/root.pem): "
+	    "give your own copy,\n"
+	    "                  since whoever can edit the instance can replace "
+	    "its files\n"
+	    "  --witness FILE  also require every head the witness recorded in "
+	    "FILE to be in\n"
+	    "                  the chain (catches a rollback to an earlier "
+	    "checkpoint)\n"
+	    "  --json          the report as one JSON object (as GET "
+	    "/api/v1/audit/verify)\n",
+	    AUDIT_OPT_ROOT | AUDIT_OPT_WITNESS, 0},
+	{"list", "[--dir DIR] [--after SEQ] [--limit N]",
+	    "Prints the records after SEQ (default 0) as JSON lines, at most N "
+	    "(default 100, 0 for all).\n",
+	    AUDIT_OPT_LIST, 0},
+	{"export", "[--dir DIR] [--out FILE] [--json]",
+	    "Writes every record as JSON lines to FILE (replaced atomically, "
+	    "mode 0600) or to\n"
+	    "stdout; with --json and --out, prints {\"out\",\"records\"} when "
+	    "done.\n",
+	    AUDIT_OPT_OUT, 0},
+	{"rotate-key", "[--dir DIR] [--json]",
+	    "Replaces the audit key (the key that signs checkpoints): generates "
+	    "a new key of the\n"
+	    "same algorithm on the instance's token (sensitive, "
+	    "non-extractable, labelled\n"
+	    "audit-<UTC time>), has the issuing CA certify it with the audit "
+	    "EKU, and records the\n"
+	    "change in the audit log sealed by a checkpoint of the old key, in "
+	    "one transaction;\n"
+	    "then certs/audit.pem and keys.audit in govpki.json name the new "
+	    "key, which signs the\n"
+	    "next checkpoint. All or nothing: on failure the old key stays in "
+	    "effect (an unused\n"
+	    "key may be left on the token; the failure record names it).\n"
+	    "The server must be stopped: it is refused while any other govpki "
+	    "process has the\n"
+	    "instance's keys open. Needs the token PIN. Witnesses keep working: "
+	    "the root they\n"
+	    "pinned does not change.\n",
+	    0, 1},
+	{"adopt-key", "[--dir DIR] [--yes] [--json]",
+	    "Once, for an instance made before govpki recorded its audit key "
+	    "in the audit log\n"
+	    "(audit verify then says no audit.key record names the key): "
+	    "certifies the current\n"
+	    "audit key again with the audit EKU and records it as the log's "
+	    "audit key, sealed by\n"
+	    "a checkpoint. Refused if any checkpoint was signed by another key. "
+	    "The checkpoints\n"
+	    "before the adoption are anchored only by your word that this key "
+	    "is the instance's:\n"
+	    "audit verify reports the record of the adoption. Asks for "
+	    "confirmation on the\n"
+	    "terminal; --yes confirms without asking (no terminal and no --yes: "
+	    "exit 2). The\n"
+	    "server must be stopped. Needs the token PIN.\n",
+	    AUDIT_OPT_YES, 1},
+};
+
+#define AUDIT_NSUBS (sizeof(audit_subs) / sizeof(audit_subs[0]))
+
+static const struct audit_sub *
+audit_sub_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < AUDIT_NSUBS; i++)
+		if (strcmp(audit_subs[i].name, name) == 0)
+			return &audit_subs[i];
+	return NULL;
+}
+
+/* `govpki audit --help`: every sub-command's usage line. */
 static void
 audit_help(void)
 {
-	printf("usage: govpki audit verify [--dir DIR] [--root FILE] "
-	    "[--witness FILE] [--json]\n"
-	    "       govpki audit list [--dir DIR] [--after SEQ] [--limit N]\n"
-	    "       govpki audit export [--dir DIR] [--out FILE] [--json]\n"
-	    "       govpki audit witness --url URL --state FILE [--root FILE] "
-	    "[--json]\n\n"
-	    "verify  checks that the audit log is complete and unaltered: the "
-	    "hash chain of every\n"
-	    "        record, the signature and time-stamp of every checkpoint "
-	    "by the audit key the\n"
-	    "        chain records (its certificate must chain to the root "
-	    "with the audit EKU), and\n"
-	    "        that every certificate row has its issuance and status "
-	    "records. Exits 1\n"
-	    "        naming the first bad record and why when it does not "
-	    "verify.\n"
-	    "        --root FILE  the trust anchor (default DIR/certs/root.pem"
-	    "): give your own\n"
-	    "                     copy, since whoever can edit the instance "
-	    "can replace its files\n"
-	    "        --witness FILE  also require every head the witness "
-	    "recorded in FILE to be\n"
-	    "                     in the chain (catches a rollback to an "
-	    "earlier checkpoint)\n"
-	    "list    prints records after SEQ (default 0) as JSON lines, at "
-	    "most N (default %d,\n"
-	    "        0 for all).\n"
-	    "export  writes every record as JSON lines to FILE (replaced "
-	    "atomically, mode 0600)\n"
-	    "        or to stdout; with --json and --out, prints "
-	    "{\"out\",\"records\"} when done.\n"
-	    "witness fetches the latest signed head from URL (the public "
-	    "listener, GET\n"
-	    "        /audit/checkpoint), verifies its signature and time-stamp "
-	    "under the root\n"
-	    "        pinned in FILE (--root on the first run), and appends it "
-	    "to FILE when it\n"
-	    "        extends the last head seen. A head that goes backwards or "
-	    "forks is an\n"
-	    "        incident: recorded in FILE, reported, exit 1. Needs no "
-	    "instance directory.\n\n"
-	    "  --dir DIR    instance directory (default ./var)\n"
-	    "  --json       one JSON object (verify: the report, as GET "
-	    "/api/v1/audit/verify)\n\n"
-	    "Every run on an instance is recorded in the audit log as the "
-	    "local user.\n",
-	    AUDIT_LIST_DEFAULT_LIMIT);
+	size_t i;
+
+	printf("usage:");
+	for (i = 0; i < AUDIT_NSUBS; i++)
+		printf("%s govpki audit %s %s\n", i == 0 ? "" : "      ",
+		    audit_subs[i].name, audit_subs[i].usage);
+	printf("       govpki audit witness --url URL --state FILE [--root "
+	    "FILE] [--json]\n\n"
+	    "verify      checks the audit log against the root\n"
+	    "list        prints records as JSON lines\n"
+	    "export      writes every record as JSON lines\n"
+	    "rotate-key  replaces the audit key (server stopped)\n"
+	    "adopt-key   records the audit key of an instance made before "
+	    "keys were recorded\n"
+	    "witness     keeps an auditor's copy of the signed heads\n\n"
+	    "  --dir DIR    instance directory (default ./var)\n\n"
+	    "Run `govpki audit SUB-COMMAND --help` for one. Every run on an "
+	    "instance is recorded\n"
+	    "in the audit log as the local user.\n");
+}
+
+/* `govpki audit SUB --help`. */
+static void
+audit_sub_help(const struct audit_sub *sub)
+{
+	printf("usage: govpki audit %s %s\n\n%s\n"
+	    "  --dir DIR    instance directory (default ./var)\n\n"
+	    "Every run is recorded in the audit log as the local user.\n",
+	    sub->name, sub->usage, sub->help);
 }
 
 static int
@@ -111,7 +203,8 @@ audit_parse_count(const char *s, int64_t *out)
 /* Parses the options after the sub-command; returns -1 for --help, a
  * CLI_USAGE from cli_usage(), or 0. */
 static int
-audit_parse(const char *sub, int argc, char **argv, struct audit_opts *o)
+audit_parse(const struct audit_sub *sub, int argc, char **argv,
+    struct audit_opts *o)
 {
 	static const struct option longopts[] = {
 		{"dir", required_argument, NULL, 'd'},
@@ -121,11 +214,15 @@ audit_parse(const char *sub, int argc, char **argv, struct audit_opts *o)
 		{"after", required_argument, NULL, 'a'},
 		{"limit", required_argument, NULL, 'l'},
 		{"json", no_argument, NULL, 'j'},
+		{"yes", no_argument, NULL, 'y'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	char cmd[32];
 	int c;
+	unsigned int used = 0;
 
+	snprintf(cmd, sizeof(cmd), "audit %s", sub->name);
 	memset(o, 0, sizeof(*o));
 	o->dir = CLI_DEFAULT_DIR;
 	o->limit = AUDIT_LIST_DEFAULT_LIMIT;
@@ -137,45 +234,59 @@ audit_parse(const char *sub, int argc, char **argv, struct audit_opts *o)
 			break;
 		case 'r':
 			o->root = optarg;
+			used |= AUDIT_OPT_ROOT;
 			break;
 		case 'w':
 			o->witness = optarg;
+			used |= AUDIT_OPT_WITNESS;
 			break;
 		case 'o':
 			o->out = optarg;
 			o->has_out = 1;
+			used |= AUDIT_OPT_OUT;
 			break;
 		case 'a':
 			if (audit_parse_count(optarg, &o->after) != 0)
-				return cli_usage("audit", "--after needs a "
-				    "record number");
+				return cli_usage(cmd, "--after needs a record "
+				    "number");
 			o->has_after = 1;
+			used |= AUDIT_OPT_LIST;
 			break;
 		case 'l':
 			if (audit_parse_count(optarg, &o->limit) != 0)
-				return cli_usage("audit", "--limit needs a "
-				    "number (0 for all)");
+				return cli_usage(cmd, "--limit needs a number "
+				    "(0 for all)");
 			o->has_limit = 1;
+			used |= AUDIT_OPT_LIST;
 			break;
 		case 'j':
 			o->json = 1;
 			break;
+		case 'y':
+			o->yes = 1;
+			used |= AUDIT_OPT_YES;
+			break;
 		case 'h':
-			audit_help();
+			audit_sub_help(sub);
 			return -1;
 		default:
-			return cli_usage("audit", "unknown option");
+			return cli_usage(cmd, "unknown option");
 		}
 	}
 	if (optind != argc)
-		return cli_usage("audit", "unexpected argument");
-	if (o->has_out && strcmp(sub, "export") != 0)
-		return cli_usage("audit", "--out is for export");
-	if ((o->has_after || o->has_limit) && strcmp(sub, "list") != 0)
-		return cli_usage("audit", "--after and --limit are for list");
-	if ((o->root != NULL || o->witness != NULL) &&
-	    strcmp(sub, "verify") != 0)
-		return cli_usage("audit", "--root and --witness are for verify");
+		return cli_usage(cmd, "unexpected argument");
+	if ((used & ~sub->opts) & AUDIT_OPT_OUT)
+		return cli_usage(cmd, "--out is for export");
+	if ((used & ~sub->opts) & AUDIT_OPT_LIST)
+		return cli_usage(cmd, "--after and --limit are for list");
+	if ((used & ~sub->opts) & (AUDIT_OPT_ROOT | AUDIT_OPT_WITNESS))
+		return cli_usage(cmd, "--root and --witness are for verify");
+	if ((used & ~sub->opts) & AUDIT_OPT_YES)
+		return cli_usage(cmd, "--yes is for adopt-key");
+	if ((sub->opts & AUDIT_OPT_YES) && !o->yes && !isatty(STDIN_FILENO))
+		return cli_usage(cmd, "no terminal to confirm on: run it from a "
+		    "terminal, or pass --yes once you are sure the audit key "
+		    "is the instance's own");
 	return 0;
 }
 
@@ -252,6 +363,11 @@ audit_cmd_verify(struct instance *inst, const struct audit_opts *o)
 		if (o->witness != NULL)
 			printf("; %" PRId64 " witnessed heads in the chain",
 			    rep.witnessed);
+		if (rep.adopted_seq > 0)
+			printf("; the first audit key was adopted at record %"
+			    PRId64 ": the checkpoints before it are anchored "
+			    "only by the operator who adopted it",
+			    rep.adopted_seq);
 		printf("\n");
 	} else {
 		printf("audit log does NOT verify: first bad record %" PRId64
@@ -412,40 +528,116 @@ audit_cmd_export(struct instance *inst, const struct audit_opts *o)
 	return CLI_OK;
 }
 
+/* The change a rotation or adoption made, as JSON or text. */
+static void
+audit_key_print(const struct instance_audit_key_change *kc, int json)
+{
+	if (json) {
+		cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}",
+		    "status", kc->adopted ? "adopted" : "rotated", "key",
+		    kc->key_uri, "key_sha256", kc->new_spki, "previous_sha256",
+		    kc->old_spki, "serial", kc->serial, "record",
+		    (json_int_t)kc->key_seq));
+		return;
+	}
+	if (kc->adopted)
+		printf("adopted the audit key %s (SHA-256 of its key %s) at "
+		    "record %" PRId64 "; its new certificate %s, with the audit "
+		    "EKU, is in certs/audit.pem\n", kc->key_uri, kc->new_spki,
+		    kc->key_seq, kc->serial);
+	else
+		printf("the audit key is now %s (SHA-256 of its key %s), in "
+		    "effect from record %" PRId64 "; its certificate %s is in "
+		    "certs/audit.pem; the previous key (%s) signs no more "
+		    "checkpoints\n", kc->key_uri, kc->new_spki, kc->key_seq,
+		    kc->serial, kc->old_spki);
+}
+
+/* Asks on the terminal; 1 when the answer is yes. */
+static int
+audit_confirm(const struct instance *inst)
+{
+	char line[32], spki[65] = "?", *hex;
+	uint8_t h[32];
+	size_t n;
+
+	if (audit_spki_sha256(inst->cert[GP_KEY_AUDIT], h) == 0 &&
+	    (hex = gp_hex(h, 32)) != NULL) {
+		snprintf(spki, sizeof(spki), "%s", hex);
+		free(hex);
+	}
+	fprintf(stderr, "The audit log of %s records no audit key. Adopting "
+	    "%s\n(SHA-256 of its key %s) anchors every checkpoint made so far "
+	    "on your word that\nthis key has always been the instance's own. "
+	    "Adopt it? [y/N] ", inst->cfg->dir, inst->cfg->key_uri[GP_KEY_AUDIT],
+	    spki);
+	fflush(stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return 0;
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+}
+
+static int
+audit_cmd_key(struct instance *inst, const struct audit_sub *sub,
+    const struct audit_opts *o)
+{
+	struct instance_audit_key_change kc;
+	int r;
+
+	memset(&kc, 0, sizeof(kc));
+	if (strcmp(sub->name, "rotate-key") == 0) {
+		r = instance_audit_rotate(inst, &kc);
+	} else if (!o->yes && !audit_confirm(inst)) {
+		/* Nothing changed; the refusal is recorded. */
+		r = gp_err_set(GP_ERR_DENIED, "not adopted: nothing changed");
+		(void)audit_record_run(inst, "audit.adopt-key", "failure",
+		    NULL);
+	} else {
+		r = instance_audit_adopt(inst, &kc);
+	}
+	if (r != 0)
+		return cli_fail(r, o->json);
+	audit_key_print(&kc, o->json);
+	return CLI_OK;
+}
+
 int
 cmd_audit(int argc, char **argv)
 {
 	struct audit_opts o;
 	struct instance *inst = NULL;
-	const char *sub;
+	const struct audit_sub *sub;
 	int r, rc;
 
 	if (argc < 2)
 		return cli_usage("audit", "missing sub-command (verify, list, "
-		    "export or witness)");
-	sub = argv[1];
-	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
-	    strcmp(sub, "help") == 0) {
+		    "export, witness, rotate-key or adopt-key)");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
 		audit_help();
 		return CLI_OK;
 	}
-	if (strcmp(sub, "witness") == 0)
+	if (strcmp(argv[1], "witness") == 0)
 		return cmd_audit_witness(argc - 1, argv + 1);
-	if (strcmp(sub, "verify") != 0 && strcmp(sub, "list") != 0 &&
-	    strcmp(sub, "export") != 0)
+	if ((sub = audit_sub_find(argv[1])) == NULL)
 		return cli_usage("audit", "unknown sub-command (verify, list, "
-		    "export or witness)");
+		    "export, witness, rotate-key or adopt-key)");
 	if ((r = audit_parse(sub, argc - 1, argv + 1, &o)) != 0)
 		return r < 0 ? CLI_OK : r;
 
-	if ((r = instance_open(o.dir, 0, &inst)) != 0)
+	if ((r = instance_open(o.dir, sub->keys ? INSTANCE_KEYS : 0,
+	    &inst)) != 0)
 		return cli_fail(r, o.json);
-	if (strcmp(sub, "verify") == 0)
+	if (strcmp(sub->name, "verify") == 0)
 		rc = audit_cmd_verify(inst, &o);
-	else if (strcmp(sub, "list") == 0)
+	else if (strcmp(sub->name, "list") == 0)
 		rc = audit_cmd_list(inst, &o);
-	else
+	else if (strcmp(sub->name, "export") == 0)
 		rc = audit_cmd_export(inst, &o);
+	else
+		rc = audit_cmd_key(inst, sub, &o);
 	instance_free(inst); /* commits the record of this run */
 	return rc;
 }

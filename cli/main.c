@@ -27,7 +27,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{"init", cmd_init, "create a new instance (token, keys, certificates)"},
 	{"serve", cmd_serve, "serve an instance over HTTP and HTTPS"},
 	{"token", cmd_token, "PKCS#11 tokens: list, init, keygen, csr, certs, PIN"},
-	{"audit", cmd_audit, "verify, list and export the audit log"},
+	{"audit", cmd_audit, "verify, list, export, witness the audit log; its key"},
 	{"tsa", cmd_tsa, "time-stamps (RFC 3161): stamp a file, verify a token"},
 	{"ca", cmd_ca, "issue, approve, revoke, hold, release, list, show"},
 	{"sign", cmd_sign, "sign a file (CMS, CAdES B-B/B-T) with a token key"},

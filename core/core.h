@@ -161,6 +161,13 @@ char *gp_mask_id(const char *id);
 /* Wipes and frees a NUL-terminated secret; accepts NULL. */
 void gp_secret_free(char *secret);
 
+/* RFC 5280 5.3.1 CRLReason: the name of |code| ("keyCompromise" ...) or
+ * NULL for one RFC 5280 does not define (code 7 is unused); the code of
+ * |name|, or -1. The one table of them: ca/ (revocation, CRLs) and audit/
+ * (status records against the status history) read it alike. */
+const char *gp_crl_reason_name(int code);
+int gp_crl_reason_code(const char *name);
+
 /*
  * Configuration: the instance directory's govpki.json. Every path in it is
  * relative to the instance directory unless absolute. gp_config_load()

@@ -1,7 +1,8 @@
 /*
  * util.c: small helpers every module needs: clocks, whole-file reads with a
  * size cap, atomic file writes (temporary file, fsync, rename), paths, hex,
- * the CSPRNG, masking of personal ID numbers, and wiping secrets.
+ * the CSPRNG, masking of personal ID numbers, wiping secrets, and the
+ * names of RFC 5280 CRL reasons.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -235,4 +236,38 @@ gp_secret_free(char *secret)
 		return;
 	OPENSSL_cleanse(secret, strlen(secret));
 	free(secret);
+}
+
+/* RFC 5280 5.3.1: CRLReason ::= ENUMERATED { unspecified (0),
+ * keyCompromise (1), cACompromise (2), affiliationChanged (3),
+ * superseded (4), cessationOfOperation (5), certificateHold (6),
+ * -- value 7 is not used, removeFromCRL (8), privilegeWithdrawn (9),
+ * aACompromise (10) } */
+static const char *const gp_crl_reasons[] = {"unspecified", "keyCompromise",
+    "cACompromise", "affiliationChanged", "superseded",
+    "cessationOfOperation", "certificateHold", NULL, "removeFromCRL",
+    "privilegeWithdrawn", "aACompromise"};
+
+const char *
+gp_crl_reason_name(int code)
+{
+	if (code < 0 || (size_t)code >= sizeof(gp_crl_reasons) /
+	    sizeof(gp_crl_reasons[0]))
+		return NULL;
+	return gp_crl_reasons[code];
+}
+
+int
+gp_crl_reason_code(const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return -1;
+	for (i = 0; i < sizeof(gp_crl_reasons) / sizeof(gp_crl_reasons[0]);
+	    i++)
+		if (gp_crl_reasons[i] != NULL &&
+		    strcmp(gp_crl_reasons[i], name) == 0)
+			return (int)i;
+	return -1;
 }

@@ -85,6 +85,9 @@ instance_checkpoint(struct instance *inst, tsa *t, int force)
 	    inst->key[GP_KEY_AUDIT] == NULL)
 		return gp_err_set(GP_ERR_LOGIN_REQUIRED, "audit checkpoint: "
 		    "the audit key is not loaded");
+	if (!inst->audit_key_checked &&
+	    (r = instance_audit_key_check(inst, 1)) != 0)
+		return r;
 	memset(&s, 0, sizeof(s));
 	s.inst = inst;
 	s.t = t;

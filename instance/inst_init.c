@@ -499,13 +499,11 @@ init_certs(struct init_ctx *ic)
 	    ic->pub[GP_KEY_OCSP], GP_KEY_CA, &spec, &ic->cert[GP_KEY_OCSP]));
 	init_record(ic, ic->cert[GP_KEY_OCSP], "ca", "ocsp-signer", NULL);
 
-	memset(&spec, 0, sizeof(spec));
-	spec.not_after = ic->now + 5 * YEAR;
-	spec.path_len = -1;
-	spec.key_usage = "critical,digitalSignature,nonRepudiation";
-	spec.ext_key_usage = "critical," AUDIT_EKU_OID;
-	GUARD(init_issue(ic, "govpki Audit Log", NULL, ic->pub[GP_KEY_AUDIT],
-	    GP_KEY_CA, &spec, &ic->cert[GP_KEY_AUDIT]));
+	/* The audit certificate is the one rotate-key and adopt-key make
+	 * too (inst_audit_key.c). */
+	GUARD(instance_audit_cert_issue(ic->cfg, ic->cert[GP_KEY_CA],
+	    ic->key[GP_KEY_CA], ic->pub[GP_KEY_AUDIT], ic->now,
+	    &ic->cert[GP_KEY_AUDIT]));
 	init_record(ic, ic->cert[GP_KEY_AUDIT], "ca", "audit", NULL);
 
 	/* The default server seal (POST /api/v1/sign): a document-signing

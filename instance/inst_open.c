@@ -1,14 +1,19 @@
 /*
  * inst_open.c: opens an instance directory: configuration, SoftHSM
  * environment, store, audit writer, the instance's certificates and, when
- * asked, a token login and every key. The login is audited, success or
- * failure; the PIN is wiped right after it is used.
+ * asked, a token login and every key, under a shared lock that a change
+ * of the audit key takes exclusively (instance.h). The login is audited,
+ * success or failure; the PIN is wiped right after it is used.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -190,6 +195,66 @@ out:
 	return r;
 }
 
+/* The shared lock of a process that may sign checkpoints: taken before
+ * govpki.json is read, so that a process started during an audit key
+ * change reads the configuration the change leaves. A directory that
+ * does not exist is left to gp_config_load() to report. */
+static int
+inst_lock_shared(struct instance *inst, const char *dir)
+{
+	char *path = NULL;
+	int r = GP_ERR_INTERNAL, fd = -1, tries;
+	struct timespec ts = {0, 100 * 1000 * 1000};
+
+	ENSURE((path = gp_path_join(dir, INSTANCE_LOCK_FILE)) != NULL,
+	    GP_ERR_NOMEM);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		r = errno == ENOENT ? 0 : gp_err_set(GP_ERR_IO, "%s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	for (tries = 0; flock(fd, LOCK_SH | LOCK_NB) != 0; tries++) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			r = gp_err_set(GP_ERR_IO, "%s: lock: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (tries >= INSTANCE_LOCK_WAIT_S * 10) {
+			r = gp_err_set(GP_ERR_BUSY, "%s: the audit key is being "
+			    "changed (govpki audit rotate-key or adopt-key "
+			    "holds the instance); try again when it is done",
+			    path);
+			goto out;
+		}
+		nanosleep(&ts, NULL);
+	}
+	inst->lock_fd = fd;
+	inst->has_lock = 1;
+	fd = -1; /* transferred */
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return r;
+}
+
+int
+instance_lock_exclusive(struct instance *inst)
+{
+	if (inst == NULL || !inst->has_lock)
+		return gp_err_set(GP_ERR_INTERNAL, "instance lock: the instance "
+		    "was not opened with its keys");
+	if (flock(inst->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		return gp_err_set(errno == EWOULDBLOCK ? GP_ERR_BUSY :
+		    GP_ERR_IO, "%s/" INSTANCE_LOCK_FILE ": another govpki "
+		    "process has the instance open with its keys (the server, "
+		    "or a command): stop it first; the audit key changes only "
+		    "while nothing else can sign checkpoints (%s)",
+		    inst->cfg->dir, strerror(errno));
+	return 0;
+}
+
 int
 instance_open(const char *dir, unsigned int flags, struct instance **out)
 {
@@ -200,7 +265,10 @@ instance_open(const char *dir, unsigned int flags, struct instance **out)
 
 	*out = NULL;
 	ENSURE((inst = calloc(1, sizeof(*inst))) != NULL, GP_ERR_NOMEM);
+	inst->lock_fd = -1;
 	instance_local_actor(inst->actor, sizeof(inst->actor));
+	if (flags & INSTANCE_KEYS)
+		GUARD(inst_lock_shared(inst, dir));
 	GUARD(gp_config_load(dir, &inst->cfg));
 	GUARD(instance_softhsm_env(inst->cfg));
 	ENSURE((db = gp_path_join(inst->cfg->dir, "govpki.db")) != NULL,
@@ -247,5 +315,8 @@ instance_free(struct instance *inst)
 	audit_free(inst->audit);
 	store_free(inst->st);
 	gp_config_free(inst->cfg);
+	/* Last: the checkpoint above was signed under the lock. */
+	if (inst->has_lock)
+		close(inst->lock_fd);
 	free(inst);
 }

@@ -6,6 +6,7 @@
  *   DIR/tokens/            SoftHSM token store
  *   DIR/secrets/           user.pin and so.pin, mode 0600 (embedded only)
  *   DIR/govpki.db          the store (SQLite)
+ *   DIR/govpki.lock        held by every process with the keys (flock)
  *   DIR/certs/             root.pem ca.pem tsa.pem ocsp.pem audit.pem
  *   DIR/tls/               server.pem (with chain) and server.key (0600)
  *   DIR/admin/             sysadmin, officer and auditor .pem and .key
@@ -36,6 +37,10 @@ struct instance {
 	EVP_PKEY *key[GP_KEY_COUNT];  /* NULL unless opened with INSTANCE_KEYS */
 	X509 *cert[GP_KEY_COUNT];     /* always loaded from DIR/certs */
 	char actor[128];              /* "local:<user>" for the CLI */
+	int has_lock;                 /* lock_fd holds DIR/govpki.lock */
+	int lock_fd;
+	int audit_key_checked;        /* key[GP_KEY_AUDIT] is the key in
+	                               * effect (instance_audit_key_check) */
 };
 
 struct instance_init_opts {
@@ -62,9 +67,26 @@ int instance_init(const struct instance_init_opts *opts) GP_WUR;
 
 #define INSTANCE_KEYS 0x1 /* log in to the token and load every key */
 
-/* Opens the instance in |dir|. The caller frees with instance_free(). */
+/* Opens the instance in |dir|. The caller frees with instance_free().
+ * With INSTANCE_KEYS, a process holds a shared lock on DIR/govpki.lock
+ * (flock) from before it reads govpki.json until instance_free(), which
+ * signs its last checkpoint first: every process that may sign audit
+ * checkpoints holds it, and a change of the audit key takes it
+ * exclusively (instance_lock_exclusive), so no process goes on signing
+ * with a key the change replaced. While a change holds it, opening with
+ * keys waits up to INSTANCE_LOCK_WAIT_S, then fails with GP_ERR_BUSY
+ * naming the file. */
+#define INSTANCE_LOCK_FILE "govpki.lock"
+#define INSTANCE_LOCK_WAIT_S 30
 int instance_open(const char *dir, unsigned int flags, struct instance **out)
     GP_WUR;
+
+/* Turns this process's shared lock (opened with INSTANCE_KEYS) into an
+ * exclusive one, without waiting: GP_ERR_BUSY naming DIR/govpki.lock
+ * while another process has the instance open with its keys (the server,
+ * or a CLI command); then this process may have lost its shared lock,
+ * and should only close the instance. */
+int instance_lock_exclusive(struct instance *inst) GP_WUR;
 
 /* Closes the audit writer, the store and the token. Accepts NULL. */
 void instance_free(struct instance *inst);
@@ -128,9 +150,84 @@ int instance_tsa_new(const struct instance *inst, tsa **out) GP_WUR;
  * unsealed) and time-stamps its signature in process with |t|, or, when
  * |t| is NULL, with a TSA made for it (instance_tsa_new) once a checkpoint
  * is to be signed. When the TSA refuses (its clock guard), the checkpoint
- * is still made, without a token, and its record says why.
+ * is still made, without a token, and its record says why. Before this
+ * process's first checkpoint, checks that its audit key is the one in
+ * effect (instance_audit_key_check, a log without a recorded key
+ * allowed), so that a replaced certs/audit.pem or keys.audit never signs
+ * a checkpoint verification would reject: GP_ERR_CONFIG then.
  * GP_ERR_LOGIN_REQUIRED without the audit key. */
 int instance_checkpoint(struct instance *inst, tsa *t, int force) GP_WUR;
+
+/*
+ * The audit key over its life (inst_audit_key.c).
+ */
+/* The audit certificate for |pub|, issued by the issuing CA (|ca_cert|,
+ * |ca_key|) at |now|: CN "govpki Audit Log", O the instance name, five
+ * years within the CA's validity, key usage digitalSignature and
+ * nonRepudiation (critical), the critical extended key usage
+ * AUDIT_EKU_OID alone, and the CA's CRL, OCSP and caIssuers URLs under
+ * public_url. The same for init, rotation and adoption. */
+int instance_audit_cert_issue(const struct gp_config *cfg, X509 *ca_cert,
+    EVP_PKEY *ca_key, EVP_PKEY *pub, int64_t now, X509 **out) GP_WUR;
+
+/* 0 when this process may sign checkpoints: certs/audit.pem is the
+ * certificate the chain records for the audit key in effect
+ * (audit_key_in_effect), no key change is pending, and the loaded audit
+ * key, when there is one, is that certificate's (it signs a probe). Then
+ * sets inst->audit_key_checked (when the key is loaded).
+ * GP_ERR_CONFIG naming what differs (certs/audit.pem or keys.audit
+ * replaced, a pending change) and what to do. A log that records no
+ * audit key (an instance made before keys were recorded) is refused too,
+ * telling to run `govpki audit adopt-key`, unless |allow_unrecorded|:
+ * then 0 (its checkpoints are what an adoption will anchor). The server
+ * calls it at start with 0; instance_checkpoint() before its process's
+ * first checkpoint, with 1. */
+int instance_audit_key_check(struct instance *inst, int allow_unrecorded)
+    GP_WUR;
+
+/* What a rotation or adoption did. */
+struct instance_audit_key_change {
+	int adopted;             /* an adoption: the key stayed */
+	char key_uri[512];       /* the audit key now in effect */
+	char serial[68];         /* its new certificate's serial */
+	char old_spki[65];       /* SHA-256 of the keys, hex */
+	char new_spki[65];
+	int64_t key_seq;         /* its "audit.key" record */
+};
+
+/* `govpki audit rotate-key`: on an instance opened with INSTANCE_KEYS
+ * whose audit key is the one in effect (instance_audit_key_check), with
+ * the instance lock held exclusively (GP_ERR_BUSY while another process,
+ * such as the server, has the keys open): generates a new key of the same
+ * algorithm on the instance's token, labelled audit-<UTC time>
+ * (sensitive, non-extractable, as the token must report), has the
+ * issuing CA certify it (instance_audit_cert_issue; checked with
+ * audit_cert_check under certs/root.pem) and writes the certificate
+ * beside it on the token; prepares certs/audit.pem and govpki.json (only
+ * keys.audit changes) beside their final names; then audit_key_change():
+ * the certificate's row with its cert.issue and key.generate records,
+ * the audit.key record and the old key's checkpoint, in one transaction.
+ * Only after it committed are the files renamed into place and this
+ * process switched to the new key, which records "audit.rotate-key" and
+ * forces a time-stamped checkpoint. A failure before the commit keeps
+ * nothing but an unused key (and certificate) on the token, which the
+ * failure record names; the old key stays in effect. A failed rename
+ * after it is reported with the file to move by hand. */
+int instance_audit_rotate(struct instance *inst,
+    struct instance_audit_key_change *out) GP_WUR;
+
+/* `govpki audit adopt-key`, for an instance whose log records no audit
+ * key (made before govpki recorded it): on an instance opened with
+ * INSTANCE_KEYS, the lock held exclusively, certifies the current audit
+ * key again with the audit EKU (keys.audit must be certs/audit.pem's
+ * key), then audit_key_adopt() (refused when a checkpoint was signed by
+ * another key) with the certificate's row and record, then
+ * certs/audit.pem replaced, "audit.adopt-key" recorded and a checkpoint
+ * forced. The caller has the operator confirm first: the adoption
+ * anchors the checkpoints made before it on the operator's word.
+ * GP_ERR_CONFLICT when the log records a key already. */
+int instance_audit_adopt(struct instance *inst,
+    struct instance_audit_key_change *out) GP_WUR;
 
 /* Trust for checking the time-stamp tokens of checkpoints: |root| (the
  * anchor) and the issuing CA as an untrusted intermediate. */

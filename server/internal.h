@@ -13,7 +13,8 @@
  *   srv_audit.c    time-stamped audit checkpoints, GET /audit/checkpoint
  *   srv_conn.c     per-connection state, the request deadline and the
  *                  guard that enforces it
- *   srv_tick.c     the periodic threads (guard, CRL schedule)
+ *   srv_tick.c     the periodic threads (guard, CRL schedule, audit
+ *                  checkpoints)
  *   srv_peer.c     per-address memory: aggregated refusals, nonce rate
  *
  * Threads: handlers run on libmicrohttpd pool threads. struct srv is
@@ -144,6 +145,7 @@ struct srv {
 	struct srv_conn *conns;
 	struct srv_ticker *guard;
 	struct srv_ticker *crl_tick;
+	struct srv_ticker *cp_tick;     /* periodic audit checkpoints */
 	/* Per client address: aggregated refusals, OCSP nonce rate. */
 	struct srv_peers *peers;
 	/* Test hook GOVPKI_TEST_AUDIT_STALL (srv_main.c): a file name, or

@@ -1,10 +1,16 @@
 /*
- * srv_main.c: server_run(). Reads the admin TLS material, starts the two
- * libmicrohttpd daemons (each with its own thread pool, a connection limit
- * per listener and per client address), the guard (srv_conn.c) and the
- * CRL schedule (srv_ocsp.c) on threads of their own (srv_tick.c), then
- * waits for SIGTERM/SIGINT with sigtimedwait so that it can sign audit
- * checkpoints periodically on the same thread.
+ * srv_main.c: server_run(). Refuses to start unless its audit key is the
+ * one the audit log has in effect (instance_audit_key_check: a swapped
+ * certs/audit.pem or keys.audit would sign checkpoints verification
+ * rejects). Reads the admin TLS material, starts the two libmicrohttpd
+ * daemons (each with its own thread pool, a connection limit per listener
+ * and per client address), the guard (srv_conn.c), the CRL schedule
+ * (srv_ocsp.c) and the periodic audit checkpoints on threads of their own
+ * (srv_tick.c), then waits for SIGTERM/SIGINT. The main thread signs only
+ * the checkpoint at start (before the checkpoint thread exists) and the
+ * one at shutdown (after it stopped), so no two race, and a checkpoint
+ * waiting for the store while the audit writer is in a transaction never
+ * delays the handling of SIGTERM.
  *
  * Shutdown: quiesce both listeners (stop accepting) and wait up to
  * limits.shutdown_grace_s for requests in flight. Replies still held for
@@ -384,6 +390,16 @@ srv_banner(const struct srv *s)
 	fflush(stdout);
 }
 
+/* The checkpoint thread's tick: every audit.checkpoint_s, a checkpoint
+ * when records are unsealed (a no-op otherwise). */
+static void
+srv_audit_tick(struct srv *s)
+{
+	if (srv_audit_checkpoint(s, 0) != 0)
+		gp_log(GP_LOG_ERROR, "server: audit checkpoint failed: %s",
+		    gp_err_detail());
+}
+
 /* Stops accepting, waits up to limits.shutdown_grace_s for requests in
  * flight, then gives replies still held for the audit log their failure
  * path (srv_holds_drop) and waits briefly for their connections to
@@ -449,7 +465,6 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	MHD_socket fds[SRV_LISTENERS] = {MHD_INVALID_SOCKET,
 	    MHD_INVALID_SOCKET};
 	const char *http, *https;
-	int64_t next_cp = 0, period_ms;
 	json_t *details = NULL;
 
 	memset(&s, 0, sizeof(s));
@@ -460,6 +475,10 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	if (inst->key[GP_KEY_AUDIT] == NULL)
 		return gp_err_set(GP_ERR_LOGIN_REQUIRED, "server_run: the audit "
 		    "key is not loaded (open the instance with its keys)");
+	/* Before anything is served or signed: the key must be the one the
+	 * chain has in effect, and the log must record one. */
+	if ((r = instance_audit_key_check(inst, 0)) != 0)
+		return r;
 	if (inst->cfg->max_body_bytes <= 0)
 		return gp_err_set(GP_ERR_CONFIG, "max_body_bytes must be "
 		    "positive");
@@ -515,30 +534,23 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	details = json_pack("{s:s, s:s}", "http", http, "https", https);
 	GUARD(srv_audit_local(&s, "server.start", "success", details));
 	GUARD(srv_audit_checkpoint(&s, 0)); /* seals a crashed run's records */
+	/* From now on the checkpoint thread alone signs, until shutdown. */
+	if (inst->cfg->audit_checkpoint_s > 0)
+		GUARD(srv_ticker_start(&s, inst->cfg->audit_checkpoint_s * 1000,
+		    srv_audit_tick, "the audit checkpoints", &s.cp_tick));
 	gp_log(GP_LOG_INFO, "server: listening on http://%s and https://%s",
 	    http, https);
 	if (opts == NULL || !opts->quiet)
 		srv_banner(&s);
 
-	period_ms = inst->cfg->audit_checkpoint_s > 0 ?
-	    inst->cfg->audit_checkpoint_s * 1000 : 0;
-	next_cp = gp_mono_ms() + period_ms;
 	for (;;) {
-		struct timespec ts = {1, 0};
-
-		sig = sigtimedwait(&set, NULL, &ts);
+		sig = sigwaitinfo(&set, NULL);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		if (sig < 0 && errno != EAGAIN && errno != EINTR) {
-			r = gp_err_set(GP_ERR_INTERNAL, "sigtimedwait: %s",
+		if (sig < 0 && errno != EINTR) {
+			r = gp_err_set(GP_ERR_INTERNAL, "sigwaitinfo: %s",
 			    strerror(errno));
 			goto out;
-		}
-		if (period_ms > 0 && gp_mono_ms() >= next_cp) {
-			if (srv_audit_checkpoint(&s, 0) != 0)
-				gp_log(GP_LOG_ERROR, "server: audit "
-				    "checkpoint failed: %s", gp_err_detail());
-			next_cp = gp_mono_ms() + period_ms;
 		}
 	}
 
@@ -550,6 +562,10 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	s.guard = NULL;
 	srv_ticker_stop(s.crl_tick);
 	s.crl_tick = NULL;
+	/* Waits for a checkpoint under way (which waits for the writer, as
+	 * what follows does); the last one is signed below. */
+	srv_ticker_stop(s.cp_tick);
+	s.cp_tick = NULL;
 	/* The last minute's refusals, durable before server.stop. */
 	if (srv_peers_flush(s.peers, inst->audit, gp_now_ms(), 1, 1) != 0)
 		gp_log(GP_LOG_ERROR, "server: aggregated refusals: %s",
@@ -565,6 +581,7 @@ out:
 	srv_stop(&s, NULL); /* a no-op after a clean stop */
 	srv_ticker_stop(s.guard);
 	srv_ticker_stop(s.crl_tick);
+	srv_ticker_stop(s.cp_tick);
 	json_decref(details);
 	/* Nothing below is used by a callback still to come from the audit
 	 * writer: held replies were dropped before the daemons stopped. */

@@ -1,10 +1,12 @@
 /*
  * srv_tick.c: a thread that calls one function of the server at a fixed
  * period until it is stopped. The guard (srv_guard_tick: request deadlines,
- * aggregated refusals) and the CRL schedule (srv_crl_tick) each run on
- * one, so that a CRL generation waiting for the store never delays the
- * cut-off of a slow client, and neither keeps the main thread from
- * answering SIGTERM.
+ * aggregated refusals), the CRL schedule (srv_crl_tick) and the periodic
+ * audit checkpoints (srv_main.c, every audit.checkpoint_s) each run on
+ * one, so that a CRL generation or a checkpoint waiting for the store
+ * (while the audit writer is in a transaction) never delays the cut-off
+ * of a slow client, and none keeps the main thread from answering
+ * SIGTERM.
  */
 #include <stdlib.h>
 #include <string.h>

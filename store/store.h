@@ -144,13 +144,15 @@ int store_checkpoint_scan(store *st, store_checkpoint_fn fn, void *arg)
 /*
  * The audit trail of each certificate row, for audit verification (in
  * store_audit.c): for every row of the certificates table, its current
- * status, the seq of its "cert.issue" success record and of its last
- * "cert.revoke", "cert.hold" or "cert.release" success record (0 when
- * none), and the status that record moved it to (its details "to"). Rows
+ * state (status, revocation time, reason, invalidity date), the seq of
+ * its "cert.issue" success record and of its last "cert.revoke",
+ * "cert.hold" or "cert.release" success record (0 when none), the status
+ * that record moved it to (its details "to"), and whether its status
+ * history has any event, all read in one statement (one snapshot). Rows
  * come in the order they were stored, read in pages like
  * store_audit_scan(); |fn| stops the walk by returning non-zero (that
  * value is returned). Records are matched on their object (the serial)
- * through the partial indexes of schema step 6, so each row costs two
+ * through the partial indexes of schema step 6, so each row costs a few
  * indexed reads. A row with an empty or over-long serial (only an editor
  * of the file writes one) ends the walk with GP_ERR_TAMPERED.
  */
@@ -158,14 +160,31 @@ struct store_cert_trail {
 	int64_t id;          /* the row's place in the table, for paging */
 	char serial[68];
 	char status[8];
+	int64_t revoked_at;
+	int reason;
+	int64_t invalidity_date;
 	int64_t issue_seq;
 	int64_t status_seq;
 	char status_to[8];   /* "" when there is no status record */
+	int has_history;     /* 1 when cert_status_history has an event */
 };
 typedef int (*store_cert_trail_fn)(void *arg,
     const struct store_cert_trail *t);
 int store_cert_trail_scan(store *st, store_cert_trail_fn fn, void *arg)
     GP_WUR;
+
+/* The first "cert.revoke", "cert.hold" or "cert.release" success record
+ * of certificate |serial| with seq > |after| into |out| (the caller
+ * clears it), through the partial index of schema step 6; read beside
+ * the writer (store_read_conn), never behind it. GP_ERR_NOT_FOUND when
+ * there is none. For matching the status history with its records. */
+int store_audit_status_next(store *st, const char *serial, int64_t after,
+    struct store_audit_row *out) GP_WUR;
+
+/* Calls |fn| for each "audit.key" record (audit/audit.h) in seq order,
+ * paged like store_audit_scan(), through the partial index of its own, so
+ * that finding the audit keys does not read the whole log. */
+int store_audit_key_scan(store *st, store_audit_fn fn, void *arg) GP_WUR;
 
 /*
  * Certificates issued by this instance. |serial| is lower-case hex without

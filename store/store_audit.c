@@ -4,7 +4,9 @@
  * only pages through rows so that a scan of millions of rows uses the memory
  * of one page, and it holds the connection's mutex while reading a page but
  * never while calling back. It also reads, for audit verification, the
- * records of each certificate row (store_cert_trail_scan).
+ * records of each certificate row (store_cert_trail_scan) and the status
+ * records of one certificate (store_audit_status_next), and the audit key
+ * records (store_audit_key_scan).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +125,21 @@ out:
 	return r;
 }
 
+/* Steps |s| (bound) once: the row into |out|, GP_ERR_NOT_FOUND (no
+ * detail) when there is none. */
+static int
+store_audit_row_one(store *st, sqlite3_stmt *s, const char *what,
+    struct store_audit_row *out)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_DONE)
+		return GP_ERR_NOT_FOUND;
+	if (rc != SQLITE_ROW)
+		return store_err(st, rc, what);
+	return store_audit_row_read(s, out);
+}
+
 int
 store_audit_get(store *st, int64_t seq, struct store_audit_row *out)
 {
@@ -137,18 +154,10 @@ store_audit_get(store *st, int64_t seq, struct store_audit_row *out)
 		r = store_err(st, rc, "audit get");
 		goto out;
 	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
+	r = store_audit_row_one(st, s, "audit get", out);
+	if (r == GP_ERR_NOT_FOUND)
 		r = gp_err_set(GP_ERR_NOT_FOUND, "%s: no audit record %lld",
 		    st->path, (long long)seq);
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "audit get");
-		goto out;
-	}
-	GUARD(store_audit_row_read(s, out));
-	r = 0;
 out:
 	store_stmt_done(s);
 	store_unlock(st);
@@ -478,6 +487,10 @@ store_trail_read(sqlite3_stmt *s, void *row)
 	t->issue_seq = sqlite3_column_int64(s, 3);
 	t->status_seq = sqlite3_column_int64(s, 4);
 	store_trail_text(s, 5, t->status_to, sizeof(t->status_to));
+	t->revoked_at = sqlite3_column_int64(s, 6);
+	t->reason = sqlite3_column_int(s, 7);
+	t->invalidity_date = sqlite3_column_int64(s, 8);
+	t->has_history = sqlite3_column_int(s, 9) != 0;
 	return 0;
 }
 
@@ -521,7 +534,10 @@ store_cert_trail_scan(store *st, store_cert_trail_fn fn, void *arg)
 		"i.object = c.serial), 0), "
 		"coalesce(t.seq, 0), "
 		"CASE WHEN json_valid(t.details) THEN "
-		"json_extract(t.details, '$.to') END "
+		"json_extract(t.details, '$.to') END, "
+		"c.revoked_at, c.reason, c.invalidity_date, "
+		"EXISTS (SELECT 1 FROM cert_status_history h WHERE "
+		"h.serial = c.serial) "
 		"FROM certificates c LEFT JOIN audit t ON t.seq = "
 		"(SELECT max(x.seq) FROM audit x WHERE "
 		"x.op IN ('cert.revoke', 'cert.hold', 'cert.release') AND "
@@ -535,4 +551,56 @@ store_cert_trail_scan(store *st, store_cert_trail_fn fn, void *arg)
 	if (st == NULL || fn == NULL)
 		return GP_ERR_INVALID;
 	return store_scan_pages(st, &pg, INT64_MIN, 0);
+}
+
+int
+store_audit_status_next(store *st, const char *serial, int64_t after,
+    struct store_audit_row *out)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3_stmt *s = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (st == NULL || serial == NULL)
+		return gp_err_set(GP_ERR_INVALID, "status records: serial "
+		    "required");
+	/* Verification: read beside the writer, never behind it. */
+	st = store_read_conn(st);
+	store_lock(st);
+	/* The WHERE terms repeat those of the partial index of schema step
+	 * 6 word for word, so SQLite uses it. */
+	GUARD(store_stmt(st, STORE_STMT_AUDIT_STATUS_NEXT,
+	    "SELECT " STORE_AUDIT_COLS " FROM audit WHERE "
+	    "op IN ('cert.revoke', 'cert.hold', 'cert.release') AND "
+	    "outcome = 'success' AND object = ?1 AND seq > ?2 "
+	    "ORDER BY seq LIMIT 1", &s));
+	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 2, after)) != SQLITE_OK) {
+		r = store_err(st, rc, "status records");
+		goto out;
+	}
+	r = store_audit_row_one(st, s, "status records", out);
+out:
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_audit_key_scan(store *st, store_audit_fn fn, void *arg)
+{
+	struct store_audit_scan_arg sa = {fn, arg};
+	/* "op = 'audit.key'" as in the partial index of schema step 8. */
+	struct store_pager pg = {
+		STORE_STMT_AUDIT_KEY_PAGE,
+		"SELECT " STORE_AUDIT_COLS " FROM audit WHERE "
+		"op = 'audit.key' AND seq > ?1 ORDER BY seq LIMIT ?2",
+		"audit key records", sizeof(struct store_audit_row),
+		store_audit_row_read_v, store_audit_row_clear_v,
+		store_audit_row_key, store_audit_scan_row, &sa,
+	};
+
+	if (st == NULL || fn == NULL)
+		return GP_ERR_INVALID;
+	return store_scan_pages(store_read_conn(st), &pg, INT64_MIN, 0);
 }

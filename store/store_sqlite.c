@@ -174,6 +174,12 @@ static const char *const store_migrations[] = {
 	"    CAST(strftime('%s', 'now') AS INTEGER) * 1000"
 	"  FROM certificates WHERE status IN ('hold', 'revoked')"
 	"  ORDER BY status_gen, serial;",
+
+	/* 8: the audit key records indexed, so that the server finds the
+	 * audit key in effect at start (audit_key_in_effect) without reading
+	 * the whole log. Only those records are indexed. */
+	"CREATE INDEX audit_key_records ON audit(seq)"
+	"  WHERE op = 'audit.key';",
 };
 
 #define STORE_SCHEMA_VERSION \

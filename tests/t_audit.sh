@@ -9,7 +9,9 @@
 # --witness), the log re-signed with the attacker's own key and audit.pem
 # (and with root.pem replaced too, caught with --root or the witness), a
 # certificate row without its cert.issue record and one un-revoked behind
-# the log's back. `audit verify --json` and GET /api/v1/audit/verify give
+# the log's back, a status history event deleted, a release forged into a
+# held-then-revoked certificate's history, a status record deleted.
+# `audit verify --json` and GET /api/v1/audit/verify give
 # the same report; `audit export --json` prints what it wrote.
 . "$(dirname "$0")/lib.sh"
 
@@ -30,7 +32,9 @@ edit() {
 	db "$1" "DROP TRIGGER IF EXISTS audit_no_update;
 		DROP TRIGGER IF EXISTS audit_no_delete;
 		DROP TRIGGER IF EXISTS checkpoints_no_update;
-		DROP TRIGGER IF EXISTS checkpoints_no_delete; $2"
+		DROP TRIGGER IF EXISTS checkpoints_no_delete;
+		DROP TRIGGER IF EXISTS cert_status_history_no_update;
+		DROP TRIGGER IF EXISTS cert_status_history_no_delete; $2"
 }
 # serve DIR: starts the server on fresh ports; sets PUB, ADM, SPID.
 serve() {
@@ -326,5 +330,41 @@ edit "$U" "UPDATE certificates SET status='good', revoked_at=0, reason=-1 WHERE 
 t_refuse "un-revoked behind the log's back: caught" \
 	"does NOT verify.*certificate $OSER is good but its last status record, [0-9]+, set it revoked" \
 	"$GOVPKI" audit verify --dir "$U"
+
+# --- attack: the status history edited behind the log's back --------------
+# The officer's certificate revoked, the auditor's held then revoked (its
+# revocation keeps the hold's start); each copy is edited with sqlite3.
+H=$T_TMP/history
+cp -a "$T_TMP/pristine" "$H"
+ASER=$(openssl x509 -in "$H/admin/auditor.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//')
+"$GOVPKI" ca revoke "$OSER" --reason keyCompromise --dir "$H" >/dev/null 2>&1
+"$GOVPKI" ca hold "$ASER" --dir "$H" >/dev/null 2>&1
+"$GOVPKI" ca revoke "$ASER" --reason keyCompromise --dir "$H" >/dev/null 2>&1
+[ "$(db "$H" "SELECT group_concat(change) FROM cert_status_history WHERE serial='$ASER'")" = hold,revoke ] &&
+	t_check "holds and revocations through the CA verify" "$GOVPKI" audit verify --dir "$H" ||
+	t_fail "holds and revocations through the CA verify" "history: $(db "$H" "SELECT * FROM cert_status_history")"
+cp -a "$H" "$H.del"
+edit "$H.del" "DELETE FROM cert_status_history WHERE serial='$OSER'"
+t_refuse "a deleted status history event: caught, naming the record" \
+	"does NOT verify.*certificate $OSER: record [0-9]+ \(revoke\) has no status history event" \
+	"$GOVPKI" audit verify --dir "$H.del"
+# A release slipped in between the hold and the revocation, the revocation
+# moved after it (history and row): a signature made while the certificate
+# was held would look valid after the forged release.
+cp -a "$H" "$H.rel"
+edit "$H.rel" "CREATE TEMP TABLE r AS SELECT * FROM cert_status_history WHERE serial='$ASER' AND change='revoke';
+	DELETE FROM cert_status_history WHERE serial='$ASER' AND change='revoke';
+	INSERT INTO cert_status_history (serial, change, time, reason, invalidity_date, actor, created_ms)
+		SELECT serial, 'release', time + 1, -1, 0, actor, created_ms FROM r;
+	INSERT INTO cert_status_history (serial, change, time, reason, invalidity_date, actor, created_ms)
+		SELECT serial, change, time + 3600, reason, invalidity_date, actor, created_ms FROM r;
+	UPDATE certificates SET revoked_at = revoked_at + 3600 WHERE serial='$ASER'"
+t_refuse "a forged release of a held, then revoked certificate: caught" \
+	"does NOT verify.*certificate $ASER: status history event [0-9]+ \(a release at .*\) is not the change of its next status record, [0-9]+ \(a revoke at" \
+	"$GOVPKI" audit verify --dir "$H.rel"
+cp -a "$H" "$H.rec"
+edit "$H.rec" "DELETE FROM audit WHERE op='cert.hold' AND object='$ASER'"
+t_refuse "a deleted status record: caught" "does NOT verify: first bad record [0-9]+: record [0-9]+ is missing" \
+	"$GOVPKI" audit verify --dir "$H.rec"
 
 t_done audit

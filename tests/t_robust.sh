@@ -18,8 +18,10 @@
 #     nonce (openssl ocsp: "WARNING: no nonce in response");
 #   - SIGTERM while the audit writer is blocked (the test hook
 #     GOVPKI_TEST_AUDIT_STALL holds it inside a transaction while a file
-#     exists) with replies held for it: after the grace the held clients
-#     are disconnected without a reply, and once the writer is unblocked
+#     exists) and a periodic checkpoint waits for it (audit.checkpoint_s
+#     is 1): SIGTERM is acted on at once, and with replies held for the
+#     writer, after the grace the held clients are disconnected without
+#     a reply, and once the writer is unblocked
 #     the server exits 0 with a log that verifies (run this script with the
 #     ASan build too: GOVPKI=build-asan/govpki);
 #   - a connection limit the open-files limit cannot hold is lowered to
@@ -47,6 +49,9 @@ t_setcfg "$D/govpki.json" limits.max_connections=1000 \
 	limits.max_connections_per_ip=$PER_IP limits.request_deadline_s=3 \
 	limits.request_timeout_s=30 limits.shutdown_grace_s=2 \
 	limits.ocsp_nonce_per_s=1 limits.ocsp_nonce_burst=2
+# A checkpoint every second: one is sure to be waiting for the store while
+# the test hook holds the audit writer, when SIGTERM comes.
+t_setcfg "$D/govpki.json" audit.checkpoint_s=1
 
 STALL=$T_TMP/stall
 t_bg env GOVPKI_TEST_AUDIT_STALL="$STALL" "$GOVPKI" serve --dir "$D" \
@@ -356,6 +361,16 @@ for _ in $(seq 1 100); do
 done
 sleep 1
 kill -TERM "$SERVE"
+# SIGTERM is acted on at once, although a periodic checkpoint waits for
+# the blocked writer: the checkpoints have a thread of their own.
+for _ in $(seq 1 200); do
+	grep -q "SIGTERM received; draining" "$T_TMP/serve.err" && break
+	sleep 0.1
+done
+grep -q "SIGTERM received; draining" "$T_TMP/serve.err" && [ -e "$STALL" ] &&
+	t_ok "SIGTERM is acted on while a checkpoint waits for the blocked writer" ||
+	t_fail "SIGTERM is acted on while a checkpoint waits for the blocked writer" \
+		"no \"draining\" in 20 s: $(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"
 # The clients end without a reply although the writer is still blocked:
 # within the grace plus the time the main loop may wait for the store.
 for p in $HPIDS; do

@@ -150,8 +150,10 @@ tamper(struct fx *f, const char *sql)
 		    "DROP TRIGGER IF EXISTS audit_no_update;"
 		    "DROP TRIGGER IF EXISTS audit_no_delete;"
 		    "DROP TRIGGER IF EXISTS checkpoints_no_update;"
-		    "DROP TRIGGER IF EXISTS checkpoints_no_delete;", NULL, NULL,
-		    &err);
+		    "DROP TRIGGER IF EXISTS checkpoints_no_delete;"
+		    "DROP TRIGGER IF EXISTS cert_status_history_no_update;"
+		    "DROP TRIGGER IF EXISTS cert_status_history_no_delete;",
+		    NULL, NULL, &err);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(db, sql, NULL, NULL, &err);
 	}
@@ -1349,20 +1351,63 @@ test_key_change(void)
 {
 	struct fx f;
 	struct audit_report rep;
+	struct audit_key_info ki;
 	EVP_PKEY *k2 = EVP_EC_gen("P-256"), *k3 = EVP_EC_gen("P-256");
 	X509 *c2 = audit_cert_for(k2), *c3 = audit_cert_for(k3);
+	uint8_t spki[32];
 
+	memset(&ki, 0, sizeof(ki));
 	fx_open(&f);
 	populate(&f);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 1);
+	CHECK_EQ(ki.pending_seq, 0);
+	CHECK_EQ(ki.keys, 1);
+	CHECK_EQ(audit_key_pair_check(test_key, ki.cert), 0);
+	CHECK_EQ(audit_key_pair_check(k2, ki.cert), GP_ERR_CONFLICT);
+	audit_key_info_clear(&ki);
+	/* The change and the old key's checkpoint sealing it: one commit,
+	 * the checkpoint covering the key record (69), its record (70)
+	 * saying why it has no token. */
 	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
 	    NULL, NULL), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(rep.checkpoints, 3);
+	CHECK_EQ(rep.last_checkpoint_seq, 69);
+	CHECK_EQ(rep.unsealed, 1);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 69);
+	CHECK_EQ(ki.pending_seq, 0);
+	CHECK_EQ(audit_spki_sha256(c2, spki), 0);
+	CHECK(memcmp(ki.spki, spki, 32) == 0);
+	audit_key_info_clear(&ki);
+	{
+		struct store_audit_row row;
+
+		memset(&row, 0, sizeof(row));
+		CHECK_EQ(store_audit_get(f.st, 70, &row), 0);
+		CHECK_CONTAINS(row.details, "\"tst_error\":\"not time-stamped: "
+		    "it seals an audit key change");
+		store_audit_row_clear(&row);
+	}
 	CHECK_EQ(append_tx(&f, "after", NULL), 0);
 	CHECK_EQ(audit_checkpoint(f.a, k2, 0), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.keys, 2);
 	CHECK_EQ(rep.checkpoints, 4);
+	/* The key in effect is k2 now: a change signed by the old key is
+	 * refused, and so is one to the key in effect. */
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c3, NULL, 0,
+	    NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "the signing key is not the audit key "
+	    "in effect (recorded at record 69)");
+	CHECK_EQ(audit_key_change(f.a, k2, "local:test", c2, NULL, 0, NULL,
+	    NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "the new audit key is the key in "
+	    "effect");
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.records, 72);
 	/* The old key no longer signs. */
 	CHECK_EQ(append_tx(&f, "late", NULL), 0);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
@@ -1393,18 +1438,180 @@ test_key_change(void)
 	CHECK_CONTAINS(rep.reason, "not sealed by the key it replaces");
 	fx_close(&f);
 
-	/* A pending change (not yet sealed) changes nothing yet. */
+	/* A pending change (a key record no checkpoint covers, which only
+	 * an older govpki or an editor writes) changes nothing yet, and no
+	 * other change is made over it. */
 	fx_open(&f);
 	populate(&f);
 	CHECK_EQ(record_key(&f, c2), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.keys, 1);
 	CHECK_EQ(rep.unsealed, 7);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 1);
+	CHECK_EQ(ki.pending_seq, 69);
+	audit_key_info_clear(&ki);
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c3, NULL, 0,
+	    NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "record 69: an audit key change that "
+	    "no checkpoint seals yet");
 	fx_close(&f);
 	X509_free(c2);
 	X509_free(c3);
 	EVP_PKEY_free(k2);
 	EVP_PKEY_free(k3);
+}
+
+/* A state change that refuses: audit_key_change() keeps nothing. */
+static int
+refusing_apply(store *st, void *arg)
+{
+	(void)st;
+	(void)arg;
+	return gp_err_set(GP_ERR_IO, "the change refused (test)");
+}
+
+/* Writes a record through the caller's transaction. */
+static int
+record_apply(store *st, void *arg)
+{
+	struct audit_event ev;
+
+	(void)st;
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:test";
+	ev.op = "cert.issue";
+	ev.object = "new-audit-cert";
+	ev.outcome = "success";
+	return audit_append_tx(arg, &ev, NULL);
+}
+
+/* All or nothing: a change whose own part fails, or that is refused,
+ * leaves the log as it was, the old key in effect. */
+static void
+test_key_change_atomic(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	struct audit_key_info ki;
+	EVP_PKEY *k2 = EVP_EC_gen("P-256");
+	X509 *c2 = audit_cert_for(k2);
+	int64_t n = 0, max = 0, cps;
+
+	memset(&ki, 0, sizeof(ki));
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(verify(&f, &rep), 0);
+	cps = rep.checkpoints;
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
+	    refusing_apply, NULL), GP_ERR_IO);
+	CHECK_EQ(audit_key_change(f.a, k2, "local:test", c2, NULL, 0, NULL,
+	    NULL), GP_ERR_CONFLICT);
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(max, 68);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.checkpoints, cps);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 1);
+	audit_key_info_clear(&ki);
+	/* The old key still seals. */
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	/* The caller's records ride in the same transaction, before the key
+	 * record. */
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
+	    record_apply, f.a), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
+	CHECK_EQ(ki.seq, 71);
+	audit_key_info_clear(&ki);
+	fx_close(&f);
+
+	/* No key recorded: nothing to replace. */
+	fx_open(&f);
+	CHECK_EQ(append_tx(&f, "x", NULL), 0);
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
+	    NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "records no audit key");
+	fx_close(&f);
+	X509_free(c2);
+	EVP_PKEY_free(k2);
+}
+
+/* A log begun before govpki recorded its audit key: checkpoints with no
+ * audit.key record fail until the key is adopted; an adoption is refused
+ * for a key that did not sign the log, and reported by verification. */
+static void
+test_key_adopt(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	X509 *other_cert = audit_cert_for(other_key);
+	json_t *j;
+
+	fx_open(&f);
+	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(append_tx(&f, "ca.issue", "y"), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "`govpki audit adopt-key` records it once");
+	/* Another key than the one that sealed the log. */
+	CHECK_EQ(audit_key_adopt(f.a, other_key, "local:test", other_cert,
+	    NULL, 0, NULL, NULL), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(gp_err_detail(), "checkpoint 1 (record 1) was not "
+	    "signed by this key");
+	/* A certificate of another key than the one given. */
+	CHECK_EQ(audit_key_adopt(f.a, test_key, "local:test", other_cert,
+	    NULL, 0, NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_EQ(audit_key_adopt(f.a, test_key, "local:test", test_cert, NULL,
+	    0, refusing_apply, NULL), GP_ERR_IO);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.records, 4);
+	CHECK_EQ(audit_key_adopt(f.a, test_key, "local:test", test_cert, NULL,
+	    0, NULL, NULL), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.adopted_seq, 5);
+	CHECK_EQ(rep.keys, 1);
+	CHECK_EQ(rep.checkpoints, 3);
+	j = audit_report_json(&rep, 1);
+	CHECK_EQ(json_integer_value(json_object_get(j, "adopted_seq")), 5);
+	json_decref(j);
+	CHECK_EQ(audit_key_adopt(f.a, test_key, "local:test", test_cert, NULL,
+	    0, NULL, NULL), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "records its audit key already "
+	    "(record 5)");
+	/* Adopted, the key changes like any other. */
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", other_cert,
+	    NULL, 0, NULL, NULL), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.keys, 2);
+	CHECK_EQ(rep.adopted_seq, 5);
+	fx_close(&f);
+
+	/* A key record after earlier checkpoints that is not an adoption. */
+	fx_open(&f);
+	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(record_key(&f, test_cert), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 1) comes before the "
+	    "audit key's record (3), which is not an adoption");
+	fx_close(&f);
+
+	/* An adoption after the key was recorded (an edit, chain redone). */
+	fx_open(&f);
+	populate(&f);
+	CHECK_EQ(record_key(&f, other_cert), 0);
+	CHECK_EQ(tamper(&f, "UPDATE audit SET details = json_set(details, "
+	    "'$.adopted', json('true')) WHERE seq = 69"), SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "record 69: an audit key adoption after the "
+	    "log recorded its audit key (record 1)");
+	fx_close(&f);
+	X509_free(other_cert);
 }
 
 /* A stand-in TSA for the unit test: the "token" is "TST" and SHA-256 of
@@ -1583,14 +1790,35 @@ add_cert(struct fx *f, const char *serial, int with_record)
 	CHECK_EQ(store_commit(f->st), 0);
 }
 
-/* A status change and its record, as ca_revoke.c writes them. */
+/* A status change at |at| and its record, as ca_revoke.c writes them:
+ * the history event and the row in one call, the record stating the
+ * change's time, reason and invalidity date (a revocation: reason
+ * keyCompromise). */
 static void
 set_status(struct fx *f, const char *serial, const char *op,
-    const char *from, const char *to)
+    const char *from, const char *to, int64_t at)
 {
+	struct store_status_change sc;
 	struct audit_event ev;
-	json_t *d = json_pack("{s:s, s:s}", "from", from, "to", to);
+	json_t *d = json_pack("{s:s, s:s, s:I}", "from", from, "to", to,
+	    "time", (json_int_t)at);
 
+	memset(&sc, 0, sizeof(sc));
+	sc.serial = serial;
+	sc.time = at;
+	sc.reason = -1;
+	sc.actor = "local:test";
+	if (strcmp(op, "cert.hold") == 0) {
+		sc.change = STORE_CHANGE_HOLD;
+		sc.reason = 6;
+		json_object_set_new(d, "reason", json_string("certificateHold"));
+	} else if (strcmp(op, "cert.release") == 0) {
+		sc.change = STORE_CHANGE_RELEASE;
+	} else {
+		sc.change = STORE_CHANGE_REVOKE;
+		sc.reason = 1;
+		json_object_set_new(d, "reason", json_string("keyCompromise"));
+	}
 	memset(&ev, 0, sizeof(ev));
 	ev.actor = "local:test";
 	ev.op = op;
@@ -1598,11 +1826,36 @@ set_status(struct fx *f, const char *serial, const char *op,
 	ev.outcome = "success";
 	ev.details = d;
 	CHECK_EQ(store_begin(f->st), 0);
-	CHECK_EQ(store_cert_set_status(f->st, serial, to, 5, strcmp(to,
-	    "good") == 0 ? -1 : 1, 0), 0);
+	CHECK_EQ(store_cert_status_change(f->st, &sc), 0);
 	CHECK_EQ(audit_append_tx(f->a, &ev, NULL), 0);
 	CHECK_EQ(store_commit(f->st), 0);
 	json_decref(d);
+}
+
+/* A status record as written before the status history existed: its
+ * details state no "time", and no history event comes with it. */
+static int
+append_status(struct fx *f, const char *serial, const char *op,
+    const char *details)
+{
+	struct audit_event ev;
+	json_t *d = json_loads(details, 0, NULL);
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:test";
+	ev.op = op;
+	ev.object = serial;
+	ev.outcome = "success";
+	ev.details = d;
+	if ((r = store_begin(f->st)) != 0)
+		return r;
+	if ((r = audit_append_tx(f->a, &ev, NULL)) != 0)
+		store_rollback(f->st);
+	else
+		r = store_commit(f->st);
+	json_decref(d);
+	return r;
 }
 
 static void
@@ -1616,10 +1869,10 @@ test_cert_trail(void)
 	populate(&f);
 	add_cert(&f, "a1", 1);
 	add_cert(&f, "a2", 1);
-	set_status(&f, "a2", "cert.revoke", "good", "revoked");
+	set_status(&f, "a2", "cert.revoke", "good", "revoked", 5);
 	add_cert(&f, "a3", 1);
-	set_status(&f, "a3", "cert.hold", "good", "hold");
-	set_status(&f, "a3", "cert.release", "hold", "good");
+	set_status(&f, "a3", "cert.hold", "good", "hold", 6);
+	set_status(&f, "a3", "cert.release", "hold", "good", 7);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.certificates, 3);
@@ -1675,6 +1928,164 @@ test_cert_trail(void)
 	fx_close(&f);
 }
 
+/* A log with four certificates: h1 good, h2 revoked at 5, h3 held at 6
+ * and released at 7, h4 held at 8 then revoked (the revocation keeps the
+ * hold's start, 8), sealed by a checkpoint. */
+static void
+history_log(struct fx *f)
+{
+	populate(f);
+	add_cert(f, "h1", 1);
+	add_cert(f, "h2", 1);
+	set_status(f, "h2", "cert.revoke", "good", "revoked", 5);
+	add_cert(f, "h3", 1);
+	set_status(f, "h3", "cert.hold", "good", "hold", 6);
+	set_status(f, "h3", "cert.release", "hold", "good", 7);
+	add_cert(f, "h4", 1);
+	set_status(f, "h4", "cert.hold", "good", "hold", 8);
+	set_status(f, "h4", "cert.revoke", "hold", "revoked", 8);
+	CHECK_EQ(audit_checkpoint(f->a, test_key, 0), 0);
+}
+
+/* One edit of the history (or the row) on a fresh history_log(): it
+ * must fail verification naming |serial| and |want|. */
+static void
+history_case(const char *sql, const char *serial, const char *want)
+{
+	struct fx f;
+	struct audit_report rep;
+
+	fx_open(&f);
+	history_log(&f);
+	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, serial);
+	CHECK_CONTAINS(rep.reason, want);
+	CHECK(rep.first_bad_seq > 0);
+	fx_close(&f);
+}
+
+/* Pass 3 on the status history (schema step 7): every event has its
+ * record and every record its event, and the row is what its last event
+ * set. Each attack is an edit of the file with the triggers dropped. */
+static void
+test_cert_history(void)
+{
+	struct fx f;
+	struct audit_report rep;
+	int64_t now_s = (int64_t)time(NULL);
+	char sql[1024];
+
+	fx_open(&f);
+	history_log(&f);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.certificates, 4);
+	fx_close(&f);
+
+	/* A deleted history event: the revocation no longer shows when
+	 * signatures are judged (ca_status_at), the row and its record
+	 * still say revoked. */
+	history_case("DELETE FROM cert_status_history WHERE serial = 'h2'",
+	    "h2", "record 71 (revoke) has no status history event");
+	/* A forged release: h4 held at 8 and revoked, the history now says
+	 * released at 9 and revoked at 10 (the row too), which would make a
+	 * signature made after 9 while it was held look valid. */
+	history_case("CREATE TEMP TABLE r AS SELECT * FROM "
+	    "cert_status_history WHERE serial = 'h4' AND change = 'revoke';"
+	    "DELETE FROM cert_status_history WHERE serial = 'h4' AND "
+	    "change = 'revoke';"
+	    "INSERT INTO cert_status_history (serial, change, time, reason, "
+	    "invalidity_date, actor, created_ms) SELECT serial, 'release', 9, "
+	    "-1, 0, actor, created_ms FROM r;"
+	    "INSERT INTO cert_status_history (serial, change, time, reason, "
+	    "invalidity_date, actor, created_ms) SELECT serial, change, 10, "
+	    "reason, invalidity_date, actor, created_ms FROM r;"
+	    "UPDATE certificates SET revoked_at = 10 WHERE serial = 'h4'",
+	    "h4", "(a release at 1970-01-01T00:00:09Z) is not the change of "
+	    "its next status record, 77 (a revoke at 1970-01-01T00:00:08Z "
+	    "(keyCompromise))");
+	/* Events added for a good certificate: a hold and its release,
+	 * row untouched (it ends good). */
+	history_case("INSERT INTO cert_status_history (serial, change, time, "
+	    "reason, invalidity_date, actor, created_ms) VALUES "
+	    "('h1', 'hold', 3, 6, 0, 'x', 1), ('h1', 'release', 4, -1, 0, "
+	    "'x', 1)", "h1", "status history event 6 (a hold at "
+	    "1970-01-01T00:00:03Z (certificateHold)) has no audit record");
+	/* An event's reason changed with the row's: keyCompromise made
+	 * superseded (which spares time-stamps made before). */
+	history_case("UPDATE cert_status_history SET reason = 4 WHERE serial = "
+	    "'h2'; UPDATE certificates SET reason = 4 WHERE serial = 'h2'",
+	    "h2", "is not the change of its next status record, 71");
+	/* The row's revocation time moved, status kept: the records alone
+	 * (which give the status) cannot tell; the history can. */
+	history_case("UPDATE certificates SET revoked_at = 99 WHERE serial = "
+	    "'h2'", "h2", "certificate h2 is revoked (time "
+	    "1970-01-01T00:01:39Z, reason 1, invalidity date 0) but its last "
+	    "status history event, 1, left it revoked (time 5, reason 1");
+
+	/* A status record deleted from the unsealed tail, the chain after
+	 * it recomputed: the chain and the row's last record (a release)
+	 * agree, the history's hold has no record. */
+	fx_open(&f);
+	history_log(&f);
+	add_cert(&f, "h5", 1);
+	set_status(&f, "h5", "cert.hold", "good", "hold", 20);
+	set_status(&f, "h5", "cert.release", "hold", "good", 21);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE op = 'cert.hold' AND "
+	    "object = 'h5'; UPDATE audit SET seq = seq - 1 WHERE seq > "
+	    "(SELECT max(seq) FROM audit WHERE op = 'cert.issue' AND "
+	    "object = 'h5')"), SQLITE_OK);
+	CHECK_EQ(rechain(&f), 0);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "h5");
+	CHECK_CONTAINS(rep.reason, "(a hold at 1970-01-01T00:00:20Z "
+	    "(certificateHold)) is not the change of its next status record");
+	fx_close(&f);
+
+	/* Records from before the history (no "time"): the upgrade gave a
+	 * revoked certificate one event, its state then; a hold released
+	 * before the upgrade has none. */
+	fx_open(&f);
+	populate(&f);
+	add_cert(&f, "l1", 1);
+	add_cert(&f, "l2", 1);
+	CHECK_EQ(append_status(&f, "l1", "cert.revoke", "{\"from\":\"good\","
+	    "\"reason\":\"keyCompromise\",\"to\":\"revoked\"}"), 0);
+	CHECK_EQ(append_status(&f, "l2", "cert.hold", "{\"from\":\"good\","
+	    "\"reason\":\"certificateHold\",\"to\":\"hold\"}"), 0);
+	CHECK_EQ(append_status(&f, "l2", "cert.release", "{\"from\":\"hold\","
+	    "\"to\":\"good\"}"), 0);
+	snprintf(sql, sizeof(sql), "UPDATE certificates SET status = "
+	    "'revoked', revoked_at = %lld, reason = 1 WHERE serial = 'l1';"
+	    "INSERT INTO cert_status_history (serial, change, time, reason, "
+	    "invalidity_date, actor, created_ms) VALUES ('l1', 'revoke', %lld, "
+	    "1, 0, 'schema upgrade (state at the upgrade)', 1)",
+	    (long long)now_s, (long long)now_s);
+	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.certificates, 2);
+	/* ... after which the certificate is held, with its event. */
+	set_status(&f, "l2", "cert.hold", "good", "hold", now_s);
+	CHECK_EQ(verify(&f, &rep), 0);
+	/* The upgrade's event moved an hour back, the row with it. */
+	snprintf(sql, sizeof(sql), "UPDATE cert_status_history SET time = "
+	    "%lld WHERE serial = 'l1'; UPDATE certificates SET revoked_at = "
+	    "%lld WHERE serial = 'l1'", (long long)now_s - 3600,
+	    (long long)now_s - 3600);
+	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_STR(rep.bad_serial, "l1");
+	CHECK_CONTAINS(rep.reason, "is not the state its last status record "
+	    "before the history");
+	/* ... or deleted. */
+	CHECK_EQ(tamper(&f, "DELETE FROM cert_status_history WHERE serial = "
+	    "'l1'"), SQLITE_OK);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_CONTAINS(rep.reason, "the history has no event for it");
+	fx_close(&f);
+}
+
 /* The rollback attack: the log cut back to checkpoint 1, checkpoint 2 and
  * every record after checkpoint 1's deleted. The database alone cannot
  * tell (it verifies); the head a witness saw can. */
@@ -1723,8 +2134,8 @@ test_report_json(void)
 	json_t *j;
 	const char *keys[] = {"verified", "records", "checkpoints",
 	    "last_checkpoint_seq", "unsealed", "keys", "timestamped",
-	    "certificates", "witnessed", "first_bad_seq", "bad_serial",
-	    "reason"};
+	    "certificates", "witnessed", "adopted_seq", "first_bad_seq",
+	    "bad_serial", "reason"};
 	size_t i;
 
 	memset(&rep, 0, sizeof(rep));
@@ -1784,8 +2195,11 @@ main(void)
 	RUN(test_key_no_eku);
 	RUN(test_key_missing);
 	RUN(test_key_change);
+	RUN(test_key_change_atomic);
+	RUN(test_key_adopt);
 	RUN(test_stamp);
 	RUN(test_cert_trail);
+	RUN(test_cert_history);
 	RUN(test_witnessed);
 	RUN(test_report_json);
 	X509_free(test_cert);

@@ -645,6 +645,25 @@ test_public_url_hostname(void)
 	CHECK_EQ(gp_hostname_check("--hostname", NULL), GP_ERR_INVALID);
 }
 
+/* RFC 5280 5.3.1 CRLReason names and codes, both ways; 7 is unused. */
+static void
+test_crl_reasons(void)
+{
+	int i;
+
+	CHECK_STR(gp_crl_reason_name(1), "keyCompromise");
+	CHECK_STR(gp_crl_reason_name(6), "certificateHold");
+	CHECK_STR(gp_crl_reason_name(10), "aACompromise");
+	CHECK(gp_crl_reason_name(7) == NULL);
+	CHECK(gp_crl_reason_name(-1) == NULL);
+	CHECK(gp_crl_reason_name(11) == NULL);
+	for (i = 0; i <= 10; i++)
+		if (i != 7)
+			CHECK_EQ(gp_crl_reason_code(gp_crl_reason_name(i)), i);
+	CHECK_EQ(gp_crl_reason_code("keycompromise"), -1);
+	CHECK_EQ(gp_crl_reason_code(NULL), -1);
+}
+
 int
 main(void)
 {
@@ -662,6 +681,7 @@ main(void)
 	RUN(test_config_verify);
 	RUN(test_http_get);
 	RUN(test_public_url_hostname);
+	RUN(test_crl_reasons);
 	{
 		char cmd[128];
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
