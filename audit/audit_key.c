@@ -78,6 +78,20 @@ out:
 	return r;
 }
 
+void
+audit_spki_hex(X509 *cert, char out[65])
+{
+	uint8_t spki[32];
+	char *h;
+
+	snprintf(out, 65, "?");
+	if (cert != NULL && audit_spki_sha256(cert, spki) == 0 &&
+	    (h = gp_hex(spki, 32)) != NULL) {
+		snprintf(out, 65, "%s", h);
+		free(h);
+	}
+}
+
 /* 1 when |cert| has the audit EKU in a critical extension. */
 static int
 audit_cert_has_eku(X509 *cert)

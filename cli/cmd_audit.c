@@ -556,14 +556,9 @@ audit_key_print(const struct instance_audit_key_change *kc, int json)
 static int
 audit_confirm(const struct instance *inst)
 {
-	char spki[65] = "?", *hex;
-	uint8_t h[32];
+	char spki[65];
 
-	if (audit_spki_sha256(inst->cert[GP_KEY_AUDIT], h) == 0 &&
-	    (hex = gp_hex(h, 32)) != NULL) {
-		snprintf(spki, sizeof(spki), "%s", hex);
-		free(hex);
-	}
+	audit_spki_hex(inst->cert[GP_KEY_AUDIT], spki);
 	return cli_confirm("The audit log of %s records no audit key. "
 	    "Adopting %s\n(SHA-256 of its key %s) anchors every checkpoint "
 	    "made so far on your word that\nthis key has always been the "

@@ -93,22 +93,6 @@ out:
 	return r;
 }
 
-/* Lower-case hex of SHA-256 of |cert|'s SubjectPublicKeyInfo into |hex|
- * (65 bytes); "?" when it cannot be computed. */
-static void
-inst_spki_hex(X509 *cert, char hex[65])
-{
-	uint8_t spki[32];
-	char *h;
-
-	snprintf(hex, 65, "?");
-	if (cert != NULL && audit_spki_sha256(cert, spki) == 0 &&
-	    (h = gp_hex(spki, 32)) != NULL) {
-		snprintf(hex, 65, "%s", h);
-		free(h);
-	}
-}
-
 /* 1 when |a| and |b| have the same DER. */
 static int
 inst_cert_same(X509 *a, X509 *b)
@@ -159,8 +143,8 @@ instance_audit_key_check(struct instance *inst, int allow_unrecorded)
 		    (long long)info.pending_seq, dir);
 		goto out;
 	}
-	inst_spki_hex(cert, have);
-	inst_spki_hex(info.cert, want);
+	audit_spki_hex(cert, have);
+	audit_spki_hex(info.cert, want);
 	if (cert == NULL || strcmp(have, want) != 0) {
 		r = gp_err_set(GP_ERR_CONFIG, "%s/certs/audit.pem (key SHA-256 "
 		    "%s) is not the audit key in effect in the audit log "
@@ -567,7 +551,7 @@ instance_audit_rotate(struct instance *inst,
 	ENSURE((details = json_object()) != NULL, GP_ERR_NOMEM);
 	GUARD(inst_key_begin(inst));
 	cfg = inst->cfg;
-	inst_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
+	audit_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
 	(void)json_object_set_new(details, "old_key_sha256",
 	    json_string(out->old_spki));
 	/* The key in use must be the one in effect: a rotation from another
@@ -604,7 +588,7 @@ instance_audit_rotate(struct instance *inst,
 	/* Its certificate, checked as verification will check it. */
 	GUARD(inst_new_cert(inst, pub, &cert, out->serial));
 	GUARD(audit_key_pair_check(key, cert));
-	inst_spki_hex(cert, out->new_spki);
+	audit_spki_hex(cert, out->new_spki);
 	(void)json_object_set_new(details, "new_key_sha256",
 	    json_string(out->new_spki));
 	(void)json_object_set_new(details, "serial", json_string(out->serial));
@@ -687,7 +671,7 @@ instance_audit_adopt(struct instance *inst,
 	out->adopted = 1;
 	snprintf(out->key_uri, sizeof(out->key_uri), "%s",
 	    inst->cfg->key_uri[GP_KEY_AUDIT]);
-	inst_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
+	audit_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
 	snprintf(out->new_spki, sizeof(out->new_spki), "%s", out->old_spki);
 	(void)json_object_set_new(details, "key", json_string(out->key_uri));
 	(void)json_object_set_new(details, "key_sha256",
