@@ -433,16 +433,30 @@ inst_key_algo(X509 *cert, enum tok_algo *out)
 	return 0;
 }
 
-/* The checks both commands start with: keys loaded, the lock held
- * exclusively. */
+/* How both commands start: |out| cleared, *out_details the new object
+ * of their closing record (inst_key_finish: a refusal is recorded too),
+ * the keys loaded, the lock held exclusively, and the key in use named
+ * in out->old_spki. */
 static int
-inst_key_begin(struct instance *inst)
+inst_key_begin(struct instance *inst, struct instance_audit_key_change *out,
+    json_t **out_details)
 {
-	if (inst == NULL || inst->tok == NULL ||
-	    inst->key[GP_KEY_AUDIT] == NULL || inst->key[GP_KEY_CA] == NULL)
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	*out_details = NULL;
+	if (inst == NULL || inst->cfg == NULL || inst->audit == NULL)
+		return GP_ERR_INVALID;
+	if ((*out_details = json_object()) == NULL)
+		return GP_ERR_NOMEM;
+	if (inst->tok == NULL || inst->key[GP_KEY_AUDIT] == NULL ||
+	    inst->key[GP_KEY_CA] == NULL)
 		return gp_err_set(GP_ERR_LOGIN_REQUIRED, "audit key: open the "
 		    "instance with its keys");
-	return instance_lock_exclusive(inst);
+	if ((r = instance_lock_exclusive(inst)) != 0)
+		return r;
+	audit_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
+	return 0;
 }
 
 /* The switch in memory, once the change committed: this process's last
@@ -544,14 +558,8 @@ instance_audit_rotate(struct instance *inst,
 	memset(&pem, 0, sizeof(pem));
 	memset(&info, 0, sizeof(info));
 	memset(&ka, 0, sizeof(ka));
-	memset(out, 0, sizeof(*out));
-	ENSURE(inst != NULL && inst->cfg != NULL && inst->audit != NULL,
-	    GP_ERR_INVALID);
-	/* A refusal is recorded too. */
-	ENSURE((details = json_object()) != NULL, GP_ERR_NOMEM);
-	GUARD(inst_key_begin(inst));
+	GUARD(inst_key_begin(inst, out, &details));
 	cfg = inst->cfg;
-	audit_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
 	(void)json_object_set_new(details, "old_key_sha256",
 	    json_string(out->old_spki));
 	/* The key in use must be the one in effect: a rotation from another
@@ -663,15 +671,10 @@ instance_audit_adopt(struct instance *inst,
 	memset(&pem, 0, sizeof(pem));
 	memset(&info, 0, sizeof(info));
 	memset(&ka, 0, sizeof(ka));
-	memset(out, 0, sizeof(*out));
-	ENSURE(inst != NULL && inst->cfg != NULL && inst->audit != NULL,
-	    GP_ERR_INVALID);
-	ENSURE((details = json_object()) != NULL, GP_ERR_NOMEM);
-	GUARD(inst_key_begin(inst));
+	GUARD(inst_key_begin(inst, out, &details));
 	out->adopted = 1;
 	snprintf(out->key_uri, sizeof(out->key_uri), "%s",
 	    inst->cfg->key_uri[GP_KEY_AUDIT]);
-	audit_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
 	snprintf(out->new_spki, sizeof(out->new_spki), "%s", out->old_spki);
 	(void)json_object_set_new(details, "key", json_string(out->key_uri));
 	(void)json_object_set_new(details, "key_sha256",
