@@ -97,6 +97,20 @@ record_key(struct test_audit_fx *f, X509 *cert)
 	return store_commit(f->st);
 }
 
+/* The "success" record of |op| on |object| by the local tester, with
+ * |details| (borrowed, may be NULL). */
+static void
+local_event(struct audit_event *ev, const char *op, const char *object,
+    json_t *details)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->actor = "local:test";
+	ev->op = op;
+	ev->object = object;
+	ev->outcome = "success";
+	ev->details = details;
+}
+
 /* An editor of the file: drops the append-only triggers first. */
 static int
 tamper(struct test_audit_fx *f, const char *sql)
@@ -513,9 +527,12 @@ test_checkpoint_idle_and_force(void)
 	test_audit_fx_close(&f);
 }
 
-/* Each tamper case: a fresh standard log, one edit, the expected verdict. */
+/* One edit of a fresh standard log and the expected verdict; with
+ * |rewrite|, every hash after the edit recomputed too, as an editor who
+ * knows the hash function would. */
 static void
-tamper_case(const char *sql, int64_t want_seq, const char *want_reason)
+edit_case(const char *sql, int rewrite, int64_t want_seq,
+    const char *want_reason)
 {
 	struct test_audit_fx f;
 	struct audit_report rep;
@@ -524,11 +541,27 @@ tamper_case(const char *sql, int64_t want_seq, const char *want_reason)
 	populate(&f);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	if (rewrite)
+		CHECK_EQ(rechain(&f), 0);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_EQ(rep.first_bad_seq, want_seq);
 	CHECK_CONTAINS(rep.reason, want_reason);
 	CHECK_CONTAINS(gp_err_detail(), want_reason);
 	test_audit_fx_close(&f);
+}
+
+/* The edit alone, its hashes left as they were. */
+static void
+tamper_case(const char *sql, int64_t want_seq, const char *want_reason)
+{
+	edit_case(sql, 0, want_seq, want_reason);
+}
+
+/* The edit with the chain recomputed after it. */
+static void
+rewrite_case(const char *sql, int64_t want_seq, const char *want_reason)
+{
+	edit_case(sql, 1, want_seq, want_reason);
 }
 
 static void
@@ -656,16 +689,8 @@ test_tamper_rechain(void)
 	struct test_audit_fx f;
 	struct audit_report rep;
 
-	test_audit_fx_open(&f);
-	populate(&f);
-	CHECK_EQ(tamper(&f, "UPDATE audit SET actor = 'local:mallory' "
-	    "WHERE seq = 10"), SQLITE_OK);
-	CHECK_EQ(rechain(&f), 0);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 51);
-	CHECK_CONTAINS(rep.reason, "checkpoint 1 covers record 51 but the "
-	    "chain was rewritten");
-	test_audit_fx_close(&f);
+	rewrite_case("UPDATE audit SET actor = 'local:mallory' WHERE seq = 10",
+	    51, "checkpoint 1 covers record 51 but the chain was rewritten");
 
 	/* ...and the checkpoint hashes updated to match: the audit.checkpoint
 	 * record still states the signed hash. */
@@ -738,20 +763,9 @@ test_tamper_misc(void)
 	tamper_case("UPDATE audit SET hash = X'00' WHERE seq = 33", 33,
 	    "33");
 	/* The checkpoint record's own claim edited, hashes rewritten. */
-	{
-		struct test_audit_fx f;
-		struct audit_report rep;
-
-		test_audit_fx_open(&f);
-		populate(&f);
-		CHECK_EQ(tamper(&f, "UPDATE audit SET details = "
-		    "'{\"hash\":\"00\",\"seq\":51}' WHERE seq = 52"), SQLITE_OK);
-		CHECK_EQ(rechain(&f), 0);
-		CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-		CHECK_EQ(rep.first_bad_seq, 52);
-		CHECK_CONTAINS(rep.reason, "does not match checkpoint 1");
-		test_audit_fx_close(&f);
-	}
+	rewrite_case("UPDATE audit SET details = "
+	    "'{\"hash\":\"00\",\"seq\":51}' WHERE seq = 52", 52,
+	    "does not match checkpoint 1");
 }
 
 /* 8 threads x 200 events: 1600 contiguous records that verify, carried by
@@ -1292,15 +1306,8 @@ test_key_missing(void)
 	test_audit_fx_close(&f);
 
 	/* The key record edited into something else, chain rewritten. */
-	test_audit_fx_open(&f);
-	populate(&f);
-	CHECK_EQ(tamper(&f, "UPDATE audit SET details = '{}' WHERE seq = 1"),
-	    SQLITE_OK);
-	CHECK_EQ(rechain(&f), 0);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 1);
-	CHECK_CONTAINS(rep.reason, "malformed audit.key record");
-	test_audit_fx_close(&f);
+	rewrite_case("UPDATE audit SET details = '{}' WHERE seq = 1", 1,
+	    "malformed audit.key record");
 }
 
 /* A key change takes effect once the old key seals it; a change sealed
@@ -1439,11 +1446,7 @@ record_apply(store *st, void *arg)
 	struct audit_event ev;
 
 	(void)st;
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "local:test";
-	ev.op = "cert.issue";
-	ev.object = "new-audit-cert";
-	ev.outcome = "success";
+	local_event(&ev, "cert.issue", "new-audit-cert", NULL);
 	return audit_append_tx(arg, &ev, NULL);
 }
 
@@ -1740,11 +1743,7 @@ add_cert(struct test_audit_fx *f, const char *serial, int with_record)
 	c.created_ms = 1;
 	c.der = der;
 	c.der_len = sizeof(der);
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "local:test";
-	ev.op = "cert.issue";
-	ev.object = serial;
-	ev.outcome = "success";
+	local_event(&ev, "cert.issue", serial, NULL);
 	CHECK_EQ(store_begin(f->st), 0);
 	CHECK_EQ(store_cert_insert(f->st, &c), 0);
 	if (with_record)
@@ -1781,12 +1780,7 @@ set_status(struct test_audit_fx *f, const char *serial, const char *op,
 		sc.reason = 1;
 		json_object_set_new(d, "reason", json_string("keyCompromise"));
 	}
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "local:test";
-	ev.op = op;
-	ev.object = serial;
-	ev.outcome = "success";
-	ev.details = d;
+	local_event(&ev, op, serial, d);
 	CHECK_EQ(store_begin(f->st), 0);
 	CHECK_EQ(store_cert_status_change(f->st, &sc), 0);
 	CHECK_EQ(audit_append_tx(f->a, &ev, NULL), 0);
@@ -1804,12 +1798,7 @@ append_status(struct test_audit_fx *f, const char *serial, const char *op,
 	json_t *d = json_loads(details, 0, NULL);
 	int r;
 
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "local:test";
-	ev.op = op;
-	ev.object = serial;
-	ev.outcome = "success";
-	ev.details = d;
+	local_event(&ev, op, serial, d);
 	if ((r = store_begin(f->st)) != 0)
 		return r;
 	if ((r = audit_append_tx(f->a, &ev, NULL)) != 0)
