@@ -1206,6 +1206,22 @@ populate_with(struct test_audit_fx *f, EVP_PKEY *key, X509 *cert)
 	CHECK_EQ(audit_checkpoint(f->a, key, 0), 0);
 }
 
+/* A populate_with() log fails verification under the test root at the
+ * audit key's record, naming |want_reason|. */
+static void
+resigned_case(EVP_PKEY *key, X509 *cert, const char *want_reason)
+{
+	struct test_audit_fx f;
+	struct audit_report rep;
+
+	test_audit_fx_open(&f);
+	populate_with(&f, key, cert);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, want_reason);
+	test_audit_fx_close(&f);
+}
+
 /* The re-sign attack: the log rebuilt and signed with the attacker's own
  * key under the attacker's own root (audit.pem and root.pem replaced).
  * Against the real root it fails at the audit key's record; only against
@@ -1233,12 +1249,7 @@ test_key_resign_other_root(void)
 	test_audit_fx_close(&f);
 
 	/* A self-made audit certificate, no root at all. */
-	test_audit_fx_open(&f);
-	populate_with(&f, akey, self);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 1);
-	CHECK_CONTAINS(rep.reason, "does not chain to the trust anchor");
-	test_audit_fx_close(&f);
+	resigned_case(akey, self, "does not chain to the trust anchor");
 
 	/* The real audit.key record kept, checkpoints re-signed by the
 	 * attacker: the key in effect is still the real one. */
@@ -1264,25 +1275,13 @@ test_key_resign_other_root(void)
 static void
 test_key_no_eku(void)
 {
-	struct test_audit_fx f;
-	struct audit_report rep;
 	X509 *admin = mkcert(other_key, "govpki sysadmin", test_root, root_key,
 	    0, "clientAuth");
 	X509 *noncrit = mkcert(other_key, "audit", test_root, root_key, 0,
 	    AUDIT_EKU_OID);
 
-	test_audit_fx_open(&f);
-	populate_with(&f, other_key, admin);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 1);
-	CHECK_CONTAINS(rep.reason, "is not an audit certificate");
-	test_audit_fx_close(&f);
-
-	test_audit_fx_open(&f);
-	populate_with(&f, other_key, noncrit);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_CONTAINS(rep.reason, "is not an audit certificate");
-	test_audit_fx_close(&f);
+	resigned_case(other_key, admin, "is not an audit certificate");
+	resigned_case(other_key, noncrit, "is not an audit certificate");
 	X509_free(noncrit);
 	X509_free(admin);
 }
