@@ -22,6 +22,12 @@
 	"created_ms, approver, decided_ms, serial, requester_idn, "      \
 	"approver_actor, reason"
 
+/* The search criterion of a page after the request ?4, in creation
+ * order. */
+#define STORE_REQ_AFTER                                                  \
+	"(created_ms, id) > (SELECT created_ms, id FROM requests WHERE "  \
+	"id = ?4)"
+
 /* A request body is a CSR and a few fields; cap what is kept. */
 #define STORE_REQ_MAX_BODY (256 * 1024)
 #define STORE_REQ_MAX_REASON 4096
@@ -225,12 +231,10 @@ int
 store_request_find(store *st, const struct store_request_query *q,
     struct store_request **out, size_t *out_len)
 {
-	/* |requester| matches the person or the idn stored; a page starts
-	 * after the request |after| in creation order. */
+	/* |requester| matches the person or the idn stored. */
 	static const char *const conds[4] = {"profile = ?1",
 	    "(requester = ?2 OR requester_idn = ?2)", "status = ?3",
-	    "(created_ms, id) > (SELECT created_ms, id FROM requests "
-	    "WHERE id = ?4)"};
+	    STORE_REQ_AFTER};
 	static const struct store_search search = {
 		"SELECT " STORE_REQ_LIST_COLS " FROM requests WHERE 1",
 		conds, 4, " ORDER BY created_ms, id LIMIT ?5",
