@@ -266,6 +266,9 @@ int audit_cert_der(const uint8_t *der, size_t len, const char *what,
 
 /* SHA-256 of |cert|'s DER SubjectPublicKeyInfo. */
 int audit_spki_sha256(X509 *cert, uint8_t out[32]) GP_WUR;
+/* The same in lower-case hex, as "audit.key" records name a key, into
+ * |out|, for messages: "?" when |cert| is NULL or it cannot be computed. */
+void audit_spki_hex(X509 *cert, char out[65]);
 
 /* 0 when |cp|'s signature verifies with |pub| over the signing input
  * above, GP_ERR_TAMPERED when it does not, GP_ERR_CRYPTO when the key

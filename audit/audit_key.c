@@ -78,6 +78,20 @@ out:
 	return r;
 }
 
+void
+audit_spki_hex(X509 *cert, char out[65])
+{
+	uint8_t spki[32];
+	char *h;
+
+	snprintf(out, 65, "?");
+	if (cert != NULL && audit_spki_sha256(cert, spki) == 0 &&
+	    (h = gp_hex(spki, 32)) != NULL) {
+		snprintf(out, 65, "%s", h);
+		free(h);
+	}
+}
+
 /* 1 when |cert| has the audit EKU in a critical extension. */
 static int
 audit_cert_has_eku(X509 *cert)
@@ -180,7 +194,6 @@ audit_key_record(audit *a, const char *actor, X509 *cert,
 	uint8_t spki[32];
 	char *hex = NULL, object[sizeof(AUDIT_KEY_OBJECT) + 64];
 	json_t *details = NULL, *arr = NULL, *c = NULL;
-	struct audit_event ev;
 	size_t i;
 
 	ENSURE(a != NULL && cert != NULL && (chain != NULL || chain_len == 0)
@@ -201,14 +214,8 @@ audit_key_record(audit *a, const char *actor, X509 *cert,
 	if (adopted)
 		ENSURE(json_object_set_new(details, AUDIT_KEY_ADOPTED,
 		    json_true()) == 0, GP_ERR_NOMEM);
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = actor;
-	ev.role = "local";
-	ev.op = AUDIT_OP_KEY;
-	ev.object = object;
-	ev.outcome = "success";
-	ev.details = details;
-	GUARD(audit_append_tx(a, &ev, NULL));
+	GUARD(audit_success_tx(a, actor, "local", AUDIT_OP_KEY, object,
+	    details));
 	r = 0;
 out:
 	json_decref(details);

@@ -519,12 +519,27 @@ out:
 }
 
 int
+audit_success_tx(audit *a, const char *actor, const char *role,
+    const char *op, const char *object, json_t *details)
+{
+	struct audit_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = actor;
+	ev.role = role;
+	ev.op = op;
+	ev.object = object;
+	ev.outcome = "success";
+	ev.details = details;
+	return audit_append_tx(a, &ev, NULL);
+}
+
+int
 audit_cp_draft_record_tx(audit *a, struct audit_cp_draft *d, int64_t last_id)
 {
 	int r = GP_ERR_INTERNAL;
 	json_t *details = NULL;
 	char object[64];
-	struct audit_event ev;
 
 	d->cp.id = last_id + 1;
 	GUARD(store_checkpoint_insert(a->st, &d->cp));
@@ -532,14 +547,8 @@ audit_cp_draft_record_tx(audit *a, struct audit_cp_draft *d, int64_t last_id)
 	    d->stamped ? d->tst_error : NULL)) != NULL, GP_ERR_NOMEM);
 	snprintf(object, sizeof(object), "checkpoint:%lld",
 	    (long long)d->cp.id);
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "govpki";
-	ev.role = "system";
-	ev.op = AUDIT_OP_CHECKPOINT;
-	ev.object = object;
-	ev.outcome = "success";
-	ev.details = details;
-	GUARD(audit_append_tx(a, &ev, NULL));
+	GUARD(audit_success_tx(a, "govpki", "system", AUDIT_OP_CHECKPOINT,
+	    object, details));
 	r = 0;
 out:
 	json_decref(details);

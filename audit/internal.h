@@ -58,6 +58,13 @@ void audit_cp_draft_clear(struct audit_cp_draft *d);
 /* The store |a| writes to. */
 store *audit_store(audit *a);
 
+/* In the caller's transaction: audit_append_tx() of the "success" record
+ * of |op| on |object| by |actor| in |role| (no request or client), which
+ * audit/ writes of its own accord: a checkpoint's, an audit key's.
+ * |details| is borrowed. */
+int audit_success_tx(audit *a, const char *actor, const char *role,
+    const char *op, const char *object, json_t *details) GP_WUR;
+
 /* Decodes the lower- or upper-case hex |hex| into a new buffer of at most
  * |max| bytes; GP_ERR_INVALID naming |what| when it is not hex. */
 int audit_unhex(const char *hex, size_t max, const char *what, uint8_t **out,

@@ -3,8 +3,9 @@
  * rule it follows (ca/internal.h): a failure is audited exactly once, by
  * the public entry point the caller called, at its single exit, under the
  * operation the caller asked for, "denied" for GP_ERR_DENIED and "failure"
- * for anything else; nothing below an entry point audits. Successes are
- * never recorded here: their record commits with the state change.
+ * for anything else; nothing below an entry point audits. A success is
+ * recorded in the transaction of the state change it describes, which
+ * ca_commit_record() ends.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,18 @@ ca_event(struct audit_event *ev, const struct ca_actor *who, const char *op,
 	ev->request_id = who != NULL ? who->request_id : NULL;
 	ev->client = who != NULL ? who->client : NULL;
 	ev->details = details;
+}
+
+int
+ca_commit_record(store *st, audit *a, const struct audit_event *ev)
+{
+	int r;
+
+	if ((r = audit_append_tx(a, ev, NULL)) != 0) {
+		store_rollback(st);
+		return r;
+	}
+	return store_commit(st);
 }
 
 json_t *

@@ -31,7 +31,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
-#include "ca/ca.h"
+#include "ca/internal.h"
 
 /* An encoded entry: INTEGER (<= 35) + Time (<= 17) + extensions (<= 46)
  * + headers; 160 bytes is ample. */
@@ -507,9 +507,8 @@ crl_commit(const struct ca_crl_spec *spec, int64_t number, int64_t gen,
 	if (spec->delta)
 		json_object_set_new(d, "base", json_integer(info->base));
 	crl_event(&ev, spec, "success", d);
-	GUARD(audit_append_tx(spec->audit, &ev, NULL));
-	in_tx = 0;
-	GUARD(store_commit(spec->st));
+	in_tx = 0; /* ended by ca_commit_record */
+	GUARD(ca_commit_record(spec->st, spec->audit, &ev));
 	r = 0;
 out:
 	if (in_tx)

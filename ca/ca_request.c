@@ -136,9 +136,8 @@ ca_request_new(const struct ca_ctx *ca, const struct ca_actor *who,
 	GUARD(store_begin(ca->st));
 	in_tx = 1;
 	GUARD(store_request_insert(ca->st, &sr));
-	GUARD(audit_append_tx(ca->audit, &ev, NULL));
-	in_tx = 0;
-	GUARD(store_commit(ca->st));
+	in_tx = 0; /* ended by ca_commit_record */
+	GUARD(ca_commit_record(ca->st, ca->audit, &ev));
 	ENSURE((res->profile = strdup(p->name)) != NULL, GP_ERR_NOMEM);
 	res->pending = 1;
 	res->request_id = id;
@@ -290,9 +289,8 @@ ca_request_refuse(const struct ca_ctx *ca, const struct ca_actor *who,
 	    "requester", sr.requester_actor, "reason", reason)) != NULL,
 	    GP_ERR_NOMEM);
 	ca_event(&ev, who, "cert.refuse", request_id, "success", details);
-	GUARD(audit_append_tx(ca->audit, &ev, NULL));
-	in_tx = 0;
-	GUARD(store_commit(ca->st));
+	in_tx = 0; /* ended by ca_commit_record */
+	GUARD(ca_commit_record(ca->st, ca->audit, &ev));
 	r = 0;
 out:
 	if (in_tx)

@@ -141,9 +141,8 @@ ca_status_change(const struct ca_ctx *ca, const struct ca_actor *who,
 	sc.actor = who->actor;
 	GUARD(store_cert_status_change(ca->st, &sc));
 	ca_event(&ev, who, op, serial, "success", details);
-	GUARD(audit_append_tx(ca->audit, &ev, NULL));
-	in_tx = 0;
-	GUARD(store_commit(ca->st));
+	in_tx = 0; /* ended by ca_commit_record */
+	GUARD(ca_commit_record(ca->st, ca->audit, &ev));
 	r = 0;
 out:
 	if (in_tx)

@@ -186,6 +186,15 @@ void ca_event(struct audit_event *ev, const struct ca_actor *who,
     const char *op, const char *object, const char *outcome,
     json_t *details);
 
+/* The end of a state change made in the transaction the caller began on
+ * |st| (store_begin): appends its record |ev| (audit_append_tx) and
+ * commits both. On failure nothing of the change is kept: the
+ * transaction is rolled back (a failed commit leaves none open). Either
+ * way the transaction is over when it returns; the caller audits a
+ * failure as the rule above says. */
+int ca_commit_record(store *st, audit *a, const struct audit_event *ev)
+    GP_WUR;
+
 /*
  * Requests (ca_subject.c): everything checked before anything is built,
  * and the subject built from it.

@@ -1,11 +1,14 @@
 /*
  * cli.c: helpers shared by every govpki command: failures with the error
- * detail, usage errors, JSON printing, and reading PEM certificate files.
+ * detail, usage errors, confirmation on the terminal, JSON printing, and
+ * reading PEM certificate files.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -80,6 +83,23 @@ cli_bad_option(const char *cmd, int argc, char **argv)
 	else
 		snprintf(what, sizeof(what), "unknown option --%.*s", n, a + 2);
 	return cli_usage(cmd, what);
+}
+
+int
+cli_confirm(const char *fmt, ...)
+{
+	char line[32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" [y/N] ", stderr);
+	fflush(stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return 0;
+	line[strcspn(line, "\r\n")] = '\0';
+	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
 }
 
 void

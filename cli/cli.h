@@ -60,6 +60,12 @@ int cli_group_help(int argc, char **argv, void (*help)(FILE *f));
  * never its value. Returns CLI_USAGE. */
 int cli_bad_option(const char *cmd, int argc, char **argv);
 
+/* Asks the question |fmt| on stderr, followed by " [y/N] ", and reads
+ * one line from stdin: 1 when it is "y" or "yes" (in any case), 0 for
+ * anything else or no line. The caller has checked that stdin is a
+ * terminal (or that the user confirmed with --yes and it is not asked). */
+int cli_confirm(const char *fmt, ...) GP_PRINTF(1, 2);
+
 /* Prints |obj| as one JSON line on stdout and drops the reference. */
 void cli_print_json(json_t *obj);
 

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -557,26 +556,14 @@ audit_key_print(const struct instance_audit_key_change *kc, int json)
 static int
 audit_confirm(const struct instance *inst)
 {
-	char line[32], spki[65] = "?", *hex;
-	uint8_t h[32];
-	size_t n;
+	char spki[65];
 
-	if (audit_spki_sha256(inst->cert[GP_KEY_AUDIT], h) == 0 &&
-	    (hex = gp_hex(h, 32)) != NULL) {
-		snprintf(spki, sizeof(spki), "%s", hex);
-		free(hex);
-	}
-	fprintf(stderr, "The audit log of %s records no audit key. Adopting "
-	    "%s\n(SHA-256 of its key %s) anchors every checkpoint made so far "
-	    "on your word that\nthis key has always been the instance's own. "
-	    "Adopt it? [y/N] ", inst->cfg->dir, inst->cfg->key_uri[GP_KEY_AUDIT],
-	    spki);
-	fflush(stderr);
-	if (fgets(line, sizeof(line), stdin) == NULL)
-		return 0;
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
-	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+	audit_spki_hex(inst->cert[GP_KEY_AUDIT], spki);
+	return cli_confirm("The audit log of %s records no audit key. "
+	    "Adopting %s\n(SHA-256 of its key %s) anchors every checkpoint "
+	    "made so far on your word that\nthis key has always been the "
+	    "instance's own. Adopt it?", inst->cfg->dir,
+	    inst->cfg->key_uri[GP_KEY_AUDIT], spki);
 }
 
 static int

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -459,23 +458,6 @@ ca_print_request(json_t *j)
 #undef CA_STR
 }
 
-/* Asks on the terminal; 1 when the answer is yes. */
-static int
-ca_confirm(const char *id)
-{
-	char line[32];
-	size_t n;
-
-	fprintf(stderr, "Approve request %s and issue this certificate? "
-	    "[y/N] ", id);
-	fflush(stderr);
-	if (fgets(line, sizeof(line), stdin) == NULL)
-		return 0;
-	n = strcspn(line, "\r\n");
-	line[n] = '\0';
-	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
-}
-
 static int
 ca_run_approve(const struct ca_ctx *ca, const struct ca_actor *who,
     struct ca_opts *o)
@@ -492,7 +474,8 @@ ca_run_approve(const struct ca_ctx *ca, const struct ca_actor *who,
 	if (!o->yes && json_is_true(json_object_get(json_object_get(j,
 	    "issue"), "issuable")) &&
 	    strcmp(json_string_value(json_object_get(j, "status")),
-	    "pending") == 0 && !ca_confirm(o->arg)) {
+	    "pending") == 0 && !cli_confirm("Approve request %s and issue "
+	    "this certificate?", o->arg)) {
 		r = gp_err_set(GP_ERR_DENIED, "not approved: nothing was "
 		    "issued");
 		goto out;

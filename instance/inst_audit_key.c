@@ -93,22 +93,6 @@ out:
 	return r;
 }
 
-/* Lower-case hex of SHA-256 of |cert|'s SubjectPublicKeyInfo into |hex|
- * (65 bytes); "?" when it cannot be computed. */
-static void
-inst_spki_hex(X509 *cert, char hex[65])
-{
-	uint8_t spki[32];
-	char *h;
-
-	snprintf(hex, 65, "?");
-	if (cert != NULL && audit_spki_sha256(cert, spki) == 0 &&
-	    (h = gp_hex(spki, 32)) != NULL) {
-		snprintf(hex, 65, "%s", h);
-		free(h);
-	}
-}
-
 /* 1 when |a| and |b| have the same DER. */
 static int
 inst_cert_same(X509 *a, X509 *b)
@@ -159,8 +143,8 @@ instance_audit_key_check(struct instance *inst, int allow_unrecorded)
 		    (long long)info.pending_seq, dir);
 		goto out;
 	}
-	inst_spki_hex(cert, have);
-	inst_spki_hex(info.cert, want);
+	audit_spki_hex(cert, have);
+	audit_spki_hex(info.cert, want);
 	if (cert == NULL || strcmp(have, want) != 0) {
 		r = gp_err_set(GP_ERR_CONFIG, "%s/certs/audit.pem (key SHA-256 "
 		    "%s) is not the audit key in effect in the audit log "
@@ -449,16 +433,30 @@ inst_key_algo(X509 *cert, enum tok_algo *out)
 	return 0;
 }
 
-/* The checks both commands start with: keys loaded, the lock held
- * exclusively. */
+/* How both commands start: |out| cleared, *out_details the new object
+ * of their closing record (inst_key_finish: a refusal is recorded too),
+ * the keys loaded, the lock held exclusively, and the key in use named
+ * in out->old_spki. */
 static int
-inst_key_begin(struct instance *inst)
+inst_key_begin(struct instance *inst, struct instance_audit_key_change *out,
+    json_t **out_details)
 {
-	if (inst == NULL || inst->tok == NULL ||
-	    inst->key[GP_KEY_AUDIT] == NULL || inst->key[GP_KEY_CA] == NULL)
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	*out_details = NULL;
+	if (inst == NULL || inst->cfg == NULL || inst->audit == NULL)
+		return GP_ERR_INVALID;
+	if ((*out_details = json_object()) == NULL)
+		return GP_ERR_NOMEM;
+	if (inst->tok == NULL || inst->key[GP_KEY_AUDIT] == NULL ||
+	    inst->key[GP_KEY_CA] == NULL)
 		return gp_err_set(GP_ERR_LOGIN_REQUIRED, "audit key: open the "
 		    "instance with its keys");
-	return instance_lock_exclusive(inst);
+	if ((r = instance_lock_exclusive(inst)) != 0)
+		return r;
+	audit_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
+	return 0;
 }
 
 /* The switch in memory, once the change committed: this process's last
@@ -560,14 +558,8 @@ instance_audit_rotate(struct instance *inst,
 	memset(&pem, 0, sizeof(pem));
 	memset(&info, 0, sizeof(info));
 	memset(&ka, 0, sizeof(ka));
-	memset(out, 0, sizeof(*out));
-	ENSURE(inst != NULL && inst->cfg != NULL && inst->audit != NULL,
-	    GP_ERR_INVALID);
-	/* A refusal is recorded too. */
-	ENSURE((details = json_object()) != NULL, GP_ERR_NOMEM);
-	GUARD(inst_key_begin(inst));
+	GUARD(inst_key_begin(inst, out, &details));
 	cfg = inst->cfg;
-	inst_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
 	(void)json_object_set_new(details, "old_key_sha256",
 	    json_string(out->old_spki));
 	/* The key in use must be the one in effect: a rotation from another
@@ -604,7 +596,7 @@ instance_audit_rotate(struct instance *inst,
 	/* Its certificate, checked as verification will check it. */
 	GUARD(inst_new_cert(inst, pub, &cert, out->serial));
 	GUARD(audit_key_pair_check(key, cert));
-	inst_spki_hex(cert, out->new_spki);
+	audit_spki_hex(cert, out->new_spki);
 	(void)json_object_set_new(details, "new_key_sha256",
 	    json_string(out->new_spki));
 	(void)json_object_set_new(details, "serial", json_string(out->serial));
@@ -679,15 +671,10 @@ instance_audit_adopt(struct instance *inst,
 	memset(&pem, 0, sizeof(pem));
 	memset(&info, 0, sizeof(info));
 	memset(&ka, 0, sizeof(ka));
-	memset(out, 0, sizeof(*out));
-	ENSURE(inst != NULL && inst->cfg != NULL && inst->audit != NULL,
-	    GP_ERR_INVALID);
-	ENSURE((details = json_object()) != NULL, GP_ERR_NOMEM);
-	GUARD(inst_key_begin(inst));
+	GUARD(inst_key_begin(inst, out, &details));
 	out->adopted = 1;
 	snprintf(out->key_uri, sizeof(out->key_uri), "%s",
 	    inst->cfg->key_uri[GP_KEY_AUDIT]);
-	inst_spki_hex(inst->cert[GP_KEY_AUDIT], out->old_spki);
 	snprintf(out->new_spki, sizeof(out->new_spki), "%s", out->old_spki);
 	(void)json_object_set_new(details, "key", json_string(out->key_uri));
 	(void)json_object_set_new(details, "key_sha256",

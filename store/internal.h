@@ -126,6 +126,31 @@ int store_rows_read(store *st, sqlite3_stmt *s, void *rows, size_t row_size,
     size_t limit, int (*read)(sqlite3_stmt *s, void *row), size_t *out_n,
     const char *what) GP_WUR;
 
+/* A listing's search (store_search.c): |select| is "SELECT <columns>
+ * FROM <table> WHERE 1"; criterion i of |n| is the SQL |conds[i]|, which
+ * binds ?(i+1), and is added (" AND " |conds[i]|) only when the caller
+ * gives its value; |tail| orders the rows and binds ?(n+1) to the limit.
+ * A row reads with |read| and is freed with |clear|. */
+struct store_search {
+	const char *select;
+	const char *const *conds;
+	size_t n;
+	const char *tail;
+	size_t row_size;
+	int (*read)(sqlite3_stmt *s, void *row);
+	void (*clear)(void *row);
+	const char *what;                 /* for errors */
+};
+
+/* Runs |q| with the values |vals| (|q->n| of them, NULL: criterion not
+ * given) and reads at most |limit| rows into a new array *out of *out_len
+ * rows of |q->row_size| bytes, which the caller frees (each row with
+ * |q->clear|, then the array). GP_ERR_INVALID naming "limit" unless it is
+ * 1 to STORE_FIND_MAX. On failure *out is NULL and nothing is kept. */
+int store_search_run(store *st, const struct store_search *q,
+    const char *const *vals, int64_t limit, void **out, size_t *out_len)
+    GP_WUR;
+
 /* Copies a 32-byte hash column into |out|. GP_ERR_TAMPERED naming |what|
  * when the stored blob has another length (nobody but an editor of the
  * file writes one). */

@@ -2,8 +2,8 @@
  * store_cert_query.c: searching the certificates this instance issued by
  * unified social credit code, resident ID number, status and profile, in
  * pages keyed by serial (so a page costs the same at any depth), and
- * counting them. The WHERE clause holds only the criteria given, so that
- * SQLite can use the index of the most selective one.
+ * counting them. The query holds only the criteria given, so that SQLite
+ * can use the index of the most selective one (store_search.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,69 +53,38 @@ out:
 	return r;
 }
 
+static void
+store_find_clear(void *row)
+{
+	store_cert_clear(row);
+}
+
 int
 store_cert_find(store *st, const struct store_cert_query *q,
     struct store_cert **out, size_t *out_len)
 {
-	const char *vals[5];
-	static const char *const cols[5] = {"uscc", "id_number", "status",
-	    "profile", NULL};
-	char sql[512];
-	size_t used, n = 0, i;
-	struct store_cert *list = NULL;
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc, locked = 0;
+	static const char *const conds[5] = {"uscc = ?1", "id_number = ?2",
+	    "status = ?3", "profile = ?4", "serial > ?5"};
+	static const struct store_search search = {
+		"SELECT " STORE_FIND_COLS " FROM certificates WHERE 1",
+		conds, 5, " ORDER BY serial LIMIT ?6",
+		sizeof(struct store_cert), store_find_row, store_find_clear,
+		"certificate search",
+	};
+	const char *vals[5] = {NULL, NULL, NULL, NULL, NULL};
+	void *list = NULL;
+	int r;
 
-	*out = NULL;
-	*out_len = 0;
-	ENSURE(q != NULL && q->limit >= 1 && q->limit <= STORE_FIND_MAX,
-	    gp_err_set(GP_ERR_INVALID, "limit: must be 1 to %d",
-	    STORE_FIND_MAX));
-	vals[0] = q->uscc;
-	vals[1] = q->id_number;
-	vals[2] = q->status;
-	vals[3] = q->profile;
-	vals[4] = q->after;
-	used = (size_t)snprintf(sql, sizeof(sql), "SELECT " STORE_FIND_COLS
-	    " FROM certificates WHERE 1");
-	for (i = 0; i < 5; i++) {
-		if (vals[i] == NULL)
-			continue;
-		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
-		    " AND %s %s ?%zu", cols[i] ? cols[i] : "serial",
-		    cols[i] ? "=" : ">", i + 1);
+	if (q != NULL) {
+		vals[0] = q->uscc;
+		vals[1] = q->id_number;
+		vals[2] = q->status;
+		vals[3] = q->profile;
+		vals[4] = q->after;
 	}
-	snprintf(sql + used, sizeof(sql) - used, " ORDER BY serial LIMIT ?6");
-	ENSURE((list = calloc((size_t)q->limit, sizeof(*list))) != NULL,
-	    GP_ERR_NOMEM);
-	store_lock(st);
-	locked = 1;
-	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) != SQLITE_OK) {
-		r = store_err(st, rc, "certificate search");
-		goto out;
-	}
-	for (i = 0; i < 5; i++) {
-		if (vals[i] != NULL &&
-		    (rc = store_bind_text(s, (int)i + 1, vals[i])) != SQLITE_OK) {
-			r = store_err(st, rc, "certificate search");
-			goto out;
-		}
-	}
-	if ((rc = sqlite3_bind_int64(s, 6, q->limit)) != SQLITE_OK) {
-		r = store_err(st, rc, "certificate search");
-		goto out;
-	}
-	GUARD(store_rows_read(st, s, list, sizeof(*list), (size_t)q->limit,
-	    store_find_row, &n, "certificate search"));
+	r = store_search_run(st, &search, vals, q != NULL ? q->limit : 0,
+	    &list, out_len);
 	*out = list;
-	*out_len = n;
-	list = NULL; /* transferred */
-	r = 0;
-out:
-	sqlite3_finalize(s);
-	if (locked)
-		store_unlock(st);
-	store_cert_list_free(list, (size_t)q->limit);
 	return r;
 }
 

@@ -22,6 +22,12 @@
 	"created_ms, approver, decided_ms, serial, requester_idn, "      \
 	"approver_actor, reason"
 
+/* The search criterion of a page after the request ?4, in creation
+ * order. */
+#define STORE_REQ_AFTER                                                  \
+	"(created_ms, id) > (SELECT created_ms, id FROM requests WHERE "  \
+	"id = ?4)"
+
 /* A request body is a CSR and a few fields; cap what is kept. */
 #define STORE_REQ_MAX_BODY (256 * 1024)
 #define STORE_REQ_MAX_REASON 4096
@@ -215,67 +221,38 @@ out:
 	return r;
 }
 
+static void
+store_request_row_clear(void *row)
+{
+	store_request_clear(row);
+}
+
 int
 store_request_find(store *st, const struct store_request_query *q,
     struct store_request **out, size_t *out_len)
 {
-	struct store_request *list = NULL;
-	sqlite3_stmt *s = NULL;
-	char sql[768];
-	size_t used, n = 0;
-	int r = GP_ERR_INTERNAL, rc, locked = 0;
+	/* |requester| matches the person or the idn stored. */
+	static const char *const conds[4] = {"profile = ?1",
+	    "(requester = ?2 OR requester_idn = ?2)", "status = ?3",
+	    STORE_REQ_AFTER};
+	static const struct store_search search = {
+		"SELECT " STORE_REQ_LIST_COLS " FROM requests WHERE 1",
+		conds, 4, " ORDER BY created_ms, id LIMIT ?5",
+		sizeof(struct store_request), store_request_row,
+		store_request_row_clear, "request search",
+	};
+	const char *vals[4] = {NULL, NULL, NULL, NULL};
+	void *list = NULL;
+	int r;
 
-	*out = NULL;
-	*out_len = 0;
-	ENSURE(q != NULL && q->limit >= 1 && q->limit <= STORE_FIND_MAX,
-	    gp_err_set(GP_ERR_INVALID, "limit: must be 1 to %d",
-	    STORE_FIND_MAX));
-	/* Only the criteria given, so that SQLite can use the status or the
-	 * creation index; unused parameters stay unbound (NULL). */
-	used = (size_t)snprintf(sql, sizeof(sql), "SELECT "
-	    STORE_REQ_LIST_COLS " FROM requests WHERE 1");
-	if (q->profile != NULL)
-		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
-		    " AND profile = ?1");
-	if (q->requester != NULL)
-		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
-		    " AND (requester = ?2 OR requester_idn = ?2)");
-	if (q->status != NULL)
-		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
-		    " AND status = ?3");
-	if (q->after != NULL)
-		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
-		    " AND (created_ms, id) > (SELECT created_ms, id FROM "
-		    "requests WHERE id = ?4)");
-	snprintf(sql + used, sizeof(sql) - used,
-	    " ORDER BY created_ms, id LIMIT ?5");
-	ENSURE((list = calloc((size_t)q->limit, sizeof(*list))) != NULL,
-	    GP_ERR_NOMEM);
-	store_lock(st);
-	locked = 1;
-	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) != SQLITE_OK ||
-	    (q->profile != NULL &&
-	    (rc = store_bind_text(s, 1, q->profile)) != SQLITE_OK) ||
-	    (q->requester != NULL &&
-	    (rc = store_bind_text(s, 2, q->requester)) != SQLITE_OK) ||
-	    (q->status != NULL &&
-	    (rc = store_bind_text(s, 3, q->status)) != SQLITE_OK) ||
-	    (q->after != NULL &&
-	    (rc = store_bind_text(s, 4, q->after)) != SQLITE_OK) ||
-	    (rc = sqlite3_bind_int64(s, 5, q->limit)) != SQLITE_OK) {
-		r = store_err(st, rc, "request search");
-		goto out;
+	if (q != NULL) {
+		vals[0] = q->profile;
+		vals[1] = q->requester;
+		vals[2] = q->status;
+		vals[3] = q->after;
 	}
-	GUARD(store_rows_read(st, s, list, sizeof(*list), (size_t)q->limit,
-	    store_request_row, &n, "request search"));
+	r = store_search_run(st, &search, vals, q != NULL ? q->limit : 0,
+	    &list, out_len);
 	*out = list;
-	*out_len = n;
-	list = NULL; /* transferred */
-	r = 0;
-out:
-	sqlite3_finalize(s);
-	if (locked)
-		store_unlock(st);
-	store_request_list_free(list, (size_t)q->limit);
 	return r;
 }

@@ -56,7 +56,8 @@ t_softhsm() {
 	export SOFTHSM2_CONF="$T_TMP/softhsm/softhsm2.conf"
 }
 
-# t_setcfg FILE SECTION.FIELD=JSON...: sets fields of a govpki.json.
+# t_setcfg FILE SECTION.FIELD=JSON|FIELD=JSON...: sets fields of a
+# govpki.json (FIELD alone: a top-level one).
 t_setcfg() {
 	python3 - "$@" <<'EOF'
 import json, sys
@@ -64,11 +65,19 @@ p = sys.argv[1]
 c = json.load(open(p))
 for kv in sys.argv[2:]:
     k, v = kv.split("=", 1)
-    sec, key = k.split(".")
-    c.setdefault(sec, {})[key] = json.loads(v)
+    if "." in k:
+        sec, key = k.split(".")
+        c.setdefault(sec, {})[key] = json.loads(v)
+    else:
+        c[k] = json.loads(v)
 json.dump(c, open(p, "w"), indent=2)
 EOF
 }
+
+# t_sql DIR SQL: runs SQL on DIR/govpki.db with the sqlite3 shell (as
+# another process, or an editor of the file), waiting up to 10 s for a
+# lock.
+t_sql() { sqlite3 -cmd '.timeout 10000' "$1/govpki.db" "$2"; }
 
 # A free TCP port on 127.0.0.1.
 t_free_port() {
@@ -82,6 +91,25 @@ t_bg() {
 	T_LAST_PID=$!
 }
 
+# t_stop PID: SIGTERM, then SIGKILL if PID has not exited within 10 s.
+t_stop() {
+	kill -TERM "$1" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	kill -KILL "$1" 2>/dev/null
+}
+
+# t_wait_exit PID TENTHS: waits up to TENTHS tenths of a second for PID (a
+# child of this shell, started by t_bg) to exit; returns its exit status,
+# or 124 when it is still running.
+t_wait_exit() {
+	local pid=$1 n=$2
+	for _ in $(seq 1 "$n"); do
+		if ! kill -0 "$pid" 2>/dev/null; then wait "$pid"; return; fi
+		sleep 0.1
+	done
+	return 124
+}
+
 # t_wait_http URL [SECONDS]: waits until URL answers (any status).
 t_wait_http() {
 	local url=$1 n=${2:-20} i
@@ -90,6 +118,30 @@ t_wait_http() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# t_serve DIR [serve args...]: `govpki serve --dir DIR` on fresh loopback
+# ports, public $PUB (http) and admin $ADM (https), its output appended to
+# $T_TMP/serve.out and $T_TMP/serve.err; its pid in $T_SERVE_PID (stopped
+# by t_cleanup, or t_stop). Returns 0 once $PUB/healthz answers, 1 when it
+# does not within 30 s.
+t_serve() {
+	local dir=$1 p1 p2; shift
+	p1=$(t_free_port)
+	p2=$(t_free_port)
+	PUB=http://127.0.0.1:$p1
+	ADM=https://127.0.0.1:$p2
+	t_bg "$GOVPKI" serve --dir "$dir" --http "127.0.0.1:$p1" \
+		--https "127.0.0.1:$p2" "$@" >>"$T_TMP/serve.out" 2>>"$T_TMP/serve.err"
+	T_SERVE_PID=$T_LAST_PID
+	t_wait_http "$PUB/healthz" 30
+}
+# t_serve_up NAME DIR [serve args...]: t_serve; when the server does not
+# answer, fails "serve starts" with its last errors and ends the test NAME.
+t_serve_up() {
+	local name=$1; shift
+	t_serve "$@" && return 0
+	t_fail "serve starts" "$(tail -n 5 "$T_TMP/serve.err" | tr '\n' ' ')"; t_done "$name"; exit 1
 }
 
 # HTTP cases of the API tests. t_req NAME URL [curl args...]: writes the
@@ -110,10 +162,30 @@ t_expect_err() {
 	if [ "$3" = "$2" ] && grep -Eq -- "$4" "$T_TMP/$1.body"; then t_ok "$1"; else
 		t_fail "$1" "status $3 (want $2), body lacks /$4/: $(head -c 400 "$T_TMP/$1.body" 2>/dev/null)"; fi
 }
+# t_admin CERTBASE NAME PATH [curl args...]: t_req of $ADM/PATH with the
+# client certificate CERTBASE.pem and its key CERTBASE.key, trusting the
+# instance root $D/certs/root.pem.
+t_admin() {
+	local who=$1 name=$2 path=$3; shift 3
+	t_req "$name" "$ADM$path" --cacert "$D/certs/root.pem" \
+		--cert "$who.pem" --key "$who.key" "$@"
+}
 # t_jget FILE EXPR: a Python expression on the JSON in FILE (as j).
 t_jget() {
 	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
 }
+# t_csr NAME [openssl -newkey args]: a new key $T_TMP/NAME.key and its CSR
+# $T_TMP/NAME.csr (an EC P-256 key unless the args say otherwise; the CA
+# ignores the subject).
+t_csr() {
+	local n=$1; shift
+	[ $# -gt 0 ] || set -- ec -pkeyopt ec_paramgen_curve:P-256
+	openssl req -new -newkey "$@" -nodes -keyout "$T_TMP/$n.key" \
+		-subj "/CN=ignored by the CA" -out "$T_TMP/$n.csr" 2>/dev/null
+}
+# t_serial PEM: the serial of the certificate in the file PEM as govpki
+# writes it (lower-case hex, no leading zeros).
+t_serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//'; }
 # t_issue_json FILE PROFILE CSR SUBJECT_JSON: an issuance request body.
 t_issue_json() {
 	python3 - "$@" <<'PY'
@@ -125,22 +197,13 @@ PY
 }
 
 # t_instance NAME: `govpki init` in $D ($T_TMP/inst) and `govpki serve` of
-# it on free loopback ports, public $PUB and admin $ADM (stopped by
-# t_cleanup); cd to $T_TMP. When either fails, ends the test NAME.
+# it (t_serve_up: public $PUB and admin $ADM, stopped by t_cleanup); cd to
+# $T_TMP. When either fails, ends the test NAME.
 t_instance() {
 	D=$T_TMP/inst
-	local p1 p2
-	p1=$(t_free_port)
-	p2=$(t_free_port)
-	PUB=http://127.0.0.1:$p1
-	ADM=https://127.0.0.1:$p2
 	cd "$T_TMP" || exit 1
 	if ! "$GOVPKI" init --dir "$D" >init.out 2>&1; then
 		t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done "$1"; exit 1
 	fi
-	GOVPKI_TEST_CLOCK=ok t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$p1" \
-		--https "127.0.0.1:$p2" >serve.out 2>serve.err
-	if ! t_wait_http "$PUB/healthz" 30; then
-		t_fail "serve starts" "$(tail -n 5 serve.err | tr '\n' ' ')"; t_done "$1"; exit 1
-	fi
+	GOVPKI_TEST_CLOCK=ok t_serve_up "$1" "$D"
 }

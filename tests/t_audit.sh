@@ -22,40 +22,17 @@ export GOVPKI_TEST_CLOCK=ok
 D=$T_TMP/inst
 W=$T_TMP/witness.state
 
-# jget FILE EXPR: a Python expression over the JSON in FILE (as j).
-jget() {
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
-}
-db() { sqlite3 -cmd '.timeout 10000' "$1/govpki.db" "$2"; }
 # edit DIR SQL: as an editor of the file, the append-only triggers gone.
 edit() {
-	db "$1" "DROP TRIGGER IF EXISTS audit_no_update;
+	t_sql "$1" "DROP TRIGGER IF EXISTS audit_no_update;
 		DROP TRIGGER IF EXISTS audit_no_delete;
 		DROP TRIGGER IF EXISTS checkpoints_no_update;
 		DROP TRIGGER IF EXISTS checkpoints_no_delete;
 		DROP TRIGGER IF EXISTS cert_status_history_no_update;
 		DROP TRIGGER IF EXISTS cert_status_history_no_delete; $2"
 }
-# serve DIR: starts the server on fresh ports; sets PUB, ADM, SPID.
-serve() {
-	local p1 p2
-	p1=$(t_free_port)
-	p2=$(t_free_port)
-	PUB=http://127.0.0.1:$p1
-	ADM=https://127.0.0.1:$p2
-	t_bg "$GOVPKI" serve --dir "$1" --http "127.0.0.1:$p1" \
-		--https "127.0.0.1:$p2" >"$T_TMP/serve.out" 2>>"$T_TMP/serve.err"
-	SPID=$T_LAST_PID
-	t_wait_http "$PUB/healthz" 30
-}
-# stop: SIGTERM, then wait for the server to exit.
-stop() {
-	kill -TERM "$SPID" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$SPID" 2>/dev/null || return 0; sleep 0.1; done
-	kill -KILL "$SPID" 2>/dev/null
-}
 # head_cp DIR: "seq id" of the last checkpoint.
-last_cp() { db "$1" "SELECT seq FROM checkpoints ORDER BY id DESC LIMIT 1"; }
+last_cp() { t_sql "$1" "SELECT seq FROM checkpoints ORDER BY id DESC LIMIT 1"; }
 witness() { "$GOVPKI" audit witness --url "$PUB" --state "$@"; }
 
 if ! "$GOVPKI" init --dir "$D" >"$T_TMP/init.out" 2>&1; then
@@ -73,28 +50,24 @@ openssl x509 -in "$D/certs/audit.pem" -noout -ext extendedKeyUsage 2>/dev/null |
 	t_ok "audit.pem carries the critical audit EKU" ||
 	t_fail "audit.pem carries the critical audit EKU" "$(openssl x509 -in "$D/certs/audit.pem" -noout -ext extendedKeyUsage 2>&1)"
 spki=$(openssl x509 -in "$D/certs/audit.pem" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
-[ "$(db "$D" "SELECT count(*) FROM audit WHERE op='audit.key' AND object='audit-key:$spki'")" = 1 ] &&
+[ "$(t_sql "$D" "SELECT count(*) FROM audit WHERE op='audit.key' AND object='audit-key:$spki'")" = 1 ] &&
 	t_ok "init records the audit key (SHA-256 of its SPKI) in the chain" ||
-	t_fail "init records the audit key in the chain" "$(db "$D" "SELECT seq, object FROM audit WHERE op='audit.key'")"
+	t_fail "init records the audit key in the chain" "$(t_sql "$D" "SELECT seq, object FROM audit WHERE op='audit.key'")"
 t_check "a fresh instance verifies" "$GOVPKI" audit verify --dir "$D"
 
 # --- a checkpoint at start, published, verified by openssl ----------------
-if ! serve "$D"; then
-	t_fail "serve starts" "$(tail -n 5 "$T_TMP/serve.err" | tr '\n' ' ')"
-	t_done audit
-	exit 1
-fi
-start_seq=$(db "$D" "SELECT max(seq) FROM audit WHERE op='server.start'")
+t_serve_up audit "$D"
+start_seq=$(t_sql "$D" "SELECT max(seq) FROM audit WHERE op='server.start'")
 cp_seq=$(last_cp "$D")
 [ -n "$start_seq" ] && [ "${cp_seq:-0}" -ge "$start_seq" ] &&
 	t_ok "a checkpoint right after serve starts (covers $cp_seq >= server.start $start_seq)" ||
 	t_fail "a checkpoint right after serve starts" "last checkpoint $cp_seq, server.start $start_seq"
-[ "$(db "$D" "SELECT length(tst) > 0 FROM checkpoints ORDER BY id DESC LIMIT 1")" = 1 ] &&
+[ "$(t_sql "$D" "SELECT length(tst) > 0 FROM checkpoints ORDER BY id DESC LIMIT 1")" = 1 ] &&
 	t_ok "the start checkpoint is time-stamped" ||
 	t_fail "the start checkpoint is time-stamped" "no token"
 
 s=$(curl -s --max-time 10 -o "$T_TMP/head.json" -w '%{http_code}' "$PUB/audit/checkpoint")
-[ "$s" = 200 ] && [ "$(jget "$T_TMP/head.json" 'j["seq"]')" = "$cp_seq" ] &&
+[ "$s" = 200 ] && [ "$(t_jget "$T_TMP/head.json" 'j["seq"]')" = "$cp_seq" ] &&
 	t_ok "GET /audit/checkpoint answers the latest head" ||
 	t_fail "GET /audit/checkpoint answers the latest head" "status $s: $(head -c 300 "$T_TMP/head.json")"
 python3 - "$T_TMP" <<'EOF'
@@ -125,13 +98,13 @@ cp "$D/certs/root.pem" "$T_TMP/auditor-root.pem"   # the auditor's own copy
 t_check "witness: first head recorded" witness "$W" --root "$T_TMP/auditor-root.pem"
 [ "$(stat -c %a "$W")" = 600 ] && t_ok "witness state is mode 0600" || t_fail "witness state is mode 0600" "$(stat -c %a "$W")"
 witness "$W" --json >"$T_TMP/w2.json" 2>&1
-[ "$(jget "$T_TMP/w2.json" 'j["status"]')" = unchanged ] &&
+[ "$(t_jget "$T_TMP/w2.json" 'j["status"]')" = unchanged ] &&
 	t_ok "witness: the same head again is unchanged" ||
 	t_fail "witness: the same head again is unchanged" "$(cat "$T_TMP/w2.json")"
 "$GOVPKI" ca crl --dir "$D" >/dev/null 2>&1    # a CLI run: its own time-stamped checkpoint at exit
 witness "$W" --json >"$T_TMP/w3.json" 2>&1
-[ "$(jget "$T_TMP/w3.json" 'j["status"]')" = recorded ] &&
-	[ "$(jget "$T_TMP/w3.json" 'j["seq"] > j["previous_seq"]')" = True ] &&
+[ "$(t_jget "$T_TMP/w3.json" 'j["status"]')" = recorded ] &&
+	[ "$(t_jget "$T_TMP/w3.json" 'j["seq"] > j["previous_seq"]')" = True ] &&
 	t_ok "witness: a head that extends the last is recorded" ||
 	t_fail "witness: a head that extends the last is recorded" "$(cat "$T_TMP/w3.json")"
 t_refuse "witness: another --root than the pinned one is refused" "not the root pinned" \
@@ -141,14 +114,14 @@ t_refuse "witness: another --root than the pinned one is refused" "not the root 
 "$GOVPKI" audit verify --dir "$D" --json >"$T_TMP/v.json" 2>&1
 curl -s --max-time 10 --cacert "$D/certs/root.pem" --cert "$D/admin/auditor.pem" \
 	--key "$D/admin/auditor.key" -o "$T_TMP/api.json" "$ADM/api/v1/audit/verify"
-k1=$(jget "$T_TMP/v.json" 'sorted(j)')
-k2=$(jget "$T_TMP/api.json" 'sorted(j)')
-[ -n "$k1" ] && [ "$k1" = "$k2" ] && [ "$(jget "$T_TMP/api.json" 'j["verified"]')" = True ] &&
-	[ "$(jget "$T_TMP/v.json" 'j["timestamped"] >= 2')" = True ] &&
+k1=$(t_jget "$T_TMP/v.json" 'sorted(j)')
+k2=$(t_jget "$T_TMP/api.json" 'sorted(j)')
+[ -n "$k1" ] && [ "$k1" = "$k2" ] && [ "$(t_jget "$T_TMP/api.json" 'j["verified"]')" = True ] &&
+	[ "$(t_jget "$T_TMP/v.json" 'j["timestamped"] >= 2')" = True ] &&
 	t_ok "audit verify --json and GET /api/v1/audit/verify: same fields" ||
 	t_fail "audit verify --json and GET /api/v1/audit/verify: same fields" "cli $k1 / api $k2: $(cat "$T_TMP/api.json")"
 "$GOVPKI" audit export --dir "$D" --out "$T_TMP/export.jsonl" --json >"$T_TMP/exp.json" 2>"$T_TMP/exp.err"
-[ "$(jget "$T_TMP/exp.json" 'j["records"]')" = "$(wc -l <"$T_TMP/export.jsonl")" ] &&
+[ "$(t_jget "$T_TMP/exp.json" 'j["records"]')" = "$(wc -l <"$T_TMP/export.jsonl")" ] &&
 	[ ! -s "$T_TMP/exp.err" ] &&
 	t_ok "audit export --json prints {out, records} as JSON" ||
 	t_fail "audit export --json prints {out, records} as JSON" "$(cat "$T_TMP/exp.json" "$T_TMP/exp.err")"
@@ -156,36 +129,36 @@ k2=$(jget "$T_TMP/api.json" 'sorted(j)')
 # --- a crash: kill -9, then a checkpoint at the next start ----------------
 curl -s --max-time 10 --cacert "$D/certs/root.pem" --cert "$D/admin/auditor.pem" \
 	--key "$D/admin/auditor.key" -o /dev/null "$ADM/api/v1/audit?limit=1"
-kill -KILL "$SPID"
-wait "$SPID" 2>/dev/null
-crash_max=$(db "$D" "SELECT max(seq) FROM audit")
+kill -KILL "$T_SERVE_PID"
+wait "$T_SERVE_PID" 2>/dev/null
+crash_max=$(t_sql "$D" "SELECT max(seq) FROM audit")
 [ "$(last_cp "$D")" -lt "$crash_max" ] &&
 	t_ok "the killed server left records unsealed (up to $crash_max)" ||
 	t_fail "the killed server left records unsealed" "last checkpoint $(last_cp "$D"), last record $crash_max"
-serve "$D" || t_fail "serve restarts" "$(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"
+t_serve "$D" || t_fail "serve restarts" "$(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"
 [ "$(last_cp "$D")" -gt "$crash_max" ] &&
 	t_ok "after kill -9, the restart seals the crashed run's records at once" ||
 	t_fail "after kill -9, the restart seals the crashed run's records" "last checkpoint $(last_cp "$D"), crashed run up to $crash_max"
 t_check "witness: the restarted server's head" witness "$W"
-stop
+t_stop "$T_SERVE_PID"
 t_check "the log verifies against the witness" "$GOVPKI" audit verify --dir "$D" --witness "$W"
-[ "$(jget "$T_TMP/w3.json" 'j["seq"]')" -gt 0 ] && cp -a "$D" "$T_TMP/pristine"
+[ "$(t_jget "$T_TMP/w3.json" 'j["seq"]')" -gt 0 ] && cp -a "$D" "$T_TMP/pristine"
 
 # --- attack: rollback to an earlier checkpoint -----------------------------
 R=$T_TMP/rollback
 cp -a "$T_TMP/pristine" "$R"
 # Back to the first checkpoint: every later checkpoint and record gone.
-cut=$(db "$R" "SELECT seq FROM audit WHERE op='audit.checkpoint' AND object='checkpoint:1'")
+cut=$(t_sql "$R" "SELECT seq FROM audit WHERE op='audit.checkpoint' AND object='checkpoint:1'")
 edit "$R" "DELETE FROM checkpoints WHERE id > 1; DELETE FROM audit WHERE seq > $cut"
 t_check "rollback: the database alone cannot tell (verifies)" "$GOVPKI" audit verify --dir "$R"
 t_refuse "rollback: caught by verify --witness, naming the witnessed head" \
 	"does NOT verify.*witnessed head seq [0-9]+ \(checkpoint [0-9]+, seen .*is not in the chain" \
 	"$GOVPKI" audit verify --dir "$R" --witness "$W"
 # The rolled-back instance served: its head goes backwards.
-serve "$R"
+t_serve "$R"
 witness "$W" >"$T_TMP/back.out" 2>&1
 rc=$?
-stop
+t_stop "$T_SERVE_PID"
 [ $rc != 0 ] && grep -q "INCIDENT: the audit head went backwards" "$T_TMP/back.out" &&
 	t_ok "witness: a head that goes backwards is an incident (exit $rc)" ||
 	t_fail "witness: a head that goes backwards is an incident" "exit $rc: $(cat "$T_TMP/back.out")"
@@ -198,13 +171,13 @@ stop
 # records with other contents: the same seq with another hash.
 cp -a "$T_TMP/pristine" "$T_TMP/fork1"
 cp -a "$T_TMP/pristine" "$T_TMP/fork2"
-serve "$T_TMP/fork1"
+t_serve "$T_TMP/fork1"
 t_check "witness (fork): first copy's head" witness "$T_TMP/fork.state" --root "$T_TMP/auditor-root.pem"
-stop
-serve "$T_TMP/fork2"
+t_stop "$T_SERVE_PID"
+t_serve "$T_TMP/fork2"
 witness "$T_TMP/fork.state" >"$T_TMP/fork.out" 2>&1
 rc=$?
-stop
+t_stop "$T_SERVE_PID"
 [ $rc != 0 ] && grep -q "INCIDENT: the audit log forked: seq [0-9]* .*has another hash" "$T_TMP/fork.out" &&
 	t_ok "witness: same seq, another hash is a fork incident" ||
 	t_fail "witness: same seq, another hash is a fork incident" "exit $rc: $(cat "$T_TMP/fork.out")"
@@ -311,13 +284,13 @@ t_refuse "orphan certificate (no cert.issue record): caught, naming it" \
 	"does NOT verify.*certificate 7e5700000000000000000000000000aa \(good\) has no cert.issue record" \
 	"$GOVPKI" audit verify --dir "$O"
 "$GOVPKI" audit verify --dir "$O" --json >"$T_TMP/o.json" 2>&1
-serve "$O"
+t_serve "$O"
 curl -s --max-time 10 --cacert "$O/certs/root.pem" --cert "$O/admin/auditor.pem" \
 	--key "$O/admin/auditor.key" -o "$T_TMP/o-api.json" "$ADM/api/v1/audit/verify"
-stop
-[ "$(jget "$T_TMP/o.json" '(j["verified"], j["bad_serial"], j["first_bad_seq"] > 0)')" = "(False, '7e5700000000000000000000000000aa', True)" ] &&
-	[ "$(jget "$T_TMP/o-api.json" '(j["verified"], j["bad_serial"], j["first_bad_seq"] > 0)')" = "(False, '7e5700000000000000000000000000aa', True)" ] &&
-	[ "$(jget "$T_TMP/o.json" 'sorted(j)')" = "$(jget "$T_TMP/o-api.json" 'sorted(j)')" ] &&
+t_stop "$T_SERVE_PID"
+[ "$(t_jget "$T_TMP/o.json" '(j["verified"], j["bad_serial"], j["first_bad_seq"] > 0)')" = "(False, '7e5700000000000000000000000000aa', True)" ] &&
+	[ "$(t_jget "$T_TMP/o-api.json" '(j["verified"], j["bad_serial"], j["first_bad_seq"] > 0)')" = "(False, '7e5700000000000000000000000000aa', True)" ] &&
+	[ "$(t_jget "$T_TMP/o.json" 'sorted(j)')" = "$(t_jget "$T_TMP/o-api.json" 'sorted(j)')" ] &&
 	t_ok "a log that does not verify: CLI --json and the API name the same first bad record" ||
 	t_fail "CLI --json and the API name the first bad record" "$(cat "$T_TMP/o.json" "$T_TMP/o-api.json")"
 
@@ -340,9 +313,9 @@ ASER=$(openssl x509 -in "$H/admin/auditor.pem" -noout -serial | cut -d= -f2 | tr
 "$GOVPKI" ca revoke "$OSER" --reason keyCompromise --dir "$H" >/dev/null 2>&1
 "$GOVPKI" ca hold "$ASER" --dir "$H" >/dev/null 2>&1
 "$GOVPKI" ca revoke "$ASER" --reason keyCompromise --dir "$H" >/dev/null 2>&1
-[ "$(db "$H" "SELECT group_concat(change) FROM cert_status_history WHERE serial='$ASER'")" = hold,revoke ] &&
+[ "$(t_sql "$H" "SELECT group_concat(change) FROM cert_status_history WHERE serial='$ASER'")" = hold,revoke ] &&
 	t_check "holds and revocations through the CA verify" "$GOVPKI" audit verify --dir "$H" ||
-	t_fail "holds and revocations through the CA verify" "history: $(db "$H" "SELECT * FROM cert_status_history")"
+	t_fail "holds and revocations through the CA verify" "history: $(t_sql "$H" "SELECT * FROM cert_status_history")"
 cp -a "$H" "$H.del"
 edit "$H.del" "DELETE FROM cert_status_history WHERE serial='$OSER'"
 t_refuse "a deleted status history event: caught, naming the record" \

@@ -27,23 +27,6 @@ export GOVPKI_TEST_CLOCK=ok
 D=$T_TMP/inst
 W=$T_TMP/witness.state
 
-db() { sqlite3 -cmd '.timeout 10000' "$1/govpki.db" "$2"; }
-# serve DIR: starts the server on fresh ports; sets PUB, SPID.
-serve() {
-	local p1 p2
-	p1=$(t_free_port)
-	p2=$(t_free_port)
-	PUB=http://127.0.0.1:$p1
-	t_bg "$GOVPKI" serve --dir "$1" --http "127.0.0.1:$p1" \
-		--https "127.0.0.1:$p2" --quiet 2>>"$T_TMP/serve.err"
-	SPID=$T_LAST_PID
-	t_wait_http "$PUB/healthz" 30
-}
-stop() {
-	kill -TERM "$SPID" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$SPID" 2>/dev/null || return 0; sleep 0.1; done
-	kill -KILL "$SPID" 2>/dev/null
-}
 spki() { openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1; }
 keyuri() { t_jget "$1/govpki.json" 'j["keys"]["audit"]'; }
 # cp_sign DIR LABEL: appends a checkpoint of the current head signed by
@@ -124,19 +107,19 @@ t_refuse "audit rotate-key: an option of another sub-command is a usage error" \
 [ $? = 2 ] && t_ok "usage errors exit 2" || t_fail "usage errors exit 2" "exit $?"
 
 # --- refused while the server runs ---------------------------------------------
-serve "$D" || { t_fail "serve starts" "$(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"; t_done audit_key; exit 1; }
+t_serve_up audit_key "$D" --quiet
 t_check "witness: first head, root pinned" "$GOVPKI" audit witness --url "$PUB" --state "$W" \
 	--root "$T_TMP/auditor-root.pem"
 t_refuse "rotate-key while the server runs: refused, naming the lock" \
 	"govpki.lock: another govpki process has the instance open with its keys.*stop it first" \
 	"$GOVPKI" audit rotate-key --dir "$D"
-stop
+t_stop "$T_SERVE_PID"
 [ "$(spki "$D/certs/audit.pem")" = "$OLD_SPKI" ] && [ "$(keyuri "$D")" = "$OLD_URI" ] &&
-	[ "$(db "$D" "SELECT count(*) FROM audit WHERE op='audit.rotate-key' AND outcome='failure'")" = 1 ] &&
-	[ "$(db "$D" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 1 ] &&
+	[ "$(t_sql "$D" "SELECT count(*) FROM audit WHERE op='audit.rotate-key' AND outcome='failure'")" = 1 ] &&
+	[ "$(t_sql "$D" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 1 ] &&
 	t_ok "the refused rotation changed nothing, and is recorded" ||
 	t_fail "the refused rotation changed nothing, and is recorded" \
-		"$(db "$D" "SELECT seq, op, outcome FROM audit WHERE op LIKE 'audit.%'" | tr '\n' ' ')"
+		"$(t_sql "$D" "SELECT seq, op, outcome FROM audit WHERE op LIKE 'audit.%'" | tr '\n' ' ')"
 
 # --- a rotation that fails midway ----------------------------------------------
 F=$T_TMP/failing
@@ -147,16 +130,16 @@ rc=$?
 rmdir "$F/govpki.json.rotate"
 [ $rc = 1 ] && [ "$(spki "$F/certs/audit.pem")" = "$OLD_SPKI" ] && [ "$(keyuri "$F")" = "$OLD_URI" ] &&
 	[ ! -e "$F/certs/audit.pem.rotate" ] &&
-	[ "$(db "$F" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 1 ] &&
+	[ "$(t_sql "$F" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 1 ] &&
 	t_ok "a rotation failing before its commit leaves the old key and files (exit $rc)" ||
 	t_fail "a rotation failing before its commit leaves the old key and files" "exit $rc: $(cat "$T_TMP/fail.out")"
-db "$F" "SELECT details FROM audit WHERE op='audit.rotate-key' ORDER BY seq DESC LIMIT 1" | grep -q '"unused_key":"pkcs11:' &&
+t_sql "$F" "SELECT details FROM audit WHERE op='audit.rotate-key' ORDER BY seq DESC LIMIT 1" | grep -q '"unused_key":"pkcs11:' &&
 	t_ok "the failure record names the unused key left on the token" ||
-	t_fail "the failure record names the unused key" "$(db "$F" "SELECT details FROM audit WHERE op='audit.rotate-key'")"
+	t_fail "the failure record names the unused key" "$(t_sql "$F" "SELECT details FROM audit WHERE op='audit.rotate-key'")"
 t_check "after the failed rotation the log verifies" "$GOVPKI" audit verify --dir "$F"
-serve "$F" && t_ok "after the failed rotation the server starts with the old key" ||
+t_serve "$F" --quiet && t_ok "after the failed rotation the server starts with the old key" ||
 	t_fail "after the failed rotation the server starts" "$(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"
-stop
+t_stop "$T_SERVE_PID"
 
 # --- the rotation ------------------------------------------------------------------
 "$GOVPKI" audit rotate-key --dir "$D" --json >"$T_TMP/rot.json" 2>"$T_TMP/rot.err"
@@ -174,26 +157,26 @@ openssl x509 -in "$D/certs/audit.pem" -noout -ext extendedKeyUsage 2>/dev/null |
 	t_check "the new audit certificate: critical audit EKU, chains to the root" \
 	openssl verify -CAfile "$T_TMP/auditor-root.pem" -untrusted "$D/certs/ca.pem" "$D/certs/audit.pem" ||
 	t_fail "the new audit certificate carries the critical audit EKU" "$(openssl x509 -in "$D/certs/audit.pem" -noout -text | head -40)"
-[ "$(db "$D" "SELECT json_extract(details, '\$.sensitive') || json_extract(details, '\$.extractable') FROM audit WHERE op='key.generate' AND object='$NEW_URI'")" = 10 ] &&
+[ "$(t_sql "$D" "SELECT json_extract(details, '\$.sensitive') || json_extract(details, '\$.extractable') FROM audit WHERE op='key.generate' AND object='$NEW_URI'")" = 10 ] &&
 	t_ok "the token reports the new key sensitive and non-extractable (key.generate record)" ||
-	t_fail "the new key is sensitive and non-extractable" "$(db "$D" "SELECT details FROM audit WHERE op='key.generate' AND object='$NEW_URI'")"
-KSEQ=$(db "$D" "SELECT max(seq) FROM audit WHERE op='audit.key'")
-[ "$(db "$D" "SELECT count(*) FROM checkpoints WHERE seq >= $KSEQ")" -ge 2 ] &&
-	[ "$(db "$D" "SELECT count(*) FROM checkpoints WHERE seq < $KSEQ")" -ge 1 ] &&
+	t_fail "the new key is sensitive and non-extractable" "$(t_sql "$D" "SELECT details FROM audit WHERE op='key.generate' AND object='$NEW_URI'")"
+KSEQ=$(t_sql "$D" "SELECT max(seq) FROM audit WHERE op='audit.key'")
+[ "$(t_sql "$D" "SELECT count(*) FROM checkpoints WHERE seq >= $KSEQ")" -ge 2 ] &&
+	[ "$(t_sql "$D" "SELECT count(*) FROM checkpoints WHERE seq < $KSEQ")" -ge 1 ] &&
 	t_ok "checkpoints of both keys: before, sealing and after the change (record $KSEQ)" ||
-	t_fail "checkpoints of both keys" "$(db "$D" "SELECT id, seq FROM checkpoints" | tr '\n' ' ')"
+	t_fail "checkpoints of both keys" "$(t_sql "$D" "SELECT id, seq FROM checkpoints" | tr '\n' ' ')"
 "$GOVPKI" audit verify --dir "$D" --root "$T_TMP/auditor-root.pem" --json >"$T_TMP/v.json" 2>&1
 [ "$(t_jget "$T_TMP/v.json" '(j["verified"], j["keys"], j["adopted_seq"])')" = "(True, 2, 0)" ] &&
 	t_ok "the log verifies with both keys' checkpoints (2 keys)" ||
 	t_fail "the log verifies with both keys' checkpoints" "$(cat "$T_TMP/v.json")"
-serve "$D" && t_ok "the server starts with the new key" ||
+t_serve "$D" --quiet && t_ok "the server starts with the new key" ||
 	t_fail "the server starts with the new key" "$(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"
 "$GOVPKI" audit witness --url "$PUB" --state "$W" --json >"$T_TMP/w.json" 2>&1
 [ "$(t_jget "$T_TMP/w.json" 'j["status"]')" = recorded ] &&
 	[ "$(tail -n 1 "$W" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key_sha256"])')" = "$NEW_SPKI" ] &&
 	t_ok "the witness records the new key's head under the root it pinned" ||
 	t_fail "the witness records the new key's head" "$(cat "$T_TMP/w.json")"
-stop
+t_stop "$T_SERVE_PID"
 t_check "the log verifies against the witness across the rotation" \
 	"$GOVPKI" audit verify --dir "$D" --witness "$W"
 
@@ -205,9 +188,9 @@ t_setcfg "$O/govpki.json" "keys.audit=\"$OLD_URI\""
 t_refuse "old audit.pem and key URI put back: the server refuses to start" \
 	"certs/audit.pem \(key SHA-256 $OLD_SPKI\) is not the audit key in effect in the audit log \(record $KSEQ" \
 	timeout 30 "$GOVPKI" serve --dir "$O" --http 127.0.0.1:$(t_free_port) --https 127.0.0.1:$(t_free_port)
-before=$(db "$O" "SELECT count(*) FROM checkpoints")
+before=$(t_sql "$O" "SELECT count(*) FROM checkpoints")
 "$GOVPKI" ca crl --dir "$O" >"$T_TMP/crl.out" 2>&1
-[ "$(db "$O" "SELECT count(*) FROM checkpoints")" = "$before" ] &&
+[ "$(t_sql "$O" "SELECT count(*) FROM checkpoints")" = "$before" ] &&
 	grep -q "audit checkpoint at exit: .*is not the audit key in effect" "$T_TMP/crl.out" &&
 	t_ok "a CLI run with the old key signs no checkpoint, and says why" ||
 	t_fail "a CLI run with the old key signs no checkpoint" "$(cat "$T_TMP/crl.out")"
@@ -229,16 +212,16 @@ t_check "a checkpoint signed the same way by the new key verifies" "$GOVPKI" aud
 L=$T_TMP/legacy
 "$GOVPKI" init --dir "$L" >/dev/null 2>&1
 t_setcfg "$L/govpki.json" audit.checkpoint_s=3600
-KEY1=$(db "$L" "SELECT seq FROM audit WHERE op='audit.key'")
-db "$L" "DROP TRIGGER audit_no_delete; DROP TRIGGER checkpoints_no_delete;
+KEY1=$(t_sql "$L" "SELECT seq FROM audit WHERE op='audit.key'")
+t_sql "$L" "DROP TRIGGER audit_no_delete; DROP TRIGGER checkpoints_no_delete;
 	DELETE FROM checkpoints; DELETE FROM audit WHERE seq >= $KEY1;
 	CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;
 	CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;"
 "$GOVPKI" ca crl --dir "$L" >/dev/null 2>&1
 "$GOVPKI" ca crl --dir "$L" >/dev/null 2>&1
-[ "$(db "$L" "SELECT count(*) FROM checkpoints")" -ge 2 ] && [ "$(db "$L" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 0 ] &&
+[ "$(t_sql "$L" "SELECT count(*) FROM checkpoints")" -ge 2 ] && [ "$(t_sql "$L" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 0 ] &&
 	t_ok "legacy log: checkpoints, no audit.key record" ||
-	t_fail "legacy log" "$(db "$L" "SELECT count(*) FROM checkpoints")"
+	t_fail "legacy log" "$(t_sql "$L" "SELECT count(*) FROM checkpoints")"
 t_refuse "legacy log: verify fails, saying to adopt the key" \
 	"does NOT verify.*no audit.key record names the key.*govpki audit adopt-key" "$GOVPKI" audit verify --dir "$L"
 t_refuse "legacy log: the server refuses to start, saying to adopt the key" \
@@ -247,7 +230,7 @@ t_refuse "legacy log: the server refuses to start, saying to adopt the key" \
 "$GOVPKI" audit adopt-key --dir "$L" </dev/null >"$T_TMP/adopt0.out" 2>&1
 rc=$?
 [ $rc = 2 ] && grep -q "no terminal to confirm on" "$T_TMP/adopt0.out" &&
-	[ "$(db "$L" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 0 ] &&
+	[ "$(t_sql "$L" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 0 ] &&
 	t_ok "adopt-key without a terminal and without --yes: exit 2, nothing changed" ||
 	t_fail "adopt-key without confirmation" "exit $rc: $(cat "$T_TMP/adopt0.out")"
 # Another key on the token (the OCSP responder's) sealed one checkpoint.
@@ -256,14 +239,14 @@ cp -a "$L" "$X"
 cp_sign "$X" ocsp || t_fail "other-key checkpoint" "pkcs11-tool failed"
 t_refuse "adopt-key when a checkpoint was signed by another key: refused" \
 	"checkpoint [0-9]+ \(record [0-9]+\) was not signed by this key" "$GOVPKI" audit adopt-key --dir "$X" --yes
-[ "$(db "$X" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 0 ] &&
+[ "$(t_sql "$X" "SELECT count(*) FROM audit WHERE op='audit.key'")" = 0 ] &&
 	t_ok "the refused adoption recorded no key" || t_fail "the refused adoption recorded no key" "an audit.key record"
 "$GOVPKI" audit adopt-key --dir "$L" --yes --json >"$T_TMP/adopt.json" 2>"$T_TMP/adopt.err"
 rc=$?
-ASEQ=$(db "$L" "SELECT seq FROM audit WHERE op='audit.key'")
+ASEQ=$(t_sql "$L" "SELECT seq FROM audit WHERE op='audit.key'")
 [ $rc = 0 ] && [ "$(t_jget "$T_TMP/adopt.json" 'j["status"]')" = adopted ] &&
 	[ "$(t_jget "$T_TMP/adopt.json" 'j["record"]')" = "$ASEQ" ] &&
-	[ "$(db "$L" "SELECT json_extract(details, '\$.adopted') FROM audit WHERE seq=$ASEQ")" = 1 ] &&
+	[ "$(t_sql "$L" "SELECT json_extract(details, '\$.adopted') FROM audit WHERE seq=$ASEQ")" = 1 ] &&
 	t_ok "adopt-key --yes records the key, marked adopted (record $ASEQ)" ||
 	t_fail "adopt-key --yes" "exit $rc: $(cat "$T_TMP/adopt.json" "$T_TMP/adopt.err")"
 "$GOVPKI" audit verify --dir "$L" >"$T_TMP/lv.out" 2>&1
@@ -273,9 +256,9 @@ rc=$?
 	t_fail "after the adoption the log verifies" "exit $rc: $(cat "$T_TMP/lv.out")"
 t_refuse "adopt-key a second time: refused" "records its audit key already \(record $ASEQ\)" \
 	"$GOVPKI" audit adopt-key --dir "$L" --yes
-serve "$L" && t_ok "after the adoption the server starts" ||
+t_serve "$L" --quiet && t_ok "after the adoption the server starts" ||
 	t_fail "after the adoption the server starts" "$(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"
-stop
+t_stop "$T_SERVE_PID"
 t_check "the adopted key rotates like any other" "$GOVPKI" audit rotate-key --dir "$L"
 t_check "and the log still verifies" "$GOVPKI" audit verify --dir "$L"
 

@@ -15,20 +15,7 @@
 D=$T_TMP/inst
 P1=$(t_free_port)
 P2=$(t_free_port)
-ADM=https://127.0.0.1:$P2
 
-# admin CERTBASE NAME PATH [curl args...]: CERTBASE is a path without .pem/.key
-admin() {
-	local who=$1 name=$2 path=$3; shift 3
-	t_req "$name" "$ADM$path" --cacert "$D/certs/root.pem" \
-		--cert "$who.pem" --key "$who.key" "$@"
-}
-# csr NAME [openssl genpkey args]: key and CSR (its subject is ignored)
-csr() {
-	local n=$1; shift
-	openssl req -new -newkey "$@" -nodes -keyout "$T_TMP/$n.key" \
-		-subj "/CN=ignored by the CA" -out "$T_TMP/$n.csr" 2>/dev/null
-}
 # verify NAME PEM: openssl and certtool both accept the chain
 verify() {
 	if [ ! -s "$2" ]; then t_fail "$1: verify" "no certificate"; return; fi
@@ -60,11 +47,7 @@ p = json.load(open(sys.argv[1])); p["key_usage"] = ["digitalSignature", "flying"
 json.dump(p, open(sys.argv[1], "w"))
 PY
 cp "$D/govpki.json" "$T_TMP/govpki.json.good"
-python3 - "$D/govpki.json" "$T_TMP/badpol" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c["profiles_dir"] = sys.argv[2]
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+t_setcfg "$D/govpki.json" "profiles_dir=\"$T_TMP/badpol\""
 t_refuse "bad profile stops serve (file and field named)" 'citizen.json: key_usage: unknown key usage' \
 	timeout 20 "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" --https "127.0.0.1:$P2" --quiet
 t_refuse "bad profile stops the CLI too" 'citizen.json: key_usage' "$GOVPKI" ca list --dir "$D"
@@ -80,18 +63,14 @@ t_refuse "a root-issued profile naming the OCSP responder is refused" \
 	'sub-ca.json: aia_ocsp: must be false with issuer root' "$GOVPKI" ca list --dir "$D"
 cp "$T_TMP/govpki.json.good" "$D/govpki.json"
 
-t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" --https "127.0.0.1:$P2" --quiet \
-	>"$T_TMP/serve.out" 2>"$T_TMP/serve.err"
-if ! t_wait_http "http://127.0.0.1:$P1/healthz" 30; then
-	t_fail "serve starts" "$(tail -n 5 "$T_TMP/serve.err" | tr '\n' ' ')"; t_done ca; exit 1
-fi
+t_serve_up ca "$D" --quiet
 t_ok "serve starts with the shipped profiles"
 
 # --- enterprise ----------------------------------------------------------
-csr ent ec -pkeyopt ec_paramgen_curve:P-256
+t_csr ent ec -pkeyopt ec_paramgen_curve:P-256
 t_issue_json "$T_TMP/ent.json" enterprise "$T_TMP/ent.csr" \
 	'{"organization":"福州市某某科技有限公司","uscc":"91350100M000100Y43"}'
-s=$(admin "$OFF" ent /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json")
+s=$(t_admin "$OFF" ent /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json")
 t_expect ent 201 "$s"
 t_jget "$T_TMP/ent.body" 'j["certificate"]' >"$T_TMP/ent.pem"
 ENT=$(t_jget "$T_TMP/ent.body" 'j["serial"]')
@@ -114,9 +93,9 @@ grep -q "UTF8STRING" "$T_TMP/ent.asn1" && ! grep -Eq "T61STRING|BMPSTRING" "$T_T
 [ "${#ENT}" -ge 31 ] && t_ok "serial has 128 bits ($ENT)" || t_fail "serial has 128 bits" "$ENT"
 
 # --- citizen (RSA key) -----------------------------------------------------
-csr cit rsa:2048
+t_csr cit rsa:2048
 t_issue_json "$T_TMP/cit.json" citizen "$T_TMP/cit.csr" '{"name":"张三","id_number":"11010519491231002X"}'
-s=$(admin "$OFF" cit /api/v1/certificates -X POST --data-binary "@$T_TMP/cit.json")
+s=$(t_admin "$OFF" cit /api/v1/certificates -X POST --data-binary "@$T_TMP/cit.json")
 t_expect cit 201 "$s"
 t_jget "$T_TMP/cit.body" 'j["certificate"]' >"$T_TMP/cit.pem"
 CIT=$(t_jget "$T_TMP/cit.body" 'j["serial"]')
@@ -127,15 +106,15 @@ grep -q "serialNumber=IDCCN-11010519491231002X" "$T_TMP/cit.subj" && grep -q "CN
 
 # --- refusals name the field ---------------------------------------------
 t_issue_json "$T_TMP/b1.json" enterprise "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y44"}'
-s=$(admin "$OFF" baduscc /api/v1/certificates -X POST --data-binary "@$T_TMP/b1.json")
+s=$(t_admin "$OFF" baduscc /api/v1/certificates -X POST --data-binary "@$T_TMP/b1.json")
 t_expect_err baduscc 400 "$s" 'subject\.uscc: check character'
 t_issue_json "$T_TMP/b2.json" citizen "$T_TMP/cit.csr" '{"name":"李四","id_number":"110105194912310021"}'
-s=$(admin "$OFF" badid /api/v1/certificates -X POST --data-binary "@$T_TMP/b2.json")
+s=$(t_admin "$OFF" badid /api/v1/certificates -X POST --data-binary "@$T_TMP/b2.json")
 t_expect_err badid 400 "$s" 'subject\.id_number: 110105\*+21: check character'
 grep -q "110105194912310021" "$T_TMP/badid.body" && t_fail "bad ID number not echoed in full" "echoed" ||
 	t_ok "bad ID number not echoed in full"
 t_issue_json "$T_TMP/b3.json" enterprise-encryption "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
-s=$(admin "$OFF" badkey /api/v1/certificates -X POST --data-binary "@$T_TMP/b3.json")
+s=$(t_admin "$OFF" badkey /api/v1/certificates -X POST --data-binary "@$T_TMP/b3.json")
 t_expect_err badkey 400 "$s" 'csr\.key: ec-p256 256 bits is not allowed by profile enterprise-encryption'
 # A CSR whose signature does not verify: flip the last byte of its DER.
 openssl req -in "$T_TMP/ent.csr" -outform DER -out "$T_TMP/t.der" 2>/dev/null
@@ -146,25 +125,25 @@ open(sys.argv[1], "wb").write(b)
 PY
 openssl req -inform DER -in "$T_TMP/t.der" -out "$T_TMP/tampered.csr" 2>/dev/null
 t_issue_json "$T_TMP/b4.json" enterprise "$T_TMP/tampered.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
-s=$(admin "$OFF" badsig /api/v1/certificates -X POST --data-binary "@$T_TMP/b4.json")
+s=$(t_admin "$OFF" badsig /api/v1/certificates -X POST --data-binary "@$T_TMP/b4.json")
 t_expect_err badsig 400 "$s" 'csr: the signature does not verify'
 t_issue_json "$T_TMP/b5.json" enterprise "$T_TMP/ent.csr" '{"organization":"某公司","uscc":"91350100M000100Y43","email":"x@y.cn"}'
-s=$(admin "$OFF" badfield /api/v1/certificates -X POST --data-binary "@$T_TMP/b5.json")
+s=$(t_admin "$OFF" badfield /api/v1/certificates -X POST --data-binary "@$T_TMP/b5.json")
 t_expect_err badfield 400 "$s" 'subject\.email: not a field of profile enterprise'
 t_issue_json "$T_TMP/b6.json" nosuch "$T_TMP/ent.csr" '{}'
-s=$(admin "$OFF" badprofile /api/v1/certificates -X POST --data-binary "@$T_TMP/b6.json")
+s=$(t_admin "$OFF" badprofile /api/v1/certificates -X POST --data-binary "@$T_TMP/b6.json")
 t_expect_err badprofile 400 "$s" '^.*profile: .*nosuch'
 
 # --- roles -------------------------------------------------------------------
-s=$(admin "$AUD" aud_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); t_expect aud_issue 403 "$s"
-s=$(admin "$SYS" sys_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); t_expect sys_issue 403 "$s"
-s=$(admin "$AUD" aud_list "/api/v1/certificates"); t_expect aud_list 403 "$s"
-s=$(admin "$SYS" sys_show "/api/v1/certificates/$ENT"); t_expect sys_show 403 "$s"
-s=$(admin "$AUD" aud_revoke "/api/v1/certificates/$ENT/revoke" -X POST -d '{}'); t_expect aud_revoke 403 "$s"
-s=$(admin "$SYS" sys_hold "/api/v1/certificates/$ENT/hold" -X POST); t_expect sys_hold 403 "$s"
-s=$(admin "$SYS" sys_approve "/api/v1/requests/00000000000000000000000000000000/approve" -X POST); t_expect sys_approve 403 "$s"
-s=$(admin "$OFF" off_audit "/api/v1/audit"); t_expect off_audit 403 "$s"
-s=$(admin "$AUD" aud_audit "/api/v1/audit?limit=1000"); t_expect aud_audit 200 "$s"
+s=$(t_admin "$AUD" aud_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); t_expect aud_issue 403 "$s"
+s=$(t_admin "$SYS" sys_issue /api/v1/certificates -X POST --data-binary "@$T_TMP/ent.json"); t_expect sys_issue 403 "$s"
+s=$(t_admin "$AUD" aud_list "/api/v1/certificates"); t_expect aud_list 403 "$s"
+s=$(t_admin "$SYS" sys_show "/api/v1/certificates/$ENT"); t_expect sys_show 403 "$s"
+s=$(t_admin "$AUD" aud_revoke "/api/v1/certificates/$ENT/revoke" -X POST -d '{}'); t_expect aud_revoke 403 "$s"
+s=$(t_admin "$SYS" sys_hold "/api/v1/certificates/$ENT/hold" -X POST); t_expect sys_hold 403 "$s"
+s=$(t_admin "$SYS" sys_approve "/api/v1/requests/00000000000000000000000000000000/approve" -X POST); t_expect sys_approve 403 "$s"
+s=$(t_admin "$OFF" off_audit "/api/v1/audit"); t_expect off_audit 403 "$s"
+s=$(t_admin "$AUD" aud_audit "/api/v1/audit?limit=1000"); t_expect aud_audit 200 "$s"
 n=$(t_jget "$T_TMP/aud_audit.body" 'sum(1 for r in j["records"] if r["op"]=="http.denied")')
 [ "${n:-0}" -ge 7 ] && t_ok "every refused role is audited ($n http.denied)" ||
 	t_fail "every refused role is audited" "only ${n:-0} http.denied"
@@ -175,46 +154,46 @@ grep -q "11010519491231002X\|110105194912310021" "$T_TMP/aud_audit.body" &&
 	t_ok "audit holds ID numbers only masked"
 
 # --- read, search ----------------------------------------------------------
-s=$(admin "$OFF" show "/api/v1/certificates/$ENT"); t_expect show 200 "$s"
+s=$(t_admin "$OFF" show "/api/v1/certificates/$ENT"); t_expect show 200 "$s"
 [ "$(t_jget "$T_TMP/show.body" 'j["status"]+" "+j["profile"]+" "+j["uscc"]')" = "good enterprise 91350100M000100Y43" ] &&
 	t_ok "show: status, profile, uscc" || t_fail "show: status, profile, uscc" "$(head -c 300 "$T_TMP/show.body")"
-s=$(admin "$OFF" byuscc "/api/v1/certificates?uscc=91350100M000100Y43"); t_expect byuscc 200 "$s"
+s=$(t_admin "$OFF" byuscc "/api/v1/certificates?uscc=91350100M000100Y43"); t_expect byuscc 200 "$s"
 [ "$(t_jget "$T_TMP/byuscc.body" '",".join(c["serial"] for c in j["certificates"])')" = "$ENT" ] &&
 	t_ok "search by USCC" || t_fail "search by USCC" "$(head -c 300 "$T_TMP/byuscc.body")"
-s=$(admin "$OFF" byid "/api/v1/certificates?id_number=11010519491231002X&profile=citizen&status=good"); t_expect byid 200 "$s"
+s=$(t_admin "$OFF" byid "/api/v1/certificates?id_number=11010519491231002X&profile=citizen&status=good"); t_expect byid 200 "$s"
 [ "$(t_jget "$T_TMP/byid.body" '",".join(c["serial"] for c in j["certificates"])')" = "$CIT" ] &&
 	t_ok "search by ID number, profile and status" || t_fail "search by ID number" "$(head -c 300 "$T_TMP/byid.body")"
-s=$(admin "$OFF" page "/api/v1/certificates?limit=2"); t_expect page 200 "$s"
+s=$(t_admin "$OFF" page "/api/v1/certificates?limit=2"); t_expect page 200 "$s"
 A=$(t_jget "$T_TMP/page.body" 'j["next_after"]')
-s=$(admin "$OFF" page2 "/api/v1/certificates?limit=2&after=$A"); t_expect page2 200 "$s"
+s=$(t_admin "$OFF" page2 "/api/v1/certificates?limit=2&after=$A"); t_expect page2 200 "$s"
 [ "$(t_jget "$T_TMP/page2.body" 'all(c["serial"] > "'"$A"'" for c in j["certificates"])')" = True ] &&
 	t_ok "paging continues after the last serial" || t_fail "paging" "$(head -c 300 "$T_TMP/page2.body")"
 
 # --- status changes ------------------------------------------------------------
-s=$(admin "$OFF" hold "/api/v1/certificates/$CIT/hold" -X POST); t_expect hold 200 "$s"
-s=$(admin "$OFF" hold2 "/api/v1/certificates/$CIT/hold" -X POST); t_expect hold2 409 "$s"
-s=$(admin "$OFF" release "/api/v1/certificates/$CIT/release" -X POST); t_expect release 200 "$s"
-s=$(admin "$OFF" show2 "/api/v1/certificates/$CIT"); [ "$(t_jget "$T_TMP/show2.body" 'j["status"]')" = good ] &&
+s=$(t_admin "$OFF" hold "/api/v1/certificates/$CIT/hold" -X POST); t_expect hold 200 "$s"
+s=$(t_admin "$OFF" hold2 "/api/v1/certificates/$CIT/hold" -X POST); t_expect hold2 409 "$s"
+s=$(t_admin "$OFF" release "/api/v1/certificates/$CIT/release" -X POST); t_expect release 200 "$s"
+s=$(t_admin "$OFF" show2 "/api/v1/certificates/$CIT"); [ "$(t_jget "$T_TMP/show2.body" 'j["status"]')" = good ] &&
 	t_ok "released certificate is good again" || t_fail "released certificate is good again" "$(head -c 200 "$T_TMP/show2.body")"
-s=$(admin "$OFF" badreason "/api/v1/certificates/$ENT/revoke" -X POST -d '{"reason":"boredom"}')
+s=$(t_admin "$OFF" badreason "/api/v1/certificates/$ENT/revoke" -X POST -d '{"reason":"boredom"}')
 t_expect_err badreason 400 "$s" 'reason: '
-s=$(admin "$OFF" revoke "/api/v1/certificates/$ENT/revoke" -X POST \
+s=$(t_admin "$OFF" revoke "/api/v1/certificates/$ENT/revoke" -X POST \
 	-d '{"reason":"keyCompromise","invalidity_date":"2020-01-02T03:04:05Z"}')
 t_expect revoke 200 "$s"
-s=$(admin "$OFF" revoke2 "/api/v1/certificates/$ENT/revoke" -X POST -d '{"reason":"superseded"}')
+s=$(t_admin "$OFF" revoke2 "/api/v1/certificates/$ENT/revoke" -X POST -d '{"reason":"superseded"}')
 t_expect_err revoke2 409 "$s" 'already revoked'
-s=$(admin "$OFF" holdrev "/api/v1/certificates/$ENT/hold" -X POST); t_expect holdrev 409 "$s"
-s=$(admin "$OFF" show3 "/api/v1/certificates/$ENT")
+s=$(t_admin "$OFF" holdrev "/api/v1/certificates/$ENT/hold" -X POST); t_expect holdrev 409 "$s"
+s=$(t_admin "$OFF" show3 "/api/v1/certificates/$ENT")
 [ "$(t_jget "$T_TMP/show3.body" 'j["status"]+" "+j["reason"]+" "+str(j["invalidity_date"])')" = "revoked keyCompromise 1577934245" ] &&
 	t_ok "revoked with reason and invalidity date" || t_fail "revoked with reason and invalidity date" "$(head -c 300 "$T_TMP/show3.body")"
-s=$(admin "$OFF" unknown "/api/v1/certificates/abcdef/revoke" -X POST -d '{}'); t_expect unknown 404 "$s"
+s=$(t_admin "$OFF" unknown "/api/v1/certificates/abcdef/revoke" -X POST -d '{}'); t_expect unknown 404 "$s"
 
 # --- dual control ----------------------------------------------------------------
-csr off2 ec -pkeyopt ec_paramgen_curve:P-256
+t_csr off2 ec -pkeyopt ec_paramgen_curve:P-256
 t_issue_json "$T_TMP/o2.json" officer "$T_TMP/off2.csr" '{"name":"王五","role":"officer"}'
-s=$(admin "$OFF" dual "/api/v1/certificates" -X POST --data-binary "@$T_TMP/o2.json"); t_expect dual 202 "$s"
+s=$(t_admin "$OFF" dual "/api/v1/certificates" -X POST --data-binary "@$T_TMP/o2.json"); t_expect dual 202 "$s"
 RID=$(t_jget "$T_TMP/dual.body" 'j["request_id"]')
-s=$(admin "$OFF" selfapprove "/api/v1/requests/$RID/approve" -X POST)
+s=$(t_admin "$OFF" selfapprove "/api/v1/requests/$RID/approve" -X POST)
 t_expect_err selfapprove 403 "$s" 'requester cannot approve'
 t_refuse "CLI: the local operator cannot approve its own request" 'requester cannot approve' \
 	sh -c "'$GOVPKI' ca issue --dir '$D' --profile tsa --csr '$T_TMP/off2.csr' --field name=T >'$T_TMP/cli_tsa.out' &&
@@ -222,22 +201,22 @@ t_refuse "CLI: the local operator cannot approve its own request" 'requester can
 if "$GOVPKI" ca approve --yes --dir "$D" --out "$T_TMP/off2.pem" "$RID" >"$T_TMP/cliapprove.out" 2>&1; then
 	t_ok "a second identity (local operator, CLI) approves"; else
 	t_fail "a second identity (local operator, CLI) approves" "$(tail -n 3 "$T_TMP/cliapprove.out")"; fi
-s=$(admin "$OFF" again "/api/v1/requests/$RID/approve" -X POST); t_expect again 409 "$s"
+s=$(t_admin "$OFF" again "/api/v1/requests/$RID/approve" -X POST); t_expect again 409 "$s"
 OFF2=$T_TMP/off2
-s=$(admin "$OFF2" off2_profiles "/api/v1/profiles"); t_expect off2_profiles 200 "$s"
+s=$(t_admin "$OFF2" off2_profiles "/api/v1/profiles"); t_expect off2_profiles 200 "$s"
 # The second officer requests, the first approves: two certificates, two people.
-csr tsa ec -pkeyopt ec_paramgen_curve:P-256
+t_csr tsa ec -pkeyopt ec_paramgen_curve:P-256
 t_issue_json "$T_TMP/tsa.json" tsa "$T_TMP/tsa.csr" '{"name":"某市时间戳服务"}'
-s=$(admin "$OFF2" tsareq "/api/v1/certificates" -X POST --data-binary "@$T_TMP/tsa.json"); t_expect tsareq 202 "$s"
+s=$(t_admin "$OFF2" tsareq "/api/v1/certificates" -X POST --data-binary "@$T_TMP/tsa.json"); t_expect tsareq 202 "$s"
 RID2=$(t_jget "$T_TMP/tsareq.body" 'j["request_id"]')
-s=$(admin "$OFF2" tsaself "/api/v1/requests/$RID2/approve" -X POST); t_expect tsaself 403 "$s"
-s=$(admin "$OFF" tsaok "/api/v1/requests/$RID2/approve" -X POST); t_expect tsaok 201 "$s"
+s=$(t_admin "$OFF2" tsaself "/api/v1/requests/$RID2/approve" -X POST); t_expect tsaself 403 "$s"
+s=$(t_admin "$OFF" tsaok "/api/v1/requests/$RID2/approve" -X POST); t_expect tsaok 201 "$s"
 t_jget "$T_TMP/tsaok.body" 'j["certificate"]' >"$T_TMP/tsa.pem"
 verify "tsa (dual control)" "$T_TMP/tsa.pem"
 openssl x509 -in "$T_TMP/tsa.pem" -noout -ext extendedKeyUsage 2>/dev/null | tr -d ' ' >"$T_TMP/tsa.eku"
 grep -q "critical" "$T_TMP/tsa.eku" && grep -q "^TimeStamping$" "$T_TMP/tsa.eku" &&
 	t_ok "tsa: one EKU, timeStamping, critical" || t_fail "tsa: one EKU, timeStamping, critical" "$(cat "$T_TMP/tsa.eku")"
-s=$(admin "$OFF" reqshow "/api/v1/requests/$RID2"); t_expect reqshow 200 "$s"
+s=$(t_admin "$OFF" reqshow "/api/v1/requests/$RID2"); t_expect reqshow 200 "$s"
 [ "$(t_jget "$T_TMP/reqshow.body" 'j["status"]')" = approved ] && t_ok "request shows approved" ||
 	t_fail "request shows approved" "$(head -c 300 "$T_TMP/reqshow.body")"
 
@@ -258,14 +237,13 @@ verify "CLI enterprise" "$T_TMP/cli.pem"
 # Another process holds the store's write lock for 2 s: an issuance sent
 # meanwhile must not be answered before the lock is released (its row and
 # record commit after it).
-sql() { sqlite3 -cmd '.timeout 10000' "$D/govpki.db" "$1"; }
-csr held ec -pkeyopt ec_paramgen_curve:P-256
+t_csr held ec -pkeyopt ec_paramgen_curve:P-256
 t_issue_json "$T_TMP/held.json" enterprise "$T_TMP/held.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
 printf 'BEGIN IMMEDIATE;\n.shell sleep 2\nCOMMIT;\n' | sqlite3 "$D/govpki.db" >/dev/null 2>&1 &
 LOCK=$!
 sleep 0.3
 t0=$(date +%s%N)
-admin "$OFF" held /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json" >"$T_TMP/held.code" &
+t_admin "$OFF" held /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json" >"$T_TMP/held.code" &
 CURL=$!
 sleep 0.8
 kill -0 "$CURL" 2>/dev/null && early=no || early=yes
@@ -273,8 +251,8 @@ wait "$CURL"; wait "$LOCK"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 HS=$(t_jget "$T_TMP/held.body" 'j["serial"]')
 [ "$(cat "$T_TMP/held.code")" = 201 ] && [ "$early" = no ] && [ "$ms" -ge 1200 ] &&
-	[ "$(sql "SELECT count(*) FROM certificates WHERE serial='$HS'")" = 1 ] &&
-	[ "$(sql "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='success' AND object='$HS'")" = 1 ] &&
+	[ "$(t_sql "$D" "SELECT count(*) FROM certificates WHERE serial='$HS'")" = 1 ] &&
+	[ "$(t_sql "$D" "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='success' AND object='$HS'")" = 1 ] &&
 	t_ok "201 only after the write lock is released (${ms} ms), row and record stored" ||
 	t_fail "201 only after the commit" "status $(cat "$T_TMP/held.code"), answered early: $early, ${ms} ms, serial '$HS'"
 
@@ -282,18 +260,18 @@ HS=$(t_jget "$T_TMP/held.body" 'j["serial"]')
 # trigger added under the running server). The answer is an error naming
 # the cause, nothing is stored, and the failure itself is audited; once the
 # log accepts records again, issuance works.
-NC0=$(sql "SELECT count(*) FROM certificates")
-sql "CREATE TRIGGER t_ca_fail BEFORE INSERT ON audit WHEN NEW.op = 'cert.issue'
+NC0=$(t_sql "$D" "SELECT count(*) FROM certificates")
+t_sql "$D" "CREATE TRIGGER t_ca_fail BEFORE INSERT ON audit WHEN NEW.op = 'cert.issue'
 	AND NEW.outcome = 'success' BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END" >/dev/null
-s=$(admin "$OFF" nolog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
+s=$(t_admin "$OFF" nolog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
 t_expect_err nolog 500 "$s" 'injected audit failure'
-NC1=$(sql "SELECT count(*) FROM certificates")
-NF=$(sql "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='failure'
+NC1=$(t_sql "$D" "SELECT count(*) FROM certificates")
+NF=$(t_sql "$D" "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='failure'
 	AND json_extract(details,'$.reason') LIKE '%injected audit failure%'")
 [ "$NC1" = "$NC0" ] && [ "$NF" = 1 ] && t_ok "a certificate whose record fails is not stored; the failure is audited" ||
 	t_fail "a certificate whose record fails is not stored; the failure is audited" "$NC0 -> $NC1 certificates, $NF failure records"
-sql "DROP TRIGGER t_ca_fail" >/dev/null
-s=$(admin "$OFF" relog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
+t_sql "$D" "DROP TRIGGER t_ca_fail" >/dev/null
+s=$(t_admin "$OFF" relog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
 t_expect relog 201 "$s"
 
 t_check "audit log verifies after all of it" "$GOVPKI" audit verify --dir "$D"

@@ -48,9 +48,8 @@ t_ok "serve starts"
 C=$D/certs
 OFFICER=$D/admin/officer.pem
 AUDITOR=$D/admin/auditor.pem
-serial_of() { openssl x509 -in "$1" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//'; }
-OSER=$(serial_of "$OFFICER")
-ASER=$(serial_of "$AUDITOR")
+OSER=$(t_serial "$OFFICER")
+ASER=$(t_serial "$AUDITOR")
 db() { sqlite3 -cmd '.timeout 10000' "$D/govpki.db" "$@"; }
 # set_status SERIAL STATUS [REASON]: through the CLI, another process
 # writing the store (and the status generation the server's CRL schedule
@@ -111,7 +110,7 @@ if grep -q "Responder Error: unauthorized (6)" "$T_TMP/other.ocsp"; then
 else
 	t_fail "openssl ocsp about ca.pem (issuer root) is unauthorized" "$(head -n 5 "$T_TMP/other.ocsp" | tr '\n' ' ')"
 fi
-if openssl ocsp -issuer "$C/ca.pem" -serial "0x$(serial_of "$C/ca.pem")" -url "$PUB/ocsp" \
+if openssl ocsp -issuer "$C/ca.pem" -serial "0x$(t_serial "$C/ca.pem")" -url "$PUB/ocsp" \
 	-noverify >"$T_TMP/other2.ocsp" 2>&1 &&
 	grep -q ": unknown" "$T_TMP/other2.ocsp"; then
 	t_ok "the root's certificate under the CA's CertID is unknown"

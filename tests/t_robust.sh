@@ -387,11 +387,7 @@ kill -0 "$SERVE" 2>/dev/null && ALIVE=yes
 [ "$NDROPPED" = 3 ] && t_ok "the dropped replies are logged" ||
 	t_fail "the dropped replies are logged" "$NDROPPED log lines"
 rm -f "$STALL"
-rc=124
-for _ in $(seq 1 900); do
-	if ! kill -0 "$SERVE" 2>/dev/null; then wait "$SERVE"; rc=$?; break; fi
-	sleep 0.1
-done
+t_wait_exit "$SERVE" 900; rc=$?
 [ "$rc" = 0 ] && t_ok "once the writer is unblocked the server exits 0" ||
 	t_fail "once the writer is unblocked the server exits 0" "exit $rc: $(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"
 if grep -Eq "AddressSanitizer|runtime error|LeakSanitizer" "$T_TMP/serve.err"; then

@@ -14,28 +14,9 @@ P2=$(t_free_port)
 PUB=http://127.0.0.1:$P1
 ADM=https://127.0.0.1:$P2
 
-# req NAME URL [curl args...]: writes the body to $T_TMP/NAME.body and
-# prints the status ("000" when the connection or TLS failed).
-req() {
-	local name=$1 url=$2; shift 2
-	curl -s --max-time 10 -o "$T_TMP/$name.body" -w '%{http_code}' \
-		"$@" "$url" 2>/dev/null
-}
-# admin ROLE NAME PATH [curl args...]
-admin() {
-	local role=$1 name=$2 path=$3; shift 3
-	req "$name" "$ADM$path" --cacert "$D/certs/root.pem" \
-		--cert "$D/admin/$role.pem" --key "$D/admin/$role.key" "$@"
-}
-# expect NAME WANT GOT
-expect() {
-	if [ "$3" = "$2" ]; then t_ok "$1"; else
-		t_fail "$1" "status $3, want $2 ($(head -c 300 "$T_TMP/$1.body" 2>/dev/null))"; fi
-}
-# jget FILE EXPR: evaluates a Python expression on the JSON in FILE (as j).
-jget() {
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
-}
+# admin ROLE NAME PATH [curl args...]: t_admin with the init
+# certificate of ROLE.
+admin() { local role=$1; shift; t_admin "$D/admin/$role" "$@"; }
 
 if [ ! -x "$GOVPKI" ]; then
 	t_fail "binary" "$GOVPKI not built"
@@ -74,22 +55,22 @@ grep -q "curl http://127.0.0.1:$P1/healthz" "$T_TMP/serve.out" &&
 	t_fail "banner shows a command to try" "$(head -n 5 "$T_TMP/serve.out")"
 
 # --- public listener ---------------------------------------------------
-s=$(req healthz "$PUB/healthz" -D "$T_TMP/healthz.hdr")
-expect healthz 200 "$s"
-[ "$(jget "$T_TMP/healthz.body" 'j["status"]+j["store"]+j["token"]')" = okokok ] &&
+s=$(t_req healthz "$PUB/healthz" -D "$T_TMP/healthz.hdr")
+t_expect healthz 200 "$s"
+[ "$(t_jget "$T_TMP/healthz.body" 'j["status"]+j["store"]+j["token"]')" = okokok ] &&
 	t_ok "healthz body" || t_fail "healthz body" "$(cat "$T_TMP/healthz.body")"
 grep -Eqi '^x-request-id: [0-9a-f]{16}' "$T_TMP/healthz.hdr" &&
 	t_ok "X-Request-Id header" || t_fail "X-Request-Id header" "$(cat "$T_TMP/healthz.hdr")"
 
-s=$(req nope "$PUB/nope")
-expect nope 404 "$s"
-[ "$(jget "$T_TMP/nope.body" 'j["error"]["code"]')" = not_found ] &&
+s=$(t_req nope "$PUB/nope")
+t_expect nope 404 "$s"
+[ "$(t_jget "$T_TMP/nope.body" 'j["error"]["code"]')" = not_found ] &&
 	t_ok "404 error object" || t_fail "404 error object" "$(cat "$T_TMP/nope.body")"
-s=$(req post_healthz "$PUB/healthz" -X POST -d x)
-expect post_healthz 405 "$s"
+s=$(t_req post_healthz "$PUB/healthz" -X POST -d x)
+t_expect post_healthz 405 "$s"
 
-s=$(req rootcrt "$PUB/certs/root.crt")
-expect rootcrt 200 "$s"
+s=$(t_req rootcrt "$PUB/certs/root.crt")
+t_expect rootcrt 200 "$s"
 if openssl x509 -inform DER -in "$T_TMP/rootcrt.body" -noout 2>/dev/null &&
 	[ "$(openssl x509 -inform DER -in "$T_TMP/rootcrt.body" -outform PEM)" = \
 	  "$(openssl x509 -in "$D/certs/root.pem" -outform PEM)" ]; then
@@ -97,31 +78,31 @@ if openssl x509 -inform DER -in "$T_TMP/rootcrt.body" -noout 2>/dev/null &&
 else
 	t_fail "certs/root.crt is the root certificate in DER" "differs"
 fi
-s=$(req badcrt "$PUB/certs/audit.crt")
-expect badcrt 404 "$s"
+s=$(t_req badcrt "$PUB/certs/audit.crt")
+t_expect badcrt 404 "$s"
 
 # Body cap: declared too large, and chunked (no Content-Length) too large.
 head -c 5000 /dev/zero | tr '\0' z >"$T_TMP/big"
 head -c 1000 /dev/zero | tr '\0' z >"$T_TMP/small"
-s=$(req big "$PUB/healthz" -X POST --data-binary "@$T_TMP/big")
-expect big 413 "$s"
-[ "$(jget "$T_TMP/big.body" 'j["error"]["code"]')" = too_large ] &&
+s=$(t_req big "$PUB/healthz" -X POST --data-binary "@$T_TMP/big")
+t_expect big 413 "$s"
+[ "$(t_jget "$T_TMP/big.body" 'j["error"]["code"]')" = too_large ] &&
 	t_ok "413 error object" || t_fail "413 error object" "$(cat "$T_TMP/big.body")"
-s=$(req bigchunked "$PUB/healthz" -X POST -H 'Transfer-Encoding: chunked' \
+s=$(t_req bigchunked "$PUB/healthz" -X POST -H 'Transfer-Encoding: chunked' \
 	--data-binary "@$T_TMP/big")
-expect bigchunked 413 "$s"
+t_expect bigchunked 413 "$s"
 head -c 50000 /dev/zero | tr '\0' a >"$T_TMP/huge"
-s=$(req hugechunked "$PUB/healthz" -X POST -H 'Transfer-Encoding: chunked' \
+s=$(t_req hugechunked "$PUB/healthz" -X POST -H 'Transfer-Encoding: chunked' \
 	--data-binary "@$T_TMP/huge")
 case $s in
 413|000) t_ok "chunked body far over the cap refused ($s)" ;;
 *) t_fail "chunked body far over the cap refused" "status $s" ;;
 esac
-s=$(req small "$PUB/healthz" -X POST --data-binary "@$T_TMP/small")
-expect small 405 "$s" # under the cap: reaches routing
+s=$(t_req small "$PUB/healthz" -X POST --data-binary "@$T_TMP/small")
+t_expect small 405 "$s" # under the cap: reaches routing
 
 # --- admin listener: who is refused -----------------------------------
-s=$(req nocert "$ADM/healthz" --cacert "$D/certs/root.pem")
+s=$(t_req nocert "$ADM/healthz" --cacert "$D/certs/root.pem")
 case $s in
 401|000) t_ok "admin without client certificate refused ($s)" ;;
 *) t_fail "admin without client certificate refused" "status $s" ;;
@@ -139,7 +120,7 @@ printf 'extendedKeyUsage=clientAuth\n' >"$T_TMP/evil.ext"
 openssl x509 -req -in "$T_TMP/evil.csr" -CA "$T_TMP/evilca.pem" \
 	-CAkey "$T_TMP/evilca.key" -set_serial "0x$SERIAL" -days 1 \
 	-extfile "$T_TMP/evil.ext" -out "$T_TMP/evil.pem" >/dev/null 2>&1
-s=$(req evil "$ADM/api/v1/config" --cacert "$D/certs/root.pem" \
+s=$(t_req evil "$ADM/api/v1/config" --cacert "$D/certs/root.pem" \
 	--cert "$T_TMP/evil.pem" --key "$T_TMP/evil.key")
 case $s in
 401|000) t_ok "foreign CA certificate refused ($s)" ;;
@@ -149,7 +130,7 @@ esac
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	-keyout "$T_TMP/self.key" -out "$T_TMP/self.pem" -days 2 \
 	-subj "/CN=me/title=auditor" >/dev/null 2>&1
-s=$(req self "$ADM/api/v1/audit" --cacert "$D/certs/root.pem" \
+s=$(t_req self "$ADM/api/v1/audit" --cacert "$D/certs/root.pem" \
 	--cert "$T_TMP/self.pem" --key "$T_TMP/self.key")
 case $s in
 401|000) t_ok "self-signed certificate refused ($s)" ;;
@@ -159,69 +140,69 @@ esac
 # --- admin listener: roles --------------------------------------------
 for role in sysadmin officer auditor; do
 	s=$(admin $role "health_$role" /healthz)
-	expect "health_$role" 200 "$s"
+	t_expect "health_$role" 200 "$s"
 done
 s=$(admin sysadmin cfg_sysadmin /api/v1/config)
-expect cfg_sysadmin 200 "$s"
-[ -n "$(jget "$T_TMP/cfg_sysadmin.body" 'j["listen"] if "listen" in j else j')" ] &&
+t_expect cfg_sysadmin 200 "$s"
+[ -n "$(t_jget "$T_TMP/cfg_sysadmin.body" 'j["listen"] if "listen" in j else j')" ] &&
 	! grep -qi '"pin"\s*:' "$T_TMP/cfg_sysadmin.body" &&
 	t_ok "config is JSON without PINs" ||
 	t_fail "config is JSON without PINs" "$(head -c 300 "$T_TMP/cfg_sysadmin.body")"
 
 DENIED=0
-s=$(admin auditor cfg_auditor /api/v1/config); expect cfg_auditor 403 "$s"
+s=$(admin auditor cfg_auditor /api/v1/config); t_expect cfg_auditor 403 "$s"
 [ "$s" = 403 ] && DENIED=$((DENIED + 1))
-[ "$(jget "$T_TMP/cfg_auditor.body" 'j["error"]["code"]')" = denied ] &&
+[ "$(t_jget "$T_TMP/cfg_auditor.body" 'j["error"]["code"]')" = denied ] &&
 	t_ok "403 error object" || t_fail "403 error object" "$(cat "$T_TMP/cfg_auditor.body")"
-s=$(admin officer cfg_officer /api/v1/config); expect cfg_officer 403 "$s"
+s=$(admin officer cfg_officer /api/v1/config); t_expect cfg_officer 403 "$s"
 [ "$s" = 403 ] && DENIED=$((DENIED + 1))
-s=$(admin sysadmin audit_sysadmin /api/v1/audit); expect audit_sysadmin 403 "$s"
+s=$(admin sysadmin audit_sysadmin /api/v1/audit); t_expect audit_sysadmin 403 "$s"
 [ "$s" = 403 ] && DENIED=$((DENIED + 1))
-s=$(admin officer audit_officer /api/v1/audit); expect audit_officer 403 "$s"
+s=$(admin officer audit_officer /api/v1/audit); t_expect audit_officer 403 "$s"
 [ "$s" = 403 ] && DENIED=$((DENIED + 1))
-s=$(admin officer verify_officer /api/v1/audit/verify); expect verify_officer 403 "$s"
+s=$(admin officer verify_officer /api/v1/audit/verify); t_expect verify_officer 403 "$s"
 [ "$s" = 403 ] && DENIED=$((DENIED + 1))
-s=$(admin auditor admin404 /api/v1/nope); expect admin404 404 "$s"
-s=$(admin auditor admin405 /api/v1/audit -X DELETE); expect admin405 405 "$s"
+s=$(admin auditor admin404 /api/v1/nope); t_expect admin404 404 "$s"
+s=$(admin auditor admin405 /api/v1/audit -X DELETE); t_expect admin405 405 "$s"
 
 s=$(admin auditor audit_auditor "/api/v1/audit?limit=1000")
-expect audit_auditor 200 "$s"
-N=$(jget "$T_TMP/audit_auditor.body" 'len(j["records"])')
+t_expect audit_auditor 200 "$s"
+N=$(t_jget "$T_TMP/audit_auditor.body" 'len(j["records"])')
 [ "${N:-0}" -gt 0 ] && t_ok "auditor reads records ($N)" ||
 	t_fail "auditor reads records" "$(head -c 300 "$T_TMP/audit_auditor.body")"
-NDEN=$(jget "$T_TMP/audit_auditor.body" \
+NDEN=$(t_jget "$T_TMP/audit_auditor.body" \
 	'sum(1 for r in j["records"] if r.get("op")=="http.denied" and r.get("outcome")=="denied")')
 [ "$NDEN" = "$DENIED" ] && [ "$DENIED" = 5 ] &&
 	t_ok "every 403 has an http.denied record ($DENIED)" ||
 	t_fail "every 403 has an http.denied record" "$NDEN records for $DENIED denials"
-jget "$T_TMP/audit_auditor.body" \
+t_jget "$T_TMP/audit_auditor.body" \
 	'[r for r in j["records"] if r.get("op")=="http.denied"][0]' >"$T_TMP/den1"
 grep -q "title=sysadmin\|title=officer\|title=auditor" "$T_TMP/den1" &&
 	grep -q "serial=" "$T_TMP/den1" && grep -q "GET /api/v1/" "$T_TMP/den1" &&
 	grep -q "127.0.0.1" "$T_TMP/den1" &&
 	t_ok "denial record names actor, object and client" ||
 	t_fail "denial record names actor, object and client" "$(cat "$T_TMP/den1")"
-NUN=$(jget "$T_TMP/audit_auditor.body" \
+NUN=$(t_jget "$T_TMP/audit_auditor.body" \
 	'sum(1 for r in j["records"] if r.get("op")=="http.unauthenticated")')
 [ "${NUN:-0}" -ge 1 ] && t_ok "401s are audited ($NUN)" ||
 	t_fail "401s are audited" "none"
-NCP=$(jget "$T_TMP/audit_auditor.body" \
+NCP=$(t_jget "$T_TMP/audit_auditor.body" \
 	'sum(1 for r in j["records"] if r.get("op")=="audit.checkpoint" and r["seq"] > [x["seq"] for x in j["records"] if x.get("op")=="server.start"][-1])')
 [ "${NCP:-0}" -ge 1 ] && t_ok "periodic checkpoint while serving" ||
 	t_fail "periodic checkpoint while serving" "none after server.start"
 
-NEXT=$(jget "$T_TMP/audit_auditor.body" 'j["next_after"]')
+NEXT=$(t_jget "$T_TMP/audit_auditor.body" 'j["next_after"]')
 s=$(admin auditor audit_page "/api/v1/audit?after=$NEXT&limit=5")
-expect audit_page 200 "$s"
-[ "$(jget "$T_TMP/audit_page.body" 'j["records"][0]["op"]')" = audit.list ] &&
+t_expect audit_page 200 "$s"
+[ "$(t_jget "$T_TMP/audit_page.body" 'j["records"][0]["op"]')" = audit.list ] &&
 	t_ok "reading the audit is audited (audit.list)" ||
 	t_fail "reading the audit is audited (audit.list)" "$(head -c 300 "$T_TMP/audit_page.body")"
-s=$(admin auditor audit_badlimit "/api/v1/audit?limit=1001"); expect audit_badlimit 400 "$s"
-s=$(admin auditor audit_badafter "/api/v1/audit?after=x"); expect audit_badafter 400 "$s"
+s=$(admin auditor audit_badlimit "/api/v1/audit?limit=1001"); t_expect audit_badlimit 400 "$s"
+s=$(admin auditor audit_badafter "/api/v1/audit?after=x"); t_expect audit_badafter 400 "$s"
 
 s=$(admin auditor verify_auditor /api/v1/audit/verify)
-expect verify_auditor 200 "$s"
-[ "$(jget "$T_TMP/verify_auditor.body" 'j["verified"]')" = True ] &&
+t_expect verify_auditor 200 "$s"
+[ "$(t_jget "$T_TMP/verify_auditor.body" 'j["verified"]')" = True ] &&
 	t_ok "audit verifies through the API" ||
 	t_fail "audit verifies through the API" "$(cat "$T_TMP/verify_auditor.body")"
 
@@ -231,13 +212,13 @@ OSER=$(openssl x509 -in "$D/admin/officer.pem" -noout -serial | cut -d= -f2 |
 if "$GOVPKI" ca hold "$OSER" --dir "$D" >"$T_TMP/sql.err" 2>&1 &&
 	[ "$(sqlite3 -cmd '.timeout 5000' "$D/govpki.db" "SELECT status FROM certificates WHERE serial='$OSER'")" = hold ]; then
 	s=$(admin officer held /healthz)
-	expect held 401 "$s"
+	t_expect held 401 "$s"
 else
 	t_fail "held" "cannot set the officer certificate on hold: $(cat "$T_TMP/sql.err")"
 fi
 
-s=$(req metrics "$PUB/metrics")
-expect metrics 200 "$s"
+s=$(t_req metrics "$PUB/metrics")
+t_expect metrics 200 "$s"
 grep -q '^govpki_requests_total{listener="admin",code="403"} 5$' "$T_TMP/metrics.body" &&
 	grep -q '^govpki_request_duration_seconds_bucket{listener="public",le="+Inf"}' "$T_TMP/metrics.body" &&
 	grep -q '^govpki_errors_total{kind="denied"} 5$' "$T_TMP/metrics.body" &&
@@ -268,11 +249,7 @@ EOF
 
 # --- SIGTERM: drain, exit 0, final records ----------------------------
 kill -TERM "$SERVE"
-rc=124
-for _ in $(seq 1 150); do
-	if ! kill -0 "$SERVE" 2>/dev/null; then wait "$SERVE"; rc=$?; break; fi
-	sleep 0.1
-done
+t_wait_exit "$SERVE" 150; rc=$?
 [ "$rc" = 0 ] && t_ok "SIGTERM: exit 0 within 15 s" ||
 	t_fail "SIGTERM: exit 0 within 15 s" "exit $rc: $(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"
 

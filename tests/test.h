@@ -6,13 +6,19 @@
  *
  *   static void test_x(void) { CHECK(f() == 0); CHECK_EQ(g(), 3); }
  *   int main(void) { RUN(test_x); return test_done("store"); }
+ *
+ * Fixtures: a database path in a temporary directory (test_tmpdb) and,
+ * for binaries that include audit/audit.h first, a store with an audit
+ * log in one (test_audit_fx).
  */
 #ifndef GOVPKI_TEST_H
 #define GOVPKI_TEST_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int test_case_failed;
 static int test_passed;
@@ -84,5 +90,70 @@ test_done(const char *module)
 	printf("%s: %d passed, %d failed\n", module, test_passed, test_failed);
 	return test_failed == 0 ? 0 : 1;
 }
+
+/* The path of a database, <dir>/govpki.db, in a new temporary directory
+ * /tmp/govpki-<binary>.XXXXXX (the file itself is not made). Exits the
+ * binary when the directory cannot be made. test_tmpdb_free() removes
+ * the database, its -wal and -shm files and the directory. */
+struct test_tmpdb {
+	char dir[64];
+	char path[128];
+};
+
+static inline void
+test_tmpdb_new(struct test_tmpdb *t)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/govpki-%.20s.XXXXXX",
+	    program_invocation_short_name);
+	if (mkdtemp(t->dir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(t->path, sizeof(t->path), "%s/govpki.db", t->dir);
+}
+
+static inline void
+test_tmpdb_free(struct test_tmpdb *t)
+{
+	char p[160];
+
+	unlink(t->path);
+	snprintf(p, sizeof(p), "%s-wal", t->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", t->path);
+	unlink(p);
+	rmdir(t->dir);
+}
+
+#ifdef GOVPKI_AUDIT_H
+/* A fresh store in a test_tmpdb with an audit log over it. Exits the
+ * binary, saying why, when either cannot be made. test_audit_fx_close()
+ * frees both and removes the files. */
+struct test_audit_fx {
+	struct test_tmpdb tmp;
+	store *st;
+	audit *a;
+};
+
+static inline void
+test_audit_fx_open(struct test_audit_fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	test_tmpdb_new(&f->tmp);
+	if (store_open(f->tmp.path, 1, &f->st) != 0 ||
+	    audit_new(f->st, &f->a) != 0) {
+		fprintf(stderr, "fixture: %s\n", gp_err_detail());
+		exit(1);
+	}
+}
+
+static inline void
+test_audit_fx_close(struct test_audit_fx *f)
+{
+	audit_free(f->a);
+	store_free(f->st);
+	test_tmpdb_free(&f->tmp);
+}
+#endif /* GOVPKI_AUDIT_H */
 
 #endif /* GOVPKI_TEST_H */

@@ -82,33 +82,9 @@ audit_cert_for(EVP_PKEY *key)
 	    "critical," AUDIT_EKU_OID);
 }
 
-struct fx {
-	char dir[64];
-	char path[128];
-	store *st;
-	audit *a;
-};
-
-static void
-fx_open(struct fx *f)
-{
-	memset(f, 0, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/govpki-audit.XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	snprintf(f->path, sizeof(f->path), "%s/govpki.db", f->dir);
-	if (store_open(f->path, 1, &f->st) != 0 ||
-	    audit_new(f->st, &f->a) != 0) {
-		fprintf(stderr, "fixture: %s\n", gp_err_detail());
-		exit(1);
-	}
-}
-
 /* Records |cert| as an audit key in its own transaction. */
 static int
-record_key(struct fx *f, X509 *cert)
+record_key(struct test_audit_fx *f, X509 *cert)
 {
 	int r;
 
@@ -121,30 +97,29 @@ record_key(struct fx *f, X509 *cert)
 	return store_commit(f->st);
 }
 
+/* The "success" record of |op| on |object| by the local tester, with
+ * |details| (borrowed, may be NULL). */
 static void
-fx_close(struct fx *f)
+local_event(struct audit_event *ev, const char *op, const char *object,
+    json_t *details)
 {
-	char p[160];
-
-	audit_free(f->a);
-	store_free(f->st);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	memset(ev, 0, sizeof(*ev));
+	ev->actor = "local:test";
+	ev->op = op;
+	ev->object = object;
+	ev->outcome = "success";
+	ev->details = details;
 }
 
 /* An editor of the file: drops the append-only triggers first. */
 static int
-tamper(struct fx *f, const char *sql)
+tamper(struct test_audit_fx *f, const char *sql)
 {
 	sqlite3 *db = NULL;
 	char *err = NULL;
 	int rc;
 
-	if ((rc = sqlite3_open(f->path, &db)) == SQLITE_OK) {
+	if ((rc = sqlite3_open(f->tmp.path, &db)) == SQLITE_OK) {
 		sqlite3_busy_timeout(db, 5000);
 		rc = sqlite3_exec(db,
 		    "DROP TRIGGER IF EXISTS audit_no_update;"
@@ -227,7 +202,7 @@ ref_row_hash(const struct store_audit_row *r, uint8_t out[32])
 /* Recomputes every prev_hash and hash in seq order with the published
  * encoding: the attacker who rewrites the chain after an edit. */
 static int
-rechain(struct fx *f)
+rechain(struct test_audit_fx *f)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL, *u = NULL;
@@ -238,7 +213,7 @@ rechain(struct fx *f)
 
 	if (tamper(f, "SELECT 1") != SQLITE_OK || hashes == NULL)
 		return -1;
-	sqlite3_open(f->path, &db);
+	sqlite3_open(f->tmp.path, &db);
 	rc = sqlite3_prepare_v2(db, "SELECT seq, time_ms, actor, role, op, "
 	    "object, outcome, request_id, client, details FROM audit ORDER BY "
 	    "seq", -1, &s, NULL);
@@ -275,7 +250,7 @@ rechain(struct fx *f)
 }
 
 static int
-append_tx(struct fx *f, const char *op, const char *object)
+append_tx(struct test_audit_fx *f, const char *op, const char *object)
 {
 	struct audit_event ev;
 	json_t *d = json_pack("{s:s, s:i, s:{s:b}}", "zeta", "last", "alpha",
@@ -366,7 +341,7 @@ log_threads(audit *a, int threads, int n)
  * last checkpoint at 62.
  */
 static void
-populate(struct fx *f)
+populate(struct test_audit_fx *f)
 {
 	int i;
 	char obj[32];
@@ -385,7 +360,7 @@ populate(struct fx *f)
 }
 
 static int
-verify_root(struct fx *f, X509 *root, struct audit_report *rep)
+verify_root(struct test_audit_fx *f, X509 *root, struct audit_report *rep)
 {
 	struct audit_verify_opts o;
 
@@ -395,7 +370,7 @@ verify_root(struct fx *f, X509 *root, struct audit_report *rep)
 }
 
 static int
-verify(struct fx *f, struct audit_report *rep)
+verify(struct test_audit_fx *f, struct audit_report *rep)
 {
 	return verify_root(f, test_root, rep);
 }
@@ -403,11 +378,11 @@ verify(struct fx *f, struct audit_report *rep)
 static void
 test_empty_and_null(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	int64_t n = -1, max = -1;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.records, 0);
 	CHECK_EQ(rep.checkpoints, 0);
@@ -430,7 +405,7 @@ test_empty_and_null(void)
 	audit_free(NULL);
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
 	CHECK_EQ(n, 0);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 struct ref_check {
@@ -482,13 +457,13 @@ ref_cp_fn(void *arg, const struct store_checkpoint *cp)
 static void
 test_append_verify(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	struct ref_check c;
 	int cp_bad = 0;
 	int64_t n = 0, max = 0;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
 	CHECK_EQ(n, 68);
@@ -521,17 +496,17 @@ test_append_verify(void)
 		    "anchor");
 		X509_free(root2);
 	}
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 static void
 test_checkpoint_idle_and_force(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	struct store_checkpoint cp;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(append_tx(&f, "x", NULL), 0);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* cp 1 at 2 */
@@ -549,25 +524,44 @@ test_checkpoint_idle_and_force(void)
 	CHECK_EQ(cp.id, 2);
 	CHECK_EQ(cp.seq, 3);
 	store_checkpoint_clear(&cp);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
-/* Each tamper case: a fresh standard log, one edit, the expected verdict. */
+/* One edit of a fresh standard log and the expected verdict; with
+ * |rewrite|, every hash after the edit recomputed too, as an editor who
+ * knows the hash function would. */
 static void
-tamper_case(const char *sql, int64_t want_seq, const char *want_reason)
+edit_case(const char *sql, int rewrite, int64_t want_seq,
+    const char *want_reason)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
+	if (rewrite)
+		CHECK_EQ(rechain(&f), 0);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_EQ(rep.first_bad_seq, want_seq);
 	CHECK_CONTAINS(rep.reason, want_reason);
 	CHECK_CONTAINS(gp_err_detail(), want_reason);
-	fx_close(&f);
+	test_audit_fx_close(&f);
+}
+
+/* The edit alone, its hashes left as they were. */
+static void
+tamper_case(const char *sql, int64_t want_seq, const char *want_reason)
+{
+	edit_case(sql, 0, want_seq, want_reason);
+}
+
+/* The edit with the chain recomputed after it. */
+static void
+rewrite_case(const char *sql, int64_t want_seq, const char *want_reason)
+{
+	edit_case(sql, 1, want_seq, want_reason);
 }
 
 static void
@@ -600,13 +594,13 @@ test_tamper_delete(void)
 static void
 test_tamper_insert(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	struct store_audit_row r19, forged;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	memset(&forged, 0, sizeof(forged));
 	CHECK_EQ(store_audit_get(f.st, 19, &r19), 0);
@@ -620,7 +614,7 @@ test_tamper_insert(void)
 	forged.outcome = "success";
 	memcpy(forged.prev_hash, r19.hash, 32);
 	ref_row_hash(&forged, forged.hash);
-	sqlite3_open(f.path, &db);
+	sqlite3_open(f.tmp.path, &db);
 	CHECK_EQ(sqlite3_prepare_v2(db, "INSERT INTO audit (seq, time_ms, "
 	    "actor, role, op, outcome, prev_hash, hash) VALUES (20, ?1, ?2, "
 	    "?3, ?4, ?5, ?6, ?7)", -1, &s, NULL), SQLITE_OK);
@@ -639,7 +633,7 @@ test_tamper_insert(void)
 	CHECK_EQ(rep.first_bad_seq, 21);
 	CHECK_CONTAINS(rep.reason, "record 21 does not follow record 20");
 	store_audit_row_clear(&r19);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* Two records' contents swapped in place (seqs kept): the first of them is
@@ -692,23 +686,15 @@ test_tamper_checkpoint_sig(void)
 static void
 test_tamper_rechain(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 
-	fx_open(&f);
-	populate(&f);
-	CHECK_EQ(tamper(&f, "UPDATE audit SET actor = 'local:mallory' "
-	    "WHERE seq = 10"), SQLITE_OK);
-	CHECK_EQ(rechain(&f), 0);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 51);
-	CHECK_CONTAINS(rep.reason, "checkpoint 1 covers record 51 but the "
-	    "chain was rewritten");
-	fx_close(&f);
+	rewrite_case("UPDATE audit SET actor = 'local:mallory' WHERE seq = 10",
+	    51, "checkpoint 1 covers record 51 but the chain was rewritten");
 
 	/* ...and the checkpoint hashes updated to match: the audit.checkpoint
 	 * record still states the signed hash. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(tamper(&f, "UPDATE audit SET outcome = 'failure' "
 	    "WHERE seq = 55"), SQLITE_OK);
@@ -718,11 +704,11 @@ test_tamper_rechain(void)
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_EQ(rep.first_bad_seq, 63);
 	CHECK_CONTAINS(rep.reason, "does not match checkpoint 2");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* ...and those records rewritten too: only the signature is left,
 	 * and it does not cover the new hash. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(tamper(&f, "UPDATE audit SET outcome = 'failure' "
 	    "WHERE seq = 55"), SQLITE_OK);
@@ -738,7 +724,7 @@ test_tamper_rechain(void)
 	CHECK_EQ(rep.first_bad_seq, 62);
 	CHECK_CONTAINS(rep.reason, "checkpoint 2 (record 62): the signature "
 	    "does not verify");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 static void
@@ -753,16 +739,16 @@ test_tamper_tail(void)
 	/* Unsealed records after the last checkpoint's record are not
 	 * protected by a signature: deleting them goes unnoticed. */
 	{
-		struct fx f;
+		struct test_audit_fx f;
 		struct audit_report rep;
 
-		fx_open(&f);
+		test_audit_fx_open(&f);
 		populate(&f);
 		CHECK_EQ(tamper(&f, "DELETE FROM audit WHERE seq >= 64"),
 		    SQLITE_OK);
 		CHECK_EQ(verify(&f, &rep), 0);
 		CHECK_EQ(rep.records, 63);
-		fx_close(&f);
+		test_audit_fx_close(&f);
 	}
 }
 
@@ -777,20 +763,9 @@ test_tamper_misc(void)
 	tamper_case("UPDATE audit SET hash = X'00' WHERE seq = 33", 33,
 	    "33");
 	/* The checkpoint record's own claim edited, hashes rewritten. */
-	{
-		struct fx f;
-		struct audit_report rep;
-
-		fx_open(&f);
-		populate(&f);
-		CHECK_EQ(tamper(&f, "UPDATE audit SET details = "
-		    "'{\"hash\":\"00\",\"seq\":51}' WHERE seq = 52"), SQLITE_OK);
-		CHECK_EQ(rechain(&f), 0);
-		CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-		CHECK_EQ(rep.first_bad_seq, 52);
-		CHECK_CONTAINS(rep.reason, "does not match checkpoint 1");
-		fx_close(&f);
-	}
+	rewrite_case("UPDATE audit SET details = "
+	    "'{\"hash\":\"00\",\"seq\":51}' WHERE seq = 52", 52,
+	    "does not match checkpoint 1");
 }
 
 /* 8 threads x 200 events: 1600 contiguous records that verify, carried by
@@ -799,18 +774,18 @@ test_tamper_misc(void)
 static void
 test_group_commit(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	int64_t n = 0, max = 0, records = 0, commits = 0;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(log_threads(f.a, 1, 200), 0);
 	audit_stats(f.a, &records, &commits);
 	CHECK_EQ(records, 200);
 	CHECK_EQ(commits, 200); /* one caller: nothing to share */
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(log_threads(f.a, 8, 200), 0);
 	audit_stats(f.a, &records, &commits);
@@ -826,7 +801,7 @@ test_group_commit(void)
 	    (long long)commits);
 	/* Eight callers always waiting: batches must form. */
 	CHECK(commits < 1600 * 3 / 4);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* audit_log_async(): the callback comes after the record is durable and
@@ -865,14 +840,14 @@ async_done(void *arg, int r)
 static void
 test_log_async(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_event ev;
 	struct audit_report rep;
 	struct async_count c;
 	char object[32], big[5000];
 	int i;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	memset(&c, 0, sizeof(c));
 	pthread_mutex_init(&c.mu, NULL);
 	c.st = f.st;
@@ -909,7 +884,7 @@ test_log_async(void)
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.records, 300);
 	pthread_mutex_destroy(&c.mu);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* audit_apply(): the change and its record land together; a change that
@@ -963,7 +938,7 @@ apply_worker(void *p)
 static void
 test_apply(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_event ev;
 	struct apply_arg aa;
 	struct audit_report rep;
@@ -973,7 +948,7 @@ test_apply(void)
 	int64_t n = 0, max = 0, records = 0, commits = 0;
 	int i;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	memset(&ev, 0, sizeof(ev));
 	ev.op = "apply.test";
 	ev.outcome = "success";
@@ -1014,7 +989,7 @@ test_apply(void)
 	CHECK_STR(v, "done");
 	free(v);
 	CHECK_EQ(verify(&f, &rep), 0);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* audit_apply_async(): the change and its record are committed before the
@@ -1076,7 +1051,7 @@ apply_async_done(void *arg, int r)
 static void
 test_apply_async(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_event ev;
 	struct audit_report rep;
 	struct apply_async_seen c;
@@ -1085,7 +1060,7 @@ test_apply_async(void)
 	int64_t n = 0, max = 0;
 	int i;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	memset(&c, 0, sizeof(c));
 	pthread_mutex_init(&c.mu, NULL);
 	c.a = f.a;
@@ -1123,24 +1098,24 @@ test_apply_async(void)
 	CHECK_EQ(n, 199); /* no record for the refused change */
 	CHECK_EQ(verify(&f, &rep), 0);
 	pthread_mutex_destroy(&c.mu);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* audit_log() from inside a transaction would deadlock; it is refused. */
 static void
 test_log_inside_tx(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_event ev;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	memset(&ev, 0, sizeof(ev));
 	ev.op = "x";
 	CHECK_EQ(store_begin(f.st), 0);
 	CHECK_EQ(audit_log(f.a, &ev), GP_ERR_INTERNAL);
 	store_rollback(f.st);
 	CHECK_EQ(audit_log(f.a, &ev), 0);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* The log stores what it is given: a masked ID stays masked, oversized
@@ -1148,7 +1123,7 @@ test_log_inside_tx(void)
 static void
 test_contents_and_json(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_event ev;
 	struct store_audit_row row;
 	char *masked = gp_mask_id("11010519491231002X");
@@ -1158,7 +1133,7 @@ test_contents_and_json(void)
 	json_t *j = NULL, *jd;
 	char *hex;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	memset(&ev, 0, sizeof(ev));
 	ev.actor = "local:root";
 	ev.role = "local";
@@ -1211,7 +1186,7 @@ test_contents_and_json(void)
 	ev.object = big;
 	CHECK_EQ(audit_log(f.a, &ev), GP_ERR_TOO_LARGE);
 	CHECK_CONTAINS(gp_err_detail(), "object");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 	json_decref(d);
 	free(masked);
 }
@@ -1219,7 +1194,7 @@ test_contents_and_json(void)
 /* A log like populate()'s, signed by |key| whose audit certificate is
  * |cert|: what an attacker who rewrites the whole database makes. */
 static void
-populate_with(struct fx *f, EVP_PKEY *key, X509 *cert)
+populate_with(struct test_audit_fx *f, EVP_PKEY *key, X509 *cert)
 {
 	int i;
 
@@ -1231,6 +1206,22 @@ populate_with(struct fx *f, EVP_PKEY *key, X509 *cert)
 	CHECK_EQ(audit_checkpoint(f->a, key, 0), 0);
 }
 
+/* A populate_with() log fails verification under the test root at the
+ * audit key's record, naming |want_reason|. */
+static void
+resigned_case(EVP_PKEY *key, X509 *cert, const char *want_reason)
+{
+	struct test_audit_fx f;
+	struct audit_report rep;
+
+	test_audit_fx_open(&f);
+	populate_with(&f, key, cert);
+	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
+	CHECK_EQ(rep.first_bad_seq, 1);
+	CHECK_CONTAINS(rep.reason, want_reason);
+	test_audit_fx_close(&f);
+}
+
 /* The re-sign attack: the log rebuilt and signed with the attacker's own
  * key under the attacker's own root (audit.pem and root.pem replaced).
  * Against the real root it fails at the audit key's record; only against
@@ -1239,7 +1230,7 @@ populate_with(struct fx *f, EVP_PKEY *key, X509 *cert)
 static void
 test_key_resign_other_root(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	EVP_PKEY *akey = EVP_EC_gen("P-256"), *aroot_key = EVP_EC_gen("P-256");
 	X509 *aroot = mkcert(aroot_key, "test root", NULL, aroot_key, 1, NULL);
@@ -1248,26 +1239,21 @@ test_key_resign_other_root(void)
 	X509 *self = mkcert(akey, "audit", NULL, akey, 0,
 	    "critical," AUDIT_EKU_OID);
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate_with(&f, akey, acert);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_EQ(rep.first_bad_seq, 1);
 	CHECK_CONTAINS(rep.reason, "record 1: audit certificate");
 	CHECK_CONTAINS(rep.reason, "does not chain to the trust anchor");
 	CHECK_EQ(verify_root(&f, aroot, &rep), 0);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* A self-made audit certificate, no root at all. */
-	fx_open(&f);
-	populate_with(&f, akey, self);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 1);
-	CHECK_CONTAINS(rep.reason, "does not chain to the trust anchor");
-	fx_close(&f);
+	resigned_case(akey, self, "does not chain to the trust anchor");
 
 	/* The real audit.key record kept, checkpoints re-signed by the
 	 * attacker: the key in effect is still the real one. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
 	CHECK_EQ(audit_checkpoint(f.a, akey, 0), 0);
@@ -1275,7 +1261,7 @@ test_key_resign_other_root(void)
 	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 2): the signature "
 	    "does not verify with the audit key in effect (recorded at "
 	    "record 1)");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 	X509_free(self);
 	X509_free(acert);
 	X509_free(aroot);
@@ -1289,25 +1275,13 @@ test_key_resign_other_root(void)
 static void
 test_key_no_eku(void)
 {
-	struct fx f;
-	struct audit_report rep;
 	X509 *admin = mkcert(other_key, "govpki sysadmin", test_root, root_key,
 	    0, "clientAuth");
 	X509 *noncrit = mkcert(other_key, "audit", test_root, root_key, 0,
 	    AUDIT_EKU_OID);
 
-	fx_open(&f);
-	populate_with(&f, other_key, admin);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 1);
-	CHECK_CONTAINS(rep.reason, "is not an audit certificate");
-	fx_close(&f);
-
-	fx_open(&f);
-	populate_with(&f, other_key, noncrit);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_CONTAINS(rep.reason, "is not an audit certificate");
-	fx_close(&f);
+	resigned_case(other_key, admin, "is not an audit certificate");
+	resigned_case(other_key, noncrit, "is not an audit certificate");
 	X509_free(noncrit);
 	X509_free(admin);
 }
@@ -1318,28 +1292,21 @@ test_key_no_eku(void)
 static void
 test_key_missing(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(append_tx(&f, "x", NULL), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.keys, 0);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, "no audit.key record");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* The key record edited into something else, chain rewritten. */
-	fx_open(&f);
-	populate(&f);
-	CHECK_EQ(tamper(&f, "UPDATE audit SET details = '{}' WHERE seq = 1"),
-	    SQLITE_OK);
-	CHECK_EQ(rechain(&f), 0);
-	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
-	CHECK_EQ(rep.first_bad_seq, 1);
-	CHECK_CONTAINS(rep.reason, "malformed audit.key record");
-	fx_close(&f);
+	rewrite_case("UPDATE audit SET details = '{}' WHERE seq = 1", 1,
+	    "malformed audit.key record");
 }
 
 /* A key change takes effect once the old key seals it; a change sealed
@@ -1349,7 +1316,7 @@ test_key_missing(void)
 static void
 test_key_change(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	struct audit_key_info ki;
 	EVP_PKEY *k2 = EVP_EC_gen("P-256"), *k3 = EVP_EC_gen("P-256");
@@ -1357,7 +1324,7 @@ test_key_change(void)
 	uint8_t spki[32];
 
 	memset(&ki, 0, sizeof(ki));
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
 	CHECK_EQ(ki.seq, 1);
@@ -1415,20 +1382,20 @@ test_key_change(void)
 	CHECK_CONTAINS(rep.reason, "checkpoint 5");
 	CHECK_CONTAINS(rep.reason, "does not verify with the audit key in "
 	    "effect");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* Sealed by the new key only. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(record_key(&f, c2), 0);
 	CHECK_EQ(audit_checkpoint(f.a, k2, 0), 0);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, "checkpoint 3");
 	CHECK_CONTAINS(rep.reason, "(recorded at record 1)");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* Two changes under one checkpoint of the old key. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(record_key(&f, c2), 0);
 	CHECK_EQ(record_key(&f, c3), 0);
@@ -1436,12 +1403,12 @@ test_key_change(void)
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_EQ(rep.first_bad_seq, 70);
 	CHECK_CONTAINS(rep.reason, "not sealed by the key it replaces");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* A pending change (a key record no checkpoint covers, which only
 	 * an older govpki or an editor writes) changes nothing yet, and no
 	 * other change is made over it. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(record_key(&f, c2), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
@@ -1455,7 +1422,7 @@ test_key_change(void)
 	    NULL, NULL), GP_ERR_CONFLICT);
 	CHECK_CONTAINS(gp_err_detail(), "record 69: an audit key change that "
 	    "no checkpoint seals yet");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 	X509_free(c2);
 	X509_free(c3);
 	EVP_PKEY_free(k2);
@@ -1478,11 +1445,7 @@ record_apply(store *st, void *arg)
 	struct audit_event ev;
 
 	(void)st;
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "local:test";
-	ev.op = "cert.issue";
-	ev.object = "new-audit-cert";
-	ev.outcome = "success";
+	local_event(&ev, "cert.issue", "new-audit-cert", NULL);
 	return audit_append_tx(arg, &ev, NULL);
 }
 
@@ -1491,7 +1454,7 @@ record_apply(store *st, void *arg)
 static void
 test_key_change_atomic(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	struct audit_key_info ki;
 	EVP_PKEY *k2 = EVP_EC_gen("P-256");
@@ -1499,7 +1462,7 @@ test_key_change_atomic(void)
 	int64_t n = 0, max = 0, cps;
 
 	memset(&ki, 0, sizeof(ki));
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(verify(&f, &rep), 0);
 	cps = rep.checkpoints;
@@ -1526,15 +1489,15 @@ test_key_change_atomic(void)
 	CHECK_EQ(audit_key_in_effect(f.st, &ki), 0);
 	CHECK_EQ(ki.seq, 71);
 	audit_key_info_clear(&ki);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* No key recorded: nothing to replace. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(append_tx(&f, "x", NULL), 0);
 	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
 	    NULL, NULL), GP_ERR_CONFLICT);
 	CHECK_CONTAINS(gp_err_detail(), "records no audit key");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 	X509_free(c2);
 	EVP_PKEY_free(k2);
 }
@@ -1545,12 +1508,12 @@ test_key_change_atomic(void)
 static void
 test_key_adopt(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	X509 *other_cert = audit_cert_for(other_key);
 	json_t *j;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
 	CHECK_EQ(append_tx(&f, "ca.issue", "y"), 0);
@@ -1588,20 +1551,20 @@ test_key_adopt(void)
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.keys, 2);
 	CHECK_EQ(rep.adopted_seq, 5);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* A key record after earlier checkpoints that is not an adoption. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
 	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
 	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 1) comes before the "
 	    "audit key's record (3), which is not an adoption");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* An adoption after the key was recorded (an edit, chain redone). */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(record_key(&f, other_cert), 0);
 	CHECK_EQ(tamper(&f, "UPDATE audit SET details = json_set(details, "
@@ -1610,7 +1573,7 @@ test_key_adopt(void)
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, "record 69: an audit key adoption after the "
 	    "log recorded its audit key (record 1)");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 	X509_free(other_cert);
 }
 
@@ -1658,7 +1621,8 @@ fake_check(void *arg, const uint8_t *tst, size_t tst_len,
 }
 
 static int
-verify_tsa(struct fx *f, struct fake_tsa *t, struct audit_report *rep)
+verify_tsa(struct test_audit_fx *f, struct fake_tsa *t,
+    struct audit_report *rep)
 {
 	struct audit_verify_opts o;
 
@@ -1672,7 +1636,7 @@ verify_tsa(struct fx *f, struct fake_tsa *t, struct audit_report *rep)
 /* One log with a stamped checkpoint 1 (covering 2, record 3) and an
  * unstamped checkpoint 2 (covering 4, record 5). */
 static void
-stamped_log(struct fx *f, struct fake_tsa *t)
+stamped_log(struct test_audit_fx *f, struct fake_tsa *t)
 {
 	CHECK_EQ(record_key(f, test_cert), 0);
 	CHECK_EQ(append_tx(f, "x", NULL), 0);
@@ -1685,23 +1649,23 @@ stamped_log(struct fx *f, struct fake_tsa *t)
 static void
 stamp_case(const char *sql, const char *want)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct fake_tsa t;
 	struct audit_report rep;
 
 	memset(&t, 0, sizeof(t));
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	stamped_log(&f, &t);
 	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
 	CHECK_EQ(verify_tsa(&f, &t, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, want);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 static void
 test_stamp(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct fake_tsa t;
 	struct audit_report rep;
 	struct store_checkpoint cp;
@@ -1709,7 +1673,7 @@ test_stamp(void)
 
 	memset(&t, 0, sizeof(t));
 	memset(&row, 0, sizeof(row));
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	stamped_log(&f, &t);
 	CHECK_EQ(verify_tsa(&f, &t, &rep), 0);
 	CHECK_EQ(rep.timestamped, 1);
@@ -1731,7 +1695,7 @@ test_stamp(void)
 	CHECK_EQ(verify_tsa(&f, &t, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 2): its time-stamp "
 	    "token does not verify");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* Deleted, replaced or slipped in outside the chain. */
 	stamp_case("UPDATE checkpoints SET tst = NULL WHERE id = 1",
@@ -1745,7 +1709,7 @@ test_stamp(void)
 	 * record says why it has no token. */
 	memset(&t, 0, sizeof(t));
 	t.fail_stamp = 1;
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(audit_checkpoint_stamped(f.a, test_key, 0, fake_stamp, &t),
 	    0);
@@ -1755,12 +1719,12 @@ test_stamp(void)
 	CHECK_EQ(store_audit_get(f.st, 2, &row), 0);
 	CHECK_CONTAINS(row.details, "\"tst_error\":\"the TSA refused");
 	store_audit_row_clear(&row);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* A certificate row and, optionally, its issuance record. */
 static void
-add_cert(struct fx *f, const char *serial, int with_record)
+add_cert(struct test_audit_fx *f, const char *serial, int with_record)
 {
 	struct store_cert c;
 	struct audit_event ev;
@@ -1778,11 +1742,7 @@ add_cert(struct fx *f, const char *serial, int with_record)
 	c.created_ms = 1;
 	c.der = der;
 	c.der_len = sizeof(der);
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "local:test";
-	ev.op = "cert.issue";
-	ev.object = serial;
-	ev.outcome = "success";
+	local_event(&ev, "cert.issue", serial, NULL);
 	CHECK_EQ(store_begin(f->st), 0);
 	CHECK_EQ(store_cert_insert(f->st, &c), 0);
 	if (with_record)
@@ -1795,7 +1755,7 @@ add_cert(struct fx *f, const char *serial, int with_record)
  * change's time, reason and invalidity date (a revocation: reason
  * keyCompromise). */
 static void
-set_status(struct fx *f, const char *serial, const char *op,
+set_status(struct test_audit_fx *f, const char *serial, const char *op,
     const char *from, const char *to, int64_t at)
 {
 	struct store_status_change sc;
@@ -1819,12 +1779,7 @@ set_status(struct fx *f, const char *serial, const char *op,
 		sc.reason = 1;
 		json_object_set_new(d, "reason", json_string("keyCompromise"));
 	}
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "local:test";
-	ev.op = op;
-	ev.object = serial;
-	ev.outcome = "success";
-	ev.details = d;
+	local_event(&ev, op, serial, d);
 	CHECK_EQ(store_begin(f->st), 0);
 	CHECK_EQ(store_cert_status_change(f->st, &sc), 0);
 	CHECK_EQ(audit_append_tx(f->a, &ev, NULL), 0);
@@ -1835,19 +1790,14 @@ set_status(struct fx *f, const char *serial, const char *op,
 /* A status record as written before the status history existed: its
  * details state no "time", and no history event comes with it. */
 static int
-append_status(struct fx *f, const char *serial, const char *op,
+append_status(struct test_audit_fx *f, const char *serial, const char *op,
     const char *details)
 {
 	struct audit_event ev;
 	json_t *d = json_loads(details, 0, NULL);
 	int r;
 
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = "local:test";
-	ev.op = op;
-	ev.object = serial;
-	ev.outcome = "success";
-	ev.details = d;
+	local_event(&ev, op, serial, d);
 	if ((r = store_begin(f->st)) != 0)
 		return r;
 	if ((r = audit_append_tx(f->a, &ev, NULL)) != 0)
@@ -1861,11 +1811,11 @@ append_status(struct fx *f, const char *serial, const char *op,
 static void
 test_cert_trail(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	json_t *j;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	add_cert(&f, "a1", 1);
 	add_cert(&f, "a2", 1);
@@ -1912,11 +1862,11 @@ test_cert_trail(void)
 	CHECK_STR(rep.bad_serial, "a1");
 	CHECK_CONTAINS(rep.reason, "certificate a1 is hold but no status "
 	    "record");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* The issuance record deleted from the unsealed tail, where the
 	 * chain alone cannot see it: the row is an orphan. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	add_cert(&f, "c1", 1);
 	CHECK_EQ(verify(&f, &rep), 0);
@@ -1925,14 +1875,14 @@ test_cert_trail(void)
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_STR(rep.bad_serial, "c1");
 	CHECK_CONTAINS(rep.reason, "has no cert.issue record");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* A log with four certificates: h1 good, h2 revoked at 5, h3 held at 6
  * and released at 7, h4 held at 8 then revoked (the revocation keeps the
  * hold's start, 8), sealed by a checkpoint. */
 static void
-history_log(struct fx *f)
+history_log(struct test_audit_fx *f)
 {
 	populate(f);
 	add_cert(f, "h1", 1);
@@ -1952,17 +1902,17 @@ history_log(struct fx *f)
 static void
 history_case(const char *sql, const char *serial, const char *want)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	history_log(&f);
 	CHECK_EQ(tamper(&f, sql), SQLITE_OK);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_STR(rep.bad_serial, serial);
 	CHECK_CONTAINS(rep.reason, want);
 	CHECK(rep.first_bad_seq > 0);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* Pass 3 on the status history (schema step 7): every event has its
@@ -1971,16 +1921,16 @@ history_case(const char *sql, const char *serial, const char *want)
 static void
 test_cert_history(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	int64_t now_s = (int64_t)time(NULL);
 	char sql[1024];
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	history_log(&f);
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.certificates, 4);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* A deleted history event: the revocation no longer shows when
 	 * signatures are judged (ca_status_at), the row and its record
@@ -2026,7 +1976,7 @@ test_cert_history(void)
 	/* A status record deleted from the unsealed tail, the chain after
 	 * it recomputed: the chain and the row's last record (a release)
 	 * agree, the history's hold has no record. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	history_log(&f);
 	add_cert(&f, "h5", 1);
 	set_status(&f, "h5", "cert.hold", "good", "hold", 20);
@@ -2041,12 +1991,12 @@ test_cert_history(void)
 	CHECK_STR(rep.bad_serial, "h5");
 	CHECK_CONTAINS(rep.reason, "(a hold at 1970-01-01T00:00:20Z "
 	    "(certificateHold)) is not the change of its next status record");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 
 	/* Records from before the history (no "time"): the upgrade gave a
 	 * revoked certificate one event, its state then; a hold released
 	 * before the upgrade has none. */
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	add_cert(&f, "l1", 1);
 	add_cert(&f, "l2", 1);
@@ -2083,7 +2033,7 @@ test_cert_history(void)
 	    "'l1'"), SQLITE_OK);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, "the history has no event for it");
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* The rollback attack: the log cut back to checkpoint 1, checkpoint 2 and
@@ -2092,12 +2042,12 @@ test_cert_history(void)
 static void
 test_witnessed(void)
 {
-	struct fx f;
+	struct test_audit_fx f;
 	struct audit_report rep;
 	struct store_checkpoint cp2;
 	uint8_t other[32];
 
-	fx_open(&f);
+	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(store_checkpoint_get(f.st, 2, &cp2), 0);
 	CHECK_EQ(verify(&f, &rep), 0);
@@ -2123,7 +2073,7 @@ test_witnessed(void)
 	CHECK_CONTAINS(rep.reason, "the witnessed head seq 62 is not in the "
 	    "chain, which ends at record 52");
 	store_checkpoint_clear(&cp2);
-	fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 /* The one report object of `audit verify --json` and the API. */

@@ -253,43 +253,6 @@ test_refusal_kinds(void)
 	CHECK_STR(srv_refusal_name(SRV_REFUSALS), "unknown");
 }
 
-/* A temporary store with an audit log. */
-struct peers_fx {
-	char dir[64];
-	char path[128];
-	store *st;
-	audit *a;
-};
-
-static int
-peers_fx_open(struct peers_fx *f)
-{
-	memset(f, 0, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/govpki-peers.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/govpki.db", f->dir);
-	if (store_open(f->path, 1, &f->st) != 0 ||
-	    audit_new(f->st, &f->a) != 0)
-		return -1;
-	return 0;
-}
-
-static void
-peers_fx_close(struct peers_fx *f)
-{
-	char p[160];
-
-	audit_free(f->a);
-	store_free(f->st);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
-}
-
 /* The "http.refused" records, in order, as JSON objects. */
 struct peers_rows {
 	json_t *rows;
@@ -328,7 +291,7 @@ peers_kind(json_t *rec, const char *kind)
 static void
 test_peers_aggregate(void)
 {
-	struct peers_fx f;
+	struct test_audit_fx f;
 	struct srv_peers *p = NULL;
 	/* 2030-01-01T00:00:00Z, then 10 s into that minute. */
 	int64_t m0 = (int64_t)1893456000 * 1000, t = m0 + 10000;
@@ -337,10 +300,7 @@ test_peers_aggregate(void)
 
 	CHECK(srv_peers_new(-1, 2, 10, &p) == GP_ERR_INVALID && p == NULL);
 	CHECK(srv_peers_new(1, 0, 10, &p) == GP_ERR_INVALID && p == NULL);
-	if (peers_fx_open(&f) != 0) {
-		CHECK(!"fixture");
-		return;
-	}
+	test_audit_fx_open(&f);
 	CHECK_EQ(srv_peers_new(1, 2, 10, &p), 0);
 	for (i = 0; i < 300; i++) {
 		srv_peers_refused(p, "192.0.2.1", SRV_REFUSED_OCSP_MALFORMED,
@@ -397,23 +357,20 @@ test_peers_aggregate(void)
 	CHECK(recs != NULL && json_array_size(recs) == 3);
 	json_decref(recs);
 	srv_peers_free(p);
-	peers_fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 static void
 test_peers_cap(void)
 {
-	struct peers_fx f;
+	struct test_audit_fx f;
 	struct srv_peers *p = NULL;
 	int64_t t = (int64_t)1893456000 * 1000;
 	json_t *recs, *r;
 	char addr[32];
 	size_t i, star = 0;
 
-	if (peers_fx_open(&f) != 0) {
-		CHECK(!"fixture");
-		return;
-	}
+	test_audit_fx_open(&f);
 	CHECK_EQ(srv_peers_new(1, 1, 2, &p), 0);
 	/* Five addresses, room for two: the others share "*". */
 	for (i = 0; i < 5; i++) {
@@ -444,7 +401,7 @@ test_peers_cap(void)
 	    "203.0.113.9");
 	json_decref(recs);
 	srv_peers_free(p);
-	peers_fx_close(&f);
+	test_audit_fx_close(&f);
 }
 
 static void

@@ -16,35 +16,6 @@
 #include "store/store.h"
 #include "tests/test.h"
 
-struct tdir {
-	char dir[64];
-	char path[128];
-};
-
-static void
-tdir_new(struct tdir *t)
-{
-	snprintf(t->dir, sizeof(t->dir), "/tmp/govpki-store.XXXXXX");
-	if (mkdtemp(t->dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	snprintf(t->path, sizeof(t->path), "%s/govpki.db", t->dir);
-}
-
-static void
-tdir_free(struct tdir *t)
-{
-	char p[160];
-
-	unlink(t->path);
-	snprintf(p, sizeof(p), "%s-wal", t->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", t->path);
-	unlink(p);
-	rmdir(t->dir);
-}
-
 /* Runs |sql| on |path| through a connection of its own; returns the
  * SQLite code. */
 static int
@@ -100,10 +71,10 @@ fill_row(struct store_audit_row *row, int64_t seq, const uint8_t prev[32])
 static void
 test_open_missing(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 0, &st), GP_ERR_NOT_FOUND);
 	CHECK(st == NULL);
 	CHECK_CONTAINS(gp_err_detail(), t.path);
@@ -112,18 +83,18 @@ test_open_missing(void)
 	store_audit_row_clear(NULL);
 	store_checkpoint_clear(NULL);
 	store_cert_clear(NULL);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 static void
 test_create_reopen(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	char *v = NULL;
 	int version;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	version = store_schema_version(st);
 	CHECK(version >= 1);
@@ -144,18 +115,18 @@ test_create_reopen(void)
 	CHECK_STR(v, "7");
 	free(v);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 static void
 test_migrations_idempotent(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	long long objects;
 	int i, version = 0;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	if (st != NULL)
 		version = store_schema_version(st);
@@ -176,18 +147,18 @@ test_migrations_idempotent(void)
 	    "type = 'index' AND tbl_name = 'certificates' AND name IN "
 	    "('certificates_uscc', 'certificates_id_number', "
 	    "'certificates_status', 'certificates_profile')"), 4);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 static void
 test_newer_schema_refused(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	int version = 0;
 	char sql[64];
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	if (st != NULL)
 		version = store_schema_version(st);
@@ -201,17 +172,17 @@ test_newer_schema_refused(void)
 	CHECK_CONTAINS(gp_err_detail(), t.path);
 	/* Left as it was. */
 	CHECK_EQ(raw_int(t.path, "PRAGMA user_version"), version + 1);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 static void
 test_meta(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	char *v = NULL;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	CHECK_EQ(store_meta_get(st, "nope", &v), GP_ERR_NOT_FOUND);
 	CHECK(v == NULL);
@@ -231,20 +202,20 @@ test_meta(void)
 	CHECK_STR(v, "2");
 	free(v);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 static void
 test_begin_rollback(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	char *v = NULL;
 	struct store_audit_row row;
 	uint8_t zero[32] = {0}, h[32];
 	int64_t seq = -1, n = -1, max = -1;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	CHECK_EQ(store_begin(st), 0);
 	CHECK_EQ(store_in_tx(st), 1);
@@ -274,7 +245,7 @@ test_begin_rollback(void)
 	CHECK_EQ(n, 1);
 	CHECK_EQ(max, 1);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 static void
@@ -300,13 +271,13 @@ make_cert(struct store_cert *c, const char *serial, uint8_t *der)
 static void
 test_certificates(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	struct store_cert c, got;
 	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
 
 	memset(&got, 0, sizeof(got));
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	make_cert(&c, "5f3a9c0d11e2b7a4", der);
 	CHECK_EQ(store_cert_insert(st, &c), GP_ERR_INTERNAL); /* no tx */
@@ -353,7 +324,7 @@ test_certificates(void)
 	CHECK(raw_exec(t.path, "UPDATE certificates SET status = 'lost'") !=
 	    SQLITE_OK);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 static int
@@ -366,14 +337,14 @@ count_fn(void *arg, const struct store_audit_row *row)
 static void
 test_audit_head_empty(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	uint8_t h[32], zero[32] = {0};
 	int64_t seq = -1, n = -1, max = -1;
 	int calls = 0;
 	struct store_checkpoint cp;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	memset(h, 0xaa, sizeof(h));
 	CHECK_EQ(store_audit_head(st, &seq, h), 0);
@@ -386,7 +357,7 @@ test_audit_head_empty(void)
 	CHECK_EQ(calls, 0);
 	CHECK_EQ(store_checkpoint_last(st, &cp), GP_ERR_NOT_FOUND);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 struct scan_check {
@@ -419,7 +390,7 @@ scan_fn(void *arg, const struct store_audit_row *row)
 static void
 test_audit_scan_paging(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	struct store_audit_row row, got;
 	uint8_t prev[32] = {0};
@@ -427,7 +398,7 @@ test_audit_scan_paging(void)
 	int64_t i, n = 0, max = 0;
 	const int64_t total = 2600;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	CHECK_EQ(store_begin(st), 0);
 	for (i = 1; i <= total; i++) {
@@ -470,18 +441,18 @@ test_audit_scan_paging(void)
 	store_audit_row_clear(&got);
 	CHECK_EQ(store_audit_get(st, total + 1, &got), GP_ERR_NOT_FOUND);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 static void
 test_audit_append_only(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	struct store_audit_row row;
 	uint8_t zero[32] = {0};
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	CHECK_EQ(store_begin(st), 0);
 	fill_row(&row, 1, zero);
@@ -492,7 +463,7 @@ test_audit_append_only(void)
 	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM audit WHERE actor = "
 	    "'local:user1'"), 1);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 static int
@@ -509,13 +480,13 @@ cp_fn(void *arg, const struct store_checkpoint *cp)
 static void
 test_checkpoints(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	struct store_checkpoint cp, got;
 	uint8_t sig[3] = {1, 2, 3};
 	int64_t i, next = 1;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	CHECK_EQ(store_begin(st), 0);
 	for (i = 1; i <= 1005; i++) {
@@ -561,7 +532,7 @@ test_checkpoints(void)
 	store_checkpoint_clear(&got);
 	CHECK_EQ(store_checkpoint_get(st, 5000, &got), GP_ERR_NOT_FOUND);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 /* Two connections to one file, as two processes would have: each appends
@@ -631,7 +602,7 @@ link_fn(void *arg, const struct store_audit_row *row)
 static void
 test_two_handles(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	pthread_t th[2];
 	struct writer_arg w[2];
@@ -639,7 +610,7 @@ test_two_handles(void)
 	int64_t n = 0, max = 0;
 	int i;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	for (i = 0; i < 2; i++) {
 		w[i].path = t.path;
@@ -661,7 +632,7 @@ test_two_handles(void)
 	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM pragma_integrity_check "
 	    "WHERE integrity_check = 'ok'"), 1);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 /* Reads by serial from another thread do not wait for a transaction in
@@ -724,7 +695,7 @@ reader_main(void *p)
 static void
 test_reads_beside_writer(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	struct store_cert c;
 	struct store_cert_state cs;
@@ -735,7 +706,7 @@ test_reads_beside_writer(void)
 	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
 	int waited = 0;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	make_cert(&c, "5f3a9c0d11e2b7a4", der);
 	CHECK_EQ(store_begin(st), 0);
@@ -785,20 +756,20 @@ test_reads_beside_writer(void)
 	pthread_mutex_destroy(&h.mu);
 	pthread_cond_destroy(&h.cv);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 /* A tampered hash length is reported, not silently truncated. */
 static void
 test_bad_hash_length(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	struct store_audit_row row;
 	uint8_t zero[32] = {0};
 	int calls = 0;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	CHECK_EQ(store_begin(st), 0);
 	fill_row(&row, 1, zero);
@@ -813,7 +784,7 @@ test_bad_hash_length(void)
 	CHECK_EQ(calls, 1); /* row 1 was delivered first */
 	CHECK_CONTAINS(gp_err_detail(), "audit record 2");
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 /* Requests: decided once (approved or refused, with who and why), found
@@ -822,7 +793,7 @@ test_bad_hash_length(void)
 static void
 test_requests(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	struct store_request sr, got, *list = NULL;
 	struct store_request_decision d;
@@ -831,7 +802,7 @@ test_requests(void)
 	size_t n = 0;
 	int i;
 
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	for (i = 0; i < 3; i++) {
 		memset(&sr, 0, sizeof(sr));
@@ -924,7 +895,7 @@ test_requests(void)
 	q.limit = 0;
 	CHECK_EQ(store_request_find(st, &q, &list, &n), GP_ERR_INVALID);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 }
 
 /* The events of one certificate's history, collected by the scan. */
@@ -948,7 +919,7 @@ hist_fn(void *arg, const struct store_status_event *ev)
 static void
 test_status_history(void)
 {
-	struct tdir t;
+	struct test_tmpdb t;
 	store *st = NULL;
 	struct store_cert c, got;
 	struct store_status_change ch;
@@ -960,7 +931,7 @@ test_status_history(void)
 	CHECK(h != NULL);
 	if (h == NULL)
 		return;
-	tdir_new(&t);
+	test_tmpdb_new(&t);
 	CHECK_EQ(store_open(t.path, 1, &st), 0);
 	make_cert(&c, "5f3a9c0d11e2b7a4", der);
 	CHECK_EQ(store_begin(st), 0);
@@ -1137,7 +1108,7 @@ test_status_history(void)
 	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'trigger' AND tbl_name = 'cert_status_history'"), 2);
 	store_free(st);
-	tdir_free(&t);
+	test_tmpdb_free(&t);
 	free(h);
 }
 
