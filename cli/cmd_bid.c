@@ -9,6 +9,10 @@
  *             receipt: signed under the instance root, naming this bid's
  *             SHA-256 and size
  *   withdraw  a signed withdrawal of a bid before the deadline
+ *   decrypt   bidder mode: in the key-release window, unwraps the bid's
+ *             key with the bidder's encryption key (USB key) and releases
+ *             it, signed and encrypted to the tender's transport
+ *             certificate
  *
  * The PIN comes from --pin-file, else $GOVPKI_PIN, else the terminal, and
  * is wiped after the login. Works on no instance: it writes no audit log;
@@ -37,7 +41,7 @@
 
 struct bid_opts {
 	const char *tender, *in, *out, *key, *module, *pin_file, *cert;
-	const char *enc_cert, *root, *chain, *url, *bid;
+	const char *enc_cert, *enc_key, *root, *chain, *url, *bid;
 	struct tender_field fields[BID_MAX_FIELDS];
 	size_t fields_len;
 	int json;
@@ -57,7 +61,11 @@ bid_help(void)
 	    "       govpki bid withdraw --url TENDER_URL --bid ID --key URI "
 	    "--root FILE\n"
 	    "                      --out RECEIPT.p7s [--module LIB] "
-	    "[--pin-file FILE] [--cert FILE]\n\n"
+	    "[--pin-file FILE] [--cert FILE]\n"
+	    "       govpki bid decrypt --url TENDER_URL --bid ID --in BID.p7m "
+	    "--enc-key URI --key URI\n"
+	    "                      --root FILE [--enc-cert FILE] [--module LIB] "
+	    "[--pin-file FILE]\n\n"
 	    "seal: --tender is the tender's JSON (a file, or its URL "
 	    "http://HOST/tenders/ID);\n"
 	    "  every field the tender announces at the opening is given with "
@@ -71,6 +79,11 @@ bid_help(void)
 	    "  (RFC 7512, e.g. 'pkcs11:token=ukey;object=sign'); its "
 	    "certificate is --cert or the\n"
 	    "  token's certificate object of the same label.\n"
+	    "decrypt: bidder mode, in the key-release window: unwraps the "
+	    "bid's key with --enc-key\n"
+	    "  (the encryption key on the same USB key as --key) and releases "
+	    "it, signed with --key\n"
+	    "  and encrypted to the tender's transport certificate.\n"
 	    "submit: TENDER_URL is http://HOST/tenders/ID; the receipt is "
 	    "written only once it\n"
 	    "  verifies under --root and names this bid.\n"
@@ -112,6 +125,34 @@ out:
 	return r;
 }
 
+/* The certificate object beside the key |uri| (same token and label). */
+static int
+bid_token_cert(tok_ctx *tok, const char *uri, const char *opt, X509 **out)
+{
+	struct tok_uri u = {0};
+	char *curi = NULL;
+	int r;
+
+	*out = NULL;
+	GUARD(tok_uri_parse(uri, &u));
+	ENSURE(tok != NULL && u.object != NULL && (u.token != NULL ||
+	    u.serial != NULL), gp_err_set(GP_ERR_INVALID, "%s: needed unless "
+	    "the key URI names token= and object=", opt));
+	ENSURE(asprintf(&curi, "pkcs11:%s=%s;object=%s;type=cert", u.token !=
+	    NULL ? "token" : "serial", u.token != NULL ? u.token : u.serial,
+	    u.object) > 0, GP_ERR_NOMEM);
+	r = tok_cert_read(tok, curi, out);
+	if (r == GP_ERR_NOT_FOUND)
+		r = gp_err_set(r, "no certificate object \"%s\" on the token; "
+		    "import one or give %s", u.object, opt);
+	GUARD(r);
+	r = 0;
+out:
+	free(curi);
+	tok_uri_clear(&u);
+	return r;
+}
+
 /* Logs in to the token of |o->key| and loads the key and certificate;
  * the chain goes up to |root| through |pool| (the tender's CAs). */
 static int
@@ -120,7 +161,7 @@ bid_signer_open(const struct bid_opts *o, X509 *root, STACK_OF(X509) *pool,
 {
 	struct tok_uri u = {0};
 	struct tok_pin_source src;
-	char *pin = NULL, *curi = NULL;
+	char *pin = NULL;
 	int r;
 
 	memset(s, 0, sizeof(*s));
@@ -142,21 +183,10 @@ bid_signer_open(const struct bid_opts *o, X509 *root, STACK_OF(X509) *pool,
 		GUARD(r);
 	}
 	GUARD(tok_key_load(s->tok, o->key, &s->key));
-	if (o->cert != NULL) {
+	if (o->cert != NULL)
 		GUARD(bid_pem_first(o->cert, &s->cert));
-	} else {
-		ENSURE(s->tok != NULL && u.object != NULL && (u.token != NULL ||
-		    u.serial != NULL), gp_err_set(GP_ERR_INVALID, "--cert: "
-		    "needed unless --key names token= and object="));
-		ENSURE(asprintf(&curi, "pkcs11:%s=%s;object=%s;type=cert",
-		    u.token != NULL ? "token" : "serial", u.token != NULL ?
-		    u.token : u.serial, u.object) > 0, GP_ERR_NOMEM);
-		r = tok_cert_read(s->tok, curi, &s->cert);
-		if (r == GP_ERR_NOT_FOUND)
-			r = gp_err_set(r, "no certificate object \"%s\" on the "
-			    "token; import one or give --cert", u.object);
-		GUARD(r);
-	}
+	else
+		GUARD(bid_token_cert(s->tok, o->key, "--cert", &s->cert));
 	if (root != NULL)
 		ENSURE(sk_X509_push(pool, root) > 0 && X509_up_ref(root),
 		    GP_ERR_NOMEM);
@@ -164,7 +194,6 @@ bid_signer_open(const struct bid_opts *o, X509 *root, STACK_OF(X509) *pool,
 	r = 0;
 out:
 	gp_secret_free(pin);
-	free(curi);
 	tok_uri_clear(&u);
 	if (r != 0)
 		bid_signer_free(s);
@@ -444,6 +473,84 @@ out:
 	return r;
 }
 
+/* bidder mode: releases the bid's key to the platform in the window. */
+static int
+bid_decrypt(const struct bid_opts *o)
+{
+	struct tender_release_req rq;
+	struct gp_http_req hr;
+	struct bid_signer sg;
+	STACK_OF(X509) *pool = NULL;
+	EVP_PKEY *enc = NULL;
+	X509 *root = NULL, *enc_cert = NULL;
+	json_t *tender = NULL, *res = NULL;
+	uint8_t *der = NULL, *body = NULL;
+	size_t der_len = 0, len = 0;
+	char id[TENDER_ID_LEN + 1], *url = NULL;
+	int status = 0, r;
+
+	memset(&sg, 0, sizeof(sg));
+	GUARD(bid_url_id(o->url, id));
+	ENSURE(tender_id_ok(o->bid), gp_err_set(GP_ERR_INVALID, "--bid: a bid "
+	    "id (32 hex digits, from the receipt)"));
+	GUARD(cli_pem_cert(o->root, BID_MAX_PEM, &root));
+	GUARD(bid_tender_load(o->url, &tender));
+	GUARD(bid_tender_chain(tender, &pool));
+	GUARD(bid_signer_open(o, root, pool, &sg));
+	/* The encryption key on the same USB key (one login). */
+	GUARD(tok_key_load(sg.tok, o->enc_key, &enc));
+	if (o->enc_cert != NULL)
+		GUARD(bid_pem_first(o->enc_cert, &enc_cert));
+	else
+		GUARD(bid_token_cert(sg.tok, o->enc_key, "--enc-cert",
+		    &enc_cert));
+	memset(&rq, 0, sizeof(rq));
+	rq.tender = tender;
+	rq.root = root;
+	rq.bid_id = o->bid;
+	rq.bid_path = o->in;
+	rq.enc_key = enc;
+	rq.enc_cert = enc_cert;
+	rq.key = sg.key;
+	rq.cert = sg.cert;
+	rq.chain = sg.chain;
+	GUARD(tender_release_make(&rq, &der, &der_len));
+	ENSURE(asprintf(&url, "%.*s/bids/%s/release", (int)(strstr(o->url,
+	    "/tenders/") - o->url + 9 + TENDER_ID_LEN), o->url, o->bid) > 0,
+	    GP_ERR_NOMEM);
+	memset(&hr, 0, sizeof(hr));
+	hr.method = "POST";
+	hr.url = url;
+	hr.content_type = "application/pkcs7-mime";
+	hr.body = der;
+	hr.body_len = der_len;
+	hr.max = TENDER_MAX_JSON;
+	hr.out_status = &status;
+	GUARD(gp_http_request(&hr, &body, &len));
+	if (status != 200) {
+		r = bid_refused(status, body, len);
+		goto out;
+	}
+	res = json_loadb((const char *)body, len, 0, NULL);
+	if (o->json)
+		cli_print_json(json_incref(res));
+	else
+		printf("bid %s: key released; the platform opened it\n", o->bid);
+	r = 0;
+out:
+	bid_signer_free(&sg);
+	sk_X509_pop_free(pool, X509_free);
+	EVP_PKEY_free(enc);
+	X509_free(root);
+	X509_free(enc_cert);
+	json_decref(tender);
+	json_decref(res);
+	OPENSSL_free(der);
+	free(body);
+	free(url);
+	return r;
+}
+
 int
 cmd_bid(int argc, char **argv)
 {
@@ -462,6 +569,7 @@ cmd_bid(int argc, char **argv)
 		{"field", required_argument, NULL, 'f'},
 		{"url", required_argument, NULL, 'u'},
 		{"bid", required_argument, NULL, 'b'},
+		{"enc-key", required_argument, NULL, 'E'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -506,6 +614,7 @@ cmd_bid(int argc, char **argv)
 			break;
 		case 'u': o.url = optarg; break;
 		case 'b': o.bid = optarg; break;
+		case 'E': o.enc_key = optarg; break;
 		case 'j': o.json = 1; break;
 		case 'h': bid_help(); return CLI_OK;
 		default: return cli_usage("bid", "unknown option");
@@ -531,9 +640,15 @@ cmd_bid(int argc, char **argv)
 			return cli_usage("bid", "withdraw needs --url, --bid, "
 			    "--key, --root and --out");
 		r = bid_withdraw(&o);
+	} else if (strcmp(sub, "decrypt") == 0) {
+		if (o.url == NULL || o.bid == NULL || o.in == NULL ||
+		    o.enc_key == NULL || o.key == NULL || o.root == NULL)
+			return cli_usage("bid", "decrypt needs --url, --bid, --in, "
+			    "--enc-key, --key and --root");
+		r = bid_decrypt(&o);
 	} else {
 		return cli_usage("bid", "unknown sub-command (seal, submit, "
-		    "withdraw)");
+		    "withdraw, decrypt)");
 	}
 	return r != 0 ? cli_fail(r, o.json) : CLI_OK;
 }

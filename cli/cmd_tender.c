@@ -9,7 +9,9 @@
  *   create       a tender (platform mode makes its opening key)
  *   list, show   what the agent's API shows
  *   open         ask to open (at or after the opening time)
- *   approve-open the second approval; in platform mode it opens
+ *   approve-open the second approval; in platform mode it opens, in
+ *                bidder mode it opens the key-release window
+ *   close        bidder mode: ends the window, revoking unreleased bids
  *   record       the opening record (DER), with its confirmations
  */
 #include <getopt.h>
@@ -59,6 +61,10 @@ tender_help(void)
 	    "  approve-open ID [--yes]  the second person's approval; in "
 	    "platform mode it opens\n"
 	    "                           (without a terminal it needs --yes)\n"
+	    "  close ID                 bidder mode: ends the key-release window "
+	    "(once over, or\n"
+	    "                           every key released); unreleased bids "
+	    "are revoked\n"
 	    "  record ID --out FILE     the opening record (DER SignedData) "
 	    "with every confirmation\n\n"
 	    "The local operator is the local user (local:<login>); an agent "
@@ -183,7 +189,7 @@ tender_run(const char *sub, struct tnd_opts *o)
 
 	memset(&l, 0, sizeof(l));
 	keys = strcmp(sub, "create") == 0 || strcmp(sub, "open") == 0 ||
-	    strcmp(sub, "approve-open") == 0;
+	    strcmp(sub, "approve-open") == 0 || strcmp(sub, "close") == 0;
 	GUARD(instance_open(o->dir, keys ? INSTANCE_KEYS : 0, &inst));
 	GUARD(tnd_local_init(inst, keys, &l));
 	GUARD(ca_person_local(inst->actor, &person));
@@ -227,6 +233,9 @@ tender_run(const char *sub, struct tnd_opts *o)
 		cli_print_json(json_incref(j));
 	} else if (strcmp(sub, "open") == 0) {
 		GUARD(tender_open_request(&l.tc, &who, o->arg, &j));
+		tender_print(o, j);
+	} else if (strcmp(sub, "close") == 0) {
+		GUARD(tender_close(&l.tc, &who, o->arg, &j));
 		tender_print(o, j);
 	} else if (strcmp(sub, "approve-open") == 0) {
 		GUARD(tender_json(&l.tc, o->arg, &j));
@@ -308,7 +317,8 @@ cmd_tender(int argc, char **argv)
 	sub = argv[1];
 	if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 &&
 	    strcmp(sub, "show") != 0 && strcmp(sub, "open") != 0 &&
-	    strcmp(sub, "approve-open") != 0 && strcmp(sub, "record") != 0)
+	    strcmp(sub, "approve-open") != 0 && strcmp(sub, "record") != 0 &&
+	    strcmp(sub, "close") != 0)
 		return cli_usage("tender", "unknown sub-command");
 	optind = 1;
 	while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {

@@ -9,12 +9,14 @@
  *                                         its receipt
  *   GET    /tenders/<id>/record           the opening record (DER CMS)
  *   POST   /tenders/<id>/record           a bidder's confirmation
+ *   POST   /tenders/<id>/bids/<bid>/release  bidder mode: a key release
  * Admin listener, agents only:
  *   POST /api/v1/tenders                  create
  *   GET  /api/v1/tenders?after=&limit=    list
  *   GET  /api/v1/tenders/<id>             the agent's view
  *   POST /api/v1/tenders/<id>/open        ask to open
  *   POST /api/v1/tenders/<id>/approve-open  the second person's approval
+ *   POST /api/v1/tenders/<id>/close       bidder mode: end the window
  *
  * A bid's body never sits in memory: srv_access() hands every chunk of a
  * POST /tenders/<id>/bids for a known tender to srv_tender_stream_write(),
@@ -383,6 +385,24 @@ srv_h_tender_post(struct srv_req *rq, const char *url)
 		return srv_reply_json(rq, 201, json_pack("{s:s, s:s}",
 		    "tender", id, "status", "confirmation recorded"));
 	}
+	/* /tenders/<id>/bids/<bid>/release (bidder mode) */
+	if (strncmp(url, "/tenders/", 9) == 0 && strlen(url) == 9 +
+	    TENDER_ID_LEN + 6 + TENDER_ID_LEN + 8 && strncmp(url + 9 +
+	    TENDER_ID_LEN, "/bids/", 6) == 0 && strcmp(url + 9 + 2 *
+	    TENDER_ID_LEN + 6, "/release") == 0) {
+		char bid[TENDER_ID_LEN + 1];
+		json_t *o = NULL;
+
+		memcpy(id, url + 9, TENDER_ID_LEN);
+		id[TENDER_ID_LEN] = '\0';
+		memcpy(bid, url + 9 + TENDER_ID_LEN + 6, TENDER_ID_LEN);
+		bid[TENDER_ID_LEN] = '\0';
+		r = tender_release(&g->tc, id, bid, rq->body, rq->body_len,
+		    rq->client, rq->request_id, &o, &why);
+		if (r != 0)
+			return srv_tender_refused(rq, &why);
+		return srv_reply_json(rq, 200, o);
+	}
 	r = gp_err_set(GP_ERR_NOT_FOUND, "no such path");
 out:
 	return r;
@@ -543,6 +563,8 @@ srv_h_tender_action(struct srv_req *rq, const char *url)
 		GUARD(tender_open_request(&g->tc, &who, id, &o));
 	else if (strcmp(p + TENDER_ID_LEN, "/approve-open") == 0)
 		GUARD(tender_open_approve(&g->tc, &who, id, &o));
+	else if (strcmp(p + TENDER_ID_LEN, "/close") == 0)
+		GUARD(tender_close(&g->tc, &who, id, &o));
 	else
 		ENSURE(0, gp_err_set(GP_ERR_NOT_FOUND, "no such path"));
 	r = srv_reply_json(rq, 200, o);

@@ -412,10 +412,11 @@ struct store_tender {
 	int64_t window_s;      /* bidder mode: the key-release window */
 	char *spec;            /* JSON text: fields announced, profiles,
 	                        * max_bid_bytes (tender/ reads it) */
-	char *opening_serial;  /* platform: the opening certificate's serial
-	                        * (a row of certificates), else NULL */
-	char *opening_key;     /* platform: its key URI on the instance
-	                        * token, else NULL */
+	char *opening_serial;  /* the serial (a row of certificates) of the
+	                        * opening certificate (platform mode) or of
+	                        * the transport certificate key releases are
+	                        * encrypted to (bidder mode) */
+	char *opening_key;     /* that key's URI on the instance token */
 	int64_t created_ms;
 	char *created_by;      /* the audit actor */
 	char *creator;         /* the person (ca_person id) */

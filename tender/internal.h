@@ -232,6 +232,30 @@ int tnd_event_commit(const struct tender_ctx *tc, const struct ca_actor *who,
     const char *id, const char *event, int64_t time_ms, const char *op,
     json_t *details) GP_WUR;
 
+/* The opening of one bid (tnd_open.c): its outcome, waiting for its
+ * batch of TND_OUTCOME_BATCH. */
+#define TND_OUTCOME_BATCH 64
+struct tnd_outcome {
+	char bid[TENDER_ID_LEN + 1];
+	enum tender_fault fault;
+	char reason[300];
+	json_t *details;     /* fields, document hash; owned */
+};
+/* Opens the stored bid of |entry| (tnd_bids_view): checks its SHA-256,
+ * parses it, takes the content-encryption key from |given| (bidder mode)
+ * or unwraps it with |key| from the recipient info naming |ocert|,
+ * decrypts into DIR/tenders/<id>/opened/<bid>.pkg and checks the summary
+ * for every field of |fields|; the outcome and its reason into |o|. */
+void tnd_open_one(const struct tender_ctx *tc, const struct store_tender *t,
+    json_t *entry, X509 *ocert, EVP_PKEY *key, const uint8_t *given,
+    json_t *fields, struct tnd_outcome *o);
+/* Commits |n| outcomes (bid event "outcome", record "tender.bid.open")
+ * in one transaction; an outcome already recorded is kept. */
+int tnd_outcomes_commit(const struct tender_ctx *tc,
+    const struct ca_actor *who, const struct store_tender *t,
+    struct tnd_outcome *o, size_t n, int64_t at_ms) GP_WUR;
+void tnd_outcomes_free(struct tnd_outcome *o, size_t n);
+
 /* Bidder mode (tnd_release.c): the key-release window opens at the
  * approval ("window_open"). */
 int tnd_window_open(const struct tender_ctx *tc, const struct ca_actor *who,

@@ -202,7 +202,8 @@ int tender_create(const struct tender_ctx *tc, const struct ca_actor *who,
  * "window_s", "state", "recipients": [PEM ...] (platform: the opening
  * certificate; bidder: empty, each bid goes to its bidder's own
  * enterprise-encryption certificate), "chain": [PEM of the issuing CA],
- * "bids_url"}. GP_ERR_NOT_FOUND. */
+ * "bids_url"}, and in bidder mode "recipient_profile" and "transport"
+ * ([PEM]: where bidders release their keys). GP_ERR_NOT_FOUND. */
 int tender_json(const struct tender_ctx *tc, const char *id, json_t **out)
     GP_WUR;
 
@@ -302,6 +303,29 @@ int tender_open_approve(const struct tender_ctx *tc,
 int tender_opening_key(const struct tender_ctx *tc,
     const struct store_tender *t, EVP_PKEY **out) GP_WUR;
 
+/* Bidder mode (tnd_release.c). A key release for bid |bid_id|: |der| is
+ * a CMS EnvelopedData to the tender's transport certificate of a
+ * SignedData (the bidder's, the tender attribute) of the JSON
+ * {"type":"govpki-key-release","tender","bid","bid_sha256","cek":base64}.
+ * Accepted only while the window is open by a fresh time-stamp; the
+ * transport key is loaded only then. The stored bid is decrypted with the
+ * key and checked; on success its "released" event (keeping |der|) and its
+ * outcome "opened" are recorded ("tender.key.release") and *out says so.
+ * A key that does not open the bid is refused ("wrong_key") and may be
+ * released again within the window. Refusals audited. */
+int tender_release(const struct tender_ctx *tc, const char *tender_id,
+    const char *bid_id, const uint8_t *der, size_t der_len,
+    const char *client, const char *request_id, json_t **out,
+    struct tender_refusal *why) GP_WUR;
+
+/* Closes the key-release window of bidder-mode tender |id| once it is over
+ * by the trusted clock (or every current bid has its outcome): each
+ * current bid without a release is "revoked" (art. 31, the bidder's
+ * fault), then the opening record is made ("tender.window.close",
+ * "tender.record"). GP_ERR_CONFLICT while the window runs. */
+int tender_close(const struct tender_ctx *tc, const struct ca_actor *who,
+    const char *id, json_t **out) GP_WUR;
+
 /* ------------------------------------------------------------------ */
 /* The opening record (tnd_record.c). */
 
@@ -361,6 +385,27 @@ int tender_recipients(json_t *tender, X509 *root, STACK_OF(X509) **out)
  * receipt's JSON. */
 int tender_receipt_check(const uint8_t *der, size_t der_len, X509 *root,
     const char *tender_id, const char *bid_path, json_t **out) GP_WUR;
+
+/* The bidder's key release (`govpki bid decrypt`): from its own sealed
+ * bid |bid_path|, the content-encryption key unwrapped with |enc_key|
+ * (the bidder's encryption key, on its USB key) from the recipient info
+ * naming |enc_cert|, signed with |key| and encrypted to the tender's
+ * transport certificate (which must chain to |root| and name the tender).
+ * Refused unless the tender's JSON says its window is open. *out: the DER
+ * to POST to /tenders/<id>/bids/<bid>/release (OPENSSL_free). */
+struct tender_release_req {
+	json_t *tender;
+	X509 *root;
+	const char *bid_id;
+	const char *bid_path;
+	EVP_PKEY *enc_key;
+	X509 *enc_cert;
+	EVP_PKEY *key;
+	X509 *cert;
+	STACK_OF(X509) *chain;
+};
+int tender_release_make(const struct tender_release_req *rq, uint8_t **out,
+    size_t *out_len) GP_WUR;
 
 /* A signed JSON document for the API (withdrawals, key releases):
  * CMS SignedData, CAdES B-B, the JSON attached, the tender attribute

@@ -4,7 +4,9 @@
  * opening key, generated on the instance token (RSA-2048, CKA_SIGN false,
  * sensitive, non-extractable) and labelled "tender-<id>", and a
  * certificate for it under the issuing CA (keyEncipherment only, its
- * subject naming the tender) that bidders encrypt to. The certificate
+ * subject naming the tender) that bidders encrypt to; in bidder mode the
+ * same for its transport key ("tender-<id>-transport"), to which bidders
+ * release their bids' keys at the opening. The certificate
  * row, the tender row and both records commit in one transaction. The
  * agent who creates a tender does not issue certificates at will: the
  * opening certificate is the one the system makes for the tender's key.
@@ -103,10 +105,12 @@ tnd_int(json_t *req, const char *field, int64_t min, int64_t max,
 	return 0;
 }
 
-/* The opening key and its certificate (platform mode). */
+/* The tender's key on the token and its certificate: the opening key
+ * (platform mode, |purpose| "opening") or the transport key bidders
+ * release their keys to (bidder mode, "transport"). */
 static int
 tnd_opening_cert(const struct tender_ctx *tc, const char *id,
-    int64_t opening_ms, X509 **out, char **out_uri)
+    const char *purpose, int64_t opening_ms, X509 **out, char **out_uri)
 {
 	struct ca_cert_spec spec;
 	X509_NAME *name = NULL;
@@ -122,14 +126,15 @@ tnd_opening_cert(const struct tender_ctx *tc, const char *id,
 	ENSURE(tc->tok != NULL && tc->ca_key != NULL, gp_err_set(
 	    GP_ERR_LOGIN_REQUIRED, "platform mode: the instance token and "
 	    "the issuing CA key are needed for the opening key"));
-	snprintf(label, sizeof(label), "tender-%s", id);
+	snprintf(label, sizeof(label), strcmp(purpose, "opening") == 0 ?
+	    "tender-%s" : "tender-%s-transport", id);
 	GUARD(tok_keygen_use(tc->tok, tc->token_label, label,
 	    TOK_ALGO_RSA_2048, TOK_USE_DECRYPT, &pub));
 	ENSURE(asprintf(out_uri, "pkcs11:token=%s;object=%s", tc->token_label,
 	    label) > 0, GP_ERR_NOMEM);
 	/* The subject names the tender, so a bidder's client can tell one
 	 * tender's key from another's (tender_recipients). */
-	snprintf(cn, sizeof(cn), "tender %s opening key", id);
+	snprintf(cn, sizeof(cn), "tender %s %s key", id, purpose);
 	ENSURE((name = X509_NAME_new()) != NULL &&
 	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
 	    (const unsigned char *)cn, -1, -1, 0) &&
@@ -174,10 +179,11 @@ out:
 	return r;
 }
 
-/* The certificate row of |cert| under profile "tender-opening". */
+/* The certificate row of |cert| under |profile| ("tender-opening" or
+ * "tender-transport"). */
 static int
-tnd_cert_row(X509 *cert, struct store_cert *sc, char **subject,
-    unsigned char **der)
+tnd_cert_row(X509 *cert, const char *profile, struct store_cert *sc,
+    char **subject, unsigned char **der)
 {
 	struct tm tm;
 	int len;
@@ -191,7 +197,7 @@ tnd_cert_row(X509 *cert, struct store_cert *sc, char **subject,
 		return GP_ERR_NOMEM;
 	sc->subject = *subject;
 	sc->issuer = (char *)"ca";
-	sc->profile = (char *)"tender-opening";
+	sc->profile = (char *)profile;
 	sc->not_before = ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) ?
 	    (int64_t)timegm(&tm) : 0;
 	sc->not_after = ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) ?
@@ -224,7 +230,9 @@ tnd_create_commit(const struct tender_ctx *tc, const struct ca_actor *who,
 	ev.client = who->client;
 	ev.outcome = "success";
 	if (cert != NULL)
-		GUARD(tnd_cert_row(cert, &sc, &subject, &der));
+		GUARD(tnd_cert_row(cert, strcmp(t->mode, "platform") == 0 ?
+		    "tender-opening" : "tender-transport", &sc, &subject,
+		    &der));
 	GUARD(store_begin(tc->st));
 	in_tx = 1;
 	if (cert != NULL) {
@@ -315,7 +323,7 @@ tender_create(const struct tender_ctx *tc, const struct ca_actor *who,
 	GUARD(tnd_names(req, "fields", "price", tnd_field_name_ok, &fields));
 	GUARD(tnd_names(req, "profiles", "enterprise", tnd_profile_name_ok,
 	    &profiles));
-	GUARD(tnd_int(req, "window_s", 60, TND_WINDOW_MAX_S,
+	GUARD(tnd_int(req, "window_s", 10, TND_WINDOW_MAX_S,
 	    TND_WINDOW_DEFAULT_S, &window));
 	GUARD(tnd_int(req, "max_bid_bytes", 1024, tc->cfg->tender_max_bid_bytes,
 	    tc->cfg->tender_max_bid_bytes, &max_bid));
@@ -324,10 +332,9 @@ tender_create(const struct tender_ctx *tc, const struct ca_actor *who,
 	    NULL && (spec_text = json_dumps(spec, JSON_COMPACT |
 	    JSON_SORT_KEYS)) != NULL, GP_ERR_NOMEM);
 	GUARD(tnd_new_id(id));
-	if (strcmp(mode, "platform") == 0) {
-		GUARD(tnd_opening_cert(tc, id, t.opening_ms, &cert, &uri));
-		ENSURE((serial = ca_serial_hex(cert)) != NULL, GP_ERR_NOMEM);
-	}
+	GUARD(tnd_opening_cert(tc, id, strcmp(mode, "platform") == 0 ?
+	    "opening" : "transport", t.opening_ms, &cert, &uri));
+	ENSURE((serial = ca_serial_hex(cert)) != NULL, GP_ERR_NOMEM);
 	t.id = id;
 	t.title = (char *)title;
 	t.mode = (char *)mode;

@@ -48,7 +48,7 @@ tender_json(const struct tender_ctx *tc, const char *id, json_t **out)
 	struct store_tender t;
 	struct store_cert c;
 	struct tnd_events ev;
-	json_t *o = NULL, *spec = NULL, *rc = NULL, *chain = NULL;
+	json_t *o = NULL, *spec = NULL, *rc = NULL, *chain = NULL, *tr = NULL;
 	const unsigned char *p;
 	X509 *x = NULL;
 	char *url = NULL;
@@ -77,6 +77,11 @@ tender_json(const struct tender_ctx *tc, const char *id, json_t **out)
 		GUARD(tnd_pem(tc->ca, chain));
 	ENSURE(asprintf(&url, "%s/tenders/%s/bids", tc->cfg->public_url, id) >
 	    0, GP_ERR_NOMEM);
+	if (strcmp(t.mode, "bidder") == 0) {
+		/* The transport key is not a recipient of bids. */
+		tr = rc;
+		ENSURE((rc = json_array()) != NULL, GP_ERR_NOMEM);
+	}
 	o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:O, s:O, s:O, s:I, s:s, "
 	    "s:o, s:o, s:s}",
 	    "id", t.id, "title", t.title, "mode", t.mode,
@@ -91,14 +96,18 @@ tender_json(const struct tender_ctx *tc, const char *id, json_t **out)
 	    "recipients", rc, "chain", chain, "bids_url", url);
 	rc = chain = NULL; /* transferred */
 	ENSURE(o != NULL, GP_ERR_NOMEM);
-	if (strcmp(t.mode, "bidder") == 0)
+	if (strcmp(t.mode, "bidder") == 0) {
 		json_object_set_new(o, "recipient_profile",
 		    json_string("enterprise-encryption"));
+		json_object_set_new(o, "transport", tr);
+		tr = NULL; /* transferred */
+	}
 	*out = o;
 	r = 0;
 out:
 	X509_free(x);
 	json_decref(rc);
+	json_decref(tr);
 	json_decref(chain);
 	json_decref(spec);
 	free(url);

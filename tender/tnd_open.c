@@ -31,7 +31,6 @@
 
 #include "tender/internal.h"
 
-#define TND_OUTCOME_BATCH 64
 
 /* The person stored with an event. */
 static void
@@ -216,19 +215,10 @@ out:
 	return r;
 }
 
-/* One bid's outcome, waiting for its batch. */
-struct tnd_outcome {
-	char bid[TENDER_ID_LEN + 1];
-	enum tender_fault fault;
-	char reason[300];
-	json_t *details;     /* fields, document hash; owned */
-};
-
-/* Opens one stored bid: its outcome into |o|. */
-static void
+void
 tnd_open_one(const struct tender_ctx *tc, const struct store_tender *t,
-    json_t *entry, X509 *ocert, EVP_PKEY *key, json_t *fields,
-    struct tnd_outcome *o)
+    json_t *entry, X509 *ocert, EVP_PKEY *key, const uint8_t *given,
+    json_t *fields, struct tnd_outcome *o)
 {
 	struct tender_refusal why;
 	struct tnd_src src;
@@ -287,6 +277,11 @@ tnd_open_one(const struct tender_ctx *tc, const struct store_tender *t,
 	}
 	/* From here a failure is the bidder's. */
 	o->fault = TENDER_FAULT_BIDDER;
+	if (given != NULL) {
+		/* Bidder mode: the key the bidder released. */
+		memcpy(cek, given, 32);
+		found = 1;
+	}
 	for (i = 0; i < nk && !found; i++) {
 		if (!tnd_ktri_match(&k[i], ocert))
 			continue;
@@ -300,7 +295,7 @@ tnd_open_one(const struct tender_ctx *tc, const struct store_tender *t,
 	}
 	if (!found) {
 		snprintf(o->reason, sizeof(o->reason), "it is not encrypted to "
-		    "the opening certificate");
+		    "the opening certificate (the bidder's fault)");
 		goto out;
 	}
 	if ((dir = tnd_path(tc, t->id, "opened")) == NULL ||
@@ -348,7 +343,8 @@ tnd_open_one(const struct tender_ctx *tc, const struct store_tender *t,
 		json_object_set(got, json_string_value(v), f);
 	}
 	o->fault = TENDER_FAULT_NONE;
-	snprintf(o->reason, sizeof(o->reason), "decrypted with the opening "
+	snprintf(o->reason, sizeof(o->reason), given != NULL ? "decrypted "
+	    "with the key its bidder released" : "decrypted with the opening "
 	    "key");
 	o->details = json_pack("{s:O, s:s, s:I}", "fields", got,
 	    "document_sha256", pkg.doc_sha256, "document_size",
@@ -368,8 +364,7 @@ out:
 	free(outp);
 }
 
-/* Commits |n| outcomes and their records in one transaction. */
-static int
+int
 tnd_outcomes_commit(const struct tender_ctx *tc, const struct ca_actor *who,
     const struct store_tender *t, struct tnd_outcome *o, size_t n,
     int64_t at_ms)
@@ -426,7 +421,7 @@ out:
 	return r;
 }
 
-static void
+void
 tnd_outcomes_free(struct tnd_outcome *o, size_t n)
 {
 	size_t i;
@@ -468,7 +463,7 @@ tnd_open_platform(const struct tender_ctx *tc, const struct ca_actor *who,
 		    "current") != 0 || !json_is_null(json_object_get(e,
 		    "outcome")))
 			continue;
-		tnd_open_one(tc, t, e, ocert, key, json_object_get(spec,
+		tnd_open_one(tc, t, e, ocert, key, NULL, json_object_get(spec,
 		    "fields"), &o[n]);
 		out_counts[o[n].fault]++;
 		if (++n == TND_OUTCOME_BATCH) {
