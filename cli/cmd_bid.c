@@ -363,34 +363,52 @@ bid_refused(int status, const uint8_t *body, size_t len)
 	return r;
 }
 
+/* Sends |method| |url| with the body |body| (or the file |path|) and
+ * returns the reply's body when the status is |want|, else the platform's
+ * refusal as the error. */
+static int
+bid_http(const char *method, const char *url, const uint8_t *body,
+    size_t body_len, const char *path, int want, uint8_t **out,
+    size_t *out_len)
+{
+	struct gp_http_req rq;
+	int status = 0, r;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = method;
+	rq.url = url;
+	rq.content_type = "application/pkcs7-mime";
+	rq.body = body;
+	rq.body_len = body_len;
+	rq.body_path = path;
+	rq.max = TENDER_MAX_JSON;
+	rq.timeout_ms = 600000;
+	rq.out_status = &status;
+	GUARD(gp_http_request(&rq, out, out_len));
+	if (status != want) {
+		r = bid_refused(status, *out, *out_len);
+		goto out;
+	}
+	r = 0;
+out:
+	return r;
+}
+
 static int
 bid_submit(const struct bid_opts *o)
 {
-	struct gp_http_req rq;
 	X509 *root = NULL;
 	uint8_t *body = NULL;
 	size_t len = 0;
 	json_t *rc = NULL;
 	char id[TENDER_ID_LEN + 1], *url = NULL;
-	int status = 0, r;
+	int r;
 
 	GUARD(bid_url_id(o->url, id));
 	GUARD(cli_pem_cert(o->root, BID_MAX_PEM, &root));
 	ENSURE(asprintf(&url, "%.*s/bids", (int)(strstr(o->url, "/tenders/") -
 	    o->url + 9 + TENDER_ID_LEN), o->url) > 0, GP_ERR_NOMEM);
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "POST";
-	rq.url = url;
-	rq.content_type = "application/pkcs7-mime";
-	rq.body_path = o->in;
-	rq.max = TENDER_MAX_JSON;
-	rq.timeout_ms = 600000;
-	rq.out_status = &status;
-	GUARD(gp_http_request(&rq, &body, &len));
-	if (status != 201) {
-		r = bid_refused(status, body, len);
-		goto out;
-	}
+	GUARD(bid_http("POST", url, NULL, 0, o->in, 201, &body, &len));
 	GUARD(tender_receipt_check(body, len, root, id, o->in, &rc));
 	GUARD(gp_file_write(o->out, body, len, 0644, 1));
 	if (o->json)
@@ -416,7 +434,6 @@ out:
 static int
 bid_withdraw(const struct bid_opts *o)
 {
-	struct gp_http_req rq;
 	struct bid_signer sg;
 	STACK_OF(X509) *pool = NULL;
 	X509 *root = NULL;
@@ -424,7 +441,7 @@ bid_withdraw(const struct bid_opts *o)
 	uint8_t *p7s = NULL, *body = NULL;
 	size_t p7s_len = 0, len = 0;
 	char id[TENDER_ID_LEN + 1], *url = NULL;
-	int status = 0, r;
+	int r;
 
 	memset(&sg, 0, sizeof(sg));
 	GUARD(bid_url_id(o->url, id));
@@ -445,19 +462,7 @@ bid_withdraw(const struct bid_opts *o)
 	ENSURE(asprintf(&url, "%.*s/bids/%s", (int)(strstr(o->url,
 	    "/tenders/") - o->url + 9 + TENDER_ID_LEN), o->url, o->bid) > 0,
 	    GP_ERR_NOMEM);
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "DELETE";
-	rq.url = url;
-	rq.content_type = "application/pkcs7-mime";
-	rq.body = p7s;
-	rq.body_len = p7s_len;
-	rq.max = TENDER_MAX_JSON;
-	rq.out_status = &status;
-	GUARD(gp_http_request(&rq, &body, &len));
-	if (status != 200) {
-		r = bid_refused(status, body, len);
-		goto out;
-	}
+	GUARD(bid_http("DELETE", url, p7s, p7s_len, NULL, 200, &body, &len));
 	GUARD(gp_file_write(o->out, body, len, 0644, 1));
 	printf("bid %s withdrawn; receipt %s\n", o->bid, o->out);
 	r = 0;
@@ -478,7 +483,6 @@ static int
 bid_decrypt(const struct bid_opts *o)
 {
 	struct tender_release_req rq;
-	struct gp_http_req hr;
 	struct bid_signer sg;
 	STACK_OF(X509) *pool = NULL;
 	EVP_PKEY *enc = NULL;
@@ -487,7 +491,7 @@ bid_decrypt(const struct bid_opts *o)
 	uint8_t *der = NULL, *body = NULL;
 	size_t der_len = 0, len = 0;
 	char id[TENDER_ID_LEN + 1], *url = NULL;
-	int status = 0, r;
+	int r;
 
 	memset(&sg, 0, sizeof(sg));
 	GUARD(bid_url_id(o->url, id));
@@ -518,19 +522,7 @@ bid_decrypt(const struct bid_opts *o)
 	ENSURE(asprintf(&url, "%.*s/bids/%s/release", (int)(strstr(o->url,
 	    "/tenders/") - o->url + 9 + TENDER_ID_LEN), o->url, o->bid) > 0,
 	    GP_ERR_NOMEM);
-	memset(&hr, 0, sizeof(hr));
-	hr.method = "POST";
-	hr.url = url;
-	hr.content_type = "application/pkcs7-mime";
-	hr.body = der;
-	hr.body_len = der_len;
-	hr.max = TENDER_MAX_JSON;
-	hr.out_status = &status;
-	GUARD(gp_http_request(&hr, &body, &len));
-	if (status != 200) {
-		r = bid_refused(status, body, len);
-		goto out;
-	}
+	GUARD(bid_http("POST", url, der, der_len, NULL, 200, &body, &len));
 	res = json_loadb((const char *)body, len, 0, NULL);
 	if (o->json)
 		cli_print_json(json_incref(res));

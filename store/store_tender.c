@@ -21,10 +21,9 @@
  * each: 't' text (NULL binds NULL), 'i' int64, 'b' blob (pointer and
  * size_t length; NULL binds NULL). */
 static int
-store_tnd_prepare(store *st, const char *what, sqlite3_stmt **out,
-    const char *sql, const char *fmt, ...)
+store_tnd_vprepare(store *st, const char *what, sqlite3_stmt **out,
+    const char *sql, const char *fmt, va_list ap)
 {
-	va_list ap;
 	sqlite3_stmt *s = NULL;
 	const char *t;
 	const void *b;
@@ -32,7 +31,6 @@ store_tnd_prepare(store *st, const char *what, sqlite3_stmt **out,
 	int rc, i, r = GP_ERR_INTERNAL;
 
 	*out = NULL;
-	va_start(ap, fmt);
 	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) !=
 	    SQLITE_OK) {
 		r = store_err(st, rc, what);
@@ -79,20 +77,48 @@ store_tnd_prepare(store *st, const char *what, sqlite3_stmt **out,
 	s = NULL; /* transferred */
 	r = 0;
 out:
-	va_end(ap);
 	sqlite3_finalize(s);
 	return r;
 }
 
-/* Steps an INSERT to completion. */
 static int
-store_tnd_done(store *st, sqlite3_stmt *s, const char *what)
+store_tnd_prepare(store *st, const char *what, sqlite3_stmt **out,
+    const char *sql, const char *fmt, ...)
 {
-	int rc = sqlite3_step(s);
+	va_list ap;
+	int r;
 
-	if (rc != SQLITE_DONE)
-		return store_err(st, rc, what);
-	return 0;
+	va_start(ap, fmt);
+	r = store_tnd_vprepare(st, what, out, sql, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* In the caller's transaction: runs the INSERT |sql| with the arguments
+ * |fmt| describes (store_tnd_vprepare). */
+static int
+store_tnd_insert(store *st, const char *what, const char *sql,
+    const char *fmt, ...)
+{
+	sqlite3_stmt *s = NULL;
+	va_list ap;
+	int r, rc;
+
+	store_lock(st);
+	GUARD(store_check_tx(st, what));
+	va_start(ap, fmt);
+	r = store_tnd_vprepare(st, what, &s, sql, fmt, ap);
+	va_end(ap);
+	GUARD(r);
+	if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
+		r = store_err(st, rc, what);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(s);
+	store_unlock(st);
+	return r;
 }
 
 static int
@@ -150,27 +176,16 @@ store_tender_list_free(struct store_tender *list, size_t len)
 int
 store_tender_insert(store *st, const struct store_tender *t)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, "store_tender_insert"));
-	ENSURE(t != NULL && t->id != NULL && t->title != NULL &&
-	    t->mode != NULL && t->spec != NULL && t->created_by != NULL &&
-	    t->creator != NULL, gp_err_set(GP_ERR_INVALID, "tender: id, "
-	    "title, mode, spec, creator required"));
-	GUARD(store_tnd_prepare(st, "tender insert", &s, "INSERT INTO "
-	    "tenders (" STORE_TENDER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-	    "?7, ?8, ?9, ?10, ?11, ?12)", "tttiiitttitt", t->id, t->title,
-	    t->mode, t->deadline_ms, t->opening_ms, t->window_s, t->spec,
+	if (t == NULL || t->id == NULL || t->title == NULL || t->mode == NULL ||
+	    t->spec == NULL || t->created_by == NULL || t->creator == NULL)
+		return gp_err_set(GP_ERR_INVALID, "tender: id, title, mode, "
+		    "spec, creator required");
+	return store_tnd_insert(st, "tender insert", "INSERT INTO tenders ("
+	    STORE_TENDER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	    "?10, ?11, ?12)", "tttiiitttitt", t->id, t->title, t->mode,
+	    t->deadline_ms, t->opening_ms, t->window_s, t->spec,
 	    t->opening_serial, t->opening_key, t->created_ms, t->created_by,
-	    t->creator));
-	GUARD(store_tnd_done(st, s, "tender insert"));
-	r = 0;
-out:
-	sqlite3_finalize(s);
-	store_unlock(st);
-	return r;
+	    t->creator);
 }
 
 static int
@@ -290,25 +305,14 @@ store_tender_event_clear(struct store_tender_event *ev)
 int
 store_tender_event_add(store *st, const struct store_tender_event *ev)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, "store_tender_event_add"));
-	ENSURE(ev != NULL && ev->tender_id != NULL && ev->event != NULL,
-	    gp_err_set(GP_ERR_INVALID, "tender event: tender and event "
-	    "required"));
-	GUARD(store_tnd_prepare(st, "tender event", &s, "INSERT INTO "
+	if (ev == NULL || ev->tender_id == NULL || ev->event == NULL)
+		return gp_err_set(GP_ERR_INVALID, "tender event: tender and "
+		    "event required");
+	return store_tnd_insert(st, "tender event", "INSERT INTO "
 	    "tender_events (tender_id, event, time_ms, actor, person, "
 	    "person_idn, details, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 	    "?7, ?8)", "ttitttti", ev->tender_id, ev->event, ev->time_ms,
-	    ev->actor, ev->person, ev->person_idn, ev->details, gp_now_ms()));
-	GUARD(store_tnd_done(st, s, "tender event"));
-	r = 0;
-out:
-	sqlite3_finalize(s);
-	store_unlock(st);
-	return r;
+	    ev->actor, ev->person, ev->person_idn, ev->details, gp_now_ms());
 }
 
 static int
@@ -418,30 +422,20 @@ store_bid_clear(struct store_bid *b)
 int
 store_bid_insert(store *st, const struct store_bid *b)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, "store_bid_insert"));
-	ENSURE(b != NULL && b->id != NULL && b->tender_id != NULL &&
-	    b->uscc != NULL && b->bidder != NULL && b->subject != NULL &&
-	    b->signer_serial != NULL && b->sha256 != NULL && b->path != NULL &&
-	    b->tst != NULL && b->receipt != NULL, gp_err_set(GP_ERR_INVALID,
-	    "bid: every field but recipients is required"));
-	GUARD(store_tnd_prepare(st, "bid insert", &s, "INSERT INTO bids (id, "
+	if (b == NULL || b->id == NULL || b->tender_id == NULL ||
+	    b->uscc == NULL || b->bidder == NULL || b->subject == NULL ||
+	    b->signer_serial == NULL || b->sha256 == NULL || b->path == NULL ||
+	    b->tst == NULL || b->receipt == NULL)
+		return gp_err_set(GP_ERR_INVALID, "bid: every field but "
+		    "recipients is required");
+	return store_tnd_insert(st, "bid insert", "INSERT INTO bids (id, "
 	    "tender_id, uscc, bidder, subject, signer_serial, sha256, size, "
 	    "arrival_ms, signing_time, path, recipients, created_ms, tst, "
 	    "receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
 	    "?12, ?13, ?14, ?15)", "tttttttiiittibb", b->id, b->tender_id,
 	    b->uscc, b->bidder, b->subject, b->signer_serial, b->sha256,
 	    b->size, b->arrival_ms, b->signing_time, b->path, b->recipients,
-	    b->created_ms, b->tst, b->tst_len, b->receipt, b->receipt_len));
-	GUARD(store_tnd_done(st, s, "bid insert"));
-	r = 0;
-out:
-	sqlite3_finalize(s);
-	store_unlock(st);
-	return r;
+	    b->created_ms, b->tst, b->tst_len, b->receipt, b->receipt_len);
 }
 
 static int
@@ -578,26 +572,16 @@ store_bid_event_clear(struct store_bid_event *ev)
 int
 store_bid_event_add(store *st, const struct store_bid_event *ev)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, "store_bid_event_add"));
-	ENSURE(ev != NULL && ev->bid_id != NULL && ev->tender_id != NULL &&
-	    ev->event != NULL, gp_err_set(GP_ERR_INVALID, "bid event: bid, "
-	    "tender and event required"));
-	GUARD(store_tnd_prepare(st, "bid event", &s, "INSERT INTO bid_events "
+	if (ev == NULL || ev->bid_id == NULL || ev->tender_id == NULL ||
+	    ev->event == NULL)
+		return gp_err_set(GP_ERR_INVALID, "bid event: bid, tender and "
+		    "event required");
+	return store_tnd_insert(st, "bid event", "INSERT INTO bid_events "
 	    "(bid_id, tender_id, event, time_ms, by_bid, outcome, reason, "
 	    "details, created_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
 	    "?8, ?9, ?10)", "tttittttib", ev->bid_id, ev->tender_id,
 	    ev->event, ev->time_ms, ev->by_bid, ev->outcome, ev->reason,
-	    ev->details, gp_now_ms(), ev->data, ev->data_len));
-	GUARD(store_tnd_done(st, s, "bid event"));
-	r = 0;
-out:
-	sqlite3_finalize(s);
-	store_unlock(st);
-	return r;
+	    ev->details, gp_now_ms(), ev->data, ev->data_len);
 }
 
 static int
@@ -671,25 +655,15 @@ store_tender_record_clear(struct store_tender_record *rec)
 int
 store_tender_record_add(store *st, const struct store_tender_record *rec)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, "store_tender_record_add"));
-	ENSURE(rec != NULL && rec->tender_id != NULL && rec->der != NULL &&
-	    rec->version >= 1, gp_err_set(GP_ERR_INVALID, "opening record: "
-	    "tender, version and DER required"));
-	GUARD(store_tnd_prepare(st, "opening record", &s, "INSERT INTO "
+	if (rec == NULL || rec->tender_id == NULL || rec->der == NULL ||
+	    rec->version < 1)
+		return gp_err_set(GP_ERR_INVALID, "opening record: tender, "
+		    "version and DER required");
+	return store_tnd_insert(st, "opening record", "INSERT INTO "
 	    "tender_records (tender_id, version, der, signer, uscc, "
 	    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", "tibtti",
 	    rec->tender_id, rec->version, rec->der, rec->der_len, rec->signer,
-	    rec->uscc, gp_now_ms()));
-	GUARD(store_tnd_done(st, s, "opening record"));
-	r = 0;
-out:
-	sqlite3_finalize(s);
-	store_unlock(st);
-	return r;
+	    rec->uscc, gp_now_ms());
 }
 
 int

@@ -184,6 +184,26 @@ int tnd_audit(const struct tender_ctx *tc, const struct ca_actor *who,
     const char *op, const char *object, const char *outcome,
     json_t *details) GP_WUR;
 
+/* |ev| for |who| (actor, role, request id, client; "anonymous" and
+ * "public" when none), |op|, |object|, |outcome| and |details| (borrowed). */
+void tnd_event_of(struct audit_event *ev, const struct ca_actor *who,
+    const char *op, const char *object, const char *outcome,
+    json_t *details);
+
+/* The GP_ERR_* of an HTTP status of a refusal. */
+int tnd_status_code(unsigned int status);
+
+/* Audits the failure |r| of |op| on tender |id| with this thread's detail
+ * ("denied" for a refusal, "failure" otherwise) and keeps the detail. */
+void tnd_fail_audit(const struct tender_ctx *tc, const struct ca_actor *who,
+    const char *op, const char *id, int r);
+
+/* Audits the refusal |why| of |op| on tender |id|: details rule, message
+ * and |extra| (borrowed, may be NULL). */
+void tnd_refusal_audit(const struct tender_ctx *tc, const struct ca_actor *who,
+    const char *op, const char *id, const struct tender_refusal *why,
+    json_t *extra);
+
 /* The tender's spec (its JSON column) parsed; new reference. */
 json_t *tnd_spec(const struct store_tender *t);
 
@@ -284,15 +304,16 @@ int tnd_signer_of(struct CMS_ContentInfo_st *cms, struct tnd_signer *out)
     GP_WUR;
 void tnd_signer_clear(struct tnd_signer *s);
 
-/* The certificate |serial| as the store keeps it, judged for bidding at
- * |at_ms|: issued by this instance, under one of |profiles|, to a legal
+/* The certificate |cert| (serial |serial|) as the store keeps it, judged
+ * for bidding at |at_ms|: issued by this instance (the same DER), under
+ * one of |profiles|, to a legal
  * person (USCC), good at that time (ca_status_at: RFC 5280 5.3.2). 0
  * with |out| filled (the caller clears it), or a refusal in |why|
  * ("untrusted_signer", "profile_not_allowed", "not_a_legal_person",
  * "signer_revoked", "signer_held"). */
-int tnd_signer_check(const struct tender_ctx *tc, const char *serial,
-    json_t *profiles, int64_t at_ms, struct store_cert *out,
-    struct tender_refusal *why) GP_WUR;
+int tnd_signer_check(const struct tender_ctx *tc, X509 *cert,
+    const char *serial, json_t *profiles, int64_t at_ms,
+    struct store_cert *out, struct tender_refusal *why) GP_WUR;
 
 /* Verifies the SignedData |der| (detached when |digest| is set: the
  * SHA-256 of its content; else attached) as a document signature under

@@ -33,31 +33,8 @@ tnd_refuse(struct tender_refusal *why, const char *rule, unsigned int status,
     const char *fmt, ...)
 {
 	va_list ap;
-	int code;
+	int code = tnd_status_code(status);
 
-	switch (status) {
-	case 403:
-		code = GP_ERR_DENIED;
-		break;
-	case 404:
-		code = GP_ERR_NOT_FOUND;
-		break;
-	case 409:
-		code = GP_ERR_CONFLICT;
-		break;
-	case 413:
-		code = GP_ERR_TOO_LARGE;
-		break;
-	case 500:
-		code = GP_ERR_INTERNAL;
-		break;
-	case 503:
-		code = GP_ERR_BUSY;
-		break;
-	default:
-		code = GP_ERR_INVALID;
-		break;
-	}
 	if (why == NULL)
 		return code;
 	why->rule = rule;

@@ -223,12 +223,6 @@ tnd_create_commit(const struct tender_ctx *tc, const struct ca_actor *who,
 	int r, in_tx = 0;
 
 	memset(&sc, 0, sizeof(sc));
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = who->actor;
-	ev.role = who->role;
-	ev.request_id = who->request_id;
-	ev.client = who->client;
-	ev.outcome = "success";
 	if (cert != NULL)
 		GUARD(tnd_cert_row(cert, strcmp(t->mode, "platform") == 0 ?
 		    "tender-opening" : "tender-transport", &sc, &subject,
@@ -240,9 +234,7 @@ tnd_create_commit(const struct tender_ctx *tc, const struct ca_actor *who,
 		ENSURE((d = json_pack("{s:s, s:s, s:s, s:s}", "profile",
 		    sc.profile, "subject", subject, "issuer", sc.issuer,
 		    "tender", t->id)) != NULL, GP_ERR_NOMEM);
-		ev.op = "cert.issue";
-		ev.object = sc.serial;
-		ev.details = d;
+		tnd_event_of(&ev, who, "cert.issue", sc.serial, "success", d);
 		GUARD(audit_append_tx(tc->audit, &ev, NULL));
 		json_decref(d);
 		d = NULL;
@@ -253,9 +245,7 @@ tnd_create_commit(const struct tender_ctx *tc, const struct ca_actor *who,
 	    (json_int_t)t->deadline_ms, "opening_ms",
 	    (json_int_t)t->opening_ms, "opening_serial", t->opening_serial,
 	    "spec", json_loads(t->spec, 0, NULL))) != NULL, GP_ERR_NOMEM);
-	ev.op = "tender.create";
-	ev.object = t->id;
-	ev.details = d;
+	tnd_event_of(&ev, who, "tender.create", t->id, "success", d);
 	GUARD(audit_append_tx(tc->audit, &ev, NULL));
 	in_tx = 0;
 	GUARD(store_commit(tc->st));
@@ -278,10 +268,10 @@ tender_create(const struct tender_ctx *tc, const struct ca_actor *who,
 	    "opening_time", "mode", "fields", "profiles", "window_s",
 	    "max_bid_bytes", NULL};
 	struct store_tender t;
-	json_t *fields = NULL, *profiles = NULL, *spec = NULL, *v, *d;
+	json_t *fields = NULL, *profiles = NULL, *spec = NULL, *v;
 	const char *key, *title, *mode;
 	char id[TENDER_ID_LEN + 1] = "", *spec_text = NULL, *uri = NULL;
-	char *serial = NULL, why[512];
+	char *serial = NULL;
 	int64_t now = gp_now_ms(), window, max_bid;
 	X509 *cert = NULL;
 	size_t i;
@@ -349,17 +339,8 @@ tender_create(const struct tender_ctx *tc, const struct ca_actor *who,
 	GUARD(tender_json(tc, id, out));
 	r = 0;
 out:
-	if (r != 0) {
-		snprintf(why, sizeof(why), "%s", gp_err_detail());
-		d = json_pack("{s:s, s:s?}", "error", why, "title",
-		    json_string_value(json_object_get(req, "title")));
-		if (tnd_audit(tc, who, "tender.create", id[0] ? id : "tender",
-		    r == GP_ERR_DENIED ? "denied" : "failure", d) != 0)
-			gp_log(GP_LOG_ERROR, "tender.create: cannot audit a "
-			    "failure");
-		json_decref(d);
-		gp_err_set(r, "%s", why);
-	}
+	if (r != 0)
+		tnd_fail_audit(tc, who, "tender.create", id, r);
 	X509_free(cert);
 	json_decref(fields);
 	json_decref(profiles);

@@ -60,23 +60,86 @@ tnd_path(const struct tender_ctx *tc, const char *id, const char *sub)
 	return asprintf(&p, "%s/tenders/%s", tc->cfg->dir, id) < 0 ? NULL : p;
 }
 
+void
+tnd_event_of(struct audit_event *ev, const struct ca_actor *who,
+    const char *op, const char *object, const char *outcome, json_t *details)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->actor = who != NULL && who->actor != NULL ? who->actor :
+	    "anonymous";
+	ev->role = who != NULL && who->role != NULL ? who->role : "public";
+	ev->op = op;
+	ev->object = object;
+	ev->outcome = outcome;
+	ev->request_id = who != NULL ? who->request_id : NULL;
+	ev->client = who != NULL ? who->client : NULL;
+	ev->details = details;
+}
+
 int
 tnd_audit(const struct tender_ctx *tc, const struct ca_actor *who,
     const char *op, const char *object, const char *outcome, json_t *details)
 {
 	struct audit_event ev;
 
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = who != NULL && who->actor != NULL ? who->actor :
-	    "anonymous";
-	ev.role = who != NULL && who->role != NULL ? who->role : "public";
-	ev.op = op;
-	ev.object = object;
-	ev.outcome = outcome;
-	ev.request_id = who != NULL ? who->request_id : NULL;
-	ev.client = who != NULL ? who->client : NULL;
-	ev.details = details;
+	tnd_event_of(&ev, who, op, object, outcome, details);
 	return audit_log(tc->audit, &ev);
+}
+
+int
+tnd_status_code(unsigned int status)
+{
+	switch (status) {
+	case 403:
+		return GP_ERR_DENIED;
+	case 404:
+		return GP_ERR_NOT_FOUND;
+	case 409:
+		return GP_ERR_CONFLICT;
+	case 413:
+		return GP_ERR_TOO_LARGE;
+	case 500:
+		return GP_ERR_INTERNAL;
+	case 503:
+		return GP_ERR_BUSY;
+	default:
+		return GP_ERR_INVALID;
+	}
+}
+
+void
+tnd_fail_audit(const struct tender_ctx *tc, const struct ca_actor *who,
+    const char *op, const char *id, int r)
+{
+	char why[600];
+	json_t *d;
+
+	snprintf(why, sizeof(why), "%s", gp_err_detail());
+	d = json_pack("{s:s}", "error", why);
+	if (tnd_audit(tc, who, op, tender_id_ok(id) ? id : "unknown",
+	    r == GP_ERR_DENIED || r == GP_ERR_CONFLICT ? "denied" : "failure",
+	    d) != 0)
+		gp_log(GP_LOG_ERROR, "%s: cannot audit a refusal: %s", op,
+		    gp_err_detail());
+	json_decref(d);
+	gp_err_set(r, "%s", why);
+}
+
+void
+tnd_refusal_audit(const struct tender_ctx *tc, const struct ca_actor *who,
+    const char *op, const char *id, const struct tender_refusal *why,
+    json_t *extra)
+{
+	json_t *d = json_pack("{s:s, s:s}", "rule", why->rule, "message",
+	    why->message);
+
+	if (d != NULL && extra != NULL)
+		json_object_update(d, extra);
+	if (tnd_audit(tc, who, op, tender_id_ok(id) ? id : "unknown",
+	    why->status >= 500 ? "failure" : "denied", d) != 0)
+		gp_log(GP_LOG_ERROR, "%s: cannot audit a refusal: %s", op,
+		    gp_err_detail());
+	json_decref(d);
 }
 
 json_t *
@@ -246,31 +309,8 @@ tender_refusal_json(const struct tender_refusal *why)
 {
 	json_t *e;
 	char t[40];
-	int code;
+	int code = tnd_status_code(why->status);
 
-	switch (why->status) {
-	case 403:
-		code = GP_ERR_DENIED;
-		break;
-	case 404:
-		code = GP_ERR_NOT_FOUND;
-		break;
-	case 409:
-		code = GP_ERR_CONFLICT;
-		break;
-	case 413:
-		code = GP_ERR_TOO_LARGE;
-		break;
-	case 500:
-		code = GP_ERR_INTERNAL;
-		break;
-	case 503:
-		code = GP_ERR_BUSY;
-		break;
-	default:
-		code = GP_ERR_INVALID;
-		break;
-	}
 	e = json_pack("{s:s, s:s, s:s}", "code", gp_err_name(code), "rule",
 	    why->rule != NULL ? why->rule : "refused", "message", why->message);
 	if (e != NULL && why->arrival_ms > 0) {

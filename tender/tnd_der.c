@@ -203,7 +203,7 @@ tnd_der_size(uint64_t len)
 	if (len >= 0x80)
 		for (; len > 0; len >>= 8)
 			n++;
-	return n + 0; /* the header; the caller adds |len| */
+	return n;
 }
 
 int

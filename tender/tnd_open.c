@@ -100,15 +100,7 @@ tnd_event_commit(const struct tender_ctx *tc, const struct ca_actor *who,
 	e.person = who->person != NULL ? (char *)who->person->id : NULL;
 	e.person_idn = who->person != NULL && who->person->idn[0] != '\0' ?
 	    (char *)who->person->idn : NULL;
-	memset(&ae, 0, sizeof(ae));
-	ae.actor = who->actor;
-	ae.role = who->role;
-	ae.op = op;
-	ae.object = id;
-	ae.outcome = "success";
-	ae.request_id = who->request_id;
-	ae.client = who->client;
-	ae.details = details;
+	tnd_event_of(&ae, who, op, id, "success", details);
 	GUARD(store_begin(tc->st));
 	in_tx = 1;
 	r = store_tender_event_add(tc->st, &e);
@@ -132,7 +124,7 @@ tender_open_request(const struct tender_ctx *tc, const struct ca_actor *who,
 {
 	struct store_tender t;
 	json_t *d = NULL;
-	char when[40], why[600];
+	char when[40];
 	int64_t now = 0;
 	int r;
 
@@ -155,18 +147,8 @@ tender_open_request(const struct tender_ctx *tc, const struct ca_actor *who,
 	    "approve-open`")) != NULL, GP_ERR_NOMEM);
 	r = 0;
 out:
-	if (r != 0) {
-		json_t *fd;
-
-		snprintf(why, sizeof(why), "%s", gp_err_detail());
-		fd = json_pack("{s:s}", "error", why);
-		if (tnd_audit(tc, who, "tender.open.request", tender_id_ok(id) ?
-		    id : "unknown", r == GP_ERR_DENIED || r == GP_ERR_CONFLICT ?
-		    "denied" : "failure", fd) != 0)
-			gp_log(GP_LOG_ERROR, "tender.open.request: cannot audit");
-		json_decref(fd);
-		gp_err_set(r, "%s", why);
-	}
+	if (r != 0)
+		tnd_fail_audit(tc, who, "tender.open.request", id, r);
 	json_decref(d);
 	store_tender_clear(&t);
 	return r;
@@ -399,15 +381,7 @@ tnd_outcomes_commit(const struct tender_ctx *tc, const struct ca_actor *who,
 		    "outcome", ev.outcome, "reason", o[i].reason, "fields",
 		    o[i].details != NULL ? json_object_get(o[i].details,
 		    "fields") : NULL)) != NULL, GP_ERR_NOMEM);
-		memset(&ae, 0, sizeof(ae));
-		ae.actor = who->actor;
-		ae.role = who->role;
-		ae.op = "tender.bid.open";
-		ae.object = t->id;
-		ae.outcome = "success";
-		ae.request_id = who->request_id;
-		ae.client = who->client;
-		ae.details = d;
+		tnd_event_of(&ae, who, "tender.bid.open", t->id, "success", d);
 		GUARD(audit_append_tx(tc->audit, &ae, NULL));
 	}
 	in_tx = 0;
@@ -496,7 +470,7 @@ tender_open_approve(const struct tender_ctx *tc, const struct ca_actor *who,
 	struct ca_person req;
 	json_t *d = NULL;
 	size_t counts[3] = {0, 0, 0};
-	char when[40], why[600];
+	char when[40];
 	int64_t now = 0;
 	int r;
 
@@ -546,18 +520,8 @@ tender_open_approve(const struct tender_ctx *tc, const struct ca_actor *who,
 	    NULL, GP_ERR_NOMEM);
 	r = 0;
 out:
-	if (r != 0) {
-		json_t *fd;
-
-		snprintf(why, sizeof(why), "%s", gp_err_detail());
-		fd = json_pack("{s:s}", "error", why);
-		if (tnd_audit(tc, who, "tender.open.approve", tender_id_ok(id) ?
-		    id : "unknown", r == GP_ERR_DENIED || r == GP_ERR_CONFLICT ?
-		    "denied" : "failure", fd) != 0)
-			gp_log(GP_LOG_ERROR, "tender.open.approve: cannot audit");
-		json_decref(fd);
-		gp_err_set(r, "%s", why);
-	}
+	if (r != 0)
+		tnd_fail_audit(tc, who, "tender.open.approve", id, r);
 	json_decref(d);
 	tnd_events_clear(&ev);
 	store_tender_clear(&t);

@@ -81,15 +81,7 @@ tnd_record_make(const struct tender_ctx *tc, const struct ca_actor *who,
 	    hex, "received", (json_int_t)json_array_size(bids), "opened",
 	    (json_int_t)n[0], "revoked", (json_int_t)n[1], "withdrawn",
 	    (json_int_t)n[2])) != NULL, GP_ERR_NOMEM);
-	memset(&ae, 0, sizeof(ae));
-	ae.actor = who->actor;
-	ae.role = who->role;
-	ae.op = "tender.record";
-	ae.object = t->id;
-	ae.outcome = "success";
-	ae.request_id = who->request_id;
-	ae.client = who->client;
-	ae.details = d;
+	tnd_event_of(&ae, who, "tender.record", t->id, "success", d);
 	GUARD(store_begin(tc->st));
 	in_tx = 1;
 	GUARD(store_tender_record_add(tc->st, &rec));
@@ -254,7 +246,8 @@ tender_record_confirm(const struct tender_ctx *tc, const char *id,
 		goto out;
 	}
 	GUARD(tnd_trusted_now(tc, "confirm", id, &now));
-	GUARD(tnd_signer_check(tc, serial, json_object_get(spec, "profiles"),
+	GUARD(tnd_signer_check(tc, signer, serial, json_object_get(spec,
+	    "profiles"),
 	    now, &sc, why));
 	bf.uscc = sc.uscc;
 	bf.found = 0;
@@ -277,15 +270,9 @@ tender_record_confirm(const struct tender_ctx *tc, const char *id,
 	ENSURE((d = json_pack("{s:I, s:s, s:s}", "version",
 	    (json_int_t)rec.version, "signer_serial", serial, "uscc",
 	    sc.uscc)) != NULL, GP_ERR_NOMEM);
-	memset(&ae, 0, sizeof(ae));
-	ae.actor = subject;
-	ae.role = "bidder";
-	ae.op = "tender.record.confirm";
-	ae.object = id;
-	ae.outcome = "success";
-	ae.request_id = request_id;
-	ae.client = client;
-	ae.details = d;
+	who.actor = subject;
+	who.role = "bidder";
+	tnd_event_of(&ae, &who, "tender.record.confirm", id, "success", d);
 	GUARD(store_begin(tc->st));
 	in_tx = 1;
 	r = store_tender_record_add(tc->st, &rec);
@@ -304,19 +291,13 @@ out:
 	if (in_tx)
 		store_rollback(tc->st);
 	if (r != 0) {
-		json_t *rd;
-
 		if (why->rule == NULL)
 			r = tnd_refuse(why, "internal", 500, "%s",
 			    gp_err_detail());
-		rd = json_pack("{s:s, s:s}", "rule", why->rule, "message",
-		    why->message);
-		if (tnd_audit(tc, &who, "tender.record.confirm",
-		    tender_id_ok(id) ? id : "unknown", why->status >= 500 ?
-		    "failure" : "denied", rd) != 0)
-			gp_log(GP_LOG_ERROR, "tender.record.confirm: cannot "
-			    "audit");
-		json_decref(rd);
+		who.actor = NULL;
+		who.role = NULL;
+		tnd_refusal_audit(tc, &who, "tender.record.confirm", id, why,
+		    NULL);
 	}
 	CMS_ContentInfo_free(old);
 	CMS_ContentInfo_free(cms);

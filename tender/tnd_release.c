@@ -148,15 +148,7 @@ tnd_release_commit(const struct tender_ctx *tc, const struct ca_actor *who,
 	ENSURE((d = json_pack("{s:s, s:s, s:O?}", "bid", o->bid, "outcome",
 	    "opened", "fields", json_object_get(o->details, "fields"))) !=
 	    NULL, GP_ERR_NOMEM);
-	memset(&ae, 0, sizeof(ae));
-	ae.actor = who->actor;
-	ae.role = who->role;
-	ae.op = "tender.key.release";
-	ae.object = t->id;
-	ae.outcome = "success";
-	ae.request_id = who->request_id;
-	ae.client = who->client;
-	ae.details = d;
+	tnd_event_of(&ae, who, "tender.key.release", t->id, "success", d);
 	GUARD(store_begin(tc->st));
 	in_tx = 1;
 	memset(&ev, 0, sizeof(ev));
@@ -302,7 +294,7 @@ tender_release(const struct tender_ctx *tc, const char *tender_id,
 	}
 	GUARD(tnd_trusted_now(tc, "release-signer", t.id, &now));
 	spec = tnd_spec(&t);
-	GUARD(tnd_signer_check(tc, sg.serial, json_object_get(spec,
+	GUARD(tnd_signer_check(tc, sg.cert, sg.serial, json_object_get(spec,
 	    "profiles"), now, &sc, why));
 	if (strcmp(sc.uscc, json_string_value(json_object_get(json_object_get(
 	    entry, "bidder"), "uscc"))) != 0) {
@@ -350,15 +342,12 @@ out:
 			r = tnd_refuse(why, r == GP_ERR_CONFLICT ? "conflict" :
 			    "internal", r == GP_ERR_CONFLICT ? 409 : 500, "%s",
 			    gp_err_detail());
-		rd = json_pack("{s:s, s:s, s:s}", "rule", why->rule, "message",
-		    why->message, "bid", tender_id_ok(bid_id) ? bid_id :
+		rd = json_pack("{s:s}", "bid", tender_id_ok(bid_id) ? bid_id :
 		    "unknown");
 		who.actor = NULL;
 		who.role = NULL;
-		if (tnd_audit(tc, &who, "tender.key.release",
-		    tender_id_ok(tender_id) ? tender_id : "unknown",
-		    why->status >= 500 ? "failure" : "denied", rd) != 0)
-			gp_log(GP_LOG_ERROR, "tender.key.release: cannot audit");
+		tnd_refusal_audit(tc, &who, "tender.key.release", tender_id,
+		    why, rd);
 		json_decref(rd);
 	}
 	if (cek != NULL)
@@ -391,7 +380,6 @@ tender_close(const struct tender_ctx *tc, const struct ca_actor *who,
 	json_t *bids = NULL, *e, *d = NULL;
 	size_t i, n = 0, pending = 0, counts[3] = {0, 0, 0};
 	int64_t now = 0;
-	char why[600];
 	int r;
 
 	*out = NULL;
@@ -454,18 +442,8 @@ tender_close(const struct tender_ctx *tc, const struct ca_actor *who,
 	    NULL, GP_ERR_NOMEM);
 	r = 0;
 out:
-	if (r != 0) {
-		json_t *fd;
-
-		snprintf(why, sizeof(why), "%s", gp_err_detail());
-		fd = json_pack("{s:s}", "error", why);
-		if (tnd_audit(tc, who, "tender.window.close", tender_id_ok(id) ?
-		    id : "unknown", r == GP_ERR_CONFLICT ? "denied" :
-		    "failure", fd) != 0)
-			gp_log(GP_LOG_ERROR, "tender.window.close: cannot audit");
-		json_decref(fd);
-		gp_err_set(r, "%s", why);
-	}
+	if (r != 0)
+		tnd_fail_audit(tc, who, "tender.window.close", id, r);
 	free(o);
 	json_decref(bids);
 	json_decref(d);

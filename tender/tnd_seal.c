@@ -308,8 +308,10 @@ tnd_seal_envelope(const struct tender_seal_req *rq, const char *summary,
 	ssize_t got;
 
 	ENSURE((in = open(rq->in, O_RDONLY | O_CLOEXEC)) >= 0 &&
-	    fstat(in, &sb) == 0 && S_ISREG(sb.st_mode), gp_err_set(GP_ERR_IO,
-	    "--in %s: %s", rq->in, errno ? strerror(errno) : "not a file"));
+	    fstat(in, &sb) == 0, gp_err_set(GP_ERR_IO, "--in %s: %s", rq->in,
+	    strerror(errno)));
+	ENSURE(S_ISREG(sb.st_mode), gp_err_set(GP_ERR_INVALID, "--in %s: not "
+	    "a file", rq->in));
 	doc_len = (uint64_t)sb.st_size;
 	ENSURE(RAND_bytes(cek, sizeof(cek)) == 1 &&
 	    RAND_bytes(iv, sizeof(iv)) == 1, gp_err_ssl(GP_ERR_CRYPTO,

@@ -86,10 +86,12 @@ out:
 }
 
 int
-tnd_signer_check(const struct tender_ctx *tc, const char *serial,
+tnd_signer_check(const struct tender_ctx *tc, X509 *cert, const char *serial,
     json_t *profiles, int64_t at_ms, struct store_cert *out,
     struct tender_refusal *why)
 {
+	unsigned char *der = NULL;
+	int len;
 	struct ca_status_at sa;
 	json_t *v;
 	size_t i;
@@ -103,6 +105,18 @@ tnd_signer_check(const struct tender_ctx *tc, const char *serial,
 		    "certificate %s was not issued by this instance", serial);
 	if (r != 0)
 		return r;
+	/* The certificate the signature carries must be the one issued
+	 * under that serial, not another with the same number. */
+	len = i2d_X509(cert, &der);
+	if (len <= 0 || out->der == NULL || (size_t)len != out->der_len ||
+	    memcmp(der, out->der, (size_t)len) != 0) {
+		OPENSSL_free(der);
+		r = tnd_refuse(why, "untrusted_signer", 403, "the signer's "
+		    "certificate differs from the one this instance issued "
+		    "with serial %s", serial);
+		goto out;
+	}
+	OPENSSL_free(der);
 	json_array_foreach(profiles, i, v) {
 		if (json_is_string(v) && out->profile != NULL &&
 		    strcmp(json_string_value(v), out->profile) == 0)

@@ -86,11 +86,9 @@ tnd_commit_apply(store *st, void *arg)
 		    "same time", c->bid.uscc);
 		goto out;
 	}
-	if (have && tender_rule_supersede(cur.signing_time,
-	    c->bid.signing_time) != 0) {
-		r = tnd_refuse(c->why, "stale", 409, "%s", gp_err_detail());
-		goto out;
-	}
+	/* A replay first (the same bytes again, whatever their age): the
+	 * insert refuses a SHA-256 the tender holds; the failed change is
+	 * rolled back with everything after it. */
 	r = store_bid_insert(st, &c->bid);
 	if (r == GP_ERR_EXISTS) {
 		r = tnd_refuse(c->why, "replay", 409, "this tender already "
@@ -99,6 +97,11 @@ tnd_commit_apply(store *st, void *arg)
 		goto out;
 	}
 	GUARD(r);
+	if (have && tender_rule_supersede(cur.signing_time,
+	    c->bid.signing_time) != 0) {
+		r = tnd_refuse(c->why, "stale", 409, "%s", gp_err_detail());
+		goto out;
+	}
 	if (have) {
 		memset(&ev, 0, sizeof(ev));
 		ev.bid_id = cur.id;
@@ -386,7 +389,7 @@ tender_submit(const struct tender_ctx *tc, const struct tender_submission *in,
 		    "tender", sg.tender, t.id);
 		goto out;
 	}
-	GUARD(tnd_signer_check(tc, sg.serial, json_object_get(spec,
+	GUARD(tnd_signer_check(tc, sg.cert, sg.serial, json_object_get(spec,
 	    "profiles"), res.gen_time_ms, &sc, why));
 	GUARD(tnd_required_recipients(tc, &t, &sc, k, nk, res.gen_time_ms,
 	    &recips, why));
@@ -438,15 +441,10 @@ tender_submit(const struct tender_ctx *tc, const struct tender_submission *in,
 		    "sha256", hex, "size", (json_int_t)src.len, "arrival_ms",
 		    (json_int_t)res.gen_time_ms, "tst_serial", res.serial,
 		    "supersedes", supersedes);
-		memset(&ev, 0, sizeof(ev));
-		ev.actor = subject;
-		ev.role = "bidder";
-		ev.op = "tender.bid.submit";
-		ev.object = t.id;
-		ev.outcome = "success";
-		ev.request_id = in->request_id;
-		ev.client = in->client;
-		ev.details = d;
+		who.actor = subject;
+		who.role = "bidder";
+		tnd_event_of(&ev, &who, "tender.bid.submit", t.id, "success",
+		    d);
 		r = audit_apply(tc->audit, tnd_commit_apply, &cm, &ev);
 		if (r == 0 || !cm.changed)
 			break;
@@ -472,18 +470,16 @@ out:
 			r = tnd_refuse(why, "internal", 500, "%s",
 			    gp_err_detail());
 		snprintf(msg, sizeof(msg), "%s", why->message);
-		rd = json_pack("{s:s, s:s, s:s?, s:I, s:s?}", "rule", why->rule,
-		    "message", msg, "sha256", hex[0] ? hex : NULL, "size",
-		    (json_int_t)in->size, "signer_serial", sg.serial[0] ?
-		    sg.serial : NULL);
+		rd = json_pack("{s:s?, s:I, s:s?}", "sha256", hex[0] ? hex :
+		    NULL, "size", (json_int_t)in->size, "signer_serial",
+		    sg.serial[0] ? sg.serial : NULL);
 		if (rd != NULL && why->arrival_ms > 0)
 			json_object_set_new(rd, "arrival_ms",
 			    json_integer(why->arrival_ms));
-		if (tnd_audit(tc, &who, "tender.bid.refuse",
-		    tender_id_ok(in->tender_id) ? in->tender_id : "unknown",
-		    why->status >= 500 ? "failure" : "denied", rd) != 0)
-			gp_log(GP_LOG_ERROR, "tender.bid.refuse: cannot audit: "
-			    "%s", gp_err_detail());
+		who.actor = NULL;
+		who.role = NULL;
+		tnd_refusal_audit(tc, &who, "tender.bid.refuse", in->tender_id,
+		    why, rd);
 		json_decref(rd);
 		if (in->path != NULL)
 			(void)unlink(in->path);
@@ -523,12 +519,8 @@ tender_refuse_size(const struct tender_ctx *tc, const char *tender_id,
 	(void)tnd_refuse(why, "too_large", 413, "the bid is over this "
 	    "tender's limit of %llu bytes (max_bid_bytes)",
 	    (unsigned long long)cap);
-	d = json_pack("{s:s, s:s, s:I}", "rule", why->rule, "message",
-	    why->message, "size", (json_int_t)size);
-	if (tnd_audit(tc, &who, "tender.bid.refuse", tender_id_ok(tender_id) ?
-	    tender_id : "unknown", "denied", d) != 0)
-		gp_log(GP_LOG_ERROR, "tender.bid.refuse: cannot audit: %s",
-		    gp_err_detail());
+	d = json_pack("{s:I}", "size", (json_int_t)size);
+	tnd_refusal_audit(tc, &who, "tender.bid.refuse", tender_id, why, d);
 	json_decref(d);
 }
 
@@ -674,7 +666,7 @@ tender_withdraw(const struct tender_ctx *tc, const char *tender_id,
 		    b.id);
 		goto out;
 	}
-	GUARD(tnd_signer_check(tc, sg.serial, json_object_get(spec,
+	GUARD(tnd_signer_check(tc, sg.cert, sg.serial, json_object_get(spec,
 	    "profiles"), res.gen_time_ms, &sc, why));
 	if (strcmp(sc.uscc, b.uscc) != 0) {
 		r = tnd_refuse(why, "not_the_bidder", 403, "the withdrawal is "
@@ -694,15 +686,9 @@ tender_withdraw(const struct tender_ctx *tc, const char *tender_id,
 	    "uscc", b.uscc, "signer_serial", sg.serial, "withdrawal_sha256",
 	    hex, "arrival_ms", (json_int_t)res.gen_time_ms)) != NULL,
 	    GP_ERR_NOMEM);
-	memset(&ev, 0, sizeof(ev));
-	ev.actor = subject;
-	ev.role = "bidder";
-	ev.op = "tender.bid.withdraw";
-	ev.object = t.id;
-	ev.outcome = "success";
-	ev.request_id = request_id;
-	ev.client = client;
-	ev.details = d;
+	who.actor = subject;
+	who.role = "bidder";
+	tnd_event_of(&ev, &who, "tender.bid.withdraw", t.id, "success", d);
 	tender_time_fmt(res.gen_time_ms, a, sizeof(a));
 	ENSURE((rj = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "type",
 	    "govpki-bid-withdrawal-receipt", "version", 1, "tender", t.id,
@@ -721,13 +707,12 @@ out:
 		if (why->rule == NULL)
 			r = tnd_refuse(why, "internal", 500, "%s",
 			    gp_err_detail());
-		rd = json_pack("{s:s, s:s, s:s, s:s?}", "rule", why->rule,
-		    "message", why->message, "bid", tender_id_ok(bid_id) ?
+		rd = json_pack("{s:s, s:s?}", "bid", tender_id_ok(bid_id) ?
 		    bid_id : "unknown", "sha256", hex[0] ? hex : NULL);
-		if (tnd_audit(tc, &who, "tender.bid.withdraw",
-		    tender_id_ok(tender_id) ? tender_id : "unknown",
-		    why->status >= 500 ? "failure" : "denied", rd) != 0)
-			gp_log(GP_LOG_ERROR, "tender.bid.withdraw: cannot audit");
+		who.actor = NULL;
+		who.role = NULL;
+		tnd_refusal_audit(tc, &who, "tender.bid.withdraw", tender_id,
+		    why, rd);
 		json_decref(rd);
 		OPENSSL_free(*out);
 		*out = NULL;

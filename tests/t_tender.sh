@@ -8,8 +8,9 @@
 # signed withdrawal. Refused, each with its rule and each audited: an
 # unknown tender, an unsigned (bare EnvelopedData) bid, an unencrypted
 # (signed plain) bid, a bid by a revoked certificate, a bid not encrypted
-# to the tender's recipient, a replay, a bid over the tender's size cap,
-# and a late bid (with both times). The opening: refused before the
+# to the tender's recipient, a replay, an older version sent after the
+# newer one, a bid over the tender's size cap and a late bid (with both
+# times). The opening: refused before the
 # opening time, refused with one person's approval (the requester
 # approving too), then approved by the local operator; the record lists
 # every bid with its outcome and announced price, verifies with `openssl
@@ -21,21 +22,9 @@
 # platform's opening key never leaves the token).
 . "$(dirname "$0")/lib.sh"
 
-D=$T_TMP/inst
-P1=$(t_free_port)
-P2=$(t_free_port)
-PUB=http://127.0.0.1:$P1
-ADM=https://127.0.0.1:$P2
-cd "$T_TMP" || exit 1
-
-if ! "$GOVPKI" init --dir "$D" --dev-clock >init.out 2>&1; then
-	t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done t_tender; exit 1
-fi
-GOVPKI_TEST_CLOCK=ok t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" \
-	--https "127.0.0.1:$P2" >serve.out 2>serve.err
-if ! t_wait_http "$PUB/healthz" 30; then
-	t_fail "serve starts" "$(tail -n 5 serve.err | tr '\n' ' ')"; t_done t_tender; exit 1
-fi
+# The CLI's own TSA (approve-open, ca issue) reads the test clock too.
+export GOVPKI_TEST_CLOCK=ok
+t_instance t_tender
 inst() { env -u SOFTHSM2_CONF "$GOVPKI" "$@"; }
 sql() { sqlite3 "$D/govpki.db" "$1"; }
 as_role() { local r=$1; shift; curl -s --max-time 60 --cacert "$D/certs/root.pem" \
@@ -110,7 +99,7 @@ s=$(as_role officer -o offcr.body -w '%{http_code}' -H 'Content-Type: applicatio
 # --- the tender -----------------------------------------------------------
 # The deadline leaves time for every submission below; the opening time is
 # the deadline.
-DL=$(date -u -d '+40 seconds' +%Y-%m-%dT%H:%M:%SZ)
+DL=$(date -u -d '+55 seconds' +%Y-%m-%dT%H:%M:%SZ)
 s=$(as_role agent -o tender.json -w '%{http_code}' -H 'Content-Type: application/json' \
 	-d "{\"title\":\"道路养护工程\",\"deadline\":\"$DL\",\"opening_time\":\"$DL\",\"fields\":[\"price\",\"days\"]}" \
 	"$ADM/api/v1/tenders")
@@ -155,6 +144,10 @@ submit() { "$GOVPKI" bid submit --url "$URL" --in "$1" --root "$D/certs/root.pem
 seal_submit() { seal "$1" "$2" "$3" "$4" "$5" && submit "$4" "$6"; }
 t_check "bidder 1 seals its bid (USB key, tender from its URL)" seal 1 "$K1" doc1.bin bid1.p7m 1200000.00
 t_check "bidder 1 submits; the receipt checks" submit bid1.p7m rc1.p7s
+# An earlier version of bidder 2's bid, signed a second before the one it
+# submits: sent after it, it must not replace it.
+seal 2 "$K2" doc3.bin bid2old.p7m 1.00 >/dev/null 2>&1
+sleep 1.1
 t_check "bidder 2 seals and submits" seal_submit 2 "$K2" doc2.bin bid2.p7m 980000.00 rc2.p7s
 for n in 1 2; do
 	if openssl cms -verify -inform DER -in rc$n.p7s -CAfile "$D/certs/root.pem" -purpose any \
@@ -231,6 +224,7 @@ refused "unencrypted (a signed plain document)" 400 unencrypted plain.p7s
 grep -q 'unencrypted bid is refused' "unencrypted (a signed plain document).body" &&
 	t_ok "the unencrypted refusal warns what to do" || t_fail "unencrypted warning" "missing"
 refused "replay of a superseded bid" 409 replay bid1.p7m
+refused "an older version than the current bid" 409 stale bid2old.p7m
 # Not encrypted to the tender's recipient: the client refuses to seal such
 # a bid, so one is made by giving it a tender JSON whose recipient is
 # another certificate (bidder 2's own encryption key).
@@ -271,7 +265,7 @@ refused "late (after the deadline)" 409 late bid2.p7m
 python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; assert e["arrival"] > e["deadline"]' \
 	"late (after the deadline).body" 2>/dev/null &&
 	t_ok "the late refusal gives the arrival and the deadline" || t_fail "late times" "$(head -c 300 "late (after the deadline).body")"
-for r in unknown_tender unsigned unencrypted replay missing_recipient signer_revoked too_large late; do
+for r in unknown_tender unsigned unencrypted replay stale missing_recipient signer_revoked too_large late; do
 	n=$(sql "SELECT count(*) FROM audit WHERE op='tender.bid.refuse' AND outcome='denied' AND json_extract(details,'\$.rule')='$r'")
 	[ "$n" -ge 1 ] || { t_fail "refusal $r audited" "no record"; continue; }
 	t_ok "refusal $r audited"

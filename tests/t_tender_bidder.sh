@@ -13,21 +13,9 @@
 # revoked, and verifies with `openssl cms -verify`.
 . "$(dirname "$0")/lib.sh"
 
-D=$T_TMP/inst
-P1=$(t_free_port)
-P2=$(t_free_port)
-PUB=http://127.0.0.1:$P1
-ADM=https://127.0.0.1:$P2
-cd "$T_TMP" || exit 1
-
-if ! "$GOVPKI" init --dir "$D" --dev-clock >init.out 2>&1; then
-	t_fail "init" "$(tail -n 3 init.out | tr '\n' ' ')"; t_done t_tender_bidder; exit 1
-fi
-GOVPKI_TEST_CLOCK=ok t_bg "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" \
-	--https "127.0.0.1:$P2" >serve.out 2>serve.err
-if ! t_wait_http "$PUB/healthz" 30; then
-	t_fail "serve starts" "$(tail -n 5 serve.err | tr '\n' ' ')"; t_done t_tender_bidder; exit 1
-fi
+# The CLI's own TSA (approve-open, ca issue) reads the test clock too.
+export GOVPKI_TEST_CLOCK=ok
+t_instance t_tender_bidder
 inst() { env -u SOFTHSM2_CONF "$GOVPKI" "$@"; }
 sql() { sqlite3 "$D/govpki.db" "$1"; }
 agent() { curl -s --max-time 60 --cacert "$D/certs/root.pem" --cert "$D/admin/agent.pem" \
