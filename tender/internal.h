@@ -204,6 +204,11 @@ void tnd_refusal_audit(const struct tender_ctx *tc, const struct ca_actor *who,
     const char *op, const char *id, const struct tender_refusal *why,
     json_t *extra);
 
+/* Tender |id| into |out| (the caller clears it); the "unknown_tender"
+ * refusal (404) in |why| when there is none, or the store's error. */
+int tnd_tender_load(const struct tender_ctx *tc, const char *id,
+    struct store_tender *out, struct tender_refusal *why) GP_WUR;
+
 /* The tender's spec (its JSON column) parsed; new reference. */
 json_t *tnd_spec(const struct store_tender *t);
 

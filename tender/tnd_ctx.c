@@ -142,6 +142,23 @@ tnd_refusal_audit(const struct tender_ctx *tc, const struct ca_actor *who,
 	json_decref(d);
 }
 
+int
+tnd_tender_load(const struct tender_ctx *tc, const char *id,
+    struct store_tender *out, struct tender_refusal *why)
+{
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!tender_id_ok(id))
+		return tnd_refuse(why, "unknown_tender", 404, "no tender %.64s",
+		    id != NULL ? id : "");
+	r = store_tender_get(tc->st, id, out);
+	if (r == GP_ERR_NOT_FOUND)
+		return tnd_refuse(why, "unknown_tender", 404, "no tender %.64s",
+		    id);
+	return r;
+}
+
 json_t *
 tnd_spec(const struct store_tender *t)
 {

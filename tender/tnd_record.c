@@ -182,11 +182,7 @@ tender_record_confirm(const struct tender_ctx *tc, const char *id,
 	memset(&who, 0, sizeof(who));
 	who.client = client;
 	who.request_id = request_id;
-	if (!tender_id_ok(id) || store_tender_get(tc->st, id, &t) != 0) {
-		r = tnd_refuse(why, "unknown_tender", 404, "no tender %.64s",
-		    id);
-		goto out;
-	}
+	GUARD(tnd_tender_load(tc, id, &t, why));
 	spec = tnd_spec(&t);
 	if (store_tender_record_last(tc->st, id, &last) != 0) {
 		r = tnd_refuse(why, "no_record", 409, "tender %s has no "

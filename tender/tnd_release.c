@@ -220,12 +220,7 @@ tender_release(const struct tender_ctx *tc, const char *tender_id,
 	memset(&who, 0, sizeof(who));
 	who.client = client;
 	who.request_id = request_id;
-	if (!tender_id_ok(tender_id) || store_tender_get(tc->st, tender_id,
-	    &t) != 0) {
-		r = tnd_refuse(why, "unknown_tender", 404, "no tender %.64s",
-		    tender_id);
-		goto out;
-	}
+	GUARD(tnd_tender_load(tc, tender_id, &t, why));
 	GUARD(tnd_events_load(tc, t.id, &ev));
 	GUARD(tnd_bids_view(tc, t.id, &bids));
 	if (!tender_id_ok(bid_id) || (entry = tnd_view_find(bids, bid_id)) ==

@@ -331,13 +331,7 @@ tender_submit(const struct tender_ctx *tc, const struct tender_submission *in,
 	who.client = in->client;
 	who.request_id = in->request_id;
 
-	if (!tender_id_ok(in->tender_id) || store_tender_get(tc->st,
-	    in->tender_id, &t) == GP_ERR_NOT_FOUND) {
-		r = tnd_refuse(why, "unknown_tender", 404, "no tender %.64s",
-		    in->tender_id);
-		goto out;
-	}
-	ENSURE(t.id != NULL, GP_ERR_STORE);
+	GUARD(tnd_tender_load(tc, in->tender_id, &t, why));
 	if (in->path == NULL) {
 		r = tnd_refuse(why, "not_stored", 503, "the bid could not be "
 		    "written to disk; send it again");
@@ -609,12 +603,7 @@ tender_withdraw(const struct tender_ctx *tc, const char *tender_id,
 	memset(&who, 0, sizeof(who));
 	who.client = client;
 	who.request_id = request_id;
-	if (!tender_id_ok(tender_id) || store_tender_get(tc->st, tender_id,
-	    &t) != 0) {
-		r = tnd_refuse(why, "unknown_tender", 404, "no tender %.64s",
-		    tender_id);
-		goto out;
-	}
+	GUARD(tnd_tender_load(tc, tender_id, &t, why));
 	if (!tender_id_ok(bid_id) || store_bid_get(tc->st, bid_id, &b) != 0 ||
 	    strcmp(b.tender_id, t.id) != 0) {
 		r = tnd_refuse(why, "unknown_bid", 404, "tender %s has no bid "
