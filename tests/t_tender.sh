@@ -5,7 +5,8 @@
 # creates a tender; both bidders seal and submit before the deadline and
 # get receipts that `openssl cms -verify` and `govpki verify` accept; one
 # modifies its bid, superseding the first; a third withdraws its bid with a
-# signed withdrawal. Refused, each with its rule and each audited: an
+# signed withdrawal and bids again, and that bid's stored file is damaged
+# before the opening (withdrawn: the platform's fault). Refused, each with its rule and each audited: an
 # unknown tender, an unsigned (bare EnvelopedData) bid, an unencrypted
 # (signed plain) bid, a bid by a revoked certificate, a bid not encrypted
 # to the tender's recipient, a replay, an older version sent after the
@@ -203,6 +204,11 @@ if usb 1 bid withdraw --url "$URL" --bid "$BID3" --key "$K3" --pin-file user.pin
 	[ "$(sql "SELECT count(*) FROM bid_events WHERE bid_id='$BID3' AND event='withdrawn' AND length(data) > 0")" = 1 ]; then
 	t_ok "bidder 3 withdraws (signed withdrawal kept, sealed receipt)"
 else t_fail "withdrawal" "$(cat wd3.out)"; fi
+# ... and bids again; this bid's stored file is damaged before the opening
+# (the platform's fault: its outcome must be "withdrawn").
+t_check "bidder 3 bids again after withdrawing" seal_submit 1 "$K3" doc2.bin bid3b.p7m 3.00 rc3b.p7s
+openssl cms -verify -inform DER -in rc3b.p7s -CAfile "$D/certs/root.pem" -purpose any -out rc3b.json >/dev/null 2>&1
+BID3B=$(t_jget rc3b.json 'j["bid"]')
 
 # --- refusals ---------------------------------------------------------------
 post() { # post NAME FILE [URL]: the status; the body in NAME.body
@@ -270,6 +276,7 @@ for r in unknown_tender unsigned unencrypted replay stale missing_recipient sign
 	[ "$n" -ge 1 ] || { t_fail "refusal $r audited" "no record"; continue; }
 	t_ok "refusal $r audited"
 done
+printf 'X' | dd of="$D/tenders/$ID/bids/$BID3B.p7m" bs=1 seek=2000 conv=notrunc 2>/dev/null
 s=$(as_role agent -o req.body -w '%{http_code}' -X POST "$ADM/api/v1/tenders/$ID/open")
 [ "$s" = 200 ] && t_ok "the agent asks to open at the opening time" || t_fail "open request" "status $s $(head -c 300 req.body)"
 s=$(as_role agent -o one.body -w '%{http_code}' -X POST "$ADM/api/v1/tenders/$ID/approve-open")
@@ -284,22 +291,24 @@ if [ "$s" = 200 ] && openssl cms -verify -inform DER -in record.p7s -CAfile "$D/
 	-purpose any -out record.json >ossl.out 2>&1; then
 	t_ok "openssl cms -verify accepts the opening record"
 else t_fail "record verify" "status $s $(tail -n 2 ossl.out | tr '\n' ' ')"; fi
-python3 - record.json "$BID1" "$BID3" >reccheck.out 2>&1 <<'EOF'
+python3 - record.json "$BID1" "$BID3" "$BID3B" >reccheck.out 2>&1 <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1]))
 by = {b["bid"]: b for b in j["bids"]}
 names = {b["bidder"]["name"]: b for b in j["bids"] if b["status"] == "current"}
-assert j["type"] == "govpki-opening-record" and len(j["bids"]) == 4, len(j["bids"])
+assert j["type"] == "govpki-opening-record" and len(j["bids"]) == 5, len(j["bids"])
 assert by[sys.argv[2]]["status"] == "superseded" and by[sys.argv[2]]["outcome"] is None
 assert by[sys.argv[3]]["status"] == "withdrawn"
+d = by[sys.argv[4]]
+assert d["outcome"] == "withdrawn" and "platform's fault" in d["reason"], d
 a, b = names["甲建设公司"], names["乙工程公司"]
 assert a["outcome"] == "opened" and a["fields"] == {"price": "1150000.00", "days": "90"}, a
 assert b["outcome"] == "opened" and b["fields"]["price"] == "980000.00", b
 assert a["bidder"]["uscc"] == "91110000600037341L" and a["arrival"].endswith("Z")
-assert j["counts"] == {"received": 4, "opened": 2, "revoked": 0, "withdrawn": 0}, j["counts"]
+assert j["counts"] == {"received": 5, "opened": 2, "revoked": 0, "withdrawn": 1}, j["counts"]
 assert j["requested_by"].find("agent") >= 0 and j["approved_by"].startswith("local:")
 EOF
-[ $? = 0 ] && t_ok "the record lists every bid: the two opened with their prices, the superseded and the withdrawn one" ||
+[ $? = 0 ] && t_ok "the record lists every bid: two opened with their prices, the superseded, the bidder-withdrawn, and the damaged one as withdrawn (the platform's fault)" ||
 	t_fail "record content" "$(tail -n 3 reccheck.out)"
 openssl cms -cmsout -print -inform DER -in record.p7s | grep -q 'id-smime-aa-timeStampToken' &&
 	t_ok "the record's signature is time-stamped" || t_fail "record time-stamp" "no token"
@@ -312,7 +321,7 @@ found = any(want in open(p, "rb").read() for p in glob.glob(sys.argv[1] + "/*.pk
 assert found
 EOF
 [ $? = 0 ] && t_ok "the opened bid holds bidder 1's modified document" || t_fail "opened document" "$(cat pkg.out)"
-[ "$(sql "SELECT count(*) FROM audit WHERE op='tender.bid.open' AND object='$ID'")" = 2 ] &&
+[ "$(sql "SELECT count(*) FROM audit WHERE op='tender.bid.open' AND object='$ID'")" = 3 ] &&
 	[ "$(sql "SELECT count(*) FROM audit WHERE op IN ('tender.open.request','tender.open.approve','tender.record') AND object='$ID' AND outcome='success'")" = 3 ] &&
 	t_ok "the opening is audited: request, approval, each decryption, the record" ||
 	t_fail "opening audit" "$(sql "SELECT op, outcome FROM audit WHERE object='$ID'" | tr '\n' ' ')"
