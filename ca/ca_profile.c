@@ -119,7 +119,7 @@ ca_attr_bound(int nid, const char **out_name)
 }
 
 static const char *const ca_roles[] = {"sysadmin", "officer", "auditor",
-    NULL};
+    "agent", NULL};
 
 unsigned int
 ca_key_type(const EVP_PKEY *key)
@@ -374,14 +374,14 @@ ca_field_parse(const struct ca_rd *rd, json_t *o, size_t idx,
 	    "a field kept out of the certificate must be stored"));
 	if (f->store == CA_COL_ROLE) {
 		ENSURE(f->check == CA_CHECK_ENUM, ca_perr(rd, "check", "a role "
-		    "field is an enum of sysadmin, officer, auditor"));
+		    "field is an enum of sysadmin, officer, auditor, agent"));
 		for (i = 0; i < f->values_len; i++) {
 			size_t k;
 			for (k = 0; ca_roles[k] != NULL; k++)
 				if (strcmp(ca_roles[k], f->values[i]) == 0)
 					break;
 			ENSURE(ca_roles[k] != NULL, ca_perr(rd, "values", "a "
-			    "role is sysadmin, officer or auditor"));
+			    "role is sysadmin, officer, auditor or agent"));
 		}
 	}
 	/* The title attribute is where an administrative role used to be

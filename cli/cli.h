@@ -35,6 +35,10 @@ int cmd_ca(int argc, char **argv);
  * CMS/CAdES signatures, signer/signer.h. */
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+/* `govpki tender` (cmd_tender.c, the local operator's tenders) and
+ * `govpki bid` (cmd_bid.c, the bidder's client): tender/tender.h. */
+int cmd_tender(int argc, char **argv);
+int cmd_bid(int argc, char **argv);
 /* `govpki ca crl ...` (cmd_crl.c); cmd_ca() dispatches "crl" here with
  * argv[0] == "crl". */
 int cmd_ca_crl(int argc, char **argv);

@@ -32,6 +32,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{"ca", cmd_ca, "issue, approve, revoke, hold, release, list, show"},
 	{"sign", cmd_sign, "sign a file (CMS, CAdES B-B/B-T) with a token key"},
 	{"verify", cmd_verify, "verify a CMS signature and its approval steps"},
+	{"tender", cmd_tender, "sealed-bid tenders: create, show, open, close, record"},
+	{"bid", cmd_bid, "seal, submit, withdraw a bid, release its key (bidder)"},
 };
 
 static void

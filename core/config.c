@@ -123,6 +123,7 @@ gp_config_free(struct gp_config *cfg)
 		free(cfg->tsa_policies[i]);
 	free(cfg->tsa_policies);
 	free(cfg->tsa_clock_check);
+	free(cfg->tender_seal);
 	cfg_strv_free(cfg->verify_fetch_allow, cfg->verify_fetch_allow_len);
 	cfg_strv_free(cfg->verify_content_types,
 	    cfg->verify_content_types_len);
@@ -181,6 +182,9 @@ gp_config_defaults(const char *dir, struct gp_config **out)
 	cfg->verify_fetch = 0;
 	cfg->verify_fetch_timeout_ms = 3000;
 	cfg->verify_fetch_max_bytes = 10 * 1024 * 1024;
+	cfg->tender_max_bid_bytes = (int64_t)1 << 30;
+	cfg->tender_seal = strdup("seal");
+	ok &= cfg->tender_seal != NULL;
 	ok &= cfg->tsa_policy && cfg->tsa_clock_check;
 	ok &= cfg->dir && cfg->instance_name && cfg->module &&
 	    cfg->softhsm_conf && cfg->token_label && cfg->pin_file &&
@@ -650,6 +654,25 @@ out:
 	return r;
 }
 
+/* tender: {"max_bid_bytes": 1073741824, "seal": "seal"}; absent in
+ * instances made before it. */
+static int
+cfg_tender(const struct cfg_reader *rd, json_t *sec, struct gp_config *cfg)
+{
+	static const char *const tender[] = {"max_bid_bytes", "seal", NULL};
+	int r;
+
+	GUARD(cfg_known(rd, sec, "tender", tender));
+	GUARD(cfg_int(rd, sec, "tender", "max_bid_bytes", 1024,
+	    (int64_t)64 << 30, &cfg->tender_max_bid_bytes));
+	if (json_object_get(sec, "seal") != NULL)
+		GUARD(cfg_str(rd, sec, "tender", "seal", 1, 0,
+		    &cfg->tender_seal));
+	r = 0;
+out:
+	return r;
+}
+
 /* seals: [{"name", "key", "cert", "roles": [..], "serials": [..]}] */
 static int
 cfg_seals(const struct cfg_reader *rd, json_t *arr, struct gp_config *cfg)
@@ -744,7 +767,8 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 {
 	static const char *const top[] = {"version", "instance", "token",
 	    "keys", "listen", "public_url", "hostnames", "profiles_dir", "crl",
-	    "ocsp", "audit", "limits", "tsa", "seals", "verify", NULL};
+	    "ocsp", "audit", "limits", "tsa", "seals", "verify", "tender",
+	    NULL};
 	static const char *const token[] = {"module", "softhsm_conf", "label",
 	    "pin_file", "pin_env", NULL};
 	static const char *const listen[] = {"http", "https", NULL};
@@ -884,6 +908,7 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	GUARD(cfg_tsa(rd, cfg_section(root, "tsa"), cfg));
 	GUARD(cfg_verify(rd, cfg_section(root, "verify"), cfg));
 	GUARD(cfg_seals(rd, json_object_get(root, "seals"), cfg));
+	GUARD(cfg_tender(rd, cfg_section(root, "tender"), cfg));
 	r = 0;
 out:
 	return r;
@@ -1050,6 +1075,12 @@ gp_config_to_json(const struct gp_config *cfg)
 			json_decref(root);
 			root = NULL;
 		}
+	}
+	if (root != NULL && json_object_set_new(root, "tender", json_pack(
+	    "{s:I, s:s}", "max_bid_bytes", (json_int_t)cfg->tender_max_bid_bytes,
+	    "seal", cfg->tender_seal)) != 0) {
+		json_decref(root);
+		root = NULL;
 	}
 	if (root != NULL && cfg->seals_len > 0) {
 		json_t *arr = json_array(), *roles, *serials;

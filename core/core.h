@@ -134,9 +134,16 @@ struct gp_http_req {
 	size_t body_len;
 	size_t max;                /* largest reply body accepted */
 	int64_t timeout_ms;        /* the whole exchange; 0: 30 s */
+	/* Sealed bids (tender/): the body streamed from this file instead
+	 * of |body| (POST or DELETE; any size, read in 64 KiB pieces), and,
+	 * when |out_status| is set, a reply of any status returned with its
+	 * body (the caller reads the status) instead of an error. */
+	const char *body_path;
+	int *out_status;
 };
 
-/* Sends |rq| and returns the body of a 200 reply, at most |rq->max| bytes,
+/* Sends |rq| ("GET", "POST" or "DELETE") and returns the body of a 200
+ * reply (any status with |rq->out_status|), at most |rq->max| bytes,
  * in *out (NUL-terminated, freed with free()). Any other status, a 3xx
  * included (no redirects), is an error; so is missing the deadline.
  * GP_ERR_INVALID naming the URL, GP_ERR_IO (the URL and what failed),
@@ -236,6 +243,11 @@ struct gp_config {
 	char **verify_content_types;   /* document eContentTypes besides
 	                                * id-data (dotted OIDs) */
 	size_t verify_content_types_len;
+	/* tender: sealed-bid tendering (tender/). The largest bid a tender
+	 * may accept (streamed to disk, never held in memory) and the seal
+	 * (of "seals") that signs receipts and opening records. */
+	int64_t tender_max_bid_bytes;
+	char *tender_seal;
 	/* seals: server seal keys (signer/, POST /api/v1/sign); absent in
 	 * instances made before them, which then have none. */
 	struct gp_seal *seals;

@@ -7,11 +7,13 @@
  * error), no TLS, no chunked replies.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -171,21 +173,61 @@ out:
 	return r;
 }
 
+/* Streams |len| bytes of the file |bfd| to |fd|. */
+static int
+http_send_file(const struct gp_http_req *rq, int fd, int bfd, size_t len,
+    int64_t deadline)
+{
+	uint8_t *chunk = malloc(65536);
+	size_t done = 0;
+	ssize_t n;
+	int r = GP_ERR_INTERNAL;
+
+	ENSURE(chunk != NULL, GP_ERR_NOMEM);
+	while (done < len) {
+		n = read(bfd, chunk, 65536);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ENSURE(n > 0, gp_err_set(GP_ERR_IO, "%s: %s", rq->body_path,
+		    n < 0 ? strerror(errno) : "changed while it was sent"));
+		ENSURE(http_write_all(fd, chunk, (size_t)n, deadline) == 0,
+		    gp_err_set(GP_ERR_IO, "%s: sending: %s", rq->url,
+		    errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" :
+		    strerror(errno)));
+		done += (size_t)n;
+	}
+	r = 0;
+out:
+	free(chunk);
+	return r;
+}
+
 int
 gp_http_request(const struct gp_http_req *rq, uint8_t **out,
     size_t *out_len)
 {
-	int r = GP_ERR_INTERNAL, fd = -1, rc, status = 0, post;
+	int r = GP_ERR_INTERNAL, fd = -1, bfd = -1, rc, status = 0, post;
 	char *host = NULL, *port = NULL, *path = NULL, head[1024], *cl;
 	uint8_t *buf = NULL, *end;
-	size_t have = 0, hl, blen, want;
+	size_t have = 0, hl, blen, want, body_len;
 	int64_t timeout_ms, deadline;
 
 	*out = NULL;
 	*out_len = 0;
-	post = strcmp(rq->method, "POST") == 0;
+	post = strcmp(rq->method, "POST") == 0 ||
+	    strcmp(rq->method, "DELETE") == 0;
 	ENSURE(post || strcmp(rq->method, "GET") == 0,
 	    gp_err_set(GP_ERR_INVALID, "http: method %s", rq->method));
+	body_len = rq->body_len;
+	if (post && rq->body_path != NULL) {
+		struct stat sb;
+
+		bfd = open(rq->body_path, O_RDONLY | O_CLOEXEC);
+		ENSURE(bfd >= 0 && fstat(bfd, &sb) == 0 && S_ISREG(sb.st_mode),
+		    gp_err_set(GP_ERR_IO, "%s: %s", rq->body_path, bfd < 0 ?
+		    strerror(errno) : "not a file"));
+		body_len = (size_t)sb.st_size;
+	}
 	timeout_ms = rq->timeout_ms > 0 ? rq->timeout_ms :
 	    HTTP_DEFAULT_TIMEOUT_MS;
 	deadline = gp_mono_ms() + timeout_ms;
@@ -193,12 +235,12 @@ gp_http_request(const struct gp_http_req *rq, uint8_t **out,
 	ENSURE((fd = http_connect(rq->url, host, port, deadline)) >= 0,
 	    GP_ERR_IO);
 	if (post)
-		rc = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\n"
+		rc = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\n"
 		    "Host: %s:%s\r\nContent-Type: %s\r\n%s%s%s"
-		    "Content-Length: %zu\r\nConnection: close\r\n\r\n", path,
-		    host, port, rq->content_type, rq->accept ? "Accept: " :
-		    "", rq->accept ? rq->accept : "", rq->accept ? "\r\n" : "",
-		    rq->body_len);
+		    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		    rq->method, path, host, port, rq->content_type, rq->accept ?
+		    "Accept: " : "", rq->accept ? rq->accept : "", rq->accept ?
+		    "\r\n" : "", body_len);
 	else
 		rc = snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\n"
 		    "Host: %s:%s\r\n%s%s%sConnection: close\r\n\r\n", path,
@@ -207,10 +249,12 @@ gp_http_request(const struct gp_http_req *rq, uint8_t **out,
 	ENSURE(rc > 0 && (size_t)rc < sizeof(head),
 	    gp_err_set(GP_ERR_INVALID, "%s: url too long", rq->url));
 	ENSURE(http_write_all(fd, head, (size_t)rc, deadline) == 0 &&
-	    (!post || http_write_all(fd, rq->body, rq->body_len, deadline) ==
-	    0), gp_err_set(GP_ERR_IO, "%s: sending: %s", rq->url,
+	    (!post || bfd >= 0 || http_write_all(fd, rq->body, rq->body_len,
+	    deadline) == 0), gp_err_set(GP_ERR_IO, "%s: sending: %s", rq->url,
 	    errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" :
 	    strerror(errno)));
+	if (bfd >= 0)
+		GUARD(http_send_file(rq, fd, bfd, body_len, deadline));
 	GUARD(http_read_all(rq->url, fd, rq->max + HTTP_MAX_HEAD, deadline,
 	    timeout_ms, &buf, &have));
 	ENSURE((end = memmem(buf, have, "\r\n\r\n", 4)) != NULL &&
@@ -221,15 +265,17 @@ gp_http_request(const struct gp_http_req *rq, uint8_t **out,
 	blen = have - hl;
 	*end = '\0';
 	/* No redirects: a CRL or OCSP URL names the object itself. */
-	ENSURE(status == 200, gp_err_set(GP_ERR_IO, "%s: HTTP status %d",
-	    rq->url, status));
+	ENSURE(status == 200 || rq->out_status != NULL, gp_err_set(GP_ERR_IO,
+	    "%s: HTTP status %d", rq->url, status));
+	if (rq->out_status != NULL)
+		*rq->out_status = status;
 	if ((cl = strcasestr((char *)buf, "\r\nContent-Length:")) != NULL) {
 		want = strtoul(cl + 17, NULL, 10);
 		ENSURE(want <= blen, gp_err_set(GP_ERR_IO, "%s: the reply is "
 		    "cut short (%zu of %zu bytes)", rq->url, blen, want));
 		blen = want;
 	}
-	if (rq->accept != NULL) {
+	if (rq->accept != NULL && status == 200) {
 		char ct[160];
 
 		snprintf(ct, sizeof(ct), "\r\nContent-Type: %s", rq->accept);
@@ -247,6 +293,8 @@ gp_http_request(const struct gp_http_req *rq, uint8_t **out,
 out:
 	if (fd >= 0)
 		close(fd);
+	if (bfd >= 0)
+		close(bfd);
 	free(buf);
 	free(host);
 	free(port);

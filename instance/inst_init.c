@@ -31,7 +31,11 @@
 #define DAY (24 * 3600)
 #define YEAR (365 * DAY)
 
-static const char *const init_roles[] = {"sysadmin", "officer", "auditor"};
+/* The tender agent (tender/) is the fourth: it creates tenders and runs
+ * openings, and has none of the CA's powers. */
+static const char *const init_roles[] = {"sysadmin", "officer", "auditor",
+    "agent"};
+#define INIT_ROLES (sizeof(init_roles) / sizeof(init_roles[0]))
 
 struct init_issued {
 	X509 *cert;       /* borrowed */
@@ -53,8 +57,8 @@ struct init_ctx {
 	X509 *cert[GP_KEY_COUNT];
 	X509 *tls_cert;
 	EVP_PKEY *tls_key;
-	X509 *admin_cert[3];
-	EVP_PKEY *admin_key[3];
+	X509 *admin_cert[INIT_ROLES];
+	EVP_PKEY *admin_key[INIT_ROLES];
 	struct init_issued issued[INIT_MAX_ISSUED];
 	size_t issued_len;
 	struct ca_profiles *profiles; /* DIR/policies, loaded */
@@ -536,7 +540,7 @@ init_certs(struct init_ctx *ic)
 	init_record(ic, ic->tls_cert, "ca", "tls-server", NULL);
 
 	/* The role certificates obey the officer profile likewise. */
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < INIT_ROLES; i++) {
 		char cn[64];
 		snprintf(cn, sizeof(cn), "govpki %s", init_roles[i]);
 		GUARD(init_sw_key(&ic->admin_key[i]));
@@ -589,7 +593,7 @@ init_files(struct init_ctx *ic)
 	chain[1] = ic->cert[GP_KEY_CA];
 	GUARD(init_write_certs(ic, "tls/server.pem", chain, 2));
 	GUARD(init_write_key(ic, "tls/server.key", ic->tls_key));
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < INIT_ROLES; i++) {
 		snprintf(name, sizeof(name), "admin/%s.pem", init_roles[i]);
 		GUARD(init_write_certs(ic, name, &ic->admin_cert[i], 1));
 		snprintf(name, sizeof(name), "admin/%s.key", init_roles[i]);
@@ -775,7 +779,7 @@ init_ctx_clear(struct init_ctx *ic)
 		EVP_PKEY_free(ic->key[i]);
 		X509_free(ic->cert[i]);
 	}
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < INIT_ROLES; i++) {
 		X509_free(ic->admin_cert[i]);
 		EVP_PKEY_free(ic->admin_key[i]);
 	}

@@ -9,7 +9,8 @@
  *   DIR/govpki.lock        held by every process with the keys (flock)
  *   DIR/certs/             root.pem ca.pem tsa.pem ocsp.pem audit.pem
  *   DIR/tls/               server.pem (with chain) and server.key (0600)
- *   DIR/admin/             sysadmin, officer and auditor .pem and .key
+ *   DIR/admin/             sysadmin, officer, auditor and agent .pem and .key
+ *   DIR/tenders/           sealed bids as received, opened bids (tender/)
  *   DIR/policies/          the certificate profiles and approvals/
  *
  * instance_init() builds all of it in a sibling directory and renames it into

@@ -49,9 +49,12 @@ const char *srv_listener_name(enum srv_listener l);
 #define SRV_ROLE_SYSADMIN 0x1u
 #define SRV_ROLE_OFFICER 0x2u
 #define SRV_ROLE_AUDITOR 0x4u
-#define SRV_ROLE_ANY (SRV_ROLE_SYSADMIN | SRV_ROLE_OFFICER | SRV_ROLE_AUDITOR)
+#define SRV_ROLE_AGENT 0x8u      /* tender agent (tender/): no CA powers */
+#define SRV_ROLE_ANY (SRV_ROLE_SYSADMIN | SRV_ROLE_OFFICER | SRV_ROLE_AUDITOR | \
+    SRV_ROLE_AGENT)
 
-/* The bit of role |name| ("sysadmin", "officer", "auditor"), 0 otherwise. */
+/* The bit of role |name| ("sysadmin", "officer", "auditor", "agent"), 0
+ * otherwise. */
 unsigned int srv_role_bit(const char *name);
 
 /* Caps on what a client controls. */
@@ -170,6 +173,8 @@ struct srv {
 	/* Seal keys, trust for /api/v1/verify and approval policies
 	 * (srv_sign.c); set by srv_sign_init() before the listeners start. */
 	struct srv_signer *signer;
+	/* Sealed-bid tendering (srv_tender.c); set by srv_tender_init(). */
+	struct srv_tender *tender;
 };
 
 /* One request, the MHD per-request context. */
@@ -205,6 +210,10 @@ struct srv_req {
 	int audit_r;
 	char audit_err[1024];       /* its detail when audit_r != 0 */
 	int (*on_audit_fail)(struct srv_req *rq);
+	/* A sealed bid streamed to disk instead of |body| (srv_tender.c),
+	 * under its tender's cap |stream_cap|. */
+	struct srv_stream *stream;
+	size_t stream_cap;
 	/* Called on the audit writer's thread with the record's result
 	 * (0: durable), whether or not the client is still there;
 	 * |hold_arg| (malloc'ed, freed with the request) is its own. */
@@ -275,6 +284,33 @@ int srv_h_sign(struct srv_req *rq, const char *url);
 int srv_h_verify(struct srv_req *rq, const char *url);
 int srv_sign_init(struct srv *s) GP_WUR;
 void srv_sign_free(struct srv *s);
+/* srv_tender.c: sealed-bid tendering (tender/tender.h). Public: GET
+ * /tenders/<id>[/record], POST /tenders/<id>/bids (streamed) and
+ * /tenders/<id>/record, DELETE /tenders/<id>/bids/<bid>; admin (agent):
+ * create, list, show, open, approve-open. srv_tender_init() after the
+ * TSA (it loads the tender.seal key and makes DIR/tenders/incoming);
+ * srv_tender_free() accepts a server where it failed or never ran.
+ * srv_tender_stream_begin() (first call of a request) returns 1 when the
+ * body of |url| streams to a file (rq->stream, rq->stream_cap), 0 when
+ * it does not; srv_tender_stream_write() appends a chunk;
+ * srv_tender_stream_free() (when the request is freed) removes what was
+ * not taken. */
+int srv_h_tender_get(struct srv_req *rq, const char *url);
+int srv_h_tender_post(struct srv_req *rq, const char *url);
+int srv_h_tender_delete(struct srv_req *rq, const char *url);
+int srv_h_tender_create(struct srv_req *rq, const char *url);
+int srv_h_tender_list(struct srv_req *rq, const char *url);
+int srv_h_tender_show(struct srv_req *rq, const char *url);
+int srv_h_tender_action(struct srv_req *rq, const char *url);
+int srv_tender_init(struct srv *s) GP_WUR;
+void srv_tender_free(struct srv *s);
+int srv_tender_stream_begin(struct srv_req *rq, const char *url);
+int srv_tender_stream_write(struct srv_req *rq, const char *data,
+    size_t len);
+void srv_tender_stream_free(struct srv_req *rq);
+/* The 413 of a bid over its tender's cap, audited with its rule, built in
+ * rq->resp; 0, or an error (then the plain 413). */
+int srv_tender_too_large(struct srv_req *rq);
 /* Loads the profiles (a bad one fails start-up naming file, field and
  * reason) and fills s->ca from the instance; srv_ca_free() accepts a
  * server where it failed or never ran. */

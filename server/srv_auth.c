@@ -310,7 +310,7 @@ srv_ident_role(const struct ca_profiles *ps, const struct store_cert *c,
 		    c->profile != NULL ? c->profile : "unknown");
 	if (srv_role_bit(c->role) == 0 || strlen(c->role) >= sizeof(id->role))
 		return gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s: "
-		    "stored role is not sysadmin, officer or auditor",
+		    "stored role is not sysadmin, officer, auditor or agent",
 		    id->serial);
 	memcpy(id->role, c->role, strlen(c->role) + 1);
 	id->role_bit = srv_role_bit(id->role);

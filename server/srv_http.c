@@ -518,6 +518,7 @@ srv_req_free(struct srv_req *rq)
 		MHD_destroy_response(rq->resp);
 	free(rq->hold_arg);
 	free(rq->body);
+	srv_tender_stream_free(rq);
 	free(rq);
 }
 
@@ -768,18 +769,26 @@ srv_access(void *cls, struct MHD_Connection *c, const char *url,
 		*req_cls = rq;
 		if (srv_framing_check(rq) != 0)
 			return srv_fail_close(rq);
+		/* A sealed bid streams to disk under its tender's own cap
+		 * (srv_tender.c). */
+		if (srv_tender_stream_begin(rq, url) == 1)
+			cap = rq->stream_cap;
 		/* Refuse a declared oversize body before reading any of it. */
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 		    MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && (srv_parse_i64("Content-Length", cl, 0,
 		    INT64_MAX, &declared) != 0 || (uint64_t)declared > cap)) {
 			rq->too_large = 1;
+			if (rq->stream != NULL && srv_tender_too_large(rq) == 0)
+				return srv_queue(rq);
 			return srv_fail(rq, 413, GP_ERR_TOO_LARGE,
 			    "request body over the limit");
 		}
 		return MHD_YES;
 	}
 
+	if (rq->stream != NULL)
+		cap = rq->stream_cap;
 	if (*upload_data_size != 0) {
 		size_t n = *upload_data_size;
 
@@ -794,6 +803,14 @@ srv_access(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		if (rq->too_large)
 			return MHD_YES; /* dropped unbuffered; 413 at the end */
+		if (rq->stream != NULL) {
+			if (rq->received > cap) {
+				rq->too_large = 1;
+				return MHD_YES;
+			}
+			return srv_tender_stream_write(rq, upload_data, n) ==
+			    0 ? MHD_YES : MHD_NO;
+		}
 		switch (srv_body_append(rq, upload_data, n, cap)) {
 		case 0:
 			return MHD_YES;
@@ -818,9 +835,12 @@ srv_access(void *cls, struct MHD_Connection *c, const char *url,
 	/* Headers and body are in: from here the handler's time, or the
 	 * reply's, is not the client's doing. */
 	srv_conn_disarm(rq->sc);
-	if (rq->too_large)
+	if (rq->too_large) {
+		if (rq->stream != NULL && srv_tender_too_large(rq) == 0)
+			return srv_queue(rq);
 		return srv_fail(rq, 413, GP_ERR_TOO_LARGE,
 		    "request body over the limit");
+	}
 	/* |url| is the path without the query string. */
 	snprintf(path, sizeof(path), "%s", url);
 	return srv_dispatch(rq, path);

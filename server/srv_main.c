@@ -513,6 +513,7 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	GUARD(srv_pki_init(&s));
 	GUARD(srv_ca_init(&s));
 	GUARD(srv_sign_init(&s));
+	GUARD(srv_tender_init(&s));
 
 	/* Before any MHD thread exists, so that every thread inherits it. */
 	sigemptyset(&set);
@@ -591,6 +592,7 @@ out:
 	srv_pki_free(&s); /* after the daemons stopped */
 	srv_ca_free(&s); /* after the daemons stopped */
 	srv_sign_free(&s); /* after the daemons stopped */
+	srv_tender_free(&s); /* after the daemons stopped */
 	srv_tls_free(&s);
 	if (mask_set)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);

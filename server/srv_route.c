@@ -25,6 +25,11 @@ static const struct srv_route srv_routes[] = {
 	{SRV_PUBLIC, "POST", "/api/v1/verify", 0, srv_h_verify, 0, 0},
 	{SRV_PUBLIC, "GET", "/audit/checkpoint", 0, srv_h_audit_checkpoint, 0,
 	    0},
+	/* Sealed-bid tendering (srv_tender.c): bidders are anonymous here,
+	 * their signatures say who they are. */
+	{SRV_PUBLIC, "GET", "/tenders/", 1, srv_h_tender_get, 0, 0},
+	{SRV_PUBLIC, "POST", "/tenders/", 1, srv_h_tender_post, 0, 0},
+	{SRV_PUBLIC, "DELETE", "/tenders/", 1, srv_h_tender_delete, 0, 0},
 	/* admin */
 	{SRV_ADMIN, "GET", "/healthz", 0, srv_h_healthz, SRV_ROLE_ANY, 0},
 	{SRV_ADMIN, "GET", "/api/v1/config", 0, srv_h_config,
@@ -56,6 +61,16 @@ static const struct srv_route srv_routes[] = {
 	    SRV_ROLE_OFFICER, 0},
 	/* Seals act: only officers; the seal policy says which of them. */
 	{SRV_ADMIN, "POST", "/api/v1/sign", 0, srv_h_sign, SRV_ROLE_OFFICER, 0},
+	/* Tenders (srv_tender.c): the tender agent only; officers cannot
+	 * open tenders, agents cannot issue or revoke. */
+	{SRV_ADMIN, "POST", "/api/v1/tenders", 0, srv_h_tender_create,
+	    SRV_ROLE_AGENT, 0},
+	{SRV_ADMIN, "GET", "/api/v1/tenders", 0, srv_h_tender_list,
+	    SRV_ROLE_AGENT, 1},
+	{SRV_ADMIN, "GET", "/api/v1/tenders/", 1, srv_h_tender_show,
+	    SRV_ROLE_AGENT, 0},
+	{SRV_ADMIN, "POST", "/api/v1/tenders/", 1, srv_h_tender_action,
+	    SRV_ROLE_AGENT, 0},
 };
 
 unsigned int
@@ -69,6 +84,8 @@ srv_role_bit(const char *name)
 		return SRV_ROLE_OFFICER;
 	if (strcmp(name, "auditor") == 0)
 		return SRV_ROLE_AUDITOR;
+	if (strcmp(name, "agent") == 0)
+		return SRV_ROLE_AGENT;
 	return 0;
 }
 

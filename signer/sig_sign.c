@@ -392,6 +392,28 @@ sig_same_document(CMS_ContentInfo *cms, const uint8_t *digest)
 	return 0;
 }
 
+/* The caller's own signed attribute: one UTF8String under |oid|. */
+static int
+sig_add_text_attr(CMS_SignerInfo *si, const char *oid, const char *value)
+{
+	ASN1_OBJECT *obj = NULL;
+	int r = GP_ERR_INTERNAL;
+
+	ENSURE(value != NULL && value[0] != '\0' &&
+	    strlen(value) <= SIG_MAX_STEP, gp_err_set(GP_ERR_INVALID,
+	    "attribute %s: 1 to %d bytes", oid, SIG_MAX_STEP));
+	GUARD(sig_step_check(value));
+	ENSURE((obj = OBJ_txt2obj(oid, 1)) != NULL, gp_err_ssl(GP_ERR_INVALID,
+	    "attribute: %s is not a dotted OID", oid));
+	ENSURE(CMS_signed_add1_attr_by_OBJ(si, obj, V_ASN1_UTF8STRING, value,
+	    (int)strlen(value)), gp_err_ssl(GP_ERR_CRYPTO, "attribute %s",
+	    oid));
+	r = 0;
+out:
+	ASN1_OBJECT_free(obj);
+	return r;
+}
+
 /* ETSI EN 319 122-1 5.3: the signature time-stamp is over the value of
  * the SignerInfo's signature field. */
 static int
@@ -533,6 +555,8 @@ sig_sign(const struct sig_sign_req *rq, uint8_t **out_der, size_t *out_len,
 		    CMS_signed_add1_attr_by_OBJ(si, sig_step_obj(),
 		    V_ASN1_UTF8STRING, rq->step, (int)strlen(rq->step)),
 		    gp_err_ssl(GP_ERR_CRYPTO, "step attribute"));
+	if (rq->attr_oid != NULL)
+		GUARD(sig_add_text_attr(si, rq->attr_oid, rq->attr_value));
 	GUARD(sig_add_cert(cms, rq->signer->cert));
 	for (i = 0; rq->signer->chain != NULL &&
 	    i < (size_t)sk_X509_num(rq->signer->chain); i++)

@@ -132,6 +132,11 @@ struct sig_sign_req {
 	const struct sig_policy *policy; /* checks |step| may be added */
 	const struct sig_tsa *tsa;  /* B-T when not NULL */
 	int64_t signing_time;       /* Unix seconds; 0: now */
+	/* One more signed attribute, or NULL: one UTF8String (at most
+	 * SIG_MAX_STEP bytes of text) under the dotted OID |attr_oid| (the
+	 * tender a sealed bid is for, tender/tender.h). */
+	const char *attr_oid;
+	const char *attr_value;
 };
 
 /* What sig_sign() made, for the caller's audit record. */

@@ -412,4 +412,160 @@ int store_request_find(store *st, const struct store_request_query *q,
     struct store_request **out, size_t *out_len) GP_WUR;
 void store_request_list_free(struct store_request *list, size_t len);
 
+/*
+ * Sealed-bid tendering (store_tender.c, for tender/). Every table is
+ * append-only (schema triggers refuse UPDATE and DELETE): a tender's
+ * state is the sequence of its events, a bid's fate (superseded,
+ * withdrawn, its key released, its outcome at the opening) the events
+ * recorded against it, and the opening record's versions (the signed
+ * record, then each bidder's confirmation) rows of their own, so nothing
+ * a verdict depends on is ever overwritten. Writes are in a transaction
+ * (the caller's, which also holds their audit records).
+ */
+struct store_tender {
+	char *id;              /* 32 lower-case hex digits */
+	char *title;
+	char *mode;            /* "platform" or "bidder" */
+	int64_t deadline_ms;   /* submission deadline, Unix ms */
+	int64_t opening_ms;    /* opening time, Unix ms (>= deadline) */
+	int64_t window_s;      /* bidder mode: the key-release window */
+	char *spec;            /* JSON text: fields announced, profiles,
+	                        * max_bid_bytes (tender/ reads it) */
+	char *opening_serial;  /* the serial (a row of certificates) of the
+	                        * opening certificate (platform mode) or of
+	                        * the transport certificate key releases are
+	                        * encrypted to (bidder mode) */
+	char *opening_key;     /* that key's URI on the instance token */
+	int64_t created_ms;
+	char *created_by;      /* the audit actor */
+	char *creator;         /* the person (ca_person id) */
+};
+void store_tender_clear(struct store_tender *t);
+/* In a transaction. GP_ERR_EXISTS for a duplicate id. */
+int store_tender_insert(store *st, const struct store_tender *t) GP_WUR;
+/* GP_ERR_NOT_FOUND; the caller clears |out|. */
+int store_tender_get(store *st, const char *id, struct store_tender *out)
+    GP_WUR;
+/* Tenders in order of creation after the tender |after| (NULL: from the
+ * first), at most |limit| (1..STORE_FIND_MAX), without their spec. */
+int store_tender_list(store *st, const char *after, int64_t limit,
+    struct store_tender **out, size_t *out_len) GP_WUR;
+void store_tender_list_free(struct store_tender *list, size_t len);
+
+/* A tender's events: "open_request", "open_approve", "opened",
+ * "window_open", "window_close". |time_ms| is the trusted time of the
+ * event (a time-stamp's genTime where one was taken). */
+struct store_tender_event {
+	int64_t id;            /* increasing in the order recorded */
+	char *tender_id;
+	char *event;
+	int64_t time_ms;
+	char *actor;
+	char *person;          /* ca_person id, or NULL */
+	char *person_idn;      /* ca_person idn, or NULL */
+	char *details;         /* JSON text, or NULL */
+	int64_t created_ms;
+};
+void store_tender_event_clear(struct store_tender_event *ev);
+/* In a transaction; |ev->id| and |ev->created_ms| are chosen here.
+ * GP_ERR_EXISTS when the tender already has an event of that kind
+ * (each happens once). */
+int store_tender_event_add(store *st, const struct store_tender_event *ev)
+    GP_WUR;
+/* Calls |fn| for each event of |tender_id| in the order recorded. */
+typedef int (*store_tender_event_fn)(void *arg,
+    const struct store_tender_event *ev);
+int store_tender_event_scan(store *st, const char *tender_id,
+    store_tender_event_fn fn, void *arg) GP_WUR;
+
+/* A bid as received: the file, its hash and time-stamp, its signer. */
+struct store_bid {
+	int64_t seq;           /* arrival order (set by the store) */
+	char *id;              /* 32 lower-case hex digits */
+	char *tender_id;
+	char *uscc;            /* the signer's legal person */
+	char *bidder;          /* its name (organization) */
+	char *subject;         /* the signer certificate's subject */
+	char *signer_serial;
+	char *sha256;          /* hex of the whole bid file */
+	int64_t size;
+	int64_t arrival_ms;    /* genTime of |tst| */
+	int64_t signing_time;  /* the signature's signing-time, Unix s */
+	char *path;            /* the file, relative to the instance */
+	char *recipients;      /* JSON text: the recipients it was checked
+	                        * against */
+	uint8_t *tst;          /* DER TimeStampToken over |sha256| */
+	size_t tst_len;
+	uint8_t *receipt;      /* DER SignedData sent to the bidder */
+	size_t receipt_len;
+	int64_t created_ms;
+};
+void store_bid_clear(struct store_bid *b);
+/* In a transaction. GP_ERR_EXISTS for a duplicate id, or a bid with the
+ * same SHA-256 in the same tender (a replay). */
+int store_bid_insert(store *st, const struct store_bid *b) GP_WUR;
+/* With |tst| and |receipt|. GP_ERR_NOT_FOUND; the caller clears it. */
+int store_bid_get(store *st, const char *id, struct store_bid *out) GP_WUR;
+/* Calls |fn| for each bid of |tender_id| in arrival order, without the
+ * blobs, paged (bounded memory for any number of bids). */
+typedef int (*store_bid_fn)(void *arg, const struct store_bid *b);
+int store_bid_scan(store *st, const char *tender_id, store_bid_fn fn,
+    void *arg) GP_WUR;
+/* The current bid of |uscc| in |tender_id| (the last that was neither
+ * superseded nor withdrawn), without blobs; GP_ERR_NOT_FOUND when none. */
+int store_bid_current(store *st, const char *tender_id, const char *uscc,
+    struct store_bid *out) GP_WUR;
+
+/* What happened to a bid: "superseded" (|by_bid| names the new one),
+ * "withdrawn" (|data| the signed withdrawal), "released" (bidder mode:
+ * |data| the key release), "outcome" (at the opening: |outcome| opened,
+ * revoked or withdrawn, |reason|, |details| the announced fields as
+ * JSON text). Each kind at most once per bid. */
+struct store_bid_event {
+	int64_t id;
+	char *bid_id;
+	char *tender_id;
+	char *event;
+	int64_t time_ms;
+	char *by_bid;
+	char *outcome;
+	char *reason;
+	char *details;
+	uint8_t *data;
+	size_t data_len;
+	int64_t created_ms;
+};
+void store_bid_event_clear(struct store_bid_event *ev);
+/* In a transaction. GP_ERR_EXISTS when the bid has that event already. */
+int store_bid_event_add(store *st, const struct store_bid_event *ev)
+    GP_WUR;
+/* Calls |fn| for each event of the bids of |tender_id| in the order
+ * recorded, with |data|, paged. */
+typedef int (*store_bid_event_fn)(void *arg,
+    const struct store_bid_event *ev);
+int store_bid_event_scan(store *st, const char *tender_id,
+    store_bid_event_fn fn, void *arg) GP_WUR;
+
+/* The opening record: version 1 the record the instance signed, each
+ * later version the same SignedData with one more bidder's confirming
+ * SignerInfo. */
+struct store_tender_record {
+	char *tender_id;
+	int64_t version;
+	uint8_t *der;
+	size_t der_len;
+	char *signer;          /* the confirming bidder's certificate serial
+	                        * (versions after 1), else NULL */
+	char *uscc;
+	int64_t created_ms;
+};
+void store_tender_record_clear(struct store_tender_record *rec);
+/* In a transaction. GP_ERR_EXISTS when that version exists (another
+ * confirmation came first). */
+int store_tender_record_add(store *st, const struct store_tender_record *rec)
+    GP_WUR;
+/* The highest version of |tender_id|'s record; GP_ERR_NOT_FOUND. */
+int store_tender_record_last(store *st, const char *tender_id,
+    struct store_tender_record *out) GP_WUR;
+
 #endif /* GOVPKI_STORE_H */

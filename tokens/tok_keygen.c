@@ -228,6 +228,13 @@ int
 tok_keygen(tok_ctx *ctx, const char *token, const char *label,
     enum tok_algo algo, EVP_PKEY **out_pub)
 {
+	return tok_keygen_use(ctx, token, label, algo, TOK_USE_SIGN, out_pub);
+}
+
+int
+tok_keygen_use(tok_ctx *ctx, const char *token, const char *label,
+    enum tok_algo algo, enum tok_key_use use, EVP_PKEY **out_pub)
+{
 	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	static CK_BYTE f4[] = { 0x01, 0x00, 0x01 };
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
@@ -237,6 +244,7 @@ tok_keygen(tok_ctx *ctx, const char *token, const char *label,
 	CK_OBJECT_HANDLE h;
 	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	CK_BBOOL *decrypt = &no;
+	CK_BBOOL *sign = use == TOK_USE_DECRYPT ? &no : &yes;
 	const CK_BYTE *oid = NULL;
 	size_t oid_len = 0;
 	unsigned char id[16];
@@ -248,6 +256,10 @@ tok_keygen(tok_ctx *ctx, const char *token, const char *label,
 		*out_pub = NULL;
 	ENSURE(ctx != NULL && token != NULL && label != NULL,
 	    gp_err_set(GP_ERR_INVALID, "tok_keygen: NULL argument"));
+	ENSURE(use == TOK_USE_SIGN || (use == TOK_USE_DECRYPT &&
+	    (algo == TOK_ALGO_RSA_2048 || algo == TOK_ALGO_RSA_3072)),
+	    gp_err_set(GP_ERR_INVALID, "key %s: a decryption key is RSA",
+	    label));
 	ENSURE(*label != '\0' && strlen(label) <= TOK_LABEL_MAX,
 	    gp_err_set(GP_ERR_INVALID, "key label: must be 1 to %d bytes",
 	    TOK_LABEL_MAX));
@@ -292,14 +304,14 @@ tok_keygen(tok_ctx *ctx, const char *token, const char *label,
 	} while (0)
 	TOK_ADD(pub, npub, CKA_TOKEN, &yes, sizeof(yes));
 	TOK_ADD(pub, npub, CKA_PRIVATE, &no, sizeof(no));
-	TOK_ADD(pub, npub, CKA_VERIFY, &yes, sizeof(yes));
+	TOK_ADD(pub, npub, CKA_VERIFY, sign, sizeof(*sign));
 	TOK_ADD(pub, npub, CKA_LABEL, label, strlen(label));
 	TOK_ADD(pub, npub, CKA_ID, id, sizeof(id));
 	TOK_ADD(priv, npriv, CKA_TOKEN, &yes, sizeof(yes));
 	TOK_ADD(priv, npriv, CKA_PRIVATE, &yes, sizeof(yes));
 	TOK_ADD(priv, npriv, CKA_SENSITIVE, &yes, sizeof(yes));
 	TOK_ADD(priv, npriv, CKA_EXTRACTABLE, &no, sizeof(no));
-	TOK_ADD(priv, npriv, CKA_SIGN, &yes, sizeof(yes));
+	TOK_ADD(priv, npriv, CKA_SIGN, sign, sizeof(*sign));
 	TOK_ADD(priv, npriv, CKA_UNWRAP, &no, sizeof(no));
 	TOK_ADD(priv, npriv, CKA_LABEL, label, strlen(label));
 	TOK_ADD(priv, npriv, CKA_ID, id, sizeof(id));

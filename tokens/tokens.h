@@ -106,6 +106,13 @@ int tok_change_pin(tok_ctx *ctx, const char *token, const char *old_pin,
 int tok_keygen(tok_ctx *ctx, const char *token, const char *label,
     enum tok_algo algo, EVP_PKEY **out_pub) GP_WUR;
 
+/* What a generated key may do: TOK_USE_SIGN as tok_keygen() (RSA keys
+ * may also decrypt), or TOK_USE_DECRYPT: an RSA key that decrypts and
+ * never signs (CKA_SIGN=FALSE; a sealed-bid opening key, tender/). */
+enum tok_key_use { TOK_USE_SIGN, TOK_USE_DECRYPT };
+int tok_keygen_use(tok_ctx *ctx, const char *token, const char *label,
+    enum tok_algo algo, enum tok_key_use use, EVP_PKEY **out_pub) GP_WUR;
+
 /* Returns, for |uri|, a private key usable for signing from any thread. For
  * pkcs11: URIs the token must be logged in; the object is looked up once
  * here. For file: URIs the PEM file is read (no passphrase). The caller
