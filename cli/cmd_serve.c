@@ -14,7 +14,8 @@ static void
 serve_help(void)
 {
 	printf("usage: govpki serve [--dir DIR] [--http ADDR:PORT] "
-	    "[--https ADDR:PORT] [--quiet] [--json]\n\n"
+	    "[--https ADDR:PORT] [--node NAME] [--quiet]\n"
+	    "                    [--json]\n\n"
 	    "Serves the instance in DIR (default ./var): public HTTP (OCSP, "
 	    "CRL, TSA, CA\n"
 	    "certificates, /healthz, /metrics) and the admin HTTPS API with "
@@ -27,6 +28,11 @@ serve_help(void)
 	    "  --dir DIR          instance directory (default ./var)\n"
 	    "  --http ADDR:PORT   public listener (overrides listen.http)\n"
 	    "  --https ADDR:PORT  admin listener (overrides listen.https)\n"
+	    "  --node NAME        this node's name when several serve one "
+	    "PostgreSQL store\n"
+	    "                     (its own time-stamp bound; the CRL lease; "
+	    "default $GOVPKI_NODE,\n"
+	    "                     else the host name)\n"
 	    "  --quiet            no banner\n"
 	    "  --json             log lines on stderr as JSON objects, no "
 	    "banner, and a failure\n"
@@ -42,6 +48,7 @@ cmd_serve(int argc, char **argv)
 		{"https", required_argument, NULL, 's'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"json", no_argument, NULL, 'j'},
+		{"node", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -50,6 +57,8 @@ cmd_serve(int argc, char **argv)
 	const char *dir = CLI_DEFAULT_DIR;
 	char *host = NULL;
 	uint16_t port;
+	const char *node = NULL;
+	struct instance probe;
 	size_t i;
 	int c, r, json = 0;
 
@@ -74,6 +83,9 @@ cmd_serve(int argc, char **argv)
 			json = 1;
 			opts.quiet = 1; /* stdout carries JSON only */
 			break;
+		case 'n':
+			node = optarg;
+			break;
 		case 'h':
 			serve_help();
 			return CLI_OK;
@@ -94,6 +106,14 @@ cmd_serve(int argc, char **argv)
 		    &port) != 0)
 			return cli_usage("serve", gp_err_detail());
 		free(host);
+	}
+	if (node != NULL) {
+		/* Checked here; instance_open() takes it from the
+		 * environment, before it connects to the store. */
+		if (instance_set_node(&probe, node) != 0)
+			return cli_usage("serve", gp_err_detail());
+		if (setenv(INSTANCE_NODE_ENV, node, 1) != 0)
+			return cli_fail(GP_ERR_NOMEM, json);
 	}
 	gp_log_json(json);
 	if ((r = instance_open(dir, INSTANCE_KEYS, &inst)) != 0)

@@ -138,6 +138,7 @@ struct store_backend {
 };
 
 extern const struct store_backend store_sqlite_backend;
+extern const struct store_backend store_pg_backend;
 
 /* What every backend's statement starts with. */
 struct store_stmt {
@@ -179,6 +180,13 @@ int store_run(store_stmt *s, const char *what) GP_WUR;
 /* Steps |s| to its first row: GP_ERR_NOT_FOUND (no detail) when there is
  * none. */
 int store_row(store_stmt *s, const char *what) GP_WUR;
+/* Runs |s|, an "INSERT ... ON CONFLICT DO NOTHING": GP_ERR_EXISTS with
+ * the detail "<path>: <what>: exists already" when a unique key refused
+ * the row (nothing was inserted). A conflict the caller expects (a
+ * replay, a second decision) is refused this way rather than by a failed
+ * statement, because a failed statement ends a PostgreSQL transaction
+ * and the caller's transaction must go on. */
+int store_insert(store_stmt *s, const char *what) GP_WUR;
 /* Rows the last INSERT, UPDATE or DELETE run through |s| changed. */
 int64_t store_changes(store_stmt *s);
 

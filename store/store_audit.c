@@ -95,7 +95,8 @@ store_audit_insert(store *st, const struct store_audit_row *row)
 	GUARD(store_check_tx(st, "store_audit_insert"));
 	GUARD(store_stmt_get(st, STORE_STMT_AUDIT_INSERT,
 	    "INSERT INTO audit (" STORE_AUDIT_COLS ") VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", &s));
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+	    "ON CONFLICT DO NOTHING", &s));
 	store_bind_int64(s, 1, row->seq);
 	store_bind_int64(s, 2, row->time_ms);
 	store_bind_text(s, 3, row->actor);
@@ -108,7 +109,7 @@ store_audit_insert(store *st, const struct store_audit_row *row)
 	store_bind_text(s, 10, row->details);
 	store_bind_blob(s, 11, row->prev_hash, 32);
 	store_bind_blob(s, 12, row->hash, 32);
-	GUARD(store_run(s, "audit insert"));
+	GUARD(store_insert(s, "audit insert"));
 	r = 0;
 out:
 	store_stmt_done(s);
@@ -297,7 +298,8 @@ store_checkpoint_insert(store *st, const struct store_checkpoint *cp)
 	GUARD(store_stmt_get(st, STORE_STMT_CP_INSERT,
 	    "INSERT INTO checkpoints (" STORE_CP_COLS ") VALUES "
 	    "(coalesce(?1, (SELECT coalesce(max(id), 0) + 1 FROM "
-	    "checkpoints)), ?2, ?3, ?4, ?5, ?6)", &s));
+	    "checkpoints)), ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+	    &s));
 	if (cp->id > 0)
 		store_bind_int64(s, 1, cp->id);
 	else
@@ -307,7 +309,7 @@ store_checkpoint_insert(store *st, const struct store_checkpoint *cp)
 	store_bind_blob(s, 4, cp->hash, 32);
 	store_bind_blob(s, 5, cp->sig, cp->sig_len);
 	store_bind_blob(s, 6, cp->tst, cp->tst_len);
-	GUARD(store_run(s, "checkpoint insert"));
+	GUARD(store_insert(s, "checkpoint insert"));
 	r = 0;
 out:
 	store_stmt_done(s);

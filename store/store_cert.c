@@ -66,7 +66,7 @@ store_cert_insert(store *st, const struct store_cert *c)
 	GUARD(store_stmt_get(st, STORE_STMT_CERT_INSERT,
 	    "INSERT INTO certificates (" STORE_CERT_COLS ") VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-	    "?15)", &s));
+	    "?15) ON CONFLICT DO NOTHING", &s));
 	store_bind_text(s, 1, c->serial);
 	store_bind_text(s, 2, c->issuer);
 	store_bind_text(s, 3, c->profile);
@@ -82,7 +82,7 @@ store_cert_insert(store *st, const struct store_cert *c)
 	store_bind_int64(s, 13, c->reason);
 	store_bind_int64(s, 14, c->created_ms);
 	store_bind_blob(s, 15, c->der, c->der_len);
-	r = store_run(s, "certificate insert");
+	r = store_insert(s, "certificate insert");
 	if (r == GP_ERR_EXISTS) {
 		/* The serial is the only unique key of the table. */
 		r = gp_err_set(GP_ERR_EXISTS, "%s: certificate serial %s "

@@ -42,7 +42,8 @@ store_connect(const struct store_open_opts *o, int reader, store **out)
 	*out = NULL;
 	ENSURE((st = calloc(1, sizeof(*st))) != NULL, GP_ERR_NOMEM);
 	ENSURE((st->path = strdup(o->target)) != NULL, GP_ERR_NOMEM);
-	st->be = &store_sqlite_backend;
+	st->be = store_target_is_url(o->target) ? &store_pg_backend :
+	    &store_sqlite_backend;
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
 	rc = pthread_mutex_init(&st->mu, &ma);
@@ -75,9 +76,6 @@ store_open_with(const struct store_open_opts *o, store **out)
 	*out = NULL;
 	ENSURE(o != NULL && o->target != NULL && o->target[0] != '\0',
 	    GP_ERR_INVALID);
-	ENSURE(!store_target_is_url(o->target), gp_err_set(
-	    GP_ERR_UNSUPPORTED, "store %s: only SQLite files are supported",
-	    o->target));
 	GUARD(store_connect(o, 0, &st));
 	GUARD(store_connect(o, 1, &st->reader));
 	st->reader->version = st->version;
@@ -329,6 +327,19 @@ store_row(store_stmt *s, const char *what)
 	if ((r = store_step(s, what, &row)) != 0)
 		return r;
 	return row ? 0 : GP_ERR_NOT_FOUND;
+}
+
+int
+store_insert(store_stmt *s, const char *what)
+{
+	int r;
+
+	if ((r = store_run(s, what)) != 0)
+		return r;
+	if (store_changes(s) == 0)
+		return gp_err_set(GP_ERR_EXISTS, "%s: %s: exists already",
+		    s->st->path, what);
+	return 0;
 }
 
 int64_t

@@ -79,7 +79,7 @@ store_request_insert(store *st, const struct store_request *rq)
 	    "a body of at most %d bytes are required", STORE_REQ_MAX_BODY));
 	GUARD(store_stmt_new(st, "INSERT INTO requests (" STORE_REQ_COLS
 	    ") VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, NULL, 0, NULL, ?7, "
-	    "NULL, NULL)", &s));
+	    "NULL, NULL) ON CONFLICT DO NOTHING", &s));
 	store_bind_text(s, 1, rq->id);
 	store_bind_text(s, 2, rq->profile);
 	store_bind_text(s, 3, rq->requester);
@@ -87,7 +87,7 @@ store_request_insert(store *st, const struct store_request *rq)
 	store_bind_text(s, 5, rq->body);
 	store_bind_int64(s, 6, rq->created_ms);
 	store_bind_text(s, 7, rq->requester_idn);
-	GUARD(store_run(s, "request insert"));
+	GUARD(store_insert(s, "request insert"));
 	r = 0;
 out:
 	store_stmt_done(s);

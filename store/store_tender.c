@@ -85,7 +85,8 @@ store_tnd_prepare(store *st, const char *what, store_stmt **out,
 }
 
 /* In the caller's transaction: runs the INSERT |sql| with the arguments
- * |fmt| describes (store_tnd_vprepare). */
+ * |fmt| describes (store_tnd_vprepare); |sql| ends in ON CONFLICT DO
+ * NOTHING, so that a duplicate is GP_ERR_EXISTS (store_insert). */
 static int
 store_tnd_insert(store *st, const char *what, const char *sql,
     const char *fmt, ...)
@@ -100,7 +101,7 @@ store_tnd_insert(store *st, const char *what, const char *sql,
 	r = store_tnd_vprepare(st, what, &s, sql, fmt, ap);
 	va_end(ap);
 	GUARD(r);
-	GUARD(store_run(s, what));
+	GUARD(store_insert(s, what));
 	r = 0;
 out:
 	store_stmt_done(s);
@@ -152,7 +153,8 @@ store_tender_insert(store *st, const struct store_tender *t)
 		    "spec, creator required");
 	return store_tnd_insert(st, "tender insert", "INSERT INTO tenders ("
 	    STORE_TENDER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-	    "?10, ?11, ?12)", "tttiiitttitt", t->id, t->title, t->mode,
+	    "?10, ?11, ?12) ON CONFLICT DO NOTHING", "tttiiitttitt", t->id,
+	    t->title, t->mode,
 	    t->deadline_ms, t->opening_ms, t->window_s, t->spec,
 	    t->opening_serial, t->opening_key, t->created_ms, t->created_by,
 	    t->creator);
@@ -279,7 +281,8 @@ store_tender_event_add(store *st, const struct store_tender_event *ev)
 	return store_tnd_insert(st, "tender event", "INSERT INTO "
 	    "tender_events (tender_id, event, time_ms, actor, person, "
 	    "person_idn, details, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-	    "?7, ?8)", "ttitttti", ev->tender_id, ev->event, ev->time_ms,
+	    "?7, ?8) ON CONFLICT DO NOTHING", "ttitttti", ev->tender_id,
+	    ev->event, ev->time_ms,
 	    ev->actor, ev->person, ev->person_idn, ev->details, gp_now_ms());
 }
 
@@ -400,7 +403,8 @@ store_bid_insert(store *st, const struct store_bid *b)
 	    "tender_id, uscc, bidder, subject, signer_serial, sha256, size, "
 	    "arrival_ms, signing_time, path, recipients, created_ms, tst, "
 	    "receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-	    "?12, ?13, ?14, ?15)", "tttttttiiittibb", b->id, b->tender_id,
+	    "?12, ?13, ?14, ?15) ON CONFLICT DO NOTHING", "tttttttiiittibb",
+	    b->id, b->tender_id,
 	    b->uscc, b->bidder, b->subject, b->signer_serial, b->sha256,
 	    b->size, b->arrival_ms, b->signing_time, b->path, b->recipients,
 	    b->created_ms, b->tst, b->tst_len, b->receipt, b->receipt_len);
@@ -544,7 +548,8 @@ store_bid_event_add(store *st, const struct store_bid_event *ev)
 	return store_tnd_insert(st, "bid event", "INSERT INTO bid_events "
 	    "(bid_id, tender_id, event, time_ms, by_bid, outcome, reason, "
 	    "details, created_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-	    "?8, ?9, ?10)", "tttittttib", ev->bid_id, ev->tender_id,
+	    "?8, ?9, ?10) ON CONFLICT DO NOTHING", "tttittttib", ev->bid_id,
+	    ev->tender_id,
 	    ev->event, ev->time_ms, ev->by_bid, ev->outcome, ev->reason,
 	    ev->details, gp_now_ms(), ev->data, ev->data_len);
 }
@@ -626,7 +631,8 @@ store_tender_record_add(store *st, const struct store_tender_record *rec)
 		    "version and DER required");
 	return store_tnd_insert(st, "opening record", "INSERT INTO "
 	    "tender_records (tender_id, version, der, signer, uscc, "
-	    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", "tibtti",
+	    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+	    "tibtti",
 	    rec->tender_id, rec->version, rec->der, rec->der_len, rec->signer,
 	    rec->uscc, gp_now_ms());
 }
