@@ -106,6 +106,8 @@ struct ca_profile {
 	char *role_field;       /* field giving the administrative role
 	                         * (stored, never read from the subject);
 	                         * only with dual_control */
+	char *twin;             /* the encryption twin's profile (dual
+	                         * certificates, kmc/), or NULL */
 };
 
 struct ca_profiles {

@@ -60,7 +60,7 @@ store_cert_find(store *st, const struct store_cert_query *q,
 	const char *vals[5];
 	static const char *const cols[5] = {"uscc", "id_number", "status",
 	    "profile", NULL};
-	char sql[512];
+	char sql[768];
 	size_t used, n = 0, i;
 	struct store_cert *list = NULL;
 	sqlite3_stmt *s = NULL;
@@ -85,6 +85,9 @@ store_cert_find(store *st, const struct store_cert_query *q,
 		    " AND %s %s ?%zu", cols[i] ? cols[i] : "serial",
 		    cols[i] ? "=" : ">", i + 1);
 	}
+	if (q->expires_before > 0)
+		used += (size_t)snprintf(sql + used, sizeof(sql) - used,
+		    " AND not_after > ?7 AND not_after <= ?8");
 	snprintf(sql + used, sizeof(sql) - used, " ORDER BY serial LIMIT ?6");
 	ENSURE((list = calloc((size_t)q->limit, sizeof(*list))) != NULL,
 	    GP_ERR_NOMEM);
@@ -101,7 +104,10 @@ store_cert_find(store *st, const struct store_cert_query *q,
 			goto out;
 		}
 	}
-	if ((rc = sqlite3_bind_int64(s, 6, q->limit)) != SQLITE_OK) {
+	if ((rc = sqlite3_bind_int64(s, 6, q->limit)) != SQLITE_OK ||
+	    (q->expires_before > 0 && ((rc = sqlite3_bind_int64(s, 7,
+	    q->expires_after)) != SQLITE_OK || (rc = sqlite3_bind_int64(s, 8,
+	    q->expires_before)) != SQLITE_OK))) {
 		r = store_err(st, rc, "certificate search");
 		goto out;
 	}
@@ -131,6 +137,31 @@ store_cert_count(store *st, int64_t *out)
 	    "certificates", -1, &s, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_step(s)) != SQLITE_ROW) {
 		r = store_err(st, rc, "certificate count");
+		goto out;
+	}
+	*out = sqlite3_column_int64(s, 0);
+	r = 0;
+out:
+	sqlite3_finalize(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_cert_count_expiring(store *st, int64_t from, int64_t to, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL, rc;
+
+	*out = 0;
+	store_lock(st);
+	if ((rc = sqlite3_prepare_v2(st->db, "SELECT count(*) FROM "
+	    "certificates WHERE status = 'good' AND not_after > ?1 AND "
+	    "not_after <= ?2", -1, &s, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 1, from)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 2, to)) != SQLITE_OK ||
+	    (rc = sqlite3_step(s)) != SQLITE_ROW) {
+		r = store_err(st, rc, "expiring certificates");
 		goto out;
 	}
 	*out = sqlite3_column_int64(s, 0);

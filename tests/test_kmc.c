@@ -1,0 +1,687 @@
+/*
+ * test_kmc.c: the key management centre in process, over a throwaway
+ * SoftHSM token (its storage key) with software CA keys and a temporary
+ * store: dual issuance (the signing certificate from the holder's request,
+ * the encryption twin for a key pair the token generated: keyEncipherment,
+ * never digitalSignature), the pair and the escrowed key in the store, the
+ * private key absent from every byte of the database files, the holder's
+ * key history, revocation of one certificate revoking both (history and
+ * records), and must-fail cases: a tampered request (nothing issued, the
+ * failure recorded), a profile without a twin, an enrolment code used
+ * twice or expired (nothing issued the second time), a changed or swapped
+ * wrapped key, a storage key that is missing; the profile loader's checks
+ * of a twin.
+ */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <sqlite3.h>
+
+#include "kmc/kmc.h"
+#include "tests/test.h"
+
+#ifndef GP_SOFTHSM_MODULE
+#define GP_SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#endif
+
+#define SO_PIN "so-kmc-4321"
+#define USER_PIN "us-kmc-1234"
+#define ENT_SUBJECT "{\"organization\":\"福州市某某科技有限公司\"," \
+	"\"uscc\":\"91350100M000100Y43\"}"
+#define CIT_SUBJECT "{\"name\":\"张三\",\"id_number\":\"11010519491231002X\"}"
+
+static char tdir[64];
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* A software root and issuing CA, a store and an audit in tdir, and the
+ * KMC over a token "kmc" with its storage key. */
+struct fx {
+	struct gp_config *cfg;
+	struct ca_profiles *ps;
+	store *st;
+	audit *a;
+	EVP_PKEY *key[2];
+	X509 *cert[2];
+	struct ca_ctx ca;
+	tok_ctx *tok;
+	kmc *k;
+};
+
+static struct fx f;
+
+static int
+fx_ca(int idx, const char *cn, int issuer)
+{
+	struct ca_cert_spec spec;
+	X509_NAME *n = NULL;
+	char *serial = NULL, text[64];
+	int r;
+
+	f.key[idx] = EVP_EC_gen("P-256");
+	snprintf(text, sizeof(text), "/CN=%s/O=test", cn);
+	if (f.key[idx] == NULL || ca_name_parse(text, &n) != 0)
+		return -1;
+	memset(&spec, 0, sizeof(spec));
+	spec.subject = n;
+	spec.pubkey = f.key[idx];
+	spec.issuer_cert = issuer >= 0 ? f.cert[issuer] : NULL;
+	spec.issuer_key = f.key[issuer >= 0 ? issuer : idx];
+	spec.not_before = time(NULL) - 3600;
+	spec.not_after = time(NULL) + 5 * 365 * 86400;
+	spec.is_ca = 1;
+	spec.path_len = issuer >= 0 ? 0 : 1;
+	spec.key_usage = "critical,keyCertSign,cRLSign";
+	r = ca_cert_sign(&spec, &f.cert[idx], &serial);
+	X509_NAME_free(n);
+	free(serial);
+	return r;
+}
+
+static int
+fx_open(void)
+{
+	char path[256], conf[512];
+	FILE *fp;
+	struct kmc_conf kc;
+
+	snprintf(tdir, sizeof(tdir), "/tmp/govpki-kmc.XXXXXX");
+	if (mkdtemp(tdir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tokens", tdir);
+	if (mkdir(path, 0700) != 0)
+		return -1;
+	snprintf(conf, sizeof(conf), "directories.tokendir = %s\n"
+	    "objectstore.backend = file\nlog.level = ERROR\n", path);
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", tdir);
+	if ((fp = fopen(path, "w")) == NULL)
+		return -1;
+	fputs(conf, fp);
+	fclose(fp);
+	setenv("SOFTHSM2_CONF", path, 1);
+	if (tok_ctx_new(GP_SOFTHSM_MODULE, &f.tok) != 0 ||
+	    tok_init_token(f.tok, "kmc", SO_PIN, USER_PIN) != 0 ||
+	    tok_login(f.tok, "kmc", USER_PIN) != 0)
+		return -1;
+	if (gp_config_defaults(tdir, &f.cfg) != 0)
+		return -1;
+	free(f.cfg->profiles_dir);
+	f.cfg->profiles_dir = strdup(GP_POLICIES_DIR);
+	snprintf(path, sizeof(path), "%s/t.db", tdir);
+	if (ca_profiles_load(f.cfg, &f.ps) != 0 ||
+	    store_open(path, 1, &f.st) != 0 || audit_new(f.st, &f.a) != 0 ||
+	    fx_ca(0, "Root", -1) != 0 || fx_ca(1, "CA", 0) != 0)
+		return -1;
+	f.ca.cfg = f.cfg;
+	f.ca.profiles = f.ps;
+	f.ca.st = f.st;
+	f.ca.audit = f.a;
+	f.ca.cert[GP_KEY_ROOT] = f.cert[0];
+	f.ca.cert[GP_KEY_CA] = f.cert[1];
+	f.ca.key[GP_KEY_ROOT] = f.key[0];
+	f.ca.key[GP_KEY_CA] = f.key[1];
+	memset(&kc, 0, sizeof(kc));
+	kc.ca = &f.ca;
+	kc.tok = f.tok;
+	kc.token = "kmc";
+	/* must fail: no storage key yet */
+	if (kmc_new(&kc, &f.k) != GP_ERR_NOT_FOUND || f.k != NULL)
+		return -1;
+	if (kmc_storage_key_create(f.tok, "kmc", NULL) != 0 ||
+	    kmc_storage_key_create(f.tok, "kmc", NULL) != GP_ERR_EXISTS ||
+	    kmc_new(&kc, &f.k) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+fx_close(void)
+{
+	kmc_free(f.k);
+	audit_free(f.a);
+	store_free(f.st);
+	ca_profiles_free(f.ps);
+	gp_config_free(f.cfg);
+	EVP_PKEY_free(f.key[0]);
+	EVP_PKEY_free(f.key[1]);
+	X509_free(f.cert[0]);
+	X509_free(f.cert[1]);
+	tok_ctx_free(f.tok);
+}
+
+static char *
+csr_pem(EVP_PKEY *key)
+{
+	X509_REQ *req = X509_REQ_new();
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *s = NULL;
+	long n;
+
+	if (req != NULL && bio != NULL && X509_REQ_set_pubkey(req, key) &&
+	    X509_REQ_sign(req, key, EVP_sha256()) > 0 &&
+	    PEM_write_bio_X509_REQ(bio, req) &&
+	    (n = BIO_get_mem_data(bio, &data)) > 0)
+		s = strndup(data, (size_t)n);
+	BIO_free(bio);
+	X509_REQ_free(req);
+	return s;
+}
+
+static struct ca_person holder_person = {"enrol:test", ""};
+static struct ca_actor holder = {"enrolment:test", "holder", &holder_person,
+    NULL, NULL};
+static struct ca_person officer_person = {"dn:cn=officer1", ""};
+static struct ca_actor officer = {"CN=officer1,serial=1", "officer",
+    &officer_person, NULL, NULL};
+
+static int
+enroll(const char *profile, const char *subject, const char *csr,
+    const char *enrolment_id, struct kmc_enroll_result *res)
+{
+	struct kmc_enroll_req req;
+	json_t *s = json_loads(subject, 0, NULL);
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.op = "kmc.test";
+	req.profile = profile;
+	req.subject = s;
+	req.csr_pem = csr;
+	req.csr_len = csr != NULL ? strlen(csr) : 0;
+	req.enrolment_id = enrolment_id;
+	r = kmc_enroll(f.k, &holder, &req, res);
+	json_decref(s);
+	return r;
+}
+
+static X509 *
+der_cert(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+
+	return d2i_X509(NULL, &p, (long)len);
+}
+
+static int64_t
+cert_count(void)
+{
+	int64_t n = -1;
+
+	if (store_cert_count(f.st, &n) != 0)
+		return -1;
+	return n;
+}
+
+/* The last record's op, outcome and details. */
+#define last_record(op, outcome, details, len) \
+	last_record_(op, outcome, details, sizeof(details))
+static void
+last_record_(char *op, char *outcome, char *details, size_t len)
+{
+	int64_t seq = 0;
+	uint8_t h[32];
+	struct store_audit_row row;
+
+	op[0] = outcome[0] = details[0] = '\0';
+	memset(&row, 0, sizeof(row));
+	if (store_audit_head(f.st, &seq, h) != 0 ||
+	    store_audit_get(f.st, seq, &row) != 0)
+		return;
+	snprintf(op, 64, "%s", row.op ? row.op : "");
+	snprintf(outcome, 64, "%s", row.outcome ? row.outcome : "");
+	snprintf(details, len, "%s", row.details ? row.details : "");
+	store_audit_row_clear(&row);
+}
+
+/* 1 when the |len| bytes of |needle| occur in the file |path|. */
+static int
+file_has(const char *path, const unsigned char *needle, size_t len)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char *buf;
+	long n;
+	int found = 0;
+
+	if (fp == NULL)
+		return 0;
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	if (n > 0 && (buf = malloc((size_t)n)) != NULL) {
+		if (fread(buf, 1, (size_t)n, fp) == (size_t)n)
+			found = memmem(buf, (size_t)n, needle, len) != NULL;
+		free(buf);
+	}
+	fclose(fp);
+	return found;
+}
+
+/* 1 when any byte string of |key|'s private parts (its PKCS#8 DER, d, p,
+ * q) is in the database or its write-ahead log: the must-not of escrow. */
+static int
+db_has_private(EVP_PKEY *key)
+{
+	static const char *const parts[] = {OSSL_PKEY_PARAM_RSA_D,
+	    OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2};
+	unsigned char *der = NULL, bin[512];
+	char db[128], wal[128];
+	BIGNUM *bn = NULL;
+	size_t i;
+	int len, found = 0;
+
+	snprintf(db, sizeof(db), "%s/t.db", tdir);
+	snprintf(wal, sizeof(wal), "%s/t.db-wal", tdir);
+	if ((len = i2d_PrivateKey(key, &der)) > 0)
+		found |= file_has(db, der, (size_t)len) |
+		    file_has(wal, der, (size_t)len);
+	OPENSSL_free(der);
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (EVP_PKEY_get_bn_param(key, parts[i], &bn) != 1)
+			return -1;
+		len = BN_bn2bin(bn, bin);
+		/* 32 bytes of a secret are as good as all of it. */
+		found |= file_has(db, bin + len / 2, 32) |
+		    file_has(wal, bin + len / 2, 32);
+		BN_clear_free(bn);
+		bn = NULL;
+	}
+	return found;
+}
+
+static int
+has_ku(X509 *x, uint32_t bit)
+{
+	return (X509_get_key_usage(x) & bit) != 0;
+}
+
+static char first_sign[68], first_enc[68];
+
+static void
+test_dual_issue(void)
+{
+	EVP_PKEY *hk = EVP_EC_gen("P-256"), *priv = NULL;
+	char *csr = csr_pem(hk);
+	struct kmc_enroll_result res;
+	struct store_pair pair;
+	struct store_kmc_key key;
+	X509 *sc = NULL, *ec = NULL;
+	X509_STORE *xs = X509_STORE_new();
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	X509_STORE_CTX *vc = X509_STORE_CTX_new();
+	char op[64], outcome[64], details[4096];
+
+	memset(&pair, 0, sizeof(pair));
+	memset(&key, 0, sizeof(key));
+	CHECK(csr != NULL && xs != NULL && chain != NULL && vc != NULL);
+	CHECK_EQ(enroll("enterprise", ENT_SUBJECT, csr, NULL, &res), 0);
+	CHECK((sc = der_cert(res.sign_der, res.sign_der_len)) != NULL);
+	CHECK((ec = der_cert(res.enc_der, res.enc_der_len)) != NULL);
+	CHECK_STR(res.holder, "uscc:91350100M000100Y43");
+	if (sc == NULL || ec == NULL)
+		goto out;
+	snprintf(first_sign, sizeof(first_sign), "%s", res.sign_serial);
+	snprintf(first_enc, sizeof(first_enc), "%s", res.enc_serial);
+	/* The signing certificate is the holder's key; the twin is not. */
+	CHECK(EVP_PKEY_eq(X509_get0_pubkey(sc), hk) == 1);
+	CHECK(EVP_PKEY_eq(X509_get0_pubkey(ec), hk) != 1);
+	CHECK_EQ(EVP_PKEY_get_base_id(X509_get0_pubkey(ec)), EVP_PKEY_RSA);
+	/* GM/T 0034: the encryption certificate never signs. */
+	CHECK(has_ku(ec, KU_KEY_ENCIPHERMENT));
+	CHECK(!has_ku(ec, KU_DIGITAL_SIGNATURE) &&
+	    !has_ku(ec, KU_NON_REPUDIATION));
+	CHECK(has_ku(sc, KU_DIGITAL_SIGNATURE));
+	CHECK_EQ(X509_NAME_cmp(X509_get_subject_name(sc),
+	    X509_get_subject_name(ec)), 0);
+	/* Both chain to the root. */
+	X509_STORE_add_cert(xs, f.cert[0]);
+	sk_X509_push(chain, f.cert[1]);
+	CHECK(X509_STORE_CTX_init(vc, xs, sc, chain) == 1 &&
+	    X509_verify_cert(vc) == 1);
+	X509_STORE_CTX_cleanup(vc);
+	CHECK(X509_STORE_CTX_init(vc, xs, ec, chain) == 1 &&
+	    X509_verify_cert(vc) == 1);
+	/* Linked in the store, either way round; the key escrowed. */
+	CHECK_EQ(store_pair_get(f.st, res.enc_serial, &pair), 0);
+	CHECK_STR(pair.signing, res.sign_serial);
+	CHECK_STR(pair.encryption, res.enc_serial);
+	CHECK_STR(pair.profile, "enterprise");
+	CHECK_EQ(store_kmc_key_get(f.st, res.enc_serial, &key), 0);
+	CHECK_STR(key.holder, "uscc:91350100M000100Y43");
+	CHECK_STR(key.wrap_key, KMC_WRAP_LABEL);
+	CHECK_EQ(store_kmc_key_get(f.st, res.sign_serial, &key),
+	    GP_ERR_NOT_FOUND);
+	/* The KMC can give the private key back (unwrapped in memory)... */
+	CHECK_EQ(kmc_key_unwrap(f.k, res.enc_serial, &priv), 0);
+	CHECK(priv != NULL && EVP_PKEY_eq(priv, X509_get0_pubkey(ec)) == 1);
+	/* ...but no byte of it is in the database or its log. */
+	if (priv != NULL)
+		CHECK_EQ(db_has_private(priv), 0);
+	last_record(op, outcome, details, sizeof(op));
+	CHECK_STR(op, "kmc.test");
+	CHECK_STR(outcome, "success");
+	CHECK_CONTAINS(details, res.enc_serial);
+out:
+	kmc_enroll_result_clear(&res);
+	store_pair_clear(&pair);
+	store_kmc_key_clear(&key);
+	EVP_PKEY_free(priv);
+	EVP_PKEY_free(hk);
+	X509_free(sc);
+	X509_free(ec);
+	X509_STORE_CTX_free(vc);
+	sk_X509_free(chain);
+	X509_STORE_free(xs);
+	free(csr);
+}
+
+/* The positive control of db_has_private(): the check finds a key that
+ * is there. */
+static void
+test_bytes_check_finds(void)
+{
+	EVP_PKEY *k = EVP_RSA_gen(2048);
+	unsigned char *der = NULL;
+	char path[128];
+	FILE *fp;
+	int len;
+
+	snprintf(path, sizeof(path), "%s/t.db-wal", tdir);
+	CHECK(k != NULL && (len = i2d_PrivateKey(k, &der)) > 0);
+	if (k == NULL || der == NULL)
+		return;
+	/* Appended past the log's end: SQLite ignores it. */
+	CHECK((fp = fopen(path, "ab")) != NULL);
+	if (fp != NULL) {
+		fwrite(der, 1, (size_t)len, fp);
+		fclose(fp);
+	}
+	CHECK_EQ(db_has_private(k), 1);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+}
+
+/* A citizen's pair, and the holder's history of keys. */
+static void
+test_citizen_and_history(void)
+{
+	EVP_PKEY *hk = EVP_EC_gen("P-256");
+	char *csr = csr_pem(hk);
+	struct kmc_enroll_result res;
+	struct store_kmc_key *keys = NULL;
+	size_t n = 0;
+
+	CHECK_EQ(enroll("citizen", CIT_SUBJECT, csr, NULL, &res), 0);
+	/* The ID number is not in the holder's identity, its hash is. */
+	CHECK(strncmp(res.holder, "idn:", 4) == 0 && strlen(res.holder) == 68);
+	CHECK(strstr(res.holder, "11010519491231002X") == NULL);
+	kmc_enroll_result_clear(&res);
+	CHECK_EQ(enroll("enterprise", ENT_SUBJECT, csr, NULL, &res), 0);
+	CHECK_EQ(store_kmc_key_list(f.st, "uscc:91350100M000100Y43", &keys,
+	    &n), 0);
+	CHECK_EQ(n, 2);
+	if (n == 2) {
+		CHECK_STR(keys[0].serial, first_enc);
+		CHECK_STR(keys[1].serial, res.enc_serial);
+	}
+	store_kmc_key_list_free(keys, n);
+	kmc_enroll_result_clear(&res);
+	EVP_PKEY_free(hk);
+	free(csr);
+}
+
+/* Revoking the signing certificate (a lost USB key) revokes its twin, each
+ * with its history event and record. */
+static void
+test_revoke_pair(void)
+{
+	struct store_cert_state cs;
+	struct ca_status_at at;
+	char op[64], outcome[64], details[4096];
+
+	CHECK_EQ(ca_revoke(&f.ca, &officer, first_sign, 1, 0), 0);
+	CHECK_EQ(store_cert_state_get(f.st, first_enc, &cs), 0);
+	CHECK_STR(cs.status, "revoked");
+	CHECK_EQ(cs.reason, 1);
+	CHECK_EQ(ca_status_at(f.st, first_enc, time(NULL) + 1, &at),
+	    GP_ERR_CONFLICT);
+	CHECK_EQ(at.events, 1);
+	last_record(op, outcome, details, sizeof(op));
+	CHECK_STR(op, "cert.revoke");
+	CHECK_CONTAINS(details, first_sign);
+	/* Again: already revoked, for either. */
+	CHECK_EQ(ca_revoke(&f.ca, &officer, first_enc, 1, 0), GP_ERR_CONFLICT);
+}
+
+/* must fail: a request whose signature does not verify, a profile without
+ * a twin, a subject outside the profile; nothing is issued, the refusal
+ * is recorded. */
+static void
+test_refusals(void)
+{
+	EVP_PKEY *hk = EVP_EC_gen("P-256");
+	char *csr = csr_pem(hk), *p;
+	struct kmc_enroll_result res;
+	char op[64], outcome[64], details[4096];
+	int64_t before = cert_count();
+
+	/* One character of the signature changed. */
+	p = csr != NULL ? strstr(csr, "-----END") : NULL;
+	CHECK(p != NULL && p - csr > 10);
+	if (p == NULL)
+		goto out;
+	p[-6] = p[-6] == 'A' ? 'B' : 'A';
+	CHECK_EQ(enroll("enterprise", ENT_SUBJECT, csr, NULL, &res),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "csr");
+	CHECK_EQ(cert_count(), before);
+	last_record(op, outcome, details, sizeof(op));
+	CHECK_STR(op, "kmc.test");
+	CHECK_STR(outcome, "failure");
+	p[-6] = p[-6] == 'A' ? 'B' : 'A';
+	CHECK_EQ(enroll("tls-server", "{\"name\":\"a.example\"}", csr, NULL,
+	    &res), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "no encryption twin");
+	CHECK_EQ(enroll("enterprise", "{\"organization\":\"x\","
+	    "\"uscc\":\"91350100M000100Y44\"}", csr, NULL, &res),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "subject.uscc");
+	CHECK_EQ(cert_count(), before);
+out:
+	EVP_PKEY_free(hk);
+	free(csr);
+}
+
+static int
+add_enrolment(const char *id, int64_t expires_ms)
+{
+	struct store_enrolment e;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	e.id = (char *)id;
+	memset(e.code_sha256, id[0], 32);
+	e.profile = (char *)"enterprise";
+	e.subject = (char *)ENT_SUBJECT;
+	e.holder = (char *)"uscc:91350100M000100Y43";
+	e.created_by = (char *)"test";
+	e.created_ms = gp_now_ms();
+	e.expires_ms = expires_ms;
+	if ((r = store_begin(f.st)) != 0)
+		return r;
+	if ((r = store_enrolment_insert(f.st, &e)) != 0) {
+		store_rollback(f.st);
+		return r;
+	}
+	return store_commit(f.st);
+}
+
+/* An enrolment code is used up with the certificates, once; an expired
+ * one issues nothing. */
+static void
+test_code_once(void)
+{
+	EVP_PKEY *hk = EVP_EC_gen("P-256");
+	char *csr = csr_pem(hk);
+	struct kmc_enroll_result res;
+	struct store_enrolment e;
+	char op[64], outcome[64], details[4096];
+	int64_t before;
+
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ(add_enrolment("a-once", gp_now_ms() + 60000), 0);
+	CHECK_EQ(add_enrolment("b-expired", gp_now_ms() - 1), 0);
+	CHECK_EQ(enroll("enterprise", ENT_SUBJECT, csr, "a-once", &res), 0);
+	CHECK_EQ(store_enrolment_get(f.st, "a-once", &e), 0);
+	CHECK_STR(e.status, "used");
+	CHECK_STR(e.serial, res.sign_serial);
+	store_enrolment_clear(&e);
+	kmc_enroll_result_clear(&res);
+	before = cert_count();
+	/* must fail: the same code again, an expired code */
+	CHECK_EQ(enroll("enterprise", ENT_SUBJECT, csr, "a-once", &res),
+	    GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "used already or has expired");
+	CHECK_EQ(cert_count(), before);
+	last_record(op, outcome, details, sizeof(op));
+	CHECK_STR(op, "kmc.test");
+	CHECK_STR(outcome, "failure");
+	CHECK_EQ(enroll("enterprise", ENT_SUBJECT, csr, "b-expired", &res),
+	    GP_ERR_CONFLICT);
+	CHECK_EQ(cert_count(), before);
+	CHECK_EQ(store_enrolment_get(f.st, "b-expired", &e), 0);
+	CHECK_STR(e.status, "open");
+	store_enrolment_clear(&e);
+	EVP_PKEY_free(hk);
+	free(csr);
+}
+
+/* An editor of the database file changes a wrapped key, or swaps two:
+ * neither is released as the certificate's key. */
+static void
+test_wrapped_tampered(void)
+{
+	struct kmc_enroll_result r1, r2;
+	EVP_PKEY *hk = EVP_EC_gen("P-256"), *priv = NULL;
+	char *csr = csr_pem(hk), db[128], sql[512];
+	sqlite3 *h = NULL;
+
+	CHECK_EQ(enroll("enterprise", ENT_SUBJECT, csr, NULL, &r1), 0);
+	CHECK_EQ(enroll("enterprise", ENT_SUBJECT, csr, NULL, &r2), 0);
+	snprintf(db, sizeof(db), "%s/t.db", tdir);
+	CHECK_EQ(sqlite3_open(db, &h), SQLITE_OK);
+	/* The table refuses changes; the editor drops the guard first. */
+	snprintf(sql, sizeof(sql), "UPDATE kmc_keys SET wrapped = x'00' "
+	    "WHERE serial = '%s'", r1.enc_serial);
+	CHECK(sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK);
+	CHECK_EQ(sqlite3_exec(h, "DROP TRIGGER kmc_keys_no_update", NULL,
+	    NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "UPDATE kmc_keys SET wrapped = "
+	    "(SELECT wrapped FROM kmc_keys WHERE serial = '%s') WHERE serial = "
+	    "'%s'", r2.enc_serial, r1.enc_serial);
+	CHECK_EQ(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	CHECK_EQ(kmc_key_unwrap(f.k, r1.enc_serial, &priv), GP_ERR_TAMPERED);
+	CHECK(priv == NULL);
+	snprintf(sql, sizeof(sql), "UPDATE kmc_keys SET wrapped = "
+	    "substr(wrapped, 1, 40) || x'00' || substr(wrapped, 42) WHERE "
+	    "serial = '%s'", r2.enc_serial);
+	CHECK_EQ(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	CHECK_EQ(kmc_key_unwrap(f.k, r2.enc_serial, &priv), GP_ERR_TAMPERED);
+	CHECK(priv == NULL);
+	CHECK_EQ(kmc_key_unwrap(f.k, "abcdef", &priv), GP_ERR_NOT_FOUND);
+	sqlite3_close(h);
+	kmc_enroll_result_clear(&r1);
+	kmc_enroll_result_clear(&r2);
+	EVP_PKEY_free(hk);
+	free(csr);
+}
+
+/* The loader's checks of a twin: a signing key usage, a missing field. */
+static void
+test_twin_profiles(void)
+{
+	static const char *const files[] = {"enterprise.json",
+	    "enterprise-encryption.json", NULL};
+	char dir[128], src[256], dst[256], cmd[1024];
+	struct gp_config *cfg = NULL;
+	struct ca_profiles *ps = NULL;
+	size_t i;
+
+	snprintf(dir, sizeof(dir), "%s/pol", tdir);
+	CHECK_EQ(mkdir(dir, 0700), 0);
+	for (i = 0; files[i] != NULL; i++) {
+		snprintf(src, sizeof(src), "%s/%s", GP_POLICIES_DIR, files[i]);
+		snprintf(dst, sizeof(dst), "%s/%s", dir, files[i]);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
+		CHECK_EQ(system(cmd), 0);
+	}
+	CHECK_EQ(gp_config_defaults(tdir, &cfg), 0);
+	if (cfg == NULL)
+		return;
+	free(cfg->profiles_dir);
+	cfg->profiles_dir = strdup(dir);
+	CHECK_EQ(ca_profiles_load(cfg, &ps), 0);
+	ca_profiles_free(ps);
+	ps = NULL;
+	snprintf(cmd, sizeof(cmd), "sed -i 's/\"keyEncipherment\"/"
+	    "\"keyEncipherment\", \"digitalSignature\"/' "
+	    "%s/enterprise-encryption.json", dir);
+	CHECK_EQ(system(cmd), 0);
+	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "enterprise.json: encryption_twin: "
+	    "the twin's key_usage");
+	snprintf(cmd, sizeof(cmd), "cp '%s/enterprise-encryption.json' '%s/' "
+	    "&& sed -i 's/\"field\": \"uscc\"/\"field\": \"ucc\"/' "
+	    "%s/enterprise-encryption.json",
+	    GP_POLICIES_DIR, dir, dir);
+	CHECK_EQ(system(cmd), 0);
+	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "lacks a subject field");
+	snprintf(cmd, sizeof(cmd), "sed -i 's/\"enterprise-encryption\"/"
+	    "\"nowhere\"/' %s/enterprise.json", dir);
+	CHECK_EQ(system(cmd), 0);
+	CHECK_EQ(ca_profiles_load(cfg, &ps), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "must name another profile");
+	ca_profiles_free(ps);
+	gp_config_free(cfg);
+}
+
+int
+main(void)
+{
+	int ok = fx_open() == 0;
+
+	if (!ok) {
+		fprintf(stderr, "fixture: %s\n", gp_err_detail());
+		test_failed++;
+		printf("not ok - kmc fixture\n");
+	} else {
+		RUN(test_dual_issue);
+		RUN(test_citizen_and_history);
+		RUN(test_revoke_pair);
+		RUN(test_refusals);
+		RUN(test_code_once);
+		RUN(test_wrapped_tampered);
+		RUN(test_bytes_check_finds);
+		RUN(test_twin_profiles);
+	}
+	fx_close();
+	if (tdir[0] != '\0')
+		nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	return test_done("kmc");
+}
