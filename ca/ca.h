@@ -311,6 +311,14 @@ void ca_issue_job_done(ca_issue_job *job);
 const char *ca_issue_job_serial(const ca_issue_job *job);
 const uint8_t *ca_issue_job_der(const ca_issue_job *job, size_t *out_len);
 
+/* Parses one PEM PKCS#10 request as issuance does (ca_csr.c: at most
+ * CA_MAX_CSR bytes, nothing trailing) and checks its signature with its
+ * own key (RFC 2986 3, proof of possession); returns that key and, when
+ * |out_subject| is not NULL, a copy of its subject. GP_ERR_INVALID or
+ * GP_ERR_TOO_LARGE with a "csr: ..." detail. */
+int ca_csr_pop(const char *pem, size_t len, EVP_PKEY **out_key,
+    X509_NAME **out_subject) GP_WUR;
+
 /* The subject fields of identity a profile validated (ca_subject_validate):
  * "" when the profile stores none. */
 struct ca_subject_ids {

@@ -4,6 +4,11 @@
  *   kmc_ctx.c       the kmc object, the storage key, holders, unwrapping
  *   kmc_issue.c     dual issuance: the signing certificate, its twin and
  *                   the escrowed key in one transaction
+ *   kmc_envelope.c  CMS EnvelopedData of a private key: the RFC 7030
+ *                   key package for a holder, PKCS#8 PEM for an agent
+ *   kmc_release.c   a holder's keys released to the holder (EST
+ *                   serverkeygen, and the history after a loss)
+ *   kmc_enrol.c     one-time enrolment codes
  */
 #ifndef GOVPKI_KMC_INTERNAL_H
 #define GOVPKI_KMC_INTERNAL_H
@@ -42,5 +47,17 @@ void kmc_event(struct audit_event *ev, const struct ca_actor *who,
 
 /* Hex SHA-256 of |key|'s DER SubjectPublicKeyInfo into |out| (65 bytes). */
 int kmc_spki_hex(EVP_PKEY *key, char out[65]) GP_WUR;
+
+/* EnvelopedData(SignedData(AsymmetricKeyPackage(|priv|))) to |transport|
+ * (named by its subjectKeyIdentifier), signed with the kmc's seal (RFC
+ * 7030 4.4.2, RFC 5958 4). GP_ERR_CONFIG without a seal. *out is
+ * freed with OPENSSL_free. */
+int kmc_env_keypkg(const kmc *k, EVP_PKEY *priv, EVP_PKEY *transport,
+    uint8_t **out, size_t *out_len) GP_WUR;
+
+/* EnvelopedData of |priv| as PKCS#8 PEM text to |agent| (issuer and
+ * serial). *out is freed with OPENSSL_free. */
+int kmc_env_pem(EVP_PKEY *priv, X509 *agent, uint8_t **out,
+    size_t *out_len) GP_WUR;
 
 #endif /* GOVPKI_KMC_INTERNAL_H */

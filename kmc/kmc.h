@@ -135,11 +135,89 @@ int kmc_enroll(kmc *k, const struct ca_actor *who,
     const struct kmc_enroll_req *req, struct kmc_enroll_result *res)
     GP_WUR;
 
+/* Renewal (EST simplereenroll) by the holder of signing certificate
+ * |sign_serial| (authenticated by the caller, TLS): the row must be a
+ * good signing certificate of a pair within its validity
+ * (GP_ERR_UNAUTHENTICATED otherwise), and the request's subject the
+ * certificate's (RFC 7030 4.2.2; GP_ERR_INVALID naming csr.subject). A
+ * new pair is issued as kmc_enroll() does ("est.reenroll", naming the
+ * certificate renewed), for the same profile and subject fields, with a
+ * new escrowed encryption key: the old ones stay in the holder's history
+ * and the old certificates valid until they expire. */
+int kmc_renew(kmc *k, const struct ca_actor *who, const char *sign_serial,
+    const char *csr_pem, size_t csr_len, struct kmc_enroll_result *res)
+    GP_WUR;
+
 /* The wrapped private key of encryption certificate |serial|, unwrapped
  * into memory (*out, which the caller frees with EVP_PKEY_free as soon as
  * it is used). Audits nothing: only this module's release paths and the
  * tests call it. GP_ERR_NOT_FOUND for a certificate without an escrowed
  * key, GP_ERR_TAMPERED for a blob that does not unwrap. */
 int kmc_key_unwrap(kmc *k, const char *serial, EVP_PKEY **out) GP_WUR;
+
+/*
+ * One-time enrolment codes (kmc_enrol.c).
+ */
+#define KMC_CODE_VALID_S (72 * 3600)        /* default: three days */
+#define KMC_CODE_MAX_VALID_S (30 * 86400)
+
+struct kmc_code {
+	char id[33];                 /* the enrolment's id (32 hex) */
+	char code[32];               /* XXXX-XXXX-XXXX-XXXX-XXXX-XXXX */
+	int64_t expires_ms;
+	char holder[KMC_HOLDER_MAX];
+};
+
+/* Creates a code for |subject| (validated against |profile|, which must
+ * have an encryption twin) valid for |valid_s| seconds (0: the default;
+ * 1 to KMC_CODE_MAX_VALID_S): 120 random bits of Crockford base32, kept
+ * as SHA-256 only, with its "kmc.enrol.create" record (never the code) in
+ * one transaction. The code in |out| is shown once; the caller wipes it.
+ * GP_ERR_INVALID naming the field. Audited on failure too. */
+int kmc_enrol_create(kmc *k, const struct ca_actor *who, const char *profile,
+    json_t *subject, int64_t valid_s, struct kmc_code *out) GP_WUR;
+
+/* The open enrolment of |code| (dashes and case ignored, O read as 0, I
+ * and L as 1). GP_ERR_UNAUTHENTICATED saying why otherwise: not a code,
+ * unknown, used already or expired (then |out| still names the enrolment,
+ * for the refusal's record; the caller clears |out| in every case).
+ * Audits nothing: the caller records the attempt. */
+int kmc_enrol_find(kmc *k, const char *code, struct store_enrolment *out)
+    GP_WUR;
+
+/*
+ * Releases to the holder (kmc_release.c). |sign_serial| is the signing
+ * certificate the holder authenticated with (TLS): its store row must be
+ * good and within its validity, and be the signing half of a pair.
+ * |csr_pem| is a PKCS#10 request signed by the transport key the
+ * envelope is made to (proof of possession): RSA, 2048 bits or more.
+ */
+struct kmc_released {
+	char serial[68];             /* the encryption certificate */
+	uint8_t *env;                /* EnvelopedData DER (RFC 7030 4.4.2) */
+	size_t env_len;
+	uint8_t *cert;               /* the encryption certificate, DER */
+	size_t cert_len;
+};
+/* Frees the buffers of one; kmc_released_free() an array of |len|. */
+void kmc_released_clear(struct kmc_released *r);
+void kmc_released_free(struct kmc_released *list, size_t len);
+
+/* EST serverkeygen: the pair's encryption key as EnvelopedData(
+ * SignedData(AsymmetricKeyPackage)) signed by the kmc's seal, and its
+ * certificate; "kmc.key.release" recorded (durable) before returning.
+ * GP_ERR_UNAUTHENTICATED for a certificate that may not have it,
+ * GP_ERR_INVALID naming csr for a bad request. The caller clears |out|
+ * with kmc_released_clear(). */
+int kmc_release(kmc *k, const struct ca_actor *who, const char *sign_serial,
+    const char *csr_pem, size_t csr_len, struct kmc_released *out) GP_WUR;
+
+/* After a loss: every earlier key of the holder of |sign_serial| (all but
+ * its pair's own), enveloped as kmc_release() does, in the order they
+ * were escrowed; "kmc.key.restore" recorded with their serials. Zero keys
+ * is a success (*out_len 0). Free with kmc_released_free(). */
+int kmc_history_release(kmc *k, const struct ca_actor *who,
+    const char *sign_serial, const char *csr_pem, size_t csr_len,
+    struct kmc_released **out, size_t *out_len) GP_WUR;
 
 #endif /* GOVPKI_KMC_H */

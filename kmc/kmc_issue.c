@@ -209,3 +209,80 @@ out:
 	free(subject);
 	return r;
 }
+
+int
+kmc_renew(kmc *k, const struct ca_actor *who, const char *sign_serial,
+    const char *csr_pem, size_t csr_len, struct kmc_enroll_result *res)
+{
+	struct store_pair pair;
+	struct store_cert c;
+	struct kmc_enroll_req req;
+	EVP_PKEY *key = NULL;
+	X509_NAME *subj = NULL;
+	X509 *x = NULL;
+	const unsigned char *p;
+	json_t *subject = NULL;
+	int64_t now = (int64_t)time(NULL);
+	int r, audited = 0;
+
+	memset(&pair, 0, sizeof(pair));
+	memset(&c, 0, sizeof(c));
+	if (res != NULL)
+		memset(res, 0, sizeof(*res));
+	ENSURE(k != NULL && who != NULL && sign_serial != NULL && res != NULL,
+	    gp_err_set(GP_ERR_INVALID, "kmc_renew: NULL argument"));
+	r = store_pair_get(k->ca->st, sign_serial, &pair);
+	if (r == GP_ERR_NOT_FOUND || (r == 0 &&
+	    strcmp(pair.signing, sign_serial) != 0)) {
+		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %.68s is "
+		    "not the signing certificate of a pair (enrol first)",
+		    sign_serial);
+		goto out;
+	}
+	GUARD(r);
+	GUARD(store_cert_get(k->ca->st, sign_serial, &c));
+	/* Renewal is before expiry, of a certificate still good. */
+	ENSURE(c.status != NULL && strcmp(c.status, "good") == 0,
+	    gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s is %s; a new "
+	    "enrolment code is needed", sign_serial, c.status != NULL ?
+	    c.status : "unusable"));
+	ENSURE(now >= c.not_before && now <= c.not_after,
+	    gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s is outside its "
+	    "validity period; renewal is before expiry, after it a new "
+	    "enrolment code is needed", sign_serial));
+	GUARD(ca_csr_pop(csr_pem, csr_len, &key, &subj));
+	p = c.der;
+	ENSURE((x = d2i_X509(NULL, &p, (long)c.der_len)) != NULL,
+	    gp_err_set(GP_ERR_TAMPERED, "certificate %s: stored DER",
+	    sign_serial));
+	/* RFC 7030 4.2.2: "the Subject field and SubjectAltName extension
+	 * MUST be identical to the corresponding fields in the certificate
+	 * being renewed or rekeyed". */
+	ENSURE(X509_NAME_cmp(subj, X509_get_subject_name(x)) == 0,
+	    gp_err_set(GP_ERR_INVALID, "csr.subject: must be the subject of "
+	    "the certificate being renewed (RFC 7030 4.2.2)"));
+	ENSURE((subject = json_loads(pair.subject, 0, NULL)) != NULL,
+	    gp_err_set(GP_ERR_TAMPERED, "certificate pair of %s: stored "
+	    "subject is not JSON", sign_serial));
+	memset(&req, 0, sizeof(req));
+	req.op = "est.reenroll";
+	req.profile = pair.profile;
+	req.subject = subject;
+	req.csr_pem = csr_pem;
+	req.csr_len = csr_len;
+	req.renews = sign_serial;
+	audited = 1; /* kmc_enroll records its own outcome */
+	GUARD(kmc_enroll(k, who, &req, res));
+	r = 0;
+out:
+	if (r != 0 && !audited && k != NULL)
+		r = kmc_audit_fail(k, who, "est.reenroll", sign_serial, r,
+		    NULL);
+	json_decref(subject);
+	X509_free(x);
+	X509_NAME_free(subj);
+	EVP_PKEY_free(key);
+	store_cert_clear(&c);
+	store_pair_clear(&pair);
+	return r;
+}

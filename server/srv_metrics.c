@@ -44,6 +44,8 @@ srv_listener_name(enum srv_listener l)
 		return "public";
 	case SRV_ADMIN:
 		return "admin";
+	case SRV_EST:
+		return "est";
 	default:
 		return "unknown";
 	}
