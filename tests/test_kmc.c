@@ -10,8 +10,14 @@
  * failure recorded), a profile without a twin, an enrolment code used
  * twice or expired (nothing issued the second time), a changed or swapped
  * wrapped key, a storage key that is missing; the profile loader's checks
- * of a twin.
+ * of a twin. Enrolment codes (only their hash stored, found whatever
+ * their dashes and case, refused once used or expired), releases to the
+ * holder as RFC 7030 4.4.2 key packages that the transport key opens and
+ * the seal signs (refused for an EC transport key, a tampered request, a
+ * revoked or unpaired certificate), the history after a loss, renewal
+ * (refused for another subject).
  */
+#include <ctype.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +27,7 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/cms.h>
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -38,6 +45,7 @@
 #define ENT_SUBJECT "{\"organization\":\"福州市某某科技有限公司\"," \
 	"\"uscc\":\"91350100M000100Y43\"}"
 #define CIT_SUBJECT "{\"name\":\"张三\",\"id_number\":\"11010519491231002X\"}"
+#define CIT2_SUBJECT "{\"name\":\"李四\",\"id_number\":\"110105198001010016\"}"
 
 static char tdir[64];
 
@@ -62,6 +70,9 @@ struct fx {
 	struct ca_ctx ca;
 	tok_ctx *tok;
 	kmc *k;
+	EVP_PKEY *seal_key;
+	X509 *seal_cert;
+	STACK_OF(X509) *seal_chain;
 };
 
 static struct fx f;
@@ -92,6 +103,37 @@ fx_ca(int idx, const char *cn, int issuer)
 	X509_NAME_free(n);
 	free(serial);
 	return r;
+}
+
+/* The KMC's seal: a document-signing key certified by the issuing CA. */
+static int
+fx_seal(void)
+{
+	struct ca_cert_spec spec;
+	X509_NAME *n = NULL;
+	char *serial = NULL;
+	int r;
+
+	if ((f.seal_key = EVP_EC_gen("P-256")) == NULL ||
+	    ca_name_parse("/CN=KMC seal/O=test", &n) != 0)
+		return -1;
+	memset(&spec, 0, sizeof(spec));
+	spec.subject = n;
+	spec.pubkey = f.seal_key;
+	spec.issuer_cert = f.cert[1];
+	spec.issuer_key = f.key[1];
+	spec.not_before = time(NULL) - 60;
+	spec.not_after = time(NULL) + 86400;
+	spec.path_len = -1;
+	spec.key_usage = "critical,digitalSignature,nonRepudiation";
+	r = ca_cert_sign(&spec, &f.seal_cert, &serial);
+	X509_NAME_free(n);
+	free(serial);
+	if (r != 0 || (f.seal_chain = sk_X509_new_null()) == NULL ||
+	    X509_up_ref(f.cert[1]) != 1 ||
+	    sk_X509_push(f.seal_chain, f.cert[1]) <= 0)
+		return -1;
+	return 0;
 }
 
 static int
@@ -136,10 +178,15 @@ fx_open(void)
 	f.ca.cert[GP_KEY_CA] = f.cert[1];
 	f.ca.key[GP_KEY_ROOT] = f.key[0];
 	f.ca.key[GP_KEY_CA] = f.key[1];
+	if (fx_seal() != 0)
+		return -1;
 	memset(&kc, 0, sizeof(kc));
 	kc.ca = &f.ca;
 	kc.tok = f.tok;
 	kc.token = "kmc";
+	kc.seal_key = f.seal_key;
+	kc.seal_cert = f.seal_cert;
+	kc.seal_chain = f.seal_chain;
 	/* must fail: no storage key yet */
 	if (kmc_new(&kc, &f.k) != GP_ERR_NOT_FOUND || f.k != NULL)
 		return -1;
@@ -162,6 +209,9 @@ fx_close(void)
 	EVP_PKEY_free(f.key[1]);
 	X509_free(f.cert[0]);
 	X509_free(f.cert[1]);
+	EVP_PKEY_free(f.seal_key);
+	X509_free(f.seal_cert);
+	sk_X509_pop_free(f.seal_chain, X509_free);
 	tok_ctx_free(f.tok);
 }
 
@@ -661,6 +711,295 @@ test_twin_profiles(void)
 	gp_config_free(cfg);
 }
 
+
+/* Officer-created codes: only the hash is kept; the code finds its
+ * enrolment whatever its dashes and case; refusals name the field. */
+static void
+test_codes(void)
+{
+	struct kmc_code c;
+	struct store_enrolment e;
+	json_t *subj = json_loads(ENT_SUBJECT, 0, NULL);
+	json_t *bad = json_loads("{\"organization\":\"x\","
+	    "\"uscc\":\"91350100M000100Y44\"}", 0, NULL);
+	json_t *tls = json_loads("{\"name\":\"a.example\"}", 0, NULL);
+	char lower[40], db[128];
+	size_t i, o = 0;
+
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ(kmc_enrol_create(f.k, &officer, "enterprise", subj, 0, &c), 0);
+	CHECK_EQ(strlen(c.code), 29);
+	CHECK(c.expires_ms > gp_now_ms() + KMC_CODE_VALID_S * 1000LL - 60000);
+	/* The code is not in the database, in any form. */
+	snprintf(db, sizeof(db), "%s/t.db", tdir);
+	CHECK(!file_has(db, (const unsigned char *)c.code, strlen(c.code)));
+	snprintf(db, sizeof(db), "%s/t.db-wal", tdir);
+	CHECK(!file_has(db, (const unsigned char *)c.code, strlen(c.code)));
+	/* Found without dashes, in lower case. */
+	for (i = 0; c.code[i] != '\0'; i++)
+		if (c.code[i] != '-')
+			lower[o++] = (char)tolower((unsigned char)c.code[i]);
+	lower[o] = '\0';
+	CHECK_EQ(kmc_enrol_find(f.k, lower, &e), 0);
+	CHECK_STR(e.id, c.id);
+	CHECK_STR(e.profile, "enterprise");
+	store_enrolment_clear(&e);
+	/* must fail: an unknown code, not a code at all */
+	lower[0] = lower[0] == '0' ? '1' : '0';
+	CHECK_EQ(kmc_enrol_find(f.k, lower, &e), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "not one this CA gave out");
+	store_enrolment_clear(&e);
+	CHECK_EQ(kmc_enrol_find(f.k, "hello", &e), GP_ERR_UNAUTHENTICATED);
+	store_enrolment_clear(&e);
+	/* must fail: a subject outside the profile, a profile without a
+	 * twin, a validity out of range */
+	CHECK_EQ(kmc_enrol_create(f.k, &officer, "enterprise", bad, 0, &c),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "subject.uscc");
+	CHECK_EQ(kmc_enrol_create(f.k, &officer, "tls-server", tls, 0, &c),
+	    GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "no encryption twin");
+	CHECK_EQ(kmc_enrol_create(f.k, &officer, "enterprise", subj,
+	    KMC_CODE_MAX_VALID_S + 1, &c), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "valid_s");
+	store_enrolment_clear(&e);
+	json_decref(subj);
+	json_decref(bad);
+	json_decref(tls);
+}
+
+/* A transport key's request (PEM) signed by |k|. */
+static char *
+transport_csr(EVP_PKEY *k)
+{
+	return csr_pem(k);
+}
+
+/* Opens a released key package with |transport| and checks its signer
+ * (the seal, under the root) and that it holds the private key of
+ * |cert_der|. 1 when all holds. */
+static int
+open_keypkg(const struct kmc_released *rel, EVP_PKEY *transport)
+{
+	const unsigned char *p = rel->env;
+	CMS_ContentInfo *env = NULL, *sd = NULL;
+	BIO *plain = BIO_new(BIO_s_mem()), *akp = BIO_new(BIO_s_mem());
+	X509_STORE *xs = X509_STORE_new();
+	X509 *cert = NULL;
+	EVP_PKEY *got = NULL;
+	char *data, oid[64];
+	long n;
+	int ok = 0;
+
+	if (plain == NULL || akp == NULL || xs == NULL ||
+	    (env = d2i_CMS_ContentInfo(NULL, &p, (long)rel->env_len)) == NULL ||
+	    OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped ||
+	    CMS_decrypt(env, transport, NULL, NULL, plain, 0) != 1)
+		goto out;
+	n = BIO_get_mem_data(plain, &data);
+	p = (const unsigned char *)data;
+	X509_STORE_add_cert(xs, f.cert[0]);
+	if ((sd = d2i_CMS_ContentInfo(NULL, &p, n)) == NULL ||
+	    CMS_verify(sd, NULL, xs, NULL, akp, CMS_BINARY) != 1 ||
+	    OBJ_obj2txt(oid, sizeof(oid), CMS_get0_eContentType(sd), 1) <= 0 ||
+	    strcmp(oid, "2.16.840.1.101.2.1.2.78.5") != 0)
+		goto out;
+	n = BIO_get_mem_data(akp, &data);
+	/* SEQUENCE { PrivateKeyInfo }: skip the outer header. */
+	p = (const unsigned char *)data + (((unsigned char)data[1] & 0x80) ?
+	    2 + ((unsigned char)data[1] & 0x7f) : 2);
+	got = d2i_AutoPrivateKey(NULL, &p, n);
+	p = rel->cert;
+	cert = d2i_X509(NULL, &p, (long)rel->cert_len);
+	ok = got != NULL && cert != NULL &&
+	    EVP_PKEY_eq(got, X509_get0_pubkey(cert)) == 1 &&
+	    X509_check_issued(f.cert[1], cert) == X509_V_OK;
+out:
+	EVP_PKEY_free(got);
+	X509_free(cert);
+	X509_STORE_free(xs);
+	BIO_free(plain);
+	BIO_free(akp);
+	CMS_ContentInfo_free(env);
+	CMS_ContentInfo_free(sd);
+	return ok;
+}
+
+/* serverkeygen: the pair's key, enveloped to a transport key the holder
+ * proved it has, signed by the seal; the history after a loss; refusals. */
+static void
+test_release(void)
+{
+	EVP_PKEY *hk = EVP_EC_gen("P-256"), *tk = EVP_RSA_gen(2048);
+	EVP_PKEY *ec = EVP_EC_gen("P-256"), *other = EVP_RSA_gen(2048);
+	char *csr = csr_pem(hk), *tcsr = transport_csr(tk);
+	char *eccsr = transport_csr(ec), *p;
+	struct kmc_enroll_result r1, r2;
+	struct kmc_released rel, *list = NULL;
+	size_t n = 0;
+	char op[64], outcome[64], details[4096];
+
+	memset(&rel, 0, sizeof(rel));
+	CHECK_EQ(enroll("citizen", CIT2_SUBJECT, csr, NULL, &r1), 0);
+	CHECK_EQ(enroll("citizen", CIT2_SUBJECT, csr, NULL, &r2), 0);
+	CHECK_EQ(kmc_release(f.k, &holder, r2.sign_serial, tcsr, strlen(tcsr),
+	    &rel), 0);
+	CHECK_STR(rel.serial, r2.enc_serial);
+	CHECK(open_keypkg(&rel, tk) == 1);
+	/* Only the transport key opens it. */
+	CHECK(open_keypkg(&rel, other) == 0);
+	last_record(op, outcome, details, sizeof(op));
+	CHECK_STR(op, "kmc.key.release");
+	CHECK_STR(outcome, "success");
+	CHECK_CONTAINS(details, "transport_spki_sha256");
+	kmc_released_clear(&rel);
+	/* The holder's other key, to a new USB key. */
+	CHECK_EQ(kmc_history_release(f.k, &holder, r2.sign_serial, tcsr,
+	    strlen(tcsr), &list, &n), 0);
+	CHECK_EQ(n, 1);
+	if (n == 1) {
+		CHECK_STR(list[0].serial, r1.enc_serial);
+		CHECK(open_keypkg(&list[0], tk) == 1);
+	}
+	kmc_released_free(list, n);
+	list = NULL;
+	/* must fail: an EC transport key (no key transport), a request
+	 * whose signature does not verify, an encryption certificate
+	 * instead of a signing one, a revoked signing certificate */
+	CHECK_EQ(kmc_release(f.k, &holder, r2.sign_serial, eccsr,
+	    strlen(eccsr), &rel), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "transport key must be RSA");
+	p = strstr(tcsr, "-----END");
+	if (p != NULL) {
+		p[-6] = p[-6] == 'A' ? 'B' : 'A';
+		CHECK_EQ(kmc_release(f.k, &holder, r2.sign_serial, tcsr,
+		    strlen(tcsr), &rel), GP_ERR_INVALID);
+		CHECK_CONTAINS(gp_err_detail(), "proof of possession");
+		last_record(op, outcome, details, sizeof(op));
+		CHECK_STR(op, "kmc.key.release");
+		CHECK_STR(outcome, "failure");
+		p[-6] = p[-6] == 'A' ? 'B' : 'A';
+	}
+	CHECK_EQ(kmc_release(f.k, &holder, r2.enc_serial, tcsr, strlen(tcsr),
+	    &rel), GP_ERR_UNAUTHENTICATED);
+	CHECK_EQ(ca_revoke(&f.ca, &officer, r2.sign_serial, 1, 0), 0);
+	CHECK_EQ(kmc_release(f.k, &holder, r2.sign_serial, tcsr, strlen(tcsr),
+	    &rel), GP_ERR_UNAUTHENTICATED);
+	CHECK_CONTAINS(gp_err_detail(), "is revoked");
+	last_record(op, outcome, details, sizeof(op));
+	CHECK_STR(outcome, "denied");
+	CHECK(rel.env == NULL);
+	kmc_enroll_result_clear(&r1);
+	kmc_enroll_result_clear(&r2);
+	EVP_PKEY_free(hk);
+	EVP_PKEY_free(tk);
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(other);
+	free(csr);
+	free(tcsr);
+	free(eccsr);
+}
+
+/* A request with |key| and the subject of |cert_der|. */
+static char *
+csr_with_subject(EVP_PKEY *key, const uint8_t *cert_der, size_t len,
+    const char *cn)
+{
+	X509 *x = der_cert(cert_der, len);
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *n = NULL;
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *s = NULL;
+	long m;
+
+	if (x == NULL || req == NULL || bio == NULL)
+		goto out;
+	if (cn != NULL && ca_name_parse(cn, &n) != 0)
+		goto out;
+	if (X509_REQ_set_subject_name(req, n != NULL ? n :
+	    X509_get_subject_name(x)) == 1 && X509_REQ_set_pubkey(req, key) &&
+	    X509_REQ_sign(req, key, EVP_sha256()) > 0 &&
+	    PEM_write_bio_X509_REQ(bio, req) &&
+	    (m = BIO_get_mem_data(bio, &data)) > 0)
+		s = strndup(data, (size_t)m);
+out:
+	X509_NAME_free(n);
+	BIO_free(bio);
+	X509_REQ_free(req);
+	X509_free(x);
+	return s;
+}
+
+/* Renewal: a new pair for the same subject, the old key kept in the
+ * history; refused for another subject and after revocation. */
+static void
+test_renew(void)
+{
+	EVP_PKEY *hk = EVP_EC_gen("P-256"), *nk = EVP_EC_gen("P-256");
+	char *csr = csr_pem(hk), *same = NULL, *other = NULL;
+	struct kmc_enroll_result r1, r2, r3;
+	struct store_kmc_key *keys = NULL;
+	size_t n = 0;
+	int64_t before;
+
+	memset(&r2, 0, sizeof(r2));
+	memset(&r3, 0, sizeof(r3));
+	CHECK_EQ(enroll("enterprise", "{\"organization\":\"某公司\","
+	    "\"uscc\":\"91110000600037341L\"}", csr, NULL, &r1), 0);
+	same = csr_with_subject(nk, r1.sign_der, r1.sign_der_len, NULL);
+	other = csr_with_subject(nk, r1.sign_der, r1.sign_der_len,
+	    "/CN=someone else");
+	CHECK(same != NULL && other != NULL);
+	if (same == NULL || other == NULL)
+		goto out;
+	before = cert_count();
+	CHECK_EQ(kmc_renew(f.k, &holder, r1.sign_serial, other, strlen(other),
+	    &r2), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "csr.subject");
+	CHECK_EQ(cert_count(), before);
+	CHECK_EQ(kmc_renew(f.k, &holder, r1.sign_serial, same, strlen(same),
+	    &r2), 0);
+	CHECK_EQ(cert_count(), before + 2);
+	CHECK_EQ(store_kmc_key_list(f.st, "uscc:91110000600037341L", &keys,
+	    &n), 0);
+	CHECK_EQ(n, 2);
+	store_kmc_key_list_free(keys, n);
+	/* must fail: renewal once the certificate expired (its row's
+	 * notAfter moved into the past: the store's view of it) */
+	{
+		char db[128], sql[256], *same2;
+		sqlite3 *h = NULL;
+
+		same2 = csr_with_subject(nk, r2.sign_der, r2.sign_der_len,
+		    NULL);
+		snprintf(db, sizeof(db), "%s/t.db", tdir);
+		snprintf(sql, sizeof(sql), "UPDATE certificates SET not_after "
+		    "= 1000 WHERE serial = '%s'", r2.sign_serial);
+		CHECK_EQ(sqlite3_open(db, &h), SQLITE_OK);
+		CHECK_EQ(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(h);
+		before = cert_count();
+		CHECK_EQ(kmc_renew(f.k, &holder, r2.sign_serial, same2,
+		    same2 != NULL ? strlen(same2) : 0, &r3),
+		    GP_ERR_UNAUTHENTICATED);
+		CHECK_CONTAINS(gp_err_detail(), "outside its validity period");
+		CHECK_EQ(cert_count(), before);
+		free(same2);
+	}
+	kmc_enroll_result_clear(&r2);
+	CHECK_EQ(ca_revoke(&f.ca, &officer, r1.sign_serial, 4, 0), 0);
+	CHECK_EQ(kmc_renew(f.k, &holder, r1.sign_serial, same, strlen(same),
+	    &r2), GP_ERR_UNAUTHENTICATED);
+out:
+	kmc_enroll_result_clear(&r1);
+	kmc_enroll_result_clear(&r2);
+	EVP_PKEY_free(hk);
+	EVP_PKEY_free(nk);
+	free(csr);
+	free(same);
+	free(other);
+}
+
 int
 main(void)
 {
@@ -677,6 +1016,9 @@ main(void)
 		RUN(test_refusals);
 		RUN(test_code_once);
 		RUN(test_wrapped_tampered);
+		RUN(test_codes);
+		RUN(test_release);
+		RUN(test_renew);
 		RUN(test_bytes_check_finds);
 		RUN(test_twin_profiles);
 	}
