@@ -14,6 +14,8 @@
 #ifndef GOVPKI_CLI_H
 #define GOVPKI_CLI_H
 
+#include <stdio.h>
+
 #include <jansson.h>
 #include <openssl/x509.h>
 
@@ -35,6 +37,13 @@ int cmd_ca(int argc, char **argv);
  * CMS/CAdES signatures, signer/signer.h. */
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+/* `govpki token enroll|renew|unblock|decrypt` (cmd_token_est.c): the
+ * holder's USB key over EST; cmd_token() dispatches there when
+ * cmd_token_est_is(argv[1]), and its group help lists them with
+ * cmd_token_est_help(). */
+int cmd_token_est(int argc, char **argv);
+int cmd_token_est_is(const char *sub);
+void cmd_token_est_help(FILE *f);
 /* `govpki ca crl ...` (cmd_crl.c); cmd_ca() dispatches "crl" here with
  * argv[0] == "crl". */
 int cmd_ca_crl(int argc, char **argv);

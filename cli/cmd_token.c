@@ -142,6 +142,7 @@ token_help(FILE *f)
 	fprintf(f, "usage: govpki token SUBCOMMAND [options]\n\n");
 	for (i = 0; i < TOKEN_NSUBS; i++)
 		fprintf(f, "  govpki token %s\n", token_subs[i].usage);
+	cmd_token_est_help(f); /* enroll, renew, unblock, decrypt */
 	fprintf(f, "\nEach sub-command has its own --help.\n");
 	token_help_footer(f);
 }
@@ -653,6 +654,8 @@ cmd_token(int argc, char **argv)
 	if ((rc = cli_group_help(argc, argv, token_help)) >= 0)
 		return rc;
 	sub = argv[1];
+	if (cmd_token_est_is(sub))
+		return cmd_token_est(argc, argv);
 	for (si = 0; si < TOKEN_NSUBS; si++)
 		if (strcmp(sub, token_subs[si].name) == 0)
 			break;
