@@ -9,6 +9,8 @@
  *   kmc_release.c   a holder's keys released to the holder (EST
  *                   serverkeygen, and the history after a loss)
  *   kmc_enrol.c     one-time enrolment codes
+ *   kmc_recover.c   judicial recovery: request, approval by another
+ *                   person, export to a recovery agent
  */
 #ifndef GOVPKI_KMC_INTERNAL_H
 #define GOVPKI_KMC_INTERNAL_H

@@ -220,4 +220,40 @@ int kmc_history_release(kmc *k, const struct ca_actor *who,
     const char *sign_serial, const char *csr_pem, size_t csr_len,
     struct kmc_released **out, size_t *out_len) GP_WUR;
 
+/*
+ * Judicial recovery under dual control (kmc_recover.c).
+ */
+
+/* Records a request of |who| (a person) to export every escrowed key of
+ * |holder| ({"uscc": ...} or {"id_number": ...}, checked) to the recovery
+ * agent's certificate |agent_pem| (one PEM certificate, valid now, RSA of
+ * 2048 bits or more, its key usage allowing keyEncipherment when it has
+ * one), with |reason| (1 to 256 characters of text: the court order), and
+ * its "kmc.recovery.request" record, in one transaction; its id (32 hex)
+ * into |out_id|. GP_ERR_NOT_FOUND when the KMC holds no key of the
+ * holder; GP_ERR_INVALID naming the field. */
+int kmc_recovery_request(kmc *k, const struct ca_actor *who, json_t *holder,
+    const char *agent_pem, size_t agent_len, const char *reason,
+    char out_id[33]) GP_WUR;
+
+/* The request |id| as JSON (id, status, holder, agent subject and SHA-256
+ * fingerprint, reason, requester, created_ms, decided_by): what an
+ * approver approves. Reads only. */
+int kmc_recovery_get(kmc *k, const char *id, json_t **out) GP_WUR;
+
+/* Approves pending request |id| as |who|, who must be another person
+ * than the requester (ca_person_same; GP_ERR_DENIED otherwise, recorded),
+ * and returns {"id","status","holder","keys":[{"serial","status",
+ * "certificate" (PEM),"envelope" (base64 DER EnvelopedData of the
+ * PKCS#8 PEM key to the agent)}]}. The decision and its
+ * "kmc.recovery.export" record (requester and approver, both persons)
+ * commit together; GP_ERR_CONFLICT when it was decided already. */
+int kmc_recovery_approve(kmc *k, const struct ca_actor *who, const char *id,
+    json_t **out) GP_WUR;
+
+/* Refuses pending request |id| with |reason| ("kmc.recovery.refuse");
+ * anyone may, the requester too. GP_ERR_CONFLICT when decided already. */
+int kmc_recovery_refuse(kmc *k, const struct ca_actor *who, const char *id,
+    const char *reason) GP_WUR;
+
 #endif /* GOVPKI_KMC_H */

@@ -16,6 +16,8 @@
  *   srv_tick.c     the periodic threads (guard, CRL schedule, audit
  *                  checkpoints)
  *   srv_peer.c     per-address memory: aggregated refusals, nonce rate
+ *   srv_est.c      the EST listener (RFC 7030), enrolment codes
+ *   srv_kmc.c      judicial recovery of escrowed keys (dual control)
  *
  * Threads: handlers run on libmicrohttpd pool threads. struct srv is
  * written before the daemons start and only read afterwards, except for the
@@ -300,6 +302,9 @@ int srv_h_est_reenroll(struct srv_req *rq, const char *url);
 int srv_h_est_serverkeygen(struct srv_req *rq, const char *url);
 int srv_h_est_keyhistory(struct srv_req *rq, const char *url);
 int srv_h_enrolment_create(struct srv_req *rq, const char *url);
+int srv_h_recovery_create(struct srv_req *rq, const char *url);
+int srv_h_recovery_show(struct srv_req *rq, const char *url);
+int srv_h_recovery_decide(struct srv_req *rq, const char *url);
 /* Helpers of srv_ca.c that the KMC's admin routes share: the actor of
  * an authenticated request, the JSON object body (duplicate keys
  * refused; |optional|: an empty body gives NULL), and the refusal of a
@@ -557,6 +562,12 @@ void srv_metrics_error(int code);
 void srv_metrics_signature(const char *key);
 /* Resets every counter (tests). */
 void srv_metrics_reset(void);
+/* Appends to the |*len| bytes of |*text| (realloc'ed) the gauge
+ * govpki_certificates_expiring{within="30d"}: good certificates whose
+ * notAfter falls within the next SRV_EXPIRING_S, so that renewals are
+ * not missed. Nothing is appended when the store cannot count. */
+#define SRV_EXPIRING_S (30 * 86400)
+int srv_metrics_expiring(store *st, char **text, size_t *len) GP_WUR;
 /* Renders the Prometheus text exposition; |audit_records| < 0 omits that
  * gauge. The caller frees *out with free(). */
 int srv_metrics_render(int64_t audit_records, int in_flight, char **out,

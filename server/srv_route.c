@@ -59,6 +59,13 @@ static const struct srv_route srv_routes[] = {
 	/* One-time enrolment codes for verified holders (srv_est.c). */
 	{SRV_ADMIN, "POST", "/api/v1/enrolments", 0, srv_h_enrolment_create,
 	    SRV_ROLE_OFFICER, 0},
+	/* Judicial recovery of escrowed keys, two persons (srv_kmc.c). */
+	{SRV_ADMIN, "POST", "/api/v1/recoveries", 0, srv_h_recovery_create,
+	    SRV_ROLE_OFFICER, 0},
+	{SRV_ADMIN, "GET", "/api/v1/recoveries/", 1, srv_h_recovery_show,
+	    SRV_ROLE_OFFICER, 0},
+	{SRV_ADMIN, "POST", "/api/v1/recoveries/", 1, srv_h_recovery_decide,
+	    SRV_ROLE_OFFICER, 0},
 	/* EST (RFC 7030), its own listener: each handler authenticates its
 	 * requests itself (an enrolment code, or the holder's certificate);
 	 * no admin role reaches it. */
