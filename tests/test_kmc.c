@@ -1000,6 +1000,180 @@ out:
 	free(other);
 }
 
+
+/* PEM of a self-signed certificate for |key|, |ku| its key usage (or
+ * NULL for none). */
+static char *
+agent_pem(EVP_PKEY *key, const char *ku)
+{
+	struct ca_cert_spec spec;
+	X509_NAME *n = NULL;
+	X509 *x = NULL;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *serial = NULL, *data, *s = NULL;
+	long m;
+
+	if (b == NULL || ca_name_parse("/CN=recovery agent", &n) != 0)
+		goto out;
+	memset(&spec, 0, sizeof(spec));
+	spec.subject = n;
+	spec.pubkey = key;
+	spec.issuer_key = key;
+	spec.not_before = time(NULL) - 60;
+	spec.not_after = time(NULL) + 3600;
+	spec.path_len = -1;
+	spec.key_usage = ku;
+	if (ca_cert_sign(&spec, &x, &serial) == 0 &&
+	    PEM_write_bio_X509(b, x) == 1 && (m = BIO_get_mem_data(b, &data)) > 0)
+		s = strndup(data, (size_t)m);
+out:
+	free(serial);
+	X509_free(x);
+	X509_NAME_free(n);
+	BIO_free(b);
+	return s;
+}
+
+/* Judicial recovery: a second person approves; the agent's key opens
+ * every key of the holder; the requester (any certificate of theirs)
+ * cannot approve; once decided, never again; refusals of the request. */
+static void
+test_recovery(void)
+{
+	EVP_PKEY *ak = EVP_RSA_gen(2048), *ek = EVP_EC_gen("P-256");
+	char *pem = agent_pem(ak, "critical,keyEncipherment");
+	char *sign_only = agent_pem(ak, "critical,digitalSignature");
+	char *ec = agent_pem(ek, NULL), id[33], id2[33];
+	json_t *hsel = json_loads("{\"id_number\":\"110105198001010016\"}", 0,
+	    NULL), *nobody = json_loads("{\"uscc\":\"91440300MA5D000002\"}", 0,
+	    NULL), *bad = json_loads("{\"uscc\":\"91350100M000100Y44\"}", 0,
+	    NULL), *res = NULL, *keys;
+	struct ca_person same = {"dn:cn=officer1", "idn:abc"};
+	struct ca_person other = {"dn:cn=officer2", ""};
+	struct ca_actor who_same = {"CN=officer1 second cert,serial=9",
+	    "officer", &same, NULL, NULL};
+	struct ca_actor who_other = {"CN=officer2,serial=2", "officer", &other,
+	    NULL, NULL};
+	struct store_kmc_key *list = NULL;
+	size_t n = 0, i, opened = 0;
+	char op[64], outcome[64], details[8192];
+
+	CHECK(pem != NULL && sign_only != NULL && ec != NULL);
+	if (pem == NULL || sign_only == NULL || ec == NULL)
+		goto out;
+	/* must fail: a holder the KMC has no key of, a bad USCC, an EC
+	 * agent, an
+	 * agent whose key usage forbids key transport, no reason */
+	CHECK_EQ(kmc_recovery_request(f.k, &officer, bad, pem, strlen(pem),
+	    "order", id), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "holder.uscc");
+	CHECK_EQ(kmc_recovery_request(f.k, &officer, hsel, ec, strlen(ec),
+	    "order", id), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "must be RSA");
+	CHECK_EQ(kmc_recovery_request(f.k, &officer, hsel, sign_only,
+	    strlen(sign_only), "order", id), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "keyEncipherment");
+	CHECK_EQ(kmc_recovery_request(f.k, &officer, hsel, pem, strlen(pem),
+	    NULL, id), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "reason");
+	CHECK_EQ(kmc_recovery_request(f.k, &officer, nobody, pem, strlen(pem),
+	    "order", id), GP_ERR_NOT_FOUND);
+	CHECK_EQ(kmc_recovery_request(f.k, &officer, hsel, pem, strlen(pem),
+	    "order (2026) 1", id), 0);
+	/* The same person, with another certificate (same ID number too in
+	 * the idn): refused and recorded. */
+	officer_person.idn[0] = '\0';
+	snprintf(officer_person.idn, sizeof(officer_person.idn), "idn:abc");
+	CHECK_EQ(kmc_recovery_request(f.k, &officer, hsel, pem, strlen(pem),
+	    "order (2026) 2", id2), 0);
+	CHECK_EQ(kmc_recovery_approve(f.k, &who_same, id2, &res),
+	    GP_ERR_DENIED);
+	CHECK_CONTAINS(gp_err_detail(), "dual control");
+	last_record(op, outcome, details, sizeof(op));
+	CHECK_STR(op, "kmc.recovery.approve");
+	CHECK_STR(outcome, "denied");
+	CHECK_EQ(kmc_recovery_approve(f.k, &officer, id, &res), GP_ERR_DENIED);
+	CHECK(res == NULL);
+	/* Another person approves: every key of the holder, to the agent. */
+	CHECK_EQ(kmc_recovery_approve(f.k, &who_other, id, &res), 0);
+	CHECK_EQ(store_kmc_key_list(f.st, json_string_value(json_object_get(
+	    res, "holder")), &list, &n), 0);
+	keys = json_object_get(res, "keys");
+	CHECK_EQ(json_array_size(keys), n);
+	for (i = 0; i < json_array_size(keys); i++) {
+		json_t *kj = json_array_get(keys, i);
+		const char *b64 = json_string_value(json_object_get(kj,
+		    "envelope"));
+		const char *cpem = json_string_value(json_object_get(kj,
+		    "certificate"));
+		unsigned char der[8192];
+		const unsigned char *p = der;
+		int len = b64 != NULL ? EVP_DecodeBlock(der,
+		    (const unsigned char *)b64, (int)strlen(b64)) : -1;
+		CMS_ContentInfo *cms = len > 0 ? d2i_CMS_ContentInfo(NULL, &p,
+		    len) : NULL;
+		BIO *outb = BIO_new(BIO_s_mem()), *cb = cpem != NULL ?
+		    BIO_new_mem_buf(cpem, -1) : NULL;
+		X509 *agent = NULL, *cert = cb != NULL ?
+		    PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+		BIO *ab = BIO_new_mem_buf(pem, -1);
+		EVP_PKEY *got = NULL;
+
+		agent = PEM_read_bio_X509(ab, NULL, NULL, NULL);
+		if (cms != NULL && outb != NULL && agent != NULL &&
+		    CMS_decrypt(cms, ak, agent, NULL, outb, 0) == 1 &&
+		    (got = PEM_read_bio_PrivateKey(outb, NULL, NULL, NULL)) !=
+		    NULL && cert != NULL &&
+		    EVP_PKEY_eq(got, X509_get0_pubkey(cert)) == 1)
+			opened++;
+		EVP_PKEY_free(got);
+		X509_free(agent);
+		X509_free(cert);
+		BIO_free(ab);
+		BIO_free(cb);
+		BIO_free(outb);
+		CMS_ContentInfo_free(cms);
+	}
+	CHECK(n >= 2 && opened == n);
+	last_record(op, outcome, details, sizeof(op));
+	CHECK_STR(op, "kmc.recovery.export");
+	CHECK_CONTAINS(details, "\"approver_id\":\"dn:cn=officer2\"");
+	CHECK_CONTAINS(details, "\"requester_id\":\"dn:cn=officer1\"");
+	json_decref(res);
+	res = NULL;
+	/* Decided once. */
+	CHECK_EQ(kmc_recovery_approve(f.k, &who_other, id, &res),
+	    GP_ERR_CONFLICT);
+	CHECK_EQ(kmc_recovery_refuse(f.k, &who_other, id, "late"),
+	    GP_ERR_CONFLICT);
+	CHECK_EQ(kmc_recovery_refuse(f.k, &officer, id2, "withdrawn"), 0);
+	CHECK_EQ(kmc_recovery_approve(f.k, &who_other, id2, &res),
+	    GP_ERR_CONFLICT);
+	CHECK_EQ(kmc_recovery_approve(f.k, &who_other,
+	    "00000000000000000000000000000000", &res), GP_ERR_NOT_FOUND);
+	/* must fail: a holder one of whose escrowed keys was changed in the
+	 * database (test_wrapped_tampered): nothing is exported. */
+	json_decref(nobody);
+	nobody = json_loads("{\"uscc\":\"91350100M000100Y43\"}", 0, NULL);
+	CHECK_EQ(kmc_recovery_request(f.k, &officer, nobody, pem, strlen(pem),
+	    "order (2026) 3", id), 0);
+	CHECK_EQ(kmc_recovery_approve(f.k, &who_other, id, &res),
+	    GP_ERR_TAMPERED);
+	CHECK(res == NULL);
+	officer_person.idn[0] = '\0';
+out:
+	json_decref(res);
+	json_decref(hsel);
+	json_decref(nobody);
+	json_decref(bad);
+	store_kmc_key_list_free(list, n);
+	EVP_PKEY_free(ak);
+	EVP_PKEY_free(ek);
+	free(pem);
+	free(sign_only);
+	free(ec);
+}
+
 int
 main(void)
 {
@@ -1019,6 +1193,7 @@ main(void)
 		RUN(test_codes);
 		RUN(test_release);
 		RUN(test_renew);
+		RUN(test_recovery);
 		RUN(test_bytes_check_finds);
 		RUN(test_twin_profiles);
 	}
