@@ -12,11 +12,13 @@ int bench_ocsp(const struct bench_env *env); /* bench_ocsp.c */
 int bench_ca(const struct bench_env *env);   /* bench_ca.c */
 int bench_tsa(const struct bench_env *env);  /* bench_tsa.c */
 int bench_signer(const struct bench_env *env); /* bench_sign.c */
+int bench_est(const struct bench_env *env);  /* bench_est.c */
 
 const struct bench_feature bench_features[] = {
 	{"ocsp", bench_ocsp},
 	{"ca", bench_ca},
 	{"tsa", bench_tsa},
 	{"sign", bench_signer},
+	{"est", bench_est},
 	{NULL, NULL},
 };
