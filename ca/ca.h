@@ -212,6 +212,12 @@ struct ca_actor {
 	const char *client;       /* client address, or NULL */
 };
 
+/* Fills |ev| with the audit event of |who| (actor, role, request id,
+ * client) for |op| on |object|; every pointer is borrowed. */
+void ca_event(struct audit_event *ev, const struct ca_actor *who,
+    const char *op, const char *object, const char *outcome,
+    json_t *details);
+
 /* A request to issue: |subject| is the JSON object of subject fields
  * ({"organization":..,"uscc":..} / {"name":..,"id_number":..} ...), |san|
  * an optional {"dns":[..],"ip":[..],"email":[..]}; both borrowed. */

@@ -183,10 +183,6 @@ json_t *ca_refusal_details(json_t *details, int code, const char *detail);
 /* The outcome the rule gives |code|: "denied" or "failure". */
 const char *ca_fail_outcome(int code);
 
-/* The audit event of |who| for |op| on |object|. */
-void ca_event(struct audit_event *ev, const struct ca_actor *who,
-    const char *op, const char *object, const char *outcome,
-    json_t *details);
 
 /*
  * Requests (ca_subject.c): everything checked before anything is built,

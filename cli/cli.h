@@ -42,6 +42,14 @@ int cmd_verify(int argc, char **argv);
  * cmd_token_est_is(argv[1]), and its group help lists them with
  * cmd_token_est_help(). */
 int cmd_token_est(int argc, char **argv);
+/* getopt_long takes any unambiguous prefix ("--code" for "--code-file",
+ * "--pin" for "--pin-file", whose value would then be printed as a file
+ * name): refuses every option of argv[1..] that is not exactly one of
+ * |longopts|, naming it without its value, with a hint when it looks
+ * like a PIN or an enrolment code. CLI_USAGE, or 0 (cmd_token.c). */
+struct option;
+int token_exact_options(const char *cmd, int argc, char **argv,
+    const struct option *longopts);
 int cmd_token_est_is(const char *sub);
 void cmd_token_est_help(FILE *f);
 /* `govpki ca crl ...` (cmd_crl.c); cmd_ca() dispatches "crl" here with

@@ -309,12 +309,12 @@ out:
  * name in the error. Only exact option names are accepted, and a refused
  * option is named without its value.
  */
-static int
+int
 token_exact_options(const char *cmd, int argc, char **argv,
     const struct option *longopts)
 {
 	const struct option *lo;
-	char what[120];
+	char what[160];
 	size_t n;
 	int i;
 
@@ -331,9 +331,13 @@ token_exact_options(const char *cmd, int argc, char **argv,
 		if (lo->name == NULL) {
 			snprintf(what, sizeof(what), "unknown option --%.*s%s",
 			    (int)(n > 40 ? 40 : n), argv[i] + 2,
-			    strncmp(argv[i] + 2, "pin", 3) == 0 ?
+			    strncmp(argv[i] + 2, "pin", 3) == 0 ||
+			    strncmp(argv[i] + 2, "so-pin", 6) == 0 ?
 			    " (no option takes a PIN value: use --pin-file, "
-			    "$" TOKEN_PIN_ENV " or the prompt)" : "");
+			    "$" TOKEN_PIN_ENV " or the prompt)" :
+			    strncmp(argv[i] + 2, "code", 4) == 0 ?
+			    " (the enrolment code is a secret: use "
+			    "--code-file or the prompt)" : "");
 			return cli_usage(cmd, what);
 		}
 		/* Skip the value of "--opt VALUE". */

@@ -952,45 +952,6 @@ out:
 	return r;
 }
 
-/* Refuses an option that is not exactly one of |longopts| (getopt_long
- * would take "--code" for "--code-file", reading a file named after the
- * code), and any that would carry a secret on the command line. */
-static int
-holder_exact(const char *cmd, int argc, char **argv,
-    const struct option *longopts)
-{
-	const struct option *lo;
-	char what[160];
-	size_t n;
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strncmp(argv[i], "--", 2) != 0)
-			continue;
-		n = strcspn(argv[i] + 2, "=");
-		for (lo = longopts; lo->name != NULL; lo++)
-			if (strlen(lo->name) == n &&
-			    strncmp(lo->name, argv[i] + 2, n) == 0)
-				break;
-		if (lo->name == NULL) {
-			snprintf(what, sizeof(what), "unknown option --%.*s%s",
-			    (int)(n > 40 ? 40 : n), argv[i] + 2,
-			    strncmp(argv[i] + 2, "code", 4) == 0 ?
-			    " (the enrolment code is a secret: use --code-file "
-			    "or the prompt)" : strncmp(argv[i] + 2, "pin", 3) ==
-			    0 || strncmp(argv[i] + 2, "so-pin", 6) == 0 ?
-			    " (no option takes a PIN value: use a PIN file, "
-			    "$" HOLDER_PIN_ENV " or the prompt)" : "");
-			return cli_usage(cmd, what);
-		}
-		if (lo->has_arg == required_argument && argv[i][2 + n] == '\0')
-			i++;
-	}
-	return 0;
-}
-
 int
 cmd_token_est(int argc, char **argv)
 {
@@ -1024,7 +985,7 @@ cmd_token_est(int argc, char **argv)
 	if (si == HOLDER_NSUBS)
 		return cli_usage("token", "unknown subcommand");
 	snprintf(cmd, sizeof(cmd), "token %s", holder_subs[si].name);
-	if ((r = holder_exact(cmd, argc - 1, argv + 1, longopts)) != 0)
+	if ((r = token_exact_options(cmd, argc - 1, argv + 1, longopts)) != 0)
 		return r;
 	optind = 1;
 	opterr = 0;

@@ -42,12 +42,12 @@ const char *kmc_outcome(int code);
 int kmc_audit_fail(kmc *k, const struct ca_actor *who, const char *op,
     const char *object, int code, json_t *details);
 
-/* The audit event of |who|. */
-void kmc_event(struct audit_event *ev, const struct ca_actor *who,
-    const char *op, const char *object, const char *outcome,
-    json_t *details);
 
-/* Hex SHA-256 of |key|'s DER SubjectPublicKeyInfo into |out| (65 bytes). */
+/* Lower-case hex of |len| bytes into |out| (2 * |len| + 1 bytes). */
+void kmc_hex(const uint8_t *in, size_t len, char *out);
+/* Hex SHA-256 of |len| bytes, of |key|'s DER SubjectPublicKeyInfo, into
+ * |out| (65 bytes). */
+int kmc_sha256_hex(const void *in, size_t len, char out[65]) GP_WUR;
 int kmc_spki_hex(EVP_PKEY *key, char out[65]) GP_WUR;
 
 /* EnvelopedData(SignedData(AsymmetricKeyPackage(|priv|))) to |transport|
@@ -61,5 +61,12 @@ int kmc_env_keypkg(const kmc *k, EVP_PKEY *priv, EVP_PKEY *transport,
  * serial). *out is freed with OPENSSL_free. */
 int kmc_env_pem(EVP_PKEY *priv, X509 *agent, uint8_t **out,
     size_t *out_len) GP_WUR;
+
+/* The pair whose signing certificate is |sign_serial|, that certificate
+ * good and within its validity now (what a holder authenticates with),
+ * and, when |out_cert| is not NULL, its row (the caller clears both).
+ * GP_ERR_UNAUTHENTICATED naming what is wrong. */
+int kmc_signing_pair(kmc *k, const char *sign_serial, struct store_pair *pair,
+    struct store_cert *out_cert) GP_WUR;
 
 #endif /* GOVPKI_KMC_INTERNAL_H */

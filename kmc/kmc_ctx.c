@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -18,21 +19,6 @@ kmc_outcome(int code)
 {
 	return code == GP_ERR_DENIED || code == GP_ERR_UNAUTHENTICATED ?
 	    "denied" : "failure";
-}
-
-void
-kmc_event(struct audit_event *ev, const struct ca_actor *who, const char *op,
-    const char *object, const char *outcome, json_t *details)
-{
-	memset(ev, 0, sizeof(*ev));
-	ev->actor = who != NULL ? who->actor : NULL;
-	ev->role = who != NULL ? who->role : NULL;
-	ev->op = op;
-	ev->object = object;
-	ev->outcome = outcome;
-	ev->request_id = who != NULL ? who->request_id : NULL;
-	ev->client = who != NULL ? who->client : NULL;
-	ev->details = details;
 }
 
 int
@@ -50,7 +36,7 @@ kmc_audit_fail(kmc *k, const struct ca_actor *who, const char *op,
 		json_object_set_new(d, "error", json_string(gp_err_name(code)));
 		json_object_set_new(d, "reason", json_string(detail));
 	}
-	kmc_event(&ev, who, op, object != NULL ? object : "", kmc_outcome(code),
+	ca_event(&ev, who, op, object != NULL ? object : "", kmc_outcome(code),
 	    d);
 	if (k == NULL || k->ca == NULL || audit_log(k->ca->audit, &ev) != 0)
 		gp_log(GP_LOG_ERROR, "%s: cannot audit a failure: %s", op,
@@ -60,20 +46,38 @@ kmc_audit_fail(kmc *k, const struct ca_actor *who, const char *op,
 	return code;
 }
 
+void
+kmc_hex(const uint8_t *in, size_t len, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", in[i]);
+	out[2 * len] = '\0';
+}
+
+int
+kmc_sha256_hex(const void *in, size_t len, char out[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(in, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32)
+		return gp_err_ssl(GP_ERR_CRYPTO, "SHA-256");
+	kmc_hex(md, sizeof(md), out);
+	return 0;
+}
+
 int
 kmc_spki_hex(EVP_PKEY *key, char out[65])
 {
-	unsigned char *der = NULL, md[32];
-	unsigned int mdlen = 0;
+	unsigned char *der = NULL;
 	int len, r = GP_ERR_INTERNAL;
-	size_t i;
 
 	ENSURE((len = i2d_PUBKEY(key, &der)) > 0, gp_err_ssl(GP_ERR_CRYPTO,
 	    "encoding a public key"));
-	ENSURE(EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL) ==
-	    1 && mdlen == 32, gp_err_ssl(GP_ERR_CRYPTO, "SHA-256"));
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	GUARD(kmc_sha256_hex(der, (size_t)len, out));
 	r = 0;
 out:
 	OPENSSL_free(der);
@@ -148,10 +152,7 @@ kmc_holder_of(const struct ca_ctx *ca, const char *profile, json_t *subject,
 {
 	const struct ca_profile *p;
 	struct ca_subject_ids ids;
-	unsigned char md[32];
-	unsigned int mdlen = 0;
 	char hex[65];
-	size_t i;
 	int r;
 
 	ENSURE(len >= KMC_HOLDER_MAX, GP_ERR_INTERNAL);
@@ -168,11 +169,7 @@ kmc_holder_of(const struct ca_ctx *ca, const char *profile, json_t *subject,
 	if (ids.uscc[0] != '\0') {
 		snprintf(out, len, "uscc:%s", ids.uscc);
 	} else if (ids.id_number[0] != '\0') {
-		ENSURE(EVP_Digest(ids.id_number, strlen(ids.id_number), md,
-		    &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32,
-		    gp_err_ssl(GP_ERR_CRYPTO, "SHA-256"));
-		for (i = 0; i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		GUARD(kmc_sha256_hex(ids.id_number, strlen(ids.id_number), hex));
 		snprintf(out, len, "idn:%s", hex);
 	} else {
 		r = gp_err_set(GP_ERR_INVALID, "profile: %s stores neither a "
@@ -228,5 +225,46 @@ out:
 		*out = NULL;
 	}
 	store_kmc_key_clear(&row);
+	return r;
+}
+
+int
+kmc_signing_pair(kmc *k, const char *sign_serial, struct store_pair *pair,
+    struct store_cert *out_cert)
+{
+	struct store_cert c;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	memset(pair, 0, sizeof(*pair));
+	r = store_pair_get(k->ca->st, sign_serial, pair);
+	if (r == GP_ERR_NOT_FOUND || (r == 0 &&
+	    strcmp(pair->signing, sign_serial) != 0)) {
+		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %.68s is "
+		    "not the signing certificate of a pair (enrol first)",
+		    sign_serial);
+		goto out;
+	}
+	GUARD(r);
+	GUARD(store_cert_get(k->ca->st, sign_serial, &c));
+	ENSURE(c.status != NULL && strcmp(c.status, "good") == 0,
+	    gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s is %s; a new "
+	    "enrolment code is needed", sign_serial, c.status != NULL ?
+	    c.status : "unusable"));
+	/* RFC 5280 4.1.2.5: valid from notBefore to notAfter inclusive. */
+	ENSURE(now >= c.not_before && now <= c.not_after,
+	    gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s is outside its "
+	    "validity period; after it a new enrolment code is needed",
+	    sign_serial));
+	if (out_cert != NULL) {
+		*out_cert = c;
+		memset(&c, 0, sizeof(c)); /* transferred */
+	}
+	r = 0;
+out:
+	if (r != 0)
+		store_pair_clear(pair);
+	store_cert_clear(&c);
 	return r;
 }

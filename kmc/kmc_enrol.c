@@ -103,8 +103,7 @@ kmc_enrol_create(kmc *k, const struct ca_actor *who, const char *profile,
 	GUARD(kmc_holder_of(k->ca, profile, subject, out->holder,
 	    sizeof(out->holder)));
 	GUARD(gp_random(id, sizeof(id)));
-	for (i = 0; i < sizeof(id); i++)
-		snprintf(out->id + 2 * i, 3, "%02x", id[i]);
+	kmc_hex(id, sizeof(id), out->id);
 	GUARD(gp_random(rnd, sizeof(rnd)));
 	for (i = 0; i < KMC_CODE_CHARS; i++) {
 		norm[i] = kmc_code_alphabet[rnd[i] & 31];
@@ -132,7 +131,7 @@ kmc_enrol_create(kmc *k, const struct ca_actor *who, const char *profile,
 	GUARD(store_begin(k->ca->st));
 	in_tx = 1;
 	GUARD(store_enrolment_insert(k->ca->st, &e));
-	kmc_event(&ev, who, "kmc.enrol.create", out->id, "success", d);
+	ca_event(&ev, who, "kmc.enrol.create", out->id, "success", d);
 	GUARD(audit_append_tx(k->ca->audit, &ev, NULL));
 	in_tx = 0;
 	GUARD(store_commit(k->ca->st));

@@ -153,7 +153,7 @@ kmc_enroll(kmc *k, const struct ca_actor *who,
 	    res->holder, "algo", key.algo, "spki_sha256", spki, "wrap_key",
 	    k->wrap_label, "key_id", (json_int_t)key_id, "signing",
 	    pair.signing)) != NULL, GP_ERR_NOMEM);
-	kmc_event(&ev, who, "kmc.key.escrow", pair.encryption, "success",
+	ca_event(&ev, who, "kmc.key.escrow", pair.encryption, "success",
 	    d_escrow);
 	GUARD(audit_append_tx(k->ca->audit, &ev, NULL));
 	ENSURE((d_op = json_pack("{s:s, s:s, s:s, s:s}", "profile",
@@ -164,7 +164,7 @@ kmc_enroll(kmc *k, const struct ca_actor *who,
 		    json_string(req->enrolment_id));
 	if (req->renews != NULL)
 		json_object_set_new(d_op, "renews", json_string(req->renews));
-	kmc_event(&ev, who, op, pair.signing, "success", d_op);
+	ca_event(&ev, who, op, pair.signing, "success", d_op);
 	GUARD(audit_append_tx(k->ca->audit, &ev, NULL));
 	in_tx = 0;
 	GUARD(store_commit(k->ca->st));
@@ -222,7 +222,6 @@ kmc_renew(kmc *k, const struct ca_actor *who, const char *sign_serial,
 	X509 *x = NULL;
 	const unsigned char *p;
 	json_t *subject = NULL;
-	int64_t now = (int64_t)time(NULL);
 	int r, audited = 0;
 
 	memset(&pair, 0, sizeof(pair));
@@ -231,25 +230,8 @@ kmc_renew(kmc *k, const struct ca_actor *who, const char *sign_serial,
 		memset(res, 0, sizeof(*res));
 	ENSURE(k != NULL && who != NULL && sign_serial != NULL && res != NULL,
 	    gp_err_set(GP_ERR_INVALID, "kmc_renew: NULL argument"));
-	r = store_pair_get(k->ca->st, sign_serial, &pair);
-	if (r == GP_ERR_NOT_FOUND || (r == 0 &&
-	    strcmp(pair.signing, sign_serial) != 0)) {
-		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %.68s is "
-		    "not the signing certificate of a pair (enrol first)",
-		    sign_serial);
-		goto out;
-	}
-	GUARD(r);
-	GUARD(store_cert_get(k->ca->st, sign_serial, &c));
 	/* Renewal is before expiry, of a certificate still good. */
-	ENSURE(c.status != NULL && strcmp(c.status, "good") == 0,
-	    gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s is %s; a new "
-	    "enrolment code is needed", sign_serial, c.status != NULL ?
-	    c.status : "unusable"));
-	ENSURE(now >= c.not_before && now <= c.not_after,
-	    gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s is outside its "
-	    "validity period; renewal is before expiry, after it a new "
-	    "enrolment code is needed", sign_serial));
+	GUARD(kmc_signing_pair(k, sign_serial, &pair, &c));
 	GUARD(ca_csr_pop(csr_pem, csr_len, &key, &subj));
 	p = c.der;
 	ENSURE((x = d2i_X509(NULL, &p, (long)c.der_len)) != NULL,

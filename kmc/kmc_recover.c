@@ -24,14 +24,25 @@
 
 #define KMC_REASON_MAX 256
 
+/* The SHA-256 fingerprint of |x| (its DER), hex, into |fp|. */
+static int
+kmc_cert_fp(X509 *x, char fp[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	if (X509_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32)
+		return gp_err_ssl(GP_ERR_CRYPTO, "fingerprint");
+	kmc_hex(md, sizeof(md), fp);
+	return 0;
+}
+
 /* The holder named by |sel|: {"uscc": ...} or {"id_number": ...}. */
 static int
 kmc_holder_sel(json_t *sel, char *out, size_t len)
 {
 	const char *uscc, *idn;
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	size_t i, o;
+	char hex[65];
 	int r;
 
 	ENSURE(json_is_object(sel) && json_object_size(sel) == 1,
@@ -44,12 +55,8 @@ kmc_holder_sel(json_t *sel, char *out, size_t len)
 		snprintf(out, len, "uscc:%s", uscc);
 	} else if (idn != NULL) {
 		GUARD(ca_resident_id_check("holder.id_number", idn));
-		ENSURE(EVP_Digest(idn, strlen(idn), md, &mdlen, EVP_sha256(),
-		    NULL) == 1 && mdlen == 32, gp_err_ssl(GP_ERR_CRYPTO,
-		    "SHA-256"));
-		o = (size_t)snprintf(out, len, "idn:");
-		for (i = 0; i < 32 && o + 3 <= len; i++, o += 2)
-			snprintf(out + o, 3, "%02x", md[i]);
+		GUARD(kmc_sha256_hex(idn, strlen(idn), hex));
+		snprintf(out, len, "idn:%s", hex);
 	} else {
 		r = gp_err_set(GP_ERR_INVALID, "holder: uscc or id_number (a "
 		    "string) is required");
@@ -68,8 +75,6 @@ kmc_agent(const char *pem, size_t len, X509 **out, char fp[65])
 {
 	BIO *b = NULL;
 	X509 *x = NULL;
-	unsigned char md[32];
-	unsigned int mdlen = 0, i;
 	int r;
 
 	*out = NULL;
@@ -92,10 +97,7 @@ kmc_agent(const char *pem, size_t len, X509 **out, char fp[65])
 	    (X509_get_key_usage(x) & KU_KEY_ENCIPHERMENT) != 0,
 	    gp_err_set(GP_ERR_INVALID, "agent_certificate: its key usage "
 	    "does not allow keyEncipherment"));
-	ENSURE(X509_digest(x, EVP_sha256(), md, &mdlen) == 1 && mdlen == 32,
-	    gp_err_ssl(GP_ERR_CRYPTO, "fingerprint"));
-	for (i = 0; i < 32; i++)
-		snprintf(fp + 2 * i, 3, "%02x", md[i]);
+	GUARD(kmc_cert_fp(x, fp));
 	*out = x;
 	x = NULL; /* transferred */
 	r = 0;
@@ -133,7 +135,7 @@ kmc_recovery_request(kmc *k, const struct ca_actor *who, json_t *holder,
 	uint8_t id[16];
 	char h[KMC_HOLDER_MAX], fp[65], *name = NULL;
 	json_t *d = NULL;
-	size_t nkeys = 0, i;
+	size_t nkeys = 0;
 	int len, r, in_tx = 0;
 
 	memset(&rv, 0, sizeof(rv));
@@ -152,8 +154,7 @@ kmc_recovery_request(kmc *k, const struct ca_actor *who, json_t *holder,
 	    "holds no key of it", h));
 	ENSURE((len = i2d_X509(agent, &der)) > 0, GP_ERR_CRYPTO);
 	GUARD(gp_random(id, sizeof(id)));
-	for (i = 0; i < sizeof(id); i++)
-		snprintf(out_id + 2 * i, 3, "%02x", id[i]);
+	kmc_hex(id, sizeof(id), out_id);
 	rv.id = out_id;
 	rv.holder = h;
 	rv.agent_der = der;
@@ -171,7 +172,7 @@ kmc_recovery_request(kmc *k, const struct ca_actor *who, json_t *holder,
 	GUARD(store_begin(k->ca->st));
 	in_tx = 1;
 	GUARD(store_recovery_insert(k->ca->st, &rv));
-	kmc_event(&ev, who, "kmc.recovery.request", out_id, "success", d);
+	ca_event(&ev, who, "kmc.recovery.request", out_id, "success", d);
 	GUARD(audit_append_tx(k->ca->audit, &ev, NULL));
 	in_tx = 0;
 	GUARD(store_commit(k->ca->st));
@@ -211,18 +212,13 @@ kmc_recovery_get(kmc *k, const char *id, json_t **out)
 	struct store_recovery rv;
 	X509 *agent = NULL;
 	char *name = NULL, fp[65];
-	unsigned char md[32];
-	unsigned int mdlen = 0, i;
 	int r;
 
 	memset(&rv, 0, sizeof(rv));
 	*out = NULL;
 	GUARD(store_recovery_get(k->ca->st, id, &rv));
 	GUARD(kmc_agent_of(&rv, &agent));
-	ENSURE(X509_digest(agent, EVP_sha256(), md, &mdlen) == 1,
-	    GP_ERR_CRYPTO);
-	for (i = 0; i < 32; i++)
-		snprintf(fp + 2 * i, 3, "%02x", md[i]);
+	GUARD(kmc_cert_fp(agent, fp));
 	ENSURE((name = kmc_name(agent)) != NULL, GP_ERR_NOMEM);
 	ENSURE((*out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
 	    "id", rv.id, "status", rv.status, "holder", rv.holder, "agent",
@@ -339,7 +335,7 @@ kmc_recovery_approve(kmc *k, const struct ca_actor *who, const char *id,
 	in_tx = 1;
 	GUARD(store_recovery_decide(k->ca->st, id, "approved", who->person->id,
 	    who->actor, gp_now_ms()));
-	kmc_event(&ev, who, "kmc.recovery.export", id, "success", d);
+	ca_event(&ev, who, "kmc.recovery.export", id, "success", d);
 	GUARD(audit_append_tx(k->ca->audit, &ev, NULL));
 	in_tx = 0;
 	GUARD(store_commit(k->ca->st));
@@ -389,7 +385,7 @@ kmc_recovery_refuse(kmc *k, const struct ca_actor *who, const char *id,
 	/* Anyone may refuse, the requester too (a withdrawal). */
 	GUARD(store_recovery_decide(k->ca->st, id, "refused", who->person->id,
 	    who->actor, gp_now_ms()));
-	kmc_event(&ev, who, "kmc.recovery.refuse", id, "success", d);
+	ca_event(&ev, who, "kmc.recovery.refuse", id, "success", d);
 	GUARD(audit_append_tx(k->ca->audit, &ev, NULL));
 	in_tx = 0;
 	GUARD(store_commit(k->ca->st));

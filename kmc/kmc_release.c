@@ -37,42 +37,6 @@ kmc_released_free(struct kmc_released *list, size_t len)
 	free(list);
 }
 
-/* The pair whose signing certificate is |sign_serial|, good and valid
- * now. GP_ERR_UNAUTHENTICATED naming what is wrong. */
-static int
-kmc_holder_pair(kmc *k, const char *sign_serial, struct store_pair *pair)
-{
-	struct store_cert c;
-	int64_t now = (int64_t)time(NULL);
-	int r;
-
-	memset(&c, 0, sizeof(c));
-	memset(pair, 0, sizeof(*pair));
-	r = store_pair_get(k->ca->st, sign_serial, pair);
-	if (r == GP_ERR_NOT_FOUND || (r == 0 &&
-	    strcmp(pair->signing, sign_serial) != 0)) {
-		r = gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %.68s is "
-		    "not the signing certificate of a pair (enrol first)",
-		    sign_serial);
-		goto out;
-	}
-	GUARD(r);
-	GUARD(store_cert_get(k->ca->st, sign_serial, &c));
-	ENSURE(c.status != NULL && strcmp(c.status, "good") == 0,
-	    gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s is %s",
-	    sign_serial, c.status != NULL ? c.status : "unusable"));
-	/* RFC 5280 4.1.2.5: valid from notBefore to notAfter inclusive. */
-	ENSURE(now >= c.not_before && now <= c.not_after,
-	    gp_err_set(GP_ERR_UNAUTHENTICATED, "certificate %s is outside its "
-	    "validity period", sign_serial));
-	r = 0;
-out:
-	if (r != 0)
-		store_pair_clear(pair);
-	store_cert_clear(&c);
-	return r;
-}
-
 /* The transport key of |csr_pem|: its signature proves possession; RSA
  * of 2048 bits or more, for CMS key transport. */
 static int
@@ -137,13 +101,13 @@ kmc_release(kmc *k, const struct ca_actor *who, const char *sign_serial,
 		memset(out, 0, sizeof(*out));
 	ENSURE(k != NULL && who != NULL && sign_serial != NULL && out != NULL,
 	    gp_err_set(GP_ERR_INVALID, "kmc_release: NULL argument"));
-	GUARD(kmc_holder_pair(k, sign_serial, &pair));
+	GUARD(kmc_signing_pair(k, sign_serial, &pair, NULL));
 	GUARD(kmc_transport(csr_pem, csr_len, &transport, spki));
 	GUARD(kmc_release_one(k, pair.encryption, transport, out));
 	ENSURE((d = json_pack("{s:s, s:s, s:s}", "signing", sign_serial,
 	    "holder", pair.holder, "transport_spki_sha256", spki)) != NULL,
 	    GP_ERR_NOMEM);
-	kmc_event(&ev, who, "kmc.key.release", pair.encryption, "success", d);
+	ca_event(&ev, who, "kmc.key.release", pair.encryption, "success", d);
 	GUARD(audit_log(k->ca->audit, &ev));
 	r = 0;
 out:
@@ -179,7 +143,7 @@ kmc_history_release(kmc *k, const struct ca_actor *who,
 	    "NULL argument"));
 	*out = NULL;
 	*out_len = 0;
-	GUARD(kmc_holder_pair(k, sign_serial, &pair));
+	GUARD(kmc_signing_pair(k, sign_serial, &pair, NULL));
 	GUARD(kmc_transport(csr_pem, csr_len, &transport, spki));
 	GUARD(store_kmc_key_list(k->ca->st, pair.holder, &keys, &nkeys));
 	ENSURE((list = calloc(nkeys + 1, sizeof(*list))) != NULL &&
@@ -196,7 +160,7 @@ kmc_history_release(kmc *k, const struct ca_actor *who,
 	ENSURE((d = json_pack("{s:s, s:s, s:s, s:O}", "signing", sign_serial,
 	    "holder", pair.holder, "transport_spki_sha256", spki, "keys",
 	    serials)) != NULL, GP_ERR_NOMEM);
-	kmc_event(&ev, who, "kmc.key.restore", sign_serial, "success", d);
+	ca_event(&ev, who, "kmc.key.restore", sign_serial, "success", d);
 	GUARD(audit_log(k->ca->audit, &ev));
 	*out = list;
 	*out_len = n;

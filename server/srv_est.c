@@ -194,6 +194,22 @@ out:
 	return r;
 }
 
+/* The holder's client certificate and the request's PKCS#10, each
+ * refusal recorded under |op|. */
+static int
+srv_est_client_csr(struct srv_req *rq, struct srv_est_who *w, const char *op,
+    char **csr, size_t *csr_len)
+{
+	int r;
+
+	if ((r = srv_est_client(rq, w)) != 0)
+		return srv_est_refuse(rq, w, op, w->ident.serial[0] ?
+		    w->ident.serial : "unknown", r);
+	if ((r = srv_est_csr(rq, csr, csr_len)) != 0)
+		return srv_est_refuse(rq, w, op, w->ident.serial, r);
+	return 0;
+}
+
 /* Queues a reply of |der| base64-encoded as |content_type|. */
 static int
 srv_est_reply_b64(struct srv_req *rq, const char *content_type,
@@ -358,15 +374,9 @@ srv_h_est_reenroll(struct srv_req *rq, const char *url)
 	srv_est_who_init(rq, &w);
 	/* RFC 7030 3.3.2: renewal is authenticated by the certificate being
 	 * renewed, presented in the TLS handshake. */
-	if ((r = srv_est_client(rq, &w)) != 0) {
-		r = srv_est_refuse(rq, &w, "est.reenroll", w.ident.serial[0] ?
-		    w.ident.serial : "unknown", r);
+	if ((r = srv_est_client_csr(rq, &w, "est.reenroll", &csr,
+	    &csr_len)) != 0)
 		goto fail;
-	}
-	if ((r = srv_est_csr(rq, &csr, &csr_len)) != 0) {
-		r = srv_est_refuse(rq, &w, "est.reenroll", w.ident.serial, r);
-		goto fail;
-	}
 	if ((r = kmc_renew(rq->srv->kmc, &w.ca, w.ident.serial, csr, csr_len,
 	    &res)) != 0)
 		goto fail;
@@ -447,15 +457,8 @@ srv_est_keys(struct srv_req *rq, int history)
 
 	memset(&one, 0, sizeof(one));
 	srv_est_who_init(rq, &w);
-	if ((r = srv_est_client(rq, &w)) != 0) {
-		r = srv_est_refuse(rq, &w, op, w.ident.serial[0] ?
-		    w.ident.serial : "unknown", r);
+	if ((r = srv_est_client_csr(rq, &w, op, &csr, &csr_len)) != 0)
 		goto fail;
-	}
-	if ((r = srv_est_csr(rq, &csr, &csr_len)) != 0) {
-		r = srv_est_refuse(rq, &w, op, w.ident.serial, r);
-		goto fail;
-	}
 	/* kmc/ checks the certificate's row and the request's proof of
 	 * possession, and records the release or its refusal. */
 	if (history)

@@ -149,10 +149,10 @@ srv_mhd_log(void *cls, const char *fmt, va_list ap)
  * does not, so that accept() never runs the process out of descriptors
  * the store and the token need. */
 static unsigned int
-srv_conn_limit(const struct gp_config *cfg)
+srv_conn_limit(const struct gp_config *cfg, unsigned int listeners)
 {
 	struct rlimit rl, want;
-	rlim_t need = (rlim_t)cfg->max_connections * SRV_LISTENERS +
+	rlim_t need = (rlim_t)cfg->max_connections * listeners +
 	    SRV_FD_RESERVE;
 	rlim_t fit;
 
@@ -167,8 +167,8 @@ srv_conn_limit(const struct gp_config *cfg)
 	}
 	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
 		return (unsigned int)cfg->max_connections;
-	fit = rl.rlim_cur > SRV_FD_RESERVE + SRV_LISTENERS ?
-	    (rl.rlim_cur - SRV_FD_RESERVE) / SRV_LISTENERS : 1;
+	fit = rl.rlim_cur > SRV_FD_RESERVE + listeners ?
+	    (rl.rlim_cur - SRV_FD_RESERVE) / listeners : 1;
 	gp_log(GP_LOG_WARN, "server: limits.max_connections %lld per listener "
 	    "needs about %llu open files, but the limit is %llu: %llu "
 	    "connections per listener; raise the limit (ulimit -n, systemd "
@@ -529,7 +529,9 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	/* A client that goes away must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 
-	conn_limit = srv_conn_limit(inst->cfg);
+	/* The EST listener, when asked for, is a third. */
+	conn_limit = srv_conn_limit(inst->cfg, opts != NULL &&
+	    opts->est_listen != NULL ? 3 : 2);
 	GUARD(srv_start(&s, SRV_PUBLIC, http, conn_limit));
 	GUARD(srv_start(&s, SRV_ADMIN, https, conn_limit));
 	if (opts != NULL && opts->est_listen != NULL)
