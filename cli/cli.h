@@ -50,6 +50,9 @@ int cmd_token_est(int argc, char **argv);
 struct option;
 int token_exact_options(const char *cmd, int argc, char **argv,
     const struct option *longopts);
+/* The user PIN of a token: from |pin_file|, else $GOVPKI_PIN, else asked
+ * on the terminal with |prompt|; freed with gp_secret_free(). */
+int token_pin(const char *pin_file, const char *prompt, char **out) GP_WUR;
 int cmd_token_est_is(const char *sub);
 void cmd_token_est_help(FILE *f);
 /* `govpki ca crl ...` (cmd_crl.c); cmd_ca() dispatches "crl" here with

@@ -178,7 +178,7 @@ token_optname(unsigned int bits, char *buf, size_t buf_len)
 }
 
 /* Reads the user PIN: --pin-file, else $GOVPKI_PIN, else the terminal. */
-static int
+int
 token_pin(const char *pin_file, const char *prompt, char **out)
 {
 	struct tok_pin_source src;

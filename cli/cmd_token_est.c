@@ -51,7 +51,7 @@
 #define GP_SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
 #endif
 
-#define HOLDER_PIN_ENV "GOVPKI_PIN"
+#define HOLDER_PIN_ENV "GOVPKI_PIN" /* token_pin()'s, cmd_token.c */
 #define HOLDER_TRANSPORT "est-transport"
 #define HOLDER_AKP_OID "2.16.840.1.101.2.1.2.78.5"
 #define HOLDER_MAX_CMS (64 * 1024 * 1024)
@@ -220,24 +220,6 @@ holder_uri(char *dst, size_t len, const char *token, const char *label)
 		}
 		dst[n] = '\0';
 	}
-}
-
-static int
-holder_pin(const char *file, const char *prompt, char **out)
-{
-	struct tok_pin_source src;
-
-	if (file != NULL) {
-		src.kind = TOK_PIN_FILE;
-		src.value = file;
-	} else if (getenv(HOLDER_PIN_ENV) != NULL) {
-		src.kind = TOK_PIN_ENV;
-		src.value = HOLDER_PIN_ENV;
-	} else {
-		src.kind = TOK_PIN_PROMPT;
-		src.value = prompt;
-	}
-	return tok_pin_read(&src, out);
 }
 
 /* The message of a JSON error body, or the body's start. */
@@ -663,6 +645,18 @@ out:
 	return r;
 }
 
+/* A signing key the CA did not certify (|keep| 0) is deleted: a refused
+ * enrolment or renewal leaves nothing on the token. */
+static void
+holder_drop_key(struct holder *h, int keep, const char *label)
+{
+	if (keep || label[0] == '\0')
+		return;
+	if (tok_key_delete(h->ctx, h->o->token, label) != 0)
+		fprintf(stderr, "warning: token %s: could not delete the "
+		    "uncertified key %s\n", h->o->token, label);
+}
+
 /* The key's flags for the report: CKA_LOCAL true (made on the USB key). */
 static json_t *
 holder_sign_json(struct holder *h, const char *label, X509 *cert)
@@ -692,7 +686,7 @@ holder_login(struct holder *h)
 
 	snprintf(prompt, sizeof(prompt), "User PIN for token %.40s: ",
 	    h->o->token);
-	GUARD(holder_pin(h->o->pin_file, prompt, &pin));
+	GUARD(token_pin(h->o->pin_file, prompt, &pin));
 	GUARD(tok_login(h->ctx, h->o->token, pin));
 	r = 0;
 out:
@@ -748,10 +742,7 @@ holder_enroll(struct holder *h)
 	json_object_set(h->report, "restored", restored);
 	r = 0;
 out:
-	if (!keep && label[0] != '\0')
-		if (tok_key_delete(h->ctx, h->o->token, label) != 0)
-			fprintf(stderr, "warning: token %s: could not delete "
-			    "the uncertified key %s\n", h->o->token, label);
+	holder_drop_key(h, keep, label);
 	gp_secret_free(code);
 	json_decref(enc);
 	json_decref(restored);
@@ -830,10 +821,7 @@ holder_renew(struct holder *h)
 	json_object_set(h->report, "encryption", json_array_get(enc, 0));
 	r = 0;
 out:
-	if (!keep && label[0] != '\0')
-		if (tok_key_delete(h->ctx, h->o->token, label) != 0)
-			fprintf(stderr, "warning: token %s: could not delete "
-			    "the uncertified key %s\n", h->o->token, label);
+	holder_drop_key(h, keep, label);
 	json_decref(enc);
 	free(csr);
 	X509_free(cert);
