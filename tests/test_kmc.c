@@ -414,6 +414,7 @@ test_dual_issue(void)
 	CHECK_EQ(store_kmc_key_get(f.st, res.enc_serial, &key), 0);
 	CHECK_STR(key.holder, "uscc:91350100M000100Y43");
 	CHECK_STR(key.wrap_key, KMC_WRAP_LABEL);
+	store_kmc_key_clear(&key);
 	CHECK_EQ(store_kmc_key_get(f.st, res.sign_serial, &key),
 	    GP_ERR_NOT_FOUND);
 	/* The KMC can give the private key back (unwrapped in memory)... */
