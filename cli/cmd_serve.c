@@ -14,7 +14,8 @@ static void
 serve_help(void)
 {
 	printf("usage: govpki serve [--dir DIR] [--http ADDR:PORT] "
-	    "[--https ADDR:PORT] [--quiet] [--json]\n\n"
+	    "[--https ADDR:PORT] [--est ADDR:PORT]\n"
+	    "                    [--quiet] [--json]\n\n"
 	    "Serves the instance in DIR (default ./var): public HTTP (OCSP, "
 	    "CRL, TSA, CA\n"
 	    "certificates, /healthz, /metrics) and the admin HTTPS API with "
@@ -27,6 +28,12 @@ serve_help(void)
 	    "  --dir DIR          instance directory (default ./var)\n"
 	    "  --http ADDR:PORT   public listener (overrides listen.http)\n"
 	    "  --https ADDR:PORT  admin listener (overrides listen.https)\n"
+	    "  --est ADDR:PORT    also serve EST (RFC 7030: USB-key "
+	    "enrolment, renewal,\n"
+	    "                     key delivery) over HTTPS with optional "
+	    "client certificates,\n"
+	    "                     e.g. 127.0.0.1:8444 (docs/est.md); off "
+	    "without it\n"
 	    "  --quiet            no banner\n"
 	    "  --json             log lines on stderr as JSON objects, no "
 	    "banner, and a failure\n"
@@ -40,6 +47,7 @@ cmd_serve(int argc, char **argv)
 		{"dir", required_argument, NULL, 'd'},
 		{"http", required_argument, NULL, 'p'},
 		{"https", required_argument, NULL, 's'},
+		{"est", required_argument, NULL, 'e'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
@@ -67,6 +75,9 @@ cmd_serve(int argc, char **argv)
 		case 's':
 			opts.https_listen = optarg;
 			break;
+		case 'e':
+			opts.est_listen = optarg;
+			break;
 		case 'q':
 			opts.quiet = 1;
 			break;
@@ -91,6 +102,12 @@ cmd_serve(int argc, char **argv)
 	}
 	if (opts.https_listen != NULL) {
 		if (gp_parse_hostport("--https", opts.https_listen, &host,
+		    &port) != 0)
+			return cli_usage("serve", gp_err_detail());
+		free(host);
+	}
+	if (opts.est_listen != NULL) {
+		if (gp_parse_hostport("--est", opts.est_listen, &host,
 		    &port) != 0)
 			return cli_usage("serve", gp_err_detail());
 		free(host);
