@@ -74,7 +74,7 @@ $(BUILD)/govpki-bench: $(BENCH_SRCS) bench/bench.h $(BUILD)/libgovpki.a
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/govpki
 	@if [ ! -f var/govpki.json ]; then ./$(BUILD)/govpki init --dir var --dev-clock || exit 1; fi
-	./$(BUILD)/govpki serve --dir var
+	./$(BUILD)/govpki serve --dir var --est 127.0.0.1:8444
 
 check: deps
 	@$(MAKE) --no-print-directory all
