@@ -27,7 +27,7 @@ LDLIBS_ALL = $(SAN) $(PKG_LIBS) -lp11 -ldl -lpthread $(LDLIBS)
 SOFTHSM_MODULE ?= /usr/lib/softhsm/libsofthsm2.so
 POLICIES_DIR ?= $(CURDIR)/policies
 
-MODULES = core tokens store audit ca tsa signer tender instance server cli
+MODULES = core tokens store audit ca kmc est tsa signer tender instance server cli
 LIB_SRCS = $(filter-out cli/main.c,$(foreach m,$(MODULES),$(wildcard $(m)/*.c)))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS = $(wildcard tests/test_*.c)
@@ -74,7 +74,7 @@ $(BUILD)/govpki-bench: $(BENCH_SRCS) bench/bench.h $(BUILD)/libgovpki.a
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/govpki
 	@if [ ! -f var/govpki.json ]; then ./$(BUILD)/govpki init --dir var --dev-clock || exit 1; fi
-	./$(BUILD)/govpki serve --dir var
+	./$(BUILD)/govpki serve --dir var --est 127.0.0.1:8444
 
 check: deps
 	@$(MAKE) --no-print-directory all

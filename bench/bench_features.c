@@ -13,6 +13,7 @@ int bench_ca(const struct bench_env *env);   /* bench_ca.c */
 int bench_tsa(const struct bench_env *env);  /* bench_tsa.c */
 int bench_signer(const struct bench_env *env); /* bench_sign.c */
 int bench_tender(const struct bench_env *env); /* bench_tender.c */
+int bench_est(const struct bench_env *env);  /* bench_est.c */
 
 const struct bench_feature bench_features[] = {
 	{"ocsp", bench_ocsp},
@@ -20,5 +21,6 @@ const struct bench_feature bench_features[] = {
 	{"tsa", bench_tsa},
 	{"sign", bench_signer},
 	{"tender", bench_tender},
+	{"est", bench_est},
 	{NULL, NULL},
 };

@@ -145,6 +145,11 @@ int ca_profile_dual_control(const struct ca_profile *p);
  * under dual control. The admin listener takes a role only from the
  * store's row of a certificate of such a profile. */
 int ca_profile_grants_role(const struct ca_profile *p);
+/* The name of |p|'s encryption twin ("encryption_twin": dual
+ * certificates, kmc/), or NULL. The loader checks the twin: another
+ * profile of the same issuer, RSA, keyEncipherment or keyAgreement and
+ * never a signing key usage, taking every subject field of |p|. */
+const char *ca_profile_twin(const struct ca_profile *p);
 /* The profile as JSON (for GET /api/v1/profiles); new reference. */
 json_t *ca_profile_json(const struct ca_profile *p);
 
@@ -207,6 +212,12 @@ struct ca_actor {
 	const char *client;       /* client address, or NULL */
 };
 
+/* Fills |ev| with the audit event of |who| (actor, role, request id,
+ * client) for |op| on |object|; every pointer is borrowed. */
+void ca_event(struct audit_event *ev, const struct ca_actor *who,
+    const char *op, const char *object, const char *outcome,
+    json_t *details);
+
 /* A request to issue: |subject| is the JSON object of subject fields
  * ({"organization":..,"uscc":..} / {"name":..,"id_number":..} ...), |san|
  * an optional {"dns":[..],"ip":[..],"email":[..]}; both borrowed. */
@@ -217,6 +228,11 @@ struct ca_issue_req {
 	json_t *subject;
 	json_t *san;
 	int64_t validity_days;    /* 0: the profile's maximum */
+	/* Instead of |csr_pem| (then NULL): a public key the CA side made,
+	 * the KMC's escrowed encryption key (kmc/), which needs no proof of
+	 * possession; its type must be one the profile allows. Borrowed.
+	 * Never set from a request's content. */
+	EVP_PKEY *pubkey;
 };
 
 #define CA_MAX_CSR 65536          /* PEM bytes */
@@ -287,6 +303,41 @@ void ca_issue_commit_async(ca_issue_job *job, ca_issue_done_fn fn,
 /* Abandons an uncommitted |job|: nothing is stored, and the signature it
  * carries is audited as a failure. Accepts NULL. */
 void ca_issue_job_free(ca_issue_job *job);
+
+/* For a caller that commits several certificates and other state in one
+ * transaction of its own (kmc/: a signing certificate, its encryption
+ * twin and the escrowed key): in the caller's store transaction, writes
+ * |job|'s certificate row and its "cert.issue" record (audit_append_tx).
+ * The job stays the caller's: after the commit, ca_issue_job_done()
+ * frees it; after a failure or rollback, ca_issue_job_free() audits the
+ * abandoned signature. */
+int ca_issue_write_tx(ca_issue_job *job) GP_WUR;
+void ca_issue_job_done(ca_issue_job *job);
+/* The serial (lower-case hex) and DER of |job|'s certificate; borrowed. */
+const char *ca_issue_job_serial(const ca_issue_job *job);
+const uint8_t *ca_issue_job_der(const ca_issue_job *job, size_t *out_len);
+
+/* Parses one PEM PKCS#10 request as issuance does (ca_csr.c: at most
+ * CA_MAX_CSR bytes, nothing trailing) and checks its signature with its
+ * own key (RFC 2986 3, proof of possession); returns that key and, when
+ * |out_subject| is not NULL, a copy of its subject. GP_ERR_INVALID or
+ * GP_ERR_TOO_LARGE with a "csr: ..." detail. */
+int ca_csr_pop(const char *pem, size_t len, EVP_PKEY **out_key,
+    X509_NAME **out_subject) GP_WUR;
+
+/* The subject fields of identity a profile validated (ca_subject_validate):
+ * "" when the profile stores none. */
+struct ca_subject_ids {
+	char uscc[32];
+	char id_number[32];
+};
+
+/* Checks |subject| (the JSON object of a request) against profile
+ * |profile| exactly as issuance does (fields, text, USCC and ID check
+ * characters), building nothing; fills |out|. GP_ERR_INVALID naming the
+ * field. */
+int ca_subject_validate(const struct ca_ctx *ca, const char *profile,
+    json_t *subject, struct ca_subject_ids *out) GP_WUR;
 
 /* 1 when |id| has the form of a request id (32 lower-case hex digits). */
 int ca_request_id_ok(const char *id);

@@ -249,3 +249,29 @@ ca_csr_spki(const struct ca_csr *csr, const X509_ALGOR **out_alg,
 	*out_alg = csr->req->info->pubkey->algor;
 	*out_key = csr->req->info->pubkey->public_key;
 }
+
+int
+ca_csr_pop(const char *pem, size_t len, EVP_PKEY **out_key,
+    X509_NAME **out_subject)
+{
+	struct ca_csr *csr = NULL;
+	int r;
+
+	*out_key = NULL;
+	if (out_subject != NULL)
+		*out_subject = NULL;
+	GUARD(ca_csr_parse(pem, len, &csr));
+	if (out_subject != NULL)
+		ENSURE((*out_subject = X509_NAME_dup(csr->req->info->subject)) !=
+		    NULL, GP_ERR_NOMEM);
+	*out_key = csr->key;
+	csr->key = NULL; /* transferred */
+	r = 0;
+out:
+	if (r != 0 && out_subject != NULL) {
+		X509_NAME_free(*out_subject);
+		*out_subject = NULL;
+	}
+	ca_csr_free(csr);
+	return r;
+}

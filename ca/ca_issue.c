@@ -35,6 +35,7 @@
  * gone. */
 struct ca_issue_job {
 	audit *audit;
+	store *st;
 	struct store_cert sc;
 	struct audit_event ev;        /* "cert.issue" success */
 	json_t *details;
@@ -170,9 +171,14 @@ ca_job_sign(const struct ca_ctx *ca, const struct ca_actor *who,
 
 	memset(&spec, 0, sizeof(spec));
 	spec.subject = subject;
-	spec.pubkey = ca_csr_key(csr);
-	/* The key info exactly as signed in the request, when it allows. */
-	ca_csr_spki(csr, &spec.spki_alg, &spec.spki_key);
+	if (csr != NULL) {
+		spec.pubkey = ca_csr_key(csr);
+		/* The key info exactly as signed in the request, when it
+		 * allows. */
+		ca_csr_spki(csr, &spec.spki_alg, &spec.spki_key);
+	} else {
+		spec.pubkey = req->pubkey; /* the KMC's (ca_request_check) */
+	}
 	spec.issuer_cert = issuer;
 	spec.issuer_key = ikey;
 	ca_validity(ca, p, req->validity_days, (int64_t)time(NULL),
@@ -217,6 +223,7 @@ ca_job_sign(const struct ca_ctx *ca, const struct ca_actor *who,
 	/* Everything the commit needs, owned by the job. */
 	ENSURE((job = calloc(1, sizeof(*job))) != NULL, GP_ERR_NOMEM);
 	job->audit = ca->audit;
+	job->st = ca->st;
 	ENSURE((job->sc.serial = ca_serial_hex(cert)) != NULL &&
 	    (job->sc.subject = ca_name_text(subject)) != NULL, GP_ERR_NOMEM);
 	ENSURE(ca_dup(&job->sc.role, vals.role) == 0 &&
@@ -474,4 +481,39 @@ ca_issue_job_free(ca_issue_job *job)
 	(void)ca_audit_fail(job->audit, &job->who, "cert.issue",
 	    job->sc.serial, r, NULL);
 	ca_job_drop(job);
+}
+
+int
+ca_issue_write_tx(ca_issue_job *job)
+{
+	int r;
+
+	ENSURE(job != NULL && job->st != NULL, gp_err_set(GP_ERR_INVALID,
+	    "ca_issue_write_tx: no job"));
+	/* The row and its "cert.issue" record, in the caller's
+	 * transaction. */
+	GUARD(store_cert_insert(job->st, &job->sc));
+	GUARD(audit_append_tx(job->audit, &job->ev, NULL));
+	r = 0;
+out:
+	return r;
+}
+
+void
+ca_issue_job_done(ca_issue_job *job)
+{
+	ca_job_drop(job);
+}
+
+const char *
+ca_issue_job_serial(const ca_issue_job *job)
+{
+	return job != NULL ? job->sc.serial : NULL;
+}
+
+const uint8_t *
+ca_issue_job_der(const ca_issue_job *job, size_t *out_len)
+{
+	*out_len = job != NULL ? job->sc.der_len : 0;
+	return job != NULL ? job->sc.der : NULL;
 }

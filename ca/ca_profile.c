@@ -424,7 +424,8 @@ ca_profile_parse(const struct ca_rd *rd, json_t *root, struct ca_profile *p)
 	    "common_name_from", "key_usage", "key_usage_critical",
 	    "extended_key_usage", "extended_key_usage_critical", "ca",
 	    "path_len", "ocsp_nocheck", "policies", "crl_distribution_point",
-	    "aia_ocsp", "aia_ca_issuers", "san", "dual_control", NULL};
+	    "aia_ocsp", "aia_ca_issuers", "san", "dual_control",
+	    "encryption_twin", NULL};
 	static const char *const san_known[] = {"dns", "ip", "email", NULL};
 	static const char *const fixed_known[] = {"attribute", "value", NULL};
 	char *issuer = NULL, fld[192];
@@ -615,6 +616,12 @@ ca_profile_parse(const struct ca_rd *rd, json_t *root, struct ca_profile *p)
 	ENSURE(p->role_field == NULL || p->dual_control, ca_perr(rd,
 	    "dual_control", "a profile that stores a role must have dual "
 	    "control"));
+	GUARD(ca_str(rd, root, "encryption_twin", 0, &p->twin));
+	/* Dual certificates are issued to a holder who enrols alone with a
+	 * one-time code (kmc/); a profile needing a second officer's
+	 * approval cannot be. */
+	ENSURE(p->twin == NULL || !p->dual_control, ca_perr(rd,
+	    "encryption_twin", "not with dual_control"));
 	r = 0;
 out:
 	free(issuer);
@@ -641,6 +648,7 @@ ca_profile_clear(struct ca_profile *p)
 			free(p->fields[i].values[j]);
 	}
 	free(p->cn_from);
+	free(p->twin);
 	for (i = 0; i < CA_MAX_POLICIES; i++)
 		free(p->policies[i]);
 	memset(p, 0, sizeof(*p));
@@ -663,6 +671,52 @@ static int
 ca_name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The encryption twin of |p| (dual certificates, GM/T 0034): a profile of
+ * the same issuer, not itself twinned nor under dual control, whose key
+ * usage is keyEncipherment or keyAgreement and never a signing one (a
+ * key the KMC escrows must never sign: a copy exists outside the USB
+ * key), for RSA keys (the KMC makes RSA key pairs for CMS key transport),
+ * and that takes every subject field of |p|, so that one validated
+ * subject serves both certificates. */
+static int
+ca_twin_check(const struct ca_rd *rd, const struct ca_profiles *ps,
+    const struct ca_profile *p)
+{
+	const struct ca_profile *t;
+	size_t i, j;
+	int r;
+
+	if (p->twin == NULL)
+		return 0;
+	ENSURE((t = ca_profile_find(ps, p->twin)) != NULL && t != p,
+	    ca_perr(rd, "encryption_twin", "must name another profile of "
+	    "profiles_dir"));
+	ENSURE(t->twin == NULL && !t->dual_control, ca_perr(rd,
+	    "encryption_twin", "the twin may have no twin and no dual "
+	    "control"));
+	ENSURE(t->issuer == p->issuer, ca_perr(rd, "encryption_twin",
+	    "the twin must have the same issuer"));
+	ENSURE((t->key_usage & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)) != 0 &&
+	    (t->key_usage & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION |
+	    KU_KEY_CERT_SIGN | KU_CRL_SIGN)) == 0, ca_perr(rd,
+	    "encryption_twin", "the twin's key_usage must be keyEncipherment "
+	    "or keyAgreement, never digitalSignature, nonRepudiation, "
+	    "keyCertSign or cRLSign"));
+	ENSURE((t->key_types & (CA_KEY_RSA_2048 | CA_KEY_RSA_3072)) != 0,
+	    ca_perr(rd, "encryption_twin", "the twin must allow rsa-2048 or "
+	    "rsa-3072 (the KMC's keys)"));
+	for (i = 0; i < p->fields_len; i++) {
+		for (j = 0; j < t->fields_len; j++)
+			if (strcmp(p->fields[i].name, t->fields[j].name) == 0)
+				break;
+		ENSURE(j < t->fields_len, ca_perr(rd, "encryption_twin",
+		    "the twin lacks a subject field of this profile"));
+	}
+	r = 0;
+out:
+	return r;
 }
 
 int
@@ -739,6 +793,10 @@ ca_profiles_load(const struct gp_config *cfg, struct ca_profiles **out)
 		free(path);
 		path = NULL;
 	}
+	for (i = 0; i < ps->len; i++) {
+		rd.file = ps->p[i].file;
+		GUARD(ca_twin_check(&rd, ps, &ps->p[i]));
+	}
 	*out = ps;
 	ps = NULL; /* transferred */
 	r = 0;
@@ -789,6 +847,12 @@ int
 ca_profile_dual_control(const struct ca_profile *p)
 {
 	return p->dual_control;
+}
+
+const char *
+ca_profile_twin(const struct ca_profile *p)
+{
+	return p != NULL ? p->twin : NULL;
 }
 
 int
@@ -873,5 +937,7 @@ ca_profile_json(const struct ca_profile *p)
 	json_object_set_new(o, "max_validity_days",
 	    json_integer(p->max_validity_days));
 	json_object_set_new(o, "dual_control", json_boolean(p->dual_control));
+	if (p->twin != NULL)
+		json_object_set_new(o, "encryption_twin", json_string(p->twin));
 	return o;
 }

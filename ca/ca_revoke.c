@@ -13,6 +13,9 @@
  * judges the status at any past time. OCSP reads the store on every
  * request, so a change shows there at once, and in the next CRL.
  *
+ * Revoking either certificate of a pair (a signing certificate and its
+ * encryption twin, kmc/) revokes the other in the same transaction.
+ *
  * Revoking a held certificate keeps the hold's start as the revocation
  * time: RFC 5280 5.3.1 makes certificateHold a revocation reason, so the
  * certificate has been revoked since the hold began, and OCSP, the CRLs
@@ -44,6 +47,64 @@ ca_reason_name(int code)
 }
 
 enum ca_change { CA_REVOKE, CA_HOLD, CA_RELEASE };
+
+/* In the transaction of |serial|'s revocation: revokes the other
+ * certificate of its pair (a signing certificate and its encryption
+ * twin, kmc/), if any and not revoked yet, with the same reason and
+ * invalidity date, its own status history event and "cert.revoke"
+ * record naming the revocation that caused it. One USB key holds both
+ * keys: when it is lost or its holder leaves, both go. */
+static int
+ca_revoke_twin_tx(const struct ca_ctx *ca, const struct ca_actor *who,
+    const char *serial, int reason, int64_t invalidity_date, int64_t now)
+{
+	struct store_pair pair;
+	struct store_cert_state cs;
+	struct store_status_change sc;
+	struct audit_event ev;
+	json_t *details = NULL;
+	const char *twin;
+	int64_t at;
+	int r;
+
+	memset(&pair, 0, sizeof(pair));
+	r = store_pair_get(ca->st, serial, &pair);
+	if (r == GP_ERR_NOT_FOUND) {
+		r = 0;
+		goto out;
+	}
+	GUARD(r);
+	twin = strcmp(pair.signing, serial) == 0 ? pair.encryption :
+	    pair.signing;
+	GUARD(store_cert_state_get(ca->st, twin, &cs));
+	if (strcmp(cs.status, "revoked") == 0) {
+		r = 0;
+		goto out;
+	}
+	at = strcmp(cs.status, "hold") == 0 && cs.revoked_at > 0 ?
+	    cs.revoked_at : now;
+	ENSURE((details = json_pack("{s:s, s:s, s:s, s:I, s:s}", "from",
+	    cs.status, "to", "revoked", "reason", ca_reason_name(reason),
+	    "time", (json_int_t)at, "with", serial)) != NULL, GP_ERR_NOMEM);
+	if (invalidity_date > 0)
+		json_object_set_new(details, "invalidity_date",
+		    json_integer(invalidity_date));
+	memset(&sc, 0, sizeof(sc));
+	sc.serial = twin;
+	sc.change = STORE_CHANGE_REVOKE;
+	sc.time = at;
+	sc.reason = reason;
+	sc.invalidity_date = invalidity_date;
+	sc.actor = who->actor;
+	GUARD(store_cert_status_change(ca->st, &sc));
+	ca_event(&ev, who, "cert.revoke", twin, "success", details);
+	GUARD(audit_append_tx(ca->audit, &ev, NULL));
+	r = 0;
+out:
+	json_decref(details);
+	store_pair_clear(&pair);
+	return r;
+}
 
 static int
 ca_status_change(const struct ca_ctx *ca, const struct ca_actor *who,
@@ -141,8 +202,14 @@ ca_status_change(const struct ca_ctx *ca, const struct ca_actor *who,
 	sc.actor = who->actor;
 	GUARD(store_cert_status_change(ca->st, &sc));
 	ca_event(&ev, who, op, serial, "success", details);
-	in_tx = 0; /* ended by ca_commit_record */
-	GUARD(ca_commit_record(ca->st, ca->audit, &ev));
+	GUARD(audit_append_tx(ca->audit, &ev, NULL));
+	/* The encryption twin of a pair goes with it, in this transaction,
+	 * its record after this one's. */
+	if (change == CA_REVOKE)
+		GUARD(ca_revoke_twin_tx(ca, who, serial, rsn, invalidity_date,
+		    now));
+	in_tx = 0;
+	GUARD(store_commit(ca->st));
 	r = 0;
 out:
 	if (in_tx)

@@ -410,7 +410,16 @@ ca_request_check(const struct ca_ctx *ca, const struct ca_issue_req *req,
 	    p->name));
 	GUARD(ca_subject_check(p, req->subject, vals));
 	GUARD(ca_san_build(p, req->san, &san));
-	GUARD(ca_csr_check(p, req->csr_pem, req->csr_len, out_csr));
+	if (req->pubkey != NULL) {
+		/* A key the CA side generated (the KMC): nothing to prove,
+		 * but its type must be one the profile allows. */
+		unsigned int kt = ca_key_type(req->pubkey);
+		ENSURE(req->csr_pem == NULL && kt != 0 &&
+		    (p->key_types & kt) != 0, gp_err_set(GP_ERR_INVALID,
+		    "key: not a key type profile %s allows", p->name));
+	} else {
+		GUARD(ca_csr_check(p, req->csr_pem, req->csr_len, out_csr));
+	}
 	*out_p = p;
 	*out_san = san;
 	san = NULL; /* transferred */
@@ -468,5 +477,29 @@ ca_subject_build(const struct ca_ctx *ca, const struct ca_profile *p,
 out:
 	free(pv);
 	X509_NAME_free(name);
+	return r;
+}
+
+int
+ca_subject_validate(const struct ca_ctx *ca, const char *profile,
+    json_t *subject, struct ca_subject_ids *out)
+{
+	const struct ca_profile *p;
+	struct ca_vals vals;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	ENSURE(ca != NULL && profile != NULL &&
+	    (p = ca_profile_find(ca->profiles, profile)) != NULL,
+	    gp_err_set(GP_ERR_INVALID, "profile: \"%s\" is not a profile of "
+	    "this instance", profile != NULL ? ca_echo(profile) : ""));
+	GUARD(ca_subject_check(p, subject, &vals));
+	if (vals.uscc != NULL)
+		snprintf(out->uscc, sizeof(out->uscc), "%s", vals.uscc);
+	if (vals.id_number != NULL)
+		snprintf(out->id_number, sizeof(out->id_number), "%s",
+		    vals.id_number);
+	r = 0;
+out:
 	return r;
 }

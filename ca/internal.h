@@ -106,6 +106,8 @@ struct ca_profile {
 	char *role_field;       /* field giving the administrative role
 	                         * (stored, never read from the subject);
 	                         * only with dual_control */
+	char *twin;             /* the encryption twin's profile (dual
+	                         * certificates, kmc/), or NULL */
 };
 
 struct ca_profiles {
@@ -181,10 +183,6 @@ json_t *ca_refusal_details(json_t *details, int code, const char *detail);
 /* The outcome the rule gives |code|: "denied" or "failure". */
 const char *ca_fail_outcome(int code);
 
-/* The audit event of |who| for |op| on |object|. */
-void ca_event(struct audit_event *ev, const struct ca_actor *who,
-    const char *op, const char *object, const char *outcome,
-    json_t *details);
 
 /* The end of a state change made in the transaction the caller began on
  * |st| (store_begin): appends its record |ev| (audit_append_tx) and

@@ -14,6 +14,8 @@
 #ifndef GOVPKI_CLI_H
 #define GOVPKI_CLI_H
 
+#include <stdio.h>
+
 #include <jansson.h>
 #include <openssl/x509.h>
 
@@ -39,6 +41,24 @@ int cmd_verify(int argc, char **argv);
  * `govpki bid` (cmd_bid.c, the bidder's client): tender/tender.h. */
 int cmd_tender(int argc, char **argv);
 int cmd_bid(int argc, char **argv);
+/* `govpki token enroll|renew|unblock|decrypt` (cmd_token_est.c): the
+ * holder's USB key over EST; cmd_token() dispatches there when
+ * cmd_token_est_is(argv[1]), and its group help lists them with
+ * cmd_token_est_help(). */
+int cmd_token_est(int argc, char **argv);
+/* getopt_long takes any unambiguous prefix ("--code" for "--code-file",
+ * "--pin" for "--pin-file", whose value would then be printed as a file
+ * name): refuses every option of argv[1..] that is not exactly one of
+ * |longopts|, naming it without its value, with a hint when it looks
+ * like a PIN or an enrolment code. CLI_USAGE, or 0 (cmd_token.c). */
+struct option;
+int token_exact_options(const char *cmd, int argc, char **argv,
+    const struct option *longopts);
+/* The user PIN of a token: from |pin_file|, else $GOVPKI_PIN, else asked
+ * on the terminal with |prompt|; freed with gp_secret_free(). */
+int token_pin(const char *pin_file, const char *prompt, char **out) GP_WUR;
+int cmd_token_est_is(const char *sub);
+void cmd_token_est_help(FILE *f);
 /* `govpki ca crl ...` (cmd_crl.c); cmd_ca() dispatches "crl" here with
  * argv[0] == "crl". */
 int cmd_ca_crl(int argc, char **argv);

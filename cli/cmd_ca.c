@@ -38,6 +38,7 @@ struct ca_opts {
 	const char *invalidity;
 	const char *uscc, *id_number, *status, *after, *requester;
 	int64_t validity_days;
+	int64_t expiring_s;     /* --expiring: within this many seconds */
 	int64_t limit;
 	int json;
 	int pem;
@@ -123,9 +124,11 @@ static const struct ca_sub ca_subs[] = {
 	{"release", "SERIAL", "Lifts the hold of a certificate.\n", "",
 	    CA_ARG_SERIAL, 1, ca_run_status},
 	{"list", "[--uscc C] [--id-number N] [--status S] [--profile P]\n"
-	    "                 [--after SERIAL] [--limit N]",
-	    "Lists certificates (S: good, hold, revoked) in serial order.\n",
-	    "untpal", 0, 0, ca_run_list},
+	    "                 [--expiring Nd] [--after SERIAL] [--limit N]",
+	    "Lists certificates (S: good, hold, revoked) in serial order.\n"
+	    "--expiring 30d: those whose notAfter falls within the next 30 days "
+	    "(good\nones unless --status says otherwise), to renew in time.\n",
+	    "untpalx", 0, 0, ca_run_list},
 	{"show", "SERIAL [--pem]", "Shows a stored certificate.\n", "P",
 	    CA_ARG_SERIAL, 0, ca_run_show},
 };
@@ -205,6 +208,7 @@ ca_parse(const struct ca_sub *sub, int argc, char **argv, struct ca_opts *o)
 		{"requester", required_argument, NULL, 'R'},
 		{"after", required_argument, NULL, 'a'},
 		{"limit", required_argument, NULL, 'l'},
+		{"expiring", required_argument, NULL, 'x'},
 		{"pem", no_argument, NULL, 'P'},
 		{"yes", no_argument, NULL, 'y'},
 		{"json", no_argument, NULL, 'j'},
@@ -277,6 +281,28 @@ ca_parse(const struct ca_sub *sub, int argc, char **argv, struct ca_opts *o)
 				return cli_usage(cmd, "--limit needs a number "
 				    "from 1 to 1000");
 			break;
+		case 'x': {
+			/* "30d" (days) or "12h" (hours); a bare number is
+			 * days. */
+			char unit[8] = "d", num[24];
+			size_t nl = strspn(optarg, "0123456789");
+			int64_t v = 0;
+
+			if (nl == 0 || nl >= sizeof(num) ||
+			    strlen(optarg + nl) > 1)
+				return cli_usage(cmd, "--expiring needs a "
+				    "duration such as 30d or 12h");
+			memcpy(num, optarg, nl);
+			num[nl] = '\0';
+			if (optarg[nl] != '\0')
+				unit[0] = optarg[nl];
+			if (ca_count(num, &v) != 0 || v > 36500 ||
+			    (unit[0] != 'd' && unit[0] != 'h'))
+				return cli_usage(cmd, "--expiring needs a "
+				    "duration such as 30d or 12h (1 to 36500)");
+			o->expiring_s = v * (unit[0] == 'd' ? 86400 : 3600);
+			break;
+		}
 		default:
 			return cli_usage(cmd, "unknown option");
 		}
@@ -649,6 +675,14 @@ ca_run_list(const struct ca_ctx *ca, const struct ca_actor *who,
 	q.profile = o->profile;
 	q.after = o->after;
 	q.limit = o->limit;
+	if (o->expiring_s > 0) {
+		/* Still valid now, and expiring within the window: what to
+		 * renew (revoked ones are not renewed). */
+		q.expires_after = (int64_t)time(NULL);
+		q.expires_before = q.expires_after + o->expiring_s;
+		if (q.status == NULL)
+			q.status = "good";
+	}
 	GUARD(store_cert_find(ca->st, &q, &list, &n));
 	GUARD(ca_audit_read(ca, who, "cert.list", "certificates"));
 	for (i = 0; i < n; i++) {

@@ -14,8 +14,8 @@ static void
 serve_help(void)
 {
 	printf("usage: govpki serve [--dir DIR] [--http ADDR:PORT] "
-	    "[--https ADDR:PORT] [--node NAME] [--quiet]\n"
-	    "                    [--json]\n\n"
+	    "[--https ADDR:PORT] [--est ADDR:PORT]\n"
+	    "                    [--node NAME] [--quiet] [--json]\n\n"
 	    "Serves the instance in DIR (default ./var): public HTTP (OCSP, "
 	    "CRL, TSA, CA\n"
 	    "certificates, /healthz, /metrics) and the admin HTTPS API with "
@@ -28,6 +28,12 @@ serve_help(void)
 	    "  --dir DIR          instance directory (default ./var)\n"
 	    "  --http ADDR:PORT   public listener (overrides listen.http)\n"
 	    "  --https ADDR:PORT  admin listener (overrides listen.https)\n"
+	    "  --est ADDR:PORT    also serve EST (RFC 7030: USB-key "
+	    "enrolment, renewal,\n"
+	    "                     key delivery) over HTTPS with optional "
+	    "client certificates,\n"
+	    "                     e.g. 127.0.0.1:8444 (docs/est.md); off "
+	    "without it\n"
 	    "  --node NAME        this node's name when several serve one "
 	    "PostgreSQL store\n"
 	    "                     (its own time-stamp bound; the CRL lease; "
@@ -46,6 +52,7 @@ cmd_serve(int argc, char **argv)
 		{"dir", required_argument, NULL, 'd'},
 		{"http", required_argument, NULL, 'p'},
 		{"https", required_argument, NULL, 's'},
+		{"est", required_argument, NULL, 'e'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"json", no_argument, NULL, 'j'},
 		{"node", required_argument, NULL, 'n'},
@@ -75,6 +82,9 @@ cmd_serve(int argc, char **argv)
 			break;
 		case 's':
 			opts.https_listen = optarg;
+			break;
+		case 'e':
+			opts.est_listen = optarg;
 			break;
 		case 'q':
 			opts.quiet = 1;
@@ -114,6 +124,12 @@ cmd_serve(int argc, char **argv)
 			return cli_usage("serve", gp_err_detail());
 		if (setenv(INSTANCE_NODE_ENV, node, 1) != 0)
 			return cli_fail(GP_ERR_NOMEM, json);
+	}
+	if (opts.est_listen != NULL) {
+		if (gp_parse_hostport("--est", opts.est_listen, &host,
+		    &port) != 0)
+			return cli_usage("serve", gp_err_detail());
+		free(host);
 	}
 	gp_log_json(json);
 	if ((r = instance_open(dir, INSTANCE_KEYS, &inst)) != 0)

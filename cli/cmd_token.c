@@ -142,6 +142,7 @@ token_help(FILE *f)
 	fprintf(f, "usage: govpki token SUBCOMMAND [options]\n\n");
 	for (i = 0; i < TOKEN_NSUBS; i++)
 		fprintf(f, "  govpki token %s\n", token_subs[i].usage);
+	cmd_token_est_help(f); /* enroll, renew, unblock, decrypt */
 	fprintf(f, "\nEach sub-command has its own --help.\n");
 	token_help_footer(f);
 }
@@ -177,7 +178,7 @@ token_optname(unsigned int bits, char *buf, size_t buf_len)
 }
 
 /* Reads the user PIN: --pin-file, else $GOVPKI_PIN, else the terminal. */
-static int
+int
 token_pin(const char *pin_file, const char *prompt, char **out)
 {
 	struct tok_pin_source src;
@@ -308,12 +309,12 @@ out:
  * name in the error. Only exact option names are accepted, and a refused
  * option is named without its value.
  */
-static int
+int
 token_exact_options(const char *cmd, int argc, char **argv,
     const struct option *longopts)
 {
 	const struct option *lo;
-	char what[120];
+	char what[160];
 	size_t n;
 	int i;
 
@@ -330,9 +331,13 @@ token_exact_options(const char *cmd, int argc, char **argv,
 		if (lo->name == NULL) {
 			snprintf(what, sizeof(what), "unknown option --%.*s%s",
 			    (int)(n > 40 ? 40 : n), argv[i] + 2,
-			    strncmp(argv[i] + 2, "pin", 3) == 0 ?
+			    strncmp(argv[i] + 2, "pin", 3) == 0 ||
+			    strncmp(argv[i] + 2, "so-pin", 6) == 0 ?
 			    " (no option takes a PIN value: use --pin-file, "
-			    "$" TOKEN_PIN_ENV " or the prompt)" : "");
+			    "$" TOKEN_PIN_ENV " or the prompt)" :
+			    strncmp(argv[i] + 2, "code", 4) == 0 ?
+			    " (the enrolment code is a secret: use "
+			    "--code-file or the prompt)" : "");
 			return cli_usage(cmd, what);
 		}
 		/* Skip the value of "--opt VALUE". */
@@ -653,6 +658,8 @@ cmd_token(int argc, char **argv)
 	if ((rc = cli_group_help(argc, argv, token_help)) >= 0)
 		return rc;
 	sub = argv[1];
+	if (cmd_token_est_is(sub))
+		return cmd_token_est(argc, argv);
 	for (si = 0; si < TOKEN_NSUBS; si++)
 		if (strcmp(sub, token_subs[si].name) == 0)
 			break;

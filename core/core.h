@@ -46,7 +46,8 @@ enum {
 	GP_ERR_BUSY = -19,
 	GP_ERR_NO_PIN = -20,       /* no PIN could be obtained from the configured source */
 	GP_ERR_LOGIN_REQUIRED = -21,
-	GP_ERR_UNAUTHENTICATED = -22, /* no or unacceptable client certificate */
+	GP_ERR_UNAUTHENTICATED = -22, /* no or unacceptable client certificate
+	                               * or credential (an enrolment code) */
 	GP_ERR_CONFLICT = -23,     /* the object is in a state that forbids this */
 	GP_ERR_MAX_ = -24
 };

@@ -43,7 +43,7 @@ static const struct err_entry err_table[] = {
 	{GP_ERR_NO_PIN, "no_pin", "no PIN available"},
 	{GP_ERR_LOGIN_REQUIRED, "login_required", "token login required"},
 	{GP_ERR_UNAUTHENTICATED, "unauthenticated",
-	    "no acceptable client certificate"},
+	    "not authenticated"},
 	{GP_ERR_CONFLICT, "conflict", "conflicts with the current state"},
 };
 

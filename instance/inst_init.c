@@ -24,6 +24,7 @@
 
 #include "ca/ca.h"
 #include "instance/instance.h"
+#include "kmc/kmc.h"
 #include "tsa/tsa.h"
 
 #define INIT_PIN_LEN 16
@@ -687,6 +688,14 @@ init_store(struct init_ctx *ic, const char *actor)
 		    "algo", tok_algo_name(ic->opts->algo), "sensitive", sens,
 		    "extractable", extr)));
 	}
+	GUARD(tok_wrapkey_attrs(ic->tok, ic->cfg->token_label, KMC_WRAP_LABEL,
+	    &sens, &extr));
+	ENSURE(sens == 1 && extr == 0, gp_err_set(GP_ERR_DEVICE, "KMC storage "
+	    "key %s: token reports sensitive=%d extractable=%d", KMC_WRAP_LABEL,
+	    sens, extr));
+	GUARD(init_audit_event(a, actor, "kmc.key.generate", KMC_WRAP_LABEL,
+	    json_pack("{s:s, s:b, s:b}", "algo", "aes-256", "sensitive", sens,
+	    "extractable", extr)));
 	for (i = 0; i < ic->issued_len; i++) {
 		X509 *c = ic->issued[i].cert;
 		const ASN1_TIME *t;
@@ -765,6 +774,9 @@ init_token(struct init_ctx *ic)
 	/* The default seal key (see instance_init: seals[0]). */
 	GUARD(tok_keygen(ic->tok, ic->cfg->token_label, "seal",
 	    ic->opts->algo, &ic->seal_pub));
+	/* The key management centre's storage key (kmc/kmc.h). */
+	GUARD(kmc_storage_key_create(ic->tok, ic->cfg->token_label,
+	    KMC_WRAP_LABEL));
 	r = 0;
 out:
 	gp_secret_free(user);

@@ -16,6 +16,8 @@
  *   srv_tick.c     the periodic threads (guard, CRL schedule, audit
  *                  checkpoints)
  *   srv_peer.c     per-address memory: aggregated refusals, nonce rate
+ *   srv_est.c      the EST listener (RFC 7030), enrolment codes
+ *   srv_kmc.c      judicial recovery of escrowed keys (dual control)
  *
  * Threads: handlers run on libmicrohttpd pool threads. struct srv is
  * written before the daemons start and only read afterwards, except for the
@@ -37,12 +39,14 @@
 #include "ca/ca.h"
 #include "core/core.h"
 #include "instance/instance.h"
+#include "kmc/kmc.h"
 #include "server/server.h"
 #include "tsa/tsa.h"
 
-enum srv_listener { SRV_PUBLIC = 0, SRV_ADMIN = 1, SRV_LISTENERS = 2 };
+enum srv_listener { SRV_PUBLIC = 0, SRV_ADMIN = 1, SRV_EST = 2,
+    SRV_LISTENERS = 3 };
 
-/* "public" or "admin". */
+/* "public", "admin" or "est". */
 const char *srv_listener_name(enum srv_listener l);
 
 /* Roles, as bits so that a route can allow several. */
@@ -175,6 +179,11 @@ struct srv {
 	struct srv_signer *signer;
 	/* Sealed-bid tendering (srv_tender.c); set by srv_tender_init(). */
 	struct srv_tender *tender;
+	/* The key management centre and the EST listener's CA certificates
+	 * (srv_est.c); set by srv_est_init() before the listeners start. */
+	struct kmc *kmc;
+	uint8_t *est_cacerts;           /* certs-only DER: ca, root */
+	size_t est_cacerts_len;
 };
 
 /* One request, the MHD per-request context. */
@@ -311,6 +320,41 @@ void srv_tender_stream_free(struct srv_req *rq);
 /* The 413 of a bid over its tender's cap, audited with its rule, built in
  * rq->resp; 0, or an error (then the plain 413). */
 int srv_tender_too_large(struct srv_req *rq);
+/* The loaded seal |name| (key, certificate and its chain, all borrowed
+ * from s->signer until srv_sign_free); GP_ERR_NOT_FOUND. */
+int srv_sign_seal(struct srv *s, const char *name, EVP_PKEY **out_key,
+    X509 **out_cert, STACK_OF(X509) **out_chain) GP_WUR;
+/* srv_est.c: the EST listener (RFC 7030) and the officer's enrolment
+ * codes; srv_kmc.c: judicial recoveries. srv_est_init() opens the key
+ * management centre over the instance token (creating its storage key,
+ * recorded, for an instance made before it) after srv_ca_init() and
+ * srv_sign_init(); srv_est_free() accepts a server where it failed or
+ * never ran. */
+int srv_est_init(struct srv *s) GP_WUR;
+void srv_est_free(struct srv *s);
+int srv_h_est_cacerts(struct srv_req *rq, const char *url);
+int srv_h_est_enroll(struct srv_req *rq, const char *url);
+int srv_h_est_reenroll(struct srv_req *rq, const char *url);
+int srv_h_est_serverkeygen(struct srv_req *rq, const char *url);
+int srv_h_est_keyhistory(struct srv_req *rq, const char *url);
+int srv_h_enrolment_create(struct srv_req *rq, const char *url);
+int srv_h_recovery_create(struct srv_req *rq, const char *url);
+int srv_h_recovery_show(struct srv_req *rq, const char *url);
+int srv_h_recovery_decide(struct srv_req *rq, const char *url);
+/* Helpers of srv_ca.c that the KMC's admin routes share: the actor of
+ * an authenticated request, the JSON object body (duplicate keys
+ * refused; |optional|: an empty body gives NULL), and the refusal of a
+ * field outside |known| (NULL-terminated). */
+void srv_ca_actor(struct srv_req *rq, struct ca_actor *who);
+int srv_ca_body(struct srv_req *rq, int optional, json_t **out) GP_WUR;
+int srv_ca_known(json_t *o, const char *const *known) GP_WUR;
+
+/* The verified leaf certificate of the TLS peer (srv_auth.c: GnuTLS and
+ * OpenSSL both verify it against root and issuing CA, purpose TLS
+ * client), for the EST listener, whose client certificates are optional:
+ * GP_ERR_UNAUTHENTICATED naming why when there is none or it fails. */
+int srv_peer_cert(struct srv_req *rq, X509 **out) GP_WUR;
+
 /* Loads the profiles (a bad one fails start-up naming file, field and
  * reason) and fills s->ca from the instance; srv_ca_free() accepts a
  * server where it failed or never ran. */
@@ -554,6 +598,12 @@ void srv_metrics_error(int code);
 void srv_metrics_signature(const char *key);
 /* Resets every counter (tests). */
 void srv_metrics_reset(void);
+/* Appends to the |*len| bytes of |*text| (realloc'ed) the gauge
+ * govpki_certificates_expiring{within="30d"}: good certificates whose
+ * notAfter falls within the next SRV_EXPIRING_S, so that renewals are
+ * not missed. Nothing is appended when the store cannot count. */
+#define SRV_EXPIRING_S (30 * 86400)
+int srv_metrics_expiring(store *st, char **text, size_t *len) GP_WUR;
 /* Renders the Prometheus text exposition; |audit_records| < 0 omits that
  * gauge. The caller frees *out with free(). */
 int srv_metrics_render(int64_t audit_records, int in_flight, char **out,

@@ -7,6 +7,9 @@
  *           certificate issued by this instance's CA; the role in it
  *           (subject title: sysadmin, officer, auditor) is checked on every
  *           request, and a revoked, held or expired certificate is refused.
+ *   est     HTTPS (when asked for: --est, e.g. 127.0.0.1:8444) with
+ *           optional client certificates: EST enrolment (RFC 7030) of
+ *           holders' USB keys (srv_est.c, kmc/).
  *
  * Every request gets a request id, one JSON log line and, when it operates
  * on something or is refused, an audit record. Errors are
@@ -21,6 +24,9 @@
 struct server_opts {
 	const char *http_listen;  /* overrides the configuration when set */
 	const char *https_listen;
+	const char *est_listen;   /* the EST listener (RFC 7030, HTTPS with
+	                           * optional client certificates), or NULL:
+	                           * none */
 	int quiet;                /* no banner */
 };
 

@@ -192,7 +192,7 @@ srv_trust_free(struct srv *s)
 }
 
 /* Steps 1 to 3: the verified leaf certificate of the TLS peer. */
-static int
+int
 srv_peer_cert(struct srv_req *rq, X509 **out)
 {
 	int r = GP_ERR_UNAUTHENTICATED;

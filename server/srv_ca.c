@@ -74,7 +74,7 @@ srv_ca_free(struct srv *s)
 	memset(&s->ca, 0, sizeof(s->ca));
 }
 
-static void
+void
 srv_ca_actor(struct srv_req *rq, struct ca_actor *who)
 {
 	memset(who, 0, sizeof(*who));
@@ -88,7 +88,7 @@ srv_ca_actor(struct srv_req *rq, struct ca_actor *who)
 /* The request body as a JSON object (NULL when the body is empty and
  * |optional|). Duplicate keys are refused: they would let two readers see
  * two different requests. */
-static int
+int
 srv_ca_body(struct srv_req *rq, int optional, json_t **out)
 {
 	json_error_t jerr;
@@ -114,7 +114,7 @@ srv_ca_body(struct srv_req *rq, int optional, json_t **out)
 	return 0;
 }
 
-static int
+int
 srv_ca_known(json_t *o, const char *const *known)
 {
 	const char *k;

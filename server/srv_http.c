@@ -429,8 +429,9 @@ void
 srv_refused(struct srv_req *rq, enum srv_refusal k)
 {
 	/* Anonymous requests only: the admin listener's refusals name an
-	 * actor and are audited one by one. */
-	if (rq->listener == SRV_PUBLIC)
+	 * actor and are audited one by one (so are EST's enrolment refusals,
+	 * by their handlers; its 404s and 405s are counted here). */
+	if (rq->listener != SRV_ADMIN)
 		srv_peers_refused(rq->srv->peers, rq->client, k, gp_now_ms());
 }
 

@@ -149,10 +149,10 @@ srv_mhd_log(void *cls, const char *fmt, va_list ap)
  * does not, so that accept() never runs the process out of descriptors
  * the store and the token need. */
 static unsigned int
-srv_conn_limit(const struct gp_config *cfg)
+srv_conn_limit(const struct gp_config *cfg, unsigned int listeners)
 {
 	struct rlimit rl, want;
-	rlim_t need = (rlim_t)cfg->max_connections * SRV_LISTENERS +
+	rlim_t need = (rlim_t)cfg->max_connections * listeners +
 	    SRV_FD_RESERVE;
 	rlim_t fit;
 
@@ -167,8 +167,8 @@ srv_conn_limit(const struct gp_config *cfg)
 	}
 	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
 		return (unsigned int)cfg->max_connections;
-	fit = rl.rlim_cur > SRV_FD_RESERVE + SRV_LISTENERS ?
-	    (rl.rlim_cur - SRV_FD_RESERVE) / SRV_LISTENERS : 1;
+	fit = rl.rlim_cur > SRV_FD_RESERVE + listeners ?
+	    (rl.rlim_cur - SRV_FD_RESERVE) / listeners : 1;
 	gp_log(GP_LOG_WARN, "server: limits.max_connections %lld per listener "
 	    "needs about %llu open files, but the limit is %llu: %llu "
 	    "connections per listener; raise the limit (ulimit -n, systemd "
@@ -254,13 +254,16 @@ srv_start(struct srv *s, enum srv_listener l, const char *hostport,
 	unsigned int per_ip = (unsigned int)cfg->max_connections_per_ip;
 	const char *name = srv_listener_name(l);
 
-	GUARD(srv_addr(l == SRV_ADMIN ? "https_listen" : "http_listen",
-	    hostport, &addr, &v6));
+	GUARD(srv_addr(l == SRV_ADMIN ? "https_listen" : l == SRV_EST ?
+	    "--est" : "http_listen", hostport, &addr, &v6));
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
 	if (v6)
 		flags |= MHD_USE_IPv6;
-	if (l == SRV_ADMIN) {
+	if (l != SRV_PUBLIC) {
+		/* Admin and EST: TLS, asking for a client certificate under
+		 * the instance's CA (GnuTLS's "request", not "require": the
+		 * handlers decide; srv_auth.c, srv_est.c). */
 		flags |= MHD_USE_TLS;
 		s->d[l] = MHD_start_daemon(flags, 0, NULL, NULL,
 		    srv_access, &s->lctx[l],
@@ -463,7 +466,7 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	struct srv s;
 	sigset_t set, old;
 	MHD_socket fds[SRV_LISTENERS] = {MHD_INVALID_SOCKET,
-	    MHD_INVALID_SOCKET};
+	    MHD_INVALID_SOCKET, MHD_INVALID_SOCKET};
 	const char *http, *https;
 	json_t *details = NULL;
 
@@ -487,6 +490,8 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	s.lctx[SRV_PUBLIC].listener = SRV_PUBLIC;
 	s.lctx[SRV_ADMIN].srv = &s;
 	s.lctx[SRV_ADMIN].listener = SRV_ADMIN;
+	s.lctx[SRV_EST].srv = &s;
+	s.lctx[SRV_EST].listener = SRV_EST;
 	atomic_init(&s.in_flight, 0);
 	ENSURE(pthread_mutex_init(&s.health_mu, NULL) == 0, GP_ERR_INTERNAL);
 	mu = 1;
@@ -514,6 +519,7 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	GUARD(srv_ca_init(&s));
 	GUARD(srv_sign_init(&s));
 	GUARD(srv_tender_init(&s));
+	GUARD(srv_est_init(&s));
 
 	/* Before any MHD thread exists, so that every thread inherits it. */
 	sigemptyset(&set);
@@ -524,23 +530,29 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	/* A client that goes away must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 
-	conn_limit = srv_conn_limit(inst->cfg);
+	/* The EST listener, when asked for, is a third. */
+	conn_limit = srv_conn_limit(inst->cfg, opts != NULL &&
+	    opts->est_listen != NULL ? 3 : 2);
 	GUARD(srv_start(&s, SRV_PUBLIC, http, conn_limit));
 	GUARD(srv_start(&s, SRV_ADMIN, https, conn_limit));
+	if (opts != NULL && opts->est_listen != NULL)
+		GUARD(srv_start(&s, SRV_EST, opts->est_listen, conn_limit));
 	GUARD(srv_ticker_start(&s, SRV_GUARD_TICK_MS, srv_guard_tick,
 	    "the guard", &s.guard));
 	GUARD(srv_ticker_start(&s, SRV_CRL_TICK_MS, srv_crl_tick,
 	    "the CRL schedule", &s.crl_tick));
 
-	details = json_pack("{s:s, s:s}", "http", http, "https", https);
+	details = json_pack("{s:s, s:s, s:s?}", "http", http, "https", https,
+	    "est", opts != NULL ? opts->est_listen : NULL);
 	GUARD(srv_audit_local(&s, "server.start", "success", details));
 	GUARD(srv_audit_checkpoint(&s, 0)); /* seals a crashed run's records */
 	/* From now on the checkpoint thread alone signs, until shutdown. */
 	if (inst->cfg->audit_checkpoint_s > 0)
 		GUARD(srv_ticker_start(&s, inst->cfg->audit_checkpoint_s * 1000,
 		    srv_audit_tick, "the audit checkpoints", &s.cp_tick));
-	gp_log(GP_LOG_INFO, "server: listening on http://%s and https://%s",
-	    http, https);
+	gp_log(GP_LOG_INFO, "server: listening on http://%s and https://%s%s%s",
+	    http, https, s.listen[SRV_EST] != NULL ? " and EST on https://" :
+	    "", s.listen[SRV_EST] != NULL ? s.listen[SRV_EST] : "");
 	if (opts == NULL || !opts->quiet)
 		srv_banner(&s);
 
@@ -593,6 +605,7 @@ out:
 	srv_ca_free(&s); /* after the daemons stopped */
 	srv_sign_free(&s); /* after the daemons stopped */
 	srv_tender_free(&s); /* after the daemons stopped */
+	srv_est_free(&s); /* after the daemons stopped */
 	srv_tls_free(&s);
 	if (mask_set)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/internal.h"
 
@@ -44,6 +45,8 @@ srv_listener_name(enum srv_listener l)
 		return "public";
 	case SRV_ADMIN:
 		return "admin";
+	case SRV_EST:
+		return "est";
 	default:
 		return "unknown";
 	}
@@ -248,4 +251,27 @@ srv_metrics_render(int64_t audit_records, int in_flight, char **out,
 out:
 	free(b.p);
 	return r;
+}
+
+int
+srv_metrics_expiring(store *st, char **text, size_t *len)
+{
+	static const char fmt[] = "# HELP govpki_certificates_expiring Good "
+	    "certificates whose notAfter is within the next 30 days.\n"
+	    "# TYPE govpki_certificates_expiring gauge\n"
+	    "govpki_certificates_expiring{within=\"30d\"} %lld\n";
+	int64_t now = (int64_t)time(NULL), n = 0;
+	char *nt;
+	int w;
+
+	/* A store that cannot count omits the gauge, not the scrape. */
+	if (store_cert_count_expiring(st, now, now + SRV_EXPIRING_S, &n) != 0)
+		return 0;
+	w = snprintf(NULL, 0, fmt, (long long)n);
+	if (w < 0 || (nt = realloc(*text, *len + (size_t)w + 1)) == NULL)
+		return GP_ERR_NOMEM;
+	snprintf(nt + *len, (size_t)w + 1, fmt, (long long)n);
+	*text = nt;
+	*len += (size_t)w;
+	return 0;
 }

@@ -65,6 +65,7 @@ srv_h_metrics(struct srv_req *rq, const char *url)
 		max_seq = -1; /* omit the gauge rather than fail the scrape */
 	GUARD(srv_metrics_render(max_seq, atomic_load(&rq->srv->in_flight),
 	    &text, &len));
+	GUARD(srv_metrics_expiring(rq->srv->inst->st, &text, &len));
 	GUARD(srv_reply_bytes(rq, 200, "text/plain; version=0.0.4", text,
 	    len));
 	r = 0;

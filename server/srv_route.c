@@ -71,6 +71,29 @@ static const struct srv_route srv_routes[] = {
 	    SRV_ROLE_AGENT, 0},
 	{SRV_ADMIN, "POST", "/api/v1/tenders/", 1, srv_h_tender_action,
 	    SRV_ROLE_AGENT, 0},
+	/* One-time enrolment codes for verified holders (srv_est.c). */
+	{SRV_ADMIN, "POST", "/api/v1/enrolments", 0, srv_h_enrolment_create,
+	    SRV_ROLE_OFFICER, 0},
+	/* Judicial recovery of escrowed keys, two persons (srv_kmc.c). */
+	{SRV_ADMIN, "POST", "/api/v1/recoveries", 0, srv_h_recovery_create,
+	    SRV_ROLE_OFFICER, 0},
+	{SRV_ADMIN, "GET", "/api/v1/recoveries/", 1, srv_h_recovery_show,
+	    SRV_ROLE_OFFICER, 0},
+	{SRV_ADMIN, "POST", "/api/v1/recoveries/", 1, srv_h_recovery_decide,
+	    SRV_ROLE_OFFICER, 0},
+	/* EST (RFC 7030), its own listener: each handler authenticates its
+	 * requests itself (an enrolment code, or the holder's certificate);
+	 * no admin role reaches it. */
+	{SRV_EST, "GET", "/.well-known/est/cacerts", 0, srv_h_est_cacerts, 0,
+	    0},
+	{SRV_EST, "POST", "/.well-known/est/simpleenroll", 0, srv_h_est_enroll,
+	    0, 0},
+	{SRV_EST, "POST", "/.well-known/est/simplereenroll", 0,
+	    srv_h_est_reenroll, 0, 0},
+	{SRV_EST, "POST", "/.well-known/est/serverkeygen", 0,
+	    srv_h_est_serverkeygen, 0, 0},
+	{SRV_EST, "POST", "/.well-known/est/keyhistory", 0,
+	    srv_h_est_keyhistory, 0, 0},
 };
 
 unsigned int

@@ -544,3 +544,24 @@ out:
 	free(content);
 	return r;
 }
+
+int
+srv_sign_seal(struct srv *s, const char *name, EVP_PKEY **out_key,
+    X509 **out_cert, STACK_OF(X509) **out_chain)
+{
+	struct srv_signer *g = s->signer;
+	size_t i;
+
+	*out_key = NULL;
+	*out_cert = NULL;
+	*out_chain = NULL;
+	for (i = 0; g != NULL && i < g->seals_len; i++) {
+		if (strcmp(g->seals[i].conf->name, name) != 0)
+			continue;
+		*out_key = g->seals[i].key;
+		*out_cert = g->seals[i].cert;
+		*out_chain = g->seals[i].chain;
+		return 0;
+	}
+	return gp_err_set(GP_ERR_NOT_FOUND, "seal %s: not configured", name);
+}

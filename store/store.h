@@ -368,6 +368,10 @@ struct store_cert_query {
 	const char *profile;
 	const char *after;   /* serial, or NULL for the first page */
 	int64_t limit;
+	/* notAfter in (expires_after, expires_before], Unix seconds; 0 for
+	 * expires_before: any (govpki ca list --expiring). */
+	int64_t expires_after;
+	int64_t expires_before;
 };
 /* Fills a new array *out of *out_len rows; the caller frees it with
  * store_cert_list_free(). */
@@ -596,5 +600,121 @@ int store_tender_record_add(store *st, const struct store_tender_record *rec)
 /* The highest version of |tender_id|'s record; GP_ERR_NOT_FOUND. */
 int store_tender_record_last(store *st, const char *tender_id,
     struct store_tender_record *out) GP_WUR;
+
+/*
+ * USB keys for life (store_kmc.c, schema step 10): what kmc/ keeps.
+ */
+
+/* A signing certificate and its encryption twin, issued together; the
+ * profile (of the signing certificate), the validated subject fields as
+ * JSON text (to renew with), and the holder ("uscc:<code>" or
+ * "idn:<hex SHA-256 of the ID number>"). */
+struct store_pair {
+	char *signing;
+	char *encryption;
+	char *profile;
+	char *subject;
+	char *holder;
+	int64_t created_ms;
+};
+void store_pair_clear(struct store_pair *p);
+/* In a transaction. GP_ERR_EXISTS when either serial is paired already. */
+int store_pair_insert(store *st, const struct store_pair *p) GP_WUR;
+/* The pair |serial| belongs to (as either member); GP_ERR_NOT_FOUND. */
+int store_pair_get(store *st, const char *serial, struct store_pair *out)
+    GP_WUR;
+
+/* An escrowed encryption key: the private key wrapped (RFC 5649) under
+ * the storage key |wrap_key| (its label on the instance token), never in
+ * the clear; |serial| is its encryption certificate. Append-only. */
+struct store_kmc_key {
+	int64_t id;
+	char *holder;
+	char *serial;
+	char *algo;            /* "rsa-2048" ... */
+	char *spki_sha256;     /* hex SHA-256 of its SubjectPublicKeyInfo */
+	char *wrap_key;
+	uint8_t *wrapped;
+	size_t wrapped_len;
+	int64_t created_ms;
+};
+void store_kmc_key_clear(struct store_kmc_key *k);
+void store_kmc_key_list_free(struct store_kmc_key *list, size_t len);
+/* In a transaction; *out_id (may be NULL) gets its row id. */
+int store_kmc_key_insert(store *st, const struct store_kmc_key *k,
+    int64_t *out_id) GP_WUR;
+/* The key of encryption certificate |serial|; GP_ERR_NOT_FOUND. */
+int store_kmc_key_get(store *st, const char *serial,
+    struct store_kmc_key *out) GP_WUR;
+/* Every key of |holder| (at most STORE_FIND_MAX), oldest first. Free
+ * with store_kmc_key_list_free(). */
+int store_kmc_key_list(store *st, const char *holder,
+    struct store_kmc_key **out, size_t *out_len) GP_WUR;
+
+/* A one-time enrolment code, kept as its SHA-256 only; |subject| is the
+ * validated subject fields as JSON text; |status| "open" or "used". */
+struct store_enrolment {
+	char *id;
+	uint8_t code_sha256[32];
+	char *profile;
+	char *subject;
+	char *holder;
+	char *created_by;
+	int64_t created_ms;
+	int64_t expires_ms;
+	char *status;
+	int64_t used_ms;
+	char *serial;          /* the signing certificate it gave, once used */
+};
+void store_enrolment_clear(struct store_enrolment *e);
+/* In a transaction. GP_ERR_EXISTS for a duplicate id or code. */
+int store_enrolment_insert(store *st, const struct store_enrolment *e)
+    GP_WUR;
+/* GP_ERR_NOT_FOUND when no enrolment has that code hash (or id). */
+int store_enrolment_by_code(store *st, const uint8_t code_sha256[32],
+    struct store_enrolment *out) GP_WUR;
+int store_enrolment_get(store *st, const char *id,
+    struct store_enrolment *out) GP_WUR;
+/* In a transaction: marks |id| used at |now_ms| for |serial|, only if it
+ * is open and expires after |now_ms|; GP_ERR_CONFLICT otherwise (a second
+ * use, two uses at once, or an expired code). */
+int store_enrolment_use(store *st, const char *id, int64_t now_ms,
+    const char *serial) GP_WUR;
+
+/* A judicial recovery: the export of |holder|'s escrowed keys to the
+ * recovery agent certificate |agent_der|, requested by one person and
+ * decided ("approved" or "refused") once by another. */
+struct store_recovery {
+	char *id;
+	char *holder;
+	uint8_t *agent_der;
+	size_t agent_der_len;
+	char *reason;
+	char *requester;        /* person identity (ca_person) */
+	char *requester_idn;
+	char *requester_actor;
+	int64_t created_ms;
+	char *status;           /* "pending", "approved", "refused" */
+	char *approver;
+	char *approver_actor;
+	int64_t decided_ms;
+};
+void store_recovery_clear(struct store_recovery *rc);
+/* In a transaction. */
+int store_recovery_insert(store *st, const struct store_recovery *rc)
+    GP_WUR;
+/* GP_ERR_NOT_FOUND naming |id|. */
+int store_recovery_get(store *st, const char *id, struct store_recovery *out)
+    GP_WUR;
+/* In a transaction: pending -> |status| ("approved" or "refused");
+ * GP_ERR_CONFLICT when it is not pending. */
+int store_recovery_decide(store *st, const char *id, const char *status,
+    const char *approver, const char *approver_actor, int64_t decided_ms)
+    GP_WUR;
+
+/* Good certificates whose notAfter lies in (|from|, |to|] (Unix
+ * seconds): those to renew. */
+int store_cert_count_expiring(store *st, int64_t from, int64_t to,
+    int64_t *out) GP_WUR;
 
 #endif /* GOVPKI_STORE_H */

@@ -63,15 +63,19 @@ int
 store_cert_find(store *st, const struct store_cert_query *q,
     struct store_cert **out, size_t *out_len)
 {
-	static const char *const conds[5] = {"uscc = ?1", "id_number = ?2",
-	    "status = ?3", "profile = ?4", "serial > ?5"};
+	/* Integers are bound as decimal text: the column's INTEGER affinity
+	 * compares them as numbers. */
+	static const char *const conds[7] = {"uscc = ?1", "id_number = ?2",
+	    "status = ?3", "profile = ?4", "serial > ?5", "not_after > ?6",
+	    "not_after <= ?7"};
 	static const struct store_search search = {
 		"SELECT " STORE_FIND_COLS " FROM certificates WHERE TRUE",
-		conds, 5, " ORDER BY serial LIMIT ?6",
+		conds, 7, " ORDER BY serial LIMIT ?8",
 		sizeof(struct store_cert), store_find_row, store_find_clear,
 		"certificate search",
 	};
-	const char *vals[5] = {NULL, NULL, NULL, NULL, NULL};
+	const char *vals[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	char after[24], before[24];
 	void *list = NULL;
 	int r;
 
@@ -81,6 +85,14 @@ store_cert_find(store *st, const struct store_cert_query *q,
 		vals[2] = q->status;
 		vals[3] = q->profile;
 		vals[4] = q->after;
+		if (q->expires_before > 0) {
+			snprintf(after, sizeof(after), "%lld",
+			    (long long)q->expires_after);
+			snprintf(before, sizeof(before), "%lld",
+			    (long long)q->expires_before);
+			vals[5] = after;
+			vals[6] = before;
+		}
 	}
 	r = store_search_run(st, &search, vals, q != NULL ? q->limit : 0,
 	    &list, out_len);
@@ -98,6 +110,27 @@ store_cert_count(store *st, int64_t *out)
 	store_lock(st);
 	GUARD(store_stmt_new(st, "SELECT count(*) FROM certificates", &s));
 	GUARD(store_row(s, "certificate count"));
+	*out = store_col_int64(s, 0);
+	r = 0;
+out:
+	store_stmt_done(s);
+	store_unlock(st);
+	return r;
+}
+
+int
+store_cert_count_expiring(store *st, int64_t from, int64_t to, int64_t *out)
+{
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
+
+	*out = 0;
+	store_lock(st);
+	GUARD(store_stmt_new(st, "SELECT count(*) FROM certificates WHERE "
+	    "status = 'good' AND not_after > ?1 AND not_after <= ?2", &s));
+	store_bind_int64(s, 1, from);
+	store_bind_int64(s, 2, to);
+	GUARD(store_row(s, "expiring certificates"));
 	*out = store_col_int64(s, 0);
 	r = 0;
 out:

@@ -919,6 +919,54 @@ static const char *const pg_migrations[] = {
 	APPEND_ONLY("bids", "bids are append-only")
 	APPEND_ONLY("bid_events", "bid events are append-only")
 	APPEND_ONLY("tender_records", "opening records are append-only"),
+
+	/* 10: USB keys for life: certificate pairs, escrowed keys
+	 * (append-only), one-time enrolment codes, judicial recoveries. */
+	"CREATE TABLE cert_pairs ("
+	"  signing " T " PRIMARY KEY REFERENCES certificates(serial),"
+	"  encryption " T " NOT NULL UNIQUE REFERENCES certificates(serial),"
+	"  profile " T " NOT NULL,"
+	"  subject " T " NOT NULL,"
+	"  holder " T " NOT NULL,"
+	"  created_ms BIGINT NOT NULL);"
+	"CREATE INDEX cert_pairs_holder ON cert_pairs(holder);"
+	"CREATE TABLE kmc_keys ("
+	"  id " ID ","
+	"  holder " T " NOT NULL,"
+	"  serial " T " NOT NULL UNIQUE REFERENCES certificates(serial),"
+	"  algo " T " NOT NULL,"
+	"  spki_sha256 " T " NOT NULL,"
+	"  wrap_key " T " NOT NULL,"
+	"  wrapped BYTEA NOT NULL,"
+	"  created_ms BIGINT NOT NULL);"
+	"CREATE INDEX kmc_keys_holder ON kmc_keys(holder, id);"
+	APPEND_ONLY("kmc_keys", "escrowed keys are append-only")
+	"CREATE TABLE enrolments ("
+	"  id " T " PRIMARY KEY,"
+	"  code_sha256 BYTEA NOT NULL UNIQUE,"
+	"  profile " T " NOT NULL,"
+	"  subject " T " NOT NULL,"
+	"  holder " T " NOT NULL,"
+	"  created_by " T " NOT NULL,"
+	"  created_ms BIGINT NOT NULL,"
+	"  expires_ms BIGINT NOT NULL,"
+	"  status " T " NOT NULL CHECK (status IN ('open', 'used')),"
+	"  used_ms BIGINT NOT NULL DEFAULT 0,"
+	"  serial " T ");"
+	"CREATE TABLE kmc_recoveries ("
+	"  id " T " PRIMARY KEY,"
+	"  holder " T " NOT NULL,"
+	"  agent_der BYTEA NOT NULL,"
+	"  reason " T " NOT NULL,"
+	"  requester " T " NOT NULL,"
+	"  requester_idn " T ","
+	"  requester_actor " T " NOT NULL,"
+	"  created_ms BIGINT NOT NULL,"
+	"  status " T " NOT NULL"
+	"    CHECK (status IN ('pending', 'approved', 'refused')),"
+	"  approver " T ","
+	"  approver_actor " T ","
+	"  decided_ms BIGINT NOT NULL DEFAULT 0);",
 };
 
 #undef T

@@ -271,6 +271,61 @@ static const char *const store_migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'opening records are append-only'); END;"
 	"CREATE TRIGGER tender_records_no_delete BEFORE DELETE ON tender_records"
 	"  BEGIN SELECT RAISE(ABORT, 'opening records are append-only'); END;",
+
+	/* 10: USB keys for life (kmc/): a signing certificate and its
+	 * encryption twin, issued together; the key management centre's
+	 * escrowed encryption keys, wrapped under its storage key on the
+	 * token and append-only like the audit log; one-time enrolment
+	 * codes (their SHA-256 only); judicial recoveries under dual
+	 * control. */
+	"CREATE TABLE cert_pairs ("
+	"  signing TEXT PRIMARY KEY NOT NULL REFERENCES certificates(serial),"
+	"  encryption TEXT NOT NULL UNIQUE REFERENCES certificates(serial),"
+	"  profile TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  holder TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL);"
+	"CREATE INDEX cert_pairs_holder ON cert_pairs(holder);"
+	"CREATE TABLE kmc_keys ("
+	"  id INTEGER PRIMARY KEY,"
+	"  holder TEXT NOT NULL,"
+	"  serial TEXT NOT NULL UNIQUE REFERENCES certificates(serial),"
+	"  algo TEXT NOT NULL,"
+	"  spki_sha256 TEXT NOT NULL,"
+	"  wrap_key TEXT NOT NULL,"
+	"  wrapped BLOB NOT NULL,"
+	"  created_ms INTEGER NOT NULL);"
+	"CREATE INDEX kmc_keys_holder ON kmc_keys(holder, id);"
+	"CREATE TRIGGER kmc_keys_no_update BEFORE UPDATE ON kmc_keys"
+	"  BEGIN SELECT RAISE(ABORT, 'escrowed keys are append-only'); END;"
+	"CREATE TRIGGER kmc_keys_no_delete BEFORE DELETE ON kmc_keys"
+	"  BEGIN SELECT RAISE(ABORT, 'escrowed keys are append-only'); END;"
+	"CREATE TABLE enrolments ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  code_sha256 BLOB NOT NULL UNIQUE,"
+	"  profile TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  holder TEXT NOT NULL,"
+	"  created_by TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('open', 'used')),"
+	"  used_ms INTEGER NOT NULL DEFAULT 0,"
+	"  serial TEXT);"
+	"CREATE TABLE kmc_recoveries ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  holder TEXT NOT NULL,"
+	"  agent_der BLOB NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  requester TEXT NOT NULL,"
+	"  requester_idn TEXT,"
+	"  requester_actor TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  status TEXT NOT NULL"
+	"    CHECK (status IN ('pending', 'approved', 'refused')),"
+	"  approver TEXT,"
+	"  approver_actor TEXT,"
+	"  decided_ms INTEGER NOT NULL DEFAULT 0);",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) ==

@@ -175,7 +175,7 @@ test_profiles(void)
 
 	CHECK(cfg != NULL);
 	CHECK_EQ(ca_profiles_load(cfg, &ps), 0);
-	CHECK_EQ(ca_profiles_count(ps), 8);
+	CHECK_EQ(ca_profiles_count(ps), 9);
 	CHECK((p = ca_profile_find(ps, "enterprise")) != NULL &&
 	    !ca_profile_dual_control(p));
 	CHECK((p = ca_profile_find(ps, "sub-ca")) != NULL &&

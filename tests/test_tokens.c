@@ -4,7 +4,11 @@
  * Must-fail cases first: bad URIs, bad PIN sources, a missing module, a
  * missing token, a wrong PIN; then key generation for every algorithm,
  * signing through the token from one and from several threads, certificates,
- * CSRs and the probe.
+ * CSRs and the probe; the key management centre's storage key and wrapped
+ * key pairs (a blob changed by one bit does not unwrap), keys imported
+ * sensitive and not extractable (CKA_LOCAL false, against true for keys
+ * generated there) that decrypt a CMS envelope through the token, the SO's
+ * reset of the user PIN, certificate listing and deletion.
  */
 #include <ftw.h>
 #include <pthread.h>
@@ -13,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/cms.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -600,6 +605,195 @@ test_change_pin(void)
 	    GP_ERR_TOKEN_ABSENT);
 }
 
+
+/* The KMC's storage key and key pairs wrapped under it. */
+static void
+test_wrap(void)
+{
+	EVP_PKEY *pub = NULL, *priv = NULL, *pub2 = NULL;
+	uint8_t *blob = NULL, *blob2 = NULL;
+	size_t blob_len = 0, blob2_len = 0;
+	int sens = 0, extr = 1;
+
+	/* must fail: no storage key yet, wrong algorithm, no login */
+	CHECK_EQ(tok_wrapped_keygen(ctx, "gpt", "kmc-t", TOK_ALGO_RSA_2048,
+	    &pub, &blob, &blob_len), GP_ERR_NOT_FOUND);
+	CHECK_EQ(tok_wrapkey_gen(ctx, "gpt", ""), GP_ERR_INVALID);
+	CHECK_EQ(tok_wrapkey_gen(ctx, "gpt", "kmc-t"), 0);
+	CHECK_EQ(tok_wrapkey_gen(ctx, "gpt", "kmc-t"), GP_ERR_EXISTS);
+	CHECK_EQ(tok_wrapkey_attrs(ctx, "gpt", "kmc-t", &sens, &extr), 0);
+	CHECK(sens == 1 && extr == 0);
+	CHECK_EQ(tok_wrapkey_attrs(ctx, "gpt", "nope", &sens, &extr),
+	    GP_ERR_NOT_FOUND);
+	CHECK_EQ(tok_wrapped_keygen(ctx, "gpt", "kmc-t", TOK_ALGO_EC_P256,
+	    &pub, &blob, &blob_len), GP_ERR_UNSUPPORTED);
+	CHECK_EQ(tok_wrapped_keygen(ctx, "gpt", "kmc-t", TOK_ALGO_RSA_2048,
+	    &pub, &blob, &blob_len), 0);
+	CHECK(pub != NULL && blob != NULL && blob_len > 256);
+	CHECK_EQ(tok_wrapped_keygen(ctx, "gpt", "kmc-t", TOK_ALGO_RSA_2048,
+	    &pub2, &blob2, &blob2_len), 0);
+	if (blob == NULL || blob2 == NULL)
+		goto out;
+	/* The wrapped blob unwraps to the pair of the public key. */
+	CHECK_EQ(tok_unwrap_private(ctx, "gpt", "kmc-t", blob, blob_len,
+	    &priv), 0);
+	CHECK(priv != NULL && EVP_PKEY_eq(priv, pub) == 1 &&
+	    EVP_PKEY_eq(priv, pub2) != 1);
+	EVP_PKEY_free(priv);
+	priv = NULL;
+	/* must fail: one bit changed (RFC 5649 integrity check), another
+	 * storage key, no blob */
+	blob[blob_len / 2] ^= 0x01;
+	CHECK_EQ(tok_unwrap_private(ctx, "gpt", "kmc-t", blob, blob_len,
+	    &priv), GP_ERR_TAMPERED);
+	CHECK(priv == NULL);
+	blob[blob_len / 2] ^= 0x01;
+	CHECK_EQ(tok_wrapkey_gen(ctx, "gpt", "kmc-other"), 0);
+	CHECK_EQ(tok_unwrap_private(ctx, "gpt", "kmc-other", blob, blob_len,
+	    &priv), GP_ERR_TAMPERED);
+	CHECK_EQ(tok_unwrap_private(ctx, "gpt", "kmc-t", blob, 0, &priv),
+	    GP_ERR_INVALID);
+out:
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(pub2);
+	EVP_PKEY_free(priv);
+	free(blob);
+	free(blob2);
+}
+
+/* |text| enveloped to |cert| (CMS EnvelopedData, RSA key transport). */
+static CMS_ContentInfo *
+envelope_to(X509 *cert, const char *text)
+{
+	STACK_OF(X509) *rc = sk_X509_new_null();
+	BIO *in = BIO_new_mem_buf(text, (int)strlen(text));
+	CMS_ContentInfo *cms = NULL;
+
+	if (rc != NULL && in != NULL && sk_X509_push(rc, cert) > 0)
+		cms = CMS_encrypt(rc, in, EVP_aes_256_cbc(), CMS_BINARY);
+	sk_X509_free(rc);
+	BIO_free(in);
+	return cms;
+}
+
+/* A self-signed certificate for |key| (its public half). */
+static X509 *
+self_cert(EVP_PKEY *key, const char *cn)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+
+	if (x == NULL || n == NULL ||
+	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0) != 1 ||
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 7) != 1 ||
+	    X509_set_subject_name(x, n) != 1 || X509_set_issuer_name(x, n) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 3600) == NULL ||
+	    X509_set_pubkey(x, key) != 1 || X509_sign(x, key, EVP_sha256()) <= 0) {
+		X509_free(x);
+		x = NULL;
+	}
+	X509_NAME_free(n);
+	return x;
+}
+
+/* An RSA key made elsewhere, imported onto the token: sensitive, not
+ * extractable, not local; it decrypts a CMS envelope through the token. */
+static void
+test_import(void)
+{
+	EVP_PKEY *soft = EVP_RSA_gen(2048), *tk = NULL;
+	X509 *cert = NULL;
+	CMS_ContentInfo *cms = NULL;
+	BIO *outb = BIO_new(BIO_s_mem());
+	char *data = NULL;
+	long n;
+	struct tok_key_flags fl;
+	struct tok_cert_obj *certs = NULL;
+	size_t ncerts = 0, i, found = 0;
+
+	CHECK(soft != NULL && outb != NULL);
+	if (soft == NULL || outb == NULL)
+		goto out;
+	CHECK_EQ(tok_key_import(ctx, "gpt", "", soft), GP_ERR_INVALID);
+	CHECK_EQ(tok_key_import(ctx, "gpt", "imp", soft), 0);
+	CHECK_EQ(tok_key_import(ctx, "gpt", "imp", soft), GP_ERR_EXISTS);
+	CHECK_EQ(tok_key_flags(ctx, "pkcs11:token=gpt;object=imp", &fl), 0);
+	CHECK(fl.sensitive == 1 && fl.extractable == 0);
+	/* PKCS#11 4.7: CKA_LOCAL tells generated from imported; an imported
+	 * key was outside once, so never "always sensitive". */
+	CHECK(fl.local == 0 && fl.always_sensitive == 0 &&
+	    fl.never_extractable == 0);
+	CHECK_EQ(tok_key_flags(ctx, "pkcs11:token=gpt;object=k-ec-p256", &fl),
+	    0);
+	CHECK(fl.local == 1 && fl.sensitive == 1 && fl.extractable == 0 &&
+	    fl.always_sensitive == 1 && fl.never_extractable == 1);
+	CHECK_EQ(tok_key_flags(ctx, "pkcs11:token=gpt;object=absent", &fl),
+	    GP_ERR_NOT_FOUND);
+	/* must fail: an EC key is not imported */
+	{
+		EVP_PKEY *ec = EVP_EC_gen("P-256");
+		CHECK_EQ(tok_key_import(ctx, "gpt", "imp-ec", ec),
+		    GP_ERR_UNSUPPORTED);
+		EVP_PKEY_free(ec);
+	}
+	CHECK((cert = self_cert(soft, "imported")) != NULL);
+	CHECK_EQ(tok_cert_write(ctx, "gpt", "imp", cert), 0);
+	CHECK_EQ(tok_key_load(ctx, "pkcs11:token=gpt;object=imp", &tk), 0);
+	CHECK((cms = envelope_to(cert, "sealed bid 42")) != NULL);
+	if (tk == NULL || cms == NULL)
+		goto out;
+	CHECK_EQ(CMS_decrypt(cms, tk, cert, NULL, outb, 0), 1);
+	n = BIO_get_mem_data(outb, &data);
+	CHECK(n == 13 && data != NULL && memcmp(data, "sealed bid 42", 13) == 0);
+	CHECK_EQ(tok_cert_list(ctx, "gpt", &certs, &ncerts), 0);
+	for (i = 0; i < ncerts; i++)
+		if (strcmp(certs[i].label, "imp") == 0 &&
+		    X509_cmp(certs[i].cert, cert) == 0)
+			found++;
+	CHECK_EQ(found, 1);
+	tok_cert_list_free(certs, ncerts);
+	certs = NULL;
+	EVP_PKEY_free(tk);
+	tk = NULL;
+	/* Deleting removes key, public key and certificate. */
+	CHECK_EQ(tok_key_delete(ctx, "gpt", "imp"), 0);
+	CHECK_EQ(tok_key_flags(ctx, "pkcs11:token=gpt;object=imp", &fl),
+	    GP_ERR_NOT_FOUND);
+	{
+		X509 *gone = NULL;
+		CHECK_EQ(tok_cert_read(ctx, "pkcs11:token=gpt;object=imp",
+		    &gone), GP_ERR_NOT_FOUND);
+		X509_free(gone);
+	}
+	CHECK_EQ(tok_key_delete(ctx, "gpt", "imp"), 0);
+out:
+	tok_cert_list_free(certs, ncerts);
+	CMS_ContentInfo_free(cms);
+	BIO_free(outb);
+	EVP_PKEY_free(tk);
+	EVP_PKEY_free(soft);
+	X509_free(cert);
+}
+
+/* The security officer resets a user PIN (C_InitPIN), on a token no user
+ * of this process is logged in to. */
+static void
+test_init_pin(void)
+{
+	CHECK_EQ(tok_init_token(ctx, "gpt3", SO_PIN, USER_PIN), 0);
+	/* must fail: a wrong SO PIN, an empty new PIN, no such token */
+	CHECK_EQ(tok_init_pin(ctx, "gpt3", WRONG_PIN, "reset-1"),
+	    GP_ERR_PIN_INCORRECT);
+	CHECK(strstr(gp_err_detail(), WRONG_PIN) == NULL);
+	CHECK_EQ(tok_init_pin(ctx, "gpt3", SO_PIN, ""), GP_ERR_INVALID);
+	CHECK_EQ(tok_init_pin(ctx, "absent", SO_PIN, "x"), GP_ERR_TOKEN_ABSENT);
+	CHECK_EQ(tok_init_pin(ctx, "gpt3", SO_PIN, "reset-1"), 0);
+	CHECK_EQ(tok_login(ctx, "gpt3", USER_PIN), GP_ERR_PIN_INCORRECT);
+	CHECK_EQ(tok_login(ctx, "gpt3", "reset-1"), 0);
+}
+
 /* A context freed and made again (as `govpki init` then `serve` do in one
  * process) sees the same token and keys. */
 static void
@@ -658,6 +852,9 @@ main(void)
 		RUN(test_csr);
 		RUN(test_probe);
 		RUN(test_change_pin);
+		RUN(test_wrap);
+		RUN(test_import);
+		RUN(test_init_pin);
 		RUN(test_ctx_reopen);
 	} else {
 		test_failed++;

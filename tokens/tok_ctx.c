@@ -523,11 +523,28 @@ out:
 	return r;
 }
 
+/* The PKCS#11 return value libp11 put on OpenSSL's error queue for the
+ * call that just failed (the queue is left as it is, for tok_err_p11()),
+ * or CKR_OK when there is none. */
+static CK_RV
+tok_p11_last_ckr(void)
+{
+	int ckr_lib = ERR_get_CKR_code();
+	unsigned long e = ERR_peek_last_error();
+
+	if (e != 0 && ERR_GET_LIB(e) == ckr_lib)
+		return (CK_RV)ERR_GET_REASON(e);
+	e = ERR_peek_error();
+	if (e != 0 && ERR_GET_LIB(e) == ckr_lib)
+		return (CK_RV)ERR_GET_REASON(e);
+	return CKR_OK;
+}
+
 int
 tok_login(tok_ctx *ctx, const char *token, const char *pin)
 {
 	PKCS11_SLOT *slot;
-	int in = 0, r = GP_ERR_INTERNAL;
+	int in = 0, i, r = GP_ERR_INTERNAL;
 
 	ENSURE(ctx != NULL && token != NULL && pin != NULL,
 	    gp_err_set(GP_ERR_INVALID, "tok_login: NULL argument"));
@@ -542,8 +559,16 @@ tok_login(tok_ctx *ctx, const char *token, const char *pin)
 	 * (logging the token out). */
 	ENSURE(PKCS11_open_session(slot, 1) == 0,
 	    tok_err_p11(GP_ERR_DEVICE, token, "opening a session"));
-	ENSURE(PKCS11_login(slot, 0, pin) == 0,
-	    tok_err_p11(GP_ERR_DEVICE, token, "user login"));
+	/* SoftHSM answers CKR_GENERAL_ERROR when another process holds the
+	 * token's file locked (its own login writes it): that one answer is
+	 * retried a few times, never a PIN error (each counts against it). */
+	for (i = 0; PKCS11_login(slot, 0, pin) != 0; i++) {
+		ENSURE(i < TOK_ABSENT_RETRIES &&
+		    tok_p11_last_ckr() == CKR_GENERAL_ERROR,
+		    tok_err_p11(GP_ERR_DEVICE, token, "user login"));
+		ERR_clear_error();
+		usleep(20000u << i);
+	}
 	r = 0;
 out:
 	return r;

@@ -219,43 +219,19 @@ int
 tok_key_attrs(tok_ctx *ctx, const char *uri, int *out_sensitive,
     int *out_extractable)
 {
-	struct tok_uri u = { 0 };
-	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE h;
-	CK_ULONG found = 0;
-	CK_BBOOL sens = CK_FALSE, extr = CK_TRUE, never = CK_FALSE;
-	CK_ATTRIBUTE a[3] = {
-		{ CKA_SENSITIVE, &sens, sizeof(sens) },
-		{ CKA_EXTRACTABLE, &extr, sizeof(extr) },
-		{ CKA_NEVER_EXTRACTABLE, &never, sizeof(never) },
-	};
-	PKCS11_SLOT *slot = NULL;
-	CK_RV rv;
-	int r = GP_ERR_INTERNAL;
+	struct tok_key_flags fl;
+	int r;
 
-	ENSURE(ctx != NULL && uri != NULL && out_sensitive != NULL &&
-	    out_extractable != NULL, gp_err_set(GP_ERR_INVALID,
-	    "tok_key_attrs: NULL argument"));
-	GUARD(tok_uri_session(ctx, uri, &u, &slot, &s));
-	GUARD(tok_session_user(ctx, s, tok_uri_token_name(&u)));
-	GUARD(tok_raw_find(ctx, s, CKO_PRIVATE_KEY, u.object, u.id, u.id_len,
-	    &h, 1, &found));
-	ENSURE(found == 1, gp_err_set(GP_ERR_NOT_FOUND, "token %s holds no "
-	    "private key %s", tok_uri_token_name(&u),
-	    u.object != NULL ? u.object : "with that id"));
-	rv = ctx->fl->C_GetAttributeValue(s, h, a, 3);
-	ENSURE(rv == CKR_OK, tok_err_ckr(rv, tok_uri_token_name(&u),
-	    "reading key attributes"));
-	*out_sensitive = sens == CK_TRUE;
+	ENSURE(out_sensitive != NULL && out_extractable != NULL,
+	    gp_err_set(GP_ERR_INVALID, "tok_key_attrs: NULL argument"));
+	GUARD(tok_key_flags(ctx, uri, &fl));
+	*out_sensitive = fl.sensitive;
 	/* A key that was ever extractable may have left the token: count it
 	 * as extractable (PKCS#11 4.9: CKA_NEVER_EXTRACTABLE is TRUE only if
 	 * CKA_EXTRACTABLE has always been FALSE). */
-	*out_extractable = extr == CK_TRUE || never != CK_TRUE;
+	*out_extractable = fl.extractable || !fl.never_extractable;
 	r = 0;
 out:
-	if (s != CK_INVALID_HANDLE)
-		(void)ctx->fl->C_CloseSession(s);
-	tok_uri_clear(&u);
 	return r;
 }
 

@@ -22,6 +22,7 @@
 #define GOVPKI_TOKENS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -165,5 +166,86 @@ struct tok_uri {
 };
 int tok_uri_parse(const char *uri, struct tok_uri *out) GP_WUR;
 void tok_uri_clear(struct tok_uri *uri);
+
+/*
+ * Wrapped, imported and deleted keys; the SO's PIN reset (tok_wrap.c).
+ */
+
+/* Generates on |token| (logged in) the AES-256 storage key |label| of the
+ * key management centre: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE,
+ * CKA_EXTRACTABLE false, CKA_WRAP and CKA_UNWRAP only (no CKA_ENCRYPT or
+ * CKA_DECRYPT). GP_ERR_EXISTS when a secret key |label| exists. */
+int tok_wrapkey_gen(tok_ctx *ctx, const char *token, const char *label)
+    GP_WUR;
+
+/* The storage key's CKA_SENSITIVE and extractability (as tok_key_attrs
+ * counts it). GP_ERR_NOT_FOUND when |token| holds no secret key |label|. */
+int tok_wrapkey_attrs(tok_ctx *ctx, const char *token, const char *label,
+    int *out_sensitive, int *out_extractable) GP_WUR;
+
+/* Generates an RSA key pair (|algo| rsa-2048 or rsa-3072) on |token| as
+ * session objects, wraps the private key with CKM_AES_KEY_WRAP_PAD (RFC
+ * 5649) under the storage key |wrap_label|, destroys both objects and
+ * returns the public key and the wrapped blob (freed with free()). The
+ * private key is never in the clear outside the token. */
+int tok_wrapped_keygen(tok_ctx *ctx, const char *token,
+    const char *wrap_label, enum tok_algo algo, EVP_PKEY **out_pub,
+    uint8_t **out_blob, size_t *out_len) GP_WUR;
+
+/* Unwraps |blob| under |wrap_label| into a session object, reads it into
+ * an RSA key pair in memory (*out, freed with EVP_PKEY_free, which the
+ * caller does as soon as the key is enveloped) and destroys the object.
+ * GP_ERR_TAMPERED when the blob does not unwrap (changed, or under another
+ * storage key). */
+int tok_unwrap_private(tok_ctx *ctx, const char *token,
+    const char *wrap_label, const uint8_t *blob, size_t len, EVP_PKEY **out)
+    GP_WUR;
+
+/* Creates the RSA private key |key| on |token| (logged in) as a token
+ * object labelled |label| that is CKA_SENSITIVE, not extractable, may
+ * decrypt and unwrap but not sign, with its public key object under the
+ * same label and a random CKA_ID. GP_ERR_EXISTS when a private key
+ * |label| exists; nothing is left on failure. */
+int tok_key_import(tok_ctx *ctx, const char *token, const char *label,
+    EVP_PKEY *key) GP_WUR;
+
+/* The private key behind |uri| as the token describes it, each flag 0 or
+ * 1: CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ALWAYS_SENSITIVE,
+ * CKA_NEVER_EXTRACTABLE and CKA_LOCAL (true only when the token generated
+ * it, PKCS#11 4.7; an imported key has it false, and the two "always"
+ * flags false too, for it existed outside before). GP_ERR_NOT_FOUND
+ * when there is no such key. */
+struct tok_key_flags {
+	int sensitive;
+	int extractable;
+	int always_sensitive;
+	int never_extractable;
+	int local;
+};
+int tok_key_flags(tok_ctx *ctx, const char *uri, struct tok_key_flags *out)
+    GP_WUR;
+
+/* Deletes the private key, public key and certificate objects labelled
+ * |label| on |token| (logged in); none is not an error. */
+int tok_key_delete(tok_ctx *ctx, const char *token, const char *label)
+    GP_WUR;
+
+/* Logs in as the security officer with |so_pin| and sets the user PIN to
+ * |new_pin| (C_InitPIN), which also ends a user PIN lockout; logs the SO
+ * out. GP_ERR_PIN_INCORRECT for a wrong SO PIN. */
+int tok_init_pin(tok_ctx *ctx, const char *token, const char *so_pin,
+    const char *new_pin) GP_WUR;
+
+/* The certificate objects of |token| (at most TOK_CERT_LIST_MAX), each
+ * with its label; objects that are not one DER certificate are skipped.
+ * Free with tok_cert_list_free(). */
+#define TOK_CERT_LIST_MAX 256
+struct tok_cert_obj {
+	char label[129];
+	X509 *cert;
+};
+int tok_cert_list(tok_ctx *ctx, const char *token, struct tok_cert_obj **out,
+    size_t *out_len) GP_WUR;
+void tok_cert_list_free(struct tok_cert_obj *list, size_t len);
 
 #endif /* GOVPKI_TOKENS_H */
