@@ -9,8 +9,8 @@ CC ?= cc
 DEB_PKGS = build-essential pkg-config openssl libssl-dev libp11-dev \
 	libp11-kit-dev softhsm2 libmicrohttpd-dev libjansson-dev \
 	libsqlite3-dev sqlite3 libgnutls28-dev gnutls-bin opensc curl jq \
-	python3 openjdk-17-jdk-headless
-PKGS = openssl libp11 libmicrohttpd jansson sqlite3 gnutls
+	python3 openjdk-17-jdk-headless postgresql libpq-dev
+PKGS = openssl libp11 libmicrohttpd jansson sqlite3 gnutls libpq
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

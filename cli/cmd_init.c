@@ -17,7 +17,9 @@ init_help(void)
 {
 	printf("usage: govpki init [--dir DIR] [--algo ALGO] [--public-url URL] "
 	    "[--hostname NAME]...\n"
-	    "                   [--profiles DIR] [--dev-clock] [--json]\n\n"
+	    "                   [--profiles DIR] [--dev-clock] [--json]\n"
+	    "                   [--store URL [--store-password-file FILE | "
+	    "--store-password-env NAME]]\n\n"
 	    "Creates a new govpki instance in DIR (default ./var), which must "
 	    "not exist or be empty:\n"
 	    "a SoftHSM token with random PINs in DIR/secrets (embedded default "
@@ -52,6 +54,21 @@ init_help(void)
 	    "daemon disciplines;\n"
 	    "                   without it \"strict\" (ETSI EN 319 421: no "
 	    "time-stamp then)\n"
+	    "  --store URL      keep the store in the PostgreSQL database URL\n"
+	    "                   (postgresql://user@host/db, no password in "
+	    "it; the database\n"
+	    "                   must exist and be empty) instead of "
+	    "DIR/govpki.db, so that\n"
+	    "                   several `govpki serve` nodes can share it "
+	    "(docs/postgres.md)\n"
+	    "  --store-password-file FILE\n"
+	    "                   its password, from the first line of FILE "
+	    "(store.password_file)\n"
+	    "  --store-password-env NAME\n"
+	    "                   its password, from the environment variable "
+	    "NAME\n"
+	    "                   (store.password_env); with neither, libpq's "
+	    "~/.pgpass\n"
 	    "  --json           print the result as JSON\n");
 }
 
@@ -65,6 +82,9 @@ cmd_init(int argc, char **argv)
 		{"public-url", required_argument, NULL, 'u'},
 		{"profiles", required_argument, NULL, 'p'},
 		{"dev-clock", no_argument, NULL, 'c'},
+		{"store", required_argument, NULL, 'S'},
+		{"store-password-file", required_argument, NULL, 'F'},
+		{"store-password-env", required_argument, NULL, 'E'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -100,6 +120,15 @@ cmd_init(int argc, char **argv)
 			break;
 		case 'c':
 			opts.dev_clock = 1;
+			break;
+		case 'S':
+			opts.store_url = optarg;
+			break;
+		case 'F':
+			opts.store_password_file = optarg;
+			break;
+		case 'E':
+			opts.store_password_env = optarg;
 			break;
 		case 'j':
 			json = 1;

@@ -15,7 +15,7 @@ serve_help(void)
 {
 	printf("usage: govpki serve [--dir DIR] [--http ADDR:PORT] "
 	    "[--https ADDR:PORT] [--est ADDR:PORT]\n"
-	    "                    [--quiet] [--json]\n\n"
+	    "                    [--node NAME] [--quiet] [--json]\n\n"
 	    "Serves the instance in DIR (default ./var): public HTTP (OCSP, "
 	    "CRL, TSA, CA\n"
 	    "certificates, /healthz, /metrics) and the admin HTTPS API with "
@@ -34,6 +34,11 @@ serve_help(void)
 	    "client certificates,\n"
 	    "                     e.g. 127.0.0.1:8444 (docs/est.md); off "
 	    "without it\n"
+	    "  --node NAME        this node's name when several serve one "
+	    "PostgreSQL store\n"
+	    "                     (its own time-stamp bound; the CRL lease; "
+	    "default $GOVPKI_NODE,\n"
+	    "                     else the host name)\n"
 	    "  --quiet            no banner\n"
 	    "  --json             log lines on stderr as JSON objects, no "
 	    "banner, and a failure\n"
@@ -50,6 +55,7 @@ cmd_serve(int argc, char **argv)
 		{"est", required_argument, NULL, 'e'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"json", no_argument, NULL, 'j'},
+		{"node", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -58,6 +64,8 @@ cmd_serve(int argc, char **argv)
 	const char *dir = CLI_DEFAULT_DIR;
 	char *host = NULL;
 	uint16_t port;
+	const char *node = NULL;
+	struct instance probe;
 	size_t i;
 	int c, r, json = 0;
 
@@ -85,6 +93,9 @@ cmd_serve(int argc, char **argv)
 			json = 1;
 			opts.quiet = 1; /* stdout carries JSON only */
 			break;
+		case 'n':
+			node = optarg;
+			break;
 		case 'h':
 			serve_help();
 			return CLI_OK;
@@ -105,6 +116,14 @@ cmd_serve(int argc, char **argv)
 		    &port) != 0)
 			return cli_usage("serve", gp_err_detail());
 		free(host);
+	}
+	if (node != NULL) {
+		/* Checked here; instance_open() takes it from the
+		 * environment, before it connects to the store. */
+		if (instance_set_node(&probe, node) != 0)
+			return cli_usage("serve", gp_err_detail());
+		if (setenv(INSTANCE_NODE_ENV, node, 1) != 0)
+			return cli_fail(GP_ERR_NOMEM, json);
 	}
 	if (opts.est_listen != NULL) {
 		if (gp_parse_hostport("--est", opts.est_listen, &host,

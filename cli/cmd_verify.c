@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 
 #include "cli/cli.h"
+#include "instance/instance.h"
 #include "signer/signer.h"
 
 #ifndef GP_POLICIES_DIR
@@ -213,9 +214,8 @@ verify_run(const struct verify_opts *o, int *out_valid)
 		    NULL, GP_ERR_NOMEM);
 		GUARD(verify_pem(path, untrusted, NULL));
 		free(path);
-		ENSURE((path = gp_path_join(cfg->dir, "govpki.db")) != NULL,
-		    GP_ERR_NOMEM);
-		GUARD(store_open(path, 0, &st));
+		path = NULL;
+		GUARD(instance_store_open(cfg, 0, NULL, &st));
 		if (pdir == NULL)
 			pdir = cfg->profiles_dir;
 	}

@@ -124,6 +124,9 @@ gp_config_free(struct gp_config *cfg)
 	free(cfg->tsa_policies);
 	free(cfg->tsa_clock_check);
 	free(cfg->tender_seal);
+	free(cfg->store_url);
+	free(cfg->store_password_file);
+	free(cfg->store_password_env);
 	cfg_strv_free(cfg->verify_fetch_allow, cfg->verify_fetch_allow_len);
 	cfg_strv_free(cfg->verify_content_types,
 	    cfg->verify_content_types_len);
@@ -738,6 +741,67 @@ out:
 
 /* The detail of a field check (GP_ERR_INVALID, "FIELD: why") as a
  * configuration error naming the file. */
+static int cfg_field_err(const struct cfg_reader *rd);
+
+/* store: absent (SQLite) or a PostgreSQL URL and where its password is. */
+static int
+cfg_store(const struct cfg_reader *rd, json_t *sec, struct gp_config *cfg)
+{
+	static const char *const store[] = {"url", "password_file",
+	    "password_env", NULL};
+	int r;
+
+	GUARD(cfg_known(rd, sec, "store", store));
+	GUARD(cfg_str(rd, sec, "store", "url", 0, 0, &cfg->store_url));
+	GUARD(cfg_str(rd, sec, "store", "password_file", 0, 1,
+	    &cfg->store_password_file));
+	GUARD(cfg_str(rd, sec, "store", "password_env", 0, 0,
+	    &cfg->store_password_env));
+	ENSURE(cfg->store_url == NULL || gp_store_url_check("store.url",
+	    cfg->store_url) == 0, cfg_field_err(rd));
+	ENSURE(cfg->store_url != NULL || (cfg->store_password_file == NULL &&
+	    cfg->store_password_env == NULL), gp_err_set(GP_ERR_CONFIG,
+	    "%s: fields store.password_file and store.password_env need "
+	    "store.url", rd->file));
+	r = 0;
+out:
+	return r;
+}
+
+int
+gp_store_url_check(const char *field, const char *url)
+{
+	const char *auth, *end, *at;
+	size_t i;
+
+	if (url == NULL || (strncmp(url, "postgresql://", 13) != 0 &&
+	    strncmp(url, "postgres://", 11) != 0))
+		return gp_err_set(GP_ERR_INVALID, "%s: must be a "
+		    "postgresql:// URL", field);
+	for (i = 0; url[i] != '\0'; i++) {
+		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+			return gp_err_set(GP_ERR_INVALID, "%s: no spaces or "
+			    "control characters", field);
+	}
+	if (i > 1024)
+		return gp_err_set(GP_ERR_INVALID, "%s: over 1024 characters",
+		    field);
+	/* user:password@host, or a password= parameter: the password
+	 * would sit in the configuration and in every message naming the
+	 * URL. */
+	auth = strchr(url, '/') + 2;
+	end = auth + strcspn(auth, "/?");
+	at = memchr(auth, '@', (size_t)(end - auth));
+	if ((at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL) ||
+	    strstr(url, "?password=") != NULL ||
+	    strstr(url, "&password=") != NULL)
+		return gp_err_set(GP_ERR_INVALID, "%s: it holds a password; "
+		    "remove it and give the password from a file or the "
+		    "environment (store.password_file, store.password_env)",
+		    field);
+	return 0;
+}
+
 static int
 cfg_field_err(const struct cfg_reader *rd)
 {
@@ -768,7 +832,7 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	static const char *const top[] = {"version", "instance", "token",
 	    "keys", "listen", "public_url", "hostnames", "profiles_dir", "crl",
 	    "ocsp", "audit", "limits", "tsa", "seals", "verify", "tender",
-	    NULL};
+	    "store", NULL};
 	static const char *const token[] = {"module", "softhsm_conf", "label",
 	    "pin_file", "pin_env", NULL};
 	static const char *const listen[] = {"http", "https", NULL};
@@ -909,6 +973,7 @@ cfg_parse(const struct cfg_reader *rd, json_t *root, struct gp_config *cfg)
 	GUARD(cfg_verify(rd, cfg_section(root, "verify"), cfg));
 	GUARD(cfg_seals(rd, json_object_get(root, "seals"), cfg));
 	GUARD(cfg_tender(rd, cfg_section(root, "tender"), cfg));
+	GUARD(cfg_store(rd, cfg_section(root, "store"), cfg));
 	r = 0;
 out:
 	return r;
@@ -1079,6 +1144,14 @@ gp_config_to_json(const struct gp_config *cfg)
 	if (root != NULL && json_object_set_new(root, "tender", json_pack(
 	    "{s:I, s:s}", "max_bid_bytes", (json_int_t)cfg->tender_max_bid_bytes,
 	    "seal", cfg->tender_seal)) != 0) {
+		json_decref(root);
+		root = NULL;
+	}
+	if (root != NULL && cfg->store_url != NULL &&
+	    json_object_set_new(root, "store", json_pack("{s:s, s:s?, s:s?}",
+	    "url", cfg->store_url, "password_file", cfg_rel(cfg->dir,
+	    cfg->store_password_file), "password_env",
+	    cfg->store_password_env)) != 0) {
 		json_decref(root);
 		root = NULL;
 	}

@@ -253,6 +253,15 @@ struct gp_config {
 	 * instances made before them, which then have none. */
 	struct gp_seal *seals;
 	size_t seals_len;
+	/* store: where the store lives. Absent: the SQLite file
+	 * DIR/govpki.db. With url (postgresql://...), a PostgreSQL database
+	 * that several nodes may share (docs/postgres.md); its password, when
+	 * it needs one, comes from password_file (checked first, absolute
+	 * or relative to DIR) or the environment variable password_env,
+	 * never from the URL. */
+	char *store_url;
+	char *store_password_file;
+	char *store_password_env;
 };
 
 /* A server seal: a key (on the token) that signs documents for the
@@ -297,6 +306,12 @@ void gp_config_free(struct gp_config *cfg);
  * in '/'; no user information, query, fragment, space or control
  * character. GP_ERR_INVALID naming |field| and the rule otherwise. */
 int gp_public_url_check(const char *field, const char *url) GP_WUR;
+
+/* 0 when |url| can be store.url: a postgresql:// (or postgres://) URL
+ * without spaces or control characters, at most 1024 characters, and
+ * without a password (user:password@, password=). GP_ERR_INVALID naming
+ * |field| otherwise. */
+int gp_store_url_check(const char *field, const char *url) GP_WUR;
 
 /* 1 when the |len| bytes at |s| are a DNS host name (RFC 1123 2.1:
  * letters, digits and hyphens, labels of 1 to 63 characters not starting

@@ -64,6 +64,8 @@ struct init_ctx {
 	size_t issued_len;
 	struct ca_profiles *profiles; /* DIR/policies, loaded */
 	int64_t now;
+	store *st;            /* opened early: a database that cannot be
+	                       * reached changes nothing */
 };
 
 static int
@@ -261,6 +263,11 @@ init_names(const struct instance_init_opts *opts, char **out_url)
 	*out_url = NULL;
 	for (i = 0; i < opts->hostnames_len; i++)
 		GUARD(gp_hostname_check("--hostname", opts->hostnames[i]));
+	if (opts->store_url != NULL)
+		GUARD(gp_store_url_check("--store", opts->store_url));
+	ENSURE(opts->store_url != NULL || (opts->store_password_file == NULL &&
+	    opts->store_password_env == NULL), gp_err_set(GP_ERR_INVALID,
+	    "--store-password-file and --store-password-env need --store"));
 	if (opts->public_url != NULL) {
 		ENSURE((url = strdup(opts->public_url)) != NULL, GP_ERR_NOMEM);
 		n = strlen(url);
@@ -643,16 +650,13 @@ init_audit_event(audit *a, const char *actor, const char *op,
 static int
 init_store(struct init_ctx *ic, const char *actor)
 {
-	store *st = NULL;
+	store *st = ic->st;
 	audit *a = NULL;
-	char *db = NULL, *subject = NULL;
+	char *subject = NULL;
 	struct store_cert sc;
 	size_t i;
 	int in_tx = 0, r, sens, extr;
 
-	ENSURE((db = gp_path_join(ic->tmp, "govpki.db")) != NULL,
-	    GP_ERR_NOMEM);
-	GUARD(store_open(db, 1, &st));
 	GUARD(audit_new(st, &a));
 	GUARD(store_begin(st));
 	in_tx = 1;
@@ -738,8 +742,8 @@ out:
 	if (in_tx)
 		store_rollback(st);
 	audit_free(a);
-	store_free(st);
-	free(db);
+	store_free(ic->st); /* closed before the directory moves */
+	ic->st = NULL;
 	return r;
 }
 
@@ -800,6 +804,7 @@ init_ctx_clear(struct init_ctx *ic)
 	X509_free(ic->seal_cert);
 	EVP_PKEY_free(ic->tls_key);
 	tok_ctx_free(ic->tok);
+	store_free(ic->st);
 	ca_profiles_free(ic->profiles);
 	gp_config_free(ic->cfg);
 	free(ic->final_dir);
@@ -863,6 +868,21 @@ instance_init(const struct instance_init_opts *opts)
 		ENSURE((ic.cfg->module = strdup(opts->module)) != NULL,
 		    GP_ERR_NOMEM);
 	}
+	if (opts->store_url != NULL) {
+		ENSURE((ic.cfg->store_url = strdup(opts->store_url)) != NULL,
+		    GP_ERR_NOMEM);
+		ENSURE(opts->store_password_file == NULL ||
+		    (ic.cfg->store_password_file = realpath(
+		    opts->store_password_file, NULL)) != NULL, gp_err_set(
+		    GP_ERR_INVALID, "--store-password-file %s: %s",
+		    opts->store_password_file, strerror(errno)));
+		ENSURE(opts->store_password_env == NULL ||
+		    (ic.cfg->store_password_env = strdup(
+		    opts->store_password_env)) != NULL, GP_ERR_NOMEM);
+	}
+	/* The store before the token: a database that cannot be reached,
+	 * or holds a store already, leaves nothing behind. */
+	GUARD(instance_store_open(ic.cfg, 1, NULL, &ic.st));
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		ENSURE((p = gp_path_join(ic.tmp, dirs[i])) != NULL,
 		    GP_ERR_NOMEM);

@@ -255,11 +255,128 @@ instance_lock_exclusive(struct instance *inst)
 	return 0;
 }
 
+/* The password of store.url, or NULL: the file when it exists, else the
+ * variable when it is set. */
+static int
+inst_store_password(const struct gp_config *cfg, char **out)
+{
+	struct tok_pin_source src;
+	struct stat sb;
+	int r;
+
+	*out = NULL;
+	memset(&src, 0, sizeof(src));
+	if (cfg->store_password_file != NULL &&
+	    stat(cfg->store_password_file, &sb) == 0) {
+		src.kind = TOK_PIN_FILE;
+		src.value = cfg->store_password_file;
+	} else if (cfg->store_password_env != NULL &&
+	    getenv(cfg->store_password_env) != NULL) {
+		src.kind = TOK_PIN_ENV;
+		src.value = cfg->store_password_env;
+	} else {
+		return 0;
+	}
+	/* The same reader as PINs: first line, capped, wiped, the
+	 * variable unset so that no child inherits it. */
+	if ((r = tok_pin_read(&src, out)) != 0)
+		return gp_err_set(r, "store.%s: %s", src.kind == TOK_PIN_FILE ?
+		    "password_file" : "password_env", gp_err_detail());
+	return 0;
+}
+
+int
+instance_store_open(const struct gp_config *cfg, int create,
+    const char *node, store **out)
+{
+	struct store_open_opts o;
+	char *db = NULL, *pw = NULL, app[80];
+	int64_t n = 0, max = 0;
+	store *st = NULL;
+	int r = GP_ERR_INTERNAL;
+
+	*out = NULL;
+	memset(&o, 0, sizeof(o));
+	o.create = create;
+	if (cfg->store_url == NULL) {
+		ENSURE((db = gp_path_join(cfg->dir, "govpki.db")) != NULL,
+		    GP_ERR_NOMEM);
+		o.target = db;
+	} else {
+		GUARD(inst_store_password(cfg, &pw));
+		snprintf(app, sizeof(app), "govpki %s", node != NULL ? node :
+		    "");
+		o.target = cfg->store_url;
+		o.password = pw;
+		o.app_name = app;
+	}
+	GUARD(store_open_with(&o, &st));
+	if (create && cfg->store_url != NULL) {
+		/* A store left by a failed init (no record) may be reused;
+		 * one in use never. */
+		GUARD(store_audit_count(st, &n, &max));
+		ENSURE(n == 0, gp_err_set(GP_ERR_EXISTS, "store.url %s: the "
+		    "database holds a govpki store already (%lld audit "
+		    "records); give an empty database", cfg->store_url,
+		    (long long)n));
+	}
+	*out = st;
+	st = NULL; /* transferred */
+	r = 0;
+out:
+	store_free(st);
+	gp_secret_free(pw);
+	free(db);
+	return r;
+}
+
+int
+instance_set_node(struct instance *inst, const char *name)
+{
+	size_t i, n = name != NULL ? strlen(name) : 0;
+
+	if (n == 0 || n >= sizeof(inst->node))
+		return gp_err_set(GP_ERR_INVALID, "--node: 1 to %zu characters",
+		    sizeof(inst->node) - 1);
+	for (i = 0; i < n; i++) {
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '.' ||
+		    name[i] == '_' || name[i] == '-'))
+			return gp_err_set(GP_ERR_INVALID, "--node %.64s: only "
+			    "letters, digits, '.', '_' and '-'", name);
+	}
+	memcpy(inst->node, name, n + 1);
+	return 0;
+}
+
+/* $GOVPKI_NODE, else the host name (its first label), else "node". */
+static int
+inst_node_default(struct instance *inst)
+{
+	const char *env = getenv(INSTANCE_NODE_ENV);
+	char host[256];
+	size_t i;
+
+	if (env != NULL && env[0] != '\0')
+		return instance_set_node(inst, env) == 0 ? 0 :
+		    gp_err_set(GP_ERR_INVALID, "$%s: %s", INSTANCE_NODE_ENV,
+		    gp_err_detail());
+	if (gethostname(host, sizeof(host)) != 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	for (i = 0; host[i] != '\0' && host[i] != '.' && i < 63; i++)
+		;
+	host[i] = '\0';
+	if (instance_set_node(inst, host) != 0)
+		return instance_set_node(inst, "node");
+	return 0;
+}
+
 int
 instance_open(const char *dir, unsigned int flags, struct instance **out)
 {
 	struct instance *inst = NULL;
-	char *db = NULL;
 	size_t i;
 	int r = GP_ERR_INTERNAL;
 
@@ -271,9 +388,8 @@ instance_open(const char *dir, unsigned int flags, struct instance **out)
 		GUARD(inst_lock_shared(inst, dir));
 	GUARD(gp_config_load(dir, &inst->cfg));
 	GUARD(instance_softhsm_env(inst->cfg));
-	ENSURE((db = gp_path_join(inst->cfg->dir, "govpki.db")) != NULL,
-	    GP_ERR_NOMEM);
-	GUARD(store_open(db, 0, &inst->st));
+	GUARD(inst_node_default(inst));
+	GUARD(instance_store_open(inst->cfg, 0, inst->node, &inst->st));
 	GUARD(audit_new(inst->st, &inst->audit));
 	for (i = 0; i < GP_KEY_COUNT; i++)
 		GUARD(inst_cert_load(inst->cfg->dir, gp_key_names[i],
@@ -285,7 +401,6 @@ instance_open(const char *dir, unsigned int flags, struct instance **out)
 	r = 0;
 out:
 	instance_free(inst);
-	free(db);
 	return r;
 }
 

@@ -5,7 +5,8 @@
  *   DIR/softhsm2.conf      SoftHSM configuration of the embedded token
  *   DIR/tokens/            SoftHSM token store
  *   DIR/secrets/           user.pin and so.pin, mode 0600 (embedded only)
- *   DIR/govpki.db          the store (SQLite)
+ *   DIR/govpki.db          the store (SQLite), unless store.url names a
+ *                          PostgreSQL database (docs/postgres.md)
  *   DIR/govpki.lock        held by every process with the keys (flock)
  *   DIR/certs/             root.pem ca.pem tsa.pem ocsp.pem audit.pem
  *   DIR/tls/               server.pem (with chain) and server.key (0600)
@@ -42,6 +43,7 @@ struct instance {
 	int lock_fd;
 	int audit_key_checked;        /* key[GP_KEY_AUDIT] is the key in
 	                               * effect (instance_audit_key_check) */
+	char node[64];                /* this node's name (instance_set_node) */
 };
 
 struct instance_init_opts {
@@ -56,6 +58,10 @@ struct instance_init_opts {
 	                               * NULL: the installed ones */
 	int dev_clock;                /* tsa.clock_check "warn": development
 	                               * only; else "strict" */
+	const char *store_url;        /* a PostgreSQL database (store.url);
+	                               * NULL: DIR/govpki.db */
+	const char *store_password_file; /* store.password_file, or NULL */
+	const char *store_password_env;  /* store.password_env, or NULL */
 };
 
 /* Creates a new instance. GP_ERR_EXISTS when |dir| already holds one or is
@@ -91,6 +97,25 @@ int instance_lock_exclusive(struct instance *inst) GP_WUR;
 
 /* Closes the audit writer, the store and the token. Accepts NULL. */
 void instance_free(struct instance *inst);
+
+/* Opens the store of the instance |cfg| describes: DIR/govpki.db, or the
+ * PostgreSQL database of store.url with the password read from
+ * store.password_file (when the file exists) or else the environment
+ * variable store.password_env (when set; it is then unset), wiped after
+ * use; neither: libpq's own sources (PGPASSFILE, ~/.pgpass). |node| names
+ * the connection (application_name); may be NULL. With |create|, a new
+ * store: for PostgreSQL the database must exist and hold no audit record
+ * (GP_ERR_EXISTS naming store.url otherwise). */
+int instance_store_open(const struct gp_config *cfg, int create,
+    const char *node, store **out) GP_WUR;
+
+/* This node's name, for what several nodes sharing one database keep
+ * apart (the TSA's genTime bound, the CRL lease, log lines): 1 to 63 of
+ * [A-Za-z0-9._-]. instance_open() sets it from $GOVPKI_NODE, or else the
+ * host name; `govpki serve --node` sets it before the server starts.
+ * GP_ERR_INVALID naming --node for another. */
+#define INSTANCE_NODE_ENV "GOVPKI_NODE"
+int instance_set_node(struct instance *inst, const char *name) GP_WUR;
 
 /* Points SOFTHSM2_CONF at the instance's SoftHSM configuration, if it has
  * one, rewriting it if the instance directory moved. */

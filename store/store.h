@@ -1,15 +1,18 @@
 /*
- * store.h: the durable store behind one interface. The embedded backend is
- * SQLite in WAL mode with synchronous=FULL, so a committed transaction
- * survives a crash or power loss; a PostgreSQL backend can be added behind
- * the same functions. No SQL leaves store/: callers use typed operations.
+ * store.h: the durable store behind one interface. Two backends: SQLite
+ * (the embedded default: one file in WAL mode with synchronous=FULL, so a
+ * committed transaction survives a crash or power loss) and PostgreSQL
+ * (through libpq, for several nodes sharing one database). No SQL leaves
+ * store/: callers use typed operations, which run unchanged on both.
  *
  * Transactions: store_begin() takes the store's write lock (BEGIN IMMEDIATE
- * in SQLite, so several processes sharing one file serialise) and every
- * write between it and store_commit() is one atomic unit. A state change and
- * the audit record that describes it are always written in one transaction.
- * Functions marked "in a transaction" must be called between store_begin()
- * and store_commit()/store_rollback() by the same thread.
+ * in SQLite, so several processes sharing one file serialise; a
+ * transaction-scoped advisory lock in PostgreSQL, so several nodes sharing
+ * one database serialise) and every write between it and store_commit()
+ * is one atomic unit. A state change and the audit record that describes
+ * it are always written in one transaction. Functions marked "in a
+ * transaction" must be called between store_begin() and
+ * store_commit()/store_rollback() by the same thread.
  *
  * Threads: a store may be shared by threads; the write lock serialises
  * writers, and reads take the same connection under a mutex.
@@ -24,13 +27,39 @@
 
 typedef struct store store;
 
-/* Opens (with |create|, creates, mode 0600) the database at |path| and runs
- * every pending schema migration in order, in one transaction. Returns
- * GP_ERR_NOT_FOUND if it does not exist and !create; GP_ERR_UNSUPPORTED when
- * its schema version is newer than this binary knows (it is left untouched);
- * GP_ERR_STORE naming the file otherwise. */
+/* 1 when |target| names a PostgreSQL database (a postgresql:// or
+ * postgres:// URL) rather than a SQLite file. */
+int store_target_is_url(const char *target);
+
+/* How to open a store. */
+struct store_open_opts {
+	const char *target;    /* a SQLite file path, or a postgresql:// URL
+	                        * (without a password: refused if it has
+	                        * one) */
+	const char *password;  /* PostgreSQL: the password, or NULL (then
+	                        * libpq's own sources: PGPASSFILE,
+	                        * ~/.pgpass); borrowed, never kept */
+	const char *app_name;  /* PostgreSQL: application_name, or NULL */
+	int create;            /* create the file, or the schema in an empty
+	                        * database */
+};
+
+/* Opens (with |o->create|, creates: a file with mode 0600, or the schema
+ * in an empty PostgreSQL database) the store at |o->target| and runs every
+ * pending schema migration in order, in one transaction. Returns
+ * GP_ERR_NOT_FOUND if it does not exist (no file; a database without the
+ * govpki schema) and !create; GP_ERR_UNSUPPORTED when its schema version is
+ * newer than this binary knows (it is left untouched); GP_ERR_INVALID
+ * naming store.url for a URL with a password in it; GP_ERR_BUSY when the
+ * database cannot be reached; GP_ERR_STORE naming the file or URL
+ * otherwise. */
+int store_open_with(const struct store_open_opts *o, store **out) GP_WUR;
+/* store_open_with() of |path| (a file or a URL) without a password. */
 int store_open(const char *path, int create, store **out) GP_WUR;
 void store_free(store *st);
+
+/* The backend's name: "SQLite" or "PostgreSQL". */
+const char *store_backend_name(store *st);
 
 /* The schema version after migrations. */
 int store_schema_version(store *st);

@@ -1,5 +1,5 @@
 /*
- * store_audit.c: audit rows and checkpoints in SQLite. The store keeps rows
+ * store_audit.c: audit rows and checkpoints. The store keeps rows
  * exactly as audit/ builds them and never computes or checks the chain; it
  * only pages through rows so that a scan of millions of rows uses the memory
  * of one page, and it holds the connection's mutex while reading a page but
@@ -31,13 +31,13 @@ store_audit_row_clear(struct store_audit_row *row)
 }
 
 int
-store_audit_row_read(sqlite3_stmt *s, struct store_audit_row *row)
+store_audit_row_read(store_stmt *s, struct store_audit_row *row)
 {
 	int r = GP_ERR_INTERNAL;
 
 	memset(row, 0, sizeof(*row));
-	row->seq = sqlite3_column_int64(s, 0);
-	row->time_ms = sqlite3_column_int64(s, 1);
+	row->seq = store_col_int64(s, 0);
+	row->time_ms = store_col_int64(s, 1);
 	GUARD(store_col_text(s, 2, &row->actor));
 	GUARD(store_col_text(s, 3, &row->role));
 	GUARD(store_col_text(s, 4, &row->op));
@@ -63,24 +63,20 @@ out:
 int
 store_audit_head(store *st, int64_t *out_seq, uint8_t out_hash[32])
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL, row = 0;
+	store_stmt *s = NULL;
 
 	*out_seq = 0;
 	memset(out_hash, 0, 32);
 	store_lock(st);
-	GUARD(store_stmt(st, STORE_STMT_AUDIT_HEAD,
+	GUARD(store_stmt_get(st, STORE_STMT_AUDIT_HEAD,
 	    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &s));
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
+	GUARD(store_step(s, "audit head", &row));
+	if (!row) {
 		r = 0; /* empty log */
 		goto out;
 	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "audit head");
-		goto out;
-	}
-	*out_seq = sqlite3_column_int64(s, 0);
+	*out_seq = store_col_int64(s, 0);
 	GUARD(store_col_hash(s, 1, out_hash, "audit record", *out_seq));
 	r = 0;
 out:
@@ -92,32 +88,28 @@ out:
 int
 store_audit_insert(store *st, const struct store_audit_row *row)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
+	store_stmt *s = NULL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_audit_insert"));
-	GUARD(store_stmt(st, STORE_STMT_AUDIT_INSERT,
+	GUARD(store_stmt_get(st, STORE_STMT_AUDIT_INSERT,
 	    "INSERT INTO audit (" STORE_AUDIT_COLS ") VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", &s));
-	if ((rc = sqlite3_bind_int64(s, 1, row->seq)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, row->time_ms)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 3, row->actor)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 4, row->role)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 5, row->op)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 6, row->object)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 7, row->outcome)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 8, row->request_id)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 9, row->client)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 10, row->details)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_blob(s, 11, row->prev_hash, 32,
-	    SQLITE_STATIC)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_blob(s, 12, row->hash, 32,
-	    SQLITE_STATIC)) != SQLITE_OK ||
-	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, "audit insert");
-		goto out;
-	}
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+	    "ON CONFLICT DO NOTHING", &s));
+	store_bind_int64(s, 1, row->seq);
+	store_bind_int64(s, 2, row->time_ms);
+	store_bind_text(s, 3, row->actor);
+	store_bind_text(s, 4, row->role);
+	store_bind_text(s, 5, row->op);
+	store_bind_text(s, 6, row->object);
+	store_bind_text(s, 7, row->outcome);
+	store_bind_text(s, 8, row->request_id);
+	store_bind_text(s, 9, row->client);
+	store_bind_text(s, 10, row->details);
+	store_bind_blob(s, 11, row->prev_hash, 32);
+	store_bind_blob(s, 12, row->hash, 32);
+	GUARD(store_insert(s, "audit insert"));
 	r = 0;
 out:
 	store_stmt_done(s);
@@ -128,33 +120,28 @@ out:
 /* Steps |s| (bound) once: the row into |out|, GP_ERR_NOT_FOUND (no
  * detail) when there is none. */
 static int
-store_audit_row_one(store *st, sqlite3_stmt *s, const char *what,
+store_audit_row_one(store_stmt *s, const char *what,
     struct store_audit_row *out)
 {
-	int rc = sqlite3_step(s);
+	int r = store_row(s, what);
 
-	if (rc == SQLITE_DONE)
-		return GP_ERR_NOT_FOUND;
-	if (rc != SQLITE_ROW)
-		return store_err(st, rc, what);
+	if (r != 0)
+		return r;
 	return store_audit_row_read(s, out);
 }
 
 int
 store_audit_get(store *st, int64_t seq, struct store_audit_row *out)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
+	store_stmt *s = NULL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
-	GUARD(store_stmt(st, STORE_STMT_AUDIT_GET,
+	GUARD(store_stmt_get(st, STORE_STMT_AUDIT_GET,
 	    "SELECT " STORE_AUDIT_COLS " FROM audit WHERE seq = ?1", &s));
-	if ((rc = sqlite3_bind_int64(s, 1, seq)) != SQLITE_OK) {
-		r = store_err(st, rc, "audit get");
-		goto out;
-	}
-	r = store_audit_row_one(st, s, "audit get", out);
+	store_bind_int64(s, 1, seq);
+	r = store_audit_row_one(s, "audit get", out);
 	if (r == GP_ERR_NOT_FOUND)
 		r = gp_err_set(GP_ERR_NOT_FOUND, "%s: no audit record %lld",
 		    st->path, (long long)seq);
@@ -165,7 +152,7 @@ out:
 }
 
 static int
-store_audit_row_read_v(sqlite3_stmt *s, void *row)
+store_audit_row_read_v(store_stmt *s, void *row)
 {
 	return store_audit_row_read(s, row);
 }
@@ -217,20 +204,17 @@ store_audit_scan(store *st, int64_t after, int64_t limit, store_audit_fn fn,
 int
 store_audit_count(store *st, int64_t *out_count, int64_t *out_max_seq)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
+	store_stmt *s = NULL;
 
 	*out_count = 0;
 	*out_max_seq = 0;
 	store_lock(st);
-	GUARD(store_stmt(st, STORE_STMT_AUDIT_COUNT,
+	GUARD(store_stmt_get(st, STORE_STMT_AUDIT_COUNT,
 	    "SELECT count(*), coalesce(max(seq), 0) FROM audit", &s));
-	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = store_err(st, rc, "audit count");
-		goto out;
-	}
-	*out_count = sqlite3_column_int64(s, 0);
-	*out_max_seq = sqlite3_column_int64(s, 1);
+	GUARD(store_row(s, "audit count"));
+	*out_count = store_col_int64(s, 0);
+	*out_max_seq = store_col_int64(s, 1);
 	r = 0;
 out:
 	store_stmt_done(s);
@@ -255,35 +239,31 @@ store_checkpoint_clear(struct store_checkpoint *cp)
 /* Copies blob column |col| of checkpoint |id| into *out (NULL when empty);
  * GP_ERR_TAMPERED naming |what| when it is over |max| bytes. */
 static int
-store_checkpoint_blob(sqlite3_stmt *s, int col, size_t max, const char *what,
+store_checkpoint_blob(store_stmt *s, int col, size_t max, const char *what,
     int64_t id, uint8_t **out, size_t *out_len)
 {
-	const void *b = sqlite3_column_blob(s, col);
-	int n = sqlite3_column_bytes(s, col);
+	size_t n = 0;
+	const void *b = store_col_blob(s, col, &n);
 
 	*out = NULL;
 	*out_len = 0;
-	if (b == NULL || n <= 0)
+	if (b == NULL)
 		return 0;
-	if ((size_t)n > max)
-		return gp_err_set(GP_ERR_TAMPERED, "checkpoint %lld: %s of %d "
+	if (n > max)
+		return gp_err_set(GP_ERR_TAMPERED, "checkpoint %lld: %s of %zu "
 		    "bytes, over %zu", (long long)id, what, n, max);
-	if ((*out = malloc((size_t)n)) == NULL)
-		return gp_err_set(GP_ERR_NOMEM, "checkpoint %lld", (long long)id);
-	memcpy(*out, b, (size_t)n);
-	*out_len = (size_t)n;
-	return 0;
+	return store_col_blob_copy(s, col, out, out_len);
 }
 
 static int
-store_checkpoint_read(sqlite3_stmt *s, struct store_checkpoint *cp)
+store_checkpoint_read(store_stmt *s, struct store_checkpoint *cp)
 {
 	int r = GP_ERR_INTERNAL;
 
 	memset(cp, 0, sizeof(*cp));
-	cp->id = sqlite3_column_int64(s, 0);
-	cp->seq = sqlite3_column_int64(s, 1);
-	cp->time_ms = sqlite3_column_int64(s, 2);
+	cp->id = store_col_int64(s, 0);
+	cp->seq = store_col_int64(s, 1);
+	cp->time_ms = store_col_int64(s, 2);
 	GUARD(store_col_hash(s, 3, cp->hash, "checkpoint", cp->id));
 	GUARD(store_checkpoint_blob(s, 4, STORE_CP_MAX_SIG, "signature",
 	    cp->id, &cp->sig, &cp->sig_len));
@@ -304,8 +284,8 @@ out:
 int
 store_checkpoint_insert(store *st, const struct store_checkpoint *cp)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
+	store_stmt *s = NULL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_checkpoint_insert"));
@@ -313,25 +293,23 @@ store_checkpoint_insert(store *st, const struct store_checkpoint *cp)
 	    cp->sig_len <= STORE_CP_MAX_SIG, GP_ERR_INVALID);
 	ENSURE(cp->tst == NULL || (cp->tst_len > 0 &&
 	    cp->tst_len <= STORE_CP_MAX_TST), GP_ERR_INVALID);
-	GUARD(store_stmt(st, STORE_STMT_CP_INSERT,
+	/* Id NULL: the next one, as SQLite's INTEGER PRIMARY KEY would
+	 * pick (the write lock is held, so max + 1 is free). */
+	GUARD(store_stmt_get(st, STORE_STMT_CP_INSERT,
 	    "INSERT INTO checkpoints (" STORE_CP_COLS ") VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6)", &s));
-	rc = cp->id > 0 ? sqlite3_bind_int64(s, 1, cp->id) :
-	    sqlite3_bind_null(s, 1);
-	if (rc != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, cp->seq)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 3, cp->time_ms)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_blob(s, 4, cp->hash, 32, SQLITE_STATIC)) !=
-	    SQLITE_OK ||
-	    (rc = sqlite3_bind_blob(s, 5, cp->sig, (int)cp->sig_len,
-	    SQLITE_STATIC)) != SQLITE_OK ||
-	    (rc = cp->tst != NULL ? sqlite3_bind_blob(s, 6, cp->tst,
-	    (int)cp->tst_len, SQLITE_STATIC) : sqlite3_bind_null(s, 6)) !=
-	    SQLITE_OK ||
-	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, "checkpoint insert");
-		goto out;
-	}
+	    "(coalesce(?1, (SELECT coalesce(max(id), 0) + 1 FROM "
+	    "checkpoints)), ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+	    &s));
+	if (cp->id > 0)
+		store_bind_int64(s, 1, cp->id);
+	else
+		store_bind_null(s, 1);
+	store_bind_int64(s, 2, cp->seq);
+	store_bind_int64(s, 3, cp->time_ms);
+	store_bind_blob(s, 4, cp->hash, 32);
+	store_bind_blob(s, 5, cp->sig, cp->sig_len);
+	store_bind_blob(s, 6, cp->tst, cp->tst_len);
+	GUARD(store_insert(s, "checkpoint insert"));
 	r = 0;
 out:
 	store_stmt_done(s);
@@ -345,18 +323,16 @@ static int
 store_checkpoint_one(store *st, enum store_stmt_id id, const char *sql,
     int64_t key, struct store_checkpoint *out)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
+	store_stmt *s = NULL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
-	GUARD(store_stmt(st, id, sql, &s));
-	if (key >= 0 && (rc = sqlite3_bind_int64(s, 1, key)) != SQLITE_OK) {
-		r = store_err(st, rc, "checkpoint get");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
+	GUARD(store_stmt_get(st, id, sql, &s));
+	if (key >= 0)
+		store_bind_int64(s, 1, key);
+	r = store_row(s, "checkpoint get");
+	if (r == GP_ERR_NOT_FOUND) {
 		r = key >= 0 ?
 		    gp_err_set(GP_ERR_NOT_FOUND, "%s: no checkpoint %lld",
 		    st->path, (long long)key) :
@@ -364,10 +340,7 @@ store_checkpoint_one(store *st, enum store_stmt_id id, const char *sql,
 		    st->path);
 		goto out;
 	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "checkpoint get");
-		goto out;
-	}
+	GUARD(r);
 	GUARD(store_checkpoint_read(s, out));
 	r = 0;
 out:
@@ -398,7 +371,7 @@ store_checkpoint_last(store *st, struct store_checkpoint *out)
 }
 
 static int
-store_checkpoint_read_v(sqlite3_stmt *s, void *row)
+store_checkpoint_read_v(store_stmt *s, void *row)
 {
 	return store_checkpoint_read(s, row);
 }
@@ -452,45 +425,46 @@ store_checkpoint_scan(store *st, store_checkpoint_fn fn, void *arg)
 /* Copies text column |col| into |buf| of |len|: "" for NULL; a value
  * that does not fit is replaced by "?" (it then matches nothing). */
 static void
-store_trail_text(sqlite3_stmt *s, int col, char *buf, size_t len)
+store_trail_text(store_stmt *s, int col, char *buf, size_t len)
 {
-	const unsigned char *t = sqlite3_column_text(s, col);
-	int n = sqlite3_column_bytes(s, col);
+	size_t n = 0;
+	const char *t = store_col_str(s, col, &n);
 
-	if (t == NULL || n <= 0) {
+	if (t == NULL || n == 0) {
 		buf[0] = '\0';
 		return;
 	}
-	if ((size_t)n >= len) {
+	if (n >= len) {
 		snprintf(buf, len, "?");
 		return;
 	}
-	memcpy(buf, t, (size_t)n);
+	memcpy(buf, t, n);
 	buf[n] = '\0';
 }
 
 static int
-store_trail_read(sqlite3_stmt *s, void *row)
+store_trail_read(store_stmt *s, void *row)
 {
 	struct store_cert_trail *t = row;
-	int len = sqlite3_column_bytes(s, 1);
+	size_t len = 0;
+	const char *serial;
 
 	memset(t, 0, sizeof(*t));
-	t->id = sqlite3_column_int64(s, 0);
-	if (sqlite3_column_text(s, 1) == NULL || len <= 0 ||
-	    (size_t)len >= sizeof(t->serial))
+	t->id = store_col_int64(s, 0);
+	serial = store_col_str(s, 1, &len);
+	if (serial == NULL || len == 0 || len >= sizeof(t->serial))
 		return gp_err_set(GP_ERR_TAMPERED, "certificate row %lld has a "
-		    "serial of %d bytes (the store writes 1 to %zu)",
+		    "serial of %zu bytes (the store writes 1 to %zu)",
 		    (long long)t->id, len, sizeof(t->serial) - 1);
 	store_trail_text(s, 1, t->serial, sizeof(t->serial));
 	store_trail_text(s, 2, t->status, sizeof(t->status));
-	t->issue_seq = sqlite3_column_int64(s, 3);
-	t->status_seq = sqlite3_column_int64(s, 4);
+	t->issue_seq = store_col_int64(s, 3);
+	t->status_seq = store_col_int64(s, 4);
 	store_trail_text(s, 5, t->status_to, sizeof(t->status_to));
-	t->revoked_at = sqlite3_column_int64(s, 6);
-	t->reason = sqlite3_column_int(s, 7);
-	t->invalidity_date = sqlite3_column_int64(s, 8);
-	t->has_history = sqlite3_column_int(s, 9) != 0;
+	t->revoked_at = store_col_int64(s, 6);
+	t->reason = store_col_int(s, 7);
+	t->invalidity_date = store_col_int64(s, 8);
+	t->has_history = store_col_int64(s, 9) != 0;
 	return 0;
 }
 
@@ -525,7 +499,8 @@ store_cert_trail_scan(store *st, store_cert_trail_fn fn, void *arg)
 	struct store_trail_scan_arg sa = {fn, arg};
 	/* The subqueries' WHERE terms repeat those of the partial indexes
 	 * of schema step 6 word for word, so SQLite uses them; rows are
-	 * paged by rowid, in the order they were stored. */
+	 * paged by rowid, in the order they were stored (the PostgreSQL
+	 * schema has a rowid column that numbers them alike). */
 	struct store_pager pg = {
 		STORE_STMT_CERT_AUDIT_PAGE,
 		"SELECT c.rowid, c.serial, c.status, "
@@ -557,8 +532,8 @@ int
 store_audit_status_next(store *st, const char *serial, int64_t after,
     struct store_audit_row *out)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
+	store_stmt *s = NULL;
 
 	memset(out, 0, sizeof(*out));
 	if (st == NULL || serial == NULL)
@@ -569,17 +544,14 @@ store_audit_status_next(store *st, const char *serial, int64_t after,
 	store_lock(st);
 	/* The WHERE terms repeat those of the partial index of schema step
 	 * 6 word for word, so SQLite uses it. */
-	GUARD(store_stmt(st, STORE_STMT_AUDIT_STATUS_NEXT,
+	GUARD(store_stmt_get(st, STORE_STMT_AUDIT_STATUS_NEXT,
 	    "SELECT " STORE_AUDIT_COLS " FROM audit WHERE "
 	    "op IN ('cert.revoke', 'cert.hold', 'cert.release') AND "
 	    "outcome = 'success' AND object = ?1 AND seq > ?2 "
 	    "ORDER BY seq LIMIT 1", &s));
-	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, after)) != SQLITE_OK) {
-		r = store_err(st, rc, "status records");
-		goto out;
-	}
-	r = store_audit_row_one(st, s, "status records", out);
+	store_bind_text(s, 1, serial);
+	store_bind_int64(s, 2, after);
+	r = store_audit_row_one(s, "status records", out);
 out:
 	store_stmt_done(s);
 	store_unlock(st);

@@ -45,8 +45,8 @@ store_cert_status_ok(const char *status)
 int
 store_cert_insert(store *st, const struct store_cert *c)
 {
-	int r = GP_ERR_INTERNAL, rc, held;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL, held;
+	store_stmt *s = NULL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_cert_insert"));
@@ -63,40 +63,33 @@ store_cert_insert(store *st, const struct store_cert *c)
 	    gp_err_set(GP_ERR_INVALID, "certificate %s: revoked_at: a held "
 	    "or revoked certificate needs the time it was held or revoked",
 	    c->serial));
-	GUARD(store_stmt(st, STORE_STMT_CERT_INSERT,
+	GUARD(store_stmt_get(st, STORE_STMT_CERT_INSERT,
 	    "INSERT INTO certificates (" STORE_CERT_COLS ") VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-	    "?15)", &s));
-	if ((rc = store_bind_text(s, 1, c->serial)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 2, c->issuer)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 3, c->profile)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 4, c->subject)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 5, c->role)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 6, c->uscc)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 7, c->id_number)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 8, c->not_before)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 9, c->not_after)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 10, c->status)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 11, c->revoked_at)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 12, c->invalidity_date)) !=
-	    SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 13, c->reason)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 14, c->created_ms)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_blob(s, 15, c->der, (int)c->der_len,
-	    SQLITE_STATIC)) != SQLITE_OK) {
-		r = store_err(st, rc, "certificate insert");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+	    "?15) ON CONFLICT DO NOTHING", &s));
+	store_bind_text(s, 1, c->serial);
+	store_bind_text(s, 2, c->issuer);
+	store_bind_text(s, 3, c->profile);
+	store_bind_text(s, 4, c->subject);
+	store_bind_text(s, 5, c->role);
+	store_bind_text(s, 6, c->uscc);
+	store_bind_text(s, 7, c->id_number);
+	store_bind_int64(s, 8, c->not_before);
+	store_bind_int64(s, 9, c->not_after);
+	store_bind_text(s, 10, c->status);
+	store_bind_int64(s, 11, c->revoked_at);
+	store_bind_int64(s, 12, c->invalidity_date);
+	store_bind_int64(s, 13, c->reason);
+	store_bind_int64(s, 14, c->created_ms);
+	store_bind_blob(s, 15, c->der, c->der_len);
+	r = store_insert(s, "certificate insert");
+	if (r == GP_ERR_EXISTS) {
+		/* The serial is the only unique key of the table. */
 		r = gp_err_set(GP_ERR_EXISTS, "%s: certificate serial %s "
 		    "exists already", st->path, c->serial);
 		goto out;
 	}
-	if (rc != SQLITE_DONE) {
-		r = store_err(st, rc, "certificate insert");
-		goto out;
-	}
+	GUARD(r);
 	/* Inserted held or revoked: that is the first event of its
 	 * history. */
 	if (strcmp(c->status, "good") != 0)
@@ -115,33 +108,28 @@ out:
  * issued it. The caller reads the row and calls store_stmt_done(). */
 static int
 store_cert_lookup(store *st, enum store_stmt_id id, const char *sql,
-    const char *serial, const char *what, sqlite3_stmt **out)
+    const char *serial, const char *what, store_stmt **out)
 {
-	int r, rc;
+	int r;
 
 	*out = NULL;
 	if (serial == NULL)
 		return GP_ERR_INVALID;
-	if ((r = store_stmt(st, id, sql, out)) != 0)
+	if ((r = store_stmt_get(st, id, sql, out)) != 0)
 		return r;
-	if ((rc = store_bind_text(*out, 1, serial)) != SQLITE_OK)
-		return store_err(st, rc, what);
-	rc = sqlite3_step(*out);
-	if (rc == SQLITE_DONE)
+	store_bind_text(*out, 1, serial);
+	r = store_row(*out, what);
+	if (r == GP_ERR_NOT_FOUND)
 		return gp_err_set(GP_ERR_NOT_FOUND, "certificate serial %s was "
 		    "not issued by this instance", serial);
-	if (rc != SQLITE_ROW)
-		return store_err(st, rc, what);
-	return 0;
+	return r;
 }
 
 int
 store_cert_get(store *st, const char *serial, struct store_cert *out)
 {
 	int r = GP_ERR_INTERNAL;
-	sqlite3_stmt *s = NULL;
-	const void *b;
-	int n;
+	store_stmt *s = NULL;
 
 	memset(out, 0, sizeof(*out));
 	st = store_read_conn(st); /* authentication: never behind the writer */
@@ -156,20 +144,14 @@ store_cert_get(store *st, const char *serial, struct store_cert *out)
 	GUARD(store_col_text(s, 4, &out->role));
 	GUARD(store_col_text(s, 5, &out->uscc));
 	GUARD(store_col_text(s, 6, &out->id_number));
-	out->not_before = sqlite3_column_int64(s, 7);
-	out->not_after = sqlite3_column_int64(s, 8);
+	out->not_before = store_col_int64(s, 7);
+	out->not_after = store_col_int64(s, 8);
 	GUARD(store_col_text(s, 9, &out->status));
-	out->revoked_at = sqlite3_column_int64(s, 10);
-	out->invalidity_date = sqlite3_column_int64(s, 11);
-	out->reason = sqlite3_column_int(s, 12);
-	out->created_ms = sqlite3_column_int64(s, 13);
-	b = sqlite3_column_blob(s, 14);
-	n = sqlite3_column_bytes(s, 14);
-	if (b != NULL && n > 0) {
-		ENSURE((out->der = malloc((size_t)n)) != NULL, GP_ERR_NOMEM);
-		memcpy(out->der, b, (size_t)n);
-		out->der_len = (size_t)n;
-	}
+	out->revoked_at = store_col_int64(s, 10);
+	out->invalidity_date = store_col_int64(s, 11);
+	out->reason = store_col_int(s, 12);
+	out->created_ms = store_col_int64(s, 13);
+	GUARD(store_col_blob_copy(s, 14, &out->der, &out->der_len));
 	r = 0;
 out:
 	if (r != 0)
@@ -186,23 +168,23 @@ out:
 /* Copies text column |col| into |buf|; GP_ERR_STORE when it does not fit
  * (the store never writes such a value; an edited file might). */
 static int
-store_cert_col_buf(store *st, sqlite3_stmt *s, int col, char *buf,
+store_cert_col_buf(store *st, store_stmt *s, int col, char *buf,
     size_t len)
 {
-	const unsigned char *t = sqlite3_column_text(s, col);
-	int n = sqlite3_column_bytes(s, col);
+	size_t n = 0;
+	const char *t = store_col_str(s, col, &n);
 
-	if (t == NULL || n < 0 || (size_t)n >= len)
+	if (t == NULL || n >= len)
 		return gp_err_set(GP_ERR_STORE, "%s: certificate column %d: "
 		    "missing or longer than %zu bytes", st->path, col,
 		    len - 1);
-	memcpy(buf, t, (size_t)n);
+	memcpy(buf, t, n);
 	buf[n] = '\0';
 	return 0;
 }
 
 static int
-store_cert_state_read(store *st, sqlite3_stmt *s,
+store_cert_state_read(store *st, store_stmt *s,
     struct store_cert_state *out)
 {
 	int r;
@@ -211,10 +193,10 @@ store_cert_state_read(store *st, sqlite3_stmt *s,
 	GUARD(store_cert_col_buf(st, s, 0, out->serial, sizeof(out->serial)));
 	GUARD(store_cert_col_buf(st, s, 1, out->issuer, sizeof(out->issuer)));
 	GUARD(store_cert_col_buf(st, s, 2, out->status, sizeof(out->status)));
-	out->revoked_at = sqlite3_column_int64(s, 3);
-	out->invalidity_date = sqlite3_column_int64(s, 4);
-	out->not_after = sqlite3_column_int64(s, 5);
-	out->reason = sqlite3_column_int(s, 6);
+	out->revoked_at = store_col_int64(s, 3);
+	out->invalidity_date = store_col_int64(s, 4);
+	out->not_after = store_col_int64(s, 5);
+	out->reason = store_col_int(s, 6);
 	r = 0;
 out:
 	return r;
@@ -225,7 +207,7 @@ store_cert_state_get(store *st, const char *serial,
     struct store_cert_state *out)
 {
 	int r = GP_ERR_INTERNAL;
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 
 	memset(out, 0, sizeof(*out));
 	st = store_read_conn(st); /* OCSP: never behind the writer */
@@ -248,42 +230,39 @@ static int
 store_cert_revoked_page(store *st, const char *issuer, int64_t since,
     const char *after, struct store_cert_state *rows, size_t *out_n)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL, row = 0;
+	store_stmt *s = NULL;
 	size_t n = 0;
 
 	*out_n = 0;
 	store_lock(st);
-	/* "+status" keeps the planner off the status index: walking the
-	 * primary key from |after| keeps each page O(page), so the whole scan
-	 * is linear in the table, not quadratic in the revoked rows. The
-	 * changed rows are few: their partial index finds them. */
+	/* "status || ''" (an expression, not the column) keeps the planner
+	 * off the status index: walking the primary key from |after| keeps
+	 * each page O(page), so the whole scan is linear in the table, not
+	 * quadratic in the revoked rows. The changed rows are few: their
+	 * partial index finds them. */
 	if (since < 0)
-		GUARD(store_stmt(st, STORE_STMT_CERT_REVOKED_PAGE,
+		GUARD(store_stmt_get(st, STORE_STMT_CERT_REVOKED_PAGE,
 		    "SELECT " STORE_CERT_STATE_COLS " FROM certificates "
 		    "WHERE serial > ?1 AND issuer = ?2 "
-		    "AND +status IN ('revoked', 'hold') ORDER BY serial "
+		    "AND status || '' IN ('revoked', 'hold') ORDER BY serial "
 		    "LIMIT ?3", &s));
 	else
-		GUARD(store_stmt(st, STORE_STMT_CERT_CHANGED_PAGE,
+		GUARD(store_stmt_get(st, STORE_STMT_CERT_CHANGED_PAGE,
 		    "SELECT " STORE_CERT_STATE_COLS " FROM certificates "
 		    "WHERE serial > ?1 AND issuer = ?2 AND status_gen > ?4 "
 		    "ORDER BY serial LIMIT ?3", &s));
-	if ((rc = store_bind_text(s, 1, after)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 2, issuer)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 3, STORE_PAGE_ROWS)) != SQLITE_OK ||
-	    (since >= 0 && (rc = sqlite3_bind_int64(s, 4, since)) !=
-	    SQLITE_OK)) {
-		r = store_err(st, rc, "revoked certificates");
-		goto out;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < STORE_PAGE_ROWS) {
+	store_bind_text(s, 1, after);
+	store_bind_text(s, 2, issuer);
+	store_bind_int64(s, 3, STORE_PAGE_ROWS);
+	if (since >= 0)
+		store_bind_int64(s, 4, since);
+	while (n < STORE_PAGE_ROWS) {
+		GUARD(store_step(s, "revoked certificates", &row));
+		if (!row)
+			break;
 		GUARD(store_cert_state_read(st, s, &rows[n]));
 		n++;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		r = store_err(st, rc, "revoked certificates");
-		goto out;
 	}
 	r = 0;
 out:

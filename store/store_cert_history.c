@@ -30,24 +30,21 @@ int
 store_cert_history_append(store *st, const char *serial, const char *change,
     int64_t time, int reason, int64_t invalidity_date, const char *actor)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
+	store_stmt *s = NULL;
 
-	GUARD(store_stmt(st, STORE_STMT_HISTORY_INSERT,
+	GUARD(store_stmt_get(st, STORE_STMT_HISTORY_INSERT,
 	    "INSERT INTO cert_status_history (serial, change, time, reason, "
 	    "invalidity_date, actor, created_ms) VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7)", &s));
-	if ((rc = store_bind_text(s, 1, serial)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 2, change)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 3, time)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 4, reason)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 5, invalidity_date)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 6, actor)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 7, gp_now_ms())) != SQLITE_OK ||
-	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, "certificate status history");
-		goto out;
-	}
+	store_bind_text(s, 1, serial);
+	store_bind_text(s, 2, change);
+	store_bind_int64(s, 3, time);
+	store_bind_int64(s, 4, reason);
+	store_bind_int64(s, 5, invalidity_date);
+	store_bind_text(s, 6, actor);
+	store_bind_int64(s, 7, gp_now_ms());
+	GUARD(store_run(s, "certificate status history"));
 	r = 0;
 out:
 	store_stmt_done(s);
@@ -59,8 +56,8 @@ out:
 static int
 store_cert_row_status(store *st, const struct store_status_change *c)
 {
-	int r = GP_ERR_INTERNAL, rc, reason = -1;
-	sqlite3_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL, reason = -1;
+	store_stmt *s = NULL;
 	const char *status;
 	int64_t at = 0, inv = 0;
 
@@ -78,21 +75,18 @@ store_cert_row_status(store *st, const struct store_status_change *c)
 	}
 	/* status_gen: the value the counter below takes in this
 	 * transaction (delta CRLs list rows changed after their base). */
-	GUARD(store_stmt(st, STORE_STMT_CERT_SET_STATUS,
+	GUARD(store_stmt_get(st, STORE_STMT_CERT_SET_STATUS,
 	    "UPDATE certificates SET status = ?2, revoked_at = ?3, "
 	    "reason = ?4, invalidity_date = ?5, status_gen = 1 + "
-	    "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '"
+	    "COALESCE((SELECT CAST(value AS BIGINT) FROM meta WHERE key = '"
 	    STORE_META_STATUS_GEN "'), 0) WHERE serial = ?1", &s));
-	if ((rc = store_bind_text(s, 1, c->serial)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 2, status)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 3, at)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 4, reason)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 5, inv)) != SQLITE_OK ||
-	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, "certificate status");
-		goto out;
-	}
-	if (sqlite3_changes(st->db) == 0) {
+	store_bind_text(s, 1, c->serial);
+	store_bind_text(s, 2, status);
+	store_bind_int64(s, 3, at);
+	store_bind_int64(s, 4, reason);
+	store_bind_int64(s, 5, inv);
+	GUARD(store_run(s, "certificate status"));
+	if (store_changes(s) == 0) {
 		r = gp_err_set(GP_ERR_NOT_FOUND, "certificate serial %s was "
 		    "not issued by this instance", c->serial);
 		goto out;
@@ -101,14 +95,11 @@ store_cert_row_status(store *st, const struct store_status_change *c)
 	s = NULL;
 	/* Tells other processes (the server's CRL schedule) that a status
 	 * changed, in the transaction that changed it. */
-	GUARD(store_stmt(st, STORE_STMT_CERT_STATUS_GEN,
+	GUARD(store_stmt_get(st, STORE_STMT_CERT_STATUS_GEN,
 	    "INSERT INTO meta(key, value) VALUES ('" STORE_META_STATUS_GEN
 	    "', '1') ON CONFLICT(key) DO UPDATE SET "
-	    "value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)", &s));
-	if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, "certificate status generation");
-		goto out;
-	}
+	    "value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)", &s));
+	GUARD(store_run(s, "certificate status generation"));
 	r = 0;
 out:
 	store_stmt_done(s);
@@ -179,34 +170,31 @@ store_cert_set_status(store *st, const char *serial, const char *status,
  * writes (the CHECK constraint keeps it out unless the schema itself was
  * edited). */
 static int
-store_history_read(sqlite3_stmt *s, void *row)
+store_history_read(store_stmt *s, void *row)
 {
 	struct store_status_event *ev = row;
-	const unsigned char *t;
-	int n;
+	const char *t;
+	size_t n = 0;
 
 	memset(ev, 0, sizeof(*ev));
-	ev->id = sqlite3_column_int64(s, 0);
-	t = sqlite3_column_text(s, 1);
-	n = sqlite3_column_bytes(s, 1);
-	if (t != NULL && n > 0 && (size_t)n < sizeof(ev->change))
-		memcpy(ev->change, t, (size_t)n);
+	ev->id = store_col_int64(s, 0);
+	t = store_col_str(s, 1, &n);
+	if (t != NULL && n > 0 && n < sizeof(ev->change))
+		memcpy(ev->change, t, n);
 	if (!store_change_ok(ev->change))
 		return gp_err_set(GP_ERR_TAMPERED, "certificate status "
 		    "history event %lld: change \"%.16s\" is not one the store "
-		    "writes", (long long)ev->id, t != NULL ? (const char *)t :
-		    "");
-	ev->time = sqlite3_column_int64(s, 2);
-	ev->reason = sqlite3_column_int(s, 3);
-	ev->invalidity_date = sqlite3_column_int64(s, 4);
-	t = sqlite3_column_text(s, 5);
-	n = sqlite3_column_bytes(s, 5);
+		    "writes", (long long)ev->id, t != NULL ? t : "");
+	ev->time = store_col_int64(s, 2);
+	ev->reason = store_col_int(s, 3);
+	ev->invalidity_date = store_col_int64(s, 4);
+	t = store_col_str(s, 5, &n);
 	if (t != NULL && n > 0) {
-		if ((size_t)n >= sizeof(ev->actor))
-			n = (int)sizeof(ev->actor) - 1;
-		memcpy(ev->actor, t, (size_t)n);
+		if (n >= sizeof(ev->actor))
+			n = sizeof(ev->actor) - 1;
+		memcpy(ev->actor, t, n);
 	}
-	ev->created_ms = sqlite3_column_int64(s, 6);
+	ev->created_ms = store_col_int64(s, 6);
 	return 0;
 }
 

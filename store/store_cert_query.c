@@ -29,7 +29,7 @@ store_cert_list_free(struct store_cert *list, size_t len)
 }
 
 static int
-store_find_row(sqlite3_stmt *s, void *row)
+store_find_row(store_stmt *s, void *row)
 {
 	struct store_cert *c = row;
 	int r;
@@ -41,13 +41,13 @@ store_find_row(sqlite3_stmt *s, void *row)
 	GUARD(store_col_text(s, 4, &c->role));
 	GUARD(store_col_text(s, 5, &c->uscc));
 	GUARD(store_col_text(s, 6, &c->id_number));
-	c->not_before = sqlite3_column_int64(s, 7);
-	c->not_after = sqlite3_column_int64(s, 8);
+	c->not_before = store_col_int64(s, 7);
+	c->not_after = store_col_int64(s, 8);
 	GUARD(store_col_text(s, 9, &c->status));
-	c->revoked_at = sqlite3_column_int64(s, 10);
-	c->invalidity_date = sqlite3_column_int64(s, 11);
-	c->reason = sqlite3_column_int(s, 12);
-	c->created_ms = sqlite3_column_int64(s, 13);
+	c->revoked_at = store_col_int64(s, 10);
+	c->invalidity_date = store_col_int64(s, 11);
+	c->reason = store_col_int(s, 12);
+	c->created_ms = store_col_int64(s, 13);
 	r = 0;
 out:
 	return r;
@@ -69,7 +69,7 @@ store_cert_find(store *st, const struct store_cert_query *q,
 	    "status = ?3", "profile = ?4", "serial > ?5", "not_after > ?6",
 	    "not_after <= ?7"};
 	static const struct store_search search = {
-		"SELECT " STORE_FIND_COLS " FROM certificates WHERE 1",
+		"SELECT " STORE_FIND_COLS " FROM certificates WHERE TRUE",
 		conds, 7, " ORDER BY serial LIMIT ?8",
 		sizeof(struct store_cert), store_find_row, store_find_clear,
 		"certificate search",
@@ -103,21 +103,17 @@ store_cert_find(store *st, const struct store_cert_query *q,
 int
 store_cert_count(store *st, int64_t *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	*out = 0;
 	store_lock(st);
-	if ((rc = sqlite3_prepare_v2(st->db, "SELECT count(*) FROM "
-	    "certificates", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = store_err(st, rc, "certificate count");
-		goto out;
-	}
-	*out = sqlite3_column_int64(s, 0);
+	GUARD(store_stmt_new(st, "SELECT count(*) FROM certificates", &s));
+	GUARD(store_row(s, "certificate count"));
+	*out = store_col_int64(s, 0);
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -125,24 +121,20 @@ out:
 int
 store_cert_count_expiring(store *st, int64_t from, int64_t to, int64_t *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	*out = 0;
 	store_lock(st);
-	if ((rc = sqlite3_prepare_v2(st->db, "SELECT count(*) FROM "
-	    "certificates WHERE status = 'good' AND not_after > ?1 AND "
-	    "not_after <= ?2", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 1, from)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, to)) != SQLITE_OK ||
-	    (rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = store_err(st, rc, "expiring certificates");
-		goto out;
-	}
-	*out = sqlite3_column_int64(s, 0);
+	GUARD(store_stmt_new(st, "SELECT count(*) FROM certificates WHERE "
+	    "status = 'good' AND not_after > ?1 AND not_after <= ?2", &s));
+	store_bind_int64(s, 1, from);
+	store_bind_int64(s, 2, to);
+	GUARD(store_row(s, "expiring certificates"));
+	*out = store_col_int64(s, 0);
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }

@@ -5,7 +5,7 @@
  * UPDATE and DELETE), one-time enrolment codes (kept as SHA-256 only,
  * used once: the UPDATE matches an open, unexpired row only), and
  * judicial recoveries decided once. These are rare operations, so their
- * statements are prepared per call.
+ * statements are prepared per call (store_stmt_new).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,43 +17,31 @@
 #define STORE_KMC_MAX_BLOB 65536
 
 /* Binds the |n| text values of |v| to ?1..?n. */
-static int
-store_kmc_bind(sqlite3_stmt *s, const char *const *v, int n)
+static void
+store_kmc_bind(store_stmt *s, const char *const *v, int n)
 {
-	int i, rc = SQLITE_OK;
+	int i;
 
-	for (i = 0; i < n && rc == SQLITE_OK; i++)
-		rc = store_bind_text(s, i + 1, v[i]);
-	return rc;
+	for (i = 0; i < n; i++)
+		store_bind_text(s, i + 1, v[i]);
 }
 
 static int
-store_kmc_blob(sqlite3_stmt *s, int col, uint8_t **out, size_t *out_len,
+store_kmc_blob(store_stmt *s, int col, uint8_t **out, size_t *out_len,
     const char *what)
 {
-	const void *b = sqlite3_column_blob(s, col);
-	int n = sqlite3_column_bytes(s, col);
+	size_t n = 0;
+	const void *b = store_col_blob(s, col, &n);
 
 	*out = NULL;
 	*out_len = 0;
-	if (b == NULL || n <= 0 || n > STORE_KMC_MAX_BLOB)
-		return gp_err_set(GP_ERR_TAMPERED, "%s: stored blob of %d bytes",
-		    what, n);
-	if ((*out = malloc((size_t)n)) == NULL)
+	if (b == NULL || n == 0 || n > STORE_KMC_MAX_BLOB)
+		return gp_err_set(GP_ERR_TAMPERED, "%s: stored blob of %zu "
+		    "bytes", what, n);
+	if ((*out = malloc(n)) == NULL)
 		return GP_ERR_NOMEM;
-	memcpy(*out, b, (size_t)n);
-	*out_len = (size_t)n;
-	return 0;
-}
-
-/* Steps |s| once for a statement that writes; |what| names it. */
-static int
-store_kmc_done(store *st, sqlite3_stmt *s, const char *what)
-{
-	int rc = sqlite3_step(s);
-
-	if (rc != SQLITE_DONE)
-		return store_err(st, rc, what);
+	memcpy(*out, b, n);
+	*out_len = n;
 	return 0;
 }
 
@@ -75,9 +63,9 @@ store_pair_clear(struct store_pair *p)
 int
 store_pair_insert(store *st, const struct store_pair *p)
 {
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	const char *v[5];
-	int r = GP_ERR_INTERNAL, rc;
+	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_pair_insert"));
@@ -91,18 +79,15 @@ store_pair_insert(store *st, const struct store_pair *p)
 	v[2] = p->profile;
 	v[3] = p->subject;
 	v[4] = p->holder;
-	if ((rc = sqlite3_prepare_v2(st->db, "INSERT INTO cert_pairs (signing, "
+	GUARD(store_stmt_new(st, "INSERT INTO cert_pairs (signing, "
 	    "encryption, profile, subject, holder, created_ms) VALUES (?1, ?2, "
-	    "?3, ?4, ?5, ?6)", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_kmc_bind(s, v, 5)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 6, p->created_ms)) != SQLITE_OK) {
-		r = store_err(st, rc, "certificate pair insert");
-		goto out;
-	}
-	GUARD(store_kmc_done(st, s, "certificate pair insert"));
+	    "?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING", &s));
+	store_kmc_bind(s, v, 5);
+	store_bind_int64(s, 6, p->created_ms);
+	GUARD(store_insert(s, "certificate pair insert"));
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -110,39 +95,28 @@ out:
 int
 store_pair_get(store *st, const char *serial, struct store_pair *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
 	ENSURE(serial != NULL, GP_ERR_INVALID);
-	if ((rc = sqlite3_prepare_v2(st->db, "SELECT signing, encryption, "
-	    "profile, subject, holder, created_ms FROM cert_pairs WHERE "
-	    "signing = ?1 OR encryption = ?1", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 1, serial)) != SQLITE_OK) {
-		r = store_err(st, rc, "certificate pair get");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		r = GP_ERR_NOT_FOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "certificate pair get");
-		goto out;
-	}
+	GUARD(store_stmt_new(st, "SELECT signing, encryption, profile, "
+	    "subject, holder, created_ms FROM cert_pairs WHERE signing = ?1 "
+	    "OR encryption = ?1", &s));
+	store_bind_text(s, 1, serial);
+	GUARD(store_row(s, "certificate pair get"));
 	GUARD(store_col_text(s, 0, &out->signing));
 	GUARD(store_col_text(s, 1, &out->encryption));
 	GUARD(store_col_text(s, 2, &out->profile));
 	GUARD(store_col_text(s, 3, &out->subject));
 	GUARD(store_col_text(s, 4, &out->holder));
-	out->created_ms = sqlite3_column_int64(s, 5);
+	out->created_ms = store_col_int64(s, 5);
 	r = 0;
 out:
 	if (r != 0)
 		store_pair_clear(out);
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -179,9 +153,9 @@ int
 store_kmc_key_insert(store *st, const struct store_kmc_key *k,
     int64_t *out_id)
 {
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	const char *v[5];
-	int r = GP_ERR_INTERNAL, rc;
+	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_kmc_key_insert"));
@@ -196,22 +170,19 @@ store_kmc_key_insert(store *st, const struct store_kmc_key *k,
 	v[2] = k->algo;
 	v[3] = k->spki_sha256;
 	v[4] = k->wrap_key;
-	if ((rc = sqlite3_prepare_v2(st->db, "INSERT INTO kmc_keys (holder, "
-	    "serial, algo, spki_sha256, wrap_key, wrapped, created_ms) VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_kmc_bind(s, v, 5)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_blob(s, 6, k->wrapped, (int)k->wrapped_len,
-	    SQLITE_STATIC)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 7, k->created_ms)) != SQLITE_OK) {
-		r = store_err(st, rc, "escrowed key insert");
-		goto out;
-	}
-	GUARD(store_kmc_done(st, s, "escrowed key insert"));
+	/* RETURNING: the id the database gave, on either backend. */
+	GUARD(store_stmt_new(st, "INSERT INTO kmc_keys (holder, serial, algo, "
+	    "spki_sha256, wrap_key, wrapped, created_ms) VALUES (?1, ?2, ?3, "
+	    "?4, ?5, ?6, ?7) RETURNING id", &s));
+	store_kmc_bind(s, v, 5);
+	store_bind_blob(s, 6, k->wrapped, k->wrapped_len);
+	store_bind_int64(s, 7, k->created_ms);
+	GUARD(store_row(s, "escrowed key insert"));
 	if (out_id != NULL)
-		*out_id = sqlite3_last_insert_rowid(st->db);
+		*out_id = store_col_int64(s, 0);
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -220,12 +191,12 @@ out:
 	"id, holder, serial, algo, spki_sha256, wrap_key, wrapped, created_ms"
 
 static int
-store_kmc_key_row(sqlite3_stmt *s, void *row)
+store_kmc_key_row(store_stmt *s, void *row)
 {
 	struct store_kmc_key *k = row;
 	int r;
 
-	k->id = sqlite3_column_int64(s, 0);
+	k->id = store_col_int64(s, 0);
 	GUARD(store_col_text(s, 1, &k->holder));
 	GUARD(store_col_text(s, 2, &k->serial));
 	GUARD(store_col_text(s, 3, &k->algo));
@@ -233,7 +204,7 @@ store_kmc_key_row(sqlite3_stmt *s, void *row)
 	GUARD(store_col_text(s, 5, &k->wrap_key));
 	GUARD(store_kmc_blob(s, 6, &k->wrapped, &k->wrapped_len,
 	    "escrowed key"));
-	k->created_ms = sqlite3_column_int64(s, 7);
+	k->created_ms = store_col_int64(s, 7);
 	r = 0;
 out:
 	return r;
@@ -242,34 +213,25 @@ out:
 int
 store_kmc_key_get(store *st, const char *serial, struct store_kmc_key *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
 	ENSURE(serial != NULL, GP_ERR_INVALID);
-	if ((rc = sqlite3_prepare_v2(st->db, "SELECT " STORE_KMC_KEY_COLS
-	    " FROM kmc_keys WHERE serial = ?1", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 1, serial)) != SQLITE_OK) {
-		r = store_err(st, rc, "escrowed key get");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		r = gp_err_set(GP_ERR_NOT_FOUND, "certificate %.68s has no "
-		    "escrowed key", serial);
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "escrowed key get");
-		goto out;
-	}
+	GUARD(store_stmt_new(st, "SELECT " STORE_KMC_KEY_COLS " FROM kmc_keys "
+	    "WHERE serial = ?1", &s));
+	store_bind_text(s, 1, serial);
+	r = store_row(s, "escrowed key get");
+	ENSURE(r != GP_ERR_NOT_FOUND, gp_err_set(GP_ERR_NOT_FOUND,
+	    "certificate %.68s has no escrowed key", serial));
+	GUARD(r);
 	GUARD(store_kmc_key_row(s, out));
 	r = 0;
 out:
 	if (r != 0)
 		store_kmc_key_clear(out);
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -279,9 +241,9 @@ store_kmc_key_list(store *st, const char *holder,
     struct store_kmc_key **out, size_t *out_len)
 {
 	struct store_kmc_key *list = NULL;
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	size_t n = 0;
-	int r = GP_ERR_INTERNAL, rc;
+	int r = GP_ERR_INTERNAL, locked = 0;
 
 	*out = NULL;
 	*out_len = 0;
@@ -289,25 +251,21 @@ store_kmc_key_list(store *st, const char *holder,
 	ENSURE((list = calloc(STORE_FIND_MAX, sizeof(*list))) != NULL,
 	    GP_ERR_NOMEM);
 	store_lock(st);
-	if ((rc = sqlite3_prepare_v2(st->db, "SELECT " STORE_KMC_KEY_COLS
-	    " FROM kmc_keys WHERE holder = ?1 ORDER BY id LIMIT ?2", -1, &s,
-	    NULL)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 1, holder)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int(s, 2, STORE_FIND_MAX)) != SQLITE_OK) {
-		r = store_err(st, rc, "escrowed key list");
-		store_unlock(st);
-		goto out;
-	}
-	r = store_rows_read(st, s, list, sizeof(*list), STORE_FIND_MAX,
-	    store_kmc_key_row, &n, "escrowed key list");
-	store_unlock(st);
-	GUARD(r);
+	locked = 1;
+	GUARD(store_stmt_new(st, "SELECT " STORE_KMC_KEY_COLS " FROM kmc_keys "
+	    "WHERE holder = ?1 ORDER BY id LIMIT ?2", &s));
+	store_bind_text(s, 1, holder);
+	store_bind_int64(s, 2, STORE_FIND_MAX);
+	GUARD(store_rows_read(s, list, sizeof(*list), STORE_FIND_MAX,
+	    store_kmc_key_row, &n, "escrowed key list"));
 	*out = list;
 	*out_len = n;
 	list = NULL; /* transferred */
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
+	if (locked)
+		store_unlock(st);
 	store_kmc_key_list_free(list, STORE_FIND_MAX);
 	return r;
 }
@@ -332,9 +290,9 @@ store_enrolment_clear(struct store_enrolment *e)
 int
 store_enrolment_insert(store *st, const struct store_enrolment *e)
 {
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	const char *v[5];
-	int r = GP_ERR_INTERNAL, rc;
+	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_enrolment_insert"));
@@ -348,22 +306,18 @@ store_enrolment_insert(store *st, const struct store_enrolment *e)
 	v[2] = e->subject;
 	v[3] = e->holder;
 	v[4] = e->created_by;
-	if ((rc = sqlite3_prepare_v2(st->db, "INSERT INTO enrolments (id, "
-	    "profile, subject, holder, created_by, code_sha256, created_ms, "
-	    "expires_ms, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-	    "'open')", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_kmc_bind(s, v, 5)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_blob(s, 6, e->code_sha256, 32,
-	    SQLITE_STATIC)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 7, e->created_ms)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 8, e->expires_ms)) != SQLITE_OK) {
-		r = store_err(st, rc, "enrolment insert");
-		goto out;
-	}
-	GUARD(store_kmc_done(st, s, "enrolment insert"));
+	GUARD(store_stmt_new(st, "INSERT INTO enrolments (id, profile, "
+	    "subject, holder, created_by, code_sha256, created_ms, expires_ms, "
+	    "status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open') "
+	    "ON CONFLICT DO NOTHING", &s));
+	store_kmc_bind(s, v, 5);
+	store_bind_blob(s, 6, e->code_sha256, 32);
+	store_bind_int64(s, 7, e->created_ms);
+	store_bind_int64(s, 8, e->expires_ms);
+	GUARD(store_insert(s, "enrolment insert"));
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -372,49 +326,44 @@ out:
 	"id, code_sha256, profile, subject, holder, created_by, "        \
 	"created_ms, expires_ms, status, used_ms, serial"
 
-/* One enrolment by |col| (id or code_sha256) = ?1. */
+/* One enrolment by the key ?1 of |sql|: a blob of |key_len| bytes, or
+ * text when |key_len| is 0. */
 static int
 store_enrolment_by(store *st, const char *sql, const void *key,
     size_t key_len, struct store_enrolment *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	const void *hash;
+	size_t hash_len = 0;
+	int r = GP_ERR_INTERNAL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
-	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = key_len > 0 ? sqlite3_bind_blob(s, 1, key, (int)key_len,
-	    SQLITE_STATIC) : store_bind_text(s, 1, key)) != SQLITE_OK) {
-		r = store_err(st, rc, "enrolment get");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		r = GP_ERR_NOT_FOUND;
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "enrolment get");
-		goto out;
-	}
+	GUARD(store_stmt_new(st, sql, &s));
+	if (key_len > 0)
+		store_bind_blob(s, 1, key, key_len);
+	else
+		store_bind_text(s, 1, key);
+	GUARD(store_row(s, "enrolment get"));
 	GUARD(store_col_text(s, 0, &out->id));
-	ENSURE(sqlite3_column_bytes(s, 1) == 32, gp_err_set(GP_ERR_TAMPERED,
+	hash = store_col_blob(s, 1, &hash_len);
+	ENSURE(hash != NULL && hash_len == 32, gp_err_set(GP_ERR_TAMPERED,
 	    "enrolment %s: stored code hash is not 32 bytes", out->id));
-	memcpy(out->code_sha256, sqlite3_column_blob(s, 1), 32);
+	memcpy(out->code_sha256, hash, 32);
 	GUARD(store_col_text(s, 2, &out->profile));
 	GUARD(store_col_text(s, 3, &out->subject));
 	GUARD(store_col_text(s, 4, &out->holder));
 	GUARD(store_col_text(s, 5, &out->created_by));
-	out->created_ms = sqlite3_column_int64(s, 6);
-	out->expires_ms = sqlite3_column_int64(s, 7);
+	out->created_ms = store_col_int64(s, 6);
+	out->expires_ms = store_col_int64(s, 7);
 	GUARD(store_col_text(s, 8, &out->status));
-	out->used_ms = sqlite3_column_int64(s, 9);
+	out->used_ms = store_col_int64(s, 9);
 	GUARD(store_col_text(s, 10, &out->serial));
 	r = 0;
 out:
 	if (r != 0)
 		store_enrolment_clear(out);
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -440,29 +389,26 @@ int
 store_enrolment_use(store *st, const char *id, int64_t now_ms,
     const char *serial)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_enrolment_use"));
 	ENSURE(id != NULL && serial != NULL, GP_ERR_INVALID);
 	/* Only an open code before its expiry moves: a second use, or two
 	 * at once, finds no row. */
-	if ((rc = sqlite3_prepare_v2(st->db, "UPDATE enrolments SET status = "
-	    "'used', used_ms = ?2, serial = ?3 WHERE id = ?1 AND status = "
-	    "'open' AND expires_ms > ?2", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 1, id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, now_ms)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 3, serial)) != SQLITE_OK) {
-		r = store_err(st, rc, "enrolment use");
-		goto out;
-	}
-	GUARD(store_kmc_done(st, s, "enrolment use"));
-	ENSURE(sqlite3_changes(st->db) == 1, gp_err_set(GP_ERR_CONFLICT,
+	GUARD(store_stmt_new(st, "UPDATE enrolments SET status = 'used', "
+	    "used_ms = ?2, serial = ?3 WHERE id = ?1 AND status = 'open' AND "
+	    "expires_ms > ?2", &s));
+	store_bind_text(s, 1, id);
+	store_bind_int64(s, 2, now_ms);
+	store_bind_text(s, 3, serial);
+	GUARD(store_run(s, "enrolment use"));
+	ENSURE(store_changes(s) == 1, gp_err_set(GP_ERR_CONFLICT,
 	    "enrolment %s: the code was used already or has expired", id));
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -490,9 +436,9 @@ store_recovery_clear(struct store_recovery *rc)
 int
 store_recovery_insert(store *st, const struct store_recovery *rv)
 {
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	const char *v[6];
-	int r = GP_ERR_INTERNAL, rc;
+	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_recovery_insert"));
@@ -508,21 +454,17 @@ store_recovery_insert(store *st, const struct store_recovery *rv)
 	v[3] = rv->requester;
 	v[4] = rv->requester_idn;
 	v[5] = rv->requester_actor;
-	if ((rc = sqlite3_prepare_v2(st->db, "INSERT INTO kmc_recoveries (id, "
-	    "holder, reason, requester, requester_idn, requester_actor, "
-	    "agent_der, created_ms, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-	    "?7, ?8, 'pending')", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_kmc_bind(s, v, 6)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_blob(s, 7, rv->agent_der,
-	    (int)rv->agent_der_len, SQLITE_STATIC)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 8, rv->created_ms)) != SQLITE_OK) {
-		r = store_err(st, rc, "recovery insert");
-		goto out;
-	}
-	GUARD(store_kmc_done(st, s, "recovery insert"));
+	GUARD(store_stmt_new(st, "INSERT INTO kmc_recoveries (id, holder, "
+	    "reason, requester, requester_idn, requester_actor, agent_der, "
+	    "created_ms, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+	    "'pending') ON CONFLICT DO NOTHING", &s));
+	store_kmc_bind(s, v, 6);
+	store_bind_blob(s, 7, rv->agent_der, rv->agent_der_len);
+	store_bind_int64(s, 8, rv->created_ms);
+	GUARD(store_insert(s, "recovery insert"));
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -530,30 +472,21 @@ out:
 int
 store_recovery_get(store *st, const char *id, struct store_recovery *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
 	ENSURE(id != NULL, GP_ERR_INVALID);
-	if ((rc = sqlite3_prepare_v2(st->db, "SELECT id, holder, agent_der, "
-	    "reason, requester, requester_idn, requester_actor, created_ms, "
-	    "status, approver, approver_actor, decided_ms FROM kmc_recoveries "
-	    "WHERE id = ?1", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 1, id)) != SQLITE_OK) {
-		r = store_err(st, rc, "recovery get");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		r = gp_err_set(GP_ERR_NOT_FOUND, "recovery %.40s: no such "
-		    "request", id);
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "recovery get");
-		goto out;
-	}
+	GUARD(store_stmt_new(st, "SELECT id, holder, agent_der, reason, "
+	    "requester, requester_idn, requester_actor, created_ms, status, "
+	    "approver, approver_actor, decided_ms FROM kmc_recoveries WHERE "
+	    "id = ?1", &s));
+	store_bind_text(s, 1, id);
+	r = store_row(s, "recovery get");
+	ENSURE(r != GP_ERR_NOT_FOUND, gp_err_set(GP_ERR_NOT_FOUND,
+	    "recovery %.40s: no such request", id));
+	GUARD(r);
 	GUARD(store_col_text(s, 0, &out->id));
 	GUARD(store_col_text(s, 1, &out->holder));
 	GUARD(store_kmc_blob(s, 2, &out->agent_der, &out->agent_der_len,
@@ -562,16 +495,16 @@ store_recovery_get(store *st, const char *id, struct store_recovery *out)
 	GUARD(store_col_text(s, 4, &out->requester));
 	GUARD(store_col_text(s, 5, &out->requester_idn));
 	GUARD(store_col_text(s, 6, &out->requester_actor));
-	out->created_ms = sqlite3_column_int64(s, 7);
+	out->created_ms = store_col_int64(s, 7);
 	GUARD(store_col_text(s, 8, &out->status));
 	GUARD(store_col_text(s, 9, &out->approver));
 	GUARD(store_col_text(s, 10, &out->approver_actor));
-	out->decided_ms = sqlite3_column_int64(s, 11);
+	out->decided_ms = store_col_int64(s, 11);
 	r = 0;
 out:
 	if (r != 0)
 		store_recovery_clear(out);
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -580,9 +513,9 @@ int
 store_recovery_decide(store *st, const char *id, const char *status,
     const char *approver, const char *approver_actor, int64_t decided_ms)
 {
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	const char *v[4];
-	int r = GP_ERR_INTERNAL, rc;
+	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_recovery_decide"));
@@ -593,20 +526,17 @@ store_recovery_decide(store *st, const char *id, const char *status,
 	v[1] = status;
 	v[2] = approver;
 	v[3] = approver_actor;
-	if ((rc = sqlite3_prepare_v2(st->db, "UPDATE kmc_recoveries SET "
-	    "status = ?2, approver = ?3, approver_actor = ?4, decided_ms = ?5 "
-	    "WHERE id = ?1 AND status = 'pending'", -1, &s,
-	    NULL)) != SQLITE_OK || (rc = store_kmc_bind(s, v, 4)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 5, decided_ms)) != SQLITE_OK) {
-		r = store_err(st, rc, "recovery decide");
-		goto out;
-	}
-	GUARD(store_kmc_done(st, s, "recovery decide"));
-	ENSURE(sqlite3_changes(st->db) == 1, gp_err_set(GP_ERR_CONFLICT,
+	GUARD(store_stmt_new(st, "UPDATE kmc_recoveries SET status = ?2, "
+	    "approver = ?3, approver_actor = ?4, decided_ms = ?5 WHERE id = ?1 "
+	    "AND status = 'pending'", &s));
+	store_kmc_bind(s, v, 4);
+	store_bind_int64(s, 5, decided_ms);
+	GUARD(store_run(s, "recovery decide"));
+	ENSURE(store_changes(s) == 1, gp_err_set(GP_ERR_CONFLICT,
 	    "recovery %s: no longer pending (decided already)", id));
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }

@@ -66,8 +66,8 @@ store_request_list_free(struct store_request *list, size_t len)
 int
 store_request_insert(store *st, const struct store_request *rq)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_request_insert"));
@@ -77,34 +77,27 @@ store_request_insert(store *st, const struct store_request *rq)
 	    strlen(rq->body) <= STORE_REQ_MAX_BODY,
 	    gp_err_set(GP_ERR_INVALID, "request: id, profile, requester and "
 	    "a body of at most %d bytes are required", STORE_REQ_MAX_BODY));
-	if ((rc = sqlite3_prepare_v2(st->db, "INSERT INTO requests ("
-	    STORE_REQ_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, "
-	    "NULL, 0, NULL, ?7, NULL, NULL)", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 1, rq->id)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 2, rq->profile)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 3, rq->requester)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 4, rq->requester_actor)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 5, rq->body)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 6, rq->created_ms)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 7, rq->requester_idn)) != SQLITE_OK) {
-		r = store_err(st, rc, "request insert");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_DONE) {
-		r = store_err(st, rc, "request insert");
-		goto out;
-	}
+	GUARD(store_stmt_new(st, "INSERT INTO requests (" STORE_REQ_COLS
+	    ") VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, NULL, 0, NULL, ?7, "
+	    "NULL, NULL) ON CONFLICT DO NOTHING", &s));
+	store_bind_text(s, 1, rq->id);
+	store_bind_text(s, 2, rq->profile);
+	store_bind_text(s, 3, rq->requester);
+	store_bind_text(s, 4, rq->requester_actor);
+	store_bind_text(s, 5, rq->body);
+	store_bind_int64(s, 6, rq->created_ms);
+	store_bind_text(s, 7, rq->requester_idn);
+	GUARD(store_insert(s, "request insert"));
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
 
 /* The row at |s| (STORE_REQ_COLS order) into |out|. */
 static int
-store_request_row(sqlite3_stmt *s, void *row)
+store_request_row(store_stmt *s, void *row)
 {
 	struct store_request *out = row;
 	int r;
@@ -115,9 +108,9 @@ store_request_row(sqlite3_stmt *s, void *row)
 	GUARD(store_col_text(s, 3, &out->requester_actor));
 	GUARD(store_col_text(s, 4, &out->body));
 	GUARD(store_col_text(s, 5, &out->status));
-	out->created_ms = sqlite3_column_int64(s, 6);
+	out->created_ms = store_col_int64(s, 6);
 	GUARD(store_col_text(s, 7, &out->approver));
-	out->decided_ms = sqlite3_column_int64(s, 8);
+	out->decided_ms = store_col_int64(s, 8);
 	GUARD(store_col_text(s, 9, &out->serial));
 	GUARD(store_col_text(s, 10, &out->requester_idn));
 	GUARD(store_col_text(s, 11, &out->approver_actor));
@@ -130,34 +123,28 @@ out:
 int
 store_request_get(store *st, const char *id, struct store_request *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
 	ENSURE(id != NULL, GP_ERR_INVALID);
-	if ((rc = sqlite3_prepare_v2(st->db, "SELECT " STORE_REQ_COLS
-	    " FROM requests WHERE id = ?1", -1, &s, NULL)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 1, id)) != SQLITE_OK) {
-		r = store_err(st, rc, "request get");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
+	GUARD(store_stmt_new(st, "SELECT " STORE_REQ_COLS " FROM requests "
+	    "WHERE id = ?1", &s));
+	store_bind_text(s, 1, id);
+	r = store_row(s, "request get");
+	if (r == GP_ERR_NOT_FOUND) {
 		r = gp_err_set(GP_ERR_NOT_FOUND, "request %s: no such request",
 		    id);
 		goto out;
 	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "request get");
-		goto out;
-	}
+	GUARD(r);
 	GUARD(store_request_row(s, out));
 	r = 0;
 out:
 	if (r != 0)
 		store_request_clear(out);
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -166,8 +153,8 @@ int
 store_request_decide(store *st, const char *id,
     const struct store_request_decision *d)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, "store_request_decide"));
@@ -180,43 +167,36 @@ store_request_decide(store *st, const char *id,
 	ENSURE(d->reason == NULL || strlen(d->reason) <= STORE_REQ_MAX_REASON,
 	    gp_err_set(GP_ERR_TOO_LARGE, "reason: over %d bytes",
 	    STORE_REQ_MAX_REASON));
-	if ((rc = sqlite3_prepare_v2(st->db, "UPDATE requests SET "
-	    "status = ?2, approver = ?3, serial = ?4, decided_ms = ?5, "
+	GUARD(store_stmt_new(st, "UPDATE requests SET status = ?2, "
+	    "approver = ?3, serial = ?4, decided_ms = ?5, "
 	    "approver_actor = ?6, reason = ?7 "
-	    "WHERE id = ?1 AND status = 'pending'", -1, &s, NULL)) !=
-	    SQLITE_OK ||
-	    (rc = store_bind_text(s, 1, id)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 2, d->status)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 3, d->approver)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 4, d->serial)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 5, d->decided_ms)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 6, d->approver_actor)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 7, d->reason)) != SQLITE_OK ||
-	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, "request decision");
-		goto out;
-	}
-	if (sqlite3_changes(st->db) == 0) {
-		sqlite3_finalize(s);
+	    "WHERE id = ?1 AND status = 'pending'", &s));
+	store_bind_text(s, 1, id);
+	store_bind_text(s, 2, d->status);
+	store_bind_text(s, 3, d->approver);
+	store_bind_text(s, 4, d->serial);
+	store_bind_int64(s, 5, d->decided_ms);
+	store_bind_text(s, 6, d->approver_actor);
+	store_bind_text(s, 7, d->reason);
+	GUARD(store_run(s, "request decision"));
+	if (store_changes(s) == 0) {
+		store_stmt_done(s);
 		s = NULL;
-		if ((rc = sqlite3_prepare_v2(st->db, "SELECT status FROM "
-		    "requests WHERE id = ?1", -1, &s, NULL)) != SQLITE_OK ||
-		    (rc = store_bind_text(s, 1, id)) != SQLITE_OK) {
-			r = store_err(st, rc, "request decision");
-			goto out;
-		}
-		if (sqlite3_step(s) == SQLITE_ROW)
+		GUARD(store_stmt_new(st, "SELECT status FROM requests "
+		    "WHERE id = ?1", &s));
+		store_bind_text(s, 1, id);
+		r = store_row(s, "request decision");
+		if (r == 0)
 			r = gp_err_set(GP_ERR_CONFLICT, "request %s is %s, no "
-			    "longer pending", id,
-			    (const char *)sqlite3_column_text(s, 0));
-		else
+			    "longer pending", id, store_col_str(s, 0, NULL));
+		else if (r == GP_ERR_NOT_FOUND)
 			r = gp_err_set(GP_ERR_NOT_FOUND, "request %s: no such "
 			    "request", id);
 		goto out;
 	}
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -236,7 +216,7 @@ store_request_find(store *st, const struct store_request_query *q,
 	    "(requester = ?2 OR requester_idn = ?2)", "status = ?3",
 	    STORE_REQ_AFTER};
 	static const struct store_search search = {
-		"SELECT " STORE_REQ_LIST_COLS " FROM requests WHERE 1",
+		"SELECT " STORE_REQ_LIST_COLS " FROM requests WHERE TRUE",
 		conds, 4, " ORDER BY created_ms, id LIMIT ?5",
 		sizeof(struct store_request), store_request_row,
 		store_request_row_clear, "request search",

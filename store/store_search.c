@@ -1,7 +1,7 @@
 /*
  * store_search.c: the one search behind the listings (certificates,
  * requests). The WHERE clause holds only the criteria the caller gave, so
- * that SQLite can use the index of the most selective one; unused
+ * that the database can use the index of the most selective one; unused
  * parameters stay unbound. Rows are read into one array of at most
  * |limit| (1..STORE_FIND_MAX) rows. Which criteria a table offers, and how
  * a row reads, stay with the table (store_cert_query.c, store_request.c).
@@ -49,9 +49,9 @@ store_search_run(store *st, const struct store_search *q,
 {
 	char sql[1024];
 	char *list = NULL;
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	size_t n = 0, i;
-	int r = GP_ERR_INTERNAL, rc, locked = 0;
+	int r = GP_ERR_INTERNAL, locked = 0;
 
 	*out = NULL;
 	*out_len = 0;
@@ -63,30 +63,20 @@ store_search_run(store *st, const struct store_search *q,
 	    GP_ERR_NOMEM);
 	store_lock(st);
 	locked = 1;
-	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) !=
-	    SQLITE_OK) {
-		r = store_err(st, rc, q->what);
-		goto out;
-	}
+	GUARD(store_stmt_new(st, sql, &s));
 	for (i = 0; i < q->n; i++) {
-		if (vals[i] != NULL &&
-		    (rc = store_bind_text(s, (int)i + 1, vals[i])) != SQLITE_OK) {
-			r = store_err(st, rc, q->what);
-			goto out;
-		}
+		if (vals[i] != NULL)
+			store_bind_text(s, (int)i + 1, vals[i]);
 	}
-	if ((rc = sqlite3_bind_int64(s, (int)q->n + 1, limit)) != SQLITE_OK) {
-		r = store_err(st, rc, q->what);
-		goto out;
-	}
-	GUARD(store_rows_read(st, s, list, q->row_size, (size_t)limit,
-	    q->read, &n, q->what));
+	store_bind_int64(s, (int)q->n + 1, limit);
+	GUARD(store_rows_read(s, list, q->row_size, (size_t)limit, q->read,
+	    &n, q->what));
 	*out = list;
 	*out_len = n;
 	list = NULL; /* transferred */
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	if (locked)
 		store_unlock(st);
 	/* A failed read may leave a row half filled: clear them all (the

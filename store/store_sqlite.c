@@ -1,7 +1,7 @@
 /*
- * store_sqlite.c: the SQLite connection behind store.h: opening, pragmas,
- * versioned schema migrations, transactions, the statement cache, the meta
- * table and the helpers the other store files share (store/internal.h).
+ * store_sqlite.c: the SQLite backend (store/internal.h): opening the file,
+ * pragmas, the versioned schema migrations, transactions and the
+ * statement API over sqlite3_stmt.
  *
  * Durability: WAL with synchronous=FULL, so a COMMIT that returned is on
  * disk. Several processes may open one file: BEGIN IMMEDIATE takes SQLite's
@@ -15,10 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/internal.h"
+#include <sqlite3.h>
 
-/* How long a writer waits for another process's transaction. */
-#define STORE_BUSY_TIMEOUT_MS 10000
+#include "store/internal.h"
 
 /*
  * The schema, one step per version: step i brings version i to i+1 and runs
@@ -329,25 +328,29 @@ static const char *const store_migrations[] = {
 	"  decided_ms INTEGER NOT NULL DEFAULT 0);",
 };
 
-#define STORE_SCHEMA_VERSION \
-	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+_Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) ==
+    STORE_SCHEMA_STEPS, "a schema step is appended to both backends' lists "
+    "(store_sqlite.c, store_pg.c) and to STORE_SCHEMA_STEPS");
 
-void
-store_lock(store *st)
-{
-	pthread_mutex_lock(&st->mu);
-}
+#define STORE_SCHEMA_VERSION STORE_SCHEMA_STEPS
 
-void
-store_unlock(store *st)
-{
-	pthread_mutex_unlock(&st->mu);
-}
+/* A prepared statement. */
+struct lite_stmt {
+	struct store_stmt base;
+	sqlite3_stmt *s;
+	int bind_rc;         /* the first failed bind, reported by step */
+	int64_t changes;     /* of the last step that finished */
+};
 
-int
-store_err(store *st, int rc, const char *what)
+#define LITE_DB(st) ((sqlite3 *)(st)->conn)
+#define LITE(s) ((struct lite_stmt *)(s))
+
+/* Maps SQLite result |rc| to a GP_ERR_* code with the detail
+ * "<file>: <what>: <sqlite message>". */
+static int
+lite_err(store *st, int rc, const char *what)
 {
-	const char *msg = st->db != NULL ? sqlite3_errmsg(st->db) :
+	const char *msg = st->conn != NULL ? sqlite3_errmsg(LITE_DB(st)) :
 	    sqlite3_errstr(rc);
 
 	switch (rc & 0xff) {
@@ -371,128 +374,30 @@ store_err(store *st, int rc, const char *what)
 	}
 }
 
-int
-store_stmt(store *st, enum store_stmt_id id, const char *sql,
-    sqlite3_stmt **out)
-{
-	int rc;
-
-	if (st->stmt[id] == NULL) {
-		rc = sqlite3_prepare_v3(st->db, sql, -1,
-		    SQLITE_PREPARE_PERSISTENT, &st->stmt[id], NULL);
-		if (rc != SQLITE_OK) {
-			st->stmt[id] = NULL;
-			return store_err(st, rc, "prepare");
-		}
-	}
-	*out = st->stmt[id];
-	return 0;
-}
-
-void
-store_stmt_done(sqlite3_stmt *s)
-{
-	if (s == NULL)
-		return;
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-int
-store_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
-{
-	if (s == NULL)
-		return sqlite3_bind_null(stmt, idx);
-	return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
-}
-
-int
-store_rows_read(store *st, sqlite3_stmt *s, void *rows, size_t row_size,
-    size_t limit, int (*read)(sqlite3_stmt *s, void *row), size_t *out_n,
-    const char *what)
-{
-	size_t n = 0;
-	int r, rc = SQLITE_DONE;
-
-	while (n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		GUARD(read(s, (char *)rows + n * row_size));
-		n++;
-	}
-	if (n < limit && rc != SQLITE_DONE) {
-		r = store_err(st, rc, what);
-		goto out;
-	}
-	r = 0;
-out:
-	*out_n = n;
-	return r;
-}
-
-int
-store_col_text(sqlite3_stmt *stmt, int col, char **out)
-{
-	const unsigned char *t = sqlite3_column_text(stmt, col);
-	int n = sqlite3_column_bytes(stmt, col);
-
-	*out = NULL;
-	if (t == NULL) {
-		if (sqlite3_column_type(stmt, col) != SQLITE_NULL)
-			return gp_err_set(GP_ERR_NOMEM, "store: column text");
-		return 0;
-	}
-	if ((*out = malloc((size_t)n + 1)) == NULL)
-		return gp_err_set(GP_ERR_NOMEM, "store: column text");
-	memcpy(*out, t, (size_t)n);
-	(*out)[n] = '\0';
-	return 0;
-}
-
-int
-store_col_hash(sqlite3_stmt *stmt, int col, uint8_t out[32],
-    const char *what, int64_t key)
-{
-	const void *b = sqlite3_column_blob(stmt, col);
-	int n = sqlite3_column_bytes(stmt, col);
-
-	if (b == NULL || n != 32) {
-		memset(out, 0, 32);
-		return gp_err_set(GP_ERR_TAMPERED, "%s %lld: stored hash has "
-		    "%d bytes, not 32", what, (long long)key, n);
-	}
-	memcpy(out, b, 32);
-	return 0;
-}
-
-/* Is the calling thread inside its transaction? With st->mu held. */
 static int
-store_in_own_tx(store *st)
+lite_exec(store *st, const char *sql, const char *what)
 {
-	return st->in_tx && pthread_equal(st->tx_owner, pthread_self());
-}
-
-static int
-store_exec(store *st, const char *sql, const char *what)
-{
-	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	int rc = sqlite3_exec(LITE_DB(st), sql, NULL, NULL, NULL);
 
 	if (rc != SQLITE_OK)
-		return store_err(st, rc, what);
+		return lite_err(st, rc, what);
 	return 0;
 }
 
 static int
-store_user_version(store *st, int *out)
+lite_user_version(store *st, int *out)
 {
 	int r = GP_ERR_INTERNAL, rc;
 	sqlite3_stmt *s = NULL;
 
-	rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
+	rc = sqlite3_prepare_v2(LITE_DB(st), "PRAGMA user_version", -1, &s,
+	    NULL);
 	if (rc != SQLITE_OK) {
-		r = store_err(st, rc, "schema version");
+		r = lite_err(st, rc, "schema version");
 		goto out;
 	}
 	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = store_err(st, rc, "schema version");
+		r = lite_err(st, rc, "schema version");
 		goto out;
 	}
 	*out = sqlite3_column_int(s, 0);
@@ -505,21 +410,21 @@ out:
 /* Applies every pending migration in one transaction; refuses a database
  * from a newer govpki. */
 static int
-store_migrate(store *st)
+lite_migrate(store *st, int create)
 {
 	int r = GP_ERR_INTERNAL, v = 0, i, in_tx = 0;
 	char sql[64];
 
-	GUARD(store_user_version(st, &v));
+	GUARD(lite_user_version(st, &v));
 	if (v == STORE_SCHEMA_VERSION) {
 		st->version = v;
 		r = 0;
 		goto out;
 	}
-	GUARD(store_exec(st, "BEGIN IMMEDIATE", "migration"));
+	GUARD(lite_exec(st, "BEGIN IMMEDIATE", "migration"));
 	in_tx = 1;
 	/* Another process may have migrated meanwhile: read it again. */
-	GUARD(store_user_version(st, &v));
+	GUARD(lite_user_version(st, &v));
 	if (v > STORE_SCHEMA_VERSION || v < 0) {
 		r = gp_err_set(GP_ERR_UNSUPPORTED, "%s: schema version %d is "
 		    "newer than this govpki knows (%d); run a newer govpki",
@@ -528,32 +433,32 @@ store_migrate(store *st)
 	}
 	for (i = v; i < STORE_SCHEMA_VERSION; i++) {
 		snprintf(sql, sizeof(sql), "schema migration %d", i + 1);
-		GUARD(store_exec(st, store_migrations[i], sql));
+		GUARD(lite_exec(st, store_migrations[i], sql));
 	}
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 	    STORE_SCHEMA_VERSION);
-	GUARD(store_exec(st, sql, "schema version"));
-	GUARD(store_exec(st, "COMMIT", "migration commit"));
+	GUARD(lite_exec(st, sql, "schema version"));
+	GUARD(lite_exec(st, "COMMIT", "migration commit"));
 	in_tx = 0;
 	st->version = STORE_SCHEMA_VERSION;
 	r = 0;
 out:
 	if (in_tx)
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(LITE_DB(st), "ROLLBACK", NULL, NULL, NULL);
 	return r;
 }
 
 static int
-store_pragmas(store *st)
+lite_pragmas(store *st)
 {
 	int r = GP_ERR_INTERNAL, rc;
 	sqlite3_stmt *s = NULL;
 	const unsigned char *mode;
 
-	rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s,
-	    NULL);
+	rc = sqlite3_prepare_v2(LITE_DB(st), "PRAGMA journal_mode = WAL", -1,
+	    &s, NULL);
 	if (rc != SQLITE_OK || (rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = store_err(st, rc, "journal_mode=WAL");
+		r = lite_err(st, rc, "journal_mode=WAL");
 		goto out;
 	}
 	mode = sqlite3_column_text(s, 0);
@@ -563,393 +468,233 @@ store_pragmas(store *st)
 		    mode ? (const char *)mode : "nothing");
 		goto out;
 	}
-	GUARD(store_exec(st, "PRAGMA synchronous = FULL", "synchronous"));
-	GUARD(store_exec(st, "PRAGMA foreign_keys = ON", "foreign_keys"));
+	GUARD(lite_exec(st, "PRAGMA synchronous = FULL", "synchronous"));
+	GUARD(lite_exec(st, "PRAGMA foreign_keys = ON", "foreign_keys"));
 	r = 0;
 out:
 	sqlite3_finalize(s);
 	return r;
 }
 
-/* One connection to |path|: the writer (pragmas, migrations) or, with
- * |reader|, a query-only one opened after it. */
+/* The writer makes the file when it is missing and |o->create|: here, so
+ * that it, and the -wal and -shm files SQLite derives from it, are
+ * private to the owner. */
 static int
-store_connect(const char *path, int reader, store **out)
+lite_create(const char *path, int create)
 {
-	int r = GP_ERR_INTERNAL, rc;
-	store *st = NULL;
-	pthread_mutexattr_t ma;
-
-	*out = NULL;
-	ENSURE((st = calloc(1, sizeof(*st))) != NULL, GP_ERR_NOMEM);
-	ENSURE((st->path = strdup(path)) != NULL, GP_ERR_NOMEM);
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-	rc = pthread_mutex_init(&st->mu, &ma);
-	pthread_mutexattr_destroy(&ma);
-	if (rc != 0) {
-		free(st->path);
-		free(st);
-		st = NULL;
-		r = gp_err_set(GP_ERR_INTERNAL, "store: mutex: %s",
-		    strerror(rc));
-		goto out;
-	}
-
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_FULLMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		r = store_err(st, rc, "open");
-		goto out;
-	}
-	sqlite3_extended_result_codes(st->db, 1);
-	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
-	if (reader) {
-		GUARD(store_exec(st, "PRAGMA query_only = ON", "query_only"));
-	} else {
-		GUARD(store_pragmas(st));
-		GUARD(store_migrate(st));
-	}
-	*out = st;
-	st = NULL; /* transferred */
-	r = 0;
-out:
-	store_free(st);
-	return r;
-}
-
-int
-store_open(const char *path, int create, store **out)
-{
-	int r = GP_ERR_INTERNAL, fd;
-	store *st = NULL;
 	struct stat sb;
+	int fd;
+
+	if (stat(path, &sb) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return gp_err_set(GP_ERR_STORE, "%s: %s", path,
+		    strerror(errno));
+	if (!create)
+		return gp_err_set(GP_ERR_NOT_FOUND, "%s: no database (is this "
+		    "an instance directory?)", path);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno != EEXIST)
+		return gp_err_set(GP_ERR_STORE, "%s: cannot create: %s", path,
+		    strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static int
+lite_connect(store *st, const struct store_open_opts *o, int reader)
+{
+	int r = GP_ERR_INTERNAL, rc;
+	sqlite3 *db = NULL;
+
+	if (!reader)
+		GUARD(lite_create(st->path, o->create));
+	rc = sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_FULLMUTEX, NULL);
+	st->conn = db;
+	if (rc != SQLITE_OK) {
+		r = lite_err(st, rc, "open");
+		goto out;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+	if (reader)
+		GUARD(lite_exec(st, "PRAGMA query_only = ON", "query_only"));
+	else
+		GUARD(lite_pragmas(st));
+	r = 0;
+out:
+	return r;
+}
+
+static void
+lite_close(store *st)
+{
+	sqlite3_close(LITE_DB(st));
+	st->conn = NULL;
+}
+
+static int
+lite_begin(store *st)
+{
+	return lite_exec(st, "BEGIN IMMEDIATE", "begin");
+}
+
+static int
+lite_end(store *st, int commit)
+{
+	int r = lite_exec(st, commit ? "COMMIT" : "ROLLBACK",
+	    commit ? "COMMIT" : "ROLLBACK");
+
+	/* A failed COMMIT (busy, disk full) may leave it open. */
+	if (!sqlite3_get_autocommit(LITE_DB(st)))
+		sqlite3_exec(LITE_DB(st), "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+static int
+lite_prepare(store *st, const char *sql, int cached, store_stmt **out)
+{
+	struct lite_stmt *ls;
+	int rc;
 
 	*out = NULL;
-	ENSURE(path != NULL && *path != '\0', GP_ERR_INVALID);
-	if (stat(path, &sb) != 0) {
-		if (errno != ENOENT) {
-			r = gp_err_set(GP_ERR_STORE, "%s: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		if (!create) {
-			r = gp_err_set(GP_ERR_NOT_FOUND, "%s: no database "
-			    "(is this an instance directory?)", path);
-			goto out;
-		}
-		/* Created here so that it, and the -wal and -shm files
-		 * SQLite derives from it, are private to the owner. */
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST) {
-			r = gp_err_set(GP_ERR_STORE, "%s: cannot create: %s",
-			    path, strerror(errno));
-			goto out;
-		}
-		if (fd >= 0)
-			close(fd);
+	if ((ls = calloc(1, sizeof(*ls))) == NULL)
+		return gp_err_set(GP_ERR_NOMEM, "%s: prepare", st->path);
+	ls->base.st = st;
+	rc = sqlite3_prepare_v3(LITE_DB(st), sql, -1, cached ?
+	    SQLITE_PREPARE_PERSISTENT : 0, &ls->s, NULL);
+	if (rc != SQLITE_OK) {
+		free(ls);
+		return lite_err(st, rc, "prepare");
 	}
-
-	GUARD(store_connect(path, 0, &st));
-	GUARD(store_connect(path, 1, &st->reader));
-	st->reader->version = st->version;
-
-	*out = st;
-	st = NULL; /* transferred */
-	r = 0;
-out:
-	store_free(st);
-	return r;
+	*out = &ls->base;
+	return 0;
 }
 
-void
-store_free(store *st)
+static void
+lite_finalize(store_stmt *s)
 {
-	int i;
-
-	if (st == NULL)
-		return;
-	store_free(st->reader);
-	for (i = 0; i < STORE_STMT_COUNT_; i++)
-		sqlite3_finalize(st->stmt[i]);
-	/* Closing rolls back a transaction left open by mistake. */
-	sqlite3_close(st->db);
-	pthread_mutex_destroy(&st->mu);
-	free(st->path);
-	free(st);
+	sqlite3_finalize(LITE(s)->s);
+	free(s);
 }
 
-int
-store_schema_version(store *st)
+static void
+lite_reset(store_stmt *s)
 {
-	return st->version;
+	sqlite3_reset(LITE(s)->s);
+	sqlite3_clear_bindings(LITE(s)->s);
+	LITE(s)->bind_rc = SQLITE_OK;
 }
 
-int
-store_begin(store *st)
+static void
+lite_bound(store_stmt *s, int rc)
 {
-	int r = GP_ERR_INTERNAL;
-
-	store_lock(st);
-	if (st->in_tx) {
-		/* We hold the mutex, so the transaction is ours. */
-		r = gp_err_set(GP_ERR_INTERNAL, "%s: store_begin() inside a "
-		    "transaction", st->path);
-		goto out;
-	}
-	GUARD(store_exec(st, "BEGIN IMMEDIATE", "begin"));
-	st->in_tx = 1;
-	st->tx_owner = pthread_self();
-	r = 0;
-out:
-	if (r != 0)
-		store_unlock(st);
-	return r;
+	if (rc != SQLITE_OK && LITE(s)->bind_rc == SQLITE_OK)
+		LITE(s)->bind_rc = rc;
 }
 
-/* Ends this thread's transaction with |sql|; releases both the lock taken
- * here and the one store_begin() took. */
+static void
+lite_bind_text(store_stmt *s, int idx, const char *t)
+{
+	lite_bound(s, t == NULL ? sqlite3_bind_null(LITE(s)->s, idx) :
+	    sqlite3_bind_text(LITE(s)->s, idx, t, -1, SQLITE_STATIC));
+}
+
+static void
+lite_bind_int64(store_stmt *s, int idx, int64_t v)
+{
+	lite_bound(s, sqlite3_bind_int64(LITE(s)->s, idx, v));
+}
+
+static void
+lite_bind_blob(store_stmt *s, int idx, const void *b, size_t len)
+{
+	lite_bound(s, len > INT32_MAX ? SQLITE_TOOBIG :
+	    sqlite3_bind_blob(LITE(s)->s, idx, b, (int)len, SQLITE_STATIC));
+}
+
+static void
+lite_bind_null(store_stmt *s, int idx)
+{
+	lite_bound(s, sqlite3_bind_null(LITE(s)->s, idx));
+}
+
 static int
-store_end(store *st, const char *sql)
+lite_step(store_stmt *s, const char *what, int *out_row)
 {
-	int r = GP_ERR_INTERNAL, owned;
+	struct lite_stmt *ls = LITE(s);
+	int rc;
 
-	store_lock(st);
-	owned = store_in_own_tx(st);
-	if (!owned) {
-		r = gp_err_set(GP_ERR_INTERNAL, "%s: %s outside a "
-		    "transaction", st->path, sql);
-		goto out;
-	}
-	r = store_exec(st, sql, sql);
-	/* A failed COMMIT (busy, disk full) may leave it open. */
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	st->in_tx = 0;
-out:
-	if (owned)
-		store_unlock(st);
-	store_unlock(st);
-	return r;
-}
-
-int
-store_commit(store *st)
-{
-	return store_end(st, "COMMIT");
-}
-
-void
-store_rollback(store *st)
-{
-	int owned;
-
-	/* A no-op outside a transaction (after a failed begin or commit). */
-	store_lock(st);
-	owned = store_in_own_tx(st);
-	store_unlock(st);
-	if (owned)
-		(void)store_end(st, "ROLLBACK");
-}
-
-int
-store_in_tx(store *st)
-{
-	int in;
-
-	/* Without waiting: if another thread holds the mutex, this one is
-	 * not in a transaction (the mutex is recursive, so the holder's own
-	 * trylock succeeds). */
-	if (pthread_mutex_trylock(&st->mu) != 0)
+	*out_row = 0;
+	if (ls->bind_rc != SQLITE_OK)
+		return lite_err(s->st, ls->bind_rc, what);
+	rc = sqlite3_step(ls->s);
+	if (rc == SQLITE_ROW) {
+		*out_row = 1;
 		return 0;
-	in = store_in_own_tx(st);
-	store_unlock(st);
-	return in;
-}
-
-store *
-store_read_conn(store *st)
-{
-	if (st->reader != NULL && !store_in_tx(st))
-		return st->reader;
-	return st;
-}
-
-int
-store_check_tx(store *st, const char *what)
-{
-	int r = 0;
-
-	store_lock(st);
-	if (!store_in_own_tx(st))
-		r = gp_err_set(GP_ERR_INTERNAL, "%s: %s must run in a "
-		    "transaction", st->path, what);
-	store_unlock(st);
-	return r;
-}
-
-int
-store_ping(store *st)
-{
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
-
-	store_lock(st);
-	GUARD(store_stmt(st, STORE_STMT_PING, "SELECT 1", &s));
-	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
-		r = store_err(st, rc, "ping");
-		goto out;
 	}
-	r = 0;
-out:
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
+	if (rc != SQLITE_DONE)
+		return lite_err(s->st, rc, what);
+	ls->changes = sqlite3_changes(LITE_DB(s->st));
+	return 0;
 }
 
-int
-store_meta_get(store *st, const char *key, char **out_value)
-{
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
-
-	*out_value = NULL;
-	store_lock(st);
-	GUARD(store_stmt(st, STORE_STMT_META_GET,
-	    "SELECT value FROM meta WHERE key = ?1", &s));
-	if ((rc = store_bind_text(s, 1, key)) != SQLITE_OK) {
-		r = store_err(st, rc, "meta get");
-		goto out;
-	}
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_DONE) {
-		r = gp_err_set(GP_ERR_NOT_FOUND, "%s: no meta value %s",
-		    st->path, key);
-		goto out;
-	}
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "meta get");
-		goto out;
-	}
-	GUARD(store_col_text(s, 0, out_value));
-	r = 0;
-out:
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
-}
-
-int
-store_meta_set(store *st, const char *key, const char *value)
-{
-	int r = GP_ERR_INTERNAL, rc;
-	sqlite3_stmt *s = NULL;
-
-	store_lock(st);
-	ENSURE(key != NULL && value != NULL, GP_ERR_INVALID);
-	GUARD(store_check_tx(st, "store_meta_set"));
-	GUARD(store_stmt(st, STORE_STMT_META_SET,
-	    "INSERT INTO meta(key, value) VALUES (?1, ?2) "
-	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", &s));
-	if ((rc = store_bind_text(s, 1, key)) != SQLITE_OK ||
-	    (rc = store_bind_text(s, 2, value)) != SQLITE_OK ||
-	    (rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, "meta set");
-		goto out;
-	}
-	r = 0;
-out:
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
-}
-
-/* Reads up to |want| rows after |after| into |rows|; *out_n says how many
- * were read even when it fails part way (a malformed row). */
 static int
-store_page_read(store *st, const struct store_pager *p, const char *text,
-    int64_t after, int64_t want, uint8_t *rows, size_t *out_n)
+lite_col_null(store_stmt *s, int col)
 {
-	int r = GP_ERR_INTERNAL, rc = SQLITE_DONE;
-	sqlite3_stmt *s = NULL;
-	size_t n = 0;
-
-	*out_n = 0;
-	store_lock(st);
-	GUARD(store_stmt(st, p->stmt, p->sql, &s));
-	if ((rc = sqlite3_bind_int64(s, 1, after)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, want)) != SQLITE_OK ||
-	    (text != NULL && (rc = store_bind_text(s, 3, text)) !=
-	    SQLITE_OK)) {
-		r = store_err(st, rc, p->what);
-		goto out;
-	}
-	while ((int64_t)n < want && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		r = p->read(s, rows + n * p->row_size);
-		if (r != 0) {
-			p->clear(rows + n * p->row_size);
-			goto out;
-		}
-		n++;
-	}
-	if ((int64_t)n < want && rc != SQLITE_DONE) {
-		r = store_err(st, rc, p->what);
-		goto out;
-	}
-	r = 0;
-out:
-	*out_n = n;
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
+	return sqlite3_column_type(LITE(s)->s, col) == SQLITE_NULL;
 }
 
-int
-store_scan_pages(store *st, const struct store_pager *p, int64_t after,
-    int64_t limit)
+static int64_t
+lite_col_int64(store_stmt *s, int col)
 {
-	return store_scan_pages_text(st, p, NULL, after, limit);
+	return sqlite3_column_int64(LITE(s)->s, col);
 }
 
-int
-store_scan_pages_text(store *st, const struct store_pager *p,
-    const char *text, int64_t after, int64_t limit)
+static const char *
+lite_col_str(store_stmt *s, int col, size_t *out_len)
 {
-	int r = GP_ERR_INTERNAL, page_r = 0;
-	uint8_t *rows = NULL;
-	size_t n = 0, i;
-	int64_t done = 0, want;
+	const unsigned char *t = sqlite3_column_text(LITE(s)->s, col);
 
-	ENSURE(p->fn != NULL && limit >= 0, GP_ERR_INVALID);
-	ENSURE((rows = calloc(STORE_PAGE_ROWS, p->row_size)) != NULL,
-	    GP_ERR_NOMEM);
-	for (;;) {
-		want = STORE_PAGE_ROWS;
-		if (limit > 0 && limit - done < want)
-			want = limit - done;
-		if (want <= 0)
-			break;
-		page_r = store_page_read(st, p, text, after, want, rows, &n);
-		for (i = 0; i < n; i++) {
-			if ((r = p->fn(p->arg, rows + i * p->row_size)) != 0)
-				goto out;
-		}
-		GUARD(page_r);
-		if (n == 0)
-			break;
-		after = p->key(rows + (n - 1) * p->row_size);
-		done += (int64_t)n;
-		for (i = 0; i < n; i++)
-			p->clear(rows + i * p->row_size);
-		if ((int64_t)n < want)
-			break;
-	}
-	r = 0;
-out:
-	if (rows != NULL) {
-		for (i = 0; i < STORE_PAGE_ROWS; i++)
-			p->clear(rows + i * p->row_size);
-	}
-	free(rows);
-	return r;
+	*out_len = (size_t)sqlite3_column_bytes(LITE(s)->s, col);
+	return (const char *)t;
 }
+
+static const void *
+lite_col_blob(store_stmt *s, int col, size_t *out_len)
+{
+	const void *b = sqlite3_column_blob(LITE(s)->s, col);
+
+	*out_len = (size_t)sqlite3_column_bytes(LITE(s)->s, col);
+	return b;
+}
+
+static int64_t
+lite_changes(store_stmt *s)
+{
+	return LITE(s)->changes;
+}
+
+const struct store_backend store_sqlite_backend = {
+	"SQLite",
+	lite_connect,
+	lite_close,
+	lite_migrate,
+	lite_begin,
+	lite_end,
+	lite_prepare,
+	lite_finalize,
+	lite_reset,
+	lite_bind_text,
+	lite_bind_int64,
+	lite_bind_blob,
+	lite_bind_null,
+	lite_step,
+	lite_col_null,
+	lite_col_int64,
+	lite_col_str,
+	lite_col_blob,
+	lite_changes,
+};

@@ -21,21 +21,17 @@
  * each: 't' text (NULL binds NULL), 'i' int64, 'b' blob (pointer and
  * size_t length; NULL binds NULL). */
 static int
-store_tnd_vprepare(store *st, const char *what, sqlite3_stmt **out,
+store_tnd_vprepare(store *st, const char *what, store_stmt **out,
     const char *sql, const char *fmt, va_list ap)
 {
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	const char *t;
 	const void *b;
 	size_t bl;
-	int rc, i, r = GP_ERR_INTERNAL;
+	int i, r = GP_ERR_INTERNAL;
 
 	*out = NULL;
-	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) !=
-	    SQLITE_OK) {
-		r = store_err(st, rc, what);
-		goto out;
-	}
+	GUARD(store_stmt_new(st, sql, &s));
 	for (i = 0; fmt[i] != '\0'; i++) {
 		switch (fmt[i]) {
 		case 't':
@@ -46,10 +42,10 @@ store_tnd_vprepare(store *st, const char *what, sqlite3_stmt **out,
 				    STORE_TND_MAX_TEXT);
 				goto out;
 			}
-			rc = store_bind_text(s, i + 1, t);
+			store_bind_text(s, i + 1, t);
 			break;
 		case 'i':
-			rc = sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+			store_bind_int64(s, i + 1, va_arg(ap, int64_t));
 			break;
 		case 'b':
 			b = va_arg(ap, const void *);
@@ -59,17 +55,11 @@ store_tnd_vprepare(store *st, const char *what, sqlite3_stmt **out,
 				    "over %d bytes", what, STORE_TND_MAX_BLOB);
 				goto out;
 			}
-			rc = b == NULL ? sqlite3_bind_null(s, i + 1) :
-			    sqlite3_bind_blob(s, i + 1, b, (int)bl,
-			    SQLITE_STATIC);
+			store_bind_blob(s, i + 1, b, bl);
 			break;
 		default:
 			r = gp_err_set(GP_ERR_INTERNAL, "%s: bind '%c'", what,
 			    fmt[i]);
-			goto out;
-		}
-		if (rc != SQLITE_OK) {
-			r = store_err(st, rc, what);
 			goto out;
 		}
 	}
@@ -77,12 +67,12 @@ store_tnd_vprepare(store *st, const char *what, sqlite3_stmt **out,
 	s = NULL; /* transferred */
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	return r;
 }
 
 static int
-store_tnd_prepare(store *st, const char *what, sqlite3_stmt **out,
+store_tnd_prepare(store *st, const char *what, store_stmt **out,
     const char *sql, const char *fmt, ...)
 {
 	va_list ap;
@@ -95,14 +85,15 @@ store_tnd_prepare(store *st, const char *what, sqlite3_stmt **out,
 }
 
 /* In the caller's transaction: runs the INSERT |sql| with the arguments
- * |fmt| describes (store_tnd_vprepare). */
+ * |fmt| describes (store_tnd_vprepare); |sql| ends in ON CONFLICT DO
+ * NOTHING, so that a duplicate is GP_ERR_EXISTS (store_insert). */
 static int
 store_tnd_insert(store *st, const char *what, const char *sql,
     const char *fmt, ...)
 {
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	va_list ap;
-	int r, rc;
+	int r;
 
 	store_lock(st);
 	GUARD(store_check_tx(st, what));
@@ -110,32 +101,12 @@ store_tnd_insert(store *st, const char *what, const char *sql,
 	r = store_tnd_vprepare(st, what, &s, sql, fmt, ap);
 	va_end(ap);
 	GUARD(r);
-	if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
-		r = store_err(st, rc, what);
-		goto out;
-	}
+	GUARD(store_insert(s, what));
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
-}
-
-static int
-store_col_blob(sqlite3_stmt *s, int col, uint8_t **out, size_t *out_len)
-{
-	const void *b = sqlite3_column_blob(s, col);
-	int n = sqlite3_column_bytes(s, col);
-
-	*out = NULL;
-	*out_len = 0;
-	if (b == NULL || n <= 0)
-		return 0;
-	if ((*out = malloc((size_t)n)) == NULL)
-		return gp_err_set(GP_ERR_NOMEM, "store: column blob");
-	memcpy(*out, b, (size_t)n);
-	*out_len = (size_t)n;
-	return 0;
 }
 
 /* ---------------------------------------------------------------- */
@@ -182,14 +153,15 @@ store_tender_insert(store *st, const struct store_tender *t)
 		    "spec, creator required");
 	return store_tnd_insert(st, "tender insert", "INSERT INTO tenders ("
 	    STORE_TENDER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-	    "?10, ?11, ?12)", "tttiiitttitt", t->id, t->title, t->mode,
+	    "?10, ?11, ?12) ON CONFLICT DO NOTHING", "tttiiitttitt", t->id,
+	    t->title, t->mode,
 	    t->deadline_ms, t->opening_ms, t->window_s, t->spec,
 	    t->opening_serial, t->opening_key, t->created_ms, t->created_by,
 	    t->creator);
 }
 
 static int
-store_tender_row(sqlite3_stmt *s, void *row)
+store_tender_row(store_stmt *s, void *row)
 {
 	struct store_tender *t = row;
 	int r;
@@ -197,13 +169,13 @@ store_tender_row(sqlite3_stmt *s, void *row)
 	GUARD(store_col_text(s, 0, &t->id));
 	GUARD(store_col_text(s, 1, &t->title));
 	GUARD(store_col_text(s, 2, &t->mode));
-	t->deadline_ms = sqlite3_column_int64(s, 3);
-	t->opening_ms = sqlite3_column_int64(s, 4);
-	t->window_s = sqlite3_column_int64(s, 5);
+	t->deadline_ms = store_col_int64(s, 3);
+	t->opening_ms = store_col_int64(s, 4);
+	t->window_s = store_col_int64(s, 5);
 	GUARD(store_col_text(s, 6, &t->spec));
 	GUARD(store_col_text(s, 7, &t->opening_serial));
 	GUARD(store_col_text(s, 8, &t->opening_key));
-	t->created_ms = sqlite3_column_int64(s, 9);
+	t->created_ms = store_col_int64(s, 9);
 	GUARD(store_col_text(s, 10, &t->created_by));
 	GUARD(store_col_text(s, 11, &t->creator));
 	r = 0;
@@ -214,27 +186,24 @@ out:
 int
 store_tender_get(store *st, const char *id, struct store_tender *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
 	ENSURE(id != NULL, GP_ERR_INVALID);
 	GUARD(store_tnd_prepare(st, "tender get", &s, "SELECT "
 	    STORE_TENDER_COLS " FROM tenders WHERE id = ?1", "t", id));
-	rc = sqlite3_step(s);
-	ENSURE(rc != SQLITE_DONE, gp_err_set(GP_ERR_NOT_FOUND, "tender "
+	r = store_row(s, "tender get");
+	ENSURE(r != GP_ERR_NOT_FOUND, gp_err_set(GP_ERR_NOT_FOUND, "tender "
 	    "%.64s: no such tender", id));
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "tender get");
-		goto out;
-	}
+	GUARD(r);
 	GUARD(store_tender_row(s, out));
 	r = 0;
 out:
 	if (r != 0)
 		store_tender_clear(out);
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -243,7 +212,7 @@ int
 store_tender_list(store *st, const char *after, int64_t limit,
     struct store_tender **out, size_t *out_len)
 {
-	sqlite3_stmt *s = NULL;
+	store_stmt *s = NULL;
 	struct store_tender *rows = NULL;
 	size_t n = 0;
 	int r = GP_ERR_INTERNAL;
@@ -267,8 +236,10 @@ store_tender_list(store *st, const char *after, int64_t limit,
 	    "a.created_ms AND t.id > a.id)) ORDER BY t.created_ms, t.id "
 	    "LIMIT ?1", after == NULL ? "i" : "it", limit, after);
 	if (r == 0)
-		r = store_rows_read(st, s, rows, sizeof(*rows), (size_t)limit,
+		r = store_rows_read(s, rows, sizeof(*rows), (size_t)limit,
 		    store_tender_row, &n, "tender list");
+	store_stmt_done(s);
+	s = NULL;
 	store_unlock(st);
 	GUARD(r);
 	*out = rows;
@@ -276,7 +247,6 @@ store_tender_list(store *st, const char *after, int64_t limit,
 	*out_len = n;
 	r = 0;
 out:
-	sqlite3_finalize(s);
 	store_tender_list_free(rows, rows != NULL ? (size_t)limit : 0);
 	return r;
 }
@@ -311,25 +281,26 @@ store_tender_event_add(store *st, const struct store_tender_event *ev)
 	return store_tnd_insert(st, "tender event", "INSERT INTO "
 	    "tender_events (tender_id, event, time_ms, actor, person, "
 	    "person_idn, details, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-	    "?7, ?8)", "ttitttti", ev->tender_id, ev->event, ev->time_ms,
+	    "?7, ?8) ON CONFLICT DO NOTHING", "ttitttti", ev->tender_id,
+	    ev->event, ev->time_ms,
 	    ev->actor, ev->person, ev->person_idn, ev->details, gp_now_ms());
 }
 
 static int
-store_tev_read(sqlite3_stmt *s, void *row)
+store_tev_read(store_stmt *s, void *row)
 {
 	struct store_tender_event *ev = row;
 	int r;
 
-	ev->id = sqlite3_column_int64(s, 0);
+	ev->id = store_col_int64(s, 0);
 	GUARD(store_col_text(s, 1, &ev->tender_id));
 	GUARD(store_col_text(s, 2, &ev->event));
-	ev->time_ms = sqlite3_column_int64(s, 3);
+	ev->time_ms = store_col_int64(s, 3);
 	GUARD(store_col_text(s, 4, &ev->actor));
 	GUARD(store_col_text(s, 5, &ev->person));
 	GUARD(store_col_text(s, 6, &ev->person_idn));
 	GUARD(store_col_text(s, 7, &ev->details));
-	ev->created_ms = sqlite3_column_int64(s, 8);
+	ev->created_ms = store_col_int64(s, 8);
 	r = 0;
 out:
 	return r;
@@ -432,19 +403,20 @@ store_bid_insert(store *st, const struct store_bid *b)
 	    "tender_id, uscc, bidder, subject, signer_serial, sha256, size, "
 	    "arrival_ms, signing_time, path, recipients, created_ms, tst, "
 	    "receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-	    "?12, ?13, ?14, ?15)", "tttttttiiittibb", b->id, b->tender_id,
+	    "?12, ?13, ?14, ?15) ON CONFLICT DO NOTHING", "tttttttiiittibb",
+	    b->id, b->tender_id,
 	    b->uscc, b->bidder, b->subject, b->signer_serial, b->sha256,
 	    b->size, b->arrival_ms, b->signing_time, b->path, b->recipients,
 	    b->created_ms, b->tst, b->tst_len, b->receipt, b->receipt_len);
 }
 
 static int
-store_bid_read(sqlite3_stmt *s, void *row)
+store_bid_read(store_stmt *s, void *row)
 {
 	struct store_bid *b = row;
 	int r;
 
-	b->seq = sqlite3_column_int64(s, 0);
+	b->seq = store_col_int64(s, 0);
 	GUARD(store_col_text(s, 1, &b->id));
 	GUARD(store_col_text(s, 2, &b->tender_id));
 	GUARD(store_col_text(s, 3, &b->uscc));
@@ -452,14 +424,14 @@ store_bid_read(sqlite3_stmt *s, void *row)
 	GUARD(store_col_text(s, 5, &b->subject));
 	GUARD(store_col_text(s, 6, &b->signer_serial));
 	GUARD(store_col_text(s, 7, &b->sha256));
-	b->size = sqlite3_column_int64(s, 8);
-	b->arrival_ms = sqlite3_column_int64(s, 9);
-	b->signing_time = sqlite3_column_int64(s, 10);
+	b->size = store_col_int64(s, 8);
+	b->arrival_ms = store_col_int64(s, 9);
+	b->signing_time = store_col_int64(s, 10);
 	GUARD(store_col_text(s, 11, &b->path));
 	GUARD(store_col_text(s, 12, &b->recipients));
-	b->created_ms = sqlite3_column_int64(s, 13);
-	GUARD(store_col_blob(s, 14, &b->tst, &b->tst_len));
-	GUARD(store_col_blob(s, 15, &b->receipt, &b->receipt_len));
+	b->created_ms = store_col_int64(s, 13);
+	GUARD(store_col_blob_copy(s, 14, &b->tst, &b->tst_len));
+	GUARD(store_col_blob_copy(s, 15, &b->receipt, &b->receipt_len));
 	r = 0;
 out:
 	return r;
@@ -470,25 +442,22 @@ static int
 store_bid_one(store *st, const char *sql, const char *fmt, const char *a,
     const char *b, struct store_bid *out, const char *what)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
 	GUARD(store_tnd_prepare(st, what, &s, sql, fmt, a, b));
-	rc = sqlite3_step(s);
-	ENSURE(rc != SQLITE_DONE, gp_err_set(GP_ERR_NOT_FOUND, "%s: no such "
-	    "bid", what));
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, what);
-		goto out;
-	}
+	r = store_row(s, what);
+	ENSURE(r != GP_ERR_NOT_FOUND, gp_err_set(GP_ERR_NOT_FOUND, "%s: no "
+	    "such bid", what));
+	GUARD(r);
 	GUARD(store_bid_read(s, out));
 	r = 0;
 out:
 	if (r != 0)
 		store_bid_clear(out);
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }
@@ -579,28 +548,29 @@ store_bid_event_add(store *st, const struct store_bid_event *ev)
 	return store_tnd_insert(st, "bid event", "INSERT INTO bid_events "
 	    "(bid_id, tender_id, event, time_ms, by_bid, outcome, reason, "
 	    "details, created_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-	    "?8, ?9, ?10)", "tttittttib", ev->bid_id, ev->tender_id,
+	    "?8, ?9, ?10) ON CONFLICT DO NOTHING", "tttittttib", ev->bid_id,
+	    ev->tender_id,
 	    ev->event, ev->time_ms, ev->by_bid, ev->outcome, ev->reason,
 	    ev->details, gp_now_ms(), ev->data, ev->data_len);
 }
 
 static int
-store_bev_read(sqlite3_stmt *s, void *row)
+store_bev_read(store_stmt *s, void *row)
 {
 	struct store_bid_event *ev = row;
 	int r;
 
-	ev->id = sqlite3_column_int64(s, 0);
+	ev->id = store_col_int64(s, 0);
 	GUARD(store_col_text(s, 1, &ev->bid_id));
 	GUARD(store_col_text(s, 2, &ev->tender_id));
 	GUARD(store_col_text(s, 3, &ev->event));
-	ev->time_ms = sqlite3_column_int64(s, 4);
+	ev->time_ms = store_col_int64(s, 4);
 	GUARD(store_col_text(s, 5, &ev->by_bid));
 	GUARD(store_col_text(s, 6, &ev->outcome));
 	GUARD(store_col_text(s, 7, &ev->reason));
 	GUARD(store_col_text(s, 8, &ev->details));
-	ev->created_ms = sqlite3_column_int64(s, 9);
-	GUARD(store_col_blob(s, 10, &ev->data, &ev->data_len));
+	ev->created_ms = store_col_int64(s, 9);
+	GUARD(store_col_blob_copy(s, 10, &ev->data, &ev->data_len));
 	r = 0;
 out:
 	return r;
@@ -661,7 +631,8 @@ store_tender_record_add(store *st, const struct store_tender_record *rec)
 		    "version and DER required");
 	return store_tnd_insert(st, "opening record", "INSERT INTO "
 	    "tender_records (tender_id, version, der, signer, uscc, "
-	    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", "tibtti",
+	    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+	    "tibtti",
 	    rec->tender_id, rec->version, rec->der, rec->der_len, rec->signer,
 	    rec->uscc, gp_now_ms());
 }
@@ -670,8 +641,8 @@ int
 store_tender_record_last(store *st, const char *tender_id,
     struct store_tender_record *out)
 {
-	sqlite3_stmt *s = NULL;
-	int r = GP_ERR_INTERNAL, rc;
+	store_stmt *s = NULL;
+	int r = GP_ERR_INTERNAL;
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
@@ -679,24 +650,21 @@ store_tender_record_last(store *st, const char *tender_id,
 	GUARD(store_tnd_prepare(st, "opening record", &s, "SELECT tender_id, "
 	    "version, der, signer, uscc, created_ms FROM tender_records WHERE "
 	    "tender_id = ?1 ORDER BY version DESC LIMIT 1", "t", tender_id));
-	rc = sqlite3_step(s);
-	ENSURE(rc != SQLITE_DONE, gp_err_set(GP_ERR_NOT_FOUND, "tender "
+	r = store_row(s, "opening record");
+	ENSURE(r != GP_ERR_NOT_FOUND, gp_err_set(GP_ERR_NOT_FOUND, "tender "
 	    "%.64s: no opening record yet", tender_id));
-	if (rc != SQLITE_ROW) {
-		r = store_err(st, rc, "opening record");
-		goto out;
-	}
+	GUARD(r);
 	GUARD(store_col_text(s, 0, &out->tender_id));
-	out->version = sqlite3_column_int64(s, 1);
-	GUARD(store_col_blob(s, 2, &out->der, &out->der_len));
+	out->version = store_col_int64(s, 1);
+	GUARD(store_col_blob_copy(s, 2, &out->der, &out->der_len));
 	GUARD(store_col_text(s, 3, &out->signer));
 	GUARD(store_col_text(s, 4, &out->uscc));
-	out->created_ms = sqlite3_column_int64(s, 5);
+	out->created_ms = store_col_int64(s, 5);
 	r = 0;
 out:
 	if (r != 0)
 		store_tender_record_clear(out);
-	sqlite3_finalize(s);
+	store_stmt_done(s);
 	store_unlock(st);
 	return r;
 }

@@ -7,6 +7,8 @@ T_PASSED=0
 T_FAILED=0
 T_TMP=$(mktemp -d /tmp/govpki-test.XXXXXX)
 T_PIDS=""
+T_PG_DIRS=""
+T_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GOVPKI=${GOVPKI:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/govpki}
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 
@@ -18,6 +20,9 @@ t_cleanup() {
 	for p in $T_PIDS; do
 		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$p" 2>/dev/null
+	done
+	for p in $T_PG_DIRS; do
+		bash "$T_LIB_DIR/pg.sh" stop "$p"
 	done
 	rm -rf "$T_TMP"
 }
@@ -207,3 +212,45 @@ t_instance() {
 	fi
 	GOVPKI_TEST_CLOCK=ok t_serve_up "$1" "$D"
 }
+
+# PostgreSQL. t_pg: a throwaway cluster (tests/pg.sh) for this test, on a
+# Unix socket in its own folder, stopped by t_cleanup (and by its watchdog
+# should this shell die): $PG_DIR is the folder, $PG_URL its "postgres"
+# database. t_pgsql ARGS...: psql on it as the superuser. t_pgdb NAME:
+# creates database NAME and prints its URL (user govpki, no password).
+t_pg() {
+	local out
+	out=$(bash "$T_LIB_DIR/pg.sh" start $$) || return 1
+	PG_DIR=$(echo "$out" | sed -n 1p)
+	PG_URL=$(echo "$out" | sed -n 2p)
+	T_PG_DIRS="$T_PG_DIRS $PG_DIR"
+}
+t_pgsql() { bash "$T_LIB_DIR/pg.sh" psql "$PG_DIR" "$@"; }
+t_pgdb() {
+	t_pgsql -d postgres -c "CREATE DATABASE $1" >/dev/null &&
+		echo "postgresql:///$1?host=$PG_DIR&user=govpki"
+}
+
+# GOVPKI_TEST_STORE=pg: the test runs on PostgreSQL. Every `govpki init`
+# it makes gets --store with a new database of a cluster of its own,
+# through a wrapper that stands in for $GOVPKI.
+if [ "${GOVPKI_TEST_STORE:-}" = pg ]; then
+	if ! t_pg; then
+		echo "not ok - PostgreSQL cluster: tests/pg.sh start failed"
+		echo "pg: 0 passed, 1 failed"
+		exit 1
+	fi
+	cat >"$T_TMP/govpki-pg" <<EOF
+#!/usr/bin/env bash
+if [ "\${1:-}" = init ]; then
+	n=\$(( \$(cat "$T_TMP/pg.count" 2>/dev/null || echo 0) + 1 ))
+	echo "\$n" >"$T_TMP/pg.count"
+	bash "$T_LIB_DIR/pg.sh" psql "$PG_DIR" -d postgres -c "CREATE DATABASE i\$n" >/dev/null || exit 1
+	shift
+	exec "$GOVPKI" init --store "postgresql:///i\$n?host=$PG_DIR&user=govpki" "\$@"
+fi
+exec "$GOVPKI" "\$@"
+EOF
+	chmod +x "$T_TMP/govpki-pg"
+	GOVPKI=$T_TMP/govpki-pg
+fi

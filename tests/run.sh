@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every unit-test binary (build/tests/test_*) and every black-box shell
-# test (tests/t_*.sh), each bounded in time, and prints their sum last as
+# test (tests/t_*.sh), some of them again on PostgreSQL, each bounded in
+# time, and prints their sum last as
 # "N passed, N failed". A binary or script that dies without its summary
 # line counts as one failure.
 set -u
@@ -45,6 +46,11 @@ done
 for t in tests/t_*.sh; do
 	[ -f "$t" ] || continue
 	run_one "$(basename "$t")" bash "$t"
+done
+# The scripts that never open the store behind govpki's back run again
+# with every instance on PostgreSQL (tests/lib.sh, GOVPKI_TEST_STORE).
+for t in t_docs.sh t_sign.sh t_verify.sh; do
+	run_one "$t (PostgreSQL)" env GOVPKI_TEST_STORE=pg bash "tests/$t"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -147,6 +147,63 @@ test_config_refusals(void)
 	CHECK_CONTAINS(gp_err_detail(), "govpki init");
 }
 
+/* store: absent (SQLite) or a postgresql:// URL, never with a password
+ * in it; the password's file and variable need a URL. */
+static void
+test_config_store(void)
+{
+	struct gp_config *cfg = NULL;
+	json_t *root;
+	static const char *const bad[] = {
+		"http://db/govpki",                        /* not PostgreSQL */
+		"postgresql://govpki:s3cret@db/govpki",    /* a password */
+		"postgresql://db/govpki?password=s3cret",  /* a password */
+		"postgresql://db/govpki?sslmode=require&password=s3cret",
+		"postgresql://db/go vpki",                 /* a space */
+	};
+	size_t i;
+
+	CHECK_EQ(load_with(NULL, NULL, &cfg), 0);
+	CHECK(cfg != NULL && cfg->store_url == NULL);
+	if (cfg != NULL) {
+		/* An instance without store.url writes none back. */
+		root = gp_config_to_json(cfg);
+		CHECK(root != NULL && json_object_get(root, "store") == NULL);
+		json_decref(root);
+	}
+	gp_config_free(cfg);
+	cfg = NULL;
+	CHECK_EQ(load_with("store", json_pack("{s:s, s:s}", "url",
+	    "postgresql://govpki@db.example.gov.cn:5432/govpki?sslmode=verify-full",
+	    "password_file", "secrets/db.pw"), &cfg), 0);
+	CHECK(cfg != NULL && cfg->store_url != NULL &&
+	    strncmp(cfg->store_password_file, cfg->dir, strlen(cfg->dir)) == 0);
+	if (cfg != NULL) {
+		root = gp_config_to_json(cfg);
+		CHECK_STR(json_string_value(json_object_get(json_object_get(root,
+		    "store"), "password_file")), "secrets/db.pw");
+		json_decref(root);
+	}
+	gp_config_free(cfg);
+	cfg = NULL;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(load_with("store", json_pack("{s:s}", "url", bad[i]),
+		    &cfg), GP_ERR_CONFIG);
+		CHECK_CONTAINS(gp_err_detail(), "store.url");
+		CHECK(strstr(gp_err_detail(), "s3cret") == NULL);
+		CHECK_EQ(gp_store_url_check("--store", bad[i]), GP_ERR_INVALID);
+	}
+	CHECK_EQ(load_with("store", json_pack("{s:s}", "password_env", "PW"),
+	    &cfg), GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "need store.url");
+	CHECK_EQ(load_with("store", json_pack("{s:s}", "host", "db"), &cfg),
+	    GP_ERR_CONFIG);
+	CHECK_CONTAINS(gp_err_detail(), "store.host");
+	CHECK(cfg == NULL);
+	CHECK_EQ(gp_store_url_check("--store", "postgres://u@h/d"), 0);
+	CHECK_EQ(gp_store_url_check("--store", NULL), GP_ERR_INVALID);
+}
+
 /* Seals: only officers may be granted one (the split of powers). */
 static void
 test_config_seals(void)
@@ -675,6 +732,7 @@ main(void)
 	RUN(test_config_refusals);
 	RUN(test_config_tsa);
 	RUN(test_config_seals);
+	RUN(test_config_store);
 	RUN(test_file_write_exclusive);
 	RUN(test_hex_mask_hostport);
 	RUN(test_http_post_refusals);

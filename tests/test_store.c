@@ -1,7 +1,10 @@
 /*
- * test_store.c: the SQLite store. Each case works on a fresh database in
- * its own temporary directory, opened through store_open() and, to play an
- * editor of the file or a second process, through sqlite3 directly.
+ * test_store.c: the store, on both backends: every case runs on SQLite,
+ * then again on PostgreSQL (a throwaway cluster, tests/pg.sh). Each case
+ * works on a fresh database (a file in its own temporary directory, or a
+ * new database of the cluster), opened through store_open() and, to play
+ * an editor of the database or a second process, through sqlite3 or
+ * libpq directly. The cases that only one backend has come last.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -16,14 +19,19 @@
 #include "store/store.h"
 #include "tests/test.h"
 
-/* Runs |sql| on |path| through a connection of its own; returns the
- * SQLite code. */
+/* Is the case running on PostgreSQL? */
+#define ON_PG(path) store_target_is_url(path)
+
+/* Runs |sql| on |path| (a file or a URL) through a connection of its own;
+ * returns the SQLite code, or for PostgreSQL 0 (SQLITE_OK) or 1. */
 static int
 raw_exec(const char *path, const char *sql)
 {
 	sqlite3 *db = NULL;
 	int rc;
 
+	if (ON_PG(path))
+		return test_pg_exec(path, sql);
 	if ((rc = sqlite3_open(path, &db)) == SQLITE_OK) {
 		sqlite3_busy_timeout(db, 5000);
 		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -38,7 +46,19 @@ raw_int(const char *path, const char *sql)
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
 	long long v = -999;
+	PGconn *c;
+	PGresult *res;
 
+	if (ON_PG(path)) {
+		c = PQconnectdb(path);
+		res = PQexec(c, sql);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1)
+			v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		PQfinish(c);
+		return v;
+	}
 	if (sqlite3_open(path, &db) == SQLITE_OK &&
 	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
 	    sqlite3_step(s) == SQLITE_ROW)
@@ -47,6 +67,16 @@ raw_int(const char *path, const char *sql)
 	sqlite3_close(db);
 	return v;
 }
+
+/* The schema version as each backend keeps it. */
+#define SCHEMA_VERSION_SQL(path) (ON_PG(path) ?                          \
+	"SELECT version FROM govpki_schema" : "PRAGMA user_version")
+/* How many tables, indexes and triggers the schema has. */
+#define OBJECTS_SQL(path) (ON_PG(path) ?                                 \
+	"SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON "  \
+	"n.oid = c.relnamespace WHERE n.nspname = 'public') + (SELECT "   \
+	"count(*) FROM pg_trigger WHERE NOT tgisinternal)" :               \
+	"SELECT count(*) FROM sqlite_master")
 
 static void
 fill_row(struct store_audit_row *row, int64_t seq, const uint8_t prev[32])
@@ -78,7 +108,11 @@ test_open_missing(void)
 	CHECK_EQ(store_open(t.path, 0, &st), GP_ERR_NOT_FOUND);
 	CHECK(st == NULL);
 	CHECK_CONTAINS(gp_err_detail(), t.path);
-	CHECK(access(t.path, F_OK) != 0); /* not created */
+	if (ON_PG(t.path)) /* no schema made */
+		CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM pg_tables "
+		    "WHERE schemaname = 'public'"), 0);
+	else
+		CHECK(access(t.path, F_OK) != 0); /* not created */
 	store_free(NULL);
 	store_audit_row_clear(NULL);
 	store_checkpoint_clear(NULL);
@@ -105,9 +139,10 @@ test_create_reopen(void)
 	store_free(st);
 	st = NULL;
 
-	CHECK_EQ(raw_int(t.path, "PRAGMA user_version"), version);
-	CHECK_EQ(raw_int(t.path, "SELECT journal_mode = 'wal' FROM "
-	    "pragma_journal_mode"), 1);
+	CHECK_EQ(raw_int(t.path, SCHEMA_VERSION_SQL(t.path)), version);
+	if (!ON_PG(t.path))
+		CHECK_EQ(raw_int(t.path, "SELECT journal_mode = 'wal' FROM "
+		    "pragma_journal_mode"), 1);
 
 	CHECK_EQ(store_open(t.path, 0, &st), 0);
 	CHECK_EQ(store_schema_version(st), version);
@@ -131,7 +166,7 @@ test_migrations_idempotent(void)
 	if (st != NULL)
 		version = store_schema_version(st);
 	store_free(st);
-	objects = raw_int(t.path, "SELECT count(*) FROM sqlite_master");
+	objects = raw_int(t.path, OBJECTS_SQL(t.path));
 	CHECK(objects >= 8); /* 4 tables, 4 indexes at least */
 	for (i = 0; i < 3; i++) {
 		st = NULL;
@@ -140,10 +175,13 @@ test_migrations_idempotent(void)
 			CHECK_EQ(store_schema_version(st), version);
 		store_free(st);
 	}
-	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM sqlite_master"),
-	    objects);
-	CHECK_EQ(raw_int(t.path, "PRAGMA user_version"), version);
-	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM sqlite_master WHERE "
+	CHECK_EQ(raw_int(t.path, OBJECTS_SQL(t.path)), objects);
+	CHECK_EQ(raw_int(t.path, SCHEMA_VERSION_SQL(t.path)), version);
+	CHECK_EQ(raw_int(t.path, ON_PG(t.path) ? "SELECT count(*) FROM "
+	    "pg_indexes WHERE tablename = 'certificates' AND indexname IN "
+	    "('certificates_uscc', 'certificates_id_number', "
+	    "'certificates_status', 'certificates_profile')" :
+	    "SELECT count(*) FROM sqlite_master WHERE "
 	    "type = 'index' AND tbl_name = 'certificates' AND name IN "
 	    "('certificates_uscc', 'certificates_id_number', "
 	    "'certificates_status', 'certificates_profile')"), 4);
@@ -164,14 +202,15 @@ test_newer_schema_refused(void)
 		version = store_schema_version(st);
 	store_free(st);
 	st = NULL;
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+	snprintf(sql, sizeof(sql), ON_PG(t.path) ? "UPDATE govpki_schema SET "
+	    "version = %d" : "PRAGMA user_version = %d", version + 1);
 	CHECK_EQ(raw_exec(t.path, sql), SQLITE_OK);
 	CHECK_EQ(store_open(t.path, 0, &st), GP_ERR_UNSUPPORTED);
 	CHECK(st == NULL);
 	CHECK_CONTAINS(gp_err_detail(), "newer");
 	CHECK_CONTAINS(gp_err_detail(), t.path);
 	/* Left as it was. */
-	CHECK_EQ(raw_int(t.path, "PRAGMA user_version"), version + 1);
+	CHECK_EQ(raw_int(t.path, SCHEMA_VERSION_SQL(t.path)), version + 1);
 	test_tmpdb_free(&t);
 }
 
@@ -629,8 +668,9 @@ test_two_handles(void)
 	CHECK_EQ(store_audit_scan(st, 0, 0, link_fn, &c), 0);
 	CHECK_EQ(c.next, 301);
 	CHECK_EQ(c.bad, 0);
-	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM pragma_integrity_check "
-	    "WHERE integrity_check = 'ok'"), 1);
+	if (!ON_PG(t.path))
+		CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM "
+		    "pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
 	store_free(st);
 	test_tmpdb_free(&t);
 }
@@ -777,8 +817,11 @@ test_bad_hash_length(void)
 	fill_row(&row, 2, zero);
 	CHECK_EQ(store_audit_insert(st, &row), 0);
 	CHECK_EQ(store_commit(st), 0);
-	CHECK_EQ(raw_exec(t.path, "DROP TRIGGER audit_no_update; UPDATE audit "
-	    "SET hash = X'0102' WHERE seq = 2"), SQLITE_OK);
+	CHECK_EQ(raw_exec(t.path, ON_PG(t.path) ? "DROP TRIGGER "
+	    "audit_no_update ON audit; UPDATE audit SET hash = "
+	    "decode('0102', 'hex') WHERE seq = 2" : "DROP TRIGGER "
+	    "audit_no_update; UPDATE audit SET hash = X'0102' WHERE seq = 2"),
+	    SQLITE_OK);
 	CHECK_EQ(store_audit_scan(st, 0, 0, count_fn, &calls),
 	    GP_ERR_TAMPERED);
 	CHECK_EQ(calls, 1); /* row 1 was delivered first */
@@ -1097,7 +1140,9 @@ test_status_history(void)
 	    "'release' WHERE change = 'revoke'") != SQLITE_OK);
 	CHECK(raw_exec(t.path, "DELETE FROM cert_status_history") !=
 	    SQLITE_OK);
-	CHECK(raw_exec(t.path, "PRAGMA foreign_keys = ON; INSERT INTO "
+	CHECK(raw_exec(t.path, ON_PG(t.path) ? "INSERT INTO "
+	    "cert_status_history (serial, change, time, created_ms) VALUES "
+	    "('99', 'hold', 5, 5)" : "PRAGMA foreign_keys = ON; INSERT INTO "
 	    "cert_status_history (serial, change, time, created_ms) VALUES "
 	    "('99', 'hold', 5, 5)") != SQLITE_OK);
 	CHECK(raw_exec(t.path, "INSERT INTO cert_status_history (serial, "
@@ -1105,15 +1150,155 @@ test_status_history(void)
 	    SQLITE_OK);
 	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM cert_status_history "
 	    "WHERE serial = '5f3a9c0d11e2b7a4' AND time > 1"), 4);
-	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM sqlite_master WHERE "
-	    "type = 'trigger' AND tbl_name = 'cert_status_history'"), 2);
+	CHECK(raw_int(t.path, ON_PG(t.path) ? "SELECT count(*) FROM "
+	    "pg_trigger WHERE tgrelid = 'cert_status_history'::regclass AND "
+	    "NOT tgisinternal" : "SELECT count(*) FROM sqlite_master WHERE "
+	    "type = 'trigger' AND tbl_name = 'cert_status_history'") >= 2);
 	store_free(st);
 	test_tmpdb_free(&t);
 	free(h);
 }
 
-int
-main(void)
+/* PostgreSQL only: a URL with a password in it is refused, and the
+ * password appears in no message. */
+static void
+test_pg_url_password(void)
+{
+	store *st = NULL;
+	char url[512];
+
+	snprintf(url, sizeof(url), "postgresql://pwuser:hunter2-leak@/t1"
+	    "?host=%s", test_pg.dir);
+	CHECK_EQ(store_open(url, 0, &st), GP_ERR_INVALID);
+	CHECK(st == NULL);
+	CHECK_CONTAINS(gp_err_detail(), "store.url");
+	CHECK(strstr(gp_err_detail(), "hunter2-leak") == NULL);
+	/* Not a URL libpq can read. */
+	CHECK_EQ(store_open("postgresql://[bad", 0, &st), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "store.url");
+}
+
+/* PostgreSQL only: the password comes in the options (from a file or the
+ * environment, read by the caller); a wrong one is refused without
+ * appearing in the message. */
+static void
+test_pg_password(void)
+{
+	struct test_tmpdb t;
+	struct store_open_opts o;
+	store *st = NULL;
+	char url[512];
+
+	test_tmpdb_new(&t);
+	snprintf(url, sizeof(url), "postgresql:///%s?host=%s&user=pwuser",
+	    t.pg_name, test_pg.dir);
+	memset(&o, 0, sizeof(o));
+	o.target = url;
+	o.create = 1;
+	o.password = "wrong-pw-77";
+	CHECK(store_open_with(&o, &st) != 0);
+	CHECK(st == NULL);
+	CHECK_CONTAINS(gp_err_detail(), "password authentication failed");
+	CHECK(strstr(gp_err_detail(), "wrong-pw-77") == NULL);
+	o.password = NULL; /* nor without one */
+	CHECK(store_open_with(&o, &st) != 0);
+	o.password = "pw-secret-1";
+	CHECK_EQ(store_open_with(&o, &st), 0);
+	if (st != NULL) {
+		CHECK_EQ(store_ping(st), 0);
+		CHECK(strcmp(store_backend_name(st), "PostgreSQL") == 0);
+	}
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
+/* PostgreSQL only: the database drops the store's connections (a
+ * restart, a failover); the next call fails with GP_ERR_BUSY, and the
+ * store reconnects by itself, re-preparing its statements. */
+static void
+test_pg_reconnect(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	struct store_cert c;
+	struct store_cert_state cs;
+	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
+	char sql[160], *v = NULL;
+	int i, r = -1;
+
+	test_tmpdb_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	make_cert(&c, "5f3a9c0d11e2b7a4", der);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_insert(st, &c), 0);
+	CHECK_EQ(store_meta_set(st, "k", "1"), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_cert_state_get(st, "5f3a9c0d11e2b7a4", &cs), 0);
+	snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) "
+	    "FROM pg_stat_activity WHERE datname = '%s' AND pid <> "
+	    "pg_backend_pid()", t.pg_name);
+	CHECK_EQ(raw_int(t.path, sql), 2); /* the writer and the reader */
+	CHECK_EQ(store_meta_get(st, "k", &v), GP_ERR_BUSY);
+	CHECK_CONTAINS(gp_err_detail(), "unreachable");
+	/* Reconnection: at most one attempt a second; bounded wait. */
+	for (i = 0; i < 50 && (r = store_meta_get(st, "k", &v)) != 0; i++)
+		usleep(100000);
+	CHECK_EQ(r, 0);
+	CHECK_STR(v, "1");
+	free(v);
+	v = NULL;
+	/* The reader reconnects too, and writes work again. */
+	for (i = 0; i < 50 && (r = store_cert_state_get(st,
+	    "5f3a9c0d11e2b7a4", &cs)) != 0; i++)
+		usleep(100000);
+	CHECK_EQ(r, 0);
+	CHECK_STR(cs.status, "good");
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_meta_set(st, "k", "2"), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_meta_get(st, "k", &v), 0);
+	CHECK_STR(v, "2");
+	free(v);
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
+/* PostgreSQL only: a statement that fails inside a transaction (here a
+ * foreign key: an event of a tender that does not exist) ends it there,
+ * so its commit fails and nothing of it is kept; a refused duplicate does
+ * not (test_certificates, test_begin_rollback). */
+static void
+test_pg_failed_statement(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	struct store_tender_event ev;
+	char *v = NULL;
+
+	test_tmpdb_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.tender_id = "00000000000000000000000000000000";
+	ev.event = "opened";
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_meta_set(st, "before", "1"), 0);
+	CHECK_EQ(store_tender_event_add(st, &ev), GP_ERR_STORE);
+	CHECK_EQ(store_commit(st), GP_ERR_STORE);
+	CHECK_CONTAINS(gp_err_detail(), "rolled back");
+	CHECK_EQ(store_in_tx(st), 0);
+	CHECK_EQ(store_meta_get(st, "before", &v), GP_ERR_NOT_FOUND);
+	/* The store goes on. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_meta_set(st, "after", "1"), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_meta_get(st, "after", &v), 0);
+	free(v);
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
+static void
+run_all(void)
 {
 	RUN(test_open_missing);
 	RUN(test_create_reopen);
@@ -1131,5 +1316,17 @@ main(void)
 	RUN(test_bad_hash_length);
 	RUN(test_requests);
 	RUN(test_status_history);
+}
+
+int
+main(void)
+{
+	run_all();
+	test_pg_use();
+	run_all();
+	RUN(test_pg_url_password);
+	RUN(test_pg_password);
+	RUN(test_pg_reconnect);
+	RUN(test_pg_failed_statement);
 	return test_done("store");
 }
