@@ -270,7 +270,8 @@ bench_audit(const char *target, const char *name, int threads,
 	struct bench_row *row;
 	store *st = NULL;
 	audit *a = NULL;
-	double start;
+	double start, secs;
+	int64_t records = 0, commits = 0;
 	long total = 0;
 	int i, failed = 0, r = -1;
 
@@ -298,12 +299,22 @@ bench_audit(const char *target, const char *name, int threads,
 			failed = 1;
 		}
 	}
+	secs = now_s() - start;
 	row = row_add(name, threads);
-	row->ops = total / (now_s() - start);
+	row->ops = total / secs;
 	row->rss_mb = rss_self_mb();
 	row->ratio = base_ops > 0 ? row->ops / base_ops : -1;
 	snprintf(row->against, sizeof(row->against), "%s",
 	    failed ? "FAILED (see above)" : against);
+	/* A commit's fixed cost (lock, chain head, fsync) is shared by its
+	 * batch; what each record adds shows in the time per commit as the
+	 * batch grows. */
+	audit_stats(a, &records, &commits);
+	if (commits > 0)
+		printf("bench: %s x%d (%s): %.1f records per commit, %.3f ms "
+		    "per commit\n", name, threads, store_backend_name(st),
+		    (double)records / (double)commits, secs * 1e3 /
+		    (double)commits);
 	lat_finish(lat, threads, row);
 	if (out_ops != NULL)
 		*out_ops = row->ops;

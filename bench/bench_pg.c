@@ -34,6 +34,7 @@
  * which share the machine's cores with the load generator.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +42,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "bench/bench.h"
 #include "core/core.h"
+#include "store/store.h"
 
 int bench_pg(const struct bench_env *env);
 
@@ -195,6 +199,150 @@ pg_cpu_s(void)
 	return sum;
 }
 
+/* store_ping() (SELECT 1) from one thread on the store at |target|: the
+ * round trip every statement pays, a row with the ratio to |base|. */
+static int
+pg_ping(const char *target, const char *name, double base,
+    const char *against, double *out_ops)
+{
+	struct bench_lat lat;
+	struct bench_row *row;
+	store *st = NULL;
+	double t0, start, until;
+	long count = 0;
+	int r = -1;
+
+	memset(&lat, 0, sizeof(lat));
+	if (store_open(target, 1, &st) != 0) {
+		fprintf(stderr, "bench pg: %s: %s\n", name, gp_err_detail());
+		goto out;
+	}
+	start = now_s();
+	until = start + bench_seconds;
+	while ((t0 = now_s()) < until) {
+		if (store_ping(st) != 0) {
+			fprintf(stderr, "bench pg: %s: %s\n", name,
+			    gp_err_detail());
+			goto out;
+		}
+		lat_add(&lat, (now_s() - t0) * 1e6);
+		count++;
+	}
+	row = row_add(name, 1);
+	row->ops = count / (now_s() - start);
+	row->rss_mb = rss_self_mb();
+	row->ratio = base > 0 ? row->ops / base : -1;
+	snprintf(row->against, sizeof(row->against), "%s",
+	    against != NULL ? against : "");
+	lat_finish(&lat, 1, row);
+	*out_ops = row->ops;
+	r = 0;
+out:
+	free(lat.us);
+	store_free(st);
+	return r;
+}
+
+/* What the nodes' PostgreSQL backends wait for during a measurement,
+ * sampled from pg_stat_activity every 20 ms on a connection of its own:
+ * "ClientRead" is a backend waiting for its node's next statement (the
+ * round trip on the node's side), "advisory" for the write lock another
+ * node holds, "WALSync"/"WALWrite" for the commit's flush, "-" running. */
+#define PG_WAIT_KINDS 16
+struct pg_waits {
+	pthread_t th;
+	PGconn *pg;
+	char db[64];
+	volatile int stop;
+	int kinds;
+	char name[PG_WAIT_KINDS][40];
+	long count[PG_WAIT_KINDS];
+	long samples;
+};
+
+static void *
+pg_waits_run(void *p)
+{
+	struct pg_waits *w = p;
+	const char *params[1] = {w->db};
+	PGresult *res;
+	int i, k, rows;
+
+	while (!w->stop) {
+		res = PQexecParams(w->pg, "SELECT coalesce(wait_event, '-') "
+		    "FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+		    "pg_backend_pid() AND state <> 'idle'", 1, NULL, params,
+		    NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+			rows = PQntuples(res);
+			for (i = 0; i < rows; i++) {
+				const char *e = PQgetvalue(res, i, 0);
+				for (k = 0; k < w->kinds &&
+				    strcmp(w->name[k], e) != 0; k++)
+					;
+				if (k == w->kinds && k < PG_WAIT_KINDS)
+					snprintf(w->name[w->kinds++],
+					    sizeof(w->name[0]), "%s", e);
+				if (k < PG_WAIT_KINDS)
+					w->count[k]++;
+			}
+			w->samples++;
+		}
+		PQclear(res);
+		usleep(20000);
+	}
+	return NULL;
+}
+
+/* Starts sampling the backends of database |db|; 0 on success. */
+static int
+pg_waits_start(struct pg_waits *w, const char *db)
+{
+	memset(w, 0, sizeof(*w));
+	snprintf(w->db, sizeof(w->db), "%s", db);
+	w->pg = PQconnectdb(pg_url);
+	if (PQstatus(w->pg) != CONNECTION_OK ||
+	    pthread_create(&w->th, NULL, pg_waits_run, w) != 0) {
+		PQfinish(w->pg);
+		w->pg = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Stops sampling and prints the share of each wait (of backend-samples
+ * that were not idle), largest first. */
+static void
+pg_waits_stop(struct pg_waits *w, const char *name)
+{
+	long total = 0;
+	int i, best, done[PG_WAIT_KINDS] = {0}, n;
+
+	if (w->pg == NULL)
+		return;
+	w->stop = 1;
+	pthread_join(w->th, NULL);
+	PQfinish(w->pg);
+	w->pg = NULL;
+	for (i = 0; i < w->kinds; i++)
+		total += w->count[i];
+	if (total == 0)
+		return;
+	printf("bench: %s: PostgreSQL backends (busy, of %ld samples): ", name,
+	    w->samples);
+	for (n = 0; n < w->kinds; n++) {
+		for (best = -1, i = 0; i < w->kinds; i++) {
+			if (!done[i] && (best < 0 || w->count[i] >
+			    w->count[best]))
+				best = i;
+		}
+		done[best] = 1;
+		printf("%s%s %.0f%%", n > 0 ? ", " : "", w->name[best],
+		    100.0 * (double)w->count[best] / (double)total);
+	}
+	printf(" (\"-\": running)\n");
+}
+
 /* `govpki init --dev-clock` of DIR, on |url| (NULL: SQLite), served with
  * one thread per held client. */
 static int
@@ -218,6 +366,7 @@ pg_init(const char *govpki, const char *dir, const char *url)
 /* One server setup under test: |n| nodes. */
 struct pg_setup {
 	const char *label;       /* "SQLite", "PostgreSQL, 1 node", ... */
+	const char *db;          /* the PostgreSQL database, or NULL */
 	int n;
 	uint16_t http[BENCH_PG_NODES];
 	uint16_t https[BENCH_PG_NODES];
@@ -271,17 +420,21 @@ pg_measure(struct pg_setup *s, struct bench_load_spec *spec,
     const char *unit, double *out_ops)
 {
 	double g0 = 0, g1 = 0, p0, p1, t0, secs, ops = 0, n, c;
-	int i, r;
+	struct pg_waits w;
+	int i, r, sampled;
 
 	spec->servers = pg_nodes;
 	spec->nports = s->n;
 	for (i = 0; i < s->n; i++)
 		g0 += (c = bench_cpu_pid_s(pg_nodes[i])) > 0 ? c : 0;
+	sampled = s->db != NULL && pg_waits_start(&w, s->db) == 0;
 	p0 = pg_cpu_s();
 	t0 = now_s();
 	r = bench_load_run(spec, &ops);
 	secs = now_s() - t0;
 	p1 = pg_cpu_s();
+	if (sampled)
+		pg_waits_stop(&w, spec->name);
 	for (i = 0; i < s->n; i++)
 		g1 += (c = bench_cpu_pid_s(pg_nodes[i])) > 0 ? c : 0;
 	n = ops * secs;
@@ -376,7 +529,7 @@ bench_pg(const struct bench_env *env)
 	struct pg_setup s;
 	SSL_CTX *ctx = NULL;
 	char *issue = NULL;
-	double base[2] = {0, 0}, one[2] = {0, 0}, three[2] = {0, 0};
+	double base[2] = {0, 0}, one[2] = {0, 0}, three[2] = {0, 0}, ping = 0;
 	size_t tsq_len = 0;
 	ssize_t n;
 	int i, r = -1;
@@ -392,7 +545,13 @@ bench_pg(const struct bench_env *env)
 	    bench_tsa_request(tsq, sizeof(tsq), &tsq_len) != 0)
 		goto out;
 
-	/* Durable audit appends. */
+	/* One statement's round trip, then durable audit appends. */
+	snprintf(path, sizeof(path), "%s/pg-ping.db", bench_tmp);
+	if (pg_ping(path, "store round trip SELECT 1 (SQLite)", -1, NULL,
+	    &ping) != 0 || pg_database("bench_ping", url, sizeof(url)) != 0 ||
+	    pg_ping(url, "store round trip SELECT 1 (PostgreSQL)", ping,
+	    "SQLite round trip", &ping) != 0)
+		goto out;
 	if (pg_database("bench_audit1", url, sizeof(url)) != 0 ||
 	    bench_audit(url, "audit append (durable, PostgreSQL)", 1,
 	    env->audit_sqlite[0], "SQLite audit x1", NULL) != 0)
@@ -435,12 +594,14 @@ bench_pg(const struct bench_env *env)
 	}
 	memset(&s, 0, sizeof(s));
 	s.label = "PostgreSQL, 1 node";
+	s.db = "bench_nodes";
 	s.n = 1;
 	if (pg_setup_run(govpki, &s, dirs, ctx, issue, tsq, tsq_len, base,
 	    one) != 0)
 		goto out;
 	memset(&s, 0, sizeof(s));
 	s.label = "PostgreSQL, 3 nodes";
+	s.db = "bench_nodes";
 	s.n = BENCH_PG_NODES;
 	if (pg_setup_run(govpki, &s, dirs, ctx, issue, tsq, tsq_len, base,
 	    three) != 0)
