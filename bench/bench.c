@@ -303,7 +303,7 @@ bench_audit(const char *target, const char *name, int threads,
 	row = row_add(name, threads);
 	row->ops = total / secs;
 	row->rss_mb = rss_self_mb();
-	row->ratio = base_ops > 0 ? row->ops / base_ops : -1;
+	row->ratio = base_ops > 0 && !failed ? row->ops / base_ops : -1;
 	snprintf(row->against, sizeof(row->against), "%s",
 	    failed ? "FAILED (see above)" : against);
 	/* A commit's fixed cost (lock, chain head, fsync) is shared by its
@@ -552,8 +552,9 @@ bench_load_run(const struct bench_load_spec *s, double *out_ops)
 		if ((mb = rss_pid_mb(s->servers[i])) > row->rss_mb)
 			row->rss_mb = mb;
 	}
-	row->ratio = s->base_ops > 0 ? row->ops / s->base_ops : -1;
 	failed = (double)errors > s->max_failed * (double)total;
+	/* A failed run's rate is no figure to compare. */
+	row->ratio = s->base_ops > 0 && !failed ? row->ops / s->base_ops : -1;
 	snprintf(row->against, sizeof(row->against), "%s",
 	    failed ? "FAILED (see above)" : s->against != NULL ? s->against :
 	    "");
@@ -846,9 +847,20 @@ cleanup(void)
 static void
 on_signal(int sig)
 {
+	pid_t pid;
+	int st;
+
 	(void)sig;
 	run_stops();
 	server_stop();
+	/* cleanup() does not run after _exit: remove the scratch folder
+	 * here, with what a signal handler may call. */
+	if (bench_tmp[0] != '\0' && (pid = fork()) == 0) {
+		execl("/bin/rm", "rm", "-rf", bench_tmp, (char *)NULL);
+		_exit(127);
+	} else if (bench_tmp[0] != '\0' && pid > 0) {
+		waitpid(pid, &st, 0);
+	}
 	_exit(1);
 }
 

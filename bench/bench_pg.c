@@ -494,8 +494,11 @@ pg_setup_run(const char *govpki, struct pg_setup *s, char dirs[][300],
 	spec.clients = BENCH_HELD_CLIENTS;
 	spec.base_ops = base != NULL ? base[0] : -1;
 	spec.against = base != NULL ? "SQLite issue x16" : NULL;
-	if (pg_measure(s, &spec, "certificate", &out[0]) != 0 ||
-	    pg_nodes_ok(s, ctx, issue, tsq, tsq_len) != 0)
+	if (pg_measure(s, &spec, "certificate", &out[0]) != 0) {
+		(void)pg_nodes_ok(s, ctx, issue, tsq, tsq_len); /* which */
+		goto out;
+	}
+	if (pg_nodes_ok(s, ctx, issue, tsq, tsq_len) != 0)
 		goto out;
 
 	memset(&spec, 0, sizeof(spec));
@@ -509,8 +512,11 @@ pg_setup_run(const char *govpki, struct pg_setup *s, char dirs[][300],
 	spec.clients = BENCH_HELD_CLIENTS;
 	spec.base_ops = base != NULL ? base[1] : -1;
 	spec.against = base != NULL ? "SQLite /tsa x16" : NULL;
-	if (pg_measure(s, &spec, "token", &out[1]) != 0 ||
-	    pg_nodes_ok(s, ctx, issue, tsq, tsq_len) != 0)
+	if (pg_measure(s, &spec, "token", &out[1]) != 0) {
+		(void)pg_nodes_ok(s, ctx, issue, tsq, tsq_len); /* which */
+		goto out;
+	}
+	if (pg_nodes_ok(s, ctx, issue, tsq, tsq_len) != 0)
 		goto out;
 	r = 0;
 out:
