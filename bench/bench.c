@@ -260,23 +260,26 @@ audit_worker(void *p)
 	return NULL;
 }
 
-static int
-bench_audit(int threads, double raw_ops, const char *against)
+int
+bench_audit(const char *target, const char *name, int threads,
+    double base_ops, const char *against, double *out_ops)
 {
 	pthread_t th[BENCH_MAX_THREADS];
 	struct audit_arg args[BENCH_MAX_THREADS];
 	struct bench_lat lat[BENCH_MAX_THREADS];
 	struct bench_row *row;
-	char path[300];
 	store *st = NULL;
 	audit *a = NULL;
-	double start;
+	double start, secs;
+	int64_t records = 0, commits = 0;
 	long total = 0;
-	int i, r = -1;
+	int i, failed = 0, r = -1;
 
-	snprintf(path, sizeof(path), "%s/audit-%d.db", bench_tmp, threads);
-	if (store_open(path, 1, &st) != 0 || audit_new(st, &a) != 0) {
-		fprintf(stderr, "bench: audit store: %s\n", gp_err_detail());
+	if (threads < 1 || threads > BENCH_MAX_THREADS)
+		goto out;
+	if (store_open(target, 1, &st) != 0 || audit_new(st, &a) != 0) {
+		fprintf(stderr, "bench: %s: store: %s\n", name,
+		    gp_err_detail());
 		goto out;
 	}
 	memset(args, 0, sizeof(args));
@@ -290,17 +293,32 @@ bench_audit(int threads, double raw_ops, const char *against)
 		pthread_join(th[i], NULL);
 		total += args[i].count;
 		lat[i] = args[i].lat;
-		if (args[i].failed)
-			fprintf(stderr, "bench: audit append failed: %s\n",
+		if (args[i].failed) {
+			fprintf(stderr, "bench: %s: append failed: %s\n", name,
 			    gp_err_detail());
+			failed = 1;
+		}
 	}
-	row = row_add("audit append (durable)", threads);
-	row->ops = total / (now_s() - start);
+	secs = now_s() - start;
+	row = row_add(name, threads);
+	row->ops = total / secs;
 	row->rss_mb = rss_self_mb();
-	row->ratio = raw_ops > 0 ? row->ops / raw_ops : -1;
-	snprintf(row->against, sizeof(row->against), "%s", against);
+	row->ratio = base_ops > 0 && !failed ? row->ops / base_ops : -1;
+	snprintf(row->against, sizeof(row->against), "%s",
+	    failed ? "FAILED (see above)" : against);
+	/* A commit's fixed cost (lock, chain head, fsync) is shared by its
+	 * batch; what each record adds shows in the time per commit as the
+	 * batch grows. */
+	audit_stats(a, &records, &commits);
+	if (commits > 0)
+		printf("bench: %s x%d (%s): %.1f records per commit, %.3f ms "
+		    "per commit\n", name, threads, store_backend_name(st),
+		    (double)records / (double)commits, secs * 1e3 /
+		    (double)commits);
 	lat_finish(lat, threads, row);
-	r = 0;
+	if (out_ops != NULL)
+		*out_ops = row->ops;
+	r = failed ? -1 : 0;
 out:
 	audit_free(a);
 	store_free(st);
@@ -379,9 +397,10 @@ conn_read(struct load_conn *c, char *buf, size_t len)
 }
 
 /* Reads one HTTP/1.1 reply with Content-Length into |buf|; returns its
- * status and where its body starts, or -1. */
+ * status, where its body starts and its length, or -1. */
 static int
-conn_response(struct load_conn *c, char *buf, size_t cap, char **out_body)
+conn_response(struct load_conn *c, char *buf, size_t cap, char **out_body,
+    size_t *out_body_len)
 {
 	size_t have = 0, need = 0;
 	char *hdr_end = NULL, *cl;
@@ -409,6 +428,8 @@ conn_response(struct load_conn *c, char *buf, size_t cap, char **out_body)
 	}
 	if (out_body != NULL)
 		*out_body = hdr_end + 4;
+	if (out_body_len != NULL)
+		*out_body_len = need - (size_t)(hdr_end + 4 - buf);
 	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
 		return -1;
 	return status;
@@ -419,7 +440,7 @@ bench_tls_response(SSL *ssl, char *buf, size_t cap, char **out_body)
 {
 	struct load_conn c = {-1, ssl};
 
-	return conn_response(&c, buf, cap, out_body);
+	return conn_response(&c, buf, cap, out_body, NULL);
 }
 
 SSL_CTX *
@@ -450,6 +471,7 @@ struct load_arg {
 	const char *req;
 	size_t req_len;
 	int want;              /* the status that counts as success */
+	bench_body_check check;
 	double until;
 	long count;
 	long errors;
@@ -462,7 +484,8 @@ load_worker(void *p)
 {
 	struct load_arg *a = p;
 	struct load_conn c = {-1, NULL};
-	char *buf = malloc(65536);
+	char *buf = malloc(65536), *body = NULL;
+	size_t body_len = 0;
 	double t0;
 	int status;
 
@@ -473,12 +496,14 @@ load_worker(void *p)
 			continue;
 		}
 		if (conn_write(&c, a->req, a->req_len) != 0 ||
-		    (status = conn_response(&c, buf, 65536, NULL)) < 0) {
+		    (status = conn_response(&c, buf, 65536, &body,
+		    &body_len)) < 0) {
 			conn_close(&c);
 			a->errors++;
 			continue;
 		}
-		if (status != a->want)
+		if (status != a->want || (a->check != NULL &&
+		    !a->check(body, body_len)))
 			a->errors++;
 		else
 			a->count++;
@@ -489,51 +514,100 @@ load_worker(void *p)
 	return NULL;
 }
 
-/* Runs |clients| load workers for bench_seconds and adds the row. Returns
- * -1 when more than |max_errors| (a fraction of the successes) failed. */
+int
+bench_load_run(const struct bench_load_spec *s, double *out_ops)
+{
+	pthread_t th[BENCH_MAX_THREADS];
+	struct load_arg args[BENCH_MAX_THREADS];
+	struct bench_lat lat[BENCH_MAX_THREADS];
+	struct bench_row *row;
+	double start, mb;
+	long total = 0, errors = 0;
+	int i, failed;
+
+	if (s->clients < 1 || s->clients > BENCH_MAX_THREADS ||
+	    s->nports < 1 || s->nports > BENCH_MAX_THREADS)
+		return -1;
+	memset(args, 0, sizeof(args));
+	start = now_s();
+	for (i = 0; i < s->clients; i++) {
+		args[i].ctx = s->ctx;
+		args[i].port = s->ports[i % s->nports];
+		args[i].req = s->request;
+		args[i].req_len = s->request_len;
+		args[i].want = s->want_status;
+		args[i].check = s->check;
+		args[i].until = start + bench_seconds;
+		pthread_create(&th[i], NULL, load_worker, &args[i]);
+	}
+	for (i = 0; i < s->clients; i++) {
+		pthread_join(th[i], NULL);
+		total += args[i].count;
+		errors += args[i].errors;
+		lat[i] = args[i].lat;
+	}
+	row = row_add(s->name, s->clients);
+	row->ops = total / (now_s() - start);
+	for (i = 0; i < s->nports; i++) {
+		if ((mb = rss_pid_mb(s->servers[i])) > row->rss_mb)
+			row->rss_mb = mb;
+	}
+	failed = (double)errors > s->max_failed * (double)total;
+	/* A failed run's rate is no figure to compare. */
+	row->ratio = s->base_ops > 0 && !failed ? row->ops / s->base_ops : -1;
+	snprintf(row->against, sizeof(row->against), "%s",
+	    failed ? "FAILED (see above)" : s->against != NULL ? s->against :
+	    "");
+	lat_finish(lat, s->clients, row);
+	if (out_ops != NULL)
+		*out_ops = row->ops;
+	if (errors > 0)
+		fprintf(stderr, "bench: %s: %ld of %ld requests failed\n",
+		    s->name, errors, errors + total);
+	return failed ? -1 : 0;
+}
+
+/* bench_load_run() on one server, |max_errors| of it failing allowed. */
 static int
 bench_load(const char *name, SSL_CTX *ctx, uint16_t port, pid_t server,
     const char *request, size_t request_len, int want_status, int clients,
     double raw_ops, const char *against, double max_errors,
     double *out_ops)
 {
-	pthread_t th[BENCH_MAX_THREADS];
-	struct load_arg args[BENCH_MAX_THREADS];
-	struct bench_lat lat[BENCH_MAX_THREADS];
-	struct bench_row *row;
-	double start;
-	long total = 0, errors = 0;
-	int i;
+	struct bench_load_spec s;
 
-	memset(args, 0, sizeof(args));
-	start = now_s();
-	for (i = 0; i < clients; i++) {
-		args[i].ctx = ctx;
-		args[i].port = port;
-		args[i].req = request;
-		args[i].req_len = request_len;
-		args[i].want = want_status;
-		args[i].until = start + bench_seconds;
-		pthread_create(&th[i], NULL, load_worker, &args[i]);
-	}
-	for (i = 0; i < clients; i++) {
-		pthread_join(th[i], NULL);
-		total += args[i].count;
-		errors += args[i].errors;
-		lat[i] = args[i].lat;
-	}
-	row = row_add(name, clients);
-	row->ops = total / (now_s() - start);
-	row->rss_mb = rss_pid_mb(server);
-	row->ratio = raw_ops > 0 ? row->ops / raw_ops : -1;
-	snprintf(row->against, sizeof(row->against), "%s", against);
-	lat_finish(lat, clients, row);
-	if (out_ops != NULL)
-		*out_ops = row->ops;
-	if (errors > 0)
-		fprintf(stderr, "bench: %s: %ld requests failed\n", name,
-		    errors);
-	return (double)errors > max_errors * (double)total ? -1 : 0;
+	memset(&s, 0, sizeof(s));
+	s.name = name;
+	s.ctx = ctx;
+	s.ports = &port;
+	s.nports = 1;
+	s.servers = &server;
+	s.request = request;
+	s.request_len = request_len;
+	s.want_status = want_status;
+	s.clients = clients;
+	s.base_ops = raw_ops;
+	s.against = against;
+	s.max_failed = max_errors;
+	return bench_load_run(&s, out_ops);
+}
+
+int
+bench_request_once(SSL_CTX *ctx, uint16_t port, const char *req,
+    size_t req_len, int want_status, bench_body_check check)
+{
+	struct load_conn c = {-1, NULL};
+	char *buf = malloc(65536), *body = NULL;
+	size_t body_len = 0;
+	int ok = 0;
+
+	if (buf != NULL && conn_open(&c, ctx, port) == 0 &&
+	    conn_write(&c, req, req_len) == 0 &&
+	    conn_response(&c, buf, 65536, &body, &body_len) == want_status)
+		ok = check == NULL || check(body, body_len);
+	conn_close(&c);
+	free(buf);
+	return ok;
 }
 
 int
@@ -573,6 +647,39 @@ free_port(void)
 	return port;
 }
 
+int
+bench_cfg_set(const char *dir, const char *section, const char *key,
+    json_t *val)
+{
+	char *path = gp_path_join(dir, "govpki.json");
+	json_t *root = NULL, *sec;
+	json_error_t jerr;
+	int r = -1;
+
+	if (val == NULL || path == NULL ||
+	    (root = json_load_file(path, 0, &jerr)) == NULL)
+		goto out;
+	if ((sec = json_object_get(root, section)) == NULL) {
+		sec = json_object();
+		if (json_object_set_new(root, section, sec) != 0)
+			goto out;
+	}
+	if (json_object_set_new(sec, key, val) != 0) {
+		val = NULL; /* freed by jansson */
+		goto out;
+	}
+	val = NULL; /* transferred */
+	r = json_dump_file(root, path, JSON_INDENT(2)) == 0 ? 0 : -1;
+out:
+	if (r != 0)
+		fprintf(stderr, "bench: cannot set %s.%s in %s/govpki.json\n",
+		    section, key, dir);
+	json_decref(val);
+	json_decref(root);
+	free(path);
+	return r;
+}
+
 /* Runs |argv| quietly (its output would interleave with the table). */
 int
 run_cmd(char *const argv[])
@@ -593,28 +700,51 @@ run_cmd(char *const argv[])
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Starts `govpki serve` on a fresh instance; waits until it answers. */
 pid_t
 bench_serve(const char *govpki, const char *dir, uint16_t *out_http,
     uint16_t *out_https)
 {
+	return bench_serve_node(govpki, dir, NULL, NULL, out_http, out_https);
+}
+
+/* Starts `govpki serve` on an instance; waits until it answers. */
+pid_t
+bench_serve_node(const char *govpki, const char *dir, const char *node,
+    const char *log, uint16_t *out_http, uint16_t *out_https)
+{
 	char http[64], https[64];
 	uint16_t port = free_port(), sport = free_port();
+	char *argv[12];
 	pid_t pid;
-	int i, fd;
+	int i = 0, fd;
 
 	snprintf(http, sizeof(http), "127.0.0.1:%u", port);
 	snprintf(https, sizeof(https), "127.0.0.1:%u", sport);
+	argv[i++] = (char *)govpki;
+	argv[i++] = (char *)"serve";
+	argv[i++] = (char *)"--dir";
+	argv[i++] = (char *)dir;
+	argv[i++] = (char *)"--http";
+	argv[i++] = http;
+	argv[i++] = (char *)"--https";
+	argv[i++] = https;
+	argv[i++] = (char *)"--quiet";
+	if (node != NULL) {
+		argv[i++] = (char *)"--node";
+		argv[i++] = (char *)node;
+	}
+	argv[i] = NULL;
 	if ((pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0) {
+		int devnull = open("/dev/null", O_WRONLY), err = -1;
+		if (log != NULL)
+			err = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (devnull >= 0)
 			dup2(devnull, 1);
-			dup2(devnull, 2);
-		}
-		execl(govpki, govpki, "serve", "--dir", dir, "--http", http,
-		    "--https", https, "--quiet", (char *)NULL);
+		if (err >= 0 || devnull >= 0)
+			dup2(err >= 0 ? err : devnull, 2);
+		execv(govpki, argv);
 		_exit(127);
 	}
 	for (i = 0; i < 100; i++) {
@@ -679,11 +809,32 @@ server_stop(void)
 	server_pid = -1;
 }
 
+static void (*stop_fns[8])(void);
+static size_t stop_fns_len;
+
+int
+bench_at_stop(void (*fn)(void))
+{
+	if (stop_fns_len == sizeof(stop_fns) / sizeof(stop_fns[0]))
+		return -1;
+	stop_fns[stop_fns_len++] = fn;
+	return 0;
+}
+
+/* The registered stops, last first. */
+static void
+run_stops(void)
+{
+	while (stop_fns_len > 0)
+		stop_fns[--stop_fns_len]();
+}
+
 static void
 cleanup(void)
 {
 	char cmd[400];
 
+	run_stops();
 	server_stop();
 	if (bench_tmp[0] != '\0') {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", bench_tmp);
@@ -696,8 +847,20 @@ cleanup(void)
 static void
 on_signal(int sig)
 {
+	pid_t pid;
+	int st;
+
 	(void)sig;
+	run_stops();
 	server_stop();
+	/* cleanup() does not run after _exit: remove the scratch folder
+	 * here, with what a signal handler may call. */
+	if (bench_tmp[0] != '\0' && (pid = fork()) == 0) {
+		execl("/bin/rm", "rm", "-rf", bench_tmp, (char *)NULL);
+		_exit(127);
+	} else if (bench_tmp[0] != '\0' && pid > 0) {
+		waitpid(pid, &st, 0);
+	}
 	_exit(1);
 }
 
@@ -850,7 +1013,8 @@ main(int argc, char **argv)
 	const char *govpki = "build/govpki";
 	tok_ctx *tok = NULL;
 	EVP_PKEY *ec = NULL, *rsa = NULL;
-	double raw_ec[3] = {0}, raw_rsa[3] = {0};
+	double raw_ec[3] = {0}, raw_rsa[3] = {0}, audit_ops[2] = {0, 0};
+	char path[300];
 	uint16_t port = 0;
 	int c, rc = 1;
 
@@ -889,8 +1053,14 @@ main(int argc, char **argv)
 	    bench_sign(rsa, "raw sign RSA-2048 (PKCS#11)", 1, &raw_rsa[1]) != 0 ||
 	    bench_sign(rsa, "raw sign RSA-2048 (PKCS#11)", 2, &raw_rsa[2]) != 0)
 		goto out;
-	if (bench_audit(1, raw_ec[1], "raw P-256 x1") != 0 ||
-	    bench_audit(8, raw_ec[2], "raw P-256 x2") != 0)
+	snprintf(path, sizeof(path), "%s/audit-1.db", bench_tmp);
+	if (bench_audit(path, "audit append (durable)", 1, raw_ec[1],
+	    "raw P-256 x1", &audit_ops[0]) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/audit-%d.db", bench_tmp,
+	    BENCH_AUDIT_THREADS);
+	if (bench_audit(path, "audit append (durable)", BENCH_AUDIT_THREADS,
+	    raw_ec[2], "raw P-256 x2", &audit_ops[1]) != 0)
 		goto out;
 	if (server_start(govpki, &port) != 0)
 		goto out;
@@ -913,6 +1083,8 @@ main(int argc, char **argv)
 		env.raw_ec[1] = raw_ec[2];
 		env.raw_rsa[0] = raw_rsa[1];
 		env.raw_rsa[1] = raw_rsa[2];
+		env.audit_sqlite[0] = audit_ops[0];
+		env.audit_sqlite[1] = audit_ops[1];
 		for (k = 0; bench_features[k].name != NULL; k++) {
 			if (!bench_selected(bench_features[k].name))
 				continue;

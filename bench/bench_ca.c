@@ -189,8 +189,8 @@ bench_csr(void)
 
 /* The issuance request: an enterprise certificate from one CSR (each
  * answer is a new certificate with a new serial). */
-static char *
-bench_request(void)
+char *
+bench_ca_request(void)
 {
 	char *csr = bench_csr(), *body = NULL, *req = NULL;
 	json_t *o;
@@ -236,7 +236,7 @@ bench_ca(const struct bench_env *env)
 	}
 	if ((ctx = bench_tls_ctx(env->inst_dir, "officer")) == NULL)
 		goto out;
-	if ((req = bench_request()) == NULL)
+	if ((req = bench_ca_request()) == NULL)
 		goto out;
 	snprintf(path, sizeof(path), "%s/govpki.db", env->inst_dir);
 	if (store_open(path, 0, &st) != 0 ||

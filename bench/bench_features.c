@@ -14,6 +14,7 @@ int bench_tsa(const struct bench_env *env);  /* bench_tsa.c */
 int bench_signer(const struct bench_env *env); /* bench_sign.c */
 int bench_tender(const struct bench_env *env); /* bench_tender.c */
 int bench_est(const struct bench_env *env);  /* bench_est.c */
+int bench_pg(const struct bench_env *env);   /* bench_pg.c */
 
 const struct bench_feature bench_features[] = {
 	{"ocsp", bench_ocsp},
@@ -22,5 +23,6 @@ const struct bench_feature bench_features[] = {
 	{"sign", bench_signer},
 	{"tender", bench_tender},
 	{"est", bench_est},
+	{"pg", bench_pg},
 	{NULL, NULL},
 };

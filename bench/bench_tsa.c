@@ -133,23 +133,11 @@ bench_tsa_http(const char *name, pid_t pid, uint16_t port, const char *req,
 static int
 cfg_edit(const char *dir, const char *tsa_key)
 {
-	char *path = gp_path_join(dir, "govpki.json");
-	json_t *root = NULL;
-	json_error_t jerr;
-	int r = -1;
-
-	if (path == NULL || (root = json_load_file(path, 0, &jerr)) == NULL)
-		goto out;
-	json_object_set_new(json_object_get(root, "limits"), "threads",
-	    json_integer(BENCH_TSA_CLIENTS));
-	if (tsa_key != NULL)
-		json_object_set_new(json_object_get(root, "keys"), "tsa",
-		    json_string(tsa_key));
-	r = json_dump_file(root, path, JSON_INDENT(2)) == 0 ? 0 : -1;
-out:
-	json_decref(root);
-	free(path);
-	return r;
+	if (bench_cfg_set(dir, "limits", "threads",
+	    json_integer(BENCH_TSA_CLIENTS)) != 0)
+		return -1;
+	return tsa_key == NULL ? 0 : bench_cfg_set(dir, "keys", "tsa",
+	    json_string(tsa_key));
 }
 
 /* A P-256 key in DIR/tsa-file.key and a self-issued certificate with the
@@ -206,8 +194,8 @@ out:
 
 /* The HTTP request: POST /tsa with a SHA-256 TimeStampReq (nonce, no
  * certReq). */
-static int
-request_make(char *buf, size_t cap, size_t *out_len)
+int
+bench_tsa_request(char *buf, size_t cap, size_t *out_len)
 {
 	TS_REQ *req = TS_REQ_new();
 	TS_MSG_IMPRINT *mi = TS_MSG_IMPRINT_new();
@@ -242,6 +230,60 @@ request_make(char *buf, size_t cap, size_t *out_len)
 	TS_MSG_IMPRINT_free(mi);
 	TS_REQ_free(req);
 	return n > 0 ? 0 : -1;
+}
+
+/* The length of the DER header at |p| (tag |tag|, definite length) and
+ * its content length into *out_len; 0 when it is not one or overruns
+ * |avail|. */
+static size_t
+der_header(const unsigned char *p, size_t avail, unsigned char tag,
+    size_t *out_len)
+{
+	size_t n, len = 0, i;
+
+	if (avail < 2 || p[0] != tag)
+		return 0;
+	if (p[1] < 0x80) {
+		len = p[1];
+		n = 2;
+	} else {
+		n = p[1] & 0x7f;
+		if (n == 0 || n > 3 || avail < 2 + n)
+			return 0;
+		for (i = 0; i < n; i++)
+			len = (len << 8) | p[2 + i];
+		n += 2;
+	}
+	if (len > avail - n)
+		return 0;
+	*out_len = len;
+	return n;
+}
+
+/* Only the status is read, not the whole token: the load generator shares
+ * the cores with the server. */
+int
+bench_tsa_granted(const char *body, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)body;
+	size_t h, resp_len, info_len, status_len;
+
+	/* TimeStampResp ::= SEQUENCE { status PKIStatusInfo,
+	 *   timeStampToken TimeStampToken OPTIONAL }
+	 * PKIStatusInfo ::= SEQUENCE { status PKIStatus, ... }
+	 * RFC 3161 2.4.2: granted (0) and grantedWithMods (1) carry a
+	 * token; the other values MUST NOT. */
+	if (body == NULL || (h = der_header(p, len, 0x30, &resp_len)) == 0)
+		return 0;
+	p += h;
+	if ((h = der_header(p, resp_len, 0x30, &info_len)) == 0 ||
+	    h + info_len >= resp_len)
+		return 0; /* no token after the status */
+	p += h;
+	if (der_header(p, info_len, 0x02, &status_len) != 2 ||
+	    status_len != 1)
+		return 0;
+	return p[2] == 0 || p[2] == 1;
 }
 
 /* Sends |req| once and checks that the reply holds a token. */
@@ -313,7 +355,7 @@ bench_tsa(const struct bench_env *env)
 	if (sh(cmd) != 0 || cfg_edit(p11, NULL) != 0 ||
 	    file_key_make(file, uri, sizeof(uri)) != 0 ||
 	    cfg_edit(file, uri) != 0 ||
-	    request_make(req, sizeof(req), &req_len) != 0) {
+	    bench_tsa_request(req, sizeof(req), &req_len) != 0) {
 		fprintf(stderr, "bench tsa: cannot prepare the instances\n");
 		goto out;
 	}
