@@ -6,16 +6,26 @@
  * the refusals (a target that holds rows, a table or column the copy does
  * not know, an older source schema), and a row the target refuses half
  * way leaving nothing behind.
+ *
+ * With arguments, `test_migrate fill DIR N` is tests/t_migrate.sh's helper
+ * instead: it issues N certificates on the instance DIR through the
+ * library (ca_issue_start, group-committed in batches: each a real row
+ * with its cert.issue record, signed by the CA key on the token), revokes
+ * every 1000th and holds one, and prints the serial of the first revoked.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <sqlite3.h>
 
 #include "audit/audit.h"
+#include "ca/ca.h"
+#include "instance/instance.h"
 #include "store/store.h"
 #include "tests/test.h"
 
@@ -488,9 +498,162 @@ out:
 	pair_free(&p);
 }
 
-int
-main(void)
+/* The fill helper: batches of issuances in flight on the audit writer. */
+#define FILL_BATCH 256
+
+struct fill_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int pending;
+	int failed;
+};
+
+static void
+fill_done(void *arg, int r)
 {
+	struct fill_wait *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->pending--;
+	w->failed |= r != 0;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static char *
+fill_csr(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509_REQ *rq = X509_REQ_new();
+	BIO *b = BIO_new(BIO_s_mem());
+	char *pem = NULL, *p;
+	long n;
+
+	if (k != NULL && rq != NULL && b != NULL &&
+	    X509_REQ_set_pubkey(rq, k) == 1 &&
+	    X509_REQ_sign(rq, k, EVP_sha256()) > 0 &&
+	    PEM_write_bio_X509_REQ(b, rq) == 1 &&
+	    (n = BIO_get_mem_data(b, &p)) > 0 &&
+	    (pem = malloc((size_t)n + 1)) != NULL) {
+		memcpy(pem, p, (size_t)n);
+		pem[n] = '\0';
+	}
+	BIO_free(b);
+	X509_REQ_free(rq);
+	EVP_PKEY_free(k);
+	return pem;
+}
+
+static int
+fill(const char *dir, int n)
+{
+	struct instance *inst = NULL;
+	struct ca_profiles *ps = NULL;
+	struct ca_ctx ca;
+	struct ca_actor who;
+	struct ca_person person;
+	struct ca_issue_req req;
+	struct ca_issue_result res;
+	struct fill_wait w;
+	ca_issue_job *job = NULL;
+	json_t *subject = NULL;
+	char *csr = NULL, revoked[72] = "";
+	int i, j, r = 1;
+
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	if (instance_open(dir, INSTANCE_KEYS, &inst) != 0 ||
+	    ca_profiles_load(inst->cfg, &ps) != 0 ||
+	    (csr = fill_csr()) == NULL ||
+	    ca_person_local(inst->actor, &person) != 0) {
+		fprintf(stderr, "fill: %s\n", gp_err_detail());
+		goto out;
+	}
+	memset(&ca, 0, sizeof(ca));
+	ca.cfg = inst->cfg;
+	ca.profiles = ps;
+	ca.st = inst->st;
+	ca.audit = inst->audit;
+	for (j = 0; j < GP_KEY_COUNT; j++) {
+		ca.cert[j] = inst->cert[j];
+		ca.key[j] = inst->key[j];
+	}
+	memset(&who, 0, sizeof(who));
+	who.actor = inst->actor;
+	who.role = "local";
+	who.person = &person;
+	subject = json_pack("{s:s, s:s}", "organization", "Fill Test Co",
+	    "uscc", "91350100M000100Y43");
+	memset(&req, 0, sizeof(req));
+	req.profile = "enterprise";
+	req.csr_pem = csr;
+	req.csr_len = strlen(csr);
+	req.subject = subject;
+	for (i = 0; i < n; i++) {
+		memset(&res, 0, sizeof(res));
+		if (ca_issue_start(&ca, &who, &req, &res, &job) != 0) {
+			fprintf(stderr, "fill: issue %d: %s\n", i,
+			    gp_err_detail());
+			goto out;
+		}
+		ca_issue_result_clear(&res);
+		pthread_mutex_lock(&w.mu);
+		w.pending++;
+		pthread_mutex_unlock(&w.mu);
+		ca_issue_commit_async(job, fill_done, &w);
+		job = NULL;
+		pthread_mutex_lock(&w.mu);
+		while (w.pending >= FILL_BATCH || (i == n - 1 && w.pending > 0))
+			pthread_cond_wait(&w.cv, &w.mu);
+		pthread_mutex_unlock(&w.mu);
+	}
+	if (w.failed) {
+		fprintf(stderr, "fill: a commit failed\n");
+		goto out;
+	}
+	/* Revocations and holds through the CA: status history rows and
+	 * their records. The first is revoked, the second held, the third
+	 * held then revoked. */
+	{
+		struct store_cert_query q;
+		struct store_cert *list = NULL;
+		size_t len = 0;
+		int ok;
+
+		memset(&q, 0, sizeof(q));
+		q.profile = "enterprise";
+		q.limit = 3;
+		ok = store_cert_find(inst->st, &q, &list, &len) == 0 &&
+		    len == 3 &&
+		    ca_revoke(&ca, &who, list[0].serial, 1, 0) == 0 &&
+		    ca_hold(&ca, &who, list[1].serial) == 0 &&
+		    ca_hold(&ca, &who, list[2].serial) == 0 &&
+		    ca_revoke(&ca, &who, list[2].serial, 4, 0) == 0;
+		if (ok)
+			snprintf(revoked, sizeof(revoked), "%s",
+			    list[0].serial);
+		store_cert_list_free(list, len);
+		if (!ok) {
+			fprintf(stderr, "fill: revoke: %s\n", gp_err_detail());
+			goto out;
+		}
+	}
+	printf("%s\n", revoked);
+	r = 0;
+out:
+	json_decref(subject);
+	free(csr);
+	ca_profiles_free(ps);
+	instance_free(inst);
+	return r;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "fill") == 0)
+		return fill(argv[2], atoi(argv[3]));
 	test_pg_use();
 	RUN(test_copy_all);
 	RUN(test_target_not_empty);
