@@ -41,6 +41,9 @@ int cmd_verify(int argc, char **argv);
  * `govpki bid` (cmd_bid.c, the bidder's client): tender/tender.h. */
 int cmd_tender(int argc, char **argv);
 int cmd_bid(int argc, char **argv);
+/* `govpki store migrate` (cmd_store.c): instance/instance.h
+ * instance_store_migrate. */
+int cmd_store(int argc, char **argv);
 /* `govpki token enroll|renew|unblock|decrypt` (cmd_token_est.c): the
  * holder's USB key over EST; cmd_token() dispatches there when
  * cmd_token_est_is(argv[1]), and its group help lists them with

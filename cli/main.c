@@ -34,6 +34,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{"verify", cmd_verify, "verify a CMS signature and its approval steps"},
 	{"tender", cmd_tender, "sealed-bid tenders: create, show, open, close, record"},
 	{"bid", cmd_bid, "seal, submit, withdraw a bid, release its key (bidder)"},
+	{"store", cmd_store, "move an instance's SQLite store to PostgreSQL"},
 };
 
 static void

@@ -90,8 +90,8 @@ instance_pin(const struct gp_config *cfg, char **out_pin)
 	    cfg->token_label, cfg->pin_env ? cfg->pin_env : "GOVPKI_PIN");
 }
 
-static int
-inst_cert_load(const char *dir, const char *name, X509 **out)
+int
+instance_cert_load(const char *dir, const char *name, X509 **out)
 {
 	char *path = NULL, file[64];
 	uint8_t *buf = NULL;
@@ -392,7 +392,7 @@ instance_open(const char *dir, unsigned int flags, struct instance **out)
 	GUARD(instance_store_open(inst->cfg, 0, inst->node, &inst->st));
 	GUARD(audit_new(inst->st, &inst->audit));
 	for (i = 0; i < GP_KEY_COUNT; i++)
-		GUARD(inst_cert_load(inst->cfg->dir, gp_key_names[i],
+		GUARD(instance_cert_load(inst->cfg->dir, gp_key_names[i],
 		    &inst->cert[i]));
 	if (flags & INSTANCE_KEYS)
 		GUARD(inst_keys(inst));

@@ -95,6 +95,58 @@ int instance_open(const char *dir, unsigned int flags, struct instance **out)
  * and should only close the instance. */
 int instance_lock_exclusive(struct instance *inst) GP_WUR;
 
+/* The certificate DIR/certs/<name>.pem (|name| one of gp_key_names);
+ * the caller frees *out. GP_ERR_INVALID naming the file when it is not a
+ * PEM certificate. */
+int instance_cert_load(const char *dir, const char *name, X509 **out)
+    GP_WUR;
+
+/*
+ * `govpki store migrate` (inst_migrate.c): an instance's SQLite store
+ * moved to PostgreSQL, its audit chain intact.
+ */
+struct instance_migrate_opts {
+	const char *dir;             /* the instance (store in DIR/govpki.db) */
+	const char *url;             /* the target database: postgresql://,
+	                              * no password in it */
+	const char *password_file;   /* its password from this file, or */
+	const char *password_env;    /* from this variable; neither: libpq's
+	                              * ~/.pgpass */
+	store_copy_progress_fn progress;  /* may be NULL */
+	void *progress_arg;
+};
+struct instance_migrate_report {
+	struct store_copy_report copy;
+	char sha256[65];             /* of DIR/govpki.db, unchanged */
+	char kept[4096];             /* the previous govpki.json, kept as */
+	int64_t record_seq;          /* the "store.migrate" record */
+	int64_t verified_records;    /* the source's records verified */
+	int64_t ms;                  /* how long it took */
+};
+/* Moves the store of the instance |o->dir| from DIR/govpki.db to the
+ * PostgreSQL database |o->url|, all or nothing:
+ *   1. takes DIR/govpki.lock exclusively (GP_ERR_BUSY while the server
+ *      or a command has the instance open with its keys);
+ *   2. opens DIR/govpki.db read-only (never written: byte for byte as it
+ *      was; GP_ERR_UNSUPPORTED when its schema is older than this
+ *      binary's: open the instance once with it, then migrate) and, in
+ *      one read snapshot, verifies it as `govpki audit verify` does
+ *      (GP_ERR_TAMPERED with the first bad record: nothing written);
+ *   3. in one transaction of the target: store_copy() (GP_ERR_EXISTS
+ *      when the target holds a govpki store with any row), a
+ *      "store.migrate" audit record (from: the file and its SHA-256, to:
+ *      the URL, the rows per table, the head copied), then the chain
+ *      verified again on the target, and the commit;
+ *   4. DIR/govpki.json then names the URL and the password source
+ *      (store.url, store.password_file or store.password_env), the
+ *      previous one kept as govpki.json.sqlite-<UTC time>.
+ * A failure before the commit leaves the target without a row (at most
+ * the empty schema, which a retry or `govpki init --store` reuses) and the
+ * instance on SQLite; it is recorded nowhere, since the source stays
+ * untouched and the target empty. The password is read once and wiped. */
+int instance_store_migrate(const struct instance_migrate_opts *o,
+    struct instance_migrate_report *out) GP_WUR;
+
 /* Closes the audit writer, the store and the token. Accepts NULL. */
 void instance_free(struct instance *inst);
 

@@ -86,6 +86,7 @@ struct store {
 	char *path;          /* the file, or the URL: for error messages */
 	pthread_mutex_t mu;  /* recursive; see above */
 	int in_tx;           /* written only with mu held */
+	int readonly;        /* store_open_opts.readonly */
 	pthread_t tx_owner;
 	int version;
 	store_stmt *stmt[STORE_STMT_COUNT_];
@@ -135,6 +136,22 @@ struct store_backend {
 	const char *(*col_str)(store_stmt *s, int col, size_t *out_len);
 	const void *(*col_blob)(store_stmt *s, int col, size_t *out_len);
 	int64_t (*changes)(store_stmt *s);
+	/* The schema version the database holds (0: none), read without
+	 * changing anything (a store opened read-only). */
+	int (*version)(store *st, int *out);
+	/* For store_copy (store_copy.c), in the SQL of the backend: the
+	 * names of the tables (one text column) and the names of the
+	 * columns of the table ?1. */
+	const char *tables_sql;
+	const char *columns_sql;
+	/* In a transaction, after rows were inserted with explicit values
+	 * of |col| (a column the backend numbers itself): moves the
+	 * backend's generator of |table|.|col| past the highest value, so
+	 * that rows it numbers later do not collide. NULL when the backend
+	 * numbers from the highest value anyway (SQLite's INTEGER PRIMARY
+	 * KEY). |table| and |col| are names from store_copy.c's table
+	 * descriptions, never input. */
+	int (*id_sync)(store *st, const char *table, const char *col);
 };
 
 extern const struct store_backend store_sqlite_backend;
@@ -162,6 +179,8 @@ int store_stmt_new(store *st, const char *sql, store_stmt **out) GP_WUR;
 /* Ends the use of |s|: a cached one is reset and its bindings cleared, any
  * other freed. Accepts NULL. */
 void store_stmt_done(store_stmt *s);
+/* Makes |s| ready to run again (its bindings cleared), cached or not. */
+void store_stmt_reset(store_stmt *s);
 
 /* Binding parameter ?|idx|. Text and blobs are borrowed until the
  * statement is stepped; text NULL and blob NULL bind SQL NULL (an empty

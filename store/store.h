@@ -42,6 +42,12 @@ struct store_open_opts {
 	const char *app_name;  /* PostgreSQL: application_name, or NULL */
 	int create;            /* create the file, or the schema in an empty
 	                        * database */
+	int readonly;          /* open an existing store for reading only:
+	                        * nothing is written to it (a SQLite file is
+	                        * opened read-only and stays byte for byte as
+	                        * it was), no schema step runs, and a
+	                        * transaction on it is a read snapshot taking
+	                        * no write lock (store migrate's source) */
 };
 
 /* Opens (with |o->create|, creates: a file with mode 0600, or the schema
@@ -54,6 +60,10 @@ struct store_open_opts {
  * database cannot be reached; GP_ERR_STORE naming the file or URL
  * otherwise. */
 int store_open_with(const struct store_open_opts *o, store **out) GP_WUR;
+/* With |o->readonly|: GP_ERR_NOT_FOUND when there is no store (no file,
+ * or a database without the govpki schema), GP_ERR_UNSUPPORTED naming
+ * both versions when its schema is older or newer than this binary's
+ * (an older one is upgraded by opening it once without |readonly|). */
 /* store_open_with() of |path| (a file or a URL) without a password. */
 int store_open(const char *path, int create, store **out) GP_WUR;
 void store_free(store *st);
@@ -716,5 +726,46 @@ int store_recovery_decide(store *st, const char *id, const char *status,
  * seconds): those to renew. */
 int store_cert_count_expiring(store *st, int64_t from, int64_t to,
     int64_t *out) GP_WUR;
+
+/*
+ * Copying a whole store (store_copy.c), for `govpki store migrate`.
+ */
+#define STORE_COPY_MAX_TABLES 32
+struct store_copy_report {
+	struct {
+		const char *name;  /* static */
+		int64_t rows;
+	} tables[STORE_COPY_MAX_TABLES];
+	size_t n;                  /* tables copied */
+	int64_t head_seq;          /* the last audit record copied (0: none) */
+	uint8_t head_hash[32];
+};
+/* Called after each page of |table|, with the rows copied so far. */
+typedef void (*store_copy_progress_fn)(void *arg, const char *table,
+    int64_t rows);
+
+/* Copies every row of every table of |src| into |dst| with every column
+ * and the same key values (audit seq and hashes, certificate rowids, the
+ * ids of the append-only tables), reading |src| table by table in pages
+ * (memory bounded for any size), then moves |dst|'s own id generators past
+ * the copied ids, and checks that each table of both holds the rows
+ * copied and that both audit heads are the same record; fills |out|.
+ * |dst| must be in the calling thread's transaction (store_begin), which
+ * the caller commits (after adding its own records) or rolls back: the
+ * copy is all or nothing. |src| is best in a transaction too (opened with
+ * store_open_opts.readonly: a snapshot), so that it reads one state. It
+ * writes nothing to |src|. Refused, nothing written: GP_ERR_EXISTS naming
+ * the table when |dst| holds any row (never merged into a store);
+ * GP_ERR_UNSUPPORTED when the schema versions differ or |src| has a table
+ * or column this binary does not know how to copy. A row |dst| refuses
+ * fails its statement (GP_ERR_STORE naming the table), after which the
+ * transaction can only be rolled back. GP_ERR_STORE naming the table
+ * when the counts or heads differ. */
+int store_copy(store *src, store *dst, store_copy_progress_fn fn, void *arg,
+    struct store_copy_report *out) GP_WUR;
+
+/* The tables store_copy() copies, in order (for tests and reports). */
+size_t store_copy_table_count(void);
+const char *store_copy_table_name(size_t i);
 
 #endif /* GOVPKI_STORE_H */

@@ -30,6 +30,32 @@ store_target_is_url(const char *target)
 	    strncmp(target, "postgres://", 11) == 0);
 }
 
+/* A store opened read-only is used as it is: its schema must be this
+ * binary's, since no step may run. */
+static int
+store_version_check(store *st)
+{
+	int v = 0;
+	int r;
+
+	if ((r = st->be->version(st, &v)) != 0)
+		return r;
+	if (v == 0)
+		return gp_err_set(GP_ERR_NOT_FOUND, "%s: holds no govpki store",
+		    st->path);
+	if (v < STORE_SCHEMA_STEPS)
+		return gp_err_set(GP_ERR_UNSUPPORTED, "%s: schema version %d "
+		    "is older than this govpki's (%d): open it once with this "
+		    "govpki (any command on the instance upgrades it), then "
+		    "try again", st->path, v, STORE_SCHEMA_STEPS);
+	if (v > STORE_SCHEMA_STEPS)
+		return gp_err_set(GP_ERR_UNSUPPORTED, "%s: schema version %d "
+		    "is newer than this govpki knows (%d); run a newer govpki",
+		    st->path, v, STORE_SCHEMA_STEPS);
+	st->version = v;
+	return 0;
+}
+
 /* One connection: the writer (migrations run on it) or, with |reader|, a
  * query-only one opened after it. */
 static int
@@ -56,8 +82,11 @@ store_connect(const struct store_open_opts *o, int reader, store **out)
 		    strerror(rc));
 		goto out;
 	}
-	GUARD(st->be->connect(st, o, reader));
-	if (!reader)
+	st->readonly = o->readonly;
+	GUARD(st->be->connect(st, o, reader || o->readonly));
+	if (o->readonly && !reader)
+		GUARD(store_version_check(st));
+	else if (!reader)
 		GUARD(st->be->migrate(st, o->create));
 	*out = st;
 	st = NULL; /* transferred */
@@ -273,6 +302,12 @@ store_stmt_done(store_stmt *s)
 		s->st->be->reset(s);
 	else
 		s->st->be->finalize(s);
+}
+
+void
+store_stmt_reset(store_stmt *s)
+{
+	s->st->be->reset(s);
 }
 
 void

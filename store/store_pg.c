@@ -589,6 +589,10 @@ pg_begin(store *st)
 	if ((r = pg_usable(st, "begin")) != 0)
 		return r;
 	c->tx_failed = 0;
+	/* Read-only: a snapshot, no write lock. */
+	if (st->readonly)
+		return pg_exec(st, "BEGIN ISOLATION LEVEL REPEATABLE READ",
+		    "begin (snapshot)");
 	/* Every node's writer takes this lock: SQLite's BEGIN IMMEDIATE
 	 * across machines. lock_timeout bounds the wait. One round trip. */
 	if ((r = pg_exec(st, "BEGIN; SELECT pg_advisory_xact_lock("
@@ -1050,6 +1054,20 @@ out:
 	return r;
 }
 
+/* store_copy: the identity column |col| of |table| goes on after the
+ * highest value copied (setval is not undone by a rollback: a failed
+ * copy leaves the generator further on, never a row). */
+static int
+pg_id_sync(store *st, const char *table, const char *col)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT setval(pg_get_serial_sequence("
+	    "'%s', '%s'), COALESCE(MAX(%s), 0) + 1, false) FROM %s", table,
+	    col, col, table);
+	return pg_exec(st, sql, "identity after the copy");
+}
+
 const struct store_backend store_pg_backend = {
 	"PostgreSQL",
 	pg_connect,
@@ -1070,4 +1088,12 @@ const struct store_backend store_pg_backend = {
 	pg_col_str,
 	pg_col_blob,
 	pg_changes,
+	pg_schema_version,
+	"SELECT table_name FROM information_schema.tables WHERE "
+	"table_schema = current_schema() AND table_type = 'BASE TABLE' AND "
+	"table_name <> 'govpki_schema' ORDER BY table_name",
+	"SELECT column_name FROM information_schema.columns WHERE "
+	"table_schema = current_schema() AND table_name = ?1 ORDER BY "
+	"ordinal_position",
+	pg_id_sync,
 };

@@ -508,9 +508,12 @@ lite_connect(store *st, const struct store_open_opts *o, int reader)
 	int r = GP_ERR_INTERNAL, rc;
 	sqlite3 *db = NULL;
 
-	if (!reader)
-		GUARD(lite_create(st->path, o->create));
-	rc = sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE |
+	if (!reader || st->readonly)
+		GUARD(lite_create(st->path, o->create && !st->readonly));
+	/* Read-only: SQLite then never writes the file (no checkpoint of
+	 * the WAL into it on close), so it stays byte for byte. */
+	rc = sqlite3_open_v2(st->path, &db, (st->readonly ?
+	    SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
 	    SQLITE_OPEN_FULLMUTEX, NULL);
 	st->conn = db;
 	if (rc != SQLITE_OK) {
@@ -519,7 +522,7 @@ lite_connect(store *st, const struct store_open_opts *o, int reader)
 	}
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
-	if (reader)
+	if (reader || st->readonly)
 		GUARD(lite_exec(st, "PRAGMA query_only = ON", "query_only"));
 	else
 		GUARD(lite_pragmas(st));
@@ -538,7 +541,10 @@ lite_close(store *st)
 static int
 lite_begin(store *st)
 {
-	return lite_exec(st, "BEGIN IMMEDIATE", "begin");
+	/* Read-only: a deferred transaction, a snapshot from its first
+	 * read on, taking no write lock. */
+	return lite_exec(st, st->readonly ? "BEGIN" : "BEGIN IMMEDIATE",
+	    "begin");
 }
 
 static int
@@ -697,4 +703,9 @@ const struct store_backend store_sqlite_backend = {
 	lite_col_str,
 	lite_col_blob,
 	lite_changes,
+	lite_user_version,
+	"SELECT name FROM sqlite_master WHERE type = 'table' AND "
+	"name NOT LIKE 'sqlite_%' ORDER BY name",
+	"SELECT name FROM pragma_table_info(?1) ORDER BY cid",
+	NULL,
 };
