@@ -967,6 +967,19 @@ static const char *const pg_migrations[] = {
 	"  approver " T ","
 	"  approver_actor " T ","
 	"  decided_ms BIGINT NOT NULL DEFAULT 0);",
+
+	/* 11: leases, and the CRLs as published, in parts. */
+	"CREATE TABLE leases ("
+	"  name " T " PRIMARY KEY,"
+	"  holder " T " NOT NULL,"
+	"  expires_ms BIGINT NOT NULL,"
+	"  taken_ms BIGINT NOT NULL);"
+	"CREATE TABLE published ("
+	"  name " T " NOT NULL,"
+	"  number BIGINT NOT NULL,"
+	"  part BIGINT NOT NULL,"
+	"  data BYTEA NOT NULL,"
+	"  PRIMARY KEY (name, number, part));",
 };
 
 #undef T

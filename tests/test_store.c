@@ -1159,6 +1159,122 @@ test_status_history(void)
 	free(h);
 }
 
+/* Leases: one holder at a time, until it expires unless renewed; a
+ * release lets another take it at once. */
+static void
+test_leases(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	struct store_lease prev, got;
+	int held = -1;
+
+	test_tmpdb_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	CHECK_EQ(store_lease_get(st, "crl", &got), 0);
+	CHECK_STR(got.holder, "");
+	/* Outside a transaction: refused. */
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 1000, 10000, &held, NULL),
+	    GP_ERR_INTERNAL);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_lease_take(st, "crl", "", 1000, 10000, &held, NULL),
+	    GP_ERR_INVALID);
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 1000, 10000, &held,
+	    &prev), 0);
+	CHECK_EQ(held, 1);
+	CHECK_STR(prev.holder, "");
+	/* n2 while n1 holds it: not taken, and told who holds it. */
+	CHECK_EQ(store_lease_take(st, "crl", "n2", 5000, 10000, &held,
+	    &prev), 0);
+	CHECK_EQ(held, 0);
+	CHECK_STR(prev.holder, "n1");
+	CHECK_EQ(prev.expires_ms, 11000);
+	/* n1 renews: its time runs on, since when it held it stays. */
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 9000, 10000, &held,
+	    NULL), 0);
+	CHECK_EQ(held, 1);
+	CHECK_EQ(store_lease_take(st, "crl", "n2", 18999, 10000, &held,
+	    NULL), 0);
+	CHECK_EQ(held, 0);
+	/* n1 stops renewing (died): n2 takes over once it expired. */
+	CHECK_EQ(store_lease_take(st, "crl", "n2", 19000, 10000, &held,
+	    &prev), 0);
+	CHECK_EQ(held, 1);
+	CHECK_STR(prev.holder, "n1");
+	CHECK_EQ(prev.taken_ms, 1000);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_lease_get(st, "crl", &got), 0);
+	CHECK_STR(got.holder, "n2");
+	CHECK_EQ(got.expires_ms, 29000);
+	CHECK_EQ(got.taken_ms, 19000);
+	/* A release by another is a no-op; by the holder, n1 takes it at
+	 * once. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_lease_release(st, "crl", "n1", 20000), 0);
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 20000, 10000, &held,
+	    NULL), 0);
+	CHECK_EQ(held, 0);
+	CHECK_EQ(store_lease_release(st, "crl", "n2", 20000), 0);
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 20000, 10000, &held,
+	    NULL), 0);
+	CHECK_EQ(held, 1);
+	CHECK_EQ(store_commit(st), 0);
+	/* A rolled back take changes nothing. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_lease_take(st, "other", "n3", 1, 10, &held, NULL), 0);
+	store_rollback(st);
+	CHECK_EQ(store_lease_get(st, "other", &got), 0);
+	CHECK_STR(got.holder, "");
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
+/* Published files: a version in parts, the latest one only. */
+static void
+test_published(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	static uint8_t big[STORE_PUB_PART + 1];
+	uint8_t a[3] = {1, 2, 3}, b[2] = {4, 5}, *got = NULL;
+	size_t len = 0;
+	int64_t number = -1, parts = -1;
+
+	test_tmpdb_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	CHECK_EQ(store_pub_latest(st, "ca", &number, &parts), 0);
+	CHECK(number == 0 && parts == 0);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 0, a, 3), GP_ERR_INTERNAL);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 0, a, 3), 0);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 1, b, 2), 0);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 1, b, 2), GP_ERR_EXISTS);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 2, big, sizeof(big)),
+	    GP_ERR_INVALID);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 2, NULL, 0), GP_ERR_INVALID);
+	CHECK_EQ(store_pub_prune(st, "ca", 5), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_pub_latest(st, "ca", &number, &parts), 0);
+	CHECK(number == 5 && parts == 2);
+	CHECK_EQ(store_pub_get(st, "ca", 5, 1, &got, &len), 0);
+	CHECK(len == 2 && got != NULL && got[0] == 4 && got[1] == 5);
+	free(got);
+	got = NULL;
+	CHECK_EQ(store_pub_get(st, "ca", 5, 2, &got, &len), GP_ERR_NOT_FOUND);
+	/* Version 6 replaces it. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_pub_put(st, "ca", 6, 0, b, 2), 0);
+	CHECK_EQ(store_pub_prune(st, "ca", 6), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_pub_latest(st, "ca", &number, &parts), 0);
+	CHECK(number == 6 && parts == 1);
+	CHECK_EQ(store_pub_get(st, "ca", 5, 0, &got, &len), GP_ERR_NOT_FOUND);
+	CHECK_EQ(store_pub_latest(st, "root", &number, &parts), 0);
+	CHECK(number == 0 && parts == 0);
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
 /* PostgreSQL only: a URL with a password in it is refused, and the
  * password appears in no message. */
 static void
@@ -1316,6 +1432,8 @@ run_all(void)
 	RUN(test_bad_hash_length);
 	RUN(test_requests);
 	RUN(test_status_history);
+	RUN(test_leases);
+	RUN(test_published);
 }
 
 int
