@@ -1379,6 +1379,73 @@ test_pg_reconnect(void)
 	test_tmpdb_free(&t);
 }
 
+/* pg.sh down|up on this binary's cluster; 0 when it did. */
+static int
+pg_cluster(const char *how)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "bash tests/pg.sh %s %s", how, test_pg.dir);
+	return system(cmd);
+}
+
+/* PostgreSQL only: the whole database goes away (the server stops, as
+ * when its machine does) under open connections. Every statement, on the
+ * writer and on the reader, fails as "unreachable" (GP_ERR_BUSY, which
+ * the server answers 503), never as a failure of the statement; a
+ * transaction cannot begin; once the server is back, both connections
+ * work again by themselves. */
+static void
+test_pg_down(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	struct store_cert c;
+	struct store_cert_state cs;
+	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
+	char *v = NULL;
+	int i, r = -1;
+
+	test_tmpdb_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	make_cert(&c, "6a0b1c2d3e4f5a6b", der);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_insert(st, &c), 0);
+	CHECK_EQ(store_meta_set(st, "k", "1"), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_cert_state_get(st, "6a0b1c2d3e4f5a6b", &cs), 0);
+	CHECK_EQ(pg_cluster("down"), 0);
+	/* The first statement on each connection finds it closed. */
+	CHECK_EQ(store_cert_state_get(st, "6a0b1c2d3e4f5a6b", &cs),
+	    GP_ERR_BUSY);
+	CHECK_CONTAINS(gp_err_detail(), "unreachable");
+	CHECK_EQ(store_meta_get(st, "k", &v), GP_ERR_BUSY);
+	CHECK_CONTAINS(gp_err_detail(), "unreachable");
+	CHECK_EQ(store_begin(st), GP_ERR_BUSY);
+	CHECK_EQ(store_in_tx(st), 0);
+	CHECK_EQ(store_ping(st), GP_ERR_BUSY);
+	usleep(1100 * 1000); /* past the reconnection's pause: still down */
+	CHECK_EQ(store_begin(st), GP_ERR_BUSY);
+	CHECK_CONTAINS(gp_err_detail(), "unreachable");
+	CHECK_EQ(pg_cluster("up"), 0);
+	/* Reconnection: at most one attempt a second; bounded wait. */
+	for (i = 0; i < 50 && (r = store_begin(st)) != 0; i++)
+		usleep(100000);
+	CHECK_EQ(r, 0);
+	CHECK_EQ(store_meta_set(st, "k", "2"), 0);
+	CHECK_EQ(store_commit(st), 0);
+	for (i = 0; i < 50 && (r = store_cert_state_get(st,
+	    "6a0b1c2d3e4f5a6b", &cs)) != 0; i++)
+		usleep(100000);
+	CHECK_EQ(r, 0);
+	CHECK_STR(cs.status, "good");
+	CHECK_EQ(store_meta_get(st, "k", &v), 0);
+	CHECK_STR(v, "2");
+	free(v);
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
 /* PostgreSQL only: a statement that fails inside a transaction (here a
  * foreign key: an event of a tender that does not exist) ends it there,
  * so its commit fails and nothing of it is kept; a refused duplicate does
@@ -1446,5 +1513,6 @@ main(void)
 	RUN(test_pg_password);
 	RUN(test_pg_reconnect);
 	RUN(test_pg_failed_statement);
+	RUN(test_pg_down);
 	return test_done("store");
 }
