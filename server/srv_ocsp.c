@@ -74,6 +74,7 @@ struct srv_crl {
 	int64_t retry_at[INSTANCE_CRLS];    /* after a failure */
 	int64_t have[INSTANCE_CRLS];        /* the version DIR/crl holds */
 	int held;                           /* this node holds the lease */
+	int lease_failing;                  /* the last attempt failed */
 };
 
 /* Generates CRL |c| of |inst| now, as |actor|. */
@@ -279,9 +280,19 @@ srv_crl_tick(struct srv *s)
 	if (s->crl == NULL)
 		return;
 	if (srv_crl_lease(s, &held) != 0) {
-		gp_log(GP_LOG_ERROR, "CRL lease: %s", gp_err_detail());
-		held = 0;
+		/* The store is unreachable or refusing: neither schedule nor
+		 * sync until it answers again (logged once, not each tick). */
+		if (!s->crl->lease_failing)
+			gp_log(GP_LOG_ERROR, "CRL lease: %s; no CRL is made "
+			    "or synced until the store answers",
+			    gp_err_detail());
+		s->crl->lease_failing = 1;
+		s->crl->held = 0;
+		return;
 	}
+	if (s->crl->lease_failing)
+		gp_log(GP_LOG_INFO, "CRL lease: the store answers again");
+	s->crl->lease_failing = 0;
 	s->crl->held = held;
 	gen = srv_meta_i64(inst->st, STORE_META_STATUS_GEN);
 	for (i = 0; i < INSTANCE_CRLS; i++) {

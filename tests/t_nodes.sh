@@ -12,6 +12,8 @@
 #   - one node at a time runs the CRL schedule (the store's lease); when
 #     its holder is killed another takes it over (audited), and every node
 #     serves the CRLs the holder makes (published through the store);
+#     while someone else holds the lease (an intruder's row), no node
+#     makes a CRL, whatever is due;
 #   - a node whose database goes away answers 503 on /healthz and refuses
 #     state changes, and works again once the database is back.
 . "$(dirname "$0")/lib.sh"
@@ -97,6 +99,7 @@ load() {
 load 1 & L1=$!
 load 2 & L2=$!
 load 3 & L3=$!
+T_PIDS="$T_PIDS $L1 $L2 $L3" # stopped by t_cleanup on every path
 sleep 2
 kill -KILL "${PID[2]}" 2>/dev/null
 wait "${PID[2]}" 2>/dev/null
@@ -164,7 +167,7 @@ O2=$(( O1 % 3 + 1 ))
 crl_has() {
 	curl -s --max-time 10 -o "crl$1.der" "$(pub "$1")/crl/ca.crl" 2>/dev/null &&
 		openssl crl -inform DER -in "crl$1.der" -noout -text 2>/dev/null |
-		tr 'A-F' 'a-f' | grep -q "serial number: 0*$2"
+		grep -qi "Serial Number: 0*$2\$"
 }
 for _ in $(seq 1 30); do crl_has "$O2" "$SER" && break; sleep 1; done
 crl_has "$O2" "$SER" && t_ok "node $O2 (not the holder) serves the holder's CRL listing the revocation" ||
@@ -194,6 +197,38 @@ else
 	t_fail "node $HI restarts" "$(tail -n 3 "$T_TMP/n$HI.err" | tr '\n' ' ')"
 fi
 
+# --- no node without the lease makes a CRL ---------------------------------
+# An attack on the schedule: the lease handed to a holder that is no node.
+# A revocation is then due on the CRL (crl.delay_s=1), and no node may
+# make it; once the lease is free again a node takes it (audited) and does.
+crlnum() { sql "SELECT value FROM meta WHERE key = 'crl.ca.number'"; }
+crlrec() { sql "SELECT count(*) FROM audit WHERE op = 'crl.issue'"; }
+FAR=$(( ($(date +%s) + 600) * 1000 ))
+sql "UPDATE leases SET holder = 'intruder', expires_ms = $FAR, taken_ms = 0 WHERE name = 'crl'" >/dev/null
+N0=$(crlnum)
+R0=$(crlrec)
+SER3=$(sed -n 3p issued.txt)
+s=$(adm_req 1 rev3 "/api/v1/certificates/$SER3/revoke" -X POST -d '{"reason":"cessationOfOperation"}')
+t_expect "a revocation while the intruder holds the lease" 200 "$s"
+for _ in $(seq 1 20); do grep -q "lost it to intruder" "$T_TMP/n$H2I.err" && break; sleep 0.5; done
+grep -q "lost it to intruder" "$T_TMP/n$H2I.err" && t_ok "node $H2I notices it lost the lease" ||
+	t_fail "node $H2I notices it lost the lease" "$(grep 'CRL lease' "$T_TMP/n$H2I.err" | tail -n 2)"
+sleep 4 # crl.delay_s (1 s) and three schedule ticks past the revocation
+[ -n "$N0" ] && [ "$(crlnum)" = "$N0" ] && [ "$(crlrec)" = "$R0" ] &&
+	t_ok "no node makes a CRL without the lease (number $N0)" ||
+	t_fail "no node makes a CRL without the lease" "number $N0 -> $(crlnum), records $R0 -> $(crlrec)"
+crl_has "$OTHER" "$SER3" && t_fail "no CRL lists the revocation yet" "node $OTHER serves one" ||
+	t_ok "no CRL lists the revocation yet"
+sql "UPDATE leases SET expires_ms = 0 WHERE name = 'crl'" >/dev/null
+for _ in $(seq 1 20); do [ "$(holder)" != intruder ] && break; sleep 0.5; done
+H3=$(holder)
+n=$(sql "SELECT count(*) FROM audit WHERE op = 'crl.lease' AND details::json->>'from' = 'intruder' AND details::json->>'node' = '$H3'")
+case $H3 in n1|n2|n3) [ "$n" = 1 ] ;; *) false ;; esac &&
+	t_ok "once free, node ${H3#n} takes the lease (audited)" || t_fail "once free, a node takes the lease" "holder '$H3', $n records"
+for _ in $(seq 1 30); do crl_has "$OTHER" "$SER3" && break; sleep 1; done
+crl_has "$OTHER" "$SER3" && t_ok "and its CRL lists the revocation, served by node $OTHER" ||
+	t_fail "its CRL lists the revocation, served by node $OTHER" "no"
+
 # --- the database goes away and comes back ----------------------------------
 bash "$T_LIB_DIR/pg.sh" down "$PG_DIR"
 health1() { curl -s --max-time 10 -o health.body -w '%{http_code}' "$(pub 1)/healthz" 2>/dev/null; }
@@ -202,7 +237,12 @@ for _ in $(seq 1 20); do [ "$(health1)" = 503 ] && break; sleep 0.5; done
 	t_ok "without its database node 1 answers 503 on /healthz" ||
 	t_fail "without its database node 1 answers 503" "$(cat health.body)"
 s=$(adm_req 1 down_issue /api/v1/certificates -X POST --data-binary @load.json)
-t_expect "without its database node 1 refuses issuance" 503 "$s"
+[ "$s" = 503 ] && grep -q "database is unreachable" down_issue.body &&
+	t_ok "without its database node 1 refuses issuance (503, the database is unreachable)" ||
+	t_fail "without its database node 1 refuses issuance" "status $s: $(head -c 300 down_issue.body)"
+s=$(adm_req 1 down_rev "/api/v1/certificates/$(sed -n 4p issued.txt)/revoke" -X POST -d '{"reason":"superseded"}')
+[ "$s" = 503 ] && grep -q "database is unreachable" down_rev.body &&
+	t_ok "and revocation (503)" || t_fail "and revocation" "status $s: $(head -c 300 down_rev.body)"
 s=$(curl -s --max-time 20 -o down.tsr -w '%{http_code}' -H 'Content-Type: application/timestamp-query' \
 	--data-binary @q.tsq "$(pub 1)/tsa" 2>/dev/null)
 openssl ts -reply -in down.tsr -text 2>/dev/null | grep -q 'Status: Granted' &&
