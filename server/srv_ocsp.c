@@ -28,6 +28,10 @@
  * (store_lease_take, renewed each tick, SRV_CRL_LEASE_MS long) runs the
  * schedule; a node that takes it over from another (which died, or
  * released it at shutdown) records that in the audit log ("crl.lease").
+ * The holder is this process, "<node>/<random run id>", not the node name
+ * alone: two processes given one --node by mistake are still two holders,
+ * and a restarted node takes over from its own previous run only once
+ * that run's lease has expired or been released.
  * Every node, holder or not, makes its files the latest CRLs the store
  * holds (instance_crl_sync), so all of them serve what the holder made.
  */
@@ -73,6 +77,7 @@ struct srv_crl {
 	int64_t change_seen[INSTANCE_CRLS]; /* when a new status gen was seen */
 	int64_t retry_at[INSTANCE_CRLS];    /* after a failure */
 	int64_t have[INSTANCE_CRLS];        /* the version DIR/crl holds */
+	char holder[64];                    /* "<node>/<run>": this process */
 	int held;                           /* this node holds the lease */
 	int lease_failing;                  /* the last attempt failed */
 };
@@ -98,9 +103,14 @@ srv_pki_init(struct srv *s)
 {
 	struct instance *inst = s->inst;
 	struct ca_ocsp_conf oc;
+	uint8_t run[4];
 	int r;
 
 	ENSURE((s->crl = calloc(1, sizeof(*s->crl))) != NULL, GP_ERR_NOMEM);
+	GUARD(gp_random(run, sizeof(run)));
+	/* A node name has at most 63 bytes: keep 54 of them, then 9. */
+	snprintf(s->crl->holder, sizeof(s->crl->holder), "%.54s/%02x%02x%02x"
+	    "%02x", inst->node, run[0], run[1], run[2], run[3]);
 	ENSURE(inst->key[GP_KEY_OCSP] != NULL, gp_err_set(
 	    GP_ERR_LOGIN_REQUIRED, "OCSP: the responder key is not loaded"));
 	memset(&oc, 0, sizeof(oc));
@@ -135,11 +145,12 @@ srv_crl_lease(struct srv *s, int *out_held)
 	*out_held = 0;
 	GUARD(store_begin(inst->st));
 	in_tx = 1;
-	GUARD(store_lease_take(inst->st, SRV_CRL_LEASE, inst->node, now,
+	GUARD(store_lease_take(inst->st, SRV_CRL_LEASE, s->crl->holder, now,
 	    SRV_CRL_LEASE_MS, &held, &prev));
-	if (held && strcmp(prev.holder, inst->node) != 0) {
-		ENSURE((d = json_pack("{s:s, s:s?, s:I}", "node", inst->node,
-		    "from", prev.holder[0] != '\0' ? prev.holder : NULL,
+	if (held && strcmp(prev.holder, s->crl->holder) != 0) {
+		ENSURE((d = json_pack("{s:s, s:s, s:s?, s:I}", "node",
+		    inst->node, "holder", s->crl->holder, "from",
+		    prev.holder[0] != '\0' ? prev.holder : NULL,
 		    "from_expired_ms", (json_int_t)prev.expires_ms)) != NULL,
 		    GP_ERR_NOMEM);
 		memset(&ev, 0, sizeof(ev));
@@ -154,14 +165,14 @@ srv_crl_lease(struct srv *s, int *out_held)
 	in_tx = 0;
 	GUARD(store_commit(inst->st));
 	if (held && !s->crl->held)
-		gp_log(GP_LOG_INFO, "CRL lease: node %s runs the CRL schedule"
-		    "%s%s", inst->node, prev.holder[0] != '\0' &&
-		    strcmp(prev.holder, inst->node) != 0 ? ", taken over from "
-		    : "", strcmp(prev.holder, inst->node) != 0 ? prev.holder :
-		    "");
+		gp_log(GP_LOG_INFO, "CRL lease: %s runs the CRL schedule%s%s",
+		    s->crl->holder, prev.holder[0] != '\0' &&
+		    strcmp(prev.holder, s->crl->holder) != 0 ?
+		    ", taken over from " : "", strcmp(prev.holder,
+		    s->crl->holder) != 0 ? prev.holder : "");
 	else if (!held && s->crl->held)
-		gp_log(GP_LOG_WARN, "CRL lease: node %s lost it to %s",
-		    inst->node, prev.holder);
+		gp_log(GP_LOG_WARN, "CRL lease: %s lost it to %s",
+		    s->crl->holder, prev.holder);
 	*out_held = held;
 	r = 0;
 out:
@@ -181,7 +192,7 @@ srv_crl_lease_release(struct srv *s)
 	if (s->crl == NULL || !s->crl->held)
 		return;
 	if (store_begin(st) != 0 || store_lease_release(st, SRV_CRL_LEASE,
-	    s->inst->node, gp_now_ms()) != 0 || store_commit(st) != 0) {
+	    s->crl->holder, gp_now_ms()) != 0 || store_commit(st) != 0) {
 		store_rollback(st);
 		gp_log(GP_LOG_WARN, "CRL lease: not released (another node "
 		    "takes it once it expires): %s", gp_err_detail());

@@ -13,7 +13,8 @@
 #     its holder is killed another takes it over (audited), and every node
 #     serves the CRLs the holder makes (published through the store);
 #     while someone else holds the lease (an intruder's row), no node
-#     makes a CRL, whatever is due;
+#     makes a CRL, whatever is due; a second process started with the
+#     holder's node name by mistake does not share the holder's lease;
 #   - a node whose database goes away answers 503 on /healthz and refuses
 #     state changes, and works again once the database is back.
 . "$(dirname "$0")/lib.sh"
@@ -156,7 +157,9 @@ t_expect "revoke the auditor's certificate through node 1" 200 "$s"
 t_expect "node 3 refuses the revoked auditor's next request" 401 "$(aud3)"
 
 # --- the CRL lease moves when its holder dies ------------------------------
-holder() { sql "SELECT holder FROM leases WHERE name = 'crl'"; }
+# The lease's holder is a process, "<node>/<run id>"; holder names its node.
+holder() { sql "SELECT split_part(holder, '/', 1) FROM leases WHERE name = 'crl'"; }
+lease() { sql "SELECT holder || ' ' || taken_ms FROM leases WHERE name = 'crl'"; }
 H=$(holder)
 case $H in n1|n2|n3) t_ok "one node holds the CRL lease ($H)" ;; *) t_fail "one node holds the CRL lease" "holder '$H'" ;; esac
 HI=${H#n}
@@ -178,7 +181,7 @@ for _ in $(seq 1 40); do [ "$(holder)" != "$H" ] && break; sleep 1; done
 H2=$(holder)
 [ "$H2" != "$H" ] && [ -n "$H2" ] && t_ok "the lease moved from $H (killed) to $H2" ||
 	t_fail "the lease moved from $H (killed)" "holder still '$H2'"
-n=$(sql "SELECT count(*) FROM audit WHERE op = 'crl.lease' AND details::json->>'from' = '$H' AND details::json->>'node' = '$H2'")
+n=$(sql "SELECT count(*) FROM audit WHERE op = 'crl.lease' AND details::json->>'from' LIKE '$H/%' AND details::json->>'node' = '$H2'")
 [ "$n" = 1 ] && t_ok "the take-over is audited" || t_fail "the take-over is audited" "$n records"
 SER2=$(sed -n 2p issued.txt)
 s=$(adm_req "$O1" rev2 "/api/v1/certificates/$SER2/revoke" -X POST -d '{"reason":"superseded"}')
@@ -228,6 +231,31 @@ case $H3 in n1|n2|n3) [ "$n" = 1 ] ;; *) false ;; esac &&
 for _ in $(seq 1 30); do crl_has "$OTHER" "$SER3" && break; sleep 1; done
 crl_has "$OTHER" "$SER3" && t_ok "and its CRL lists the revocation, served by node $OTHER" ||
 	t_fail "its CRL lists the revocation, served by node $OTHER" "no"
+
+# --- a second process with the holder's node name ---------------------------
+# Leases are held by a process, not a name: a copy of the holder's node
+# started with its --node by mistake does not run the schedule beside it.
+DIR[4]=$T_TMP/node4
+cp -a "$T_TMP/inst" "${DIR[4]}"
+PUBP[4]=$(t_free_port)
+ADMP[4]=$(t_free_port)
+L0=$(lease)
+start_dup() {
+	t_bg env GOVPKI_TEST_CLOCK=ok "$GOVPKI" serve --dir "${DIR[4]}" --node "$H3" \
+		--http "127.0.0.1:${PUBP[4]}" --https "127.0.0.1:${ADMP[4]}" --quiet \
+		>>"$T_TMP/n4.out" 2>>"$T_TMP/n4.err"
+	PID[4]=$T_LAST_PID
+	t_wait_http "$(pub 4)/healthz" 30
+}
+if start_dup; then
+	sleep 3 # three schedule ticks of the copy
+	[ "$(lease)" = "$L0" ] && ! grep -q "runs the CRL schedule" "$T_TMP/n4.err" &&
+		t_ok "a second process named $H3 does not take its lease" ||
+		t_fail "a second process named $H3 does not take its lease" "$L0 -> $(lease); $(grep 'CRL lease' "$T_TMP/n4.err" | head -n 2)"
+	t_stop "${PID[4]}"
+else
+	t_fail "a second process named $H3 starts" "$(tail -n 3 "$T_TMP/n4.err" | tr '\n' ' ')"
+fi
 
 # --- the database goes away and comes back ----------------------------------
 bash "$T_LIB_DIR/pg.sh" down "$PG_DIR"
