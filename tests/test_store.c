@@ -1328,6 +1328,29 @@ test_pg_password(void)
 	test_tmpdb_free(&t);
 }
 
+/* A store on |t| holding certificate |serial| (good) and meta k = "1",
+ * both read once, so that the writer and the reader are connected. */
+static store *
+pg_one_cert(struct test_tmpdb *t, const char *serial)
+{
+	store *st = NULL;
+	struct store_cert c;
+	struct store_cert_state cs;
+	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
+	char *v = NULL;
+
+	CHECK_EQ(store_open(t->path, 1, &st), 0);
+	make_cert(&c, serial, der);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_insert(st, &c), 0);
+	CHECK_EQ(store_meta_set(st, "k", "1"), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_cert_state_get(st, serial, &cs), 0);
+	CHECK_EQ(store_meta_get(st, "k", &v), 0);
+	free(v);
+	return st;
+}
+
 /* PostgreSQL only: the database drops the store's connections (a
  * restart, a failover); the next call fails with GP_ERR_BUSY, and the
  * store reconnects by itself, re-preparing its statements. */
@@ -1336,20 +1359,12 @@ test_pg_reconnect(void)
 {
 	struct test_tmpdb t;
 	store *st = NULL;
-	struct store_cert c;
 	struct store_cert_state cs;
-	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
 	char sql[160], *v = NULL;
 	int i, r = -1;
 
 	test_tmpdb_new(&t);
-	CHECK_EQ(store_open(t.path, 1, &st), 0);
-	make_cert(&c, "5f3a9c0d11e2b7a4", der);
-	CHECK_EQ(store_begin(st), 0);
-	CHECK_EQ(store_cert_insert(st, &c), 0);
-	CHECK_EQ(store_meta_set(st, "k", "1"), 0);
-	CHECK_EQ(store_commit(st), 0);
-	CHECK_EQ(store_cert_state_get(st, "5f3a9c0d11e2b7a4", &cs), 0);
+	st = pg_one_cert(&t, "5f3a9c0d11e2b7a4");
 	snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) "
 	    "FROM pg_stat_activity WHERE datname = '%s' AND pid <> "
 	    "pg_backend_pid()", t.pg_name);
@@ -1400,20 +1415,12 @@ test_pg_down(void)
 {
 	struct test_tmpdb t;
 	store *st = NULL;
-	struct store_cert c;
 	struct store_cert_state cs;
-	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
 	char *v = NULL;
 	int i, r = -1;
 
 	test_tmpdb_new(&t);
-	CHECK_EQ(store_open(t.path, 1, &st), 0);
-	make_cert(&c, "6a0b1c2d3e4f5a6b", der);
-	CHECK_EQ(store_begin(st), 0);
-	CHECK_EQ(store_cert_insert(st, &c), 0);
-	CHECK_EQ(store_meta_set(st, "k", "1"), 0);
-	CHECK_EQ(store_commit(st), 0);
-	CHECK_EQ(store_cert_state_get(st, "6a0b1c2d3e4f5a6b", &cs), 0);
+	st = pg_one_cert(&t, "6a0b1c2d3e4f5a6b");
 	CHECK_EQ(pg_cluster("down"), 0);
 	/* The first statement on each connection finds it closed. */
 	CHECK_EQ(store_cert_state_get(st, "6a0b1c2d3e4f5a6b", &cs),

@@ -122,9 +122,10 @@ mkcfg(void)
 	return cfg;
 }
 
+/* A TSA of |key| and |cert| on |st|, of node |node| (NULL: none). */
 static tsa *
-mktsa_with(const struct gp_config *cfg, store *st, const char *hook,
-    EVP_PKEY *key, X509 *cert)
+mktsa_of(const struct gp_config *cfg, store *st, const char *hook,
+    EVP_PKEY *key, X509 *cert, const char *node)
 {
 	struct tsa_opts o;
 	tsa *t = NULL;
@@ -136,12 +137,20 @@ mktsa_with(const struct gp_config *cfg, store *st, const char *hook,
 	o.chain = &root_cert;
 	o.chain_len = 1;
 	o.st = st;
+	o.node = node;
 	o.test_clock = hook;
 	if (tsa_new(&o, &t) != 0) {
 		fprintf(stderr, "  tsa_new: %s\n", gp_err_detail());
 		return NULL;
 	}
 	return t;
+}
+
+static tsa *
+mktsa_with(const struct gp_config *cfg, store *st, const char *hook,
+    EVP_PKEY *key, X509 *cert)
+{
+	return mktsa_of(cfg, st, hook, key, cert, NULL);
 }
 
 static tsa *
@@ -155,23 +164,7 @@ static tsa *
 mktsa_node(const struct gp_config *cfg, store *st, const char *hook,
     const char *node)
 {
-	struct tsa_opts o;
-	tsa *t = NULL;
-
-	memset(&o, 0, sizeof(o));
-	o.cfg = cfg;
-	o.key = tsa_key;
-	o.cert = tsa_cert;
-	o.chain = &root_cert;
-	o.chain_len = 1;
-	o.st = st;
-	o.node = node;
-	o.test_clock = hook;
-	if (tsa_new(&o, &t) != 0) {
-		fprintf(stderr, "  tsa_new: %s\n", gp_err_detail());
-		return NULL;
-	}
-	return t;
+	return mktsa_of(cfg, st, hook, tsa_key, tsa_cert, node);
 }
 
 /* A DER TimeStampReq. |md_nid| 0: the imprint algorithm given by |oid|.
