@@ -282,5 +282,4 @@ t_expect "the database back, node 1 is healthy again" 200 "$(health1)"
 s=$(adm_req 1 up_issue /api/v1/certificates -X POST --data-binary @load.json)
 t_expect "and issues again" 201 "$s"
 t_check "audit verify passes at the end" "$GOVPKI" audit verify --dir "${DIR[1]}"
-for i in 1 2 3; do cp "$T_TMP/n$i.err" "/tmp/h11-n$i.err" 2>/dev/null; done
 t_done nodes
