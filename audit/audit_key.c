@@ -444,6 +444,40 @@ out:
 }
 
 int
+audit_key_still_in_effect(store *st, EVP_PKEY *key)
+{
+	int r = GP_ERR_INTERNAL, n;
+	struct audit_key_info k;
+	uint8_t *der = NULL, spki[32];
+	unsigned int md_len = 0;
+
+	memset(&k, 0, sizeof(k));
+	ENSURE(st != NULL && key != NULL, GP_ERR_INVALID);
+	GUARD(audit_key_in_effect(st, &k));
+	if (k.seq == 0) {
+		r = 0; /* no key recorded: an adoption anchors them later */
+		goto out;
+	}
+	n = i2d_PUBKEY(key, &der);
+	if (n <= 0 || !EVP_Digest(der, (size_t)n, spki, &md_len, EVP_sha256(),
+	    NULL) || md_len != 32) {
+		r = gp_err_ssl(GP_ERR_CRYPTO, "audit key: SHA-256 of its "
+		    "public key");
+		goto out;
+	}
+	ENSURE(CRYPTO_memcmp(spki, k.spki, 32) == 0, gp_err_set(
+	    GP_ERR_CONFLICT, "audit checkpoint: this process's audit key is "
+	    "no longer the one in effect (record %lld recorded another; "
+	    "another process or node changed it): restart this one with the "
+	    "new certs/audit.pem", (long long)k.seq));
+	r = 0;
+out:
+	OPENSSL_free(der);
+	audit_key_info_clear(&k);
+	return r;
+}
+
+int
 audit_key_pair_check(EVP_PKEY *key, X509 *cert)
 {
 	int r = GP_ERR_INTERNAL, v;

@@ -609,6 +609,10 @@ audit_checkpoint_stamped(audit *a, EVP_PKEY *key, int force,
 		r = 0; /* covered already; seqs must not go backwards */
 		goto out;
 	}
+	/* Another process or node sharing the store may have changed the
+	 * audit key since this one checked it (under the write lock now, so
+	 * no change can come between this check and the commit). */
+	GUARD(audit_key_still_in_effect(a->st, key));
 	GUARD(audit_cp_draft_record_tx(a, &d, rl == 0 ? last.id : 0));
 	in_tx = 0;
 	GUARD(store_commit(a->st));

@@ -87,4 +87,11 @@ struct audit_key {
 int audit_key_parse(const struct store_audit_row *row, X509 *root,
     struct audit_key *out) GP_WUR;
 
+/* 0 when |key| may sign the next checkpoint: the log records no audit key
+ * yet, or |key|'s public key is the one in effect (audit_key_in_effect).
+ * GP_ERR_CONFLICT naming the record of the key in effect when another
+ * process (another node sharing the store) changed the key since this one
+ * was checked: a checkpoint signed by |key| would fail verification. */
+int audit_key_still_in_effect(store *st, EVP_PKEY *key) GP_WUR;
+
 #endif /* GOVPKI_AUDIT_INTERNAL_H */

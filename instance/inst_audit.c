@@ -38,6 +38,7 @@ instance_tsa_new(const struct instance *inst, tsa **out)
 	o.chain = chain;
 	o.chain_len = chain[0] != NULL ? 1 : 0;
 	o.st = inst->st;
+	o.node = inst->node;
 	o.test_clock = hook != NULL && hook[0] != '\0' ? hook : NULL;
 	return tsa_new(&o, out);
 }

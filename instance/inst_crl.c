@@ -5,10 +5,19 @@
  * revoked sub-CAs), and the issuing CA's delta CRL ("ca-delta") when
  * crl.delta_s is set. The server's schedule and `govpki ca crl` both
  * generate through here, so both publish the same CRLs.
+ *
+ * Several nodes on one store: each CRL made is also put into the store
+ * (store_pub_*), and every node makes its DIR/crl/<name>.crl the latest
+ * one there (instance_crl_sync), so that all of them serve what the
+ * holder of the CRL lease made. DIR/crl/<name>.number says which version
+ * the file is.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "instance/instance.h"
 
@@ -46,6 +55,142 @@ instance_crl_path(const struct instance *inst, const struct instance_crl *c)
 
 	snprintf(name, sizeof(name), "crl/%s.crl", c->name);
 	return gp_path_join(inst->cfg->dir, name);
+}
+
+/* DIR/crl/<name>.number: the version DIR/crl/<name>.crl is (0: unknown). */
+static int64_t
+inst_crl_number_read(const char *crl_path)
+{
+	char *p = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int64_t n = 0;
+
+	if (asprintf(&p, "%.*s.number", (int)(strlen(crl_path) - 4),
+	    crl_path) >= 0 && gp_file_read(p, 32, &buf, &len) == 0)
+		n = strtoll((const char *)buf, NULL, 10);
+	free(p);
+	free(buf);
+	return n > 0 ? n : 0;
+}
+
+static int
+inst_crl_number_write(const char *crl_path, int64_t number)
+{
+	char *p = NULL, text[32];
+	int r;
+
+	if (asprintf(&p, "%.*s.number", (int)(strlen(crl_path) - 4),
+	    crl_path) < 0)
+		return GP_ERR_NOMEM;
+	snprintf(text, sizeof(text), "%lld\n", (long long)number);
+	r = gp_file_write(p, text, strlen(text), 0644, 0);
+	free(p);
+	return r;
+}
+
+/* Puts the CRL just made at |path| (version |number|) into the store, in
+ * one transaction with the pruning of older versions, and notes its
+ * version beside it. */
+static int
+inst_crl_publish(struct instance *inst, const struct instance_crl *c,
+    const char *path, int64_t number)
+{
+	uint8_t *buf = NULL;
+	ssize_t n;
+	int64_t part = 0;
+	int fd = -1, r, in_tx = 0;
+
+	ENSURE((buf = malloc(STORE_PUB_PART)) != NULL, GP_ERR_NOMEM);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ENSURE(fd >= 0, gp_err_set(GP_ERR_IO, "%s: %s", path,
+	    strerror(errno)));
+	GUARD(store_begin(inst->st));
+	in_tx = 1;
+	for (;;) {
+		size_t got = 0;
+
+		/* Whole parts: a short read is not the end of the file. */
+		while (got < STORE_PUB_PART && (n = read(fd, buf + got,
+		    STORE_PUB_PART - got)) != 0) {
+			ENSURE(n > 0 || errno == EINTR, gp_err_set(GP_ERR_IO,
+			    "%s: %s", path, strerror(errno)));
+			if (n > 0)
+				got += (size_t)n;
+		}
+		if (got == 0)
+			break;
+		GUARD(store_pub_put(inst->st, c->name, number, part++, buf,
+		    got));
+	}
+	ENSURE(part > 0, gp_err_set(GP_ERR_IO, "%s: empty", path));
+	GUARD(store_pub_prune(inst->st, c->name, number));
+	in_tx = 0;
+	GUARD(store_commit(inst->st));
+	GUARD(inst_crl_number_write(path, number));
+	r = 0;
+out:
+	if (in_tx)
+		store_rollback(inst->st);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return r;
+}
+
+int
+instance_crl_sync(struct instance *inst, const struct instance_crl *c,
+    int64_t *have)
+{
+	char *path = NULL, *tmp = NULL, *dir = NULL;
+	uint8_t *part = NULL;
+	size_t len = 0;
+	int64_t number = 0, parts = 0, i;
+	int fd = -1, r;
+
+	ENSURE((path = instance_crl_path(inst, c)) != NULL &&
+	    (dir = gp_path_join(inst->cfg->dir, "crl")) != NULL,
+	    GP_ERR_NOMEM);
+	if (*have == 0)
+		*have = inst_crl_number_read(path);
+	GUARD(store_pub_latest(inst->st, c->name, &number, &parts));
+	if (number <= *have || parts == 0) {
+		r = 0; /* nothing newer */
+		goto out;
+	}
+	GUARD(gp_mkdir(dir, 0755));
+	ENSURE(asprintf(&tmp, "%s.sync.tmp", path) >= 0, GP_ERR_NOMEM);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ENSURE(fd >= 0, gp_err_set(GP_ERR_IO, "%s: %s", tmp,
+	    strerror(errno)));
+	for (i = 0; i < parts; i++) {
+		GUARD(store_pub_get(inst->st, c->name, number, i, &part,
+		    &len));
+		ENSURE(write(fd, part, len) == (ssize_t)len, gp_err_set(
+		    GP_ERR_IO, "%s: %s", tmp, strerror(errno)));
+		free(part);
+		part = NULL;
+	}
+	ENSURE(fsync(fd) == 0, gp_err_set(GP_ERR_IO, "%s: %s", tmp,
+	    strerror(errno)));
+	close(fd);
+	fd = -1;
+	/* Renamed over, never rewritten: a reader keeps a whole CRL. */
+	ENSURE(rename(tmp, path) == 0, gp_err_set(GP_ERR_IO, "%s: %s", path,
+	    strerror(errno)));
+	GUARD(inst_crl_number_write(path, number));
+	*have = number;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != 0 && tmp != NULL)
+		unlink(tmp);
+	free(part);
+	free(tmp);
+	free(dir);
+	free(path);
+	return r;
 }
 
 int
@@ -88,6 +233,7 @@ instance_crl_generate(struct instance *inst, const struct instance_crl *c,
 	spec.request_id = who->request_id;
 	spec.client = who->client;
 	GUARD(ca_crl_generate(&spec, info));
+	GUARD(inst_crl_publish(inst, c, path, info->number));
 	r = 0;
 out:
 	free(fresh);

@@ -214,6 +214,13 @@ char *instance_crl_path(const struct instance *inst,
  * while deltas are off; GP_ERR_LOGIN_REQUIRED without the key. */
 int instance_crl_generate(struct instance *inst, const struct instance_crl *c,
     const struct instance_who *who, struct ca_crl_info *info) GP_WUR;
+/* Makes DIR/crl/<name>.crl the latest version of CRL |c| the store holds
+ * (instance_crl_generate puts every one there) when it is newer than
+ * |*have|, the version this process last wrote or found (0: read it from
+ * DIR/crl/<name>.number); sets *have. For the nodes that do not hold the
+ * CRL lease: they serve what its holder made. */
+int instance_crl_sync(struct instance *inst, const struct instance_crl *c,
+    int64_t *have) GP_WUR;
 
 /*
  * The audit log's anchors (inst_audit.c).

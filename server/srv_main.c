@@ -542,8 +542,9 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	GUARD(srv_ticker_start(&s, SRV_CRL_TICK_MS, srv_crl_tick,
 	    "the CRL schedule", &s.crl_tick));
 
-	details = json_pack("{s:s, s:s, s:s?}", "http", http, "https", https,
-	    "est", opts != NULL ? opts->est_listen : NULL);
+	details = json_pack("{s:s, s:s, s:s?, s:s}", "http", http, "https",
+	    https, "est", opts != NULL ? opts->est_listen : NULL, "node",
+	    inst->node);
 	GUARD(srv_audit_local(&s, "server.start", "success", details));
 	GUARD(srv_audit_checkpoint(&s, 0)); /* seals a crashed run's records */
 	/* From now on the checkpoint thread alone signs, until shutdown. */

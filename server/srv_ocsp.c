@@ -23,6 +23,17 @@
  * (srv_tick.c), reading two meta values and one stat per CRL: the store's
  * connection may wait for the audit writer, and the main thread must keep
  * answering SIGTERM meanwhile.
+ *
+ * Several nodes on one store: only the holder of the store's "crl" lease
+ * (store_lease_take, renewed each tick, SRV_CRL_LEASE_MS long) runs the
+ * schedule; a node that takes it over from another (which died, or
+ * released it at shutdown) records that in the audit log ("crl.lease").
+ * The holder is this process, "<node>/<random run id>", not the node name
+ * alone: two processes given one --node by mistake are still two holders,
+ * and a restarted node takes over from its own previous run only once
+ * that run's lease has expired or been released.
+ * Every node, holder or not, makes its files the latest CRLs the store
+ * holds (instance_crl_sync), so all of them serve what the holder made.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,10 +67,19 @@
 static const uint8_t srv_ocsp_nonce_oid[] = {0x06, 0x09, 0x2b, 0x06, 0x01,
     0x05, 0x05, 0x07, 0x30, 0x01, 0x02};
 
+/* The CRL schedule's lease, and how long it lasts unless renewed (each
+ * tick renews it): a node that dies holding it holds up CRLs this long. */
+#define SRV_CRL_LEASE "crl"
+#define SRV_CRL_LEASE_MS 10000
+
 /* The schedule's state per published CRL (instance_crls). */
 struct srv_crl {
 	int64_t change_seen[INSTANCE_CRLS]; /* when a new status gen was seen */
 	int64_t retry_at[INSTANCE_CRLS];    /* after a failure */
+	int64_t have[INSTANCE_CRLS];        /* the version DIR/crl holds */
+	char holder[64];                    /* "<node>/<run>": this process */
+	int held;                           /* this node holds the lease */
+	int lease_failing;                  /* the last attempt failed */
 };
 
 /* Generates CRL |c| of |inst| now, as |actor|. */
@@ -83,9 +103,14 @@ srv_pki_init(struct srv *s)
 {
 	struct instance *inst = s->inst;
 	struct ca_ocsp_conf oc;
+	uint8_t run[4];
 	int r;
 
 	ENSURE((s->crl = calloc(1, sizeof(*s->crl))) != NULL, GP_ERR_NOMEM);
+	GUARD(gp_random(run, sizeof(run)));
+	/* A node name has at most 63 bytes: keep 54 of them, then 9. */
+	snprintf(s->crl->holder, sizeof(s->crl->holder), "%.54s/%02x%02x%02x"
+	    "%02x", inst->node, run[0], run[1], run[2], run[3]);
 	ENSURE(inst->key[GP_KEY_OCSP] != NULL, gp_err_set(
 	    GP_ERR_LOGIN_REQUIRED, "OCSP: the responder key is not loaded"));
 	memset(&oc, 0, sizeof(oc));
@@ -104,9 +129,82 @@ out:
 	return r;
 }
 
+/* Takes or renews the CRL lease for this node; 1 in *out_held when it
+ * holds it. Taking it from another node (or first) is recorded in the
+ * same transaction. */
+static int
+srv_crl_lease(struct srv *s, int *out_held)
+{
+	struct instance *inst = s->inst;
+	struct store_lease prev;
+	struct audit_event ev;
+	json_t *d = NULL;
+	int64_t now = gp_now_ms();
+	int r, in_tx = 0, held = 0;
+
+	*out_held = 0;
+	GUARD(store_begin(inst->st));
+	in_tx = 1;
+	GUARD(store_lease_take(inst->st, SRV_CRL_LEASE, s->crl->holder, now,
+	    SRV_CRL_LEASE_MS, &held, &prev));
+	if (held && strcmp(prev.holder, s->crl->holder) != 0) {
+		ENSURE((d = json_pack("{s:s, s:s, s:s?, s:I}", "node",
+		    inst->node, "holder", s->crl->holder, "from",
+		    prev.holder[0] != '\0' ? prev.holder : NULL,
+		    "from_expired_ms", (json_int_t)prev.expires_ms)) != NULL,
+		    GP_ERR_NOMEM);
+		memset(&ev, 0, sizeof(ev));
+		ev.actor = inst->actor[0] != '\0' ? inst->actor : "server";
+		ev.role = "system";
+		ev.op = "crl.lease";
+		ev.object = SRV_CRL_LEASE;
+		ev.outcome = "success";
+		ev.details = d;
+		GUARD(audit_append_tx(inst->audit, &ev, NULL));
+	}
+	in_tx = 0;
+	GUARD(store_commit(inst->st));
+	if (held && !s->crl->held)
+		gp_log(GP_LOG_INFO, "CRL lease: %s runs the CRL schedule%s%s",
+		    s->crl->holder, prev.holder[0] != '\0' &&
+		    strcmp(prev.holder, s->crl->holder) != 0 ?
+		    ", taken over from " : "", strcmp(prev.holder,
+		    s->crl->holder) != 0 ? prev.holder : "");
+	else if (!held && s->crl->held)
+		gp_log(GP_LOG_WARN, "CRL lease: %s lost it to %s",
+		    s->crl->holder, prev.holder);
+	*out_held = held;
+	r = 0;
+out:
+	if (in_tx)
+		store_rollback(inst->st);
+	json_decref(d);
+	return r;
+}
+
+/* At shutdown: hands the lease back, so that another node takes it at
+ * once rather than once it expires. */
+static void
+srv_crl_lease_release(struct srv *s)
+{
+	store *st = s->inst->st;
+
+	if (s->crl == NULL || !s->crl->held)
+		return;
+	if (store_begin(st) != 0 || store_lease_release(st, SRV_CRL_LEASE,
+	    s->crl->holder, gp_now_ms()) != 0 || store_commit(st) != 0) {
+		store_rollback(st);
+		gp_log(GP_LOG_WARN, "CRL lease: not released (another node "
+		    "takes it once it expires): %s", gp_err_detail());
+		return;
+	}
+	s->crl->held = 0;
+}
+
 void
 srv_pki_free(struct srv *s)
 {
+	srv_crl_lease_release(s);
 	ca_ocsp_free(s->ocsp);
 	s->ocsp = NULL;
 	free(s->crl);
@@ -188,14 +286,34 @@ srv_crl_tick(struct srv *s)
 	struct ca_crl_info info;
 	int64_t now = (int64_t)time(NULL), gen;
 	const char *why;
-	int i;
+	int i, held = 0;
 
 	if (s->crl == NULL)
 		return;
+	if (srv_crl_lease(s, &held) != 0) {
+		/* The store is unreachable or refusing: neither schedule nor
+		 * sync until it answers again (logged once, not each tick). */
+		if (!s->crl->lease_failing)
+			gp_log(GP_LOG_ERROR, "CRL lease: %s; no CRL is made "
+			    "or synced until the store answers",
+			    gp_err_detail());
+		s->crl->lease_failing = 1;
+		s->crl->held = 0;
+		return;
+	}
+	if (s->crl->lease_failing)
+		gp_log(GP_LOG_INFO, "CRL lease: the store answers again");
+	s->crl->lease_failing = 0;
+	s->crl->held = held;
 	gen = srv_meta_i64(inst->st, STORE_META_STATUS_GEN);
 	for (i = 0; i < INSTANCE_CRLS; i++) {
 		c = &instance_crls[i];
-		if (inst->key[c->key] == NULL || now < s->crl->retry_at[i])
+		/* What another node (or the CLI) published first. */
+		if (instance_crl_sync(inst, c, &s->crl->have[i]) != 0)
+			gp_log(GP_LOG_ERROR, "CRL %s: sync from the store: %s",
+			    c->name, gp_err_detail());
+		if (!held || inst->key[c->key] == NULL ||
+		    now < s->crl->retry_at[i])
 			continue;
 		if ((why = srv_crl_due(s, i, now, gen)) == NULL)
 			continue;
@@ -207,6 +325,7 @@ srv_crl_tick(struct srv *s)
 			continue;
 		}
 		s->crl->change_seen[i] = 0;
+		s->crl->have[i] = info.number;
 		srv_metrics_signature(c->issuer);
 		gp_log(GP_LOG_INFO, "CRL %s number %lld (%s): %lld entries",
 		    c->name, (long long)info.number, why,

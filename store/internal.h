@@ -42,7 +42,7 @@
  * this many (checked at compile time), step i of one doing what step i of
  * the other does, so that a schema version means the same tables on both.
  * Appending a step means appending it to both lists and raising this. */
-#define STORE_SCHEMA_STEPS 10
+#define STORE_SCHEMA_STEPS 11
 
 /* Every cached statement is prepared once per connection and kept (the
  * hot ones are the audit head and insert). One slot per SQL text. */
@@ -74,6 +74,8 @@ enum store_stmt_id {
 	STORE_STMT_TENDER_EVENT_PAGE,
 	STORE_STMT_BID_PAGE,
 	STORE_STMT_BID_EVENT_PAGE,
+	STORE_STMT_LEASE_GET,
+	STORE_STMT_LEASE_TAKE,
 	STORE_STMT_COUNT_
 };
 

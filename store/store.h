@@ -456,6 +456,59 @@ int store_request_find(store *st, const struct store_request_query *q,
 void store_request_list_free(struct store_request *list, size_t len);
 
 /*
+ * Leases (store_lease.c): among the processes and nodes sharing a store,
+ * one holder at a time of a named duty (the server's CRL schedule: "crl"),
+ * until the lease expires unless its holder renews it. Times are the
+ * callers' clocks (Unix ms), which must agree within a fraction of the
+ * lease (nodes run NTP: the TSA needs it anyway).
+ */
+struct store_lease {
+	char holder[64];        /* "" when nobody ever held it */
+	int64_t expires_ms;
+	int64_t taken_ms;       /* when this holder took it */
+};
+/* The lease |name| into |out| (holder "" when there is none). */
+int store_lease_get(store *st, const char *name, struct store_lease *out)
+    GP_WUR;
+/* In a transaction: takes or renews lease |name| for |holder| (1 to 63
+ * bytes) until |now_ms| + |ttl_ms| when nobody holds it, its holder's time
+ * ran out (expires_ms <= now_ms) or |holder| holds it already: *out_held
+ * 1. Else *out_held 0 and nothing changes. |out_prev|, when not NULL, gets
+ * the lease as it was before (to tell a take-over, which the caller
+ * audits, from a renewal). */
+int store_lease_take(store *st, const char *name, const char *holder,
+    int64_t now_ms, int64_t ttl_ms, int *out_held,
+    struct store_lease *out_prev) GP_WUR;
+/* In a transaction: ends |holder|'s lease |name| now (at |now_ms|), so
+ * that another takes it at once; a no-op when |holder| does not hold it. */
+int store_lease_release(store *st, const char *name, const char *holder,
+    int64_t now_ms) GP_WUR;
+
+/*
+ * Published files (store_published.c): a CRL as published, kept in the
+ * store so that every node serves the one the lease holder made. Version
+ * |number| of |name| ("ca", "root", "ca-delta") in parts of at most
+ * STORE_PUB_PART bytes, numbered from 0; only the latest version is kept.
+ */
+#define STORE_PUB_PART (512 * 1024)
+/* In a transaction: part |part| of version |number| of |name|.
+ * GP_ERR_EXISTS when it is there already. */
+int store_pub_put(store *st, const char *name, int64_t number, int64_t part,
+    const uint8_t *data, size_t len) GP_WUR;
+/* In a transaction: removes every version of |name| older than
+ * |number|. */
+int store_pub_prune(store *st, const char *name, int64_t number) GP_WUR;
+/* The latest version of |name| and its number of parts into *out_number
+ * and *out_parts (0 and 0 when there is none). Outside a transaction a
+ * version is complete once seen: its parts are written in one. */
+int store_pub_latest(store *st, const char *name, int64_t *out_number,
+    int64_t *out_parts) GP_WUR;
+/* Part |part| of version |number| of |name| into *out (malloc'ed, freed
+ * by the caller); GP_ERR_NOT_FOUND when it is not there (pruned since). */
+int store_pub_get(store *st, const char *name, int64_t number, int64_t part,
+    uint8_t **out, size_t *out_len) GP_WUR;
+
+/*
  * Sealed-bid tendering (store_tender.c, for tender/). Every table is
  * append-only (schema triggers refuse UPDATE and DELETE): a tender's
  * state is the sequence of its events, a bid's fate (superseded,

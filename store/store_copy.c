@@ -77,6 +77,9 @@ static const struct copy_table copy_tables[] = {
 	{"kmc_recoveries", "id, holder, agent_der, reason, requester, "
 	    "requester_idn, requester_actor, created_ms, status, approver, "
 	    "approver_actor, decided_ms", "ttbttttittti", "id", 0, NULL},
+	{"leases", "name, holder, expires_ms, taken_ms", "ttii", "name", 0,
+	    NULL},
+	{"published", "id, name, number, part, data", "itiib", "id", 1, "id"},
 };
 
 #define COPY_TABLES (sizeof(copy_tables) / sizeof(copy_tables[0]))

@@ -127,7 +127,11 @@ pg_err(store *st, const PGresult *res, const char *what)
 		return gp_err_set(GP_ERR_CONFIG, "%s: %s: the database refused "
 		    "the login (the password comes from store.password_file "
 		    "or store.password_env): %s", st->path, what, msg);
+	/* A failed result without a SQLSTATE is libpq's own: the server sent
+	 * no answer (it closed the connection, or went away mid-statement;
+	 * the connection's status may not say so until the next call). */
 	if (PGC(st)->pg == NULL || PQstatus(PGC(st)->pg) != CONNECTION_OK ||
+	    (res != NULL && state == NULL) ||
 	    (state != NULL && (strncmp(state, "08", 2) == 0 ||
 	    strncmp(state, "57P", 3) == 0)))
 		return gp_err_set(GP_ERR_BUSY, "%s: %s: the database is "
@@ -971,6 +975,20 @@ static const char *const pg_migrations[] = {
 	"  approver " T ","
 	"  approver_actor " T ","
 	"  decided_ms BIGINT NOT NULL DEFAULT 0);",
+
+	/* 11: leases, and the CRLs as published, in parts. */
+	"CREATE TABLE leases ("
+	"  name " T " PRIMARY KEY,"
+	"  holder " T " NOT NULL,"
+	"  expires_ms BIGINT NOT NULL,"
+	"  taken_ms BIGINT NOT NULL);"
+	"CREATE TABLE published ("
+	"  id " ID ","
+	"  name " T " NOT NULL,"
+	"  number BIGINT NOT NULL,"
+	"  part BIGINT NOT NULL,"
+	"  data BYTEA NOT NULL,"
+	"  UNIQUE (name, number, part));",
 };
 
 #undef T

@@ -326,6 +326,24 @@ static const char *const store_migrations[] = {
 	"  approver TEXT,"
 	"  approver_actor TEXT,"
 	"  decided_ms INTEGER NOT NULL DEFAULT 0);",
+
+	/* 11: several nodes on one store: leases (one holder at a time of
+	 * a duty such as the CRL schedule, until it expires unless
+	 * renewed) and the CRLs as published, in parts, so that every node
+	 * serves the one its holder made. Neither is a record: the audit
+	 * log records the CRLs and the changes of holder. */
+	"CREATE TABLE leases ("
+	"  name TEXT PRIMARY KEY NOT NULL,"
+	"  holder TEXT NOT NULL,"
+	"  expires_ms INTEGER NOT NULL,"
+	"  taken_ms INTEGER NOT NULL);"
+	"CREATE TABLE published ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  number INTEGER NOT NULL,"
+	"  part INTEGER NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  UNIQUE (name, number, part));",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) ==

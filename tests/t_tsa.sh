@@ -309,7 +309,7 @@ s=$(post relog "$T_TMP/q1.tsq")
 # No token past the durable genTime bound: while the store refuses to move
 # it, once the clock has passed it (1 s ahead at most), the answer is a
 # systemFailure rejection; then tokens come back.
-sql "CREATE TRIGGER t_bound_fail BEFORE UPDATE ON meta WHEN NEW.key = 'tsa.last_gentime_us'
+sql "CREATE TRIGGER t_bound_fail BEFORE UPDATE ON meta WHEN NEW.key LIKE 'tsa.last_gentime_us%'
 	BEGIN SELECT RAISE(ABORT, 'injected store failure'); END" >/dev/null
 sleep 1.2
 s=$(post nobound "$T_TMP/q1.tsq")

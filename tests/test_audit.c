@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "audit/audit.h"
+#include "audit/internal.h"
 #include "store/store.h"
 #include "tests/test.h"
 
@@ -804,6 +805,133 @@ test_group_commit(void)
 	test_audit_fx_close(&f);
 }
 
+/* A checkpointer: |n| forced checkpoints, alternating between two
+ * writers' handles (two nodes signing with the one audit key). */
+struct cp_loop {
+	audit *a[2];
+	int n;
+	int errors;
+};
+
+static void *
+cp_main(void *p)
+{
+	struct cp_loop *c = p;
+	int i;
+
+	for (i = 0; i < c->n; i++) {
+		if (audit_checkpoint(c->a[i % 2], test_key, 1) != 0) {
+			fprintf(stderr, "  checkpoint: %s\n", gp_err_detail());
+			c->errors++;
+		}
+		usleep(2000);
+	}
+	return NULL;
+}
+
+/* Two nodes on one store: two audit writers, each on its own store
+ * connection, appending at once from several threads while checkpoints
+ * are signed through both. An attack on the chain: a writer that kept the
+ * head from before the other appended would fork it (two records claiming
+ * one seq, or one whose prev_hash is not its predecessor's). Each batch
+ * must read the head inside its write transaction: every append succeeds,
+ * the seqs are gapless, and verification passes over the one chain. */
+static void
+test_two_writers(void)
+{
+	struct test_audit_fx f;
+	struct audit_report rep;
+	store *st2 = NULL;
+	audit *a2 = NULL;
+	pthread_t th[9];
+	struct logger l[8];
+	struct cp_loop cp;
+	int64_t n = 0, max = 0;
+	int i, errors = 0;
+
+	test_audit_fx_open(&f);
+	CHECK_EQ(record_key(&f, test_cert), 0);
+	CHECK_EQ(store_open(f.tmp.path, 1, &st2), 0);
+	CHECK_EQ(audit_new(st2, &a2), 0);
+	if (a2 == NULL)
+		goto out;
+	cp.a[0] = f.a;
+	cp.a[1] = a2;
+	cp.n = 10;
+	cp.errors = 0;
+	for (i = 0; i < 8; i++) {
+		l[i].a = i % 2 ? a2 : f.a;
+		l[i].n = 100;
+		l[i].id = i;
+		l[i].errors = 0;
+		pthread_create(&th[i], NULL, logger_main, &l[i]);
+	}
+	pthread_create(&th[8], NULL, cp_main, &cp);
+	for (i = 0; i < 9; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 8; i++)
+		errors += l[i].errors;
+	CHECK_EQ(errors, 0);
+	CHECK_EQ(cp.errors, 0);
+	CHECK_EQ(audit_checkpoint(a2, test_key, 0), 0);
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(n, max); /* gapless from 1 */
+	CHECK(n >= 1 + 800 + 1);
+	CHECK_EQ(verify(&f, &rep), 0);
+	if (rep.first_bad_seq != 0)
+		fprintf(stderr, "  verify: %s\n", rep.reason);
+	CHECK_EQ(rep.records, n);
+	CHECK(rep.checkpoints >= 2);
+	CHECK_EQ(rep.last_checkpoint_seq, n - 1);
+out:
+	audit_free(a2);
+	store_free(st2);
+	test_audit_fx_close(&f);
+}
+
+/* Two nodes on one store, the audit key changed through one of them: the
+ * other, still holding the old key, must not sign another checkpoint (it
+ * would be one verification rejects, by a key no longer in effect). Its
+ * records still go into the chain; the new key checkpoints them. */
+static void
+test_two_writers_key_change(void)
+{
+	struct test_audit_fx f;
+	struct audit_report rep;
+	store *st2 = NULL;
+	audit *a2 = NULL;
+	EVP_PKEY *k2 = EVP_EC_gen("P-256");
+	X509 *c2 = audit_cert_for(k2);
+
+	test_audit_fx_open(&f);
+	CHECK_EQ(store_open(f.tmp.path, 1, &st2), 0);
+	CHECK_EQ(audit_new(st2, &a2), 0);
+	if (a2 == NULL || c2 == NULL)
+		goto out;
+	populate(&f);
+	CHECK_EQ(log_threads(a2, 2, 5), 0);
+	CHECK_EQ(audit_checkpoint(a2, test_key, 0), 0);
+	/* Node 1 changes the key. */
+	CHECK_EQ(audit_key_change(f.a, test_key, "local:test", c2, NULL, 0,
+	    NULL, NULL), 0);
+	/* Node 2 appends, and tries to seal with its old key: refused. */
+	CHECK_EQ(log_threads(a2, 2, 5), 0);
+	CHECK_EQ(audit_checkpoint(a2, test_key, 1), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "no longer the one in effect");
+	CHECK_EQ(verify(&f, &rep), 0);
+	/* Restarted with the new key, it seals them. */
+	CHECK_EQ(audit_checkpoint(a2, k2, 0), 0);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.unsealed, 1);
+	CHECK_EQ(rep.keys, 2);
+out:
+	audit_free(a2);
+	store_free(st2);
+	test_audit_fx_close(&f);
+	X509_free(c2);
+	EVP_PKEY_free(k2);
+}
+
 /* audit_log_async(): the callback comes after the record is durable and
  * in the chain; a record the writer refuses reports its error; the caller's
  * strings may change after the call (the event is copied). */
@@ -1191,6 +1319,29 @@ test_contents_and_json(void)
 	free(masked);
 }
 
+/* A checkpoint of the head signed by |key| whatever key is in effect,
+ * written as an attacker's own tool would (audit_checkpoint refuses a key
+ * not in effect). */
+static void
+forge_checkpoint(struct test_audit_fx *f, EVP_PKEY *key)
+{
+	struct audit_cp_draft d;
+	struct store_checkpoint last;
+	int rl;
+
+	memset(&d, 0, sizeof(d));
+	memset(&last, 0, sizeof(last));
+	CHECK_EQ(store_audit_head(f->st, &d.cp.seq, d.cp.hash), 0);
+	CHECK_EQ(audit_cp_draft_sign(&d, key, NULL, NULL), 0);
+	CHECK_EQ(store_begin(f->st), 0);
+	rl = store_checkpoint_last(f->st, &last);
+	CHECK_EQ(audit_cp_draft_record_tx(f->a, &d, rl == 0 ? last.id : 0),
+	    0);
+	CHECK_EQ(store_commit(f->st), 0);
+	store_checkpoint_clear(&last);
+	audit_cp_draft_clear(&d);
+}
+
 /* A log like populate()'s, signed by |key| whose audit certificate is
  * |cert|: what an attacker who rewrites the whole database makes. */
 static void
@@ -1252,11 +1403,14 @@ test_key_resign_other_root(void)
 	resigned_case(akey, self, "does not chain to the trust anchor");
 
 	/* The real audit.key record kept, checkpoints re-signed by the
-	 * attacker: the key in effect is still the real one. */
+	 * attacker: the key in effect is still the real one. audit_checkpoint
+	 * refuses to sign with a key not in effect; the attacker's own tool
+	 * writes the checkpoint row and its record directly. */
 	test_audit_fx_open(&f);
 	CHECK_EQ(record_key(&f, test_cert), 0);
 	CHECK_EQ(append_tx(&f, "ca.issue", "x"), 0);
-	CHECK_EQ(audit_checkpoint(f.a, akey, 0), 0);
+	CHECK_EQ(audit_checkpoint(f.a, akey, 0), GP_ERR_CONFLICT);
+	forge_checkpoint(&f, akey);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, "checkpoint 1 (record 2): the signature "
 	    "does not verify with the audit key in effect (recorded at "
@@ -1375,20 +1529,25 @@ test_key_change(void)
 	    "effect");
 	CHECK_EQ(verify(&f, &rep), 0);
 	CHECK_EQ(rep.records, 72);
-	/* The old key no longer signs. */
+	/* The old key no longer signs: refused, and forged, rejected. */
 	CHECK_EQ(append_tx(&f, "late", NULL), 0);
-	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "record 69 recorded another");
+	CHECK_EQ(verify(&f, &rep), 0);
+	forge_checkpoint(&f, test_key);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, "checkpoint 5");
 	CHECK_CONTAINS(rep.reason, "does not verify with the audit key in "
 	    "effect");
 	test_audit_fx_close(&f);
 
-	/* Sealed by the new key only. */
+	/* Sealed by the new key only: refused (the old key is still in
+	 * effect until it seals the change), and forged, rejected. */
 	test_audit_fx_open(&f);
 	populate(&f);
 	CHECK_EQ(record_key(&f, c2), 0);
-	CHECK_EQ(audit_checkpoint(f.a, k2, 0), 0);
+	CHECK_EQ(audit_checkpoint(f.a, k2, 0), GP_ERR_CONFLICT);
+	forge_checkpoint(&f, k2);
 	CHECK_EQ(verify(&f, &rep), GP_ERR_TAMPERED);
 	CHECK_CONTAINS(rep.reason, "checkpoint 3");
 	CHECK_CONTAINS(rep.reason, "(recorded at record 1)");
@@ -2152,6 +2311,12 @@ main(void)
 	RUN(test_cert_history);
 	RUN(test_witnessed);
 	RUN(test_report_json);
+	RUN(test_two_writers);
+	RUN(test_two_writers_key_change);
+	/* The same on PostgreSQL: two nodes' writers on one database. */
+	test_pg_use();
+	RUN(test_two_writers);
+	RUN(test_two_writers_key_change);
 	X509_free(test_cert);
 	X509_free(test_root);
 	EVP_PKEY_free(root_key);

@@ -133,7 +133,7 @@ source_fill(const char *path, int n)
 	struct store_recovery rc;
 	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01}, blob[3] = {1, 2, 3};
 	char serial[32];
-	int i, ok = 1;
+	int i, ok = 1, held = 0;
 
 	CHECK_EQ(store_open(path, 1, &st), 0);
 	CHECK_EQ(audit_new(st, &a), 0);
@@ -255,6 +255,12 @@ source_fill(const char *path, int n)
 	rc.requester_actor = "local:test";
 	rc.status = "pending";
 	CHECK_EQ(store_recovery_insert(st, &rc), 0);
+	/* A node's CRL lease and the CRL it published, in two parts. */
+	CHECK_EQ(store_lease_take(st, "crl", "n1/00000001", 1000, 10000,
+	    &held, NULL), 0);
+	CHECK_EQ(held, 1);
+	CHECK_EQ(store_pub_put(st, "ca", 7, 0, der, sizeof(der)), 0);
+	CHECK_EQ(store_pub_put(st, "ca", 7, 1, der, sizeof(der)), 0);
 	CHECK_EQ(store_commit(st), 0);
 out:
 	audit_free(a);
@@ -345,6 +351,10 @@ test_copy_all(void)
 	    "serial = '1010'"), 0x10 + 1);
 	CHECK_EQ(pg_int(p.pg.path, "SELECT count(*) FROM cert_status_history"),
 	    833 + 2);
+	CHECK_EQ(pg_int(p.pg.path, "SELECT count(*) FROM published WHERE "
+	    "name = 'ca' AND number = 7"), 2);
+	CHECK_EQ(pg_int(p.pg.path, "SELECT expires_ms FROM leases WHERE "
+	    "holder = 'n1/00000001'"), 11000);
 	CHECK_EQ(pg_int(p.pg.path, "SELECT count(*) FROM audit a JOIN audit b "
 	    "ON b.seq = a.seq + 1 WHERE b.prev_hash <> a.hash"), 0);
 	/* New rows are numbered after the copied ones. */
@@ -366,12 +376,14 @@ test_copy_all(void)
 	te.event = "opened";
 	te.time_ms = 1;
 	CHECK_EQ(store_tender_event_add(dst, &te), 0);
+	CHECK_EQ(store_pub_put(dst, "ca", 8, 0, der, sizeof(der)), 0);
 	CHECK_EQ(store_cert_set_status(dst, "ffff", "revoked", 1700000300, 1,
 	    0), 0);
 	CHECK_EQ(store_commit(dst), 0);
 	CHECK_EQ(pg_int(p.pg.path, "SELECT rowid FROM certificates WHERE "
 	    "serial = 'ffff'"), 2501);
 	CHECK_EQ(pg_int(p.pg.path, "SELECT max(id) FROM tender_events"), 2);
+	CHECK_EQ(pg_int(p.pg.path, "SELECT max(id) FROM published"), 3);
 	CHECK_EQ(pg_int(p.pg.path, "SELECT max(id) FROM cert_status_history"),
 	    833 + 2 + 1);
 	/* Append-only still. */

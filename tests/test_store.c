@@ -1159,6 +1159,122 @@ test_status_history(void)
 	free(h);
 }
 
+/* Leases: one holder at a time, until it expires unless renewed; a
+ * release lets another take it at once. */
+static void
+test_leases(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	struct store_lease prev, got;
+	int held = -1;
+
+	test_tmpdb_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	CHECK_EQ(store_lease_get(st, "crl", &got), 0);
+	CHECK_STR(got.holder, "");
+	/* Outside a transaction: refused. */
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 1000, 10000, &held, NULL),
+	    GP_ERR_INTERNAL);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_lease_take(st, "crl", "", 1000, 10000, &held, NULL),
+	    GP_ERR_INVALID);
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 1000, 10000, &held,
+	    &prev), 0);
+	CHECK_EQ(held, 1);
+	CHECK_STR(prev.holder, "");
+	/* n2 while n1 holds it: not taken, and told who holds it. */
+	CHECK_EQ(store_lease_take(st, "crl", "n2", 5000, 10000, &held,
+	    &prev), 0);
+	CHECK_EQ(held, 0);
+	CHECK_STR(prev.holder, "n1");
+	CHECK_EQ(prev.expires_ms, 11000);
+	/* n1 renews: its time runs on, since when it held it stays. */
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 9000, 10000, &held,
+	    NULL), 0);
+	CHECK_EQ(held, 1);
+	CHECK_EQ(store_lease_take(st, "crl", "n2", 18999, 10000, &held,
+	    NULL), 0);
+	CHECK_EQ(held, 0);
+	/* n1 stops renewing (died): n2 takes over once it expired. */
+	CHECK_EQ(store_lease_take(st, "crl", "n2", 19000, 10000, &held,
+	    &prev), 0);
+	CHECK_EQ(held, 1);
+	CHECK_STR(prev.holder, "n1");
+	CHECK_EQ(prev.taken_ms, 1000);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_lease_get(st, "crl", &got), 0);
+	CHECK_STR(got.holder, "n2");
+	CHECK_EQ(got.expires_ms, 29000);
+	CHECK_EQ(got.taken_ms, 19000);
+	/* A release by another is a no-op; by the holder, n1 takes it at
+	 * once. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_lease_release(st, "crl", "n1", 20000), 0);
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 20000, 10000, &held,
+	    NULL), 0);
+	CHECK_EQ(held, 0);
+	CHECK_EQ(store_lease_release(st, "crl", "n2", 20000), 0);
+	CHECK_EQ(store_lease_take(st, "crl", "n1", 20000, 10000, &held,
+	    NULL), 0);
+	CHECK_EQ(held, 1);
+	CHECK_EQ(store_commit(st), 0);
+	/* A rolled back take changes nothing. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_lease_take(st, "other", "n3", 1, 10, &held, NULL), 0);
+	store_rollback(st);
+	CHECK_EQ(store_lease_get(st, "other", &got), 0);
+	CHECK_STR(got.holder, "");
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
+/* Published files: a version in parts, the latest one only. */
+static void
+test_published(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	static uint8_t big[STORE_PUB_PART + 1];
+	uint8_t a[3] = {1, 2, 3}, b[2] = {4, 5}, *got = NULL;
+	size_t len = 0;
+	int64_t number = -1, parts = -1;
+
+	test_tmpdb_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	CHECK_EQ(store_pub_latest(st, "ca", &number, &parts), 0);
+	CHECK(number == 0 && parts == 0);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 0, a, 3), GP_ERR_INTERNAL);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 0, a, 3), 0);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 1, b, 2), 0);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 1, b, 2), GP_ERR_EXISTS);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 2, big, sizeof(big)),
+	    GP_ERR_INVALID);
+	CHECK_EQ(store_pub_put(st, "ca", 5, 2, NULL, 0), GP_ERR_INVALID);
+	CHECK_EQ(store_pub_prune(st, "ca", 5), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_pub_latest(st, "ca", &number, &parts), 0);
+	CHECK(number == 5 && parts == 2);
+	CHECK_EQ(store_pub_get(st, "ca", 5, 1, &got, &len), 0);
+	CHECK(len == 2 && got != NULL && got[0] == 4 && got[1] == 5);
+	free(got);
+	got = NULL;
+	CHECK_EQ(store_pub_get(st, "ca", 5, 2, &got, &len), GP_ERR_NOT_FOUND);
+	/* Version 6 replaces it. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_pub_put(st, "ca", 6, 0, b, 2), 0);
+	CHECK_EQ(store_pub_prune(st, "ca", 6), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_pub_latest(st, "ca", &number, &parts), 0);
+	CHECK(number == 6 && parts == 1);
+	CHECK_EQ(store_pub_get(st, "ca", 5, 0, &got, &len), GP_ERR_NOT_FOUND);
+	CHECK_EQ(store_pub_latest(st, "root", &number, &parts), 0);
+	CHECK(number == 0 && parts == 0);
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
 /* PostgreSQL only: a URL with a password in it is refused, and the
  * password appears in no message. */
 static void
@@ -1212,6 +1328,29 @@ test_pg_password(void)
 	test_tmpdb_free(&t);
 }
 
+/* A store on |t| holding certificate |serial| (good) and meta k = "1",
+ * both read once, so that the writer and the reader are connected. */
+static store *
+pg_one_cert(struct test_tmpdb *t, const char *serial)
+{
+	store *st = NULL;
+	struct store_cert c;
+	struct store_cert_state cs;
+	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
+	char *v = NULL;
+
+	CHECK_EQ(store_open(t->path, 1, &st), 0);
+	make_cert(&c, serial, der);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_cert_insert(st, &c), 0);
+	CHECK_EQ(store_meta_set(st, "k", "1"), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_cert_state_get(st, serial, &cs), 0);
+	CHECK_EQ(store_meta_get(st, "k", &v), 0);
+	free(v);
+	return st;
+}
+
 /* PostgreSQL only: the database drops the store's connections (a
  * restart, a failover); the next call fails with GP_ERR_BUSY, and the
  * store reconnects by itself, re-preparing its statements. */
@@ -1220,20 +1359,12 @@ test_pg_reconnect(void)
 {
 	struct test_tmpdb t;
 	store *st = NULL;
-	struct store_cert c;
 	struct store_cert_state cs;
-	uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x01};
 	char sql[160], *v = NULL;
 	int i, r = -1;
 
 	test_tmpdb_new(&t);
-	CHECK_EQ(store_open(t.path, 1, &st), 0);
-	make_cert(&c, "5f3a9c0d11e2b7a4", der);
-	CHECK_EQ(store_begin(st), 0);
-	CHECK_EQ(store_cert_insert(st, &c), 0);
-	CHECK_EQ(store_meta_set(st, "k", "1"), 0);
-	CHECK_EQ(store_commit(st), 0);
-	CHECK_EQ(store_cert_state_get(st, "5f3a9c0d11e2b7a4", &cs), 0);
+	st = pg_one_cert(&t, "5f3a9c0d11e2b7a4");
 	snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) "
 	    "FROM pg_stat_activity WHERE datname = '%s' AND pid <> "
 	    "pg_backend_pid()", t.pg_name);
@@ -1256,6 +1387,65 @@ test_pg_reconnect(void)
 	CHECK_EQ(store_begin(st), 0);
 	CHECK_EQ(store_meta_set(st, "k", "2"), 0);
 	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_meta_get(st, "k", &v), 0);
+	CHECK_STR(v, "2");
+	free(v);
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
+/* pg.sh down|up on this binary's cluster; 0 when it did. */
+static int
+pg_cluster(const char *how)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "bash tests/pg.sh %s %s", how, test_pg.dir);
+	return system(cmd);
+}
+
+/* PostgreSQL only: the whole database goes away (the server stops, as
+ * when its machine does) under open connections. Every statement, on the
+ * writer and on the reader, fails as "unreachable" (GP_ERR_BUSY, which
+ * the server answers 503), never as a failure of the statement; a
+ * transaction cannot begin; once the server is back, both connections
+ * work again by themselves. */
+static void
+test_pg_down(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	struct store_cert_state cs;
+	char *v = NULL;
+	int i, r = -1;
+
+	test_tmpdb_new(&t);
+	st = pg_one_cert(&t, "6a0b1c2d3e4f5a6b");
+	CHECK_EQ(pg_cluster("down"), 0);
+	/* The first statement on each connection finds it closed. */
+	CHECK_EQ(store_cert_state_get(st, "6a0b1c2d3e4f5a6b", &cs),
+	    GP_ERR_BUSY);
+	CHECK_CONTAINS(gp_err_detail(), "unreachable");
+	CHECK_EQ(store_meta_get(st, "k", &v), GP_ERR_BUSY);
+	CHECK_CONTAINS(gp_err_detail(), "unreachable");
+	CHECK_EQ(store_begin(st), GP_ERR_BUSY);
+	CHECK_EQ(store_in_tx(st), 0);
+	CHECK_EQ(store_ping(st), GP_ERR_BUSY);
+	usleep(1100 * 1000); /* past the reconnection's pause: still down */
+	CHECK_EQ(store_begin(st), GP_ERR_BUSY);
+	CHECK_CONTAINS(gp_err_detail(), "unreachable");
+	CHECK_EQ(pg_cluster("up"), 0);
+	/* Reconnection: at most one attempt a second; bounded wait. */
+	for (i = 0; i < 50 && (r = store_begin(st)) != 0; i++)
+		usleep(100000);
+	CHECK_EQ(r, 0);
+	CHECK_EQ(store_meta_set(st, "k", "2"), 0);
+	CHECK_EQ(store_commit(st), 0);
+	for (i = 0; i < 50 && (r = store_cert_state_get(st,
+	    "6a0b1c2d3e4f5a6b", &cs)) != 0; i++)
+		usleep(100000);
+	CHECK_EQ(r, 0);
+	CHECK_STR(cs.status, "good");
 	CHECK_EQ(store_meta_get(st, "k", &v), 0);
 	CHECK_STR(v, "2");
 	free(v);
@@ -1316,6 +1506,8 @@ run_all(void)
 	RUN(test_bad_hash_length);
 	RUN(test_requests);
 	RUN(test_status_history);
+	RUN(test_leases);
+	RUN(test_published);
 }
 
 int
@@ -1328,5 +1520,6 @@ main(void)
 	RUN(test_pg_password);
 	RUN(test_pg_reconnect);
 	RUN(test_pg_failed_statement);
+	RUN(test_pg_down);
 	return test_done("store");
 }

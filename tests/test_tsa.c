@@ -122,9 +122,10 @@ mkcfg(void)
 	return cfg;
 }
 
+/* A TSA of |key| and |cert| on |st|, of node |node| (NULL: none). */
 static tsa *
-mktsa_with(const struct gp_config *cfg, store *st, const char *hook,
-    EVP_PKEY *key, X509 *cert)
+mktsa_of(const struct gp_config *cfg, store *st, const char *hook,
+    EVP_PKEY *key, X509 *cert, const char *node)
 {
 	struct tsa_opts o;
 	tsa *t = NULL;
@@ -136,6 +137,7 @@ mktsa_with(const struct gp_config *cfg, store *st, const char *hook,
 	o.chain = &root_cert;
 	o.chain_len = 1;
 	o.st = st;
+	o.node = node;
 	o.test_clock = hook;
 	if (tsa_new(&o, &t) != 0) {
 		fprintf(stderr, "  tsa_new: %s\n", gp_err_detail());
@@ -145,9 +147,24 @@ mktsa_with(const struct gp_config *cfg, store *st, const char *hook,
 }
 
 static tsa *
+mktsa_with(const struct gp_config *cfg, store *st, const char *hook,
+    EVP_PKEY *key, X509 *cert)
+{
+	return mktsa_of(cfg, st, hook, key, cert, NULL);
+}
+
+static tsa *
 mktsa(const struct gp_config *cfg, store *st, const char *hook)
 {
 	return mktsa_with(cfg, st, hook, tsa_key, tsa_cert);
+}
+
+/* A TSA of node |node| on |st|. */
+static tsa *
+mktsa_node(const struct gp_config *cfg, store *st, const char *hook,
+    const char *node)
+{
+	return mktsa_of(cfg, st, hook, tsa_key, tsa_cert, node);
 }
 
 /* A DER TimeStampReq. |md_nid| 0: the imprint algorithm given by |oid|.
@@ -764,6 +781,71 @@ test_clock_bound(void)
 	CHECK_EQ(store_meta_set(st, "tsa.last_gentime_us", buf), 0);
 	CHECK_EQ(store_commit(st), 0);
 	t = mktsa(cfg, st, "ok");
+	CHECK(t != NULL);
+	if (t != NULL) {
+		CHECK_EQ(ask(t, NID_sha256, NULL, 32, NULL, 0, &res),
+		    TSA_FAIL_TIME_NOT_AVAILABLE);
+		CHECK_CONTAINS(res.reason, "backwards");
+	}
+	tsa_free(t);
+out:
+	store_free(st);
+	gp_config_free(cfg);
+}
+
+/* Several nodes on one store: each keeps its own genTime bound, so a
+ * node whose clock runs ahead (its bound ten seconds past this clock)
+ * holds back no other node, and refuses only itself; the store-wide
+ * bound of an instance from before bounds were per node holds every
+ * node back. */
+static void
+test_clock_bound_per_node(void)
+{
+	struct gp_config *cfg = mkcfg();
+	struct tsa_result res;
+	struct timespec ts;
+	tsa *t;
+	store *st = NULL;
+	char path[300], buf[32], *val = NULL;
+	int64_t now_us;
+
+	snprintf(path, sizeof(path), "%s/nodes.db", tmpdir);
+	CHECK_EQ(store_open(path, 1, &st), 0);
+	if (st == NULL)
+		goto out;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	snprintf(buf, sizeof(buf), "%lld", (long long)(now_us + 10000000));
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_meta_set(st, "tsa.last_gentime_us/n1", buf), 0);
+	CHECK_EQ(store_commit(st), 0);
+	/* n2 issues, and writes its own bound, leaving n1's alone. */
+	t = mktsa_node(cfg, st, "ok", "n2");
+	CHECK(t != NULL && ask(t, NID_sha256, NULL, 32, NULL, 0, &res) == -1);
+	tsa_free(t);
+	CHECK_EQ(store_meta_get(st, "tsa.last_gentime_us/n2", &val), 0);
+	CHECK(val != NULL && strtoll(val, NULL, 10) > res.gen_time_ms * 1000);
+	free(val);
+	val = NULL;
+	CHECK_EQ(store_meta_get(st, "tsa.last_gentime_us/n1", &val), 0);
+	CHECK_STR(val, buf);
+	free(val);
+	val = NULL;
+	/* n1 itself: its clock went back behind its own bound. */
+	t = mktsa_node(cfg, st, "ok", "n1");
+	CHECK(t != NULL);
+	if (t != NULL) {
+		CHECK_EQ(ask(t, NID_sha256, NULL, 32, NULL, 0, &res),
+		    TSA_FAIL_TIME_NOT_AVAILABLE);
+		CHECK_CONTAINS(res.reason, "backwards");
+	}
+	tsa_free(t);
+	/* The store-wide bound (written before bounds were per node) holds
+	 * every node back. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_meta_set(st, "tsa.last_gentime_us", buf), 0);
+	CHECK_EQ(store_commit(st), 0);
+	t = mktsa_node(cfg, st, "ok", "n2");
 	CHECK(t != NULL);
 	if (t != NULL) {
 		CHECK_EQ(ask(t, NID_sha256, NULL, 32, NULL, 0, &res),
@@ -1465,6 +1547,7 @@ main(int argc, char **argv)
 	RUN(test_rejections);
 	RUN(test_clock_guard);
 	RUN(test_clock_bound);
+	RUN(test_clock_bound_per_node);
 	RUN(test_serials);
 	RUN(test_token_der);
 

@@ -13,7 +13,10 @@
 
 /* The store meta key of the genTime bound (Unix microseconds, decimal):
  * no token of any instance sharing the store has a later genTime. (Older
- * stores hold the last genTime itself there, which is such a bound.) */
+ * stores hold the last genTime itself there, which is such a bound.) A TSA
+ * of a named node (tsa_opts.node) keeps its own bound under
+ * TSA_META_LAST "/" <node> and honours this one too, which instances
+ * wrote before bounds were per node. */
 #define TSA_META_LAST "tsa.last_gentime_us"
 /* The bound is written this far ahead of the clock, and moved again when
  * the clock comes within TSA_BOUND_REFRESH_US of it. */
@@ -77,6 +80,7 @@ struct tsa {
 	int warn_mode;                /* tsa.clock_check "warn" */
 	int64_t accuracy_us;          /* declared accuracy */
 	store *st;
+	char bound_key[96];           /* the meta key of this TSA's bound */
 	/* The clock guard. */
 	enum tsa_hook hook;
 	int64_t hook_error_us;

@@ -68,6 +68,10 @@ struct tsa_opts {
 	                              * |cert| (the issuing CA); copied */
 	size_t chain_len;
 	store *st;                   /* persists the last genTime; may be NULL */
+	const char *node;            /* this node's name: its genTime bound is
+	                              * its own (several nodes sharing one
+	                              * store, each its own clock); NULL:
+	                              * the bound of the whole store */
 	const char *test_clock;      /* the test hook value, or NULL */
 };
 

@@ -10,7 +10,10 @@
  * instances sharing the store a durable bound stands for it: no token is
  * issued at or past the bound this process wrote (TSA_BOUND_AHEAD_US ahead
  * of the clock, moved on before the clock reaches it, or first, by the
- * request that finds it reached). A crash therefore loses nothing: a
+ * request that finds it reached). Each node sharing a database keeps a
+ * bound of its own (its clock is its own; RFC 3161 asks genTime to be
+ * right, not ordered across TSA units), and honours the store-wide one
+ * older instances wrote. A crash therefore loses nothing: a
  * restart finds the bound above every genTime ever issued, waits for the
  * clock to pass it when it is at most TSA_BOUND_AHEAD_US away (a quick
  * restart), and refuses as "stepped backwards" when the clock is further
@@ -50,8 +53,9 @@ tsa_clock_kernel_synced(void)
 int
 tsa_clock_init(tsa *t, const char *test_clock)
 {
-	int r = GP_ERR_INTERNAL;
+	int r = GP_ERR_INTERNAL, i;
 	char *val = NULL, *end = NULL;
+	const char *key;
 	long long v;
 	int64_t now;
 
@@ -83,14 +87,21 @@ tsa_clock_init(tsa *t, const char *test_clock)
 		    "guard does not ask the kernel. Never set it in "
 		    "production.", TSA_TEST_CLOCK_ENV, test_clock);
 	}
-	if (t->st != NULL) {
-		r = store_meta_get(t->st, TSA_META_LAST, &val);
+	/* This node's bound, and the store-wide one of older instances. */
+	for (i = 0; t->st != NULL && i < 2; i++) {
+		key = i == 0 ? t->bound_key : TSA_META_LAST;
+		if (i == 1 && strcmp(key, t->bound_key) == 0)
+			break;
+		free(val);
+		val = NULL;
+		r = store_meta_get(t->st, key, &val);
 		if (r == 0) {
 			v = strtoll(val, &end, 10);
 			ENSURE(end != val && *end == '\0' && v >= 0,
 			    gp_err_set(GP_ERR_STORE, "store meta %s: \"%s\" is "
-			    "not a time", TSA_META_LAST, val));
-			t->last_us = v;
+			    "not a time", key, val));
+			if (v > t->last_us)
+				t->last_us = v;
 		} else if (r != GP_ERR_NOT_FOUND) {
 			goto out;
 		}
@@ -228,11 +239,11 @@ tsa_clock_extend(tsa *t, int64_t now, int64_t need, int wait)
 		goto out;
 	}
 	GUARD(store_begin(t->st));
-	if (store_meta_get(t->st, TSA_META_LAST, &val) == 0)
+	if (store_meta_get(t->st, t->bound_key, &val) == 0)
 		stored = strtoll(val, NULL, 10);
 	if (stored < bound) {
 		snprintf(buf, sizeof(buf), "%" PRId64, bound);
-		if ((r = store_meta_set(t->st, TSA_META_LAST, buf)) != 0) {
+		if ((r = store_meta_set(t->st, t->bound_key, buf)) != 0) {
 			store_rollback(t->st);
 			goto out;
 		}

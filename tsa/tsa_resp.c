@@ -106,6 +106,12 @@ tsa_new(const struct tsa_opts *o, tsa **out)
 	mu = 1;
 	t->cfg = cfg;
 	t->st = o->st;
+	if (o->node != NULL)
+		snprintf(t->bound_key, sizeof(t->bound_key), "%s/%.63s",
+		    TSA_META_LAST, o->node);
+	else
+		snprintf(t->bound_key, sizeof(t->bound_key), "%s",
+		    TSA_META_LAST);
 	/* RFC 3161 2.3: "The corresponding certificate MUST contain only one
 	 * instance of the extended key usage field extension ... with
 	 * KeyPurposeID having value: id-kp-timeStamping. This extension
