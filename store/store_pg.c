@@ -44,7 +44,8 @@
 
 /* The most parameters one statement has (?1 to ?PG_MAX_PARAMS). */
 #define PG_MAX_PARAMS 32
-/* The advisory lock of the write lock: "govpki" in ASCII. */
+/* The advisory lock key of the write lock: a constant of govpki's own,
+ * the same on every node and version sharing a database. */
 #define PG_WRITE_LOCK "111531081181545"
 /* Reconnection attempts are this far apart at least. */
 #define PG_RETRY_MS 1000
