@@ -464,7 +464,7 @@ pg_setup_run(const char *govpki, struct pg_setup *s, char dirs[][300],
     const double *base, double out[2])
 {
 	struct bench_load_spec spec;
-	char name[48], node[8];
+	char name[48], node[16];
 	int i, r = -1;
 
 	for (i = 0; i < s->n; i++) {
