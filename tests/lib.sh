@@ -79,10 +79,21 @@ json.dump(c, open(p, "w"), indent=2)
 EOF
 }
 
-# t_sql DIR SQL: runs SQL on DIR/govpki.db with the sqlite3 shell (as
-# another process, or an editor of the file), waiting up to 10 s for a
-# lock.
-t_sql() { sqlite3 -cmd '.timeout 10000' "$1/govpki.db" "$2"; }
+# t_sql DIR SQL: runs SQL on DIR's store as another process (or an editor
+# of the database) would: DIR/govpki.db with the sqlite3 shell, waiting up
+# to 10 s for a lock, or, when DIR's govpki.json names a PostgreSQL
+# store.url (a test cluster: no password), with psql; rows come out alike
+# ("|" between columns, no header).
+t_sql() {
+	local url
+	url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("store",{}).get("url",""))' \
+		"$1/govpki.json" 2>/dev/null)
+	if [ -n "$url" ]; then
+		psql "$url" -X -q -tA -v ON_ERROR_STOP=1 -c "$2"
+	else
+		sqlite3 -cmd '.timeout 10000' "$1/govpki.db" "$2"
+	fi
+}
 
 # A free TCP port on 127.0.0.1.
 t_free_port() {

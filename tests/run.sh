@@ -49,7 +49,7 @@ for t in tests/t_*.sh; do
 done
 # The scripts that never open the store behind govpki's back run again
 # with every instance on PostgreSQL (tests/lib.sh, GOVPKI_TEST_STORE).
-for t in t_docs.sh t_sign.sh t_verify.sh t_usbkey.sh; do
+for t in t_docs.sh t_sign.sh t_verify.sh t_usbkey.sh t_admin.sh; do
 	run_one "$t (PostgreSQL)" env GOVPKI_TEST_STORE=pg bash "tests/$t"
 done
 echo "$passed passed, $failed failed"
