@@ -248,12 +248,12 @@ err_case rerevoked "renewal by a revoked certificate is 401" 401 "$s" 'revoked'
 # After expiry: the handshake verifies the certificate's own dates; the
 # store's view is simulated here by moving its notAfter into the past.
 S2=$(openssl x509 -in sign2.pem -noout -serial | cut -d= -f2 | tr A-F a-f | sed 's/^0*//')
-sqlite3 "$D/govpki.db" "UPDATE certificates SET not_after = 1000 WHERE serial = '$S2'"
+t_sql "$D" "UPDATE certificates SET not_after = 1000 WHERE serial = '$S2'"
 openssl x509 -x509toreq -in sign2.pem -signkey h.key 2>/dev/null | openssl req -outform DER -out re2.csr.der
 base64 re2.csr.der >re2.csr
 s=$(est_post reexpired simplereenroll re2.csr --cert sign2.pem --key h.key)
 err_case reexpired "renewal after expiry is 401" 401 "$s" 'outside its validity period'
-sqlite3 "$D/govpki.db" "UPDATE certificates SET not_after = $(date -d "$(openssl x509 -in sign2.pem -noout -enddate | cut -d= -f2)" +%s) WHERE serial = '$S2'"
+t_sql "$D" "UPDATE certificates SET not_after = $(date -d "$(openssl x509 -in sign2.pem -noout -enddate | cut -d= -f2)" +%s) WHERE serial = '$S2'"
 N5=$(certcount)
 [ "$N5" = $((N4 + 2)) ] && t_ok "only the accepted renewal issued (its pair)" || t_fail "renewal count" "$N4 -> $N5"
 

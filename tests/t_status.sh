@@ -148,11 +148,11 @@ case "$h" in
 esac
 
 # --- the history refuses to be edited ------------------------------------------
-n=$(sqlite3 "$D/govpki.db" "SELECT count(*) FROM cert_status_history" 2>/dev/null)
+n=$(t_sql "$D" "SELECT count(*) FROM cert_status_history" 2>/dev/null)
 [ "${n:-0}" -ge 5 ] && t_ok "every hold, release and revocation is in the history ($n events)" ||
 	t_fail "history rows" "${n:-none}"
-if sqlite3 "$D/govpki.db" "DELETE FROM cert_status_history" 2>/dev/null ||
-	sqlite3 "$D/govpki.db" "UPDATE cert_status_history SET time = time + 100000" 2>/dev/null; then
+if t_sql "$D" "DELETE FROM cert_status_history" 2>/dev/null ||
+	t_sql "$D" "UPDATE cert_status_history SET time = time + 100000" 2>/dev/null; then
 	t_fail "history append-only" "an edit went through"
 else t_ok "the history refuses UPDATE and DELETE"; fi
 vfy "after the refused edits the held signature is still refused" 1 'was revoked at' --sig held.p7s

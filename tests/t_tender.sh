@@ -27,7 +27,7 @@
 export GOVPKI_TEST_CLOCK=ok
 t_instance t_tender
 inst() { env -u SOFTHSM2_CONF "$GOVPKI" "$@"; }
-sql() { sqlite3 "$D/govpki.db" "$1"; }
+sql() { t_sql "$D" "$1"; }
 as_role() { local r=$1; shift; curl -s --max-time 60 --cacert "$D/certs/root.pem" \
 	--cert "$D/admin/$r.pem" --key "$D/admin/$r.key" "$@"; }
 
