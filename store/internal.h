@@ -208,6 +208,22 @@ int store_row(store_stmt *s, const char *what) GP_WUR;
  * statement, because a failed statement ends a PostgreSQL transaction
  * and the caller's transaction must go on. */
 int store_insert(store_stmt *s, const char *what) GP_WUR;
+
+/* Caps store_stmt_newf() puts on a bound value (callers cap tighter). */
+#define STORE_BIND_MAX_TEXT (64 * 1024)
+#define STORE_BIND_MAX_BLOB (64 * 1024 * 1024)
+/* A statement for |sql| used once, with ?1.. bound to the arguments |fmt|
+ * describes, one letter each: 't' text (NULL binds NULL), 'i' int64, 'b'
+ * blob (pointer and size_t length; NULL binds NULL). GP_ERR_TOO_LARGE
+ * naming |what| for a value past the caps above. */
+int store_stmt_newf(store *st, const char *what, store_stmt **out,
+    const char *sql, const char *fmt, ...) GP_WUR;
+/* In the caller's transaction (store_check_tx): runs the INSERT |sql|
+ * with the arguments |fmt| describes (store_stmt_newf); |sql| ends in ON
+ * CONFLICT DO NOTHING, so that a duplicate is GP_ERR_EXISTS
+ * (store_insert). */
+int store_insertf(store *st, const char *what, const char *sql,
+    const char *fmt, ...) GP_WUR;
 /* Rows the last INSERT, UPDATE or DELETE run through |s| changed. */
 int64_t store_changes(store_stmt *s);
 

@@ -5,6 +5,7 @@
  * backend, and the helpers every typed operation shares (paged scans,
  * reading rows and columns).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,5 +582,92 @@ out:
 			p->clear(rows + i * p->row_size);
 	}
 	free(rows);
+	return r;
+}
+
+/* store_stmt_newf() with a va_list. */
+static int
+store_stmt_vnewf(store *st, const char *what, store_stmt **out,
+    const char *sql, const char *fmt, va_list ap)
+{
+	store_stmt *s = NULL;
+	const char *t;
+	const void *b;
+	size_t bl;
+	int i, r = GP_ERR_INTERNAL;
+
+	*out = NULL;
+	GUARD(store_stmt_new(st, sql, &s));
+	for (i = 0; fmt[i] != '\0'; i++) {
+		switch (fmt[i]) {
+		case 't':
+			t = va_arg(ap, const char *);
+			if (t != NULL && strlen(t) > STORE_BIND_MAX_TEXT) {
+				r = gp_err_set(GP_ERR_TOO_LARGE, "%s: a text "
+				    "field over %d bytes", what,
+				    STORE_BIND_MAX_TEXT);
+				goto out;
+			}
+			store_bind_text(s, i + 1, t);
+			break;
+		case 'i':
+			store_bind_int64(s, i + 1, va_arg(ap, int64_t));
+			break;
+		case 'b':
+			b = va_arg(ap, const void *);
+			bl = va_arg(ap, size_t);
+			if (bl > STORE_BIND_MAX_BLOB) {
+				r = gp_err_set(GP_ERR_TOO_LARGE, "%s: a blob "
+				    "over %d bytes", what, STORE_BIND_MAX_BLOB);
+				goto out;
+			}
+			store_bind_blob(s, i + 1, b, bl);
+			break;
+		default:
+			r = gp_err_set(GP_ERR_INTERNAL, "%s: bind '%c'", what,
+			    fmt[i]);
+			goto out;
+		}
+	}
+	*out = s;
+	s = NULL; /* transferred */
+	r = 0;
+out:
+	store_stmt_done(s);
+	return r;
+}
+
+int
+store_stmt_newf(store *st, const char *what, store_stmt **out,
+    const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = store_stmt_vnewf(st, what, out, sql, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int
+store_insertf(store *st, const char *what, const char *sql,
+    const char *fmt, ...)
+{
+	store_stmt *s = NULL;
+	va_list ap;
+	int r;
+
+	store_lock(st);
+	GUARD(store_check_tx(st, what));
+	va_start(ap, fmt);
+	r = store_stmt_vnewf(st, what, &s, sql, fmt, ap);
+	va_end(ap);
+	GUARD(r);
+	GUARD(store_insert(s, what));
+	r = 0;
+out:
+	store_stmt_done(s);
+	store_unlock(st);
 	return r;
 }

@@ -5,7 +5,7 @@
  * UPDATE and DELETE), one-time enrolment codes (kept as SHA-256 only,
  * used once: the UPDATE matches an open, unexpired row only), and
  * judicial recoveries decided once. These are rare operations, so their
- * statements are prepared per call (store_stmt_new).
+ * statements are prepared per call (store_stmt_newf, store_insertf).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,16 +15,6 @@
 
 #define STORE_KMC_MAX_TEXT 65536
 #define STORE_KMC_MAX_BLOB 65536
-
-/* Binds the |n| text values of |v| to ?1..?n. */
-static void
-store_kmc_bind(store_stmt *s, const char *const *v, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		store_bind_text(s, i + 1, v[i]);
-}
 
 static int
 store_kmc_blob(store_stmt *s, int col, uint8_t **out, size_t *out_len,
@@ -63,33 +53,17 @@ store_pair_clear(struct store_pair *p)
 int
 store_pair_insert(store *st, const struct store_pair *p)
 {
-	store_stmt *s = NULL;
-	const char *v[5];
-	int r = GP_ERR_INTERNAL;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, "store_pair_insert"));
-	ENSURE(p != NULL && p->signing != NULL && p->encryption != NULL &&
-	    p->profile != NULL && p->subject != NULL && p->holder != NULL &&
-	    strlen(p->subject) <= STORE_KMC_MAX_TEXT,
-	    gp_err_set(GP_ERR_INVALID, "certificate pair: both serials, the "
-	    "profile, the subject and the holder are required"));
-	v[0] = p->signing;
-	v[1] = p->encryption;
-	v[2] = p->profile;
-	v[3] = p->subject;
-	v[4] = p->holder;
-	GUARD(store_stmt_new(st, "INSERT INTO cert_pairs (signing, "
-	    "encryption, profile, subject, holder, created_ms) VALUES (?1, ?2, "
-	    "?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING", &s));
-	store_kmc_bind(s, v, 5);
-	store_bind_int64(s, 6, p->created_ms);
-	GUARD(store_insert(s, "certificate pair insert"));
-	r = 0;
-out:
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
+	if (p == NULL || p->signing == NULL || p->encryption == NULL ||
+	    p->profile == NULL || p->subject == NULL || p->holder == NULL ||
+	    strlen(p->subject) > STORE_KMC_MAX_TEXT)
+		return gp_err_set(GP_ERR_INVALID, "certificate pair: both "
+		    "serials, the profile, the subject and the holder are "
+		    "required");
+	return store_insertf(st, "certificate pair insert", "INSERT INTO "
+	    "cert_pairs (signing, encryption, profile, subject, holder, "
+	    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO "
+	    "NOTHING", "ttttti", p->signing, p->encryption, p->profile,
+	    p->subject, p->holder, p->created_ms);
 }
 
 int
@@ -154,7 +128,6 @@ store_kmc_key_insert(store *st, const struct store_kmc_key *k,
     int64_t *out_id)
 {
 	store_stmt *s = NULL;
-	const char *v[5];
 	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
@@ -165,18 +138,13 @@ store_kmc_key_insert(store *st, const struct store_kmc_key *k,
 	    k->wrapped_len <= STORE_KMC_MAX_BLOB, gp_err_set(GP_ERR_INVALID,
 	    "escrowed key: holder, serial, algorithm, key hash, storage key "
 	    "and the wrapped key are required"));
-	v[0] = k->holder;
-	v[1] = k->serial;
-	v[2] = k->algo;
-	v[3] = k->spki_sha256;
-	v[4] = k->wrap_key;
 	/* RETURNING: the id the database gave, on either backend. */
-	GUARD(store_stmt_new(st, "INSERT INTO kmc_keys (holder, serial, algo, "
-	    "spki_sha256, wrap_key, wrapped, created_ms) VALUES (?1, ?2, ?3, "
-	    "?4, ?5, ?6, ?7) RETURNING id", &s));
-	store_kmc_bind(s, v, 5);
-	store_bind_blob(s, 6, k->wrapped, k->wrapped_len);
-	store_bind_int64(s, 7, k->created_ms);
+	GUARD(store_stmt_newf(st, "escrowed key insert", &s, "INSERT INTO "
+	    "kmc_keys (holder, serial, algo, spki_sha256, wrap_key, wrapped, "
+	    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+	    "tttttbi", k->holder, k->serial, k->algo, k->spki_sha256,
+	    k->wrap_key, (const void *)k->wrapped, k->wrapped_len,
+	    k->created_ms));
 	GUARD(store_row(s, "escrowed key insert"));
 	if (out_id != NULL)
 		*out_id = store_col_int64(s, 0);
@@ -290,36 +258,18 @@ store_enrolment_clear(struct store_enrolment *e)
 int
 store_enrolment_insert(store *st, const struct store_enrolment *e)
 {
-	store_stmt *s = NULL;
-	const char *v[5];
-	int r = GP_ERR_INTERNAL;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, "store_enrolment_insert"));
-	ENSURE(e != NULL && e->id != NULL && e->profile != NULL &&
-	    e->subject != NULL && e->holder != NULL && e->created_by != NULL &&
-	    strlen(e->subject) <= STORE_KMC_MAX_TEXT && e->expires_ms > 0,
-	    gp_err_set(GP_ERR_INVALID, "enrolment: id, profile, subject, "
-	    "holder, creator and expiry are required"));
-	v[0] = e->id;
-	v[1] = e->profile;
-	v[2] = e->subject;
-	v[3] = e->holder;
-	v[4] = e->created_by;
-	GUARD(store_stmt_new(st, "INSERT INTO enrolments (id, profile, "
-	    "subject, holder, created_by, code_sha256, created_ms, expires_ms, "
-	    "status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open') "
-	    "ON CONFLICT DO NOTHING", &s));
-	store_kmc_bind(s, v, 5);
-	store_bind_blob(s, 6, e->code_sha256, 32);
-	store_bind_int64(s, 7, e->created_ms);
-	store_bind_int64(s, 8, e->expires_ms);
-	GUARD(store_insert(s, "enrolment insert"));
-	r = 0;
-out:
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
+	if (e == NULL || e->id == NULL || e->profile == NULL ||
+	    e->subject == NULL || e->holder == NULL || e->created_by == NULL ||
+	    strlen(e->subject) > STORE_KMC_MAX_TEXT || e->expires_ms <= 0)
+		return gp_err_set(GP_ERR_INVALID, "enrolment: id, profile, "
+		    "subject, holder, creator and expiry are required");
+	return store_insertf(st, "enrolment insert", "INSERT INTO enrolments "
+	    "(id, profile, subject, holder, created_by, code_sha256, "
+	    "created_ms, expires_ms, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+	    "?7, ?8, 'open') ON CONFLICT DO NOTHING", "tttttbii", e->id,
+	    e->profile, e->subject, e->holder, e->created_by,
+	    (const void *)e->code_sha256, (size_t)32, e->created_ms,
+	    e->expires_ms);
 }
 
 #define STORE_ENROL_COLS                                                 \
@@ -436,37 +386,19 @@ store_recovery_clear(struct store_recovery *rc)
 int
 store_recovery_insert(store *st, const struct store_recovery *rv)
 {
-	store_stmt *s = NULL;
-	const char *v[6];
-	int r = GP_ERR_INTERNAL;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, "store_recovery_insert"));
-	ENSURE(rv != NULL && rv->id != NULL && rv->holder != NULL &&
-	    rv->agent_der != NULL && rv->agent_der_len > 0 &&
-	    rv->agent_der_len <= STORE_KMC_MAX_BLOB && rv->reason != NULL &&
-	    rv->requester != NULL && rv->requester_actor != NULL,
-	    gp_err_set(GP_ERR_INVALID, "recovery: id, holder, agent "
-	    "certificate, reason and requester are required"));
-	v[0] = rv->id;
-	v[1] = rv->holder;
-	v[2] = rv->reason;
-	v[3] = rv->requester;
-	v[4] = rv->requester_idn;
-	v[5] = rv->requester_actor;
-	GUARD(store_stmt_new(st, "INSERT INTO kmc_recoveries (id, holder, "
-	    "reason, requester, requester_idn, requester_actor, agent_der, "
-	    "created_ms, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-	    "'pending') ON CONFLICT DO NOTHING", &s));
-	store_kmc_bind(s, v, 6);
-	store_bind_blob(s, 7, rv->agent_der, rv->agent_der_len);
-	store_bind_int64(s, 8, rv->created_ms);
-	GUARD(store_insert(s, "recovery insert"));
-	r = 0;
-out:
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
+	if (rv == NULL || rv->id == NULL || rv->holder == NULL ||
+	    rv->agent_der == NULL || rv->agent_der_len == 0 ||
+	    rv->agent_der_len > STORE_KMC_MAX_BLOB || rv->reason == NULL ||
+	    rv->requester == NULL || rv->requester_actor == NULL)
+		return gp_err_set(GP_ERR_INVALID, "recovery: id, holder, agent "
+		    "certificate, reason and requester are required");
+	return store_insertf(st, "recovery insert", "INSERT INTO "
+	    "kmc_recoveries (id, holder, reason, requester, requester_idn, "
+	    "requester_actor, agent_der, created_ms, status) VALUES (?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7, ?8, 'pending') ON CONFLICT DO NOTHING",
+	    "ttttttbi", rv->id, rv->holder, rv->reason, rv->requester,
+	    rv->requester_idn, rv->requester_actor,
+	    (const void *)rv->agent_der, rv->agent_der_len, rv->created_ms);
 }
 
 int
@@ -514,7 +446,6 @@ store_recovery_decide(store *st, const char *id, const char *status,
     const char *approver, const char *approver_actor, int64_t decided_ms)
 {
 	store_stmt *s = NULL;
-	const char *v[4];
 	int r = GP_ERR_INTERNAL;
 
 	store_lock(st);
@@ -522,15 +453,10 @@ store_recovery_decide(store *st, const char *id, const char *status,
 	ENSURE(id != NULL && status != NULL && approver != NULL &&
 	    (strcmp(status, "approved") == 0 || strcmp(status, "refused") == 0),
 	    GP_ERR_INVALID);
-	v[0] = id;
-	v[1] = status;
-	v[2] = approver;
-	v[3] = approver_actor;
-	GUARD(store_stmt_new(st, "UPDATE kmc_recoveries SET status = ?2, "
-	    "approver = ?3, approver_actor = ?4, decided_ms = ?5 WHERE id = ?1 "
-	    "AND status = 'pending'", &s));
-	store_kmc_bind(s, v, 4);
-	store_bind_int64(s, 5, decided_ms);
+	GUARD(store_stmt_newf(st, "recovery decide", &s, "UPDATE "
+	    "kmc_recoveries SET status = ?2, approver = ?3, approver_actor = "
+	    "?4, decided_ms = ?5 WHERE id = ?1 AND status = 'pending'",
+	    "tttti", id, status, approver, approver_actor, decided_ms));
 	GUARD(store_run(s, "recovery decide"));
 	ENSURE(store_changes(s) == 1, gp_err_set(GP_ERR_CONFLICT,
 	    "recovery %s: no longer pending (decided already)", id));

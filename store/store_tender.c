@@ -7,107 +7,10 @@
  * lost. Tendering is rare next to OCSP or time-stamps, so statements are
  * prepared per call except the paged scans, which the pager caches.
  */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/internal.h"
-
-/* Caps on what a row holds (the callers cap tighter). */
-#define STORE_TND_MAX_TEXT (64 * 1024)
-#define STORE_TND_MAX_BLOB (64 * 1024 * 1024)
-
-/* Prepares |sql| and binds the arguments |fmt| describes, one letter
- * each: 't' text (NULL binds NULL), 'i' int64, 'b' blob (pointer and
- * size_t length; NULL binds NULL). */
-static int
-store_tnd_vprepare(store *st, const char *what, store_stmt **out,
-    const char *sql, const char *fmt, va_list ap)
-{
-	store_stmt *s = NULL;
-	const char *t;
-	const void *b;
-	size_t bl;
-	int i, r = GP_ERR_INTERNAL;
-
-	*out = NULL;
-	GUARD(store_stmt_new(st, sql, &s));
-	for (i = 0; fmt[i] != '\0'; i++) {
-		switch (fmt[i]) {
-		case 't':
-			t = va_arg(ap, const char *);
-			if (t != NULL && strlen(t) > STORE_TND_MAX_TEXT) {
-				r = gp_err_set(GP_ERR_TOO_LARGE, "%s: a text "
-				    "field over %d bytes", what,
-				    STORE_TND_MAX_TEXT);
-				goto out;
-			}
-			store_bind_text(s, i + 1, t);
-			break;
-		case 'i':
-			store_bind_int64(s, i + 1, va_arg(ap, int64_t));
-			break;
-		case 'b':
-			b = va_arg(ap, const void *);
-			bl = va_arg(ap, size_t);
-			if (bl > STORE_TND_MAX_BLOB) {
-				r = gp_err_set(GP_ERR_TOO_LARGE, "%s: a blob "
-				    "over %d bytes", what, STORE_TND_MAX_BLOB);
-				goto out;
-			}
-			store_bind_blob(s, i + 1, b, bl);
-			break;
-		default:
-			r = gp_err_set(GP_ERR_INTERNAL, "%s: bind '%c'", what,
-			    fmt[i]);
-			goto out;
-		}
-	}
-	*out = s;
-	s = NULL; /* transferred */
-	r = 0;
-out:
-	store_stmt_done(s);
-	return r;
-}
-
-static int
-store_tnd_prepare(store *st, const char *what, store_stmt **out,
-    const char *sql, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = store_tnd_vprepare(st, what, out, sql, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-/* In the caller's transaction: runs the INSERT |sql| with the arguments
- * |fmt| describes (store_tnd_vprepare); |sql| ends in ON CONFLICT DO
- * NOTHING, so that a duplicate is GP_ERR_EXISTS (store_insert). */
-static int
-store_tnd_insert(store *st, const char *what, const char *sql,
-    const char *fmt, ...)
-{
-	store_stmt *s = NULL;
-	va_list ap;
-	int r;
-
-	store_lock(st);
-	GUARD(store_check_tx(st, what));
-	va_start(ap, fmt);
-	r = store_tnd_vprepare(st, what, &s, sql, fmt, ap);
-	va_end(ap);
-	GUARD(r);
-	GUARD(store_insert(s, what));
-	r = 0;
-out:
-	store_stmt_done(s);
-	store_unlock(st);
-	return r;
-}
 
 /* ---------------------------------------------------------------- */
 /* Tenders. */
@@ -151,7 +54,7 @@ store_tender_insert(store *st, const struct store_tender *t)
 	    t->spec == NULL || t->created_by == NULL || t->creator == NULL)
 		return gp_err_set(GP_ERR_INVALID, "tender: id, title, mode, "
 		    "spec, creator required");
-	return store_tnd_insert(st, "tender insert", "INSERT INTO tenders ("
+	return store_insertf(st, "tender insert", "INSERT INTO tenders ("
 	    STORE_TENDER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
 	    "?10, ?11, ?12) ON CONFLICT DO NOTHING", "tttiiitttitt", t->id,
 	    t->title, t->mode,
@@ -192,7 +95,7 @@ store_tender_get(store *st, const char *id, struct store_tender *out)
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
 	ENSURE(id != NULL, GP_ERR_INVALID);
-	GUARD(store_tnd_prepare(st, "tender get", &s, "SELECT "
+	GUARD(store_stmt_newf(st, "tender get", &s, "SELECT "
 	    STORE_TENDER_COLS " FROM tenders WHERE id = ?1", "t", id));
 	r = store_row(s, "tender get");
 	ENSURE(r != GP_ERR_NOT_FOUND, gp_err_set(GP_ERR_NOT_FOUND, "tender "
@@ -225,7 +128,7 @@ store_tender_list(store *st, const char *after, int64_t limit,
 	    GP_ERR_NOMEM);
 	store_lock(st);
 	/* Keyset paging on (created_ms, id); the spec is left out. */
-	r = store_tnd_prepare(st, "tender list", &s, after == NULL ?
+	r = store_stmt_newf(st, "tender list", &s, after == NULL ?
 	    "SELECT id, title, mode, deadline_ms, opening_ms, window_s, '', "
 	    "opening_serial, opening_key, created_ms, created_by, creator "
 	    "FROM tenders ORDER BY created_ms, id LIMIT ?1" :
@@ -278,7 +181,7 @@ store_tender_event_add(store *st, const struct store_tender_event *ev)
 	if (ev == NULL || ev->tender_id == NULL || ev->event == NULL)
 		return gp_err_set(GP_ERR_INVALID, "tender event: tender and "
 		    "event required");
-	return store_tnd_insert(st, "tender event", "INSERT INTO "
+	return store_insertf(st, "tender event", "INSERT INTO "
 	    "tender_events (tender_id, event, time_ms, actor, person, "
 	    "person_idn, details, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
 	    "?7, ?8) ON CONFLICT DO NOTHING", "ttitttti", ev->tender_id,
@@ -399,7 +302,7 @@ store_bid_insert(store *st, const struct store_bid *b)
 	    b->tst == NULL || b->receipt == NULL)
 		return gp_err_set(GP_ERR_INVALID, "bid: every field but "
 		    "recipients is required");
-	return store_tnd_insert(st, "bid insert", "INSERT INTO bids (id, "
+	return store_insertf(st, "bid insert", "INSERT INTO bids (id, "
 	    "tender_id, uscc, bidder, subject, signer_serial, sha256, size, "
 	    "arrival_ms, signing_time, path, recipients, created_ms, tst, "
 	    "receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
@@ -447,7 +350,7 @@ store_bid_one(store *st, const char *sql, const char *fmt, const char *a,
 
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
-	GUARD(store_tnd_prepare(st, what, &s, sql, fmt, a, b));
+	GUARD(store_stmt_newf(st, what, &s, sql, fmt, a, b));
 	r = store_row(s, what);
 	ENSURE(r != GP_ERR_NOT_FOUND, gp_err_set(GP_ERR_NOT_FOUND, "%s: no "
 	    "such bid", what));
@@ -545,7 +448,7 @@ store_bid_event_add(store *st, const struct store_bid_event *ev)
 	    ev->event == NULL)
 		return gp_err_set(GP_ERR_INVALID, "bid event: bid, tender and "
 		    "event required");
-	return store_tnd_insert(st, "bid event", "INSERT INTO bid_events "
+	return store_insertf(st, "bid event", "INSERT INTO bid_events "
 	    "(bid_id, tender_id, event, time_ms, by_bid, outcome, reason, "
 	    "details, created_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
 	    "?8, ?9, ?10) ON CONFLICT DO NOTHING", "tttittttib", ev->bid_id,
@@ -629,7 +532,7 @@ store_tender_record_add(store *st, const struct store_tender_record *rec)
 	    rec->version < 1)
 		return gp_err_set(GP_ERR_INVALID, "opening record: tender, "
 		    "version and DER required");
-	return store_tnd_insert(st, "opening record", "INSERT INTO "
+	return store_insertf(st, "opening record", "INSERT INTO "
 	    "tender_records (tender_id, version, der, signer, uscc, "
 	    "created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
 	    "tibtti",
@@ -647,7 +550,7 @@ store_tender_record_last(store *st, const char *tender_id,
 	memset(out, 0, sizeof(*out));
 	store_lock(st);
 	ENSURE(tender_id != NULL, GP_ERR_INVALID);
-	GUARD(store_tnd_prepare(st, "opening record", &s, "SELECT tender_id, "
+	GUARD(store_stmt_newf(st, "opening record", &s, "SELECT tender_id, "
 	    "version, der, signer, uscc, created_ms FROM tender_records WHERE "
 	    "tender_id = ?1 ORDER BY version DESC LIMIT 1", "t", tender_id));
 	r = store_row(s, "opening record");
