@@ -60,6 +60,9 @@ int token_exact_options(const char *cmd, int argc, char **argv,
 /* The user PIN of a token: from |pin_file|, else $GOVPKI_PIN, else asked
  * on the terminal with |prompt|; freed with gp_secret_free(). */
 int token_pin(const char *pin_file, const char *prompt, char **out) GP_WUR;
+/* The RFC 7512 URI "pkcs11:token=...;object=..." of key |label| on token
+ * |token| into |dst| (|len| bytes), each value pct-encoded (2.3). */
+void token_uri(char *dst, size_t len, const char *token, const char *label);
 int cmd_token_est_is(const char *sub);
 void cmd_token_est_help(FILE *f);
 /* `govpki ca crl ...` (cmd_crl.c); cmd_ca() dispatches "crl" here with

@@ -204,27 +204,33 @@ token_pin_file(const char *path, char **out)
 	return tok_pin_read(&src, out);
 }
 
-/* Pct-encodes |s| for a PKCS#11 URI value (RFC 7512 2.3). */
-static void
-token_uri_enc(char *dst, size_t dst_len, const char *s)
+void
+token_uri(char *dst, size_t len, const char *token, const char *label)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t n = 0;
+	const char *parts[2] = { token, label };
+	size_t n, i;
 	unsigned char c;
+	const char *p;
 
-	for (; *s != '\0' && n + 4 < dst_len; s++) {
-		c = (unsigned char)*s;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		    c == '_' || c == '~') {
-			dst[n++] = (char)c;
-		} else {
-			dst[n++] = '%';
-			dst[n++] = hex[c >> 4];
-			dst[n++] = hex[c & 15];
+	n = (size_t)snprintf(dst, len, "pkcs11:token=");
+	for (i = 0; i < 2 && n + 16 < len; i++) {
+		if (i == 1)
+			n += (size_t)snprintf(dst + n, len - n, ";object=");
+		for (p = parts[i]; *p != '\0' && n + 4 < len; p++) {
+			c = (unsigned char)*p;
+			if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+			    c == '_' || c == '~') {
+				dst[n++] = (char)c;
+			} else {
+				dst[n++] = '%';
+				dst[n++] = hex[c >> 4];
+				dst[n++] = hex[c & 15];
+			}
 		}
+		dst[n] = '\0';
 	}
-	dst[n] = '\0';
 }
 
 /* Writes |text| to |out| (created, never overwritten) or stdout. */
@@ -419,7 +425,7 @@ token_keygen(tok_ctx *ctx, const struct token_opts *o)
 {
 	enum tok_algo algo;
 	EVP_PKEY *pub = NULL;
-	char *pem = NULL, et[100], el[400], uri[520];
+	char *pem = NULL, uri[520];
 	int r;
 
 	if ((r = tok_algo_parse(o->algo, &algo)) != 0)
@@ -432,9 +438,7 @@ token_keygen(tok_ctx *ctx, const struct token_opts *o)
 	if (pem == NULL)
 		return cli_fail(gp_err_set(GP_ERR_CRYPTO, "public key PEM"),
 		    o->json);
-	token_uri_enc(et, sizeof(et), o->token);
-	token_uri_enc(el, sizeof(el), o->label);
-	snprintf(uri, sizeof(uri), "pkcs11:token=%s;object=%s", et, el);
+	token_uri(uri, sizeof(uri), o->token, o->label);
 	if (o->json)
 		cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s}", "token",
 		    o->token, "label", o->label, "algo", tok_algo_name(algo),

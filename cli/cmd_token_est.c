@@ -192,36 +192,6 @@ struct holder {
 	json_t *report;
 };
 
-/* Pct-encodes |s| for an RFC 7512 URI value. */
-static void
-holder_uri(char *dst, size_t len, const char *token, const char *label)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const char *parts[2] = { token, label };
-	size_t n, i;
-	unsigned char c;
-	const char *s;
-
-	n = (size_t)snprintf(dst, len, "pkcs11:token=");
-	for (i = 0; i < 2 && n + 16 < len; i++) {
-		if (i == 1)
-			n += (size_t)snprintf(dst + n, len - n, ";object=");
-		for (s = parts[i]; *s != '\0' && n + 4 < len; s++) {
-			c = (unsigned char)*s;
-			if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-			    c == '_' || c == '~') {
-				dst[n++] = (char)c;
-			} else {
-				dst[n++] = '%';
-				dst[n++] = hex[c >> 4];
-				dst[n++] = hex[c & 15];
-			}
-		}
-		dst[n] = '\0';
-	}
-}
-
 /* The message of a JSON error body, or the body's start. */
 static void
 holder_server_msg(const struct est_resp *rs, char *buf, size_t len)
@@ -531,7 +501,7 @@ holder_import(struct holder *h, const struct est_part *env,
 	    "certificate's"));
 	GUARD(tok_key_import(h->ctx, h->o->token, label, key));
 	GUARD(tok_cert_write(h->ctx, h->o->token, label, x));
-	holder_uri(uri, sizeof(uri), h->o->token, label);
+	token_uri(uri, sizeof(uri), h->o->token, label);
 	GUARD(tok_key_flags(h->ctx, uri, &fl));
 	json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:b, s:b}",
 	    "label", label, "serial", serial, "uri", uri, "sensitive",
@@ -569,7 +539,7 @@ holder_keys(struct holder *h, const char *op, X509 *cert, EVP_PKEY *key,
 	GUARD(tok_keygen(h->ctx, h->o->token, tlabel, TOK_ALGO_RSA_2048,
 	    &tpub));
 	made = 1;
-	holder_uri(uri, sizeof(uri), h->o->token, tlabel);
+	token_uri(uri, sizeof(uri), h->o->token, tlabel);
 	GUARD(tok_key_load(h->ctx, uri, &tkey));
 	ENSURE((n = X509_NAME_new()) != NULL &&
 	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
@@ -637,7 +607,7 @@ holder_signing_key(struct holder *h, char *label, size_t len,
 			break;
 	}
 	GUARD(r);
-	holder_uri(uri, sizeof(uri), h->o->token, label);
+	token_uri(uri, sizeof(uri), h->o->token, label);
 	GUARD(tok_key_load(h->ctx, uri, out));
 	r = 0;
 out:
@@ -666,7 +636,7 @@ holder_sign_json(struct holder *h, const char *label, X509 *cert)
 	json_t *o;
 
 	memset(&fl, 0, sizeof(fl));
-	holder_uri(uri, sizeof(uri), h->o->token, label);
+	token_uri(uri, sizeof(uri), h->o->token, label);
 	if (tok_key_flags(h->ctx, uri, &fl) != 0)
 		memset(&fl, 0, sizeof(fl));
 	serial = ca_serial_hex(cert);
@@ -803,7 +773,7 @@ holder_renew(struct holder *h)
 	GUARD(holder_login(h));
 	GUARD(holder_trust(h));
 	GUARD(holder_current(h, old_label, sizeof(old_label), &old));
-	holder_uri(uri, sizeof(uri), h->o->token, old_label);
+	token_uri(uri, sizeof(uri), h->o->token, old_label);
 	GUARD(tok_key_load(h->ctx, uri, &old_key));
 	GUARD(holder_signing_key(h, label, sizeof(label), &key));
 	/* RFC 7030 4.2.2: the subject of the certificate renewed. */
@@ -912,7 +882,7 @@ holder_decrypt(struct holder *h)
 		}
 		if (!match)
 			continue;
-		holder_uri(uri, sizeof(uri), h->o->token, l[i].label);
+		token_uri(uri, sizeof(uri), h->o->token, l[i].label);
 		if (tok_key_load(h->ctx, uri, &key) != 0)
 			continue;
 		ENSURE(CMS_decrypt(cms, key, l[i].cert, NULL, plain,

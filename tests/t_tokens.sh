@@ -40,6 +40,16 @@ for algo in ec-p256 ec-p384 rsa-2048; do
 		t_ok "keygen $algo prints a public key openssl reads"
 	else t_fail "keygen $algo" "$(tail -n 3 "$T_TMP/last.out")"; fi
 done
+# The URI keygen prints names the key, its values pct-encoded (RFC 7512
+# 2.3), and is one `token csr --key` takes as it is.
+if run "$GOVPKI" token keygen --token gpt --label "k sp/1" --algo ec-p256 \
+	--pin-file user.pin --json &&
+	u=$(t_jget "$T_TMP/last.out" 'j["uri"]') &&
+	[ "$u" = "pkcs11:token=gpt;object=k%20sp%2F1" ] &&
+	run "$GOVPKI" token csr --key "$u" --subject "/CN=uri" \
+		--pin-file user.pin --out uri.csr; then
+	t_ok "keygen prints the key's URI, pct-encoded, that csr takes ($u)"
+else t_fail "keygen URI" "${u:-} $(tail -n 3 "$T_TMP/last.out")"; fi
 t_refuse "keygen: label exists" "already exists" "$GOVPKI" token keygen \
 	--token gpt --label k-ec-p256 --algo ec-p256 --pin-file user.pin; keep
 t_refuse "keygen: bad algorithm is a usage error" "ec-p999" "$GOVPKI" token \
