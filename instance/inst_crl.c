@@ -6,11 +6,12 @@
  * crl.delta_s is set. The server's schedule and `govpki ca crl` both
  * generate through here, so both publish the same CRLs.
  *
- * Several nodes on one store: each CRL made is also put into the store
- * (store_pub_*), and every node makes its DIR/crl/<name>.crl the latest
- * one there (instance_crl_sync), so that all of them serve what the
- * holder of the CRL lease made. DIR/crl/<name>.number says which version
- * the file is.
+ * Several nodes on one shared store (store_shared: PostgreSQL): each CRL
+ * made is also put into the store (store_pub_*), and every node makes its
+ * DIR/crl/<name>.crl the latest one there (instance_crl_sync), so that
+ * all of them serve what the holder of the CRL lease made.
+ * DIR/crl/<name>.number says which version the file is. A SQLite store
+ * has one server, which serves its own files: nothing is copied.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -101,6 +102,8 @@ inst_crl_publish(struct instance *inst, const struct instance_crl *c,
 	int64_t part = 0;
 	int fd = -1, r, in_tx = 0;
 
+	if (!store_shared(inst->st))
+		return 0; /* one server: its file is the only copy needed */
 	ENSURE((buf = malloc(STORE_PUB_PART)) != NULL, GP_ERR_NOMEM);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	ENSURE(fd >= 0, gp_err_set(GP_ERR_IO, "%s: %s", path,
@@ -148,6 +151,8 @@ instance_crl_sync(struct instance *inst, const struct instance_crl *c,
 	int64_t number = 0, parts = 0, i;
 	int fd = -1, r;
 
+	if (!store_shared(inst->st))
+		return 0; /* nothing is published through a SQLite store */
 	ENSURE((path = instance_crl_path(inst, c)) != NULL &&
 	    (dir = gp_path_join(inst->cfg->dir, "crl")) != NULL,
 	    GP_ERR_NOMEM);

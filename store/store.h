@@ -70,6 +70,9 @@ void store_free(store *st);
 
 /* The backend's name: "SQLite" or "PostgreSQL". */
 const char *store_backend_name(store *st);
+/* 1 when processes of other machines may share the store (PostgreSQL:
+ * several nodes), 0 for a SQLite file, which one server uses. */
+int store_shared(store *st);
 
 /* The schema version after migrations. */
 int store_schema_version(store *st);

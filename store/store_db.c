@@ -155,6 +155,12 @@ store_backend_name(store *st)
 }
 
 int
+store_shared(store *st)
+{
+	return st->be == &store_pg_backend;
+}
+
+int
 store_schema_version(store *st)
 {
 	return st->version;

@@ -142,5 +142,10 @@ for _ in $(seq 1 100); do kill -0 "$T_LAST_PID" 2>/dev/null || break; sleep 0.1;
 n=$(sqlite3 -cmd '.timeout 10000' "$D/govpki.db" \
 	"SELECT count(*) FROM audit WHERE op='crl.issue' AND outcome='success' AND details LIKE '%\"delta\":%true%';")
 [ "${n:-0}" -ge 3 ] && t_ok "every delta CRL audited ($n)" || t_fail "every delta CRL audited" "$n records"
+# One server on a SQLite store serves its own files: no CRL is copied into
+# the store as well (that is for nodes sharing PostgreSQL, t_nodes.sh).
+n=$(t_sql "$D" "SELECT count(*) FROM published")
+[ "$n" = 0 ] && t_ok "no copy of the CRLs in the SQLite store" ||
+	t_fail "no copy of the CRLs in the SQLite store" "${n:-?} parts"
 t_check "audit log verifies" "$GOVPKI" audit verify --dir "$D"
 t_done crl
