@@ -31,6 +31,15 @@ trap t_cleanup EXIT INT TERM
 t_ok() { T_PASSED=$((T_PASSED + 1)); echo "ok - $1"; }
 t_fail() { T_FAILED=$((T_FAILED + 1)); echo "not ok - $1: $2"; }
 
+# t_flip FILE OFFSET: inverts the byte at OFFSET, so the file changes
+# whatever it held there (writing a fixed byte leaves 1 file in 256 as it was).
+t_flip() {
+	python3 -c 'import sys
+p, i = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(i); b = f.read(1); f.seek(i); f.write(bytes([b[0] ^ 0xff]))' "$1" "$2"
+}
+
 # t_check NAME CMD...: passes when CMD exits 0.
 t_check() {
 	local name=$1; shift

@@ -61,7 +61,7 @@ SERIAL2=$(openssl x509 -in sign2.pem -noout -serial | cut -d= -f2 | tr 'A-F' 'a-
 
 head -c 300000 /dev/urandom >doc.bin
 cp doc.bin changed.bin
-printf 'Z' | dd of=changed.bin bs=1 seek=1234 conv=notrunc 2>/dev/null
+t_flip changed.bin 1234
 
 # vfy NAME WANT_EXIT PATTERN ARGS...: govpki verify's exit and output.
 vfy() {

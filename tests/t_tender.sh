@@ -276,7 +276,7 @@ for r in unknown_tender unsigned unencrypted replay stale missing_recipient sign
 	[ "$n" -ge 1 ] || { t_fail "refusal $r audited" "no record"; continue; }
 	t_ok "refusal $r audited"
 done
-printf 'X' | dd of="$D/tenders/$ID/bids/$BID3B.p7m" bs=1 seek=2000 conv=notrunc 2>/dev/null
+t_flip "$D/tenders/$ID/bids/$BID3B.p7m" 2000
 s=$(as_role agent -o req.body -w '%{http_code}' -X POST "$ADM/api/v1/tenders/$ID/open")
 [ "$s" = 200 ] && t_ok "the agent asks to open at the opening time" || t_fail "open request" "status $s $(head -c 300 req.body)"
 s=$(as_role agent -o one.body -w '%{http_code}' -X POST "$ADM/api/v1/tenders/$ID/approve-open")
