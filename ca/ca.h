@@ -484,6 +484,16 @@ int ca_cert_history_json(store *st, const char *serial, json_t *obj)
 
 /* Who generates a CRL, for its audit record; every field may be NULL
  * except |actor| and |role|. */
+/* A lease the generator must hold when its CRL commits (ca_crl_generate):
+ * the commit's transaction renews it (store_lease_take), and a generator
+ * that lost it, stalled past its expiry while another node took it over,
+ * commits nothing and discards the CRL it built (GP_ERR_CONFLICT). */
+struct ca_crl_lease {
+	const char *name;
+	const char *holder;
+	int64_t ttl_ms;
+};
+
 struct ca_crl_spec {
 	store *st;
 	audit *audit;
@@ -500,6 +510,7 @@ struct ca_crl_spec {
 	const char *role;
 	const char *request_id;
 	const char *client;
+	const struct ca_crl_lease *lease; /* NULL: none (the CLI, on demand) */
 };
 
 struct ca_crl_info {
@@ -520,7 +531,9 @@ struct ca_crl_info {
  * scratch file beside out_path and hashed from there. Generators of one
  * out_path are serialised with a lock file, across processes. The new
  * number and the "crl.issue" audit record commit in one transaction before
- * the file is renamed into place; a failure is audited as such. */
+ * the file is renamed into place; a failure is audited as such. With
+ * |spec->lease|, that transaction also renews the lease, and a generator
+ * that no longer holds it commits nothing (ca_crl_lease). */
 int ca_crl_generate(const struct ca_crl_spec *spec, struct ca_crl_info *out)
     GP_WUR;
 

@@ -460,6 +460,25 @@ crl_event(struct audit_event *ev, const struct ca_crl_spec *spec,
 	ev->details = details;
 }
 
+/* In the commit's transaction: renews |spec->lease|, or refuses when it
+ * is another holder's now. */
+static int
+crl_fence(const struct ca_crl_spec *spec)
+{
+	const struct ca_crl_lease *l = spec->lease;
+	struct store_lease prev;
+	int r, held = 0;
+
+	GUARD(store_lease_take(spec->st, l->name, l->holder, gp_now_ms(),
+	    l->ttl_ms, &held, &prev));
+	ENSURE(held, gp_err_set(GP_ERR_CONFLICT, "CRL %s: the %s lease "
+	    "passed from %s to %s while this CRL was made; it is discarded",
+	    spec->issuer, l->name, l->holder, prev.holder));
+	r = 0;
+out:
+	return r;
+}
+
 /* Commits the new number with its audit record, both or neither. */
 static int
 crl_commit(const struct ca_crl_spec *spec, int64_t number, int64_t gen,
@@ -473,6 +492,8 @@ crl_commit(const struct ca_crl_spec *spec, int64_t number, int64_t gen,
 
 	GUARD(store_begin(spec->st));
 	in_tx = 1;
+	if (spec->lease != NULL)
+		GUARD(crl_fence(spec));
 	ca_crl_meta_key(spec->issuer, "number", key, sizeof(key));
 	GUARD(crl_meta_i64(spec->st, key, &last));
 	/* The lock file serialises generators; this catches a store shared

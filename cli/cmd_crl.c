@@ -81,7 +81,7 @@ cmd_ca_crl(int argc, char **argv)
 	memset(&who, 0, sizeof(who));
 	who.actor = inst->actor;
 	who.role = "local";
-	GUARD(instance_crl_generate(inst, crl, &who, &info));
+	GUARD(instance_crl_generate(inst, crl, &who, NULL, &info));
 	if (json)
 		cli_print_json(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
 		    "ca", which, "file", path, "number",

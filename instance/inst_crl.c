@@ -200,7 +200,8 @@ out:
 
 int
 instance_crl_generate(struct instance *inst, const struct instance_crl *c,
-    const struct instance_who *who, struct ca_crl_info *info)
+    const struct instance_who *who, const struct ca_crl_lease *lease,
+    struct ca_crl_info *info)
 {
 	struct ca_crl_spec spec;
 	char *dir = NULL, *path = NULL, *fresh = NULL;
@@ -237,6 +238,7 @@ instance_crl_generate(struct instance *inst, const struct instance_crl *c,
 	spec.role = who->role;
 	spec.request_id = who->request_id;
 	spec.client = who->client;
+	spec.lease = lease;
 	GUARD(ca_crl_generate(&spec, info));
 	GUARD(inst_crl_publish(inst, c, path, info->number));
 	r = 0;

@@ -210,10 +210,14 @@ char *instance_crl_path(const struct instance *inst,
     const struct instance_crl *c);
 /* Generates CRL |c| now (ca_crl_generate): a full CRL names its delta
  * (freshestCRL, under public_url) when there are deltas; a delta's
- * nextUpdate is two crl.delta_s periods ahead. GP_ERR_INVALID for a delta
- * while deltas are off; GP_ERR_LOGIN_REQUIRED without the key. */
+ * nextUpdate is two crl.delta_s periods ahead. |lease|: the lease the
+ * schedule of several nodes holds, renewed as the CRL commits (NULL from
+ * the CLI and on demand). GP_ERR_INVALID for a delta while deltas are off;
+ * GP_ERR_LOGIN_REQUIRED without the key; GP_ERR_CONFLICT when |lease| was
+ * lost meanwhile (nothing committed or published). */
 int instance_crl_generate(struct instance *inst, const struct instance_crl *c,
-    const struct instance_who *who, struct ca_crl_info *info) GP_WUR;
+    const struct instance_who *who, const struct ca_crl_lease *lease,
+    struct ca_crl_info *info) GP_WUR;
 /* Makes DIR/crl/<name>.crl the latest version of CRL |c| the store holds
  * (instance_crl_generate puts every one there) when it is newer than
  * |*have|, the version this process last wrote or found (0: read it from

@@ -127,6 +127,12 @@ struct srv_lctx {
 
 struct srv {
 	struct instance *inst;
+	/* This process among the nodes of a shared store (srv_node.c):
+	 * "<node>/<run id>", the holder of its leases; whether it holds its
+	 * node name's lease, and whether a renewal found it lost. */
+	char holder[64];
+	int node_leased;
+	int node_lost;
 	struct srv_lctx lctx[SRV_LISTENERS];
 	struct MHD_Daemon *d[SRV_LISTENERS];
 	char *listen[SRV_LISTENERS]; /* "host:port" as bound */
@@ -378,6 +384,15 @@ int srv_h_crl_generate(struct srv_req *rq, const char *url);
  * srv_pki_free() accepts a server where init failed or never ran. */
 int srv_pki_init(struct srv *s) GP_WUR;
 void srv_pki_free(struct srv *s);
+/* srv_node.c: this process's holder name and, on a shared store, its node
+ * name's lease: taken before anything else starts (waiting out the lease
+ * of a run of this node that died; GP_ERR_EXISTS, audited, when another
+ * live process has the name), renewed by srv_lease_tick() on the CRL
+ * schedule's thread before it calls srv_crl_tick(), released by
+ * srv_node_free(), which accepts a server where init failed. */
+int srv_node_init(struct srv *s) GP_WUR;
+void srv_lease_tick(struct srv *s);
+void srv_node_free(struct srv *s);
 /* Called about once a second on the CRL schedule's thread (srv_tick.c):
  * generates each CRL when its interval has passed, its nextUpdate draws
  * near, or a certificate status changed (any process; seen through the

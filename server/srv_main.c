@@ -512,6 +512,8 @@ server_run(struct instance *inst, const struct server_opts *opts)
 	    opts->https_listen : inst->cfg->https_listen;
 	ENSURE(http != NULL && https != NULL, GP_ERR_CONFIG);
 
+	/* First: a second process under this node's name stops here. */
+	GUARD(srv_node_init(&s));
 	GUARD(srv_tls_load(&s));
 	GUARD(srv_trust_init(&s));
 	GUARD(srv_tsa_init(&s));
@@ -539,12 +541,12 @@ server_run(struct instance *inst, const struct server_opts *opts)
 		GUARD(srv_start(&s, SRV_EST, opts->est_listen, conn_limit));
 	GUARD(srv_ticker_start(&s, SRV_GUARD_TICK_MS, srv_guard_tick,
 	    "the guard", &s.guard));
-	GUARD(srv_ticker_start(&s, SRV_CRL_TICK_MS, srv_crl_tick,
+	GUARD(srv_ticker_start(&s, SRV_CRL_TICK_MS, srv_lease_tick,
 	    "the CRL schedule", &s.crl_tick));
 
-	details = json_pack("{s:s, s:s, s:s?, s:s}", "http", http, "https",
-	    https, "est", opts != NULL ? opts->est_listen : NULL, "node",
-	    inst->node);
+	details = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "http", http,
+	    "https", https, "est", opts != NULL ? opts->est_listen : NULL,
+	    "node", inst->node, "run", s.holder);
 	GUARD(srv_audit_local(&s, "server.start", "success", details));
 	GUARD(srv_audit_checkpoint(&s, 0)); /* seals a crashed run's records */
 	/* From now on the checkpoint thread alone signs, until shutdown. */
@@ -608,6 +610,7 @@ out:
 	srv_tender_free(&s); /* after the daemons stopped */
 	srv_est_free(&s); /* after the daemons stopped */
 	srv_tls_free(&s);
+	srv_node_free(&s); /* last: the name is this process's until here */
 	if (mask_set)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (mu >= 2)

@@ -28,10 +28,13 @@
  * (store_lease_take, renewed each tick, SRV_CRL_LEASE_MS long) runs the
  * schedule; a node that takes it over from another (which died, or
  * released it at shutdown) records that in the audit log ("crl.lease").
- * The holder is this process, "<node>/<random run id>", not the node name
- * alone: two processes given one --node by mistake are still two holders,
- * and a restarted node takes over from its own previous run only once
- * that run's lease has expired or been released.
+ * The holder is this process, "<node>/<random run id>" (srv_node.c), not
+ * the node name alone: a restarted node takes over from its own previous
+ * run only once that run's lease has expired or been released. The CRL's
+ * own transaction renews the lease (ca_crl_lease): a holder that stalled
+ * while another took the lease over discards the CRL it was making.
+ * A SQLite store is one server's (the instance lock): there is no lease,
+ * and no write each tick.
  * Every node, holder or not, makes its files the latest CRLs the store
  * holds (instance_crl_sync), so all of them serve what the holder made.
  */
@@ -77,16 +80,17 @@ struct srv_crl {
 	int64_t change_seen[INSTANCE_CRLS]; /* when a new status gen was seen */
 	int64_t retry_at[INSTANCE_CRLS];    /* after a failure */
 	int64_t have[INSTANCE_CRLS];        /* the version DIR/crl holds */
-	char holder[64];                    /* "<node>/<run>": this process */
 	int held;                           /* this node holds the lease */
 	int lease_failing;                  /* the last attempt failed */
 };
 
-/* Generates CRL |c| of |inst| now, as |actor|. */
+/* Generates CRL |c| of |inst| now, as |actor|; |lease|: the schedule's,
+ * held until the CRL commits, or NULL. */
 static int
 srv_crl_make(struct instance *inst, const struct instance_crl *c,
     const char *actor, const char *role, const char *request_id,
-    const char *client, struct ca_crl_info *info)
+    const char *client, const struct ca_crl_lease *lease,
+    struct ca_crl_info *info)
 {
 	struct instance_who who;
 
@@ -95,7 +99,7 @@ srv_crl_make(struct instance *inst, const struct instance_crl *c,
 	who.role = role;
 	who.request_id = request_id;
 	who.client = client;
-	return instance_crl_generate(inst, c, &who, info);
+	return instance_crl_generate(inst, c, &who, lease, info);
 }
 
 int
@@ -103,14 +107,9 @@ srv_pki_init(struct srv *s)
 {
 	struct instance *inst = s->inst;
 	struct ca_ocsp_conf oc;
-	uint8_t run[4];
 	int r;
 
 	ENSURE((s->crl = calloc(1, sizeof(*s->crl))) != NULL, GP_ERR_NOMEM);
-	GUARD(gp_random(run, sizeof(run)));
-	/* A node name has at most 63 bytes: keep 54 of them, then 9. */
-	snprintf(s->crl->holder, sizeof(s->crl->holder), "%.54s/%02x%02x%02x"
-	    "%02x", inst->node, run[0], run[1], run[2], run[3]);
 	ENSURE(inst->key[GP_KEY_OCSP] != NULL, gp_err_set(
 	    GP_ERR_LOGIN_REQUIRED, "OCSP: the responder key is not loaded"));
 	memset(&oc, 0, sizeof(oc));
@@ -143,13 +142,17 @@ srv_crl_lease(struct srv *s, int *out_held)
 	int r, in_tx = 0, held = 0;
 
 	*out_held = 0;
+	if (!store_shared(inst->st)) {
+		*out_held = 1; /* the instance lock's holder: this server */
+		return 0;
+	}
 	GUARD(store_begin(inst->st));
 	in_tx = 1;
-	GUARD(store_lease_take(inst->st, SRV_CRL_LEASE, s->crl->holder, now,
+	GUARD(store_lease_take(inst->st, SRV_CRL_LEASE, s->holder, now,
 	    SRV_CRL_LEASE_MS, &held, &prev));
-	if (held && strcmp(prev.holder, s->crl->holder) != 0) {
+	if (held && strcmp(prev.holder, s->holder) != 0) {
 		ENSURE((d = json_pack("{s:s, s:s, s:s?, s:I}", "node",
-		    inst->node, "holder", s->crl->holder, "from",
+		    inst->node, "holder", s->holder, "from",
 		    prev.holder[0] != '\0' ? prev.holder : NULL,
 		    "from_expired_ms", (json_int_t)prev.expires_ms)) != NULL,
 		    GP_ERR_NOMEM);
@@ -166,13 +169,13 @@ srv_crl_lease(struct srv *s, int *out_held)
 	GUARD(store_commit(inst->st));
 	if (held && !s->crl->held)
 		gp_log(GP_LOG_INFO, "CRL lease: %s runs the CRL schedule%s%s",
-		    s->crl->holder, prev.holder[0] != '\0' &&
-		    strcmp(prev.holder, s->crl->holder) != 0 ?
+		    s->holder, prev.holder[0] != '\0' &&
+		    strcmp(prev.holder, s->holder) != 0 ?
 		    ", taken over from " : "", strcmp(prev.holder,
-		    s->crl->holder) != 0 ? prev.holder : "");
+		    s->holder) != 0 ? prev.holder : "");
 	else if (!held && s->crl->held)
 		gp_log(GP_LOG_WARN, "CRL lease: %s lost it to %s",
-		    s->crl->holder, prev.holder);
+		    s->holder, prev.holder);
 	*out_held = held;
 	r = 0;
 out:
@@ -189,10 +192,10 @@ srv_crl_lease_release(struct srv *s)
 {
 	store *st = s->inst->st;
 
-	if (s->crl == NULL || !s->crl->held)
+	if (s->crl == NULL || !s->crl->held || !store_shared(st))
 		return;
 	if (store_begin(st) != 0 || store_lease_release(st, SRV_CRL_LEASE,
-	    s->crl->holder, gp_now_ms()) != 0 || store_commit(st) != 0) {
+	    s->holder, gp_now_ms()) != 0 || store_commit(st) != 0) {
 		store_rollback(st);
 		gp_log(GP_LOG_WARN, "CRL lease: not released (another node "
 		    "takes it once it expires): %s", gp_err_detail());
@@ -284,6 +287,8 @@ srv_crl_tick(struct srv *s)
 	struct instance *inst = s->inst;
 	const struct instance_crl *c;
 	struct ca_crl_info info;
+	struct ca_crl_lease lease = {SRV_CRL_LEASE, s->holder,
+	    SRV_CRL_LEASE_MS};
 	int64_t now = (int64_t)time(NULL), gen;
 	const char *why;
 	int i, held = 0;
@@ -318,7 +323,8 @@ srv_crl_tick(struct srv *s)
 		if ((why = srv_crl_due(s, i, now, gen)) == NULL)
 			continue;
 		if (srv_crl_make(inst, c, inst->actor[0] != '\0' ?
-		    inst->actor : "server", "system", NULL, NULL, &info) != 0) {
+		    inst->actor : "server", "system", NULL, NULL,
+		    store_shared(inst->st) ? &lease : NULL, &info) != 0) {
 			gp_log(GP_LOG_ERROR, "CRL %s (%s): %s", c->name, why,
 			    gp_err_detail());
 			s->crl->retry_at[i] = now + SRV_CRL_RETRY_S;
@@ -725,7 +731,7 @@ srv_h_crl_generate(struct srv_req *rq, const char *url)
 	    GP_ERR_INVALID, "ca: must be \"ca\", \"ca-delta\" or \"root\""));
 	GUARD(srv_crl_make(rq->srv->inst, c, rq->who != NULL ?
 	    rq->who->actor : "unknown", rq->who != NULL ? rq->who->role :
-	    "unknown", rq->request_id, rq->client, &info));
+	    "unknown", rq->request_id, rq->client, NULL, &info));
 	srv_metrics_signature(c->issuer);
 	GUARD(srv_reply_json(rq, 200, json_pack("{s:s, s:I, s:I, s:I, s:I, "
 	    "s:I}", "ca", which, "number", (json_int_t)info.number, "entries",

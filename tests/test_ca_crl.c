@@ -11,7 +11,8 @@
  * for a release), with a critical deltaCRLIndicator, and freshestCRL in
  * the full CRL that points at them; a certificate held, then revoked by
  * ca_revoke(), listed in the delta and the full CRL as revoked since the
- * hold's start, as its status history says.
+ * hold's start, as its status history says; a generator that lost the
+ * CRL lease of several nodes while building commits nothing.
  */
 #include <openssl/x509v3.h>
 
@@ -415,6 +416,70 @@ test_hold_then_revoke(void)
 	X509_CRL_free(crl);
 }
 
+static int
+count_fence_failures(void *arg, const struct store_audit_row *row)
+{
+	if (strcmp(row->op, "crl.issue") == 0 &&
+	    strcmp(row->outcome, "failure") == 0 && row->object != NULL &&
+	    strcmp(row->object, "fence") == 0)
+		(*(int *)arg)++;
+	return 0;
+}
+
+/* Several nodes: a generator that holds the CRL lease renews it as its CRL
+ * commits; one that lost it meanwhile (stalled past its expiry while
+ * another node took it over) commits nothing: the number, the file and
+ * the new holder's lease stay, and the failure is audited. */
+static void
+test_lease_fence(void)
+{
+	struct ca_crl_lease l = {"crl", "n1/00000001", 10000};
+	struct ca_crl_spec s;
+	struct ca_crl_info info;
+	struct store_lease cur, prev;
+	char out[128], key[64], *num = NULL;
+	int held = 0, failures = 0;
+	X509_CRL *crl;
+
+	snprintf(out, sizeof(out), "%s/fence.crl", fx.dir);
+	ca_crl_meta_key("fence", "number", key, sizeof(key));
+	spec_init(&s, out);
+	s.issuer = "fence";
+	s.lease = &l;
+	CHECK_EQ(ca_crl_generate(&s, &info), 0);
+	CHECK_EQ(info.number, 1);
+	CHECK_EQ(store_lease_get(fx.st, "crl", &cur), 0);
+	CHECK_STR(cur.holder, "n1/00000001");
+	CHECK(cur.expires_ms > gp_now_ms());
+	/* n1 stalls past the expiry; n2 takes the lease over. */
+	CHECK_EQ(store_begin(fx.st), 0);
+	CHECK_EQ(store_lease_take(fx.st, "crl", "n2/00000002",
+	    cur.expires_ms, 10000, &held, &prev), 0);
+	CHECK_EQ(store_commit(fx.st), 0);
+	CHECK_EQ(held, 1);
+	CHECK_EQ(ca_crl_generate(&s, &info), GP_ERR_CONFLICT);
+	CHECK_CONTAINS(gp_err_detail(), "n2/00000002");
+	CHECK_EQ(store_meta_get(fx.st, key, &num), 0);
+	CHECK_STR(num, "1");
+	free(num);
+	num = NULL;
+	crl = crl_load(out);
+	CHECK(crl != NULL && crl_number(crl) == 1);
+	X509_CRL_free(crl);
+	CHECK_EQ(store_lease_get(fx.st, "crl", &cur), 0);
+	CHECK_STR(cur.holder, "n2/00000002");
+	CHECK_EQ(store_audit_scan(fx.st, 0, 0, count_fence_failures,
+	    &failures), 0);
+	CHECK_EQ(failures, 1);
+	/* The holder makes the next one. */
+	l.holder = "n2/00000002";
+	CHECK_EQ(ca_crl_generate(&s, &info), 0);
+	CHECK_EQ(info.number, 2);
+	crl = crl_load(out);
+	CHECK(crl != NULL && crl_number(crl) == 2);
+	X509_CRL_free(crl);
+}
+
 int
 main(void)
 {
@@ -429,6 +494,7 @@ main(void)
 	RUN(test_delta);
 	RUN(test_audited);
 	RUN(test_hold_then_revoke);
+	RUN(test_lease_fence);
 	pki_teardown(&fx);
 	return test_done("ca_crl");
 }
