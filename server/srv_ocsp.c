@@ -37,6 +37,8 @@
  * and no write each tick.
  * Every node, holder or not, makes its files the latest CRLs the store
  * holds (instance_crl_sync), so all of them serve what the holder made.
+ * A CRL committed but never published (its maker died in between) is
+ * replaced by a new one from the holder (srv_crl_unpublished).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +57,9 @@
 
 /* Regenerate this long before nextUpdate at the latest. */
 #define SRV_CRL_MARGIN_S 60
+/* Several nodes: a CRL's maker publishes it within this long of its
+ * thisUpdate, or the lease holder makes another (srv_crl_unpublished). */
+#define SRV_CRL_PUBLISH_S 10
 /* After a failed generation, wait this long before trying again. */
 #define SRV_CRL_RETRY_S 30
 /* A CRL of a few million entries is a few hundred MB: the cap on the file
@@ -236,6 +241,33 @@ srv_crl_meta(struct instance *inst, const struct instance_crl *c,
 	return srv_meta_i64(inst->st, key);
 }
 
+/* Several nodes: whether the last CRL |c| committed (its number in the
+ * store's meta) never reached the store's published copies, its maker
+ * having died between the two steps (or failed at the second): the nodes
+ * would serve the one before it until the next is due. A maker has
+ * SRV_CRL_PUBLISH_S past the CRL's thisUpdate to publish it; after that
+ * the lease holder makes another. */
+static int
+srv_crl_unpublished(struct srv *s, const struct instance_crl *c, int64_t now)
+{
+	struct instance *inst = s->inst;
+	int64_t last, made, pub = 0, parts = 0;
+
+	last = srv_crl_meta(inst, c, "base_number");
+	made = srv_crl_meta(inst, c, "this_update");
+	if (c->delta) {
+		/* A delta was last only when the sequence went past its base. */
+		if (srv_crl_meta(inst, c, "number") == last)
+			return 0;
+		last = srv_crl_meta(inst, c, "number");
+		made = srv_crl_meta(inst, c, "delta_this_update");
+	}
+	if (last == 0 || now < made + SRV_CRL_PUBLISH_S ||
+	    store_pub_latest(inst->st, c->name, &pub, &parts) != 0)
+		return 0;
+	return pub < last;
+}
+
 /* Why CRL |i| is due now, or NULL. |gen| is the store's status generation.
  * A status change is published within crl.delay_s by the delta when there
  * are deltas, else by a new full CRL; full CRLs also follow their schedule,
@@ -260,6 +292,8 @@ srv_crl_due(struct srv *s, int i, int64_t now, int64_t gen)
 	free(path);
 	if (!have)
 		return "missing";
+	if (store_shared(inst->st) && srv_crl_unpublished(s, c, now))
+		return "made but not published";
 	if (gen != srv_crl_meta(inst, c, "gen") && c->delta == deltas) {
 		if (s->crl->change_seen[i] == 0)
 			s->crl->change_seen[i] = now;

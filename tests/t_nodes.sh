@@ -228,12 +228,29 @@ crl_has "$OTHER" "$SER3" && t_fail "no CRL lists the revocation yet" "node $OTHE
 sql "UPDATE leases SET expires_ms = 0 WHERE name = 'crl'" >/dev/null
 for _ in $(seq 1 20); do [ "$(holder)" != intruder ] && break; sleep 0.5; done
 H3=$(holder)
+H3I=${H3#n}
 n=$(sql "SELECT count(*) FROM audit WHERE op = 'crl.lease' AND details::json->>'from' = 'intruder' AND details::json->>'node' = '$H3'")
 case $H3 in n1|n2|n3) [ "$n" = 1 ] ;; *) false ;; esac &&
 	t_ok "once free, node ${H3#n} takes the lease (audited)" || t_fail "once free, a node takes the lease" "holder '$H3', $n records"
 for _ in $(seq 1 30); do crl_has "$OTHER" "$SER3" && break; sleep 1; done
 crl_has "$OTHER" "$SER3" && t_ok "and its CRL lists the revocation, served by node $OTHER" ||
 	t_fail "its CRL lists the revocation, served by node $OTHER" "no"
+
+# --- a CRL made but never published ----------------------------------------
+# Its maker died between committing it and copying it into the store (here
+# the copy is taken away): the nodes would serve the CRL before it. The
+# holder makes another once the maker's time to publish has passed.
+N1=$(crlnum)
+n=$(sql "WITH d AS (DELETE FROM published WHERE name = 'ca' RETURNING 1) SELECT count(*) FROM d")
+[ "${n:-0}" -ge 1 ] && t_ok "CRL $N1 is committed but its published copy is gone ($n parts)" ||
+	t_fail "the published copy of CRL $N1 is taken away" "$n parts"
+pubnum() { sql "SELECT coalesce(max(number), 0) FROM published WHERE name = 'ca'"; }
+for _ in $(seq 1 40); do [ "$(pubnum)" -gt "${N1:-0}" ] 2>/dev/null && break; sleep 0.5; done
+P1=$(pubnum)
+[ -n "$N1" ] && [ "$P1" -gt "$N1" ] && [ "$(crlnum)" = "$P1" ] &&
+	grep -q "made but not published" "$T_TMP/n$H3I.err" &&
+	t_ok "the holder makes CRL $P1 in its place and publishes it" ||
+	t_fail "the holder makes another CRL in its place" "committed $N1 -> $(crlnum), published $P1; $(grep 'CRL ca' "$T_TMP/n$H3I.err" | tail -n 2)"
 
 # --- a second process with the holder's node name ---------------------------
 # A node name is one process's (its lease, "node/NAME"): a copy of the
