@@ -102,6 +102,13 @@ t_sql() {
 		sqlite3 -cmd '.timeout 10000' "$1/govpki.db" "$2"
 	fi
 }
+# t_sqlj DIR SQL EXPR: a Python expression (on j) over the JSON text of
+# the one value SQL selects (e.g. the details of an audit record), alike on
+# both backends (json_extract() gives 1 on SQLite where PostgreSQL's gives
+# true).
+t_sqlj() {
+	t_sql "$1" "$2" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$3" 2>/dev/null
+}
 # t_store_url DIR: the PostgreSQL store.url of DIR's govpki.json; empty
 # for a SQLite store.
 t_store_url() {
