@@ -109,6 +109,11 @@ t_sql() {
 t_sqlj() {
 	t_sql "$1" "$2" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$3" 2>/dev/null
 }
+# t_sqljs DIR SQL EXPR: the same over every value SQL selects, one row a
+# line, as the list js (e.g. sums over the aggregated records' kinds).
+t_sqljs() {
+	t_sql "$1" "$2" | python3 -c 'import json,sys; js=[json.loads(l) for l in sys.stdin if l.strip()]; print(eval(sys.argv[1]))' "$3" 2>/dev/null
+}
 # t_store_url DIR: the PostgreSQL store.url of DIR's govpki.json; empty
 # for a SQLite store.
 t_store_url() {
