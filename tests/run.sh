@@ -55,7 +55,7 @@ done
 # t_cli, t_tokens and t_install make no instance.
 for t in t_docs.sh t_sign.sh t_verify.sh t_usbkey.sh t_admin.sh t_est.sh \
 	t_tender.sh t_status.sh t_audit.sh t_audit_key.sh t_ocsp.sh t_crl.sh t_tsa.sh t_ca.sh \
-	t_tender_bidder.sh t_instance.sh t_server.sh t_robust.sh; do
+	t_tender_bidder.sh t_instance.sh t_server.sh t_robust.sh t_sig_fetch.sh; do
 	run_one "$t (PostgreSQL)" env GOVPKI_TEST_STORE=pg bash "tests/$t"
 done
 echo "$passed passed, $failed failed"
