@@ -114,6 +114,20 @@ t_sqlj() {
 t_sqljs() {
 	t_sql "$1" "$2" | python3 -c 'import json,sys; js=[json.loads(l) for l in sys.stdin if l.strip()]; print(eval(sys.argv[1]))' "$3" 2>/dev/null
 }
+# t_dump DIR FILE: everything DIR's store holds, into FILE, for a search
+# of what must not be stored: SQLite's file (and its WAL), or PostgreSQL's
+# pg_dump of the database. Fails when it cannot, or FILE comes out empty.
+t_dump() {
+	local url
+	url=$(t_store_url "$1")
+	if [ -n "$url" ]; then
+		pg_dump --data-only "$url" >"$2" || return 1
+	else
+		cat "$1/govpki.db" >"$2" || return 1
+		[ ! -e "$1/govpki.db-wal" ] || cat "$1/govpki.db-wal" >>"$2" || return 1
+	fi
+	[ -s "$2" ]
+}
 # t_store_url DIR: the PostgreSQL store.url of DIR's govpki.json; empty
 # for a SQLite store.
 t_store_url() {
