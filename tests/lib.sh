@@ -95,13 +95,107 @@ EOF
 # ("|" between columns, no header).
 t_sql() {
 	local url
-	url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("store",{}).get("url",""))' \
-		"$1/govpki.json" 2>/dev/null)
+	url=$(t_store_url "$1")
 	if [ -n "$url" ]; then
-		psql "$url" -X -q -tA -v ON_ERROR_STOP=1 -c "$2"
+		PGOPTIONS="-c client_min_messages=warning" psql "$url" -X -q -tA -v ON_ERROR_STOP=1 -c "$2"
 	else
 		sqlite3 -cmd '.timeout 10000' "$1/govpki.db" "$2"
 	fi
+}
+# t_sqlj DIR SQL EXPR: a Python expression (on j) over the JSON text of
+# the one value SQL selects (e.g. the details of an audit record), alike on
+# both backends (json_extract() gives 1 on SQLite where PostgreSQL's gives
+# true).
+t_sqlj() {
+	t_sql "$1" "$2" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$3" 2>/dev/null
+}
+# t_sqljs DIR SQL EXPR: the same over every value SQL selects, one row a
+# line, as the list js (e.g. sums over the aggregated records' kinds).
+t_sqljs() {
+	t_sql "$1" "$2" | python3 -c 'import json,sys; js=[json.loads(l) for l in sys.stdin if l.strip()]; print(eval(sys.argv[1]))' "$3" 2>/dev/null
+}
+# t_dump DIR FILE: everything DIR's store holds, into FILE, for a search
+# of what must not be stored: SQLite's file (and its WAL), or PostgreSQL's
+# pg_dump of the database. Fails when it cannot, or FILE comes out empty.
+t_dump() {
+	local url
+	url=$(t_store_url "$1")
+	if [ -n "$url" ]; then
+		pg_dump --data-only "$url" >"$2" || return 1
+	else
+		cat "$1/govpki.db" >"$2" || return 1
+		[ ! -e "$1/govpki.db-wal" ] || cat "$1/govpki.db-wal" >>"$2" || return 1
+	fi
+	[ -s "$2" ]
+}
+# t_store_url DIR: the PostgreSQL store.url of DIR's govpki.json; empty
+# for a SQLite store.
+t_store_url() {
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("store",{}).get("url",""))' \
+		"$1/govpki.json" 2>/dev/null
+}
+# t_is_pg DIR: true when DIR's store is a PostgreSQL database.
+t_is_pg() { [ -n "$(t_store_url "$1")" ]; }
+
+# t_unguard DIR TABLE...: drops the append-only triggers of each TABLE in
+# DIR's store (SQLite: TABLE_no_update and TABLE_no_delete; PostgreSQL:
+# TABLE_no_update, which covers DELETE too, and TABLE_no_truncate), as an
+# insider with write access to the database would before editing it.
+t_unguard() {
+	local dir=$1 t sql=""; shift
+	for t in "$@"; do
+		if t_is_pg "$dir"; then
+			sql="$sql DROP TRIGGER IF EXISTS ${t}_no_update ON $t; DROP TRIGGER IF EXISTS ${t}_no_truncate ON $t;"
+		else
+			sql="$sql DROP TRIGGER IF EXISTS ${t}_no_update; DROP TRIGGER IF EXISTS ${t}_no_delete;"
+		fi
+	done
+	t_sql "$dir" "$sql"
+}
+
+# t_inject DIR NAME "BEFORE INSERT|UPDATE ON TABLE" CONDITION MESSAGE: a
+# trigger NAME that makes every matching write in DIR's store fail with
+# MESSAGE while CONDITION (SQL on NEW, alike on both backends) holds, the
+# way a full disk or a failing database would; t_uninject DIR NAME TABLE
+# removes it.
+t_inject() {
+	if t_is_pg "$1"; then
+		t_sql "$1" "CREATE FUNCTION $2_f() RETURNS trigger LANGUAGE plpgsql AS \$\$
+			BEGIN IF $4 THEN RAISE EXCEPTION '$5'; END IF; RETURN NEW; END \$\$;
+			CREATE TRIGGER $2 $3 FOR EACH ROW EXECUTE FUNCTION $2_f();"
+	else
+		t_sql "$1" "CREATE TRIGGER $2 $3 WHEN $4 BEGIN SELECT RAISE(ABORT, '$5'); END"
+	fi
+}
+t_uninject() {
+	if t_is_pg "$1"; then
+		t_sql "$1" "DROP TRIGGER $2 ON $3; DROP FUNCTION $2_f();"
+	else
+		t_sql "$1" "DROP TRIGGER $2"
+	fi
+}
+
+# t_copy SRC DST: a copy of the instance SRC (stopped) in DST, with a copy
+# of its store: the file for SQLite; for PostgreSQL a new database made
+# from SRC's (CREATE DATABASE ... TEMPLATE), named in DST's govpki.json.
+t_copy() {
+	cp -a "$1" "$2" || return 1
+	local url
+	url=$(t_store_url "$1")
+	[ -n "$url" ] || return 0
+	python3 - "$url" "$2/govpki.json" "$T_TMP/pg.count" <<'PY'
+import json, os, re, subprocess, sys
+url, cfg, counter = sys.argv[1:4]
+n = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
+open(counter, "w").write("%d\n" % n)
+m = re.fullmatch(r"(postgres(?:ql)?://[^/?]*/)([^?]+)(\?.*)?", url)
+pre, src, query, dst = m.group(1), m.group(2), m.group(3) or "", "i%d" % n
+subprocess.run(["psql", pre + "postgres" + query, "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                "-c", 'CREATE DATABASE "%s" TEMPLATE "%s"' % (dst, src)], check=True)
+c = json.load(open(cfg))
+c["store"]["url"] = pre + dst + query
+json.dump(c, open(cfg, "w"), indent=2)
+PY
 }
 
 # A free TCP port on 127.0.0.1.

@@ -47,12 +47,15 @@ for t in tests/t_*.sh; do
 	[ -f "$t" ] || continue
 	run_one "$(basename "$t")" bash "$t"
 done
-# The scripts whose edits of the store behind govpki's back (if any) go
-# through t_sql, which reaches either backend, run again with every
-# instance on PostgreSQL (tests/lib.sh, GOVPKI_TEST_STORE); the others
-# tamper with SQLite's file or triggers and run on SQLite only.
+# The scripts whose reads and edits of the store behind govpki's back (if
+# any) go through the helpers of tests/lib.sh that reach either backend
+# (t_sql, t_copy, t_unguard, t_inject, tests/tdb.py) run again with every
+# instance on PostgreSQL (GOVPKI_TEST_STORE). Of the others, t_postgres,
+# t_nodes and t_migrate are about PostgreSQL or moving to it already, and
+# t_cli, t_tokens and t_install make no instance.
 for t in t_docs.sh t_sign.sh t_verify.sh t_usbkey.sh t_admin.sh t_est.sh \
-	t_tender.sh t_status.sh; do
+	t_tender.sh t_status.sh t_audit.sh t_audit_key.sh t_ocsp.sh t_crl.sh t_tsa.sh t_ca.sh \
+	t_tender_bidder.sh t_instance.sh t_server.sh t_robust.sh t_sig_fetch.sh; do
 	run_one "$t (PostgreSQL)" env GOVPKI_TEST_STORE=pg bash "tests/$t"
 done
 echo "$passed passed, $failed failed"

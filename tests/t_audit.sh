@@ -4,7 +4,8 @@
 # kill -9), publishes its latest signed head at GET /audit/checkpoint,
 # whose signature and RFC 3161 time-stamp verify with openssl; a witness
 # keeps the heads and reports a head that goes backwards or forks. Then the
-# attacks, each on a copy with sqlite3, triggers dropped, and each must
+# attacks, each on a copy (t_copy: of the SQLite file or the PostgreSQL
+# database) edited through t_sql, triggers dropped, and each must
 # fail verification: a rollback to an earlier checkpoint (caught only with
 # --witness), the log re-signed with the attacker's own key and audit.pem
 # (and with root.pem replaced too, caught with --root or the witness), a
@@ -22,14 +23,10 @@ export GOVPKI_TEST_CLOCK=ok
 D=$T_TMP/inst
 W=$T_TMP/witness.state
 
-# edit DIR SQL: as an editor of the file, the append-only triggers gone.
+# edit DIR SQL: as an editor of the database, the append-only triggers
+# gone.
 edit() {
-	t_sql "$1" "DROP TRIGGER IF EXISTS audit_no_update;
-		DROP TRIGGER IF EXISTS audit_no_delete;
-		DROP TRIGGER IF EXISTS checkpoints_no_update;
-		DROP TRIGGER IF EXISTS checkpoints_no_delete;
-		DROP TRIGGER IF EXISTS cert_status_history_no_update;
-		DROP TRIGGER IF EXISTS cert_status_history_no_delete; $2"
+	t_unguard "$1" audit checkpoints cert_status_history && t_sql "$1" "$2"
 }
 # head_cp DIR: "seq id" of the last checkpoint.
 last_cp() { t_sql "$1" "SELECT seq FROM checkpoints ORDER BY id DESC LIMIT 1"; }
@@ -62,7 +59,7 @@ cp_seq=$(last_cp "$D")
 [ -n "$start_seq" ] && [ "${cp_seq:-0}" -ge "$start_seq" ] &&
 	t_ok "a checkpoint right after serve starts (covers $cp_seq >= server.start $start_seq)" ||
 	t_fail "a checkpoint right after serve starts" "last checkpoint $cp_seq, server.start $start_seq"
-[ "$(t_sql "$D" "SELECT length(tst) > 0 FROM checkpoints ORDER BY id DESC LIMIT 1")" = 1 ] &&
+[ "$(t_sql "$D" "SELECT CASE WHEN length(tst) > 0 THEN 1 ELSE 0 END FROM checkpoints ORDER BY id DESC LIMIT 1")" = 1 ] &&
 	t_ok "the start checkpoint is time-stamped" ||
 	t_fail "the start checkpoint is time-stamped" "no token"
 
@@ -142,11 +139,11 @@ t_serve "$D" || t_fail "serve restarts" "$(tail -n 3 "$T_TMP/serve.err" | tr '\n
 t_check "witness: the restarted server's head" witness "$W"
 t_stop "$T_SERVE_PID"
 t_check "the log verifies against the witness" "$GOVPKI" audit verify --dir "$D" --witness "$W"
-[ "$(t_jget "$T_TMP/w3.json" 'j["seq"]')" -gt 0 ] && cp -a "$D" "$T_TMP/pristine"
+[ "$(t_jget "$T_TMP/w3.json" 'j["seq"]')" -gt 0 ] && t_copy "$D" "$T_TMP/pristine"
 
 # --- attack: rollback to an earlier checkpoint -----------------------------
 R=$T_TMP/rollback
-cp -a "$T_TMP/pristine" "$R"
+t_copy "$T_TMP/pristine" "$R"
 # Back to the first checkpoint: every later checkpoint and record gone.
 cut=$(t_sql "$R" "SELECT seq FROM audit WHERE op='audit.checkpoint' AND object='checkpoint:1'")
 edit "$R" "DELETE FROM checkpoints WHERE id > 1; DELETE FROM audit WHERE seq > $cut"
@@ -169,8 +166,8 @@ t_stop "$T_SERVE_PID"
 # --- a fork: two copies of one instance, each served once ------------------
 # Same records up to the start, then each start adds the same number of
 # records with other contents: the same seq with another hash.
-cp -a "$T_TMP/pristine" "$T_TMP/fork1"
-cp -a "$T_TMP/pristine" "$T_TMP/fork2"
+t_copy "$T_TMP/pristine" "$T_TMP/fork1"
+t_copy "$T_TMP/pristine" "$T_TMP/fork2"
 t_serve "$T_TMP/fork1"
 t_check "witness (fork): first copy's head" witness "$T_TMP/fork.state" --root "$T_TMP/auditor-root.pem"
 t_stop "$T_SERVE_PID"
@@ -189,9 +186,11 @@ t_stop "$T_SERVE_PID"
 # re-signed (tokens dropped: they stamp the old signatures), the key
 # record's time moved into the validity of the attacker's certificates.
 cat >"$T_TMP/resign.py" <<'EOF'
-import hashlib, json, sqlite3, struct, subprocess, sys, time
-db, key, cert_pem = sys.argv[1:4]
-chain = sys.argv[4:]
+import hashlib, json, struct, subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+import tdb
+d, key, cert_pem = sys.argv[2:5]
+chain = sys.argv[5:]
 der = lambda p: subprocess.run(["openssl", "x509", "-in", p, "-outform", "DER"], capture_output=True, check=True).stdout
 cert = der(cert_pem)
 spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=subprocess.run(
@@ -210,7 +209,7 @@ def rhash(prev, r):
     return m.digest()
 def sign(tbs):
     return subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=tbs, capture_output=True, check=True).stdout
-c = sqlite3.connect(db)
+c = tdb.connect(d)
 rows = [list(r) for r in c.execute("SELECT seq, time_ms, actor, role, op, object, outcome, request_id, client, details FROM audit ORDER BY seq")]
 prev, hashes = b"\0" * 32, {}
 for r in rows:
@@ -235,13 +234,13 @@ for r in rows:
     prev = h
 c.commit()
 EOF
-resign() { edit "$1" "SELECT 1" >/dev/null && python3 "$T_TMP/resign.py" "$1/govpki.db" "$2" "$3" "${@:4}"; }
+resign() { edit "$1" "SELECT 1" >/dev/null && python3 "$T_TMP/resign.py" "$T_LIB_DIR" "$@"; }
 ekucnf() { printf 'extendedKeyUsage=critical,%s\nkeyUsage=critical,digitalSignature\n' "$EKU" >"$T_TMP/eku.ext"; }
 ekucnf
 
 # A self-made audit.pem with the attacker's key.
 S=$T_TMP/selfsigned
-cp -a "$T_TMP/pristine" "$S"
+t_copy "$T_TMP/pristine" "$S"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T_TMP/evil.key" \
 	-subj "/CN=govpki Audit Log" -days 30 -addext "extendedKeyUsage=critical,$EKU" \
 	-addext "keyUsage=critical,digitalSignature" -out "$T_TMP/evil-audit.pem" 2>/dev/null
@@ -253,7 +252,7 @@ t_refuse "re-sign attack (own key, self-made audit.pem): caught" \
 
 # An attacker root, its audit certificate, and root.pem replaced too.
 A=$T_TMP/evilroot
-cp -a "$T_TMP/pristine" "$A"
+t_copy "$T_TMP/pristine" "$A"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T_TMP/evilroot.key" \
 	-subj "/CN=govpki Root CA/O=govpki" -days 30 -addext "basicConstraints=critical,CA:TRUE" \
 	-addext "keyUsage=critical,keyCertSign,cRLSign" -out "$T_TMP/evilroot.pem" 2>/dev/null
@@ -276,7 +275,7 @@ t_refuse "re-sign with root.pem replaced: caught by the witness's heads with --r
 
 # --- attack: certificate rows without their records ------------------------
 O=$T_TMP/orphan
-cp -a "$T_TMP/pristine" "$O"
+t_copy "$T_TMP/pristine" "$O"
 edit "$O" "INSERT INTO certificates (serial, issuer, profile, subject, role, not_before, not_after, status, created_ms, der)
 	SELECT '7e5700000000000000000000000000aa', issuer, profile, subject, role, not_before, not_after, 'good', created_ms, der
 	FROM certificates WHERE role = 'officer'"
@@ -295,7 +294,7 @@ t_stop "$T_SERVE_PID"
 	t_fail "CLI --json and the API name the first bad record" "$(cat "$T_TMP/o.json" "$T_TMP/o-api.json")"
 
 U=$T_TMP/unrevoke
-cp -a "$T_TMP/pristine" "$U"
+t_copy "$T_TMP/pristine" "$U"
 OSER=$(openssl x509 -in "$U/admin/officer.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//')
 "$GOVPKI" ca revoke "$OSER" --reason keyCompromise --dir "$U" >/dev/null 2>&1
 t_check "a revocation through the CA verifies" "$GOVPKI" audit verify --dir "$U"
@@ -306,17 +305,17 @@ t_refuse "un-revoked behind the log's back: caught" \
 
 # --- attack: the status history edited behind the log's back --------------
 # The officer's certificate revoked, the auditor's held then revoked (its
-# revocation keeps the hold's start); each copy is edited with sqlite3.
+# revocation keeps the hold's start); each copy is edited through t_sql.
 H=$T_TMP/history
-cp -a "$T_TMP/pristine" "$H"
+t_copy "$T_TMP/pristine" "$H"
 ASER=$(openssl x509 -in "$H/admin/auditor.pem" -noout -serial | cut -d= -f2 | tr 'A-F' 'a-f' | sed 's/^0*//')
 "$GOVPKI" ca revoke "$OSER" --reason keyCompromise --dir "$H" >/dev/null 2>&1
 "$GOVPKI" ca hold "$ASER" --dir "$H" >/dev/null 2>&1
 "$GOVPKI" ca revoke "$ASER" --reason keyCompromise --dir "$H" >/dev/null 2>&1
-[ "$(t_sql "$H" "SELECT group_concat(change) FROM cert_status_history WHERE serial='$ASER'")" = hold,revoke ] &&
+[ "$(t_sql "$H" "SELECT change FROM cert_status_history WHERE serial='$ASER' ORDER BY id" | tr '\n' ,)" = hold,revoke, ] &&
 	t_check "holds and revocations through the CA verify" "$GOVPKI" audit verify --dir "$H" ||
 	t_fail "holds and revocations through the CA verify" "history: $(t_sql "$H" "SELECT * FROM cert_status_history")"
-cp -a "$H" "$H.del"
+t_copy "$H" "$H.del"
 edit "$H.del" "DELETE FROM cert_status_history WHERE serial='$OSER'"
 t_refuse "a deleted status history event: caught, naming the record" \
 	"does NOT verify.*certificate $OSER: record [0-9]+ \(revoke\) has no status history event" \
@@ -324,7 +323,7 @@ t_refuse "a deleted status history event: caught, naming the record" \
 # A release slipped in between the hold and the revocation, the revocation
 # moved after it (history and row): a signature made while the certificate
 # was held would look valid after the forged release.
-cp -a "$H" "$H.rel"
+t_copy "$H" "$H.rel"
 edit "$H.rel" "CREATE TEMP TABLE r AS SELECT * FROM cert_status_history WHERE serial='$ASER' AND change='revoke';
 	DELETE FROM cert_status_history WHERE serial='$ASER' AND change='revoke';
 	INSERT INTO cert_status_history (serial, change, time, reason, invalidity_date, actor, created_ms)
@@ -335,7 +334,7 @@ edit "$H.rel" "CREATE TEMP TABLE r AS SELECT * FROM cert_status_history WHERE se
 t_refuse "a forged release of a held, then revoked certificate: caught" \
 	"does NOT verify.*certificate $ASER: status history event [0-9]+ \(a release at .*\) is not the change of its next status record, [0-9]+ \(a revoke at" \
 	"$GOVPKI" audit verify --dir "$H.rel"
-cp -a "$H" "$H.rec"
+t_copy "$H" "$H.rec"
 edit "$H.rec" "DELETE FROM audit WHERE op='cert.hold' AND object='$ASER'"
 t_refuse "a deleted status record: caught" "does NOT verify: first bad record [0-9]+: record [0-9]+ is missing" \
 	"$GOVPKI" audit verify --dir "$H.rec"

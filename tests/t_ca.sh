@@ -236,10 +236,16 @@ verify "CLI enterprise" "$T_TMP/cli.pem"
 # --- the 201 waits for the commit ---------------------------------------
 # Another process holds the store's write lock for 2 s: an issuance sent
 # meanwhile must not be answered before the lock is released (its row and
-# record commit after it).
+# record commit after it). SQLite: a write transaction on the file;
+# PostgreSQL: the advisory lock every govpki writer takes (store_pg.c,
+# PG_WRITE_LOCK), held in a transaction as another node would.
 t_csr held ec -pkeyopt ec_paramgen_curve:P-256
 t_issue_json "$T_TMP/held.json" enterprise "$T_TMP/held.csr" '{"organization":"某公司","uscc":"91350100M000100Y43"}'
-printf 'BEGIN IMMEDIATE;\n.shell sleep 2\nCOMMIT;\n' | sqlite3 "$D/govpki.db" >/dev/null 2>&1 &
+if t_is_pg "$D"; then
+	t_sql "$D" "BEGIN; SELECT pg_advisory_xact_lock(111531081181545); SELECT pg_sleep(2); COMMIT;" >/dev/null 2>&1 &
+else
+	printf 'BEGIN IMMEDIATE;\n.shell sleep 2\nCOMMIT;\n' | sqlite3 "$D/govpki.db" >/dev/null 2>&1 &
+fi
 LOCK=$!
 sleep 0.3
 t0=$(date +%s%N)
@@ -261,8 +267,8 @@ HS=$(t_jget "$T_TMP/held.body" 'j["serial"]')
 # the cause, nothing is stored, and the failure itself is audited; once the
 # log accepts records again, issuance works.
 NC0=$(t_sql "$D" "SELECT count(*) FROM certificates")
-t_sql "$D" "CREATE TRIGGER t_ca_fail BEFORE INSERT ON audit WHEN NEW.op = 'cert.issue'
-	AND NEW.outcome = 'success' BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END" >/dev/null
+t_inject "$D" t_ca_fail "BEFORE INSERT ON audit" "NEW.op = 'cert.issue' AND NEW.outcome = 'success'" \
+	'injected audit failure' >/dev/null
 s=$(t_admin "$OFF" nolog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
 t_expect_err nolog 500 "$s" 'injected audit failure'
 NC1=$(t_sql "$D" "SELECT count(*) FROM certificates")
@@ -270,7 +276,7 @@ NF=$(t_sql "$D" "SELECT count(*) FROM audit WHERE op='cert.issue' AND outcome='f
 	AND json_extract(details,'$.reason') LIKE '%injected audit failure%'")
 [ "$NC1" = "$NC0" ] && [ "$NF" = 1 ] && t_ok "a certificate whose record fails is not stored; the failure is audited" ||
 	t_fail "a certificate whose record fails is not stored; the failure is audited" "$NC0 -> $NC1 certificates, $NF failure records"
-t_sql "$D" "DROP TRIGGER t_ca_fail" >/dev/null
+t_uninject "$D" t_ca_fail audit >/dev/null
 s=$(t_admin "$OFF" relog /api/v1/certificates -X POST --data-binary "@$T_TMP/held.json")
 t_expect relog 201 "$s"
 

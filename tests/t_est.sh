@@ -260,7 +260,7 @@ N5=$(certcount)
 # --- the log -----------------------------------------------------------------
 if "$GOVPKI" audit list --dir "$D" --json >audit.jsonl 2>/dev/null &&
 	! grep -q "$CODE" audit.jsonl && ! grep -q "$(echo "$CODE" | tr -d -)" audit.jsonl &&
-	! grep -aq "$CODE" "$D/govpki.db"; then
+	t_dump "$D" store.dump && ! grep -aq "$CODE" store.dump; then
 	t_ok "no enrolment code in the audit log or the database"
 else t_fail "code secrecy" "the code is stored or recorded"; fi
 for op in kmc.enrol.create est.enroll kmc.key.escrow kmc.key.release est.reenroll; do

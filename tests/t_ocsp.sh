@@ -4,8 +4,8 @@
 # A fresh instance serving on free ports; the officer certificate (issued
 # by the CA, in the store) is good, then revoked; the auditor certificate is
 # held and released; a made-up serial is unknown, never good. Status changes
-# are written to the store with sqlite3, as another process (the CLI)
-# would, so the server must see them through the store, not its memory.
+# are written to the store by another process (the CLI), so the server
+# must see them through the store, not its memory.
 . "$(dirname "$0")/lib.sh"
 
 D=$T_TMP/inst
@@ -50,7 +50,7 @@ OFFICER=$D/admin/officer.pem
 AUDITOR=$D/admin/auditor.pem
 OSER=$(t_serial "$OFFICER")
 ASER=$(t_serial "$AUDITOR")
-db() { sqlite3 -cmd '.timeout 10000' "$D/govpki.db" "$@"; }
+db() { t_sql "$D" "$1"; }
 # set_status SERIAL STATUS [REASON]: through the CLI, another process
 # writing the store (and the status generation the server's CRL schedule
 # watches), with the change's audit record.
@@ -370,14 +370,13 @@ SIGS=$(curl -s "$PUB/metrics" | sed -n 's/^govpki_signatures_total{key="ocsp"} /
 # records, a nonce request gets internalError; a pre-signed answer, which
 # makes no signature, still flows; once the log accepts records, signed
 # answers come back.
-db "CREATE TRIGGER t_ocsp_fail BEFORE INSERT ON audit WHEN NEW.op = 'ocsp.sign'
-	BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END" >/dev/null
+t_inject "$D" t_ocsp_fail "BEFORE INSERT ON audit" "NEW.op = 'ocsp.sign'" 'injected audit failure' >/dev/null
 ocsp nolog "$AUDITOR" || true
 grep -qi "internalerror" "$T_TMP/nolog.ocsp" &&
 	t_ok "a signed answer whose record fails is never sent" ||
 	t_fail "a signed answer whose record fails is never sent" "$(head -n 3 "$T_TMP/nolog.ocsp" | tr '\n' ' ')"
 expect_ocsp "pre-signed answers need no new record" "auditor.pem: good" "$AUDITOR" -no_nonce
-db "DROP TRIGGER t_ocsp_fail" >/dev/null
+t_uninject "$D" t_ocsp_fail audit >/dev/null
 expect_ocsp "signed answers again once the log accepts records" "auditor.pem: good" "$AUDITOR"
 kill -TERM "$T_LAST_PID" 2>/dev/null
 for _ in $(seq 1 100); do kill -0 "$T_LAST_PID" 2>/dev/null || break; sleep 0.1; done

@@ -398,27 +398,25 @@ fi
 t_check "audit verify after stop" "$GOVPKI" audit verify --dir "$D"
 
 # --- the aggregated records ----------------------------------------------
-sql() { sqlite3 -cmd '.timeout 5000' -separator ' ' "$D/govpki.db" "$1"; }
-read -r NREC SO ST <<<"$(sql "SELECT count(*),
-	coalesce(sum(json_extract(details,'\$.kinds.\"ocsp.malformedRequest\"')),0),
-	coalesce(sum(json_extract(details,'\$.kinds.\"tsa.badDataFormat\"')),0)
-	FROM audit WHERE op='http.refused' AND client='127.0.0.3'")"
+sql() { t_sql "$D" "$1"; }
+# refused ADDR EXPR: EXPR over the details of ADDR's aggregated records (js).
+refused() { t_sqljs "$D" "SELECT details FROM audit WHERE op='http.refused' AND client='$1'" "$2"; }
+read -r NREC SO ST <<<"$(refused 127.0.0.3 '" ".join(str(n) for n in (len(js),
+	sum(j["kinds"].get("ocsp.malformedRequest", 0) for j in js),
+	sum(j["kinds"].get("tsa.badDataFormat", 0) for j in js)))')"
 NREJ=$(sql "SELECT count(*) FROM audit WHERE client='127.0.0.3' AND op<>'http.refused'")
 [ "${NREC:-0}" -ge 1 ] && [ "${NREC:-9}" -le 2 ] && [ "$SO" = 300 ] && [ "$ST" = 300 ] &&
 	[ "$NREJ" = 0 ] &&
 	t_ok "600 malformed requests: $NREC aggregated record(s), counts 300 + 300, nothing else" ||
 	t_fail "600 malformed requests: at most 2 aggregated records with the counts" \
 		"$NREC records, ocsp $SO, tsa $ST, $NREJ other records"
-NTOT=$(sql "SELECT coalesce(sum(json_extract(details,'\$.count')),0) FROM audit
-	WHERE op='http.refused' AND client='127.0.0.3'")
+NTOT=$(refused 127.0.0.3 'sum(j["count"] for j in js)')
 [ "$NTOT" = 600 ] && t_ok "the aggregated count is 600" ||
 	t_fail "the aggregated count is 600" "$NTOT"
-NDL=$(sql "SELECT coalesce(sum(json_extract(details,'\$.kinds.\"http.deadline\"')),0)
-	FROM audit WHERE op='http.refused' AND client='127.0.0.2'")
+NDL=$(refused 127.0.0.2 'sum(j["kinds"].get("http.deadline", 0) for j in js)')
 [ "${NDL:-0}" -ge 1 ] && t_ok "the cut-off is in the aggregated record ($NDL)" ||
 	t_fail "the cut-off is in the aggregated record" "$NDL"
-NDROP=$(sql "SELECT count(*) FROM audit WHERE op='ocsp.sign' AND
-	json_extract(details,'\$.nonce_dropped') = 1")
+NDROP=$(t_sqljs "$D" "SELECT details FROM audit WHERE op='ocsp.sign'" 'sum(j.get("nonce_dropped") == 1 for j in js)')
 [ "${NDROP:-0}" -ge 1 ] && t_ok "a signature made without the dropped nonce says so ($NDROP)" ||
 	t_fail "a signature made without the dropped nonce says so" "$NDROP"
 RMAX=$(sql "SELECT max(seq) FROM audit WHERE op='http.refused'")

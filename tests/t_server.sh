@@ -210,7 +210,7 @@ t_expect verify_auditor 200 "$s"
 OSER=$(openssl x509 -in "$D/admin/officer.pem" -noout -serial | cut -d= -f2 |
 	tr 'A-F' 'a-f' | sed 's/^0*//')
 if "$GOVPKI" ca hold "$OSER" --dir "$D" >"$T_TMP/sql.err" 2>&1 &&
-	[ "$(sqlite3 -cmd '.timeout 5000' "$D/govpki.db" "SELECT status FROM certificates WHERE serial='$OSER'")" = hold ]; then
+	[ "$(t_sql "$D" "SELECT status FROM certificates WHERE serial='$OSER'")" = hold ]; then
 	s=$(admin officer held /healthz)
 	t_expect held 401 "$s"
 else

@@ -17,7 +17,7 @@
 export GOVPKI_TEST_CLOCK=ok
 t_instance t_tender_bidder
 inst() { env -u SOFTHSM2_CONF "$GOVPKI" "$@"; }
-sql() { sqlite3 "$D/govpki.db" "$1"; }
+sql() { t_sql "$D" "$1"; }
 agent() { curl -s --max-time 60 --cacert "$D/certs/root.pem" --cert "$D/admin/agent.pem" \
 	--key "$D/admin/agent.key" "$@"; }
 usb() { local n=$1; shift; SOFTHSM2_CONF=$T_TMP/usb$n/softhsm2.conf "$GOVPKI" "$@"; }

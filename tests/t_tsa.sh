@@ -262,7 +262,7 @@ t_refuse "tsa stamp: unknown policy refused" "rejection.*unacceptedPolicy" \
 	t_fail "a refused stamp saves nothing" "file written"
 
 # --- audit -------------------------------------------------------------
-sql() { sqlite3 -cmd '.timeout 5000' -separator ' ' "$D/govpki.db" "$1"; }
+sql() { t_sql "$D" "$1"; }
 NS=$(sql "SELECT count(*) FROM audit WHERE op='tsa.stamp' AND outcome='success'
 	AND json_extract(details,'$.serial') = object AND json_extract(details,'$.md') IS NOT NULL
 	AND length(json_extract(details,'$.imprint')) >= 64 AND json_extract(details,'$.policy') IS NOT NULL
@@ -280,10 +280,9 @@ NRP=$(sql "SELECT count(*) FROM audit WHERE op='tsa.reject' AND object='unaccept
 # ("http.refused"), which a restart writes.
 NR1=$NR
 serve || t_fail "serve again" "$(tail -n 3 "$T_TMP/serve.err" | tr '\n' ' ')"
-NR=$(sql "SELECT coalesce(sum(v.value),0) FROM audit, json_each(audit.details,'$.kinds') v
-	WHERE op='http.refused' AND client='127.0.0.1' AND v.key LIKE 'tsa.%'" 2>&1)
-NRP=$(sql "SELECT coalesce(sum(json_extract(details,'$.kinds.\"tsa.unacceptedPolicy\"')),0)
-	FROM audit WHERE op='http.refused' AND client='127.0.0.1'" 2>&1)
+REFUSED="SELECT details FROM audit WHERE op='http.refused' AND client='127.0.0.1'"
+NR=$(t_sqljs "$D" "$REFUSED" 'sum(v for j in js for k, v in j["kinds"].items() if k.startswith("tsa."))')
+NRP=$(t_sqljs "$D" "$REFUSED" 'sum(j["kinds"].get("tsa.unacceptedPolicy", 0) for j in js)')
 [ "$NR" = 11 ] && [ "$NRP" = 2 ] && [ "$NR1" = 0 ] &&
 	t_ok "every rejection counted in the aggregated record ($NR, $NRP policy)" ||
 	t_fail "every rejection counted in the aggregated record" "$NR counted, $NRP policy, $NR1 one by one"
@@ -292,8 +291,7 @@ NRP=$(sql "SELECT coalesce(sum(json_extract(details,'$.kinds.\"tsa.unacceptedPol
 # trigger added under the running server) and ask again. The answer must
 # be a systemFailure rejection, never a token; once the log accepts
 # records again, tokens come back.
-sql "CREATE TRIGGER t_tsa_fail BEFORE INSERT ON audit WHEN NEW.op = 'tsa.stamp'
-	BEGIN SELECT RAISE(ABORT, 'injected audit failure'); END" >/dev/null
+t_inject "$D" t_tsa_fail "BEFORE INSERT ON audit" "NEW.op = 'tsa.stamp'" 'injected audit failure' >/dev/null
 s=$(post nolog "$T_TMP/q1.tsq")
 fi=$(failinfo nolog)
 if [ "$s" = "200 application/timestamp-reply" ] && echo "$fi" | grep -qi "system failure"; then
@@ -301,7 +299,7 @@ if [ "$s" = "200 application/timestamp-reply" ] && echo "$fi" | grep -qi "system
 else
 	t_fail "a token whose audit record fails is never sent" "status '$s', failure info '$fi'"
 fi
-sql "DROP TRIGGER t_tsa_fail" >/dev/null
+t_uninject "$D" t_tsa_fail audit >/dev/null
 s=$(post relog "$T_TMP/q1.tsq")
 [ "$(failinfo relog)" = granted ] && t_ok "tokens again once the log accepts records" ||
 	t_fail "tokens again once the log accepts records" "$(failinfo relog)"
@@ -309,15 +307,14 @@ s=$(post relog "$T_TMP/q1.tsq")
 # No token past the durable genTime bound: while the store refuses to move
 # it, once the clock has passed it (1 s ahead at most), the answer is a
 # systemFailure rejection; then tokens come back.
-sql "CREATE TRIGGER t_bound_fail BEFORE UPDATE ON meta WHEN NEW.key LIKE 'tsa.last_gentime_us%'
-	BEGIN SELECT RAISE(ABORT, 'injected store failure'); END" >/dev/null
+t_inject "$D" t_bound_fail "BEFORE UPDATE ON meta" "NEW.key LIKE 'tsa.last_gentime_us%'" 'injected store failure' >/dev/null
 sleep 1.2
 s=$(post nobound "$T_TMP/q1.tsq")
 fi=$(failinfo nobound)
 echo "$fi" | grep -qi "system failure" &&
 	t_ok "no token while the genTime bound cannot be stored ($fi)" ||
 	t_fail "no token while the genTime bound cannot be stored" "status '$s', failure info '$fi'"
-sql "DROP TRIGGER t_bound_fail" >/dev/null
+t_uninject "$D" t_bound_fail meta >/dev/null
 s=$(post bound "$T_TMP/q1.tsq")
 [ "$(failinfo bound)" = granted ] && t_ok "tokens again once the bound can be stored" ||
 	t_fail "tokens again once the bound can be stored" "$(failinfo bound)"
@@ -380,7 +377,7 @@ if t_wait_http "http://127.0.0.1:$P1/healthz" 20 && t_wait_http "http://127.0.0.
 	[ "$NL" = "$TSA_N" ] && [ "$ND" = 0 ] &&
 		t_ok "no duplicate among the $NL serials received" ||
 		t_fail "no duplicate serial received" "$NL serials, $ND duplicated"
-	read -r NA NDA <<<"$(sql "SELECT count(*), count(DISTINCT object) FROM audit
+	IFS='|' read -r NA NDA <<<"$(sql "SELECT count(*), count(DISTINCT object) FROM audit
 		WHERE op='tsa.stamp'")"
 	[ "$((NA - BEFORE))" = "$TSA_N" ] && [ "$NA" = "$NDA" ] &&
 		t_ok "audit: $TSA_N more tsa.stamp records, all serials distinct" ||
