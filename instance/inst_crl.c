@@ -11,7 +11,8 @@
  * DIR/crl/<name>.crl the latest one there (instance_crl_sync), so that
  * all of them serve what the holder of the CRL lease made.
  * DIR/crl/<name>.number says which version the file is. A SQLite store
- * has one server, which serves its own files: nothing is copied.
+ * is in the instance directory, whose DIR/crl every server on it serves:
+ * nothing is copied.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,7 +104,7 @@ inst_crl_publish(struct instance *inst, const struct instance_crl *c,
 	int fd = -1, r, in_tx = 0;
 
 	if (!store_shared(inst->st))
-		return 0; /* one server: its file is the only copy needed */
+		return 0; /* its servers share DIR/crl: nothing to copy */
 	ENSURE((buf = malloc(STORE_PUB_PART)) != NULL, GP_ERR_NOMEM);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	ENSURE(fd >= 0, gp_err_set(GP_ERR_IO, "%s: %s", path,

@@ -14,8 +14,9 @@
  * before it starts. The CRL schedule's thread renews the lease each tick
  * (srv_lease_tick); shutdown releases it.
  *
- * A SQLite store is one server's: the instance lock keeps a second one out
- * (instance_open), and nothing here writes to it.
+ * A SQLite store lives in one instance directory on one machine: the
+ * servers sharing it (the instance lock is shared) read one clock, so one
+ * genTime bound suits them all, and nothing here writes to it.
  */
 #include <stdio.h>
 #include <string.h>

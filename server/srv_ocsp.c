@@ -33,8 +33,8 @@
  * run only once that run's lease has expired or been released. The CRL's
  * own transaction renews the lease (ca_crl_lease): a holder that stalled
  * while another took the lease over discards the CRL it was making.
- * A SQLite store is one server's (the instance lock): there is no lease,
- * and no write each tick.
+ * Servers sharing one instance directory on SQLite (the instance lock is
+ * shared) divide the schedule the same way.
  * Every node, holder or not, makes its files the latest CRLs the store
  * holds (instance_crl_sync), so all of them serve what the holder made.
  * A CRL committed but never published (its maker died in between) is
@@ -147,10 +147,6 @@ srv_crl_lease(struct srv *s, int *out_held)
 	int r, in_tx = 0, held = 0;
 
 	*out_held = 0;
-	if (!store_shared(inst->st)) {
-		*out_held = 1; /* the instance lock's holder: this server */
-		return 0;
-	}
 	GUARD(store_begin(inst->st));
 	in_tx = 1;
 	GUARD(store_lease_take(inst->st, SRV_CRL_LEASE, s->holder, now,
@@ -197,7 +193,7 @@ srv_crl_lease_release(struct srv *s)
 {
 	store *st = s->inst->st;
 
-	if (s->crl == NULL || !s->crl->held || !store_shared(st))
+	if (s->crl == NULL || !s->crl->held)
 		return;
 	if (store_begin(st) != 0 || store_lease_release(st, SRV_CRL_LEASE,
 	    s->holder, gp_now_ms()) != 0 || store_commit(st) != 0) {
@@ -357,8 +353,8 @@ srv_crl_tick(struct srv *s)
 		if ((why = srv_crl_due(s, i, now, gen)) == NULL)
 			continue;
 		if (srv_crl_make(inst, c, inst->actor[0] != '\0' ?
-		    inst->actor : "server", "system", NULL, NULL,
-		    store_shared(inst->st) ? &lease : NULL, &info) != 0) {
+		    inst->actor : "server", "system", NULL, NULL, &lease,
+		    &info) != 0) {
 			gp_log(GP_LOG_ERROR, "CRL %s (%s): %s", c->name, why,
 			    gp_err_detail());
 			s->crl->retry_at[i] = now + SRV_CRL_RETRY_S;

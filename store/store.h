@@ -71,7 +71,8 @@ void store_free(store *st);
 /* The backend's name: "SQLite" or "PostgreSQL". */
 const char *store_backend_name(store *st);
 /* 1 when processes of other machines may share the store (PostgreSQL:
- * several nodes), 0 for a SQLite file, which one server uses. */
+ * several nodes), 0 for a SQLite file, which only processes of the one
+ * machine that holds its instance directory open. */
 int store_shared(store *st);
 
 /* The schema version after migrations. */

@@ -8,7 +8,8 @@
 # for tokens, and the client's rejections in the aggregated record of its
 # address and minute; the clock guard through GOVPKI_TEST_CLOCK
 # (unsync, error over the accuracy, stepped back) refusing and /healthz
-# saying why; and 100,000 tokens from two servers on one store with no
+# saying why; and 100,000 tokens from two servers (nodes tsa-a and tsa-b:
+# one name is one process on PostgreSQL) on one store with no
 # duplicate serial.
 . "$(dirname "$0")/lib.sh"
 
@@ -356,10 +357,10 @@ t_refuse "an unknown hook value stops the start" "GOVPKI_TEST_CLOCK" \
 # --- serials: two instances, one store ------------------------------------
 setcfg 'tsa.clock_check="warn"'
 P1=$(t_free_port); P2=$(t_free_port); S1=$(t_free_port); S2=$(t_free_port)
-t_bg env GOVPKI_TEST_CLOCK=ok "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P1" \
+t_bg env GOVPKI_TEST_CLOCK=ok "$GOVPKI" serve --dir "$D" --node tsa-a --http "127.0.0.1:$P1" \
 	--https "127.0.0.1:$S1" --quiet 2>"$T_TMP/serve1.err"
 A=$T_LAST_PID
-t_bg env GOVPKI_TEST_CLOCK=ok "$GOVPKI" serve --dir "$D" --http "127.0.0.1:$P2" \
+t_bg env GOVPKI_TEST_CLOCK=ok "$GOVPKI" serve --dir "$D" --node tsa-b --http "127.0.0.1:$P2" \
 	--https "127.0.0.1:$S2" --quiet 2>"$T_TMP/serve2.err"
 B=$T_LAST_PID
 if t_wait_http "http://127.0.0.1:$P1/healthz" 20 && t_wait_http "http://127.0.0.1:$P2/healthz" 20; then
