@@ -97,9 +97,11 @@ out:
  * both backends run as it is, through the API every typed operation uses,
  * so both backends take the one path and the tests of each exercise it.
  * A chunk of k rows has a cached statement of its own (slot
- * STORE_STMT_AUDIT_INSERT + k - 1): at most STORE_AUDIT_CHUNK statements
- * per connection, and a batch of up to STORE_AUDIT_CHUNK rows is one
- * statement; a longer one is full chunks and one remainder.
+ * STORE_STMT_AUDIT_INSERT + k - 1), prepared on its first use (on
+ * PostgreSQL one more round trip, once per connection): at most
+ * STORE_AUDIT_CHUNK statements per connection. A batch of up to
+ * STORE_AUDIT_CHUNK rows is one statement; a longer one is full chunks and
+ * one remainder.
  */
 #define STORE_AUDIT_NCOLS 12
 /* The longest text: the columns, then "?NNN, " for each parameter and
