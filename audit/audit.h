@@ -92,7 +92,10 @@ int audit_log(audit *a, const struct audit_event *ev) GP_WUR;
 /* A state change to write in the same transaction as its record: called
  * by the writer inside the group transaction, with the store's write lock
  * held; it must only write through |st| and return 0 or a GP_ERR_* code
- * (with its detail). On failure nothing of it, nor its record, is kept. */
+ * (with its detail). On failure nothing of it, nor its record, is kept.
+ * The records of a batch are inserted together after its last change, so
+ * a change must not read the audit log (it would not see its own record
+ * nor those of the changes before it in the batch). */
 typedef int (*audit_apply_fn)(store *st, void *arg);
 
 /* Writes |apply|'s change and the record |ev| describing it in one
@@ -131,8 +134,10 @@ int audit_log_async(audit *a, const struct audit_event *ev,
 int audit_apply_async(audit *a, audit_apply_fn apply, void *apply_arg,
     const struct audit_event *ev, audit_done_fn fn, void *arg) GP_WUR;
 
-/* Records appended through audit_log() since audit_new(), and the group
- * commits that carried them: records/commits is the batching factor. */
+/* Records appended through audit_log() and the other queued calls since
+ * audit_new(), and the transactions that committed them: records/commits
+ * is the batching factor (a batch that failed and was retried one request
+ * at a time counts a commit per request kept). */
 void audit_stats(audit *a, int64_t *out_records, int64_t *out_commits);
 
 /* The extended key usage (critical) of an audit certificate: "govpki

@@ -50,7 +50,7 @@ struct audit {
 	int started;
 	pthread_t writer;
 	int64_t records;              /* appended through audit_log() */
-	int64_t commits;              /* group commits that carried them */
+	int64_t commits;              /* transactions that carried them */
 };
 
 /* Encodes |details| as audit.h says (compact, sorted keys). */
@@ -90,18 +90,20 @@ struct audit_head {
 	uint8_t hash[32];
 };
 
-/* In a transaction: appends |ev| with the encoded |details|. The row only
- * borrows the event's strings (the store copies them on insert). |hd| may
- * be NULL; when given, it is read on first use and advanced. */
+/* In a transaction: the next record after the head, for |ev| with the
+ * encoded |details|, into |row| with its hash. The row only borrows the
+ * event's strings (the store copies them on insert). |hd| may be NULL (the
+ * head is read from the store); when given, it is read on first use and
+ * advanced to |row|, so that the rows of a batch chain one to the next
+ * before any is inserted. */
 static int
-audit_append(store *st, const struct audit_event *ev, const char *details,
-    struct audit_head *hd, int64_t *out_seq)
+audit_row_build(store *st, const struct audit_event *ev, const char *details,
+    struct audit_head *hd, struct store_audit_row *row)
 {
 	int r = GP_ERR_INTERNAL;
-	struct store_audit_row row;
 	int64_t head = 0;
 
-	memset(&row, 0, sizeof(row));
+	memset(row, 0, sizeof(*row));
 	ENSURE(ev != NULL, GP_ERR_INVALID);
 	GUARD(audit_field_ok("actor", ev->actor));
 	GUARD(audit_field_ok("role", ev->role));
@@ -112,32 +114,47 @@ audit_append(store *st, const struct audit_event *ev, const char *details,
 	GUARD(audit_field_ok("client", ev->client));
 	if (hd != NULL && hd->known) {
 		head = hd->seq;
-		memcpy(row.prev_hash, hd->hash, sizeof(row.prev_hash));
+		memcpy(row->prev_hash, hd->hash, sizeof(row->prev_hash));
 	} else {
-		GUARD(store_audit_head(st, &head, row.prev_hash));
+		GUARD(store_audit_head(st, &head, row->prev_hash));
 	}
-	row.seq = head + 1;
-	row.time_ms = gp_now_ms();
-	row.actor = (char *)ev->actor;
-	row.role = (char *)ev->role;
-	row.op = (char *)ev->op;
-	row.object = (char *)ev->object;
-	row.outcome = (char *)ev->outcome;
-	row.request_id = (char *)ev->request_id;
-	row.client = (char *)ev->client;
-	row.details = (char *)details;
-	GUARD(audit_chain_hash(&row, row.hash));
-	GUARD(store_audit_insert(st, &row));
+	row->seq = head + 1;
+	row->time_ms = gp_now_ms();
+	row->actor = (char *)ev->actor;
+	row->role = (char *)ev->role;
+	row->op = (char *)ev->op;
+	row->object = (char *)ev->object;
+	row->outcome = (char *)ev->outcome;
+	row->request_id = (char *)ev->request_id;
+	row->client = (char *)ev->client;
+	row->details = (char *)details;
+	GUARD(audit_chain_hash(row, row->hash));
 	if (hd != NULL) {
 		hd->known = 1;
-		hd->seq = row.seq;
-		memcpy(hd->hash, row.hash, sizeof(hd->hash));
+		hd->seq = row->seq;
+		memcpy(hd->hash, row->hash, sizeof(hd->hash));
 	}
+	r = 0;
+out:
+	return r; /* |row| borrows every string: nothing to free */
+}
+
+/* In a transaction: appends |ev| with the encoded |details| as the record
+ * after the store's head. */
+static int
+audit_append(store *st, const struct audit_event *ev, const char *details,
+    int64_t *out_seq)
+{
+	int r = GP_ERR_INTERNAL;
+	struct store_audit_row row;
+
+	GUARD(audit_row_build(st, ev, details, NULL, &row));
+	GUARD(store_audit_insert(st, &row));
 	if (out_seq != NULL)
 		*out_seq = row.seq;
 	r = 0;
 out:
-	return r; /* |row| borrows every string: nothing to free */
+	return r;
 }
 
 int
@@ -148,7 +165,7 @@ audit_append_tx(audit *a, const struct audit_event *ev, int64_t *out_seq)
 
 	ENSURE(a != NULL && ev != NULL, GP_ERR_INVALID);
 	GUARD(audit_details_dump(ev->details, &details));
-	GUARD(audit_append(a->st, ev, details, NULL, out_seq));
+	GUARD(audit_append(a->st, ev, details, out_seq));
 	r = 0;
 out:
 	free(details);
@@ -163,58 +180,88 @@ audit_req_fail(struct audit_req *q, int r)
 }
 
 /* One request in its own transaction: the fallback when a batch failed, so
- * that one bad event does not take the others down with it. */
-static void
+ * that one bad event does not take the others down with it. Returns 1 when
+ * it committed, else 0. */
+static int
 audit_commit_one(audit *a, struct audit_req *q)
 {
 	int r;
 
 	if ((r = store_begin(a->st)) != 0) {
 		audit_req_fail(q, r);
-		return;
+		return 0;
 	}
 	if ((q->apply != NULL && (r = q->apply(a->st, q->apply_arg)) != 0) ||
-	    (r = audit_append(a->st, q->ev, q->details, NULL, NULL)) != 0) {
+	    (r = audit_append(a->st, q->ev, q->details, NULL)) != 0) {
 		audit_req_fail(q, r);
 		store_rollback(a->st);
-		return;
+		return 0;
 	}
 	if ((r = store_commit(a->st)) != 0) {
 		audit_req_fail(q, r);
-		return;
+		return 0;
 	}
 	q->r = 0;
+	return 1;
 }
 
-/* Appends and commits the list |batch|, setting each request's result. */
-static void
+/* Each request of |batch| in its own transaction; how many committed. */
+static int
+audit_commit_each(audit *a, struct audit_req *batch)
+{
+	struct audit_req *q;
+	int n = 0;
+
+	for (q = batch; q != NULL; q = q->next)
+		n += audit_commit_one(a, q);
+	return n;
+}
+
+/* Appends and commits the list |batch|, setting each request's result;
+ * returns how many transactions committed (1, or after a failure one per
+ * request retried alone that committed).
+ * The changes run in queue order, each record is built (and chained) as
+ * its change is made, and the records are inserted together after the
+ * last change (store_audit_insert_many): a few statements for the batch,
+ * not one per record, which is what a database server's round trips cost.
+ * Nothing between them reads the audit log: a change only writes its own
+ * tables (audit_apply_fn). */
+static int
 audit_commit_batch(audit *a, struct audit_req *batch)
 {
 	struct audit_req *q;
 	struct audit_head hd;
+	struct store_audit_row *rows = NULL;
+	size_t n = 0, i;
 	int r;
 
 	gp_err_clear();
 	memset(&hd, 0, sizeof(hd));
+	for (q = batch; q != NULL; q = q->next)
+		n++;
+	if ((rows = calloc(n, sizeof(*rows))) == NULL)
+		return audit_commit_each(a, batch);
 	if ((r = store_begin(a->st)) != 0) {
 		for (q = batch; q != NULL; q = q->next)
 			audit_req_fail(q, r);
-		return;
+		free(rows);
+		return 0;
 	}
-	for (q = batch; q != NULL; q = q->next) {
+	for (q = batch, i = 0; q != NULL; q = q->next, i++) {
 		/* A state change and its record, in the same transaction. */
 		if (q->apply != NULL && (r = q->apply(a->st, q->apply_arg)) != 0)
 			break;
-		if ((r = audit_append(a->st, q->ev, q->details, &hd,
-		    NULL)) != 0)
+		if ((r = audit_row_build(a->st, q->ev, q->details, &hd,
+		    &rows[i])) != 0)
 			break;
 	}
-	if (q != NULL) {
+	if (q == NULL)
+		r = store_audit_insert_many(a->st, rows, n);
+	free(rows); /* the rows borrowed the requests' strings */
+	if (r != 0) {
 		/* One request failed: retry each on its own. */
 		store_rollback(a->st);
-		for (q = batch; q != NULL; q = q->next)
-			audit_commit_one(a, q);
-		return;
+		return audit_commit_each(a, batch);
 	}
 	r = store_commit(a->st);
 	for (q = batch; q != NULL; q = q->next) {
@@ -223,6 +270,7 @@ audit_commit_batch(audit *a, struct audit_req *batch)
 		else
 			q->r = 0;
 	}
+	return r == 0;
 }
 
 static void
@@ -248,6 +296,7 @@ audit_writer(void *arg)
 {
 	audit *a = arg;
 	struct audit_req *batch, *q, *next, *async;
+	int committed;
 
 	audit_on_writer = 1;
 	pthread_mutex_lock(&a->mu);
@@ -260,10 +309,10 @@ audit_writer(void *arg)
 		a->head = a->tail = NULL;
 		pthread_mutex_unlock(&a->mu);
 
-		audit_commit_batch(a, batch);
+		committed = audit_commit_batch(a, batch);
 
 		pthread_mutex_lock(&a->mu);
-		a->commits++;
+		a->commits += committed;
 		async = NULL;
 		for (q = batch; q != NULL; q = next) {
 			next = q->next; /* |q| may vanish once done is set */
@@ -413,7 +462,11 @@ audit_apply(audit *a, audit_apply_fn apply, void *apply_arg,
 }
 
 /* Should a checkpoint be skipped because nothing was added since the last
- * one? |last_seq| is the last checkpoint's seq or -1 when there is none. */
+ * one? |last_seq| is the last checkpoint's seq or -1 when there is none.
+ * The head being a checkpoint's record is not enough: a checkpoint seals
+ * the head it read before signing, and records appended meanwhile (by
+ * other threads or nodes) come before its record, unsealed; only when it
+ * sealed the record just before its own is there nothing new. */
 static int
 audit_checkpoint_idle(store *st, int64_t head, int64_t last_seq, int *out)
 {
@@ -428,7 +481,8 @@ audit_checkpoint_idle(store *st, int64_t head, int64_t last_seq, int *out)
 		goto out;
 	}
 	GUARD(store_audit_get(st, head, &row));
-	*out = row.op != NULL && strcmp(row.op, AUDIT_OP_CHECKPOINT) == 0;
+	*out = row.op != NULL && strcmp(row.op, AUDIT_OP_CHECKPOINT) == 0 &&
+	    last_seq == head - 1;
 	r = 0;
 out:
 	store_audit_row_clear(&row);

@@ -44,6 +44,10 @@
  * Appending a step means appending it to both lists and raising this. */
 #define STORE_SCHEMA_STEPS 11
 
+/* The most audit rows one INSERT statement carries
+ * (store_audit_insert_many): 12 parameters a row, 384 in all. */
+#define STORE_AUDIT_CHUNK 32
+
 /* Every cached statement is prepared once per connection and kept (the
  * hot ones are the audit head and insert). One slot per SQL text. */
 enum store_stmt_id {
@@ -51,7 +55,11 @@ enum store_stmt_id {
 	STORE_STMT_META_SET,
 	STORE_STMT_PING,
 	STORE_STMT_AUDIT_HEAD,
+	/* The INSERT of k audit rows (1 <= k <= STORE_AUDIT_CHUNK) is
+	 * slot STORE_STMT_AUDIT_INSERT + k - 1 (store_audit_insert_many). */
 	STORE_STMT_AUDIT_INSERT,
+	STORE_STMT_AUDIT_INSERT_LAST_ =
+	    STORE_STMT_AUDIT_INSERT + STORE_AUDIT_CHUNK - 1,
 	STORE_STMT_AUDIT_PAGE,
 	STORE_STMT_AUDIT_GET,
 	STORE_STMT_AUDIT_COUNT,

@@ -125,8 +125,23 @@ void store_audit_row_clear(struct store_audit_row *row);
  * In a transaction for a head to append to; outside one, a snapshot. */
 int store_audit_head(store *st, int64_t *out_seq, uint8_t out_hash[32])
     GP_WUR;
-/* In a transaction: inserts |row| as is. GP_ERR_EXISTS if its seq exists. */
+/* In a transaction: inserts |row| as is (store_audit_insert_many() of
+ * one row). GP_ERR_EXISTS if its seq exists. */
 int store_audit_insert(store *st, const struct store_audit_row *row) GP_WUR;
+/* In a transaction: inserts the |n| rows |rows| as they are, in one
+ * statement per STORE_AUDIT_CHUNK (internal.h) rows or part of them, so
+ * that a batch costs a database server a round trip per chunk, not one
+ * per row. Every row is checked before any is inserted: seqs gapless and
+ * in order from 1 or more, each prev_hash the hash of the row before (the
+ * store does not compute the chain; the first row's link to the head is
+ * the caller's), no text field over 64 KiB; a failed check is
+ * GP_ERR_INVALID or GP_ERR_TOO_LARGE naming the row and the field, and
+ * inserts nothing. GP_ERR_EXISTS when a seq exists already; after that or
+ * any other failure of the database, rows of the batch may be in the
+ * transaction, which the caller rolls back: the batch commits with the
+ * transaction whole or not at all. n == 0 does nothing. */
+int store_audit_insert_many(store *st, const struct store_audit_row *rows,
+    size_t n) GP_WUR;
 
 /* The row |seq| into |out| (the caller clears it); GP_ERR_NOT_FOUND. */
 int store_audit_get(store *st, int64_t seq, struct store_audit_row *out)

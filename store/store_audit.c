@@ -85,36 +85,192 @@ out:
 	return r;
 }
 
+/*
+ * Appending a batch of rows. Each row is 12 parameters of one statement:
+ * a batch of k rows is one multi-row "INSERT ... VALUES (...), (...)" of
+ * at most STORE_AUDIT_CHUNK rows, so that it costs one round trip per
+ * chunk on PostgreSQL (where each statement is one; on SQLite a statement
+ * is a call in the process either way). Why not libpq's pipeline mode,
+ * which would send the one-row statement k times in one round trip: it is
+ * a libpq feature the statement API (internal.h) has no verb for, with
+ * its own way of failing (an aborted pipeline); a multi-row INSERT is SQL
+ * both backends run as it is, through the API every typed operation uses,
+ * so both backends take the one path and the tests of each exercise it.
+ * A chunk of k rows has a cached statement of its own (slot
+ * STORE_STMT_AUDIT_INSERT + k - 1), prepared on its first use (on
+ * PostgreSQL one more round trip, once per connection): at most
+ * STORE_AUDIT_CHUNK statements per connection. A batch of up to
+ * STORE_AUDIT_CHUNK rows is one statement; a longer one is full chunks and
+ * one remainder.
+ */
+#define STORE_AUDIT_NCOLS 12
+/* The longest text: the columns, then "?NNN, " for each parameter and
+ * "(), " for each row. */
+#define STORE_AUDIT_INSERT_SQL_MAX \
+	(256 + STORE_AUDIT_CHUNK * (STORE_AUDIT_NCOLS * 6 + 4))
+
+/* The text of the INSERT of |k| rows into |buf|: row j (from 0) binds
+ * ?(12j + 1) to ?(12j + 12) in the column order of STORE_AUDIT_COLS. */
+static int
+store_audit_insert_sql(size_t k, char *buf, size_t len)
+{
+	size_t o = 0, i;
+	int n;
+
+	n = snprintf(buf, len, "INSERT INTO audit (" STORE_AUDIT_COLS ") "
+	    "VALUES ");
+	for (i = 0; n >= 0 && (o += (size_t)n) < len; i++) {
+		if (i == k * STORE_AUDIT_NCOLS) {
+			n = snprintf(buf + o, len - o,
+			    ") ON CONFLICT DO NOTHING");
+			if (n >= 0 && o + (size_t)n < len)
+				return 0;
+			break;
+		}
+		n = snprintf(buf + o, len - o, "%s?%zu", i == 0 ? "(" :
+		    i % STORE_AUDIT_NCOLS == 0 ? "), (" : ", ", i + 1);
+	}
+	return gp_err_set(GP_ERR_INTERNAL, "audit insert: the statement of "
+	    "%zu rows is over %zu bytes", k, len);
+}
+
+/* The cached INSERT of |k| rows (1 <= k <= STORE_AUDIT_CHUNK); its text
+ * is built only when the statement is not prepared yet. With st->mu
+ * held. */
+static int
+store_audit_insert_stmt(store *st, size_t k, store_stmt **out)
+{
+	enum store_stmt_id id =
+	    (enum store_stmt_id)(STORE_STMT_AUDIT_INSERT + (int)k - 1);
+	char sql[STORE_AUDIT_INSERT_SQL_MAX];
+	int r;
+
+	*out = NULL;
+	sql[0] = '\0'; /* prepared already: the text is not read */
+	if (st->stmt[id] == NULL &&
+	    (r = store_audit_insert_sql(k, sql, sizeof(sql))) != 0)
+		return r;
+	return store_stmt_get(st, id, sql, out);
+}
+
+/* Row |i| (from 0) of |n|, |row|: what an error about it starts with. */
+#define STORE_AUDIT_ROW_FMT "audit insert: row %zu of %zu (seq %lld)"
+#define STORE_AUDIT_ROW_ARGS(i, n, row) (i) + 1, (n), (long long)(row)->seq
+
+/* Every row of the batch, before any is inserted: the seqs gapless and in
+ * order from a positive first one, each row's prev_hash the hash of the
+ * row before it (the first's is the caller's to take from the head), no
+ * text over STORE_BIND_MAX_TEXT. GP_ERR_INVALID or GP_ERR_TOO_LARGE
+ * naming the row and the field. */
+static int
+store_audit_rows_check(const struct store_audit_row *rows, size_t n)
+{
+	static const char *const names[] = {"actor", "role", "op", "object",
+	    "outcome", "request_id", "client", "details"};
+	const struct store_audit_row *w;
+	const char *vals[8];
+	size_t i, f;
+
+	for (i = 0; i < n; i++) {
+		w = &rows[i];
+		if (i == 0 && w->seq < 1)
+			return gp_err_set(GP_ERR_INVALID, STORE_AUDIT_ROW_FMT
+			    ": field seq: must be 1 or more",
+			    STORE_AUDIT_ROW_ARGS(i, n, w));
+		if (i > 0 && (rows[i - 1].seq == INT64_MAX ||
+		    w->seq != rows[i - 1].seq + 1))
+			return gp_err_set(GP_ERR_INVALID, STORE_AUDIT_ROW_FMT
+			    ": field seq: must follow the row before's (the "
+			    "rows of a batch are gapless and in order)",
+			    STORE_AUDIT_ROW_ARGS(i, n, w));
+		if (i > 0 && memcmp(w->prev_hash, rows[i - 1].hash,
+		    sizeof(w->prev_hash)) != 0)
+			return gp_err_set(GP_ERR_INVALID, STORE_AUDIT_ROW_FMT
+			    ": field prev_hash: is not the hash of the row "
+			    "before", STORE_AUDIT_ROW_ARGS(i, n, w));
+		vals[0] = w->actor;
+		vals[1] = w->role;
+		vals[2] = w->op;
+		vals[3] = w->object;
+		vals[4] = w->outcome;
+		vals[5] = w->request_id;
+		vals[6] = w->client;
+		vals[7] = w->details;
+		for (f = 0; f < 8; f++) {
+			if (vals[f] != NULL &&
+			    strlen(vals[f]) > STORE_BIND_MAX_TEXT)
+				return gp_err_set(GP_ERR_TOO_LARGE,
+				    STORE_AUDIT_ROW_FMT ": field %s: over %d "
+				    "bytes", STORE_AUDIT_ROW_ARGS(i, n, w),
+				    names[f], STORE_BIND_MAX_TEXT);
+		}
+	}
+	return 0;
+}
+
+/* Binds |row| as row |j| (from 0) of the multi-row INSERT |s|. */
+static void
+store_audit_bind_row(store_stmt *s, size_t j, const struct store_audit_row *row)
+{
+	int b = (int)(j * STORE_AUDIT_NCOLS);
+
+	store_bind_int64(s, b + 1, row->seq);
+	store_bind_int64(s, b + 2, row->time_ms);
+	store_bind_text(s, b + 3, row->actor);
+	store_bind_text(s, b + 4, row->role);
+	store_bind_text(s, b + 5, row->op);
+	store_bind_text(s, b + 6, row->object);
+	store_bind_text(s, b + 7, row->outcome);
+	store_bind_text(s, b + 8, row->request_id);
+	store_bind_text(s, b + 9, row->client);
+	store_bind_text(s, b + 10, row->details);
+	store_bind_blob(s, b + 11, row->prev_hash, 32);
+	store_bind_blob(s, b + 12, row->hash, 32);
+}
+
 int
-store_audit_insert(store *st, const struct store_audit_row *row)
+store_audit_insert_many(store *st, const struct store_audit_row *rows,
+    size_t n)
 {
 	int r = GP_ERR_INTERNAL;
 	store_stmt *s = NULL;
+	size_t done, k, j;
 
 	store_lock(st);
-	GUARD(store_check_tx(st, "store_audit_insert"));
-	GUARD(store_stmt_get(st, STORE_STMT_AUDIT_INSERT,
-	    "INSERT INTO audit (" STORE_AUDIT_COLS ") VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
-	    "ON CONFLICT DO NOTHING", &s));
-	store_bind_int64(s, 1, row->seq);
-	store_bind_int64(s, 2, row->time_ms);
-	store_bind_text(s, 3, row->actor);
-	store_bind_text(s, 4, row->role);
-	store_bind_text(s, 5, row->op);
-	store_bind_text(s, 6, row->object);
-	store_bind_text(s, 7, row->outcome);
-	store_bind_text(s, 8, row->request_id);
-	store_bind_text(s, 9, row->client);
-	store_bind_text(s, 10, row->details);
-	store_bind_blob(s, 11, row->prev_hash, 32);
-	store_bind_blob(s, 12, row->hash, 32);
-	GUARD(store_insert(s, "audit insert"));
+	GUARD(store_check_tx(st, "store_audit_insert_many"));
+	ENSURE(rows != NULL || n == 0, gp_err_set(GP_ERR_INVALID, "audit "
+	    "insert: no rows"));
+	GUARD(store_audit_rows_check(rows, n));
+	for (done = 0; done < n; done += k) {
+		k = n - done < STORE_AUDIT_CHUNK ? n - done : STORE_AUDIT_CHUNK;
+		GUARD(store_audit_insert_stmt(st, k, &s));
+		for (j = 0; j < k; j++)
+			store_audit_bind_row(s, j, &rows[done + j]);
+		GUARD(store_run(s, "audit insert"));
+		/* ON CONFLICT DO NOTHING left out a row whose seq exists
+		 * (store_insert): the statement did not fail, so the
+		 * caller's transaction can still roll back cleanly. */
+		if (store_changes(s) != (int64_t)k) {
+			r = gp_err_set(GP_ERR_EXISTS, "%s: audit insert: a "
+			    "record of seq %lld to %lld exists already",
+			    st->path, (long long)rows[done].seq,
+			    (long long)rows[done + k - 1].seq);
+			goto out;
+		}
+		store_stmt_done(s);
+		s = NULL;
+	}
 	r = 0;
 out:
 	store_stmt_done(s);
 	store_unlock(st);
 	return r;
+}
+
+int
+store_audit_insert(store *st, const struct store_audit_row *row)
+{
+	return store_audit_insert_many(st, row, 1);
 }
 
 /* Steps |s| (bound) once: the row into |out|, GP_ERR_NOT_FOUND (no

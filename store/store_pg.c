@@ -42,8 +42,12 @@
 #define PG_INT2 21
 #define PG_INT4 23
 
-/* The most parameters one statement has (?1 to ?PG_MAX_PARAMS). */
-#define PG_MAX_PARAMS 32
+/* The most parameters one statement has (?1 to ?PG_MAX_PARAMS): the
+ * protocol's limit (a Bind message counts its parameters in 16 bits). A
+ * statement's binding arrays are as long as the parameters its text uses,
+ * so the multi-row audit INSERT (store_audit.c) takes hundreds while the
+ * others keep a few. */
+#define PG_MAX_PARAMS 65535
 /* The advisory lock key of the write lock: a constant of govpki's own,
  * the same on every node and version sharing a database. */
 #define PG_WRITE_LOCK "111531081181545"
@@ -65,14 +69,16 @@ struct pg_stmt {
 	struct store_stmt base;
 	char *sql;                /* with $M parameters */
 	int nparams;
-	int map[PG_MAX_PARAMS + 1];   /* ?N -> $M, 0 when unused */
+	int maxidx;               /* the highest ?N of the text */
+	int *map;                 /* [maxidx + 1]: ?N -> $M, 0 when unused */
 	char name[16];            /* cached: the prepared statement's name */
 	int64_t prepared_gen;     /* the connection generation it is
 	                           * prepared on; -1: not yet */
-	const char *vals[PG_MAX_PARAMS];
-	int lens[PG_MAX_PARAMS];
-	int fmts[PG_MAX_PARAMS];
-	char ints[PG_MAX_PARAMS][24];
+	/* [nparams] each, by $M - 1. */
+	const char **vals;
+	int *lens;
+	int *fmts;
+	char (*ints)[24];
 	int bind_err;             /* a bind past the parameters */
 	PGresult *res;            /* the current row's result */
 	int running;              /* sent; results still to read */
@@ -231,37 +237,38 @@ pg_usable(store *st, const char *what)
 }
 
 /* ?N -> $M: the numbers used, in ascending order, become 1, 2, ...
- * Quoted strings and identifiers are copied as they are. */
+ * Quoted strings and identifiers are copied as they are. Three passes
+ * over the text: the highest number (the size of ps->map), the numbers
+ * used, the rewritten text. */
 static int
 pg_rewrite(const char *sql, struct pg_stmt *ps)
 {
-	int used[PG_MAX_PARAMS + 1], pass, i, m;
+	int pass, i, m;
 	size_t len = strlen(sql), o = 0;
 	const char *p;
 	char q;
 
-	memset(used, 0, sizeof(used));
 	/* Room: "?N" becomes "$M" with M <= N: never longer. */
 	if ((ps->sql = malloc(len + 1)) == NULL)
 		return gp_err_set(GP_ERR_NOMEM, "store: prepare");
-	for (pass = 0; pass < 2; pass++) {
+	for (pass = 0; pass < 3; pass++) {
 		for (p = sql; *p != '\0'; p++) {
 			if (*p == '\'' || *p == '"') {
 				q = *p;
-				if (pass)
+				if (pass == 2)
 					ps->sql[o++] = *p;
 				for (p++; *p != '\0' && *p != q; p++) {
-					if (pass)
+					if (pass == 2)
 						ps->sql[o++] = *p;
 				}
 				if (*p == '\0')
 					break;
-				if (pass)
+				if (pass == 2)
 					ps->sql[o++] = *p;
 				continue;
 			}
 			if (*p != '?') {
-				if (pass)
+				if (pass == 2)
 					ps->sql[o++] = *p;
 				continue;
 			}
@@ -272,20 +279,46 @@ pg_rewrite(const char *sql, struct pg_stmt *ps)
 				return gp_err_set(GP_ERR_INTERNAL, "store: a "
 				    "parameter other than ?1 to ?%d in: %.80s",
 				    PG_MAX_PARAMS, sql);
-			if (!pass)
-				used[i] = 1;
-			else
+			if (pass == 0 && i > ps->maxidx)
+				ps->maxidx = i;
+			else if (pass == 1)
+				ps->map[i] = 1;
+			else if (pass == 2)
 				o += (size_t)sprintf(ps->sql + o, "$%d",
 				    ps->map[i]);
 		}
-		if (!pass) {
-			for (i = 1, m = 0; i <= PG_MAX_PARAMS; i++)
-				ps->map[i] = used[i] ? ++m : 0;
+		if (pass == 0 && (ps->map = calloc((size_t)ps->maxidx + 1,
+		    sizeof(*ps->map))) == NULL)
+			return gp_err_set(GP_ERR_NOMEM, "store: prepare");
+		if (pass == 1) {
+			for (i = 1, m = 0; i <= ps->maxidx; i++)
+				ps->map[i] = ps->map[i] ? ++m : 0;
 			ps->nparams = m;
 		}
 	}
 	ps->sql[o] = '\0';
+	/* At least one slot each, so that a statement without parameters
+	 * still has arrays to hand to libpq. */
+	m = ps->nparams > 0 ? ps->nparams : 1;
+	if ((ps->vals = calloc((size_t)m, sizeof(*ps->vals))) == NULL ||
+	    (ps->lens = calloc((size_t)m, sizeof(*ps->lens))) == NULL ||
+	    (ps->fmts = calloc((size_t)m, sizeof(*ps->fmts))) == NULL ||
+	    (ps->ints = calloc((size_t)m, sizeof(*ps->ints))) == NULL)
+		return gp_err_set(GP_ERR_NOMEM, "store: prepare");
 	return 0;
+}
+
+/* Frees |ps| and what it holds (not its result: pg_drain). */
+static void
+pg_stmt_free(struct pg_stmt *ps)
+{
+	free(ps->sql);
+	free(ps->map);
+	free(ps->vals);
+	free(ps->lens);
+	free(ps->fmts);
+	free(ps->ints);
+	free(ps);
 }
 
 static void pg_clear_binds(struct pg_stmt *ps);
@@ -302,8 +335,7 @@ pg_prepare(store *st, const char *sql, int cached, store_stmt **out)
 	ps->base.st = st;
 	ps->prepared_gen = -1;
 	if ((r = pg_rewrite(sql, ps)) != 0) {
-		free(ps->sql);
-		free(ps);
+		pg_stmt_free(ps);
 		return r;
 	}
 	if (cached)
@@ -319,7 +351,7 @@ pg_clear_binds(struct pg_stmt *ps)
 {
 	int i;
 
-	for (i = 0; i < PG_MAX_PARAMS; i++) {
+	for (i = 0; i < ps->nparams; i++) {
 		ps->vals[i] = NULL;
 		ps->lens[i] = 0;
 		ps->fmts[i] = 0;
@@ -335,8 +367,7 @@ pg_finalize(store_stmt *s)
 	pg_drain(ps);
 	/* A named statement dies with its connection; one that outlives
 	 * the store object would only be a name on a closed session. */
-	free(ps->sql);
-	free(ps);
+	pg_stmt_free(ps);
 }
 
 static void
@@ -355,6 +386,8 @@ pg_slot(struct pg_stmt *ps, int idx)
 		ps->bind_err = 1;
 		return -1;
 	}
+	if (idx > ps->maxidx)
+		return -1;
 	return ps->map[idx] - 1;
 }
 

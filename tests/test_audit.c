@@ -28,6 +28,7 @@
 
 #include "audit/audit.h"
 #include "audit/internal.h"
+#include "store/internal.h" /* STORE_AUDIT_CHUNK */
 #include "store/store.h"
 #include "tests/test.h"
 
@@ -500,6 +501,31 @@ test_append_verify(void)
 	test_audit_fx_close(&f);
 }
 
+/* A time-stamp callback that lets three records in (through the audit
+ * log |arg|) between the checkpoint's snapshot of the head and its
+ * record, as other threads or nodes do while a TSA answers; then no
+ * token. */
+static int
+late_stamp(void *arg, const uint8_t *sig, size_t sig_len,
+    struct audit_stamp *out)
+{
+	struct audit_event ev;
+	int i;
+
+	(void)sig;
+	(void)sig_len;
+	(void)out;
+	memset(&ev, 0, sizeof(ev));
+	ev.actor = "local:other";
+	ev.op = "late";
+	ev.outcome = "success";
+	for (i = 0; i < 3; i++) {
+		if (audit_log(arg, &ev) != 0)
+			return GP_ERR_INTERNAL;
+	}
+	return gp_err_set(GP_ERR_BUSY, "no TSA (test)");
+}
+
 static void
 test_checkpoint_idle_and_force(void)
 {
@@ -525,6 +551,22 @@ test_checkpoint_idle_and_force(void)
 	CHECK_EQ(cp.id, 2);
 	CHECK_EQ(cp.seq, 3);
 	store_checkpoint_clear(&cp);
+	/* Checkpoint 3 seals 4, the head it read, but its record comes
+	 * after 5-7, appended while it was being signed: the head (8) is a
+	 * checkpoint's record, yet 5-7 are unsealed, so the next checkpoint
+	 * is not idle. */
+	CHECK_EQ(audit_checkpoint_stamped(f.a, test_key, 1, late_stamp, f.a),
+	    0);
+	CHECK_EQ(store_checkpoint_last(f.st, &cp), 0);
+	CHECK_EQ(cp.seq, 4);
+	store_checkpoint_clear(&cp);
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* not idle */
+	CHECK_EQ(audit_checkpoint(f.a, test_key, 0), 0);     /* idle */
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.records, 9);
+	CHECK_EQ(rep.checkpoints, 4);
+	CHECK_EQ(rep.last_checkpoint_seq, 8);
+	CHECK_EQ(rep.unsealed, 1); /* the last checkpoint's own record */
 	test_audit_fx_close(&f);
 }
 
@@ -846,7 +888,7 @@ test_two_writers(void)
 	pthread_t th[9];
 	struct logger l[8];
 	struct cp_loop cp;
-	int64_t n = 0, max = 0;
+	int64_t n = 0, max = 0, r1 = 0, r2 = 0, c1 = 0, c2 = 0;
 	int i, errors = 0;
 
 	test_audit_fx_open(&f);
@@ -873,6 +915,12 @@ test_two_writers(void)
 		errors += l[i].errors;
 	CHECK_EQ(errors, 0);
 	CHECK_EQ(cp.errors, 0);
+	/* Batches formed (four callers per writer): the records went in by
+	 * the multi-row insert of the writer's batch. */
+	audit_stats(f.a, &r1, &c1);
+	audit_stats(a2, &r2, &c2);
+	CHECK_EQ(r1 + r2, 800);
+	CHECK(c1 + c2 < r1 + r2);
 	CHECK_EQ(audit_checkpoint(a2, test_key, 0), 0);
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
 	CHECK_EQ(n, max); /* gapless from 1 */
@@ -942,6 +990,7 @@ struct async_count {
 	int last_err;
 	int64_t seen_max; /* rows in the store when the callback ran */
 	store *st;
+	char detail[256]; /* the last failure's */
 };
 
 static void
@@ -959,6 +1008,7 @@ async_done(void *arg, int r)
 	else {
 		c->failed++;
 		c->last_err = r;
+		snprintf(c->detail, sizeof(c->detail), "%s", gp_err_detail());
 	}
 	if (max > c->seen_max)
 		c->seen_max = max;
@@ -1225,6 +1275,172 @@ test_apply_async(void)
 	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
 	CHECK_EQ(n, 199); /* no record for the refused change */
 	CHECK_EQ(verify(&f, &rep), 0);
+	pthread_mutex_destroy(&c.mu);
+	test_audit_fx_close(&f);
+}
+
+/* A change that holds the writer inside its batch until the test opens
+ * the gate, so that what the test queues meanwhile is the next batch,
+ * whole. */
+struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int entered;
+	int open;
+};
+
+static int
+gate_apply(store *st, void *arg)
+{
+	struct gate *g = arg;
+
+	(void)st;
+	pthread_mutex_lock(&g->mu);
+	g->entered = 1;
+	pthread_cond_broadcast(&g->cv);
+	while (!g->open)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+	return 0;
+}
+
+/* Queues the gate's change and waits until the writer holds it. */
+static void
+gate_hold(struct test_audit_fx *f, struct gate *g, struct async_count *c)
+{
+	struct audit_event ev;
+
+	memset(g, 0, sizeof(*g));
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cv, NULL);
+	local_event(&ev, "batch.hold", NULL, NULL);
+	CHECK_EQ(audit_apply_async(f->a, gate_apply, g, &ev, async_done, c),
+	    0);
+	pthread_mutex_lock(&g->mu);
+	while (!g->entered)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* Opens the gate and waits (at most 60 s) for |n| callbacks in all. */
+static void
+gate_release(struct gate *g, struct async_count *c, int n)
+{
+	int i, seen = 0;
+
+	pthread_mutex_lock(&g->mu);
+	g->open = 1;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	for (i = 0; i < 6000; i++) {
+		pthread_mutex_lock(&c->mu);
+		seen = c->ok + c->failed;
+		pthread_mutex_unlock(&c->mu);
+		if (seen >= n)
+			break;
+		usleep(10000);
+	}
+	CHECK_EQ(seen, n);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cv);
+}
+
+/* The audit writer's batch path: a batch of more rows than one INSERT
+ * carries (STORE_AUDIT_CHUNK), records and changes mixed, is one commit
+ * whose records come out in queue order, chained, each change with its
+ * record; a batch with one bad event (a field over its cap) falls back to
+ * one transaction each: the others are kept, the bad one is refused
+ * naming its field. Verification passes over all of it. */
+#define BATCH_N (3 * STORE_AUDIT_CHUNK + 7)
+static void
+test_batch_append(void)
+{
+	struct test_audit_fx f;
+	struct audit_event ev;
+	struct audit_report rep;
+	struct async_count c;
+	struct gate g;
+	struct store_audit_row row;
+	static struct apply_arg aa[BATCH_N];
+	static char keys[BATCH_N][16];
+	char object[32], big[5000], want[32];
+	int64_t n = 0, max = 0, records = 0, commits = 0;
+	char *v = NULL;
+	int i, bad = 0;
+
+	test_audit_fx_open(&f);
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.mu, NULL);
+	c.st = f.st;
+
+	gate_hold(&f, &g, &c);
+	for (i = 0; i < BATCH_N; i++) {
+		snprintf(object, sizeof(object), "obj-%d", i);
+		local_event(&ev, "batch.test", object, NULL);
+		if (i % 10 == 3) {
+			snprintf(keys[i], sizeof(keys[i]), "m-%d", i);
+			aa[i].key = keys[i];
+			aa[i].fail = 0;
+			CHECK_EQ(audit_apply_async(f.a, apply_meta, &aa[i],
+			    &ev, async_done, &c), 0);
+		} else {
+			CHECK_EQ(audit_log_async(f.a, &ev, async_done, &c), 0);
+		}
+	}
+	gate_release(&g, &c, 1 + BATCH_N);
+	audit_stats(f.a, &records, &commits);
+	CHECK_EQ(records, 1 + BATCH_N);
+	CHECK_EQ(commits, 2); /* the gate's, then the whole batch */
+	CHECK_EQ(c.ok, 1 + BATCH_N);
+	CHECK_EQ(c.failed, 0);
+	CHECK_EQ(c.seen_max, 1 + BATCH_N); /* durable before the callbacks */
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(n, 1 + BATCH_N);
+	CHECK_EQ(max, 1 + BATCH_N);
+	for (i = 0; i < BATCH_N; i++) {
+		snprintf(object, sizeof(object), "obj-%d", i);
+		memset(&row, 0, sizeof(row));
+		if (store_audit_get(f.st, 2 + i, &row) != 0 || row.object ==
+		    NULL || strcmp(row.object, object) != 0)
+			bad++;
+		store_audit_row_clear(&row);
+	}
+	CHECK_EQ(bad, 0); /* in queue order */
+	CHECK_EQ(store_meta_get(f.st, "m-93", &v), 0);
+	CHECK_STR(v, "done");
+	free(v);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.records, 1 + BATCH_N);
+
+	/* One bad event in a batch of 10. */
+	gate_hold(&f, &g, &c);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (i = 0; i < 10; i++) {
+		snprintf(object, sizeof(object), "late-%d", i);
+		local_event(&ev, "batch.test", object, NULL);
+		if (i == 4)
+			ev.actor = big;
+		CHECK_EQ(audit_log_async(f.a, &ev, async_done, &c), 0);
+	}
+	gate_release(&g, &c, 1 + BATCH_N + 1 + 10);
+	CHECK_EQ(c.ok, 1 + BATCH_N + 1 + 9);
+	CHECK_EQ(c.failed, 1);
+	CHECK_EQ(c.last_err, GP_ERR_TOO_LARGE);
+	CHECK_CONTAINS(c.detail, "audit field actor");
+	audit_stats(f.a, &records, &commits);
+	CHECK_EQ(records, 1 + BATCH_N + 1 + 9);
+	CHECK_EQ(commits, 2 + 1 + 9); /* the 9 good ones, one each */
+	CHECK_EQ(store_audit_count(f.st, &n, &max), 0);
+	CHECK_EQ(n, 1 + BATCH_N + 1 + 9);
+	CHECK_EQ(max, n);
+	memset(&row, 0, sizeof(row));
+	CHECK_EQ(store_audit_get(f.st, max, &row), 0);
+	snprintf(want, sizeof(want), "late-%d", 9);
+	CHECK_STR(row.object, want);
+	store_audit_row_clear(&row);
+	CHECK_EQ(verify(&f, &rep), 0);
+	CHECK_EQ(rep.records, n);
 	pthread_mutex_destroy(&c.mu);
 	test_audit_fx_close(&f);
 }
@@ -2298,6 +2514,7 @@ main(void)
 	RUN(test_log_async);
 	RUN(test_apply_async);
 	RUN(test_apply);
+	RUN(test_batch_append);
 	RUN(test_log_inside_tx);
 	RUN(test_contents_and_json);
 	RUN(test_key_resign_other_root);
@@ -2315,6 +2532,7 @@ main(void)
 	RUN(test_two_writers_key_change);
 	/* The same on PostgreSQL: two nodes' writers on one database. */
 	test_pg_use();
+	RUN(test_batch_append);
 	RUN(test_two_writers);
 	RUN(test_two_writers_key_change);
 	X509_free(test_cert);

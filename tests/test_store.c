@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 
+#include "store/internal.h" /* STORE_AUDIT_CHUNK */
 #include "store/store.h"
 #include "tests/test.h"
 
@@ -501,6 +502,256 @@ test_audit_append_only(void)
 	CHECK(raw_exec(t.path, "DELETE FROM audit") != SQLITE_OK);
 	CHECK_EQ(raw_int(t.path, "SELECT count(*) FROM audit WHERE actor = "
 	    "'local:user1'"), 1);
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
+/* A batch of audit rows for store_audit_insert_many(): |n| rows from
+ * seq |first| (after |prev|, the head's hash), each with text of its own
+ * (actor, details), some fields NULL, chained by prev_hash. */
+struct batch {
+	struct store_audit_row *rows;
+	char (*actor)[32];
+	char (*details)[48];
+	size_t n;
+};
+
+static void
+batch_make(struct batch *b, int64_t first, size_t n, const uint8_t prev[32])
+{
+	size_t i;
+	struct store_audit_row *w;
+
+	memset(b, 0, sizeof(*b));
+	b->rows = calloc(n, sizeof(*b->rows));
+	b->actor = calloc(n, sizeof(*b->actor));
+	b->details = calloc(n, sizeof(*b->details));
+	if (b->rows == NULL || b->actor == NULL || b->details == NULL) {
+		fprintf(stderr, "batch_make: out of memory\n");
+		exit(1);
+	}
+	b->n = n;
+	for (i = 0; i < n; i++) {
+		w = &b->rows[i];
+		w->seq = first + (int64_t)i;
+		w->time_ms = 1700000000000LL + w->seq * 7;
+		snprintf(b->actor[i], sizeof(b->actor[i]), "CN=batch,n=%lld",
+		    (long long)w->seq);
+		snprintf(b->details[i], sizeof(b->details[i]),
+		    "{\"i\":%zu,\"s\":\"x'y\\\"z\"}", i);
+		w->actor = b->actor[i];
+		w->role = i % 3 ? "officer" : NULL;
+		w->op = "batch.op";
+		w->object = i % 2 ? "obj" : NULL;
+		w->outcome = "success";
+		w->request_id = i % 5 == 0 ? "req-5" : NULL;
+		w->client = i % 4 ? "127.0.0.1" : NULL;
+		w->details = i % 7 ? b->details[i] : NULL;
+		memcpy(w->prev_hash, i == 0 ? prev : b->rows[i - 1].hash, 32);
+		memset(w->hash, 0xa5, 32);
+		memcpy(w->hash, &w->seq, sizeof(w->seq));
+	}
+}
+
+static void
+batch_free(struct batch *b)
+{
+	free(b->rows);
+	free(b->actor);
+	free(b->details);
+	memset(b, 0, sizeof(*b));
+}
+
+static int
+same_text(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Is |got| exactly |want|, column by column? */
+static int
+same_row(const struct store_audit_row *got, const struct store_audit_row *want)
+{
+	return got->seq == want->seq && got->time_ms == want->time_ms &&
+	    same_text(got->actor, want->actor) &&
+	    same_text(got->role, want->role) &&
+	    same_text(got->op, want->op) &&
+	    same_text(got->object, want->object) &&
+	    same_text(got->outcome, want->outcome) &&
+	    same_text(got->request_id, want->request_id) &&
+	    same_text(got->client, want->client) &&
+	    same_text(got->details, want->details) &&
+	    memcmp(got->prev_hash, want->prev_hash, 32) == 0 &&
+	    memcmp(got->hash, want->hash, 32) == 0;
+}
+
+/* What a scan of the log must read: the rows of |b[0..nb)| in order. */
+struct batch_scan {
+	const struct batch *b;
+	size_t nb, bi, ri;
+	int64_t rows, bad, extra;
+};
+
+static int
+batch_scan_fn(void *arg, const struct store_audit_row *row)
+{
+	struct batch_scan *c = arg;
+
+	while (c->bi < c->nb && c->ri >= c->b[c->bi].n) {
+		c->bi++;
+		c->ri = 0;
+	}
+	c->rows++;
+	if (c->bi >= c->nb) {
+		c->extra++;
+		return 0;
+	}
+	if (!same_row(row, &c->b[c->bi].rows[c->ri]))
+		c->bad++;
+	c->ri++;
+	return 0;
+}
+
+/* store_audit_insert_many(): batches of one row, of exactly one chunk,
+ * and of several chunks and a remainder, in one transaction, read back
+ * column for column (NULLs, quotes in text, hashes) and gapless; an empty
+ * batch changes nothing; a batch whose seqs exist is refused
+ * (GP_ERR_EXISTS) and rolled back with its transaction. */
+static void
+test_audit_insert_many(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	struct batch b[4];
+	struct batch_scan c;
+	uint8_t zero[32] = {0}, head[32];
+	int64_t n = 0, max = 0, seq = 0;
+	size_t sizes[3] = {1, STORE_AUDIT_CHUNK, 3 * STORE_AUDIT_CHUNK + 5};
+	size_t i;
+	int64_t first = 1;
+
+	test_tmpdb_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_audit_insert_many(st, NULL, 0), 0);
+	for (i = 0; i < 3; i++) {
+		batch_make(&b[i], first, sizes[i], i == 0 ? zero :
+		    b[i - 1].rows[b[i - 1].n - 1].hash);
+		CHECK_EQ(store_audit_insert_many(st, b[i].rows, b[i].n), 0);
+		first += (int64_t)sizes[i];
+	}
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_audit_count(st, &n, &max), 0);
+	CHECK_EQ(n, first - 1);
+	CHECK_EQ(max, first - 1); /* gapless from 1 */
+	CHECK_EQ(store_audit_head(st, &seq, head), 0);
+	CHECK_EQ(seq, first - 1);
+	CHECK(memcmp(head, b[2].rows[b[2].n - 1].hash, 32) == 0);
+	memset(&c, 0, sizeof(c));
+	c.b = b;
+	c.nb = 3;
+	CHECK_EQ(store_audit_scan(st, 0, 0, batch_scan_fn, &c), 0);
+	CHECK_EQ(c.rows, first - 1);
+	CHECK_EQ(c.bad, 0);
+	CHECK_EQ(c.extra, 0);
+
+	/* The seqs of the last batch again, with the next ones: refused,
+	 * and nothing of it commits. */
+	batch_make(&b[3], first - 10, 2 * STORE_AUDIT_CHUNK, head);
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_audit_insert_many(st, b[3].rows, b[3].n),
+	    GP_ERR_EXISTS);
+	CHECK_CONTAINS(gp_err_detail(), "exists already");
+	store_rollback(st);
+	CHECK_EQ(store_audit_count(st, &n, &max), 0);
+	CHECK_EQ(n, first - 1);
+	/* Outside a transaction: refused. */
+	CHECK_EQ(store_audit_insert_many(st, b[0].rows, b[0].n),
+	    GP_ERR_INTERNAL);
+	for (i = 0; i < 4; i++)
+		batch_free(&b[i]);
+	store_free(st);
+	test_tmpdb_free(&t);
+}
+
+/* A batch with one bad row inserts nothing, even if the transaction
+ * commits, and the error names the row and the field: a text over the
+ * cap, a gap in the seqs, rows out of order, a prev_hash that is not the
+ * row before's hash, a first seq of 0. The bad row is in the last chunk,
+ * after whole chunks that would otherwise have been inserted. */
+static void
+test_audit_insert_many_invalid(void)
+{
+	struct test_tmpdb t;
+	store *st = NULL;
+	struct batch b;
+	uint8_t zero[32] = {0};
+	int64_t n = 0, max = 0, saved;
+	const size_t rows = 2 * STORE_AUDIT_CHUNK + 10;
+	const size_t bad = 2 * STORE_AUDIT_CHUNK + 4; /* row bad + 1 */
+	char *big = NULL, want[64], *saved_text;
+	uint8_t saved_hash[32];
+
+	test_tmpdb_new(&t);
+	CHECK_EQ(store_open(t.path, 1, &st), 0);
+	batch_make(&b, 1, rows, zero);
+	CHECK((big = malloc(64 * 1024 + 2)) != NULL);
+	if (big == NULL)
+		goto out;
+	memset(big, 'a', 64 * 1024 + 1);
+	big[64 * 1024 + 1] = '\0';
+	snprintf(want, sizeof(want), "row %zu of %zu (seq %zu)", bad + 1,
+	    rows, bad + 1);
+
+	CHECK_EQ(store_begin(st), 0);
+	saved_text = b.rows[bad].details;
+	b.rows[bad].details = big;
+	CHECK_EQ(store_audit_insert_many(st, b.rows, b.n), GP_ERR_TOO_LARGE);
+	CHECK_CONTAINS(gp_err_detail(), want);
+	CHECK_CONTAINS(gp_err_detail(), "field details");
+	b.rows[bad].details = saved_text;
+	saved_text = b.rows[bad].client;
+	b.rows[bad].client = big;
+	CHECK_EQ(store_audit_insert_many(st, b.rows, b.n), GP_ERR_TOO_LARGE);
+	CHECK_CONTAINS(gp_err_detail(), "field client");
+	b.rows[bad].client = saved_text;
+
+	saved = b.rows[bad].seq;
+	b.rows[bad].seq++; /* a gap */
+	CHECK_EQ(store_audit_insert_many(st, b.rows, b.n), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "field seq");
+	b.rows[bad].seq = saved - 1; /* the row before's again */
+	CHECK_EQ(store_audit_insert_many(st, b.rows, b.n), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "field seq");
+	b.rows[bad].seq = saved;
+
+	memcpy(saved_hash, b.rows[bad].prev_hash, 32);
+	b.rows[bad].prev_hash[31] ^= 1; /* a fork of the chain */
+	CHECK_EQ(store_audit_insert_many(st, b.rows, b.n), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), want);
+	CHECK_CONTAINS(gp_err_detail(), "field prev_hash");
+	memcpy(b.rows[bad].prev_hash, saved_hash, 32);
+
+	b.rows[0].seq = 0;
+	CHECK_EQ(store_audit_insert_many(st, b.rows, 1), GP_ERR_INVALID);
+	CHECK_CONTAINS(gp_err_detail(), "row 1 of 1 (seq 0): field seq");
+	b.rows[0].seq = 1;
+	/* Nothing of the refused batches, though the transaction commits. */
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_audit_count(st, &n, &max), 0);
+	CHECK_EQ(n, 0);
+
+	/* The same batch, now whole, goes in. */
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_audit_insert_many(st, b.rows, b.n), 0);
+	CHECK_EQ(store_commit(st), 0);
+	CHECK_EQ(store_audit_count(st, &n, &max), 0);
+	CHECK_EQ(n, (int64_t)rows);
+	CHECK_EQ(max, (int64_t)rows);
+out:
+	free(big);
+	batch_free(&b);
 	store_free(st);
 	test_tmpdb_free(&t);
 }
@@ -1500,6 +1751,8 @@ run_all(void)
 	RUN(test_audit_head_empty);
 	RUN(test_audit_scan_paging);
 	RUN(test_audit_append_only);
+	RUN(test_audit_insert_many);
+	RUN(test_audit_insert_many_invalid);
 	RUN(test_checkpoints);
 	RUN(test_two_handles);
 	RUN(test_reads_beside_writer);
