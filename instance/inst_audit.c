@@ -192,7 +192,7 @@ instance_audit_trust_free(struct instance_audit_trust *tr)
 }
 
 int
-instance_audit_verify(struct instance *inst, X509 *root,
+instance_audit_verify_store(store *st, X509 *root, X509 *ca,
     struct audit_report *rep)
 {
 	struct instance_audit_trust tr;
@@ -200,12 +200,20 @@ instance_audit_verify(struct instance *inst, X509 *root,
 	int r;
 
 	memset(&o, 0, sizeof(o));
-	GUARD(instance_audit_trust_init(&tr, root, inst->cert[GP_KEY_CA]));
+	GUARD(instance_audit_trust_init(&tr, root, ca));
 	o.root = root;
 	o.tst_check = instance_tst_check;
 	o.tst_arg = &tr;
-	r = audit_verify(inst->st, &o, rep);
+	r = audit_verify(st, &o, rep);
 	instance_audit_trust_free(&tr);
 out:
 	return r;
+}
+
+int
+instance_audit_verify(struct instance *inst, X509 *root,
+    struct audit_report *rep)
+{
+	return instance_audit_verify_store(inst->st, root,
+	    inst->cert[GP_KEY_CA], rep);
 }

@@ -180,20 +180,11 @@ mig_open_target(struct mig *m)
 static int
 mig_verify(struct mig *m, store *st, const char *what)
 {
-	struct instance_audit_trust tr;
-	struct audit_verify_opts vo;
 	struct audit_report vr;
 	int r;
 
-	memset(&vo, 0, sizeof(vo));
 	memset(&vr, 0, sizeof(vr));
-	if ((r = instance_audit_trust_init(&tr, m->root, m->ca)) != 0)
-		return r;
-	vo.root = m->root;
-	vo.tst_check = instance_tst_check;
-	vo.tst_arg = &tr;
-	r = audit_verify(st, &vo, &vr);
-	instance_audit_trust_free(&tr);
+	r = instance_audit_verify_store(st, m->root, m->ca, &vr);
 	if (r == GP_ERR_TAMPERED)
 		return gp_err_set(r, "%s: the audit log does not verify (first "
 		    "bad record %lld: %s): nothing was migrated; see `govpki "

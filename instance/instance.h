@@ -341,5 +341,10 @@ int instance_tst_check(void *arg, const uint8_t *tst, size_t tst_len,
  * time-stamp token checked under the same root. */
 int instance_audit_verify(struct instance *inst, X509 *root,
     struct audit_report *rep) GP_WUR;
+/* The same over the log in |st|, the issuing CA |ca| as the tokens'
+ * intermediate: for a store that is no open instance's (store migrate's
+ * source and target). */
+int instance_audit_verify_store(store *st, X509 *root, X509 *ca,
+    struct audit_report *rep) GP_WUR;
 
 #endif /* GOVPKI_INSTANCE_H */
