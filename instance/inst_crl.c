@@ -144,7 +144,7 @@ out:
 
 int
 instance_crl_sync(struct instance *inst, const struct instance_crl *c,
-    int64_t *have)
+    int64_t *have, int64_t *out_published)
 {
 	char *path = NULL, *tmp = NULL, *dir = NULL;
 	uint8_t *part = NULL;
@@ -152,6 +152,7 @@ instance_crl_sync(struct instance *inst, const struct instance_crl *c,
 	int64_t number = 0, parts = 0, i;
 	int fd = -1, r;
 
+	*out_published = -1;
 	if (!store_shared(inst->st))
 		return 0; /* nothing is published through a SQLite store */
 	ENSURE((path = instance_crl_path(inst, c)) != NULL &&
@@ -160,6 +161,7 @@ instance_crl_sync(struct instance *inst, const struct instance_crl *c,
 	if (*have == 0)
 		*have = inst_crl_number_read(path);
 	GUARD(store_pub_latest(inst->st, c->name, &number, &parts));
+	*out_published = number;
 	if (number <= *have || parts == 0) {
 		r = 0; /* nothing newer */
 		goto out;

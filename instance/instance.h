@@ -222,10 +222,12 @@ int instance_crl_generate(struct instance *inst, const struct instance_crl *c,
  * (instance_crl_generate puts every one there) when it is newer than
  * |*have|, the version this process last wrote or found (0: read it from
  * DIR/crl/<name>.number); sets *have. For the nodes that do not hold the
- * CRL lease: they serve what its holder made. A no-op on a store that is
- * not shared (store_shared), where instance_crl_generate stores no copy. */
+ * CRL lease: they serve what its holder made. *out_published: the latest
+ * version the store holds (0: none), or -1 when it was not read. A no-op
+ * on a store that is not shared (store_shared), where
+ * instance_crl_generate stores no copy. */
 int instance_crl_sync(struct instance *inst, const struct instance_crl *c,
-    int64_t *have) GP_WUR;
+    int64_t *have, int64_t *out_published) GP_WUR;
 
 /*
  * The audit log's anchors (inst_audit.c).

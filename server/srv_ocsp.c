@@ -238,38 +238,40 @@ srv_crl_meta(struct instance *inst, const struct instance_crl *c,
 }
 
 /* Several nodes: whether the last CRL |c| committed (its number in the
- * store's meta) never reached the store's published copies, its maker
+ * store's meta) is newer than |pub|, the latest copy the store holds
+ * (instance_crl_sync; -1: unknown, or a store that holds none), its maker
  * having died between the two steps (or failed at the second): the nodes
  * would serve the one before it until the next is due. A maker has
  * SRV_CRL_PUBLISH_S past the CRL's thisUpdate to publish it; after that
  * the lease holder makes another. */
 static int
-srv_crl_unpublished(struct srv *s, const struct instance_crl *c, int64_t now)
+srv_crl_unpublished(struct srv *s, const struct instance_crl *c, int64_t now,
+    int64_t pub)
 {
 	struct instance *inst = s->inst;
-	int64_t last, made, pub = 0, parts = 0;
+	int64_t last, made, number;
 
+	if (pub < 0)
+		return 0;
 	last = srv_crl_meta(inst, c, "base_number");
 	made = srv_crl_meta(inst, c, "this_update");
 	if (c->delta) {
 		/* A delta was last only when the sequence went past its base. */
-		if (srv_crl_meta(inst, c, "number") == last)
+		if ((number = srv_crl_meta(inst, c, "number")) == last)
 			return 0;
-		last = srv_crl_meta(inst, c, "number");
+		last = number;
 		made = srv_crl_meta(inst, c, "delta_this_update");
 	}
-	if (last == 0 || now < made + SRV_CRL_PUBLISH_S ||
-	    store_pub_latest(inst->st, c->name, &pub, &parts) != 0)
-		return 0;
-	return pub < last;
+	return last != 0 && now >= made + SRV_CRL_PUBLISH_S && pub < last;
 }
 
-/* Why CRL |i| is due now, or NULL. |gen| is the store's status generation.
+/* Why CRL |i| is due now, or NULL. |gen| is the store's status generation,
+ * |pub| the latest version of the CRL published through it (or -1).
  * A status change is published within crl.delay_s by the delta when there
  * are deltas, else by a new full CRL; full CRLs also follow their schedule,
  * deltas theirs (crl.delta_s) and every new base. */
 static const char *
-srv_crl_due(struct srv *s, int i, int64_t now, int64_t gen)
+srv_crl_due(struct srv *s, int i, int64_t now, int64_t gen, int64_t pub)
 {
 	struct instance *inst = s->inst;
 	const struct gp_config *cfg = inst->cfg;
@@ -288,7 +290,7 @@ srv_crl_due(struct srv *s, int i, int64_t now, int64_t gen)
 	free(path);
 	if (!have)
 		return "missing";
-	if (store_shared(inst->st) && srv_crl_unpublished(s, c, now))
+	if (srv_crl_unpublished(s, c, now, pub))
 		return "made but not published";
 	if (gen != srv_crl_meta(inst, c, "gen") && c->delta == deltas) {
 		if (s->crl->change_seen[i] == 0)
@@ -319,7 +321,7 @@ srv_crl_tick(struct srv *s)
 	struct ca_crl_info info;
 	struct ca_crl_lease lease = {SRV_CRL_LEASE, s->holder,
 	    SRV_CRL_LEASE_MS};
-	int64_t now = (int64_t)time(NULL), gen;
+	int64_t now = (int64_t)time(NULL), gen, pub;
 	const char *why;
 	int i, held = 0;
 
@@ -344,13 +346,13 @@ srv_crl_tick(struct srv *s)
 	for (i = 0; i < INSTANCE_CRLS; i++) {
 		c = &instance_crls[i];
 		/* What another node (or the CLI) published first. */
-		if (instance_crl_sync(inst, c, &s->crl->have[i]) != 0)
+		if (instance_crl_sync(inst, c, &s->crl->have[i], &pub) != 0)
 			gp_log(GP_LOG_ERROR, "CRL %s: sync from the store: %s",
 			    c->name, gp_err_detail());
 		if (!held || inst->key[c->key] == NULL ||
 		    now < s->crl->retry_at[i])
 			continue;
-		if ((why = srv_crl_due(s, i, now, gen)) == NULL)
+		if ((why = srv_crl_due(s, i, now, gen, pub)) == NULL)
 			continue;
 		if (srv_crl_make(inst, c, inst->actor[0] != '\0' ?
 		    inst->actor : "server", "system", NULL, NULL, &lease,
