@@ -737,6 +737,38 @@ stored_bound(store *st)
 	return v;
 }
 
+/* Sets the genTime bound |key| ten seconds ahead of this clock (its text
+ * into |buf|), as a node whose clock ran ahead, or this one before it was
+ * stepped back, leaves it. */
+static void
+bound_ahead(store *st, const char *key, char *buf, size_t len)
+{
+	struct timespec ts;
+	int64_t now_us;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	snprintf(buf, len, "%lld", (long long)(now_us + 10000000));
+	CHECK_EQ(store_begin(st), 0);
+	CHECK_EQ(store_meta_set(st, key, buf), 0);
+	CHECK_EQ(store_commit(st), 0);
+}
+
+/* |t| (freed here) refuses its next token: its clock is behind a bound. */
+static void
+check_backwards(tsa *t)
+{
+	struct tsa_result res;
+
+	CHECK(t != NULL);
+	if (t != NULL) {
+		CHECK_EQ(ask(t, NID_sha256, NULL, 32, NULL, 0, &res),
+		    TSA_FAIL_TIME_NOT_AVAILABLE);
+		CHECK_CONTAINS(res.reason, "backwards");
+	}
+	tsa_free(t);
+}
+
 /* The durable genTime bound: written ahead of every token, so that a
  * crash (no orderly tsa_free: nothing is written there any more) loses
  * nothing; a quick restart waits for the clock to pass it, a clock
@@ -746,11 +778,10 @@ test_clock_bound(void)
 {
 	struct gp_config *cfg = mkcfg();
 	struct tsa_result res;
-	struct timespec ts;
 	tsa *t;
 	store *st = NULL;
 	char path[300], buf[32];
-	int64_t bound, first_ms, now_us;
+	int64_t bound, first_ms;
 
 	snprintf(path, sizeof(path), "%s/bound.db", tmpdir);
 	CHECK_EQ(store_open(path, 1, &st), 0);
@@ -774,20 +805,8 @@ test_clock_bound(void)
 	CHECK(stored_bound(st) > res.gen_time_ms * 1000);
 	tsa_free(t);
 	/* The clock ten seconds behind the bound: stepped backwards. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	snprintf(buf, sizeof(buf), "%lld", (long long)(now_us + 10000000));
-	CHECK_EQ(store_begin(st), 0);
-	CHECK_EQ(store_meta_set(st, "tsa.last_gentime_us", buf), 0);
-	CHECK_EQ(store_commit(st), 0);
-	t = mktsa(cfg, st, "ok");
-	CHECK(t != NULL);
-	if (t != NULL) {
-		CHECK_EQ(ask(t, NID_sha256, NULL, 32, NULL, 0, &res),
-		    TSA_FAIL_TIME_NOT_AVAILABLE);
-		CHECK_CONTAINS(res.reason, "backwards");
-	}
-	tsa_free(t);
+	bound_ahead(st, "tsa.last_gentime_us", buf, sizeof(buf));
+	check_backwards(mktsa(cfg, st, "ok"));
 out:
 	store_free(st);
 	gp_config_free(cfg);
@@ -803,22 +822,15 @@ test_clock_bound_per_node(void)
 {
 	struct gp_config *cfg = mkcfg();
 	struct tsa_result res;
-	struct timespec ts;
 	tsa *t;
 	store *st = NULL;
 	char path[300], buf[32], *val = NULL;
-	int64_t now_us;
 
 	snprintf(path, sizeof(path), "%s/nodes.db", tmpdir);
 	CHECK_EQ(store_open(path, 1, &st), 0);
 	if (st == NULL)
 		goto out;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	snprintf(buf, sizeof(buf), "%lld", (long long)(now_us + 10000000));
-	CHECK_EQ(store_begin(st), 0);
-	CHECK_EQ(store_meta_set(st, "tsa.last_gentime_us/n1", buf), 0);
-	CHECK_EQ(store_commit(st), 0);
+	bound_ahead(st, "tsa.last_gentime_us/n1", buf, sizeof(buf));
 	/* n2 issues, and writes its own bound, leaving n1's alone. */
 	t = mktsa_node(cfg, st, "ok", "n2");
 	CHECK(t != NULL && ask(t, NID_sha256, NULL, 32, NULL, 0, &res) == -1);
@@ -832,27 +844,11 @@ test_clock_bound_per_node(void)
 	free(val);
 	val = NULL;
 	/* n1 itself: its clock went back behind its own bound. */
-	t = mktsa_node(cfg, st, "ok", "n1");
-	CHECK(t != NULL);
-	if (t != NULL) {
-		CHECK_EQ(ask(t, NID_sha256, NULL, 32, NULL, 0, &res),
-		    TSA_FAIL_TIME_NOT_AVAILABLE);
-		CHECK_CONTAINS(res.reason, "backwards");
-	}
-	tsa_free(t);
+	check_backwards(mktsa_node(cfg, st, "ok", "n1"));
 	/* The store-wide bound (written before bounds were per node) holds
 	 * every node back. */
-	CHECK_EQ(store_begin(st), 0);
-	CHECK_EQ(store_meta_set(st, "tsa.last_gentime_us", buf), 0);
-	CHECK_EQ(store_commit(st), 0);
-	t = mktsa_node(cfg, st, "ok", "n2");
-	CHECK(t != NULL);
-	if (t != NULL) {
-		CHECK_EQ(ask(t, NID_sha256, NULL, 32, NULL, 0, &res),
-		    TSA_FAIL_TIME_NOT_AVAILABLE);
-		CHECK_CONTAINS(res.reason, "backwards");
-	}
-	tsa_free(t);
+	bound_ahead(st, "tsa.last_gentime_us", buf, sizeof(buf));
+	check_backwards(mktsa_node(cfg, st, "ok", "n2"));
 out:
 	store_free(st);
 	gp_config_free(cfg);
