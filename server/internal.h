@@ -393,6 +393,9 @@ void srv_pki_free(struct srv *s);
 int srv_node_init(struct srv *s) GP_WUR;
 void srv_lease_tick(struct srv *s);
 void srv_node_free(struct srv *s);
+/* Hands this process's lease |name| back now, in its own transaction, so
+ * that another process takes it at once rather than once it expires. */
+int srv_lease_end(struct srv *s, const char *name) GP_WUR;
 /* Called about once a second on the CRL schedule's thread (srv_tick.c):
  * generates each CRL when its interval has passed, its nextUpdate draws
  * near, or a certificate status changed (any process; seen through the

@@ -148,21 +148,33 @@ srv_lease_tick(struct srv *s)
 	srv_crl_tick(s);
 }
 
+int
+srv_lease_end(struct srv *s, const char *name)
+{
+	store *st = s->inst->st;
+	int r;
+
+	GUARD(store_begin(st));
+	if ((r = store_lease_release(st, name, s->holder, gp_now_ms())) != 0) {
+		store_rollback(st);
+		goto out;
+	}
+	r = store_commit(st);
+out:
+	return r;
+}
+
 void
 srv_node_free(struct srv *s)
 {
-	store *st = s->inst->st;
 	char name[80];
 
 	if (!s->node_leased)
 		return;
 	srv_node_lease_name(s, name, sizeof(name));
-	if (store_begin(st) != 0 || store_lease_release(st, name, s->holder,
-	    gp_now_ms()) != 0 || store_commit(st) != 0) {
-		store_rollback(st);
+	if (srv_lease_end(s, name) != 0)
 		gp_log(GP_LOG_WARN, "node %s: lease not released (a restart "
 		    "waits until it expires): %s", s->inst->node,
 		    gp_err_detail());
-	}
 	s->node_leased = 0;
 }

@@ -191,13 +191,9 @@ out:
 static void
 srv_crl_lease_release(struct srv *s)
 {
-	store *st = s->inst->st;
-
 	if (s->crl == NULL || !s->crl->held)
 		return;
-	if (store_begin(st) != 0 || store_lease_release(st, SRV_CRL_LEASE,
-	    s->holder, gp_now_ms()) != 0 || store_commit(st) != 0) {
-		store_rollback(st);
+	if (srv_lease_end(s, SRV_CRL_LEASE) != 0) {
 		gp_log(GP_LOG_WARN, "CRL lease: not released (another node "
 		    "takes it once it expires): %s", gp_err_detail());
 		return;

@@ -306,4 +306,10 @@ t_expect "the database back, node 1 is healthy again" 200 "$(health1)"
 s=$(adm_req 1 up_issue /api/v1/certificates -X POST --data-binary @load.json)
 t_expect "and issues again" 201 "$s"
 t_check "audit verify passes at the end" "$GOVPKI" audit verify --dir "${DIR[1]}"
+# A node stopped in order hands its name back at once: its successor need
+# not wait for the lease to expire.
+t_stop "${PID[1]}"
+n=$(sql "SELECT count(*) FROM leases WHERE name = 'node/n1' AND holder LIKE 'n1/%' AND expires_ms <= (extract(epoch FROM now()) * 1000)::bigint")
+[ "$n" = 1 ] && t_ok "node 1, stopped (SIGTERM), has released its name's lease" ||
+	t_fail "node 1, stopped, has released its name's lease" "$(sql "SELECT holder, expires_ms FROM leases WHERE name = 'node/n1'")"
 t_done nodes
